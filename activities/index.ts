@@ -1,0 +1,41 @@
+/**
+ * Activities are built by one factory over injected clients, so the workers pass real
+ * ones and tests pass their own. Workflows import only the type.
+ */
+import type { ActivityDeps } from './deps';
+import { evaluationActivities } from './evaluation';
+import { featureActivities } from './features';
+import { registryActivities } from './registry';
+import { shadowActivities } from './shadow';
+import { trainingActivities } from './training';
+
+export type { ActivityDeps } from './deps';
+export * from './types';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...featureActivities(deps),
+    ...trainingActivities(deps),
+    ...evaluationActivities(deps),
+    ...shadowActivities(deps),
+    ...registryActivities(deps),
+  };
+}
+
+/** Activities served by the CPU pool. */
+export function createCpuActivities(deps: ActivityDeps) {
+  return {
+    ...featureActivities(deps),
+    ...trainingActivities(deps), // models whose spec asks for the CPU pool train here
+    ...evaluationActivities(deps),
+    ...shadowActivities(deps),
+    ...registryActivities(deps),
+  };
+}
+
+/** Activities served by the GPU pool: training only. */
+export function createGpuActivities(deps: ActivityDeps) {
+  return { ...trainingActivities(deps) };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,19 @@
+/** The shape of one `mlo` command in the command table. */
+import type { ExitCode } from '../lib/errors';
+
+export type ParsedArgs = {
+  /** --flag value / --flag=value / --flag (boolean) */
+  flags: Record<string, string | boolean>;
+  positionals: string[];
+};
+
+export type FlagSpec = { name: string; value?: string; description: string; default?: string };
+
+export type Command = {
+  name: string;
+  summary: string;
+  usage: string;
+  flags: FlagSpec[];
+  /** Returns the process exit code. Throw an MloError for failures. */
+  run(args: ParsedArgs): Promise<ExitCode>;
+};

@@ -1,0 +1,156 @@
+/**
+ * The one place mlo reads its environment. Every part of the system is addressed by
+ * configuration whose defaults point at the local dev stack (`npm run stack -- up`),
+ * so the same code runs against a Temporal cluster or Cloud, AWS S3 and a shared MLflow.
+ *
+ * Validation happens once, at the edge, and reports every bad value at once.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+const port = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a TCP port number` })
+    .int(`${name} must be an integer`)
+    .min(1, `${name} must be between 1 and 65535`)
+    .max(65535, `${name} must be between 1 and 65535`)
+    .default(dflt);
+
+const url = (name: string) =>
+  z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    }, `${name} must be an http(s) URL, e.g. http://127.0.0.1:5050`);
+
+const hostPort = (name: string) =>
+  z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, `${name} must be host:port, e.g. 127.0.0.1:7233`);
+
+const queueName = (name: string) => z.string().min(1, `${name} must not be empty`).regex(/^[A-Za-z0-9._-]+$/, `${name} may hold only letters, digits, '.', '_' and '-'`);
+
+/** Settings of the local dev stack (ports, data directory). */
+const stackSchema = z.object({
+  MLO_STACK_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, '.stack')),
+  MLO_TOOLS_CACHE: z.string().min(1).optional(),
+  MLO_TEMPORAL_PORT: port('MLO_TEMPORAL_PORT', 7233),
+  MLO_TEMPORAL_UI_PORT: port('MLO_TEMPORAL_UI_PORT', 8233),
+  MLO_TEMPORAL_HTTP_PORT: port('MLO_TEMPORAL_HTTP_PORT', 7243),
+  MLO_TEMPORAL_METRICS_PORT: port('MLO_TEMPORAL_METRICS_PORT', 7244),
+  MLO_S3_PORT: port('MLO_S3_PORT', 7070),
+  MLO_MLFLOW_PORT: port('MLO_MLFLOW_PORT', 5050),
+});
+
+export type StackConfig = {
+  dir: string;
+  toolsCache: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  temporalHttpPort: number;
+  temporalMetricsPort: number;
+  s3Port: number;
+  mlflowPort: number;
+};
+
+export type Config = {
+  temporal: { address: string; namespace: string; uiUrl: string };
+  s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
+  mlflow: { trackingUri: string; uiUrl: string };
+  taskQueues: { orchestrator: string; cpu: string; gpu: string };
+  gpu: { count: number | undefined };
+  stack: StackConfig;
+};
+
+type Env = Record<string, string | undefined>;
+
+function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const key = i.path.join('.') || '(environment)';
+    return `${key}: ${i.message}`;
+  });
+}
+
+export function loadStackConfig(env: Env = process.env): StackConfig {
+  const parsed = stackSchema.safeParse(blankToUndefined(env));
+  if (!parsed.success) throw new ConfigError('Invalid dev stack settings in the environment', formatIssues(parsed.error));
+  const s = parsed.data;
+  return {
+    dir: path.resolve(s.MLO_STACK_DIR),
+    toolsCache: s.MLO_TOOLS_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? '/tmp', '.cache'), 'mlo', 'tools'),
+    temporalPort: s.MLO_TEMPORAL_PORT,
+    temporalUiPort: s.MLO_TEMPORAL_UI_PORT,
+    temporalHttpPort: s.MLO_TEMPORAL_HTTP_PORT,
+    temporalMetricsPort: s.MLO_TEMPORAL_METRICS_PORT,
+    s3Port: s.MLO_S3_PORT,
+    mlflowPort: s.MLO_MLFLOW_PORT,
+  };
+}
+
+function blankToUndefined(env: Env): Env {
+  const out: Env = {};
+  for (const [k, v] of Object.entries(env)) out[k] = v === '' ? undefined : v;
+  return out;
+}
+
+/**
+ * Reads and validates the whole configuration. Throws a ConfigError listing every
+ * problem (variable, value and what is expected), never just the first.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const e = blankToUndefined(env);
+  const errors: string[] = [];
+  let stack: StackConfig | undefined;
+  try {
+    stack = loadStackConfig(e);
+  } catch (err) {
+    if (err instanceof ConfigError) errors.push(...err.problems);
+    else throw err;
+  }
+  const sp = stack ?? loadStackConfig({});
+  const schema = z.object({
+    MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
+    MLO_TEMPORAL_NAMESPACE: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"').default('default'),
+    MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
+    MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
+    MLO_S3_REGION: z.string().min(1).default('us-east-1'),
+    MLO_S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")')
+      .default('mlo'),
+    MLO_S3_ACCESS_KEY_ID: z.string().min(1).default('mlo-dev'),
+    MLO_S3_SECRET_ACCESS_KEY: z.string().min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters').default('mlo-dev-secret'),
+    MLO_S3_FORCE_PATH_STYLE: z.enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' }).default('true'),
+    MLO_MLFLOW_TRACKING_URI: url('MLO_MLFLOW_TRACKING_URI').default(`http://127.0.0.1:${sp.mlflowPort}`),
+    MLO_MLFLOW_UI_URL: url('MLO_MLFLOW_UI_URL').optional(),
+    MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
+    MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
+    MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
+    MLO_GPU_COUNT: z.coerce.number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' }).int('MLO_GPU_COUNT must be a whole number').min(0, 'MLO_GPU_COUNT must be 0 or more').optional(),
+  });
+  const parsed = schema.safeParse(e);
+  if (!parsed.success) errors.push(...formatIssues(parsed.error));
+  if (errors.length > 0 || !parsed.success || !stack) throw new ConfigError('Invalid mlo configuration in the environment', errors);
+  const c = parsed.data;
+  return {
+    temporal: { address: c.MLO_TEMPORAL_ADDRESS, namespace: c.MLO_TEMPORAL_NAMESPACE, uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, '') },
+    s3: {
+      endpoint: c.MLO_S3_ENDPOINT,
+      region: c.MLO_S3_REGION,
+      bucket: c.MLO_S3_BUCKET,
+      accessKeyId: c.MLO_S3_ACCESS_KEY_ID,
+      secretAccessKey: c.MLO_S3_SECRET_ACCESS_KEY,
+      forcePathStyle: c.MLO_S3_FORCE_PATH_STYLE === 'true',
+    },
+    mlflow: { trackingUri: c.MLO_MLFLOW_TRACKING_URI.replace(/\/$/, ''), uiUrl: (c.MLO_MLFLOW_UI_URL ?? c.MLO_MLFLOW_TRACKING_URI).replace(/\/$/, '') },
+    taskQueues: { orchestrator: c.MLO_QUEUE_ORCHESTRATOR, cpu: c.MLO_QUEUE_CPU, gpu: c.MLO_QUEUE_GPU },
+    gpu: { count: c.MLO_GPU_COUNT },
+    stack,
+  };
+}

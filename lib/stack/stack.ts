@@ -1,0 +1,380 @@
+/**
+ * The local dev stack: Temporal dev server, an S3 API (versitygw over a directory) and an
+ * MLflow server, each a detached process with a pid file under `<stack dir>/pids` and a
+ * log under `<stack dir>/logs`. `up` is idempotent (a second one only checks health),
+ * `down` stops only what `up` started, `status` reports each part.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { loadConfig, type Config, type StackConfig } from '../config';
+import { StackError } from '../errors';
+import { createS3Client, ensureBucket } from '../s3';
+import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { ensureTemporalCli, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
+
+export type PartName = 'temporal' | 's3' | 'mlflow';
+export const PARTS: PartName[] = ['s3', 'temporal', 'mlflow'];
+
+type PidRecord = { pid: number; binary: string; startedAt: string; ports: number[] };
+
+type Launch = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
+
+type Part = {
+  name: PartName;
+  title: string;
+  ports: { port: number; variable: string; what: string }[];
+  /** Builds or installs the tool and returns how to start it. */
+  prepare(log: (l: string) => void): Promise<Launch>;
+  healthy(): Promise<boolean>;
+  /** Work to do once healthy (create the bucket, …). */
+  afterStart?(): Promise<void>;
+  addresses: string[];
+  startTimeoutMs: number;
+};
+
+export type PartStatus = {
+  name: PartName;
+  title: string;
+  state: 'running' | 'starting' | 'stopped' | 'stale-pid' | 'port-taken';
+  pid?: number;
+  detail?: string;
+  addresses: string[];
+};
+
+function stackPaths(stack: StackConfig) {
+  return {
+    pids: path.join(stack.dir, 'pids'),
+    logs: path.join(stack.dir, 'logs'),
+    temporalDb: path.join(stack.dir, 'temporal', 'temporal.db'),
+    s3Root: path.join(stack.dir, 's3', 'data'),
+    s3Meta: path.join(stack.dir, 's3', 'meta'),
+    mlflowDb: path.join(stack.dir, 'mlflow', 'mlflow.db'),
+  };
+}
+
+async function httpOk(url: string, accept: (status: number) => boolean = (s) => s >= 200 && s < 300): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    await res.arrayBuffer();
+    return accept(res.status);
+  } catch {
+    return false;
+  }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host });
+    const done = (v: boolean) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+function defineParts(cfg: Config): Part[] {
+  const stack = cfg.stack;
+  const p = stackPaths(stack);
+  const temporal: Part = {
+    name: 'temporal',
+    title: 'Temporal dev server',
+    ports: [
+      { port: stack.temporalPort, variable: 'MLO_TEMPORAL_PORT', what: 'Temporal gRPC' },
+      { port: stack.temporalUiPort, variable: 'MLO_TEMPORAL_UI_PORT', what: 'Temporal Web UI' },
+      { port: stack.temporalHttpPort, variable: 'MLO_TEMPORAL_HTTP_PORT', what: 'Temporal HTTP API' },
+      { port: stack.temporalMetricsPort, variable: 'MLO_TEMPORAL_METRICS_PORT', what: 'Temporal metrics' },
+    ],
+    async prepare(log) {
+      const bin = await ensureTemporalCli(stack, log);
+      fs.mkdirSync(path.dirname(p.temporalDb), { recursive: true });
+      const args = [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(stack.temporalPort),
+        '--ui-port',
+        String(stack.temporalUiPort),
+        '--http-port',
+        String(stack.temporalHttpPort),
+        '--metrics-port',
+        String(stack.temporalMetricsPort),
+        '--db-filename',
+        p.temporalDb,
+        '--namespace',
+        cfg.temporal.namespace,
+        '--log-level',
+        'warn',
+        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+      ];
+      return { cmd: bin, args };
+    },
+    async healthy() {
+      if (!(await httpOk(`http://127.0.0.1:${stack.temporalUiPort}/`))) return false;
+      let conn: Connection | undefined;
+      try {
+        conn = await Connection.connect({ address: `127.0.0.1:${stack.temporalPort}`, connectTimeout: '2s' });
+        await conn.workflowService.getSystemInfo({});
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await conn?.close();
+      }
+    },
+    addresses: [`Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace})`, `Temporal UI    http://127.0.0.1:${stack.temporalUiPort}`],
+    startTimeoutMs: 90_000,
+  };
+  const s3: Part = {
+    name: 's3',
+    title: 'S3 API (versitygw)',
+    ports: [{ port: stack.s3Port, variable: 'MLO_S3_PORT', what: 'S3 API' }],
+    async prepare(log) {
+      const bin = await ensureVersitygw(stack, log);
+      fs.mkdirSync(p.s3Root, { recursive: true });
+      fs.mkdirSync(p.s3Meta, { recursive: true });
+      return {
+        cmd: bin,
+        args: ['--port', `127.0.0.1:${stack.s3Port}`, '--region', cfg.s3.region, 'posix', '--sidecar', p.s3Meta, p.s3Root],
+        // Credentials go through the environment, not argv, so `ps` does not show them.
+        env: { ...process.env, ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey },
+      };
+    },
+    // Any HTTP answer (an unauthenticated request gets 403) means the gateway is serving.
+    healthy: () => httpOk(`http://127.0.0.1:${stack.s3Port}/`, (s) => s > 0),
+    async afterStart() {
+      const client = createS3Client({ ...cfg.s3, endpoint: `http://127.0.0.1:${stack.s3Port}` });
+      try {
+        await ensureBucket(client, cfg.s3.bucket);
+      } finally {
+        client.destroy();
+      }
+    },
+    addresses: [`S3 endpoint    http://127.0.0.1:${stack.s3Port} (bucket ${cfg.s3.bucket}, path-style)`],
+    startTimeoutMs: 30_000,
+  };
+  const mlflow: Part = {
+    name: 'mlflow',
+    title: 'MLflow server',
+    ports: [{ port: stack.mlflowPort, variable: 'MLO_MLFLOW_PORT', what: 'MLflow' }],
+    async prepare(log) {
+      await ensureVenv(log);
+      fs.mkdirSync(path.dirname(p.mlflowDb), { recursive: true });
+      return {
+        cmd: path.join(VENV_BIN, 'mlflow'),
+        args: [
+          'server',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(stack.mlflowPort),
+          '--workers',
+          '2',
+          '--backend-store-uri',
+          `sqlite:///${p.mlflowDb}`,
+          '--serve-artifacts',
+          '--artifacts-destination',
+          `s3://${cfg.s3.bucket}/mlflow-artifacts`,
+        ],
+        env: {
+          ...process.env,
+          MLFLOW_S3_ENDPOINT_URL: `http://127.0.0.1:${stack.s3Port}`,
+          AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
+          AWS_DEFAULT_REGION: cfg.s3.region,
+          MLFLOW_S3_IGNORE_TLS: 'true',
+          PYTHONUNBUFFERED: '1',
+        },
+      };
+    },
+    healthy: () => httpOk(`http://127.0.0.1:${stack.mlflowPort}/health`),
+    addresses: [`MLflow UI      http://127.0.0.1:${stack.mlflowPort}`],
+    startTimeoutMs: 180_000,
+  };
+  return [s3, temporal, mlflow];
+}
+
+function readPid(stack: StackConfig, name: PartName): PidRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(stackPaths(stack).pids, `${name}.json`), 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function writePid(stack: StackConfig, name: PartName, rec: PidRecord): void {
+  const dir = stackPaths(stack).pids;
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(rec));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function removePid(stack: StackConfig, name: PartName): void {
+  fs.rmSync(path.join(stackPaths(stack).pids, `${name}.json`), { force: true });
+}
+
+/** The recorded process is still alive and is the program we started (pids get reused). */
+function isOurs(rec: PidRecord): boolean {
+  try {
+    process.kill(rec.pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const cmdline = fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8');
+    return cmdline.includes(path.basename(rec.binary));
+  } catch {
+    return true; // no /proc (macOS): trust the live pid
+  }
+}
+
+function logTail(file: string, lines = 25): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitHealthy(part: Part, rec: PidRecord, logFile: string): Promise<void> {
+  const deadline = Date.now() + part.startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (await part.healthy()) return;
+    if (!isOurs(rec)) throw new StackError(`${part.title} exited during start-up. Last lines of ${logFile}:\n${logTail(logFile)}`);
+    await sleep(500);
+  }
+  throw new StackError(`${part.title} did not become healthy within ${part.startTimeoutMs / 1000}s. Last lines of ${logFile}:\n${logTail(logFile)}`);
+}
+
+async function startPart(cfg: Config, part: Part, log: (l: string) => void): Promise<'started' | 'running'> {
+  const stack = cfg.stack;
+  const paths = stackPaths(stack);
+  const logFile = path.join(paths.logs, `${part.name}.log`);
+  const existing = readPid(stack, part.name);
+  if (existing && isOurs(existing)) {
+    await waitHealthy(part, existing, logFile);
+    await part.afterStart?.();
+    return 'running';
+  }
+  if (existing) removePid(stack, part.name);
+  for (const p of part.ports) {
+    if (await portInUse(p.port)) {
+      throw new StackError(
+        `port ${p.port} (${p.what}) is already in use by a process the mlo stack did not start. Stop that process, or choose another port with ${p.variable}=<port>.`,
+      );
+    }
+  }
+  const launch = await part.prepare(log);
+  fs.mkdirSync(paths.logs, { recursive: true });
+  const fd = fs.openSync(logFile, 'a');
+  fs.writeSync(fd, `\n--- ${new Date().toISOString()} starting: ${launch.cmd} ${launch.args.join(' ')}\n`);
+  const child = spawn(launch.cmd, launch.args, { detached: true, stdio: ['ignore', fd, fd], env: launch.env ?? process.env, cwd: stack.dir });
+  fs.closeSync(fd);
+  const pid = child.pid;
+  if (pid === undefined) throw new StackError(`could not start ${part.title} (${launch.cmd}); see ${logFile}`);
+  child.unref();
+  const rec: PidRecord = { pid, binary: launch.cmd, startedAt: new Date().toISOString(), ports: part.ports.map((p) => p.port) };
+  writePid(stack, part.name, rec);
+  try {
+    await waitHealthy(part, rec, logFile);
+  } catch (err) {
+    await stopProcess(rec);
+    removePid(stack, part.name);
+    throw err;
+  }
+  await part.afterStart?.();
+  return 'started';
+}
+
+async function stopProcess(rec: PidRecord): Promise<void> {
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-rec.pid, sig); // the part runs in its own process group (detached)
+    } catch {
+      try {
+        process.kill(rec.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(rec.pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(200);
+  }
+  signalGroup('SIGKILL');
+}
+
+export type UpResult = { parts: { name: PartName; title: string; result: 'started' | 'running' }[]; addresses: string[]; seconds: number };
+
+export async function stackUp(opts: { log?: (l: string) => void; only?: PartName[] } = {}): Promise<UpResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const t0 = Date.now();
+  const cfg = loadConfig();
+  fs.mkdirSync(cfg.stack.dir, { recursive: true });
+  const parts = defineParts(cfg).filter((p) => !opts.only || opts.only.includes(p.name));
+  // Parts start in parallel; MLflow needs S3 only when it first writes an artifact.
+  const settled = await Promise.allSettled(parts.map(async (part) => ({ name: part.name, title: part.title, result: await startPart(cfg, part, log) })));
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => (s.reason instanceof Error ? s.reason.message : String(s.reason)));
+  if (failures.length > 0) throw new StackError(`the dev stack did not come up:\n- ${failures.join('\n- ')}`);
+  return {
+    parts: settled.map((s) => (s as PromiseFulfilledResult<UpResult['parts'][number]>).value),
+    addresses: parts.flatMap((p) => p.addresses),
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+export async function stackDown(opts: { log?: (l: string) => void } = {}): Promise<{ name: PartName; result: 'stopped' | 'not-running' }[]> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const cfg = loadConfig();
+  const out: { name: PartName; result: 'stopped' | 'not-running' }[] = [];
+  // Stop MLflow and Temporal before the storage they write to.
+  for (const part of [...defineParts(cfg)].reverse()) {
+    const rec = readPid(cfg.stack, part.name);
+    if (rec && isOurs(rec)) {
+      await stopProcess(rec);
+      log(`stopped ${part.title} (pid ${rec.pid})`);
+      out.push({ name: part.name, result: 'stopped' });
+    } else {
+      out.push({ name: part.name, result: 'not-running' });
+    }
+    removePid(cfg.stack, part.name);
+  }
+  return out;
+}
+
+export async function stackStatus(): Promise<PartStatus[]> {
+  const cfg = loadConfig();
+  return Promise.all(
+    defineParts(cfg).map(async (part): Promise<PartStatus> => {
+      const rec = readPid(cfg.stack, part.name);
+      const base = { name: part.name, title: part.title, addresses: part.addresses };
+      if (rec && isOurs(rec)) {
+        const ok = await part.healthy();
+        return { ...base, state: ok ? 'running' : 'starting', pid: rec.pid, detail: ok ? undefined : 'process alive, health check not passing yet' };
+      }
+      const taken = [];
+      for (const p of part.ports) if (await portInUse(p.port)) taken.push(`${p.port} (${p.variable})`);
+      if (taken.length > 0) return { ...base, state: 'port-taken', detail: `not started by mlo, but port ${taken.join(', ')} is in use` };
+      if (rec) return { ...base, state: 'stale-pid', detail: `pid ${rec.pid} from ${rec.startedAt} is gone` };
+      return { ...base, state: 'stopped' };
+    }),
+  );
+}

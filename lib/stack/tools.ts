@@ -1,0 +1,169 @@
+/**
+ * The dev stack's tools, built or installed from the package registries this machine
+ * reaches and never downloaded as prebuilt binaries:
+ *   - Temporal CLI v1.5.1 (dev server): from PATH, else `go install` into a per-user cache;
+ *   - versitygw (S3 API over a posix directory): `go install` into the same cache;
+ *   - a Python venv `.venv` from the pinned requirements.txt (MLflow server, trainers' libraries).
+ * Each build lives in `<cache>/<name>-<version>/` and `.tools/bin/<name>` links to it, so a
+ * fresh clone reuses a build instead of repeating it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT, type StackConfig } from '../config';
+import { StackError } from '../errors';
+
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+export const VERSITYGW_VERSION = '1.8.0';
+
+type GoTool = { name: string; version: string; module: string; versionMatch: RegExp };
+
+const TEMPORAL: GoTool = {
+  name: 'temporal',
+  version: TEMPORAL_CLI_VERSION,
+  module: `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
+  versionMatch: new RegExp(`temporal version ${TEMPORAL_CLI_VERSION.replace(/\./g, '\\.')}\\b`),
+};
+const VERSITYGW: GoTool = {
+  name: 'versitygw',
+  version: VERSITYGW_VERSION,
+  module: `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`,
+  versionMatch: new RegExp(`${VERSITYGW_VERSION.replace(/\./g, '\\.')}`),
+};
+
+export const TOOLS_BIN = path.join(PROJECT_ROOT, '.tools', 'bin');
+export const VENV_DIR = path.join(PROJECT_ROOT, '.venv');
+export const VENV_BIN = path.join(VENV_DIR, 'bin');
+export const REQUIREMENTS = path.join(PROJECT_ROOT, 'requirements.txt');
+
+type Log = (line: string) => void;
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir || path.resolve(dir) === TOOLS_BIN) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+function versionOf(bin: string): string {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+}
+
+function linkInto(binDir: string, name: string, target: string): string {
+  fs.mkdirSync(binDir, { recursive: true });
+  const link = path.join(binDir, name);
+  try {
+    if (fs.readlinkSync(link) === target) return link;
+  } catch {
+    /* missing or not a link */
+  }
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(target, link);
+  return link;
+}
+
+/** Runs a command, streaming its output into the log, and fails with its tail on error. */
+export async function runLogged(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; what: string }): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? PROJECT_ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const onData = (b: Buffer) => {
+      for (const line of b.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', (err) => reject(new StackError(`${opts.what}: could not run ${cmd}: ${err.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new StackError(`${opts.what} failed (${cmd} ${args.join(' ')} exited ${code}):\n${tail.join('\n')}`));
+    });
+  });
+}
+
+async function ensureGoTool(tool: GoTool, stack: StackConfig, log: Log, opts: { allowPath: boolean }): Promise<string> {
+  if (opts.allowPath) {
+    const found = onPath(tool.name);
+    if (found) {
+      const v = versionOf(found);
+      if (!tool.versionMatch.test(v)) log(`note: using ${found} from PATH (${v.split('\n')[0]}); mlo is tested with ${tool.name} ${tool.version}`);
+      return found;
+    }
+  }
+  const dir = path.join(stack.toolsCache, `${tool.name}-${tool.version}`);
+  const bin = path.join(dir, tool.name);
+  if (!fs.existsSync(bin)) {
+    const go = onPath('go');
+    if (!go) throw new StackError(`${tool.name} ${tool.version} is not built and Go is not on PATH. Install Go 1.25+ (or put ${tool.name} on PATH) and run again.`);
+    log(`building ${tool.name} ${tool.version} with go install (first time only; a few minutes) into ${dir}`);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    await runLogged(go, ['install', tool.module], {
+      env: { ...process.env, GOBIN: tmp, GOFLAGS: `${process.env.GOFLAGS ?? ''} -trimpath`.trim() },
+      log,
+      what: `go install ${tool.module}`,
+    });
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    try {
+      fs.renameSync(tmp, dir); // atomic: a half-built tool never appears in the cache
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(bin)) throw err; // another process finished first: use its build
+    }
+  }
+  return linkInto(TOOLS_BIN, tool.name, bin);
+}
+
+export function ensureTemporalCli(stack: StackConfig, log: Log): Promise<string> {
+  return ensureGoTool(TEMPORAL, stack, log, { allowPath: true });
+}
+
+export function ensureVersitygw(stack: StackConfig, log: Log): Promise<string> {
+  return ensureGoTool(VERSITYGW, stack, log, { allowPath: true });
+}
+
+function findPython(): string {
+  for (const name of ['python3.13', 'python3.12', 'python3.11', 'python3.10', 'python3']) {
+    const p = onPath(name);
+    if (!p) continue;
+    const r = spawnSync(p, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
+    const [maj, min] = (r.stdout ?? '').trim().split('.').map(Number);
+    if (maj === 3 && (min ?? 0) >= 10) return p;
+  }
+  throw new StackError('Python 3.10+ is needed for MLflow and the trainers; none was found on PATH.');
+}
+
+/**
+ * Creates `.venv` and installs the pinned requirements when they changed since the last
+ * install (a hash stamp in the venv), so a second run takes no time.
+ */
+export async function ensureVenv(log: Log): Promise<string> {
+  const want = createHash('sha256').update(fs.readFileSync(REQUIREMENTS)).digest('hex');
+  const stamp = path.join(VENV_DIR, '.mlo-requirements.sha256');
+  const python = path.join(VENV_BIN, 'python');
+  if (fs.existsSync(python) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === want) return python;
+  if (!fs.existsSync(python)) {
+    log(`creating the Python venv at ${VENV_DIR}`);
+    await runLogged(findPython(), ['-m', 'venv', VENV_DIR], { log, what: 'python -m venv' });
+  }
+  log('installing the pinned Python requirements (MLflow, LightGBM, scikit-learn, ONNX tools, pyarrow) into .venv');
+  await runLogged(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS], {
+    log,
+    what: 'pip install -r requirements.txt',
+  });
+  fs.writeFileSync(stamp, `${want}\n`);
+  return python;
+}

@@ -1,0 +1,38 @@
+/** `npm run stack -- up|down|status`: the local dev stack (Temporal, S3, MLflow). */
+import { isMloError } from '../lib/errors';
+import { stackDown, stackStatus, stackUp } from '../lib/stack/stack';
+
+async function main(cmd: string | undefined): Promise<number> {
+  switch (cmd) {
+    case 'up': {
+      const r = await stackUp();
+      for (const p of r.parts) console.log(`${p.result === 'started' ? 'started' : 'already running'}: ${p.title}`);
+      console.log(`\nmlo dev stack is up (${r.seconds.toFixed(1)}s):\n${r.addresses.map((a) => `  ${a}`).join('\n')}`);
+      return 0;
+    }
+    case 'down': {
+      const r = await stackDown();
+      if (r.every((x) => x.result === 'not-running')) console.log('mlo dev stack: nothing was running');
+      return 0;
+    }
+    case 'status': {
+      const parts = await stackStatus();
+      for (const p of parts) {
+        console.log(`${p.title.padEnd(22)} ${p.state}${p.pid ? ` (pid ${p.pid})` : ''}${p.detail ? ` — ${p.detail}` : ''}`);
+        if (p.state === 'running') for (const a of p.addresses) console.log(`    ${a}`);
+      }
+      return parts.every((p) => p.state === 'running') ? 0 : 3;
+    }
+    default:
+      console.error('usage: npm run stack -- up|down|status');
+      return 2;
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(isMloError(err) ? `mlo stack: ${err.message}` : err);
+    process.exit(isMloError(err) ? err.exitCode : 1);
+  },
+);

@@ -1,0 +1,1 @@
+export { trainAndPromote } from './trainAndPromote';
