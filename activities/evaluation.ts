@@ -4,7 +4,6 @@ import type { CandidateRef, EvaluationSummary, FeatureSnapshotRef, StageInput } 
 
 export function evaluationActivities(_deps: ActivityDeps) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
     async evaluateCandidate(_input: StageInput & { snapshot: FeatureSnapshotRef; candidate: CandidateRef }): Promise<EvaluationSummary> {
       return notImplemented('evaluation', 'out-of-time holdout, candidate vs champion, slices, gates');
     },

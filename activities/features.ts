@@ -4,7 +4,6 @@ import type { FeatureSnapshotRef, StageInput } from './types';
 
 export function featureActivities(_deps: ActivityDeps) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
     async backfillFeatures(_input: StageInput): Promise<FeatureSnapshotRef> {
       return notImplemented('feature backfill', 'point-in-time windowed features over day partitions');
     },

@@ -4,7 +4,6 @@ import type { CandidateRef, EvaluationSummary, PromotionDecision, ShadowSummary,
 
 export function registryActivities(_deps: ActivityDeps) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
     async promoteCandidate(
       _input: StageInput & { candidate: CandidateRef; evaluation: EvaluationSummary; shadow: ShadowSummary; requestedBy: string },
     ): Promise<PromotionDecision> {

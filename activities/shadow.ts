@@ -4,7 +4,6 @@ import type { CandidateRef, ShadowSummary, StageInput } from './types';
 
 export function shadowActivities(_deps: ActivityDeps) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
     async shadowScore(_input: StageInput & { candidate: CandidateRef }): Promise<ShadowSummary> {
       return notImplemented('shadow scoring', 'replay recent traffic through champion and candidate');
     },

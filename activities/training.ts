@@ -4,7 +4,6 @@ import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 
 export function trainingActivities(_deps: ActivityDeps) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
     async trainCandidate(_input: StageInput & { snapshot: FeatureSnapshotRef }): Promise<CandidateRef> {
       return notImplemented('training dispatch', 'trainer contract, heartbeats and resume, MLflow lineage');
     },

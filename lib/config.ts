@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
+/** The workflow bundle's entry point (Temporal bundles it for the deterministic sandbox). */
+export const WORKFLOWS_PATH = path.join(PROJECT_ROOT, 'workflows', 'index.ts');
 
 const port = (name: string, dflt: number) =>
   z.coerce

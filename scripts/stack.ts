@@ -1,11 +1,18 @@
 /** `npm run stack -- up|down|status`: the local dev stack (Temporal, S3, MLflow). */
 import { isMloError } from '../lib/errors';
-import { stackDown, stackStatus, stackUp } from '../lib/stack/stack';
+import { PARTS, stackDown, stackStatus, stackUp, type PartName } from '../lib/stack/stack';
 
-async function main(cmd: string | undefined): Promise<number> {
+const USAGE = `usage: npm run stack -- up [${PARTS.join('|')}…] | down | status`;
+
+async function main(cmd: string | undefined, rest: string[]): Promise<number> {
   switch (cmd) {
     case 'up': {
-      const r = await stackUp();
+      const unknown = rest.filter((r) => !PARTS.includes(r as PartName));
+      if (unknown.length > 0) {
+        console.error(`mlo stack: unknown part ${unknown.map((u) => `"${u}"`).join(', ')}; the parts are ${PARTS.join(', ')}\n${USAGE}`);
+        return 2;
+      }
+      const r = await stackUp({ only: rest.length > 0 ? (rest as PartName[]) : undefined });
       for (const p of r.parts) console.log(`${p.result === 'started' ? 'started' : 'already running'}: ${p.title}`);
       console.log(`\nmlo dev stack is up (${r.seconds.toFixed(1)}s):\n${r.addresses.map((a) => `  ${a}`).join('\n')}`);
       return 0;
@@ -24,12 +31,12 @@ async function main(cmd: string | undefined): Promise<number> {
       return parts.every((p) => p.state === 'running') ? 0 : 3;
     }
     default:
-      console.error('usage: npm run stack -- up|down|status');
+      console.error(USAGE);
       return 2;
   }
 }
 
-main(process.argv[2]).then(
+main(process.argv[2], process.argv.slice(3)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(isMloError(err) ? `mlo stack: ${err.message}` : err);

@@ -6,7 +6,6 @@ import { main, type PoolDefinition } from './run';
 export const cpuPool: PoolDefinition = {
   pool: 'cpu',
   taskQueue: (cfg) => cfg.taskQueues.cpu,
-  // eslint-disable-next-line @typescript-eslint/require-await
   options: async (cfg) => ({ activities: createCpuActivities({ config: cfg, s3: createS3Client(cfg.s3) }) }),
 };
 

@@ -1,11 +1,11 @@
 /** The orchestrator pool: runs workflow code only (no activities). */
+import { WORKFLOWS_PATH } from '../lib/config';
 import { main, type PoolDefinition } from './run';
 
 export const orchestratorPool: PoolDefinition = {
   pool: 'orchestrator',
   taskQueue: (cfg) => cfg.taskQueues.orchestrator,
-  // eslint-disable-next-line @typescript-eslint/require-await
-  options: async () => ({ workflowsPath: require.resolve('../workflows') }),
+  options: async () => ({ workflowsPath: WORKFLOWS_PATH }),
 };
 
 if (require.main === module) main(orchestratorPool);

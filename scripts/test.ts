@@ -1,0 +1,58 @@
+/**
+ * `npm test`: provisions the dev stack if needed (building tools and the Python venv on a
+ * fresh machine), then runs lint, typecheck and vitest (unit and integration projects).
+ * A stack that this run started is stopped at the end; one that was already up stays up.
+ * Set MLO_KEEP_STACK=1 to keep a stack this run started.
+ */
+import { spawn } from 'node:child_process';
+import { PROJECT_ROOT } from '../lib/config';
+import { isMloError } from '../lib/errors';
+import { stackDown, stackUp } from '../lib/stack/stack';
+
+function run(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: PROJECT_ROOT, stdio: 'inherit', env: process.env });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  console.log('== dev stack');
+  const up = await stackUp();
+  const startedHere = up.parts.some((p) => p.result === 'started');
+  console.log(up.parts.map((p) => `${p.title}: ${p.result}`).join('; '));
+  let code = 0;
+  try {
+    const steps: [string, string, string[]][] = [
+      ['lint', 'npx', ['eslint', '.', '--max-warnings', '0']],
+      ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
+      ['vitest', 'npx', ['vitest', 'run', ...process.argv.slice(2)]],
+    ];
+    for (const [name, cmd, args] of steps) {
+      console.log(`\n== ${name}`);
+      const c = await run(cmd, args);
+      if (c !== 0) {
+        console.error(`\n${name} failed (exit ${c})`);
+        code = c;
+        break;
+      }
+    }
+  } finally {
+    if (startedHere && process.env.MLO_KEEP_STACK !== '1') {
+      console.log('\n== stopping the dev stack this run started (MLO_KEEP_STACK=1 keeps it)');
+      await stackDown();
+    }
+  }
+  console.log(`\nnpm test ${code === 0 ? 'passed' : 'failed'} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(isMloError(err) ? err.message : err);
+    process.exit(1);
+  },
+);

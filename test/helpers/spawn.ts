@@ -1,0 +1,38 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../lib/config';
+
+export const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+
+export type Spawned = {
+  child: ChildProcessWithoutNullStreams;
+  output: () => string;
+  waitFor: (re: RegExp, timeoutMs?: number) => Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
+
+/** Spawns a project script under tsx as a user would, collecting stdout and stderr. */
+export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(TSX, [script, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const waitFor = async (re: RegExp, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(out)) {
+      if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}) before printing ${re}:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`${script} did not print ${re} within ${timeoutMs}ms:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return { child, output: () => out, waitFor, exited };
+}
+
+/** Runs a project script to completion. */
+export async function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string; ms: number }> {
+  const t0 = Date.now();
+  const s = spawnTs(script, args, env);
+  const { code } = await s.exited;
+  return { code, output: s.output(), ms: Date.now() - t0 };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config';
+import { ConfigError } from '../../lib/errors';
+
+describe('loadConfig', () => {
+  it('defaults point at the local dev stack', () => {
+    const cfg = loadConfig({ HOME: '/home/u' });
+    expect(cfg.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' });
+    expect(cfg.s3.endpoint).toBe('http://127.0.0.1:7070');
+    expect(cfg.s3.bucket).toBe('mlo');
+    expect(cfg.s3.forcePathStyle).toBe(true);
+    expect(cfg.mlflow.trackingUri).toBe('http://127.0.0.1:5050');
+    expect(cfg.taskQueues).toEqual({ orchestrator: 'mlo-orchestrator', cpu: 'mlo-cpu', gpu: 'mlo-gpu' });
+    expect(cfg.stack.toolsCache).toBe('/home/u/.cache/mlo/tools');
+  });
+
+  it('derives client defaults from the stack ports', () => {
+    const cfg = loadConfig({ MLO_TEMPORAL_PORT: '17233', MLO_S3_PORT: '17070', MLO_MLFLOW_PORT: '15050', MLO_TEMPORAL_UI_PORT: '18233' });
+    expect(cfg.temporal.address).toBe('127.0.0.1:17233');
+    expect(cfg.temporal.uiUrl).toBe('http://127.0.0.1:18233');
+    expect(cfg.s3.endpoint).toBe('http://127.0.0.1:17070');
+    expect(cfg.mlflow.trackingUri).toBe('http://127.0.0.1:15050');
+  });
+
+  it('explicit addresses win over the stack defaults, and blanks count as unset', () => {
+    const cfg = loadConfig({
+      MLO_TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      MLO_TEMPORAL_NAMESPACE: 'ml-prod',
+      MLO_S3_ENDPOINT: 'https://s3.eu-west-1.amazonaws.com',
+      MLO_S3_BUCKET: 'risk-ml-artifacts',
+      MLO_MLFLOW_TRACKING_URI: 'https://mlflow.internal/',
+      MLO_QUEUE_GPU: 'gpu-a100',
+      MLO_GPU_COUNT: '4',
+      MLO_S3_REGION: '',
+    });
+    expect(cfg.temporal.address).toBe('temporal.internal:7233');
+    expect(cfg.temporal.namespace).toBe('ml-prod');
+    expect(cfg.s3.bucket).toBe('risk-ml-artifacts');
+    expect(cfg.s3.region).toBe('us-east-1');
+    expect(cfg.mlflow.trackingUri).toBe('https://mlflow.internal');
+    expect(cfg.taskQueues.gpu).toBe('gpu-a100');
+    expect(cfg.gpu.count).toBe(4);
+  });
+
+  it('reports every bad value at once, naming each variable', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        MLO_TEMPORAL_PORT: 'seventy',
+        MLO_S3_PORT: '70000',
+        MLO_TEMPORAL_ADDRESS: 'no-port-here',
+        MLO_S3_ENDPOINT: 'ftp://x',
+        MLO_S3_BUCKET: 'Bad_Bucket',
+        MLO_MLFLOW_TRACKING_URI: 'not a url',
+        MLO_QUEUE_CPU: 'has space',
+        MLO_GPU_COUNT: '-1',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const v of ['MLO_TEMPORAL_PORT', 'MLO_S3_PORT', 'MLO_TEMPORAL_ADDRESS', 'MLO_S3_ENDPOINT', 'MLO_S3_BUCKET', 'MLO_MLFLOW_TRACKING_URI', 'MLO_QUEUE_CPU', 'MLO_GPU_COUNT']) {
+      expect(problems).toContain(v);
+    }
+    expect((err as ConfigError).problems).toHaveLength(8);
+    expect((err as ConfigError).exitCode).toBe(2);
+  });
+});
