@@ -1,0 +1,50 @@
+/**
+ * The feature snapshot manifest: the hand-off from feature backfill to training and
+ * evaluation. One JSON object per snapshot, written after every partition it lists, under
+ * a key derived from its content hash, so a reader never sees a manifest whose partitions
+ * are missing.
+ */
+export const FEATURE_SNAPSHOT_KIND = 'mlo.feature-snapshot/v1';
+
+export type FeatureColumnType = 'float64';
+
+export type FeatureSnapshotPartition = {
+  /** Day partition, YYYY-MM-DD (UTC). */
+  day: string;
+  /** s3://bucket/key of the Arrow IPC file holding the day's rows. */
+  uri: string;
+  rows: number;
+  /** Rows whose label had matured by the cut-off (the rest have a null label). */
+  labeledRows: number;
+  positives: number;
+  /** Content hash of the partition's inputs and definitions (the cache key). */
+  hash: string;
+};
+
+export type FeatureSnapshotManifest = {
+  kind: typeof FEATURE_SNAPSHOT_KIND;
+  model: string;
+  /** Hash of the feature definitions alone. */
+  featureSetHash: string;
+  /** Hash of everything that determines the snapshot's bytes. */
+  hash: string;
+  window: { from: string; to: string };
+  /** Labels that arrived after this instant are ignored (ISO-8601). */
+  labelCutoff: string;
+  columns: {
+    /** Event id column (Int64). */
+    id: string;
+    /** Event time column (Timestamp ms, UTC). */
+    timestamp: string;
+    /** Label column: Float64 1/0, null when not mature by the cut-off. */
+    label: string;
+    /** Model inputs, in the order of the model's input vector; all Float64 in the files. */
+    features: { name: string; type: FeatureColumnType }[];
+    /** String columns kept for slicing evaluation (country, channel, …). */
+    slices: string[];
+  };
+  partitions: FeatureSnapshotPartition[];
+  rows: number;
+  labeledRows: number;
+  positives: number;
+};

@@ -1,0 +1,69 @@
+/**
+ * Starts the three worker pools as child processes (for the demo and local development)
+ * and stops them gracefully: SIGTERM, then SIGKILL after a grace period.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT } from './config';
+
+export type WorkerPool = 'orchestrator' | 'cpu' | 'gpu';
+export const WORKER_POOLS: WorkerPool[] = ['orchestrator', 'cpu', 'gpu'];
+
+export type RunningWorkers = {
+  procs: { pool: WorkerPool; child: ChildProcess }[];
+  /** Resolves once every worker printed that it polls its queue. */
+  ready: Promise<void>;
+  stop: (graceMs?: number) => Promise<void>;
+};
+
+export function startWorkers(opts: { logDir?: string; env?: NodeJS.ProcessEnv; onLine?: (pool: WorkerPool, line: string) => void } = {}): RunningWorkers {
+  const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+  if (opts.logDir) fs.mkdirSync(opts.logDir, { recursive: true });
+  const procs = WORKER_POOLS.map((pool) => {
+    const child = spawn(tsx, [path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = opts.logDir ? fs.createWriteStream(path.join(opts.logDir, `worker-${pool}.log`), { flags: 'a' }) : undefined;
+    const onData = (b: Buffer) => {
+      log?.write(b);
+      for (const line of b.toString('utf8').split('\n')) if (line.trim()) opts.onLine?.(pool, line);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('close', () => log?.end());
+    return { pool, child };
+  });
+  const ready = Promise.all(
+    procs.map(
+      ({ pool, child }) =>
+        new Promise<void>((resolve, reject) => {
+          let buf = '';
+          const onData = (b: Buffer) => {
+            buf += b.toString('utf8');
+            if (buf.includes('polling task queue')) {
+              child.stdout?.off('data', onData);
+              resolve();
+            }
+          };
+          child.stdout?.on('data', onData);
+          child.once('exit', (code) => reject(new Error(`the ${pool} worker exited (${code}) before it polled its queue:\n${buf.slice(-2000)}`)));
+        }),
+    ),
+  ).then(() => undefined);
+  const stop = async (graceMs = 30_000) => {
+    await Promise.all(
+      procs.map(
+        ({ child }) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  return { procs, ready, stop };
+}
