@@ -1,15 +1,16 @@
 /** Inputs and outputs of the stage activities: URIs and small summaries only, never data. */
-import type { DateWindow } from '../workflows/definitions';
+import type { ModelSpec } from '../lib/spec';
+import type { RunWindows } from '../lib/windows';
 
 export type StageInput = {
   model: string;
-  specUri: string;
+  spec: ModelSpec;
   specHash: string;
-  window: DateWindow;
+  windows: RunWindows;
   workflowId: string;
 };
 
-export type FeatureSnapshotRef = { manifestUri: string; hash: string; rows: number; partitions: number };
+export type FeatureSnapshotRef = { manifestUri: string; hash: string; rows: number; partitions: number; labeledRows: number; positives: number };
 export type CandidateRef = { runId: string; version: string; onnxUri: string };
 export type EvaluationSummary = { passed: boolean; reportUri: string; markdown: string };
 export type ShadowSummary = { passed: boolean; reportUri: string; markdown: string };

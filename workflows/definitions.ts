@@ -3,6 +3,9 @@
  * Pure: imported by workflow code, so no Node built-ins and no I/O here.
  */
 import { defineQuery } from '@temporalio/workflow';
+import type { FeatureSet } from '../lib/features/featureset';
+import type { ModelSpec } from '../lib/spec';
+import type { RunWindows } from '../lib/windows';
 
 /** mlo's custom search attributes, registered with the Temporal server at stack start. */
 export const SEARCH_ATTRIBUTES = {
@@ -30,21 +33,25 @@ export type StageProgress = {
 
 export type TaskQueues = { cpu: string; gpu: string };
 
-/** A day range, inclusive of `from`, exclusive of `to`, as ISO dates (YYYY-MM-DD). */
-export type DateWindow = { from: string; to: string };
-
 export type TrainAndPromoteInput = {
   model: string;
-  /** Where the validated model spec lives, and its content hash (the workflow never reads files). */
-  specUri: string;
+  /** The validated model spec (small), and its content hash: the record of what ran. */
+  spec: ModelSpec;
   specHash: string;
-  window: DateWindow;
+  /** The spec's features resolved at validation time (the workflow never reads files). */
+  featureSet: FeatureSet;
+  /**
+   * The run's as-of day (YYYY-MM-DD, exclusive): every data window ends there. Absent for
+   * scheduled runs: then it is the day of the schedule's nominal time.
+   */
+  asOf?: string;
   requestedBy: string;
   queues: TaskQueues;
 };
 
 export type TrainAndPromoteResult = {
   model: string;
+  windows: RunWindows;
   outcome: 'promoted' | 'rejected' | 'gate-failed' | 'expired';
   candidateVersion?: string;
   stages: StageProgress[];

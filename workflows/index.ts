@@ -1,1 +1,2 @@
 export { trainAndPromote } from './trainAndPromote';
+export { featureBackfill } from './featureBackfill';

@@ -10,6 +10,8 @@ import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createActivities, type Activities } from '../../activities';
 import { loadConfig, WORKFLOWS_PATH } from '../../lib/config';
+import { featureSetFromSpec } from '../../lib/features/featureset';
+import { findModelSpec, specHash } from '../../lib/spec';
 import { FailureType } from '../../lib/failure-types';
 import { createS3Client } from '../../lib/s3';
 import { trainAndPromote } from '../../workflows';
@@ -19,7 +21,7 @@ import { createTestEnv, uniqueName } from '../helpers/temporal';
 let env: TestWorkflowEnvironment;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await createTestEnv();
 });
 afterAll(async () => {
@@ -27,15 +29,30 @@ afterAll(async () => {
 });
 
 function input(queues: { cpu: string; gpu: string }): TrainAndPromoteInput {
+  const { spec } = findModelSpec('fraud-detector');
   return {
-    model: 'fraud-detector',
-    specUri: 's3://mlo/specs/fraud-detector/abc.json',
-    specHash: 'abc',
-    window: { from: '2026-01-01', to: '2026-03-01' },
-    requestedBy: 'alice@example.com',
+    model: spec.name,
+    spec,
+    specHash: specHash(spec),
+    featureSet: featureSetFromSpec(spec),
+    asOf: '2026-03-15',
+    requestedBy: 'carol@example.com',
     queues,
   };
 }
+
+// The feature stage's activities, mocked at the boundary and typed as the real ones.
+const featureMocks: Pick<Activities, 'planFeatureBackfill' | 'computeFeaturePartition' | 'writeFeatureManifest'> = {
+  async planFeatureBackfill(i) {
+    return { featureSetHash: 'fs1', days: [i.range.from, i.range.to].sort().slice(0, 2), outputPrefix: 'features/x/fs1/' };
+  },
+  async computeFeaturePartition(i) {
+    return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
+  },
+  async writeFeatureManifest(i) {
+    return { manifestUri: 's3://mlo/features/m.json', hash: 'snap', rows: i.partitions.length * 10, partitions: i.partitions.length, labeledRows: 16, positives: 2 };
+  },
+};
 
 async function withWorkers<T>(activities: { cpu: Partial<Activities>; gpu: Partial<Activities> }, fn: (q: { wf: string; cpu: string; gpu: string }) => Promise<T>): Promise<T> {
   const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
@@ -54,9 +71,10 @@ describe('trainAndPromote walking skeleton', () => {
     const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
     // Mocks at the boundary, typed as the real activities.
     const mocks: Activities = {
-      async backfillFeatures() {
-        record('backfillFeatures');
-        return { manifestUri: 's3://mlo/features/m.json', hash: 'h1', rows: 10, partitions: 1 };
+      ...featureMocks,
+      async planFeatureBackfill(i) {
+        record('planFeatureBackfill');
+        return featureMocks.planFeatureBackfill(i);
       },
       async trainCandidate(i) {
         record('trainCandidate');
@@ -74,7 +92,7 @@ describe('trainAndPromote walking skeleton', () => {
       },
       async promoteCandidate(i) {
         record('promoteCandidate');
-        expect(i.requestedBy).toBe('alice@example.com');
+        expect(i.requestedBy).toBe('carol@example.com');
         return { outcome: 'promoted' };
       },
     };
@@ -82,6 +100,14 @@ describe('trainAndPromote walking skeleton', () => {
       env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] }).then((r) => ({ r, q })),
     );
     expect(result.r.outcome).toBe('promoted');
+    // Windows end at the as-of day: holdout after training, labels matured (30d).
+    expect(result.r.windows).toMatchObject({
+      asOf: '2026-03-15',
+      labelCutoff: '2026-03-15T00:00:00.000Z',
+      holdout: { from: '2026-02-08', to: '2026-02-13' },
+      validation: { from: '2026-02-03', to: '2026-02-08' },
+      shadow: { from: '2026-03-12', to: '2026-03-15' },
+    });
     expect(result.r.candidateVersion).toBe('3');
     expect(result.r.stages.map((s) => [s.stage, s.status])).toEqual([
       ['featureBackfill', 'succeeded'],
@@ -91,7 +117,7 @@ describe('trainAndPromote walking skeleton', () => {
       ['promotion', 'succeeded'],
     ]);
     expect(seen).toEqual([
-      { name: 'backfillFeatures', queue: result.q.cpu },
+      { name: 'planFeatureBackfill', queue: result.q.cpu },
       { name: 'trainCandidate', queue: result.q.gpu },
       { name: 'evaluateCandidate', queue: result.q.cpu },
       { name: 'shadowScore', queue: result.q.cpu },
@@ -101,7 +127,7 @@ describe('trainAndPromote walking skeleton', () => {
 
   it('a stage that is not built yet fails the run at once with a typed, non-retryable failure', async () => {
     const cfg = loadConfig();
-    const real = createActivities({ config: cfg, s3: createS3Client(cfg.s3) });
+    const real = { ...createActivities({ config: cfg, s3: createS3Client(cfg.s3) }), ...featureMocks };
     const workflowId = uniqueName('tap');
     let failure: unknown;
     await withWorkers({ cpu: real, gpu: real }, async (q) => {
@@ -115,7 +141,7 @@ describe('trainAndPromote walking skeleton', () => {
     const stageFailure = (failure as WorkflowFailedError).cause;
     expect(stageFailure).toBeInstanceOf(ApplicationFailure);
     expect((stageFailure as ApplicationFailure).type).toBe(FailureType.StageFailed);
-    expect(stageFailure?.message).toMatch(/stage featureBackfill failed: the feature backfill stage is not implemented yet/);
+    expect(stageFailure?.message).toMatch(/stage training failed: the training dispatch stage is not implemented yet/);
     const activityFailure = stageFailure?.cause;
     expect(activityFailure).toBeInstanceOf(ActivityFailure);
     const root = (activityFailure as ActivityFailure).cause as ApplicationFailure;
@@ -125,7 +151,7 @@ describe('trainAndPromote walking skeleton', () => {
     // Tried once (non-retryable), and no later stage was scheduled.
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-    expect(scheduled).toEqual(['backfillFeatures']);
+    expect(scheduled).toEqual(['trainCandidate']);
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
     expect(started).toHaveLength(1);
     expect(started[0]?.activityTaskStartedEventAttributes?.attempt).toBe(1);

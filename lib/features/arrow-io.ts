@@ -1,0 +1,158 @@
+/**
+ * Column access over Arrow tables as typed arrays: no JS object per row. Every reader
+ * names the file and column in its errors, so bad input says where it is and what to fix.
+ */
+import { DataType, Type, tableFromIPC, type Data, type Table, type Vector } from 'apache-arrow';
+import { BadInputError } from '../errors';
+
+/** Parses Arrow IPC (file or stream format); a corrupt file is a BadInputError naming it. */
+export function readIpcTable(bytes: Uint8Array, where: string): Table {
+  try {
+    const t = tableFromIPC(bytes);
+    if (t.schema.fields.length === 0) throw new Error('no columns');
+    return t;
+  } catch (err) {
+    throw new BadInputError(`${where} is not a readable Arrow IPC file (${(err as Error).message}); rewrite it, or remove it and regenerate the partition`);
+  }
+}
+
+export function requireColumn(table: Table, name: string, where: string, kind: string): Vector {
+  const v = table.getChild(name);
+  if (!v) {
+    const have = table.schema.fields.map((f) => f.name).join(', ');
+    throw new BadInputError(`${where} has no column "${name}" (needed as ${kind}); its columns are: ${have}. Fix the model spec's column name or the data.`);
+  }
+  return v;
+}
+
+function isValid(d: Data, i: number): boolean {
+  const bm = d.nullBitmap;
+  if (!bm || d.nullCount === 0 || bm.length === 0) return true;
+  const j = d.offset + i;
+  return ((bm[j >> 3] ?? 0) & (1 << (j & 7))) !== 0;
+}
+
+/** An Int64 / Timestamp buffer's values as doubles, through 32-bit views (exact below 2^53). */
+function int64ToNumbers(values: BigInt64Array | BigUint64Array, out: Float64Array, at: number, n: number, scale: number, signed: boolean): void {
+  const i32 = new Int32Array(values.buffer, values.byteOffset, n * 2);
+  for (let i = 0; i < n; i++) {
+    const lo = i32[2 * i]! >>> 0;
+    const hi = i32[2 * i + 1]!;
+    out[at + i] = (signed ? hi : hi >>> 0) * 4294967296 + lo;
+  }
+  if (scale !== 1) for (let i = 0; i < n; i++) out[at + i] = Math.floor(out[at + i]! * scale);
+}
+
+/** Epoch milliseconds of a timestamp (any unit), date or integer column; null → NaN. */
+export function timestampMs(v: Vector, where: string, name: string): Float64Array {
+  const out = new Float64Array(v.length);
+  let at = 0;
+  for (const d of v.data) {
+    const t = d.type as DataType;
+    if (DataType.isTimestamp(t)) {
+      const unit = (t as unknown as { unit: number }).unit; // 0 s, 1 ms, 2 µs, 3 ns
+      const scale = [1000, 1, 1e-3, 1e-6][unit] ?? 1;
+      int64ToNumbers(d.values as BigInt64Array, out, at, d.length, scale, true);
+    } else if (t.typeId === Type.Int && (t as unknown as { bitWidth: number }).bitWidth === 64) {
+      int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, true);
+    } else if (DataType.isDate(t)) {
+      for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as Date | number | null) === null ? NaN : Number(v.get(at + i));
+    } else {
+      throw new BadInputError(`${where}: column "${name}" is ${String(t)}, not a timestamp; the spec's event time column must be a timestamp`);
+    }
+    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) out[at + i] = NaN;
+    at += d.length;
+  }
+  return out;
+}
+
+/** An integer id column (Int8–Int64, unsigned too) as Int32; null → -1. */
+export function idColumn(v: Vector, where: string, name: string): Int32Array {
+  const out = new Int32Array(v.length);
+  let at = 0;
+  for (const d of v.data) {
+    const t = d.type as DataType;
+    if (t.typeId !== Type.Int) throw new BadInputError(`${where}: column "${name}" is ${String(t)}; entity keys and count_distinct columns must be integer ids`);
+    if ((t as unknown as { bitWidth: number }).bitWidth === 64) {
+      const tmp = new Float64Array(d.length);
+      int64ToNumbers(d.values as BigInt64Array, tmp, 0, d.length, 1, true);
+      for (let i = 0; i < d.length; i++) {
+        const x = tmp[i]!;
+        if (x > 2147483647 || x < -1) throw new BadInputError(`${where}: column "${name}" holds ${x}, outside the 32-bit id range mlo's kernel uses`);
+        out[at + i] = x;
+      }
+    } else {
+      const src = d.values as Int32Array;
+      if (src instanceof Int32Array) out.set(src.subarray(0, d.length), at);
+      else for (let i = 0; i < d.length; i++) out[at + i] = Number(src[i]);
+    }
+    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) out[at + i] = -1;
+    at += d.length;
+  }
+  return out;
+}
+
+/** A numeric column as Float64; null → NaN. Infinite values are bad input. */
+export function numericColumn(v: Vector, where: string, name: string): Float64Array {
+  const out = new Float64Array(v.length);
+  let at = 0;
+  for (const d of v.data) {
+    const t = d.type as DataType;
+    if (t.typeId === Type.Float || (t.typeId === Type.Int && (t as unknown as { bitWidth: number }).bitWidth <= 32)) {
+      const src = d.values as Float64Array;
+      for (let i = 0; i < d.length; i++) out[at + i] = src[i]!;
+    } else if (t.typeId === Type.Int) {
+      int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, true);
+    } else if (t.typeId === Type.Bool) {
+      for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as boolean | null) ? 1 : 0;
+    } else {
+      throw new BadInputError(`${where}: column "${name}" is ${String(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`);
+    }
+    for (let i = 0; i < d.length; i++) {
+      if (d.nullCount > 0 && !isValid(d, i)) out[at + i] = NaN;
+      else if (!Number.isFinite(out[at + i]!) && !Number.isNaN(out[at + i]!)) throw new BadInputError(`${where}: column "${name}" holds ${out[at + i]} at row ${at + i}; infinite values are not allowed`);
+    }
+    at += d.length;
+  }
+  return out;
+}
+
+/**
+ * A column as codes into a string dictionary (null → -1): dictionary columns keep their
+ * codes; plain strings and integers are dictionary-encoded here.
+ */
+export function codedColumn(v: Vector, where: string, name: string): { codes: Int32Array; dict: string[] } {
+  const codes = new Int32Array(v.length);
+  const dict: string[] = [];
+  const index = new Map<string, number>();
+  const codeOf = (s: string) => {
+    let c = index.get(s);
+    if (c === undefined) {
+      c = dict.length;
+      dict.push(s);
+      index.set(s, c);
+    }
+    return c;
+  };
+  let at = 0;
+  for (const d of v.data) {
+    const t = d.type as DataType;
+    if (DataType.isDictionary(t) && d.dictionary) {
+      const local = d.dictionary.toArray() as unknown as (string | null)[];
+      const remap = new Int32Array(local.length);
+      for (let k = 0; k < local.length; k++) remap[k] = local[k] === null ? -1 : codeOf(String(local[k]));
+      const idx = d.values as Int32Array;
+      for (let i = 0; i < d.length; i++) codes[at + i] = remap[idx[i]!] ?? -1;
+    } else if (DataType.isUtf8(t) || DataType.isLargeUtf8(t) || t.typeId === Type.Int) {
+      for (let i = 0; i < d.length; i++) {
+        const x = v.get(at + i) as string | number | bigint | null;
+        codes[at + i] = x === null ? -1 : codeOf(String(x));
+      }
+    } else {
+      throw new BadInputError(`${where}: column "${name}" is ${String(t)}; comparisons need a string, dictionary or integer column`);
+    }
+    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) codes[at + i] = -1;
+    at += d.length;
+  }
+  return { codes, dict };
+}

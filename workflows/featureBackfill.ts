@@ -1,0 +1,82 @@
+import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities, FeatureSnapshotRef } from '../activities';
+import type { PartitionResult } from '../activities/features';
+import type { FeatureSet } from '../lib/features/featureset';
+import type { DayRange } from '../lib/windows';
+import { FailureType } from '../lib/failure-types';
+
+export type FeatureBackfillInput = {
+  model: string;
+  featureSet: FeatureSet;
+  range: DayRange;
+  labelCutoff: string;
+  cpuQueue: string;
+  /** Partitions computed at once (bounded fan-out on the CPU pool). */
+  concurrency?: number;
+  /** Carried across continue-as-new: the plan and the partitions done so far. */
+  carried?: { featureSetHash: string; outputPrefix: string; days: string[]; done: PartitionResult[] };
+};
+
+export type BackfillProgress = { done: number; total: number; reused: number; unit: 'partitions' };
+
+export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
+
+/** Partitions per run before continuing as new: keeps the history far below 10k events. */
+const PARTITIONS_PER_RUN = 500;
+
+/**
+ * featureBackfill: one activity per day partition on the CPU pool, a bounded number in
+ * flight, continue-as-new every PARTITIONS_PER_RUN partitions, then the manifest. Payloads
+ * carry a compact result per partition, never data.
+ */
+export async function featureBackfill(input: FeatureBackfillInput): Promise<FeatureSnapshotRef> {
+  const acts = proxyActivities<Activities>({
+    taskQueue: input.cpuQueue,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: [FailureType.BadInput] },
+  });
+  const plan = input.carried ?? { ...(await acts.planFeatureBackfill({ featureSet: input.featureSet, range: input.range, labelCutoff: input.labelCutoff })), done: [] };
+  const done: PartitionResult[] = [...plan.done];
+  const doneDays = new Set(done.map((p) => p.day));
+  const todo = plan.days.filter((d) => !doneDays.has(d));
+  setHandler(backfillProgressQuery, () => ({ done: done.length, total: plan.days.length, reused: done.filter((p) => p.reused).length, unit: 'partitions' }));
+
+  const thisRun = todo.slice(0, PARTITIONS_PER_RUN);
+  const concurrency = Math.max(1, input.concurrency ?? 8);
+  let next = 0;
+  const lane = async () => {
+    while (next < thisRun.length) {
+      const day = thisRun[next++] as string;
+      const r = await acts.computeFeaturePartition({
+        featureSet: input.featureSet,
+        featureSetHash: plan.featureSetHash,
+        day,
+        labelCutoff: input.labelCutoff,
+        outputPrefix: plan.outputPrefix,
+      });
+      done.push(r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, thisRun.length) }, lane));
+
+  if (todo.length > thisRun.length) {
+    await continueAsNew<typeof featureBackfill>({ ...input, carried: { ...plan, done } });
+  }
+  const order = new Map(plan.days.map((d, i) => [d, i]));
+  done.sort((a, b) => (order.get(a.day) ?? 0) - (order.get(b.day) ?? 0));
+  return acts.writeFeatureManifest({
+    model: input.model,
+    featureSet: input.featureSet,
+    featureSetHash: plan.featureSetHash,
+    range: input.range,
+    labelCutoff: input.labelCutoff,
+    outputPrefix: plan.outputPrefix,
+    partitions: done,
+  });
+}
+
+/** The child workflow id of a run's backfill, so the CLI can query its progress. */
+export function backfillWorkflowId(parentId: string = workflowInfo().workflowId): string {
+  return `${parentId}/features`;
+}
