@@ -8,7 +8,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.venv/**', '.tools/**', '.stack/**', 'dist/**', 'bin/**'] },
+  { ignores: ['node_modules/**', '.venv/**', '.tools/**', '.stack/**', 'dist/**', 'bin/**', '.scratch/**', '.bench/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -2,8 +2,13 @@
  * Column access over Arrow tables as typed arrays: no JS object per row. Every reader
  * names the file and column in its errors, so bad input says where it is and what to fix.
  */
-import { DataType, Type, tableFromIPC, type Data, type Table, type Vector } from 'apache-arrow';
+import { DataType, Type, tableFromIPC, type Table, type Vector } from 'apache-arrow';
 import { BadInputError } from '../errors';
+
+/** A type's readable name, e.g. Timestamp<MILLISECOND, UTC>. */
+function typeName(t: DataType): string {
+  return (t as { toString(): string }).toString();
+}
 
 /** Parses Arrow IPC (file or stream format); a corrupt file is a BadInputError naming it. */
 export function readIpcTable(bytes: Uint8Array, where: string): Table {
@@ -25,7 +30,7 @@ export function requireColumn(table: Table, name: string, where: string, kind: s
   return v;
 }
 
-function isValid(d: Data, i: number): boolean {
+function isValid(d: { nullBitmap?: Uint8Array | null; nullCount: number; offset: number }, i: number): boolean {
   const bm = d.nullBitmap;
   if (!bm || d.nullCount === 0 || bm.length === 0) return true;
   const j = d.offset + i;
@@ -58,7 +63,7 @@ export function timestampMs(v: Vector, where: string, name: string): Float64Arra
     } else if (DataType.isDate(t)) {
       for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as Date | number | null) === null ? NaN : Number(v.get(at + i));
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${String(t)}, not a timestamp; the spec's event time column must be a timestamp`);
+      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not a timestamp; the spec's event time column must be a timestamp`);
     }
     if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) out[at + i] = NaN;
     at += d.length;
@@ -72,7 +77,7 @@ export function idColumn(v: Vector, where: string, name: string): Int32Array {
   let at = 0;
   for (const d of v.data) {
     const t = d.type as DataType;
-    if (t.typeId !== Type.Int) throw new BadInputError(`${where}: column "${name}" is ${String(t)}; entity keys and count_distinct columns must be integer ids`);
+    if (t.typeId !== Type.Int) throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}; entity keys and count_distinct columns must be integer ids`);
     if ((t as unknown as { bitWidth: number }).bitWidth === 64) {
       const tmp = new Float64Array(d.length);
       int64ToNumbers(d.values as BigInt64Array, tmp, 0, d.length, 1, true);
@@ -106,7 +111,7 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
     } else if (t.typeId === Type.Bool) {
       for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as boolean | null) ? 1 : 0;
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${String(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`);
+      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`);
     }
     for (let i = 0; i < d.length; i++) {
       if (d.nullCount > 0 && !isValid(d, i)) out[at + i] = NaN;
@@ -149,7 +154,7 @@ export function codedColumn(v: Vector, where: string, name: string): { codes: In
         codes[at + i] = x === null ? -1 : codeOf(String(x));
       }
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${String(t)}; comparisons need a string, dictionary or integer column`);
+      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}; comparisons need a string, dictionary or integer column`);
     }
     if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) codes[at + i] = -1;
     at += d.length;
