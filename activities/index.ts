@@ -10,6 +10,7 @@ import { shadowActivities } from './shadow';
 import { trainingActivities } from './training';
 
 export type { ActivityDeps } from './deps';
+export { buildDeps } from './build-deps';
 export * from './types';
 
 export function createActivities(deps: ActivityDeps) {

@@ -192,6 +192,8 @@ export const modelSpecSchema = z
           .strict()
           .optional(),
         timeout: duration.default('6h'),
+        /** A trainer silent for this long (no heartbeat) is presumed dead and retried from its last checkpoint. */
+        heartbeat_timeout: duration.default('2m'),
       })
       .strict(),
     evaluation: z

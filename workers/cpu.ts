@@ -1,12 +1,11 @@
 /** The CPU pool (queue `mlo-cpu`): features, evaluation, shadow scoring, registry, CPU training. */
-import { createCpuActivities } from '../activities';
-import { createS3Client } from '../lib/s3';
+import { buildDeps, createCpuActivities } from '../activities';
 import { main, type PoolDefinition } from './run';
 
 export const cpuPool: PoolDefinition = {
   pool: 'cpu',
   taskQueue: (cfg) => cfg.taskQueues.cpu,
-  options: async (cfg) => ({ activities: createCpuActivities({ config: cfg, s3: createS3Client(cfg.s3) }) }),
+  options: async (cfg) => ({ activities: createCpuActivities(buildDeps(cfg)) }),
 };
 
 if (require.main === module) main(cpuPool);

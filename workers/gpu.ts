@@ -1,6 +1,5 @@
 /** The GPU pool (queue `mlo-gpu`): training only, one slot per GPU; CPU mode with one slot when none. */
-import { createGpuActivities } from '../activities';
-import { createS3Client } from '../lib/s3';
+import { buildDeps, createGpuActivities } from '../activities';
 import { detectGpuSlots } from './gpu-slots';
 import { main, type PoolDefinition } from './run';
 
@@ -11,7 +10,7 @@ export const gpuPool: PoolDefinition = {
     const slots = await detectGpuSlots(cfg.gpu.count);
     console.log(`[mlo gpu worker] ${slots.mode === 'gpu' ? `${slots.slots} GPU slot(s): ${slots.devices.join(', ')}` : 'no GPU found: training on CPU with one slot'}`);
     return {
-      activities: createGpuActivities({ config: cfg, s3: createS3Client(cfg.s3) }),
+      activities: createGpuActivities(buildDeps(cfg, slots.devices)),
       maxConcurrentActivityTaskExecutions: slots.slots,
     };
   },

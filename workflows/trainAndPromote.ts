@@ -2,8 +2,17 @@ import { ApplicationFailure, executeChild, isCancellation, log, proxyActivities,
 import type { Activities } from '../activities';
 import { FailureType } from '../lib/failure-types';
 import { planWindows } from '../lib/windows';
+import { parseDuration } from '../lib/duration';
+import { pickBest, planTrials } from '../lib/sweep';
+import type { TrialResult } from '../activities/training';
 import { STAGES, progressQuery, type StageName, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from './definitions';
 import { featureBackfill } from './featureBackfill';
+
+function durationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw ApplicationFailure.nonRetryable(`"${text}" is not a duration`, FailureType.BadInput);
+  return ms;
+}
 
 /** The run's as-of day: given, else the schedule's nominal time, else the start time. */
 function resolveAsOf(input: TrainAndPromoteInput): string {
@@ -30,11 +39,11 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     heartbeatTimeout: '2m',
     retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: [FailureType.BadInput] },
   });
-  const gpu = proxyActivities<Activities>({
+  const train = proxyActivities<Activities>({
     taskQueue: input.spec.training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu,
-    startToCloseTimeout: '24h',
-    heartbeatTimeout: '5m',
-    retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '10m', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.BadInput] },
+    startToCloseTimeout: durationMs(input.spec.training.timeout),
+    heartbeatTimeout: durationMs(input.spec.training.heartbeat_timeout),
+    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 6, nonRetryableErrorTypes: [FailureType.BadInput] },
   });
   const registry = proxyActivities<Activities>({
     taskQueue: input.queues.cpu,
@@ -87,7 +96,27 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
       args: [{ model: input.model, featureSet: input.featureSet, range: windows.snapshot, labelCutoff: windows.labelCutoff, cpuQueue: input.queues.cpu }],
     }),
   );
-  const candidate = await run('training', () => gpu.trainCandidate({ ...base, snapshot }));
+  const featureColumns = input.featureSet.featureOrder;
+  const candidate = await run('training', async () => {
+    const trials = planTrials(spec.training.params, spec.training.sweep, spec.training.seed);
+    const parent = trials.length > 1 ? await registry.startSweepRun({ ...base, trials: trials.length, requestedBy: input.requestedBy }) : undefined;
+    const results: TrialResult[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < trials.length) {
+        const t = trials[next++] as (typeof trials)[number];
+        results.push(
+          await train.trainTrial({ ...base, snapshot, featureColumns, trialIndex: t.index, params: t.params, parentRunId: parent?.parentRunId, requestedBy: input.requestedBy }),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(spec.training.sweep?.parallelism ?? 1, trials.length) }, lane));
+    const metric = spec.training.sweep?.metric ?? 'valid_auc';
+    const best = pickBest(results, metric, spec.training.sweep?.goal ?? 'maximize') ?? (results.length === 1 ? results[0] : undefined);
+    if (!best) throw ApplicationFailure.nonRetryable(`no trial reported the sweep metric "${metric}"; fix training.sweep.metric or the trainer`, FailureType.BadInput);
+    if (parent) await registry.finishSweepRun({ parentRunId: parent.parentRunId, best });
+    return registry.registerCandidate({ ...base, snapshot, trial: best, featureColumns, requestedBy: input.requestedBy, parentRunId: parent?.parentRunId });
+  });
   const evaluation = await run('evaluation', () => cpu.evaluateCandidate({ ...base, snapshot, candidate }));
   const shadow = await run('shadow', () => cpu.shadowScore({ ...base, candidate }));
   const decision = await run('promotion', () => registry.promoteCandidate({ ...base, candidate, evaluation, shadow, requestedBy: input.requestedBy }));

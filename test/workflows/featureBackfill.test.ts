@@ -10,7 +10,7 @@ import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { WorkflowFailedError, type ApplicationFailure } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createCpuActivities } from '../../activities';
+import { buildDeps, createCpuActivities } from '../../activities';
 import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/config';
 import { generateDataset, paymentsKey, S3Sink } from '../../lib/datagen';
 import { FailureType } from '../../lib/failure-types';
@@ -71,7 +71,7 @@ async function backfill(input: Partial<FeatureBackfillInput> = {}) {
   const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu') };
   const workers = await Promise.all([
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities: createCpuActivities({ config: cfg, s3 }) }),
+    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities: createCpuActivities({ ...buildDeps(cfg), s3 }) }),
   ]);
   const workflowId = uniqueName('bf');
   const args: FeatureBackfillInput = {

@@ -8,12 +8,12 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowFailedError, ActivityFailure } from '@temporalio/client';
 import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createActivities, type Activities } from '../../activities';
+import { buildDeps, createActivities, type Activities, type CandidateRef } from '../../activities';
+import type { TrialInput, TrialResult } from '../../activities/training';
 import { loadConfig, WORKFLOWS_PATH } from '../../lib/config';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { findModelSpec, specHash } from '../../lib/spec';
 import { FailureType } from '../../lib/failure-types';
-import { createS3Client } from '../../lib/s3';
 import { trainAndPromote } from '../../workflows';
 import type { TrainAndPromoteInput } from '../../workflows/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
@@ -76,10 +76,22 @@ describe('trainAndPromote walking skeleton', () => {
         record('planFeatureBackfill');
         return featureMocks.planFeatureBackfill(i);
       },
-      async trainCandidate(i) {
-        record('trainCandidate');
+      async trainTrial(i) {
+        record('trainTrial');
         expect(i.snapshot.manifestUri).toBe('s3://mlo/features/m.json');
-        return { runId: 'r1', version: '3', onnxUri: 's3://mlo/models/m.onnx' };
+        expect(i.featureColumns[0]).toBe('amount');
+        return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
+      },
+      async registerCandidate(i) {
+        record('registerCandidate');
+        expect(i.trial.runId).toBe('r1');
+        return { runId: 'r1', version: '3', onnxUri: i.trial.onnxUri };
+      },
+      async startSweepRun() {
+        throw new Error('no sweep in this spec');
+      },
+      async finishSweepRun() {
+        throw new Error('no sweep in this spec');
       },
       async evaluateCandidate(i) {
         record('evaluateCandidate');
@@ -96,7 +108,7 @@ describe('trainAndPromote walking skeleton', () => {
         return { outcome: 'promoted' };
       },
     };
-    const result = await withWorkers({ cpu: mocks, gpu: { trainCandidate: (i) => mocks.trainCandidate(i) } }, (q) =>
+    const result = await withWorkers({ cpu: mocks, gpu: { trainTrial: (i) => mocks.trainTrial(i) } }, (q) =>
       env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] }).then((r) => ({ r, q })),
     );
     expect(result.r.outcome).toBe('promoted');
@@ -118,7 +130,8 @@ describe('trainAndPromote walking skeleton', () => {
     ]);
     expect(seen).toEqual([
       { name: 'planFeatureBackfill', queue: result.q.cpu },
-      { name: 'trainCandidate', queue: result.q.gpu },
+      { name: 'trainTrial', queue: result.q.gpu },
+      { name: 'registerCandidate', queue: result.q.cpu },
       { name: 'evaluateCandidate', queue: result.q.cpu },
       { name: 'shadowScore', queue: result.q.cpu },
       { name: 'promoteCandidate', queue: result.q.cpu },
@@ -127,7 +140,16 @@ describe('trainAndPromote walking skeleton', () => {
 
   it('a stage that is not built yet fails the run at once with a typed, non-retryable failure', async () => {
     const cfg = loadConfig();
-    const real = { ...createActivities({ config: cfg, s3: createS3Client(cfg.s3) }), ...featureMocks };
+    const real = {
+      ...createActivities(buildDeps(cfg)),
+      ...featureMocks,
+      async trainTrial(i: TrialInput): Promise<TrialResult> {
+        return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
+      },
+      async registerCandidate(): Promise<CandidateRef> {
+        return { runId: 'r1', version: '3', onnxUri: 's3://mlo/models/m.onnx' };
+      },
+    };
     const workflowId = uniqueName('tap');
     let failure: unknown;
     await withWorkers({ cpu: real, gpu: real }, async (q) => {
@@ -141,7 +163,7 @@ describe('trainAndPromote walking skeleton', () => {
     const stageFailure = (failure as WorkflowFailedError).cause;
     expect(stageFailure).toBeInstanceOf(ApplicationFailure);
     expect((stageFailure as ApplicationFailure).type).toBe(FailureType.StageFailed);
-    expect(stageFailure?.message).toMatch(/stage training failed: the training dispatch stage is not implemented yet/);
+    expect(stageFailure?.message).toMatch(/stage evaluation failed: the evaluation stage is not implemented yet/);
     const activityFailure = stageFailure?.cause;
     expect(activityFailure).toBeInstanceOf(ActivityFailure);
     const root = (activityFailure as ActivityFailure).cause as ApplicationFailure;
@@ -151,9 +173,9 @@ describe('trainAndPromote walking skeleton', () => {
     // Tried once (non-retryable), and no later stage was scheduled.
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-    expect(scheduled).toEqual(['trainCandidate']);
+    expect(scheduled).toEqual(['trainTrial', 'registerCandidate', 'evaluateCandidate']);
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
-    expect(started).toHaveLength(1);
-    expect(started[0]?.activityTaskStartedEventAttributes?.attempt).toBe(1);
+    expect(started).toHaveLength(3);
+    expect(started[2]?.activityTaskStartedEventAttributes?.attempt).toBe(1);
   });
 });

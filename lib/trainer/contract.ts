@@ -1,0 +1,60 @@
+/**
+ * The trainer contract (mlo.trainer/v1), TypeScript side. The full text is trainers/README.md:
+ * a trainer is a command run with `--input <file>`; it prints JSON lines on stdout and exits
+ * 0 on success, 2 for bad input (never retried), 75 for a transient failure (retried).
+ */
+import { z } from 'zod';
+import type { DayRange } from '../windows';
+
+export const TRAINER_CONTRACT = 'mlo.trainer/v1';
+
+export const TRAINER_EXIT = { ok: 0, badInput: 2, transient: 75 } as const;
+
+export type TrainerInput = {
+  contract: typeof TRAINER_CONTRACT;
+  manifestUri: string;
+  featureColumns: string[];
+  labelColumn: string;
+  train: DayRange;
+  validation: DayRange;
+  params: Record<string, string | number | boolean>;
+  seed: number;
+  outputPrefix: string;
+  checkpointPrefix: string;
+  resume: { uri: string; step: number } | null;
+  device: string;
+};
+
+const metrics = z.record(z.string(), z.number().nullable()).default({});
+
+export const trainerLineSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('progress'), step: z.number(), total: z.number().optional(), metrics }).passthrough(),
+  z.object({ type: z.literal('checkpoint'), uri: z.string().startsWith('s3://'), step: z.number().int() }).passthrough(),
+  z
+    .object({
+      type: z.literal('result'),
+      onnxUri: z.string().startsWith('s3://'),
+      metrics,
+      inputSchema: z.object({ name: z.string(), dtype: z.string(), columns: z.array(z.string()) }).passthrough(),
+      outputs: z.object({ probability: z.string(), probabilityIndex: z.number().int().optional() }).passthrough(),
+      trainedRows: z.number().optional(),
+      validRows: z.number().optional(),
+    })
+    .passthrough(),
+]);
+
+export type TrainerLine = z.infer<typeof trainerLineSchema>;
+export type TrainerResult = Extract<TrainerLine, { type: 'result' }>;
+
+/** Parses one stdout line; undefined (with a reason) when it breaks the contract. */
+export function parseTrainerLine(line: string): { ok: true; value: TrainerLine } | { ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: `not JSON: ${line.slice(0, 200)}` };
+  }
+  const r = trainerLineSchema.safeParse(raw);
+  if (!r.success) return { ok: false, reason: `${r.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')} in ${line.slice(0, 200)}` };
+  return { ok: true, value: r.data };
+}
