@@ -37,7 +37,8 @@ export type TrialResult = {
   probabilityIndex: number;
 };
 
-export type TrialHeartbeat = { runId: string; checkpoint?: { uri: string; step: number }; step?: number; total?: number };
+/** Heartbeat details: enough to resume after a crash, and to tell an operator which process trains. */
+export type TrialHeartbeat = { runId: string; checkpoint?: { uri: string; step: number }; step?: number; total?: number; host?: string; trainerPid?: number };
 
 export type SweepRunInput = StageInput & { trials: number; requestedBy: string };
 
@@ -131,7 +132,11 @@ export function trainingActivities(deps: ActivityDeps) {
         runId = run.info.runId;
         await mlflow.logBatch(runId, { params: { ...input.params, seed: input.spec.training.seed, trainer: trainer.command.join(' '), pool: trainer.pool } });
       }
-      const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint };
+      const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
+      if (state.checkpoint) {
+        await mlflow.setRunTag(runId, 'mlo.resumed_from', `step ${state.checkpoint.step} (${state.checkpoint.uri}) at attempt ${info.attempt}`);
+        log.info('resuming training from its last checkpoint', { runId, step: state.checkpoint.step });
+      }
       ctx.heartbeat(state);
 
       const base = `${safeId(input.workflowId)}/trial-${input.trialIndex}/`;
@@ -182,6 +187,10 @@ export function trainingActivities(deps: ActivityDeps) {
           command: trainer.command,
           inputFile,
           signal: ctx.cancellationSignal,
+          onPid: (pid) => {
+            state.trainerPid = pid;
+            ctx.heartbeat(state);
+          },
           env: {
             ...process.env,
             MLO_S3_ENDPOINT: config.s3.endpoint,

@@ -2,7 +2,7 @@
  * Types, queries, signals and updates shared by workflows, the workers and the CLI.
  * Pure: imported by workflow code, so no Node built-ins and no I/O here.
  */
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FeatureSet } from '../lib/features/featureset';
 import type { ModelSpec } from '../lib/spec';
 import type { RunWindows } from '../lib/windows';
@@ -54,7 +54,56 @@ export type TrainAndPromoteResult = {
   windows: RunWindows;
   outcome: 'promoted' | 'rejected' | 'gate-failed' | 'expired';
   candidateVersion?: string;
+  message?: string;
+  evaluationReport?: string;
+  shadowReport?: string;
   stages: StageProgress[];
 };
 
 export const progressQuery = defineQuery<StageProgress[]>('progress');
+
+// ---- promotion -------------------------------------------------------------------------
+
+export type Approval = {
+  /** The reviewer's e-mail; must be one of the model spec's reviewers. */
+  reviewer: string;
+  /** Optional: the candidate version the reviewer looked at; a mismatch is refused. */
+  candidateVersion?: string;
+  comment?: string;
+};
+
+export type Rejection = {
+  reviewer: string;
+  /** Why the candidate is rejected (required). */
+  reason: string;
+  candidateVersion?: string;
+};
+
+export type PromotionOutcome = 'promoted' | 'rejected' | 'expired';
+
+export type DecisionResult = { outcome: PromotionOutcome; version: string; decidedBy: string; message: string };
+
+export type Refusal = { at: string; via: 'signal'; kind: 'approve' | 'reject'; reviewer: string; reason: string };
+
+export type PromotionState = {
+  model: string;
+  candidateVersion: string;
+  requestedBy: string;
+  reviewers: string[];
+  deadline: string;
+  status: 'waiting-for-lock' | 'awaiting-approval' | 'moving-registry' | PromotionOutcome | 'failed';
+  decision?: { kind: 'approve' | 'reject' | 'expire'; reviewer: string; reason?: string; at: string };
+  refusals: Refusal[];
+  summary: string;
+};
+
+export const approveUpdate = defineUpdate<DecisionResult, [Approval]>('approve');
+export const rejectUpdate = defineUpdate<DecisionResult, [Rejection]>('reject');
+export const approveSignal = defineSignal<[Approval]>('approveSignal');
+export const rejectSignal = defineSignal<[Rejection]>('rejectSignal');
+export const promotionStateQuery = defineQuery<PromotionState>('promotionState');
+
+/** The id of a model's promotion workflow: at most one runs per model at a time. */
+export function promotionWorkflowId(model: string): string {
+  return `promotion/${model}`;
+}

@@ -1,2 +1,4 @@
 export { trainAndPromote } from './trainAndPromote';
 export { featureBackfill } from './featureBackfill';
+export { promotion } from './promotion';
+export { rollback } from './rollback';

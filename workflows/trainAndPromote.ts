@@ -1,12 +1,15 @@
-import { ApplicationFailure, executeChild, isCancellation, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, sleep, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { FailureType } from '../lib/failure-types';
 import { planWindows } from '../lib/windows';
 import { parseDuration } from '../lib/duration';
 import { pickBest, planTrials } from '../lib/sweep';
 import type { TrialResult } from '../activities/training';
-import { STAGES, progressQuery, type StageName, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from './definitions';
+import { STAGES, progressQuery, promotionWorkflowId, type StageName, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from './definitions';
 import { featureBackfill } from './featureBackfill';
+import { promotion } from './promotion';
+import { SA } from './search-attributes';
 
 function durationMs(text: string): number {
   const ms = parseDuration(text);
@@ -56,6 +59,7 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     if (!s) throw ApplicationFailure.nonRetryable(`unknown stage ${name}`, FailureType.StageFailed);
     s.status = 'running';
     s.startedAt = new Date().toISOString();
+    upsertSearchAttributes([{ key: SA.stage, value: name }]);
     try {
       const out = await fn();
       s.status = 'succeeded';
@@ -79,6 +83,10 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   };
 
   const spec = input.spec;
+  upsertSearchAttributes([
+    { key: SA.model, value: input.model },
+    { key: SA.requestedBy, value: input.requestedBy },
+  ]);
   const windows = planWindows(resolveAsOf(input), {
     maturity: spec.data.labels.maturity,
     trainDays: spec.training.window.days,
@@ -117,10 +125,83 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     if (parent) await registry.finishSweepRun({ parentRunId: parent.parentRunId, best });
     return registry.registerCandidate({ ...base, snapshot, trial: best, featureColumns, requestedBy: input.requestedBy, parentRunId: parent?.parentRunId });
   });
+  // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
+  const championAtEvaluation = await registry.getChampion({ model: input.model });
   const evaluation = await run('evaluation', () => cpu.evaluateCandidate({ ...base, snapshot, candidate }));
-  const shadow = await run('shadow', () => cpu.shadowScore({ ...base, candidate }));
-  const decision = await run('promotion', () => registry.promoteCandidate({ ...base, candidate, evaluation, shadow, requestedBy: input.requestedBy }));
-  return { model: input.model, windows, outcome: decision.outcome, candidateVersion: candidate.version, stages };
+  const shadow = await run('shadow', () => cpu.shadowScore({ ...base, snapshot, candidate }));
+  const result = (outcome: TrainAndPromoteResult['outcome'], message?: string): TrainAndPromoteResult => ({
+    model: input.model,
+    windows,
+    outcome,
+    candidateVersion: candidate.version,
+    message,
+    evaluationReport: evaluation.reportUri,
+    shadowReport: shadow.reportUri,
+    stages,
+  });
+
+  if (!evaluation.passed || !shadow.passed) {
+    const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : ''].filter(Boolean).join(' and ');
+    const promo = stages.find((x) => x.stage === 'promotion');
+    if (promo) {
+      promo.status = 'skipped';
+      promo.message = `not promoted: the ${failed} gates failed; nothing moved in the registry`;
+    }
+    upsertSearchAttributes([{ key: SA.stage, value: 'gate-failed' }]);
+    setCurrentDetails(`## Gate failed: ${input.model} version ${candidate.version} is not promoted\n\n${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`);
+    return result('gate-failed', promo?.message);
+  }
+
+  const decision = await run('promotion', async () => {
+    const summary = `${evaluation.markdown}\n\n${shadow.markdown}`;
+    const args = {
+      model: input.model,
+      candidateVersion: candidate.version,
+      requestedBy: input.requestedBy,
+      reviewers: spec.promotion.reviewers,
+      deadline: spec.promotion.deadline,
+      championAtEvaluation,
+      summary,
+      evidence: { evaluationReport: evaluation.reportUri, shadowReport: shadow.reportUri, trainAndPromote: workflowId, mlflowRun: candidate.runId },
+      parentWorkflowId: workflowId,
+      cpuQueue: input.queues.cpu,
+    };
+    // One promotion per model at a time: the child's id is the model's lock.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const child = await startChild(promotion, {
+          workflowId: promotionWorkflowId(input.model),
+          taskQueue: workflowInfo().taskQueue,
+          args: [args],
+          staticSummary: `Promotion of ${input.model} version ${candidate.version}, requested by ${input.requestedBy}`,
+          staticDetails: summary.slice(0, 16_000),
+          typedSearchAttributes: [
+            { key: SA.model, value: input.model },
+            { key: SA.stage, value: 'awaiting-approval' },
+            { key: SA.candidateVersion, value: candidate.version },
+            { key: SA.requestedBy, value: input.requestedBy },
+          ],
+        });
+        upsertSearchAttributes([{ key: SA.stage, value: 'awaiting-approval' }, { key: SA.candidateVersion, value: candidate.version }]);
+        const s = stages.find((x) => x.stage === 'promotion');
+        if (s) s.message = `awaiting approval in workflow ${promotionWorkflowId(input.model)}`;
+        return await child.result();
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        if (spec.promotion.when_busy === 'refuse') {
+          throw ApplicationFailure.create({
+            type: 'MloPromotionBusy',
+            nonRetryable: true,
+            message: `another promotion of ${input.model} is pending (workflow ${promotionWorkflowId(input.model)}); the model spec says when_busy: refuse. Decide or wait for that one, then run again.`,
+          });
+        }
+        const s = stages.find((x) => x.stage === 'promotion');
+        if (s) s.message = `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`;
+        await sleep(Math.min(600_000, 5_000 * 2 ** Math.min(attempt, 7)));
+      }
+    }
+  });
+  return result(decision.outcome, decision.message);
 }
 
 /** The innermost failure: an activity's or child workflow's own error, not its wrappers. */

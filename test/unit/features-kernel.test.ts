@@ -114,7 +114,8 @@ function generate(seed: number, sc: Scenario): KernelInput {
   const lookbackMs = sc.lookbackMs ?? DAY;
   const step = sc.tsStep ?? 1;
   const sparseKey = Array.from({ length: sc.numKeys }, (_, k) => (sc.sparse ? Math.floor(rnd() * 0x7fffffff) : k));
-  const sparseId = Array.from({ length: 40 }, (_, k) => (sc.sparse ? Math.floor(rnd() * 0x7fffffff) : k));
+  const numIds = Math.max(40, sc.numKeys);
+  const sparseId = Array.from({ length: numIds }, (_, k) => (sc.sparse ? Math.floor(rnd() * 0x7fffffff) : k));
   const fixed = [9.99, 0.1, 25, 1e6 + 0.3];
   for (let i = 0; i < n; i++) {
     const inTarget = i >= sc.nLookback;
@@ -134,7 +135,7 @@ function generate(seed: number, sc: Scenario): KernelInput {
     else v = Math.round(Math.exp(rnd() * 8) * 100) / 100 * (rnd() < 0.05 ? -1 : 1);
     amount[i] = rnd() < (sc.nullValueP ?? 0) ? NaN : v;
     score[i] = rnd() < 0.2 ? NaN : rnd() * 2 - 1;
-    merchant[i] = rnd() < 0.1 ? -1 : sparseId[Math.floor(rnd() * (rnd() < 0.5 ? 5 : 40))]!;
+    merchant[i] = rnd() < 0.1 ? -1 : sparseId[Math.floor(rnd() * (rnd() < 0.5 ? 5 : numIds))]!;
   }
   if (!(sc.sorted ?? false)) {
     // Shuffle inside the lookback part and inside the target part (targets stay a row range).
@@ -174,6 +175,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'one entity with 80% of the events', nLookback: 500, nTarget: 900, numKeys: 30, heavyShare: 0.8, tsStep: MIN, nullKeyP: 0.02, nullValueP: 0.05 },
   { name: 'time-sorted input', nLookback: 500, nTarget: 500, numKeys: 10, tsStep: MIN, sorted: true, nullValueP: 0.1 },
   { name: 'sparse int32 keys and ids, fractional ms', nLookback: 500, nTarget: 500, numKeys: 15, sparse: true, fractional: true, nullKeyP: 0.05 },
+  { name: 'thousands of sparse entities and ids (hash maps grow)', nLookback: 1500, nTarget: 2500, numKeys: 3000, sparse: true, tsStep: 1000, lookbackMs: 2 * HOUR, nullKeyP: 0.02 },
   { name: 'negative timestamps (before 1970)', nLookback: 400, nTarget: 600, numKeys: 5, tsStep: MIN, t0: -3 * DAY, heavyShare: 0.6 },
   { name: 'ill-conditioned variance (1e9 + tiny noise)', nLookback: 400, nTarget: 600, numKeys: 4, tsStep: MIN, offset: 1e9, repeatP: 0.1 },
   { name: 'mostly null values and keys', nLookback: 300, nTarget: 300, numKeys: 4, tsStep: 5 * MIN, nullKeyP: 0.4, nullValueP: 0.8 },

@@ -1,21 +1,19 @@
 /**
- * The walking skeleton of trainAndPromote against a real Temporal dev server: each stage
- * runs as an activity on the queue of its pool, and a stage that is not built fails the
- * run for good with a typed failure instead of pretending to succeed.
+ * trainAndPromote's orchestration against a real Temporal dev server: stages on the queues
+ * of their pools, URIs between them, gates that stop the run before promotion, and one
+ * promotion per model at a time. Activities are mocked at the boundary, typed as the real ones.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, WorkflowFailedError, ActivityFailure } from '@temporalio/client';
-import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { buildDeps, createActivities, type Activities, type CandidateRef } from '../../activities';
-import type { TrialInput, TrialResult } from '../../activities/training';
-import { loadConfig, WORKFLOWS_PATH } from '../../lib/config';
+import type { Activities } from '../../activities';
+import { WORKFLOWS_PATH } from '../../lib/config';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { findModelSpec, specHash } from '../../lib/spec';
-import { FailureType } from '../../lib/failure-types';
+import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec';
 import { trainAndPromote } from '../../workflows';
-import type { TrainAndPromoteInput } from '../../workflows/definitions';
+import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type TrainAndPromoteInput } from '../../workflows/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -28,154 +26,199 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function input(queues: { cpu: string; gpu: string }): TrainAndPromoteInput {
-  const { spec } = findModelSpec('fraud-detector');
+function input(queues: { cpu: string; gpu: string }, spec: ModelSpec = findModelSpec('fraud-detector').spec): TrainAndPromoteInput {
+  return { model: spec.name, spec, specHash: specHash(spec), featureSet: featureSetFromSpec(spec), asOf: '2026-03-15', requestedBy: 'carol@example.com', queues };
+}
+
+type Seen = { name: string; queue: string }[];
+
+/** Every activity mocked at the boundary, typed as the real ones; `seen` records name and queue. */
+function mocks(seen: Seen, opts: { evaluationPassed?: boolean; champion?: string | null } = {}): Activities {
+  const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
   return {
-    model: spec.name,
-    spec,
-    specHash: specHash(spec),
-    featureSet: featureSetFromSpec(spec),
-    asOf: '2026-03-15',
-    requestedBy: 'carol@example.com',
-    queues,
+    async planFeatureBackfill(i) {
+      record('planFeatureBackfill');
+      return { featureSetHash: 'fs1', days: [i.range.from, '2026-03-14'], outputPrefix: 'features/x/fs1/' };
+    },
+    async computeFeaturePartition(i) {
+      return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
+    },
+    async writeFeatureManifest(i) {
+      record('writeFeatureManifest');
+      return { manifestUri: 's3://mlo/features/m.json', hash: 'snap', rows: i.partitions.length * 10, partitions: i.partitions.length, labeledRows: 16, positives: 2 };
+    },
+    async trainTrial(i) {
+      record('trainTrial');
+      expect(i.snapshot.manifestUri).toBe('s3://mlo/features/m.json');
+      expect(i.featureColumns[0]).toBe('amount');
+      return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
+    },
+    async registerCandidate(i) {
+      record('registerCandidate');
+      return { runId: i.trial.runId, version: '3', onnxUri: i.trial.onnxUri };
+    },
+    async startSweepRun() {
+      throw new Error('no sweep in this spec');
+    },
+    async finishSweepRun() {
+      throw new Error('no sweep in this spec');
+    },
+    async getChampion() {
+      record('getChampion');
+      return opts.champion === undefined ? '2' : opts.champion;
+    },
+    async evaluateCandidate(i) {
+      record('evaluateCandidate');
+      expect(i.candidate.version).toBe('3');
+      const passed = opts.evaluationPassed ?? true;
+      return { passed, reportUri: 's3://mlo/reports/e.json', markdown: passed ? '| auc | 0.91 |' : '**auc_delta >= -0.002: FAILED (-0.03)**' };
+    },
+    async shadowScore() {
+      record('shadowScore');
+      return { passed: true, reportUri: 's3://mlo/reports/s.json', markdown: '| psi | 0.01 |' };
+    },
+    async setChallenger() {
+      record('setChallenger');
+    },
+    async moveChampion() {
+      record('moveChampion');
+      return { previous: '2' };
+    },
+    async dropChallenger() {
+      record('dropChallenger');
+    },
+    async appendAuditRecord() {
+      return 's3://mlo/audit/x.json';
+    },
+    async championLineage() {
+      return { history: ['1', '2'], current: '2' };
+    },
   };
 }
 
-// The feature stage's activities, mocked at the boundary and typed as the real ones.
-const featureMocks: Pick<Activities, 'planFeatureBackfill' | 'computeFeaturePartition' | 'writeFeatureManifest'> = {
-  async planFeatureBackfill(i) {
-    return { featureSetHash: 'fs1', days: [i.range.from, i.range.to].sort().slice(0, 2), outputPrefix: 'features/x/fs1/' };
-  },
-  async computeFeaturePartition(i) {
-    return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
-  },
-  async writeFeatureManifest(i) {
-    return { manifestUri: 's3://mlo/features/m.json', hash: 'snap', rows: i.partitions.length * 10, partitions: i.partitions.length, labeledRows: 16, positives: 2 };
-  },
-};
-
-async function withWorkers<T>(activities: { cpu: Partial<Activities>; gpu: Partial<Activities> }, fn: (q: { wf: string; cpu: string; gpu: string }) => Promise<T>): Promise<T> {
+async function withWorkers<T>(activities: Activities, fn: (q: { wf: string; cpu: string; gpu: string }) => Promise<T>): Promise<T> {
   const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
   const workers = await Promise.all([
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities: activities.cpu }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.gpu, activities: activities.gpu }),
+    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities }),
+    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.gpu, activities: { trainTrial: activities.trainTrial } }),
   ]);
   const [w0, w1, w2] = workers;
   return w0.runUntil(w1.runUntil(w2.runUntil(fn(q))));
 }
 
-describe('trainAndPromote walking skeleton', () => {
-  it('runs each stage on the queue of its pool, passing URIs between them', async () => {
-    const seen: { name: string; queue: string }[] = [];
-    const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
-    // Mocks at the boundary, typed as the real activities.
-    const mocks: Activities = {
-      ...featureMocks,
-      async planFeatureBackfill(i) {
-        record('planFeatureBackfill');
-        return featureMocks.planFeatureBackfill(i);
-      },
-      async trainTrial(i) {
-        record('trainTrial');
-        expect(i.snapshot.manifestUri).toBe('s3://mlo/features/m.json');
-        expect(i.featureColumns[0]).toBe('amount');
-        return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
-      },
-      async registerCandidate(i) {
-        record('registerCandidate');
-        expect(i.trial.runId).toBe('r1');
-        return { runId: 'r1', version: '3', onnxUri: i.trial.onnxUri };
-      },
-      async startSweepRun() {
-        throw new Error('no sweep in this spec');
-      },
-      async finishSweepRun() {
-        throw new Error('no sweep in this spec');
-      },
-      async evaluateCandidate(i) {
-        record('evaluateCandidate');
-        expect(i.candidate.version).toBe('3');
-        return { passed: true, reportUri: 's3://mlo/reports/e.json', markdown: '| auc |' };
-      },
-      async shadowScore() {
-        record('shadowScore');
-        return { passed: true, reportUri: 's3://mlo/reports/s.json', markdown: '| psi |' };
-      },
-      async promoteCandidate(i) {
-        record('promoteCandidate');
-        expect(i.requestedBy).toBe('carol@example.com');
-        return { outcome: 'promoted' };
-      },
-    };
-    const result = await withWorkers({ cpu: mocks, gpu: { trainTrial: (i) => mocks.trainTrial(i) } }, (q) =>
-      env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] }).then((r) => ({ r, q })),
-    );
-    expect(result.r.outcome).toBe('promoted');
-    // Windows end at the as-of day: holdout after training, labels matured (30d).
-    expect(result.r.windows).toMatchObject({
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('trainAndPromote', () => {
+  it('runs every stage on the queue of its pool and promotes on a reviewer\'s approval', async () => {
+    const seen: Seen = [];
+    const out = await withWorkers(mocks(seen), async (q) => {
+      const h = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'));
+      const state = await waitFor('the promotion to wait for a decision', async () => {
+        const s = await promo.query(promotionStateQuery);
+        return s.status === 'awaiting-approval' ? s : undefined;
+      });
+      expect(state).toMatchObject({ candidateVersion: '3', requestedBy: 'carol@example.com', reviewers: ['alice@example.com', 'bob@example.com'] });
+      const stages = await h.query(progressQuery);
+      expect(stages.find((s) => s.stage === 'promotion')?.message).toBe('awaiting approval in workflow promotion/fraud-detector');
+      const decision = await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '3' }] });
+      expect(decision).toMatchObject({ outcome: 'promoted', version: '3', decidedBy: 'alice@example.com' });
+      return { r: await h.result(), q };
+    });
+    expect(out.r.outcome).toBe('promoted');
+    expect(out.r.candidateVersion).toBe('3');
+    expect(out.r.windows).toMatchObject({
       asOf: '2026-03-15',
       labelCutoff: '2026-03-15T00:00:00.000Z',
       holdout: { from: '2026-02-08', to: '2026-02-13' },
       validation: { from: '2026-02-03', to: '2026-02-08' },
       shadow: { from: '2026-03-12', to: '2026-03-15' },
     });
-    expect(result.r.candidateVersion).toBe('3');
-    expect(result.r.stages.map((s) => [s.stage, s.status])).toEqual([
+    expect(out.r.stages.map((s) => [s.stage, s.status])).toEqual([
       ['featureBackfill', 'succeeded'],
       ['training', 'succeeded'],
       ['evaluation', 'succeeded'],
       ['shadow', 'succeeded'],
       ['promotion', 'succeeded'],
     ]);
+    const q = out.q;
     expect(seen).toEqual([
-      { name: 'planFeatureBackfill', queue: result.q.cpu },
-      { name: 'trainTrial', queue: result.q.gpu },
-      { name: 'registerCandidate', queue: result.q.cpu },
-      { name: 'evaluateCandidate', queue: result.q.cpu },
-      { name: 'shadowScore', queue: result.q.cpu },
-      { name: 'promoteCandidate', queue: result.q.cpu },
+      { name: 'planFeatureBackfill', queue: q.cpu },
+      { name: 'writeFeatureManifest', queue: q.cpu },
+      { name: 'trainTrial', queue: q.gpu },
+      { name: 'registerCandidate', queue: q.cpu },
+      { name: 'getChampion', queue: q.cpu },
+      { name: 'evaluateCandidate', queue: q.cpu },
+      { name: 'shadowScore', queue: q.cpu },
+      { name: 'setChallenger', queue: q.cpu },
+      { name: 'moveChampion', queue: q.cpu },
     ]);
   });
 
-  it('a stage that is not built yet fails the run at once with a typed, non-retryable failure', async () => {
-    const cfg = loadConfig();
-    const real = {
-      ...createActivities(buildDeps(cfg)),
-      ...featureMocks,
-      async trainTrial(i: TrialInput): Promise<TrialResult> {
-        return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
-      },
-      async registerCandidate(): Promise<CandidateRef> {
-        return { runId: 'r1', version: '3', onnxUri: 's3://mlo/models/m.onnx' };
-      },
-    };
-    const workflowId = uniqueName('tap');
-    let failure: unknown;
-    await withWorkers({ cpu: real, gpu: real }, async (q) => {
-      try {
-        await env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId, args: [input({ cpu: q.cpu, gpu: q.gpu })] });
-      } catch (err) {
-        failure = err;
-      }
-    });
-    expect(failure).toBeInstanceOf(WorkflowFailedError);
-    const stageFailure = (failure as WorkflowFailedError).cause;
-    expect(stageFailure).toBeInstanceOf(ApplicationFailure);
-    expect((stageFailure as ApplicationFailure).type).toBe(FailureType.StageFailed);
-    expect(stageFailure?.message).toMatch(/stage evaluation failed: the evaluation stage is not implemented yet/);
-    const activityFailure = stageFailure?.cause;
-    expect(activityFailure).toBeInstanceOf(ActivityFailure);
-    const root = (activityFailure as ActivityFailure).cause as ApplicationFailure;
-    expect(root.type).toBe(FailureType.NotImplemented);
-    expect(root.nonRetryable).toBe(true);
+  it('a failed gate ends the run before promotion, and nothing moves in the registry', async () => {
+    const seen: Seen = [];
+    const r = await withWorkers(mocks(seen, { evaluationPassed: false }), (q) =>
+      env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] }),
+    );
+    expect(r.outcome).toBe('gate-failed');
+    expect(r.stages.find((s) => s.stage === 'promotion')).toMatchObject({ status: 'skipped', message: 'not promoted: the evaluation gates failed; nothing moved in the registry' });
+    expect(seen.map((s) => s.name)).not.toContain('setChallenger');
+    expect(seen.map((s) => s.name)).not.toContain('moveChampion');
+  });
 
-    // Tried once (non-retryable), and no later stage was scheduled.
-    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-    expect(scheduled).toEqual(['trainTrial', 'registerCandidate', 'evaluateCandidate']);
-    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
-    expect(started).toHaveLength(3);
-    expect(started[2]?.activityTaskStartedEventAttributes?.attempt).toBe(1);
+  it('a second run for the same model waits for the pending promotion (when_busy: queue)', async () => {
+    const seen: Seen = [];
+    await withWorkers(mocks(seen), async (q) => {
+      const first = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap1'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'));
+      const firstRun = await waitFor('the first promotion', async () => {
+        const d = await promo.describe();
+        return d.status.name === 'RUNNING' && (await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? d.runId : undefined;
+      });
+      const second = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap2'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      await waitFor('the second run to queue', async () => {
+        const s = (await second.query(progressQuery)).find((x) => x.stage === 'promotion');
+        return s?.message?.startsWith('waiting for the pending promotion of fraud-detector') ? true : undefined;
+      });
+      await env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'), firstRun).executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
+      expect((await first.result()).outcome).toBe('promoted');
+      // The second now holds the promotion lock and waits for its own decision.
+      const secondRun = await waitFor(
+        'the second promotion',
+        async () => {
+          const d = await promo.describe();
+          return d.runId !== firstRun && d.status.name === 'RUNNING' ? d.runId : undefined;
+        },
+        60_000,
+      );
+      await env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'), secondRun).executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+      expect((await second.result()).outcome).toBe('promoted');
+    });
+  });
+
+  it('a second run for the same model is refused while one is pending (when_busy: refuse)', async () => {
+    const base = findModelSpec('fraud-detector').spec;
+    const spec: ModelSpec = { ...base, name: 'fraud-refuse', promotion: { ...base.promotion, when_busy: 'refuse' } };
+    await withWorkers(mocks([]), async (q) => {
+      const first = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap1'), args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)] });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-refuse'));
+      await waitFor('the first promotion', async () => ((await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+      const err = await env.client.workflow
+        .execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap2'), args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)] })
+        .then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause?.message).toMatch(/stage promotion failed: another promotion of fraud-refuse is pending \(workflow promotion\/fraud-refuse\); the model spec says when_busy: refuse/);
+      await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+      expect((await first.result()).outcome).toBe('promoted');
+    });
   });
 });

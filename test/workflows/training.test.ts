@@ -1,0 +1,271 @@
+/**
+ * Training dispatch against the real stack: the real GPU worker process (CPU mode), the real
+ * GBDT trainer, the real S3 and MLflow servers, and the dev stack's Temporal server. The
+ * other stages are mocked at the boundary so each run ends right after registration.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { buildDeps, createCpuActivities, type Activities } from '../../activities';
+import type { TrialHeartbeat } from '../../activities/training';
+import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/config';
+import { FailureType } from '../../lib/failure-types';
+import { featureSetFromSpec } from '../../lib/features/featureset';
+import { MlflowClient, quoteFilterValue, tagsOf } from '../../lib/mlflow';
+import { parseSpec, specHash, type ModelSpec } from '../../lib/spec';
+import { trainAndPromote } from '../../workflows';
+import { spawnTs, type Spawned } from '../helpers/spawn';
+import { TcpProxy } from '../helpers/tcp-proxy';
+import { uniqueName } from '../helpers/temporal';
+
+const cfg = loadConfig();
+const mlflow = MlflowClient.fromConfig(cfg);
+const FIXTURE_FEATURES = ['amount_log', 'amount_zscore_card', 'card_tx_count_1h', 'card_tx_count_24h', 'card_amount_sum_24h', 'merchant_distinct_7d', 'geo_mismatch', 'account_age_days_log'];
+let manifestUri = '';
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let client: Client;
+const gpuWorkers: Spawned[] = [];
+
+function spec(name: string, params: string, extra = ''): ModelSpec {
+  return parseSpec(
+    `
+name: ${name}
+owner: ml@example.com
+data:
+  events: { prefix: raw/payments/ }
+  labels: { prefix: raw/chargebacks/, key: payment_id, timestamp: reported_at, maturity: 1d }
+features:
+  columns: [${FIXTURE_FEATURES.join(', ')}]
+training:
+  trainer: { command: [python, trainers/gbdt/train.py], pool: gpu }
+  window: { days: 3 }
+  validation: { days: 2 }
+  params: ${params}
+  heartbeat_timeout: 10s
+${extra}
+evaluation:
+  holdout: { days: 1 }
+promotion:
+  reviewers: [r@example.com]
+`,
+    '<training test spec>',
+  );
+}
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const prefix = `s3://${cfg.s3.bucket}/test-training-${randomUUID().slice(0, 8)}/`;
+  manifestUri = execFileSync(path.join(PROJECT_ROOT, '.venv', 'bin', 'python'), ['trainers/tools/make_fixture_snapshot.py', prefix, '--days', '8', '--rows-per-day', '15000', '--immature-days', '1'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, MLO_S3_ENDPOINT: cfg.s3.endpoint, AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey },
+  }).trim();
+  connection = await Connection.connect({ address: cfg.temporal.address });
+  client = new Client({ connection, namespace: cfg.temporal.namespace });
+  nativeConnection = await NativeConnection.connect({ address: cfg.temporal.address });
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of gpuWorkers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  await nativeConnection?.close();
+  await connection?.close();
+});
+
+/** A GPU worker as its own process, as in production (CPU mode: no GPU here). */
+async function startGpuWorker(queue: string): Promise<Spawned> {
+  const w = spawnTs('workers/gpu.ts', [], { MLO_QUEUE_GPU: queue, MLO_GPU_COUNT: '0' });
+  gpuWorkers.push(w);
+  await w.waitFor(/polling task queue/, 60_000);
+  return w;
+}
+
+type Ctx = { wf: string; cpu: string; gpu: string };
+
+/** In-process workflow and CPU workers: feature, evaluation, shadow and promotion stages mocked at the boundary. */
+async function withPipeline<T>(q: Ctx, mlflowUri: string, fn: () => Promise<T>): Promise<T> {
+  const deps = buildDeps({ ...cfg, mlflow: { ...cfg.mlflow, trackingUri: mlflowUri } });
+  const real = createCpuActivities(deps);
+  const mocks: Partial<Activities> = {
+    async planFeatureBackfill() {
+      return { featureSetHash: 'fixture', days: ['2025-01-01'], outputPrefix: 'unused/' };
+    },
+    async computeFeaturePartition(i) {
+      return { day: i.day, hash: 'fixture', rows: 1, labeledRows: 1, positives: 0, reused: true };
+    },
+    async writeFeatureManifest() {
+      return { manifestUri, hash: 'fixture', rows: 120000, partitions: 8, labeledRows: 105000, positives: 1000 };
+    },
+    // The run ends at the gates: this file is about training, not promotion.
+    async evaluateCandidate() {
+      return { passed: false, reportUri: 's3://mlo/r.json', markdown: 'not evaluated in this test' };
+    },
+    async shadowScore() {
+      return { passed: true, reportUri: 's3://mlo/s.json', markdown: '' };
+    },
+  };
+  const workers = await Promise.all([
+    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
+    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: q.cpu, activities: { ...real, ...mocks } }),
+  ]);
+  const [w0, w1] = workers;
+  return w0.runUntil(w1.runUntil(fn()));
+}
+
+function start(s: ModelSpec, q: Ctx): Promise<WorkflowHandle<typeof trainAndPromote>> {
+  return client.workflow.start(trainAndPromote, {
+    taskQueue: q.wf,
+    workflowId: uniqueName(`train-${s.name}`),
+    args: [{ model: s.name, spec: s, specHash: specHash(s), featureSet: featureSetFromSpec(s), asOf: '2025-01-08', requestedBy: 'dana@example.com', queues: { cpu: q.cpu, gpu: q.gpu } }],
+  });
+}
+
+async function pendingTrial(h: WorkflowHandle): Promise<{ details?: TrialHeartbeat; attempt: number } | undefined> {
+  const d = await h.describe();
+  const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainTrial');
+  if (!p) return undefined;
+  const payload = p.heartbeatDetails?.payloads?.[0];
+  return { details: payload ? client.options.loadedDataConverter.payloadConverter.fromPayload<TrialHeartbeat>(payload) : undefined, attempt: p.attempt ?? 0 };
+}
+
+async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function versionsOf(model: string, workflowId: string) {
+  return (await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(model)} and tags.\`mlo.workflow_id\` = ${quoteFilterValue(workflowId)}` })).items;
+}
+
+function uniqueModel(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('training dispatch', () => {
+  it('a kill -9 of the GPU worker mid-training: a new worker resumes from the checkpoint, and exactly one version is registered', async () => {
+    const s = spec(uniqueModel('resume'), '{ rounds: 600, checkpoint_every: 25, learning_rate: 0.02, num_leaves: 63, min_data_in_leaf: 20 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    const first = await startGpuWorker(q.gpu);
+    await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+      const h = await start(s, q);
+      const beat = await waitUntil('a checkpoint in the heartbeat', async () => {
+        const p = await pendingTrial(h);
+        return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
+      });
+      // The machine dies: the worker and its trainer go at once.
+      first.child.kill('SIGKILL');
+      if (beat.trainerPid) {
+        try {
+          process.kill(-beat.trainerPid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await first.exited;
+      await startGpuWorker(q.gpu);
+      const result = await h.result();
+      expect(result.candidateVersion).toBeDefined();
+      const versions = await versionsOf(s.name, h.workflowId);
+      expect(versions).toHaveLength(1);
+      const run = await mlflow.getRun(versions[0]!.runId);
+      const resumed = tagsOf(run)['mlo.resumed_from'];
+      expect(resumed).toMatch(/^step (\d+) \(s3:\/\/.*\) at attempt 2$/);
+      expect(Number(/^step (\d+)/.exec(resumed ?? '')?.[1])).toBeGreaterThanOrEqual(beat.checkpoint!.step);
+      // Lineage on the version.
+      const tags = tagsOf(versions[0]!);
+      expect(tags['mlo.requested_by']).toBe('dana@example.com');
+      expect(tags['mlo.train_window']).toBe('2025-01-01..2025-01-04');
+      expect(tags['mlo.feature_manifest_uri']).toBe(manifestUri);
+      expect(tags['mlo.code_version']).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
+      expect(JSON.parse(tags['mlo.input_columns'] ?? '[]')).toEqual(FIXTURE_FEATURES);
+    });
+  });
+
+  it('cancelling the workflow mid-training kills the trainer process group within seconds', async () => {
+    const s = spec(uniqueModel('cancel'), '{ rounds: 5000, checkpoint_every: 100, learning_rate: 0.01, num_leaves: 63 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    await startGpuWorker(q.gpu);
+    await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+      const h = await start(s, q);
+      const beat = await waitUntil('a running trainer', async () => {
+        const p = await pendingTrial(h);
+        return p?.details?.trainerPid && p.details.step !== undefined ? p.details : undefined;
+      });
+      const pid = beat.trainerPid!;
+      expect(alive(pid)).toBe(true);
+      const t0 = Date.now();
+      await h.cancel();
+      await waitUntil('the trainer to be gone', async () => (alive(pid) ? undefined : true), 15_000);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
+    });
+  });
+
+  it('a trainer exiting with the bad-input code fails at once, with no retry and its stderr in the message', async () => {
+    const s = spec(uniqueModel('badinput'), '{ rounds: 10, num_leaves: -3 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    await startGpuWorker(q.gpu);
+    await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+      const h = await start(s, q);
+      const err = await h.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = (err as WorkflowFailedError).cause as Error & { type?: string };
+      expect(cause.type).toBe(FailureType.StageFailed);
+      expect(cause.message).toMatch(/stage training failed: trainer `python trainers\/gbdt\/train.py` rejected its input \(exit 2; not retried\)/);
+      expect(cause.message).toMatch(/num_leaves/);
+      const history = await h.fetchHistory();
+      const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+      expect(attempts).toEqual([1]);
+      expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
+    });
+  });
+
+  it('MLflow unreachable for a while during registration: retries, then success, still one version', async () => {
+    const s = spec(uniqueModel('outage'), '{ rounds: 40, checkpoint_every: 20 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    const mlflowUrl = new URL(cfg.mlflow.trackingUri);
+    const proxy = await TcpProxy.start({ host: mlflowUrl.hostname, port: Number(mlflowUrl.port) });
+    await startGpuWorker(q.gpu);
+    try {
+      // The CPU pool (registration) reaches MLflow through the proxy; training does not.
+      await proxy.down();
+      await withPipeline(q, proxy.url, async () => {
+        const h = await start(s, q);
+        await waitUntil('registration to start', async () => {
+          const d = await h.describe();
+          return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'registerCandidate') ? true : undefined;
+        });
+        await new Promise((r) => setTimeout(r, 6000));
+        expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
+        await proxy.up();
+        const result = await h.result();
+        const versions = await versionsOf(s.name, h.workflowId);
+        expect(versions).toHaveLength(1);
+        expect(versions[0]!.version).toBe(result.candidateVersion);
+      });
+    } finally {
+      await proxy.down();
+    }
+  });
+});

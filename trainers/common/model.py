@@ -1,0 +1,99 @@
+"""ONNX checks and upload shared by the trainers.
+
+The model contract: one float32 input named `features`, shape [None, F], columns in the order
+of `featureColumns`; outputs `label` (int64 [N]) and `probabilities` (float32 [N, 2]) whose
+column 1 is the probability of the positive class.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from .errors import Crash
+from .s3 import S3
+
+INPUT_NAME = "features"
+PROBABILITY_OUTPUT = "probabilities"
+PROBABILITY_INDEX = 1
+
+
+def input_schema(columns: list[str]) -> dict[str, Any]:
+    return {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(columns)], "columns": list(columns)}
+
+
+def outputs() -> dict[str, Any]:
+    return {"probability": PROBABILITY_OUTPUT, "probabilityIndex": PROBABILITY_INDEX}
+
+
+def canonical_bytes(model: Any) -> bytes:
+    """Serializes an ONNX ModelProto reproducibly and with the contract's shapes.
+
+    Converters build `opset_import` from a Python set, whose order changes with the process's
+    hash seed; sorting it makes the bytes (and so the content-hashed key) a function of the
+    model alone. The batch dimension of every output is made symbolic (some converters
+    declare `label` as [1]).
+    """
+    imports = sorted(((o.domain, o.version) for o in model.opset_import))
+    del model.opset_import[:]
+    for domain, version in imports:
+        o = model.opset_import.add()
+        o.domain = domain
+        o.version = version
+    for out in model.graph.output:
+        dims = out.type.tensor_type.shape.dim
+        if len(dims) > 0:
+            dims[0].Clear()
+            dims[0].dim_param = "N"
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) > 0:
+        dims[0].Clear()
+        dims[0].dim_param = "N"
+    return model.SerializeToString(deterministic=True)
+
+
+def onnx_scores(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
+    """Positive-class probabilities from the ONNX model (single-threaded onnxruntime on CPU)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+    got = sess.run([PROBABILITY_OUTPUT], {INPUT_NAME: X.astype(np.float32, copy=False)})[0]
+    return np.asarray(got, dtype=np.float64)[:, PROBABILITY_INDEX]
+
+
+def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: float, what: str) -> float:
+    """Checks the ONNX model's structure and that it reproduces `expected` within `tol`; raises Crash otherwise."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    onnx.checker.check_model(model)
+    ins = [i.name for i in model.graph.input]
+    outs = [o.name for o in model.graph.output]
+    if ins != [INPUT_NAME] or PROBABILITY_OUTPUT not in outs or "label" not in outs:
+        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
+    got = onnx_scores(onnx_bytes, X)
+    diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    if not np.isfinite(diff) or diff > tol:
+        worst = int(np.argmax(np.abs(got - expected)))
+        raise Crash(
+            f"the ONNX export does not reproduce {what} on the validation rows: max |diff| {diff:.3g} > {tol:g} "
+            f"(row {worst}: onnx {got[worst]:.9f}, model {expected[worst]:.9f}); not uploading"
+        )
+    return diff
+
+
+def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str]:
+    """Writes the model under `<outputPrefix>model-<sha256[:16]>.onnx` (one PUT); returns (uri, sha256).
+
+    The key is the content hash, so a retried run of a deterministic trainer writes the same key
+    with the same bytes, and a reader never sees a partial model.
+    """
+    sha = hashlib.sha256(onnx_bytes).hexdigest()
+    uri = f"{output_prefix}model-{sha[:16]}.onnx"
+    s3.put_bytes(uri, onnx_bytes, content_type="application/octet-stream", metadata={"sha256": sha, "contract": "mlo.trainer/v1"})
+    return uri, sha

@@ -1,0 +1,63 @@
+"""The command-line frame every trainer shares: `<command…> --input <path to input.json>`.
+
+It guards stdout (JSON lines only), parses and validates input.json, runs the trainer and
+maps failures to the contract's exit codes, ending stderr with one summary line:
+
+    mlo-trainer: bad input: <what is wrong, the field, the fix>      (exit 2)
+    mlo-trainer: transient: <what was unreachable>                   (exit 75)
+    mlo-trainer: crash: <exception type>: <message>                  (exit 1)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable, NoReturn
+
+from .contract import TrainerInput, parse_input
+from .emit import guard_stdout
+from .errors import EXIT_BAD_INPUT, EXIT_CRASH, EXIT_OK, BadInput, TrainerError
+
+
+def _summary(kind: str, message: str) -> None:
+    # One line: the activity shows the last lines of stderr to the user.
+    sys.stderr.write(f"mlo-trainer: {kind}: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # exit 2 with the contract's summary line
+        self.print_usage(sys.stderr)
+        _summary("bad input", f"{message}; invoke as <command…> --input <path to input.json>")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
+    guard_stdout()
+    parser = _Parser(prog=trainer, description=f"mlo trainer {trainer} (contract mlo.trainer/v1, see trainers/README.md)")
+    parser.add_argument("--input", required=True, help="path to input.json")
+    args = parser.parse_args()
+    code = EXIT_OK
+    try:
+        try:
+            with open(args.input, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise BadInput(f"cannot read --input {args.input}: {e.strerror}") from None
+        inp = parse_input(text, f"input {args.input}")
+        main(inp)
+    except TrainerError as e:
+        if e.details and len(e.details) > 1:
+            for d in e.details:
+                sys.stderr.write(f"  - {d}\n")
+        _summary(e.kind, e.message)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        _summary("crash", "interrupted")
+        code = 130
+    except Exception as e:  # noqa: BLE001 - an unexpected failure is a crash, retried by policy
+        traceback.print_exc(file=sys.stderr)
+        _summary("crash", f"{type(e).__name__}: {e}")
+        code = EXIT_CRASH
+    sys.stderr.flush()
+    sys.exit(code)
