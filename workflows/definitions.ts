@@ -91,7 +91,7 @@ export type PromotionState = {
   requestedBy: string;
   reviewers: string[];
   deadline: string;
-  status: 'waiting-for-lock' | 'awaiting-approval' | 'moving-registry' | PromotionOutcome | 'failed';
+  status: 'preparing' | 'awaiting-approval' | 'moving-registry' | PromotionOutcome | 'failed';
   decision?: { kind: 'approve' | 'reject' | 'expire'; reviewer: string; reason?: string; at: string };
   refusals: Refusal[];
   summary: string;

@@ -59,37 +59,36 @@ export function refusalReason(kind: 'approve' | 'reject', d: Partial<Approval & 
 export type Decision = { kind: 'approve' | 'reject' | 'expire'; reviewer: string; reason?: string; comment?: string; at: string };
 
 /**
- * Registers approve/reject as updates (validated) and as signals (refusals recorded), and
- * waits for the first acceptable decision or the deadline. `finish` performs the decision
- * and returns what update callers receive.
+ * Registers approve/reject as updates (validated) and as signals (refusals recorded) at once,
+ * so the Temporal UI lists them from the workflow's start; `wait` then waits for the first
+ * acceptable decision or the deadline, and `finish` performs it and returns what update
+ * callers receive. Rules may be completed after registration (`ready` false until then).
  */
-export async function awaitDecision(
-  rules: DecisionRules,
-  state: { decision?: Decision; refusals: Refusal[] },
-  recordRefusal: (r: Refusal) => Promise<void>,
-  finish: (d: Decision) => Promise<DecisionResult>,
-): Promise<DecisionResult> {
+export function installDecisionHandlers(rules: DecisionRules & { ready: boolean }, state: { decision?: Decision; refusals: Refusal[] }) {
   let pending: Decision | undefined;
   let result: DecisionResult | undefined;
   let failure: unknown;
   const queued: Refusal[] = [];
-  const decided = () => (pending ? `${pending.kind === 'approve' ? 'approved' : 'rejected'} by ${pending.reviewer}` : undefined);
+  const decided = () => (pending ? `${pending.kind === 'approve' ? 'approved' : pending.kind === 'reject' ? 'rejected' : 'expired'} by ${pending.reviewer}` : undefined);
+  const why = (kind: 'approve' | 'reject', d: Partial<Approval & Rejection>) =>
+    rules.ready ? refusalReason(kind, d, rules, decided(), Date.now()) : `the ${rules.subject} of ${rules.model} is still being prepared; try again in a moment`;
   const validate = (kind: 'approve' | 'reject') => (d: Partial<Approval & Rejection>) => {
-    const why = refusalReason(kind, d, rules, decided(), Date.now());
-    if (why) throw new Error(why);
+    const reason = why(kind, d);
+    if (reason) throw new Error(reason);
   };
   const waitForOutcome = async (): Promise<DecisionResult> => {
     await condition(() => result !== undefined || failure !== undefined);
     if (failure !== undefined) throw failure;
     return result as DecisionResult;
   };
+  const subject = rules.subject.replace(/ of version .*| to version .*/, '');
   setHandler(
     approveUpdate,
     async (a) => {
       pending = { kind: 'approve', reviewer: a.reviewer, comment: a.comment, at: new Date().toISOString() };
       return waitForOutcome();
     },
-    { validator: validate('approve'), description: `Approve the ${rules.subject}. Input: {"reviewer": "<your e-mail>", "candidateVersion": "${rules.candidateVersion}", "comment": "…"}. The requester may not approve.` },
+    { validator: validate('approve'), description: `Approve the ${subject}. Input: {"reviewer": "<your e-mail>", "candidateVersion": "<version>", "comment": "…"}. The requester may not approve.` },
   );
   setHandler(
     rejectUpdate,
@@ -97,12 +96,12 @@ export async function awaitDecision(
       pending = { kind: 'reject', reviewer: r.reviewer, reason: r.reason, at: new Date().toISOString() };
       return waitForOutcome();
     },
-    { validator: validate('reject'), description: `Reject the ${rules.subject}. Input: {"reviewer": "<your e-mail>", "reason": "<why>", "candidateVersion": "${rules.candidateVersion}"}.` },
+    { validator: validate('reject'), description: `Reject the ${subject}. Input: {"reviewer": "<your e-mail>", "reason": "<why>", "candidateVersion": "<version>"}.` },
   );
   const onSignal = (kind: 'approve' | 'reject') => (d: Partial<Approval & Rejection>) => {
-    const why = refusalReason(kind, d, rules, decided(), Date.now());
-    if (why) {
-      const refusal: Refusal = { at: new Date().toISOString(), via: 'signal', kind, reviewer: typeof d?.reviewer === 'string' ? d.reviewer : '(none)', reason: why };
+    const reason = why(kind, d);
+    if (reason) {
+      const refusal: Refusal = { at: new Date().toISOString(), via: 'signal', kind, reviewer: typeof d?.reviewer === 'string' ? d.reviewer : '(none)', reason };
       state.refusals.push(refusal);
       queued.push(refusal);
       log.warn('decision refused', refusal);
@@ -110,31 +109,35 @@ export async function awaitDecision(
     }
     pending = { kind, reviewer: d.reviewer as string, reason: d.reason, comment: d.comment, at: new Date().toISOString() };
   };
-  setHandler(approveSignal, onSignal('approve'), { description: `Approve the ${rules.subject} (for clients without updates). Input: {"reviewer": "<your e-mail>", "candidateVersion": "${rules.candidateVersion}"}. A refused signal changes nothing and is recorded.` });
-  setHandler(rejectSignal, onSignal('reject'), { description: `Reject the ${rules.subject} (for clients without updates). Input: {"reviewer": "<your e-mail>", "reason": "<why>"}. A refused signal changes nothing and is recorded.` });
+  setHandler(approveSignal, onSignal('approve'), { description: `Approve the ${subject} (for clients without updates). Input: {"reviewer": "<your e-mail>"}. A refused signal changes nothing and is recorded.` });
+  setHandler(rejectSignal, onSignal('reject'), { description: `Reject the ${subject} (for clients without updates). Input: {"reviewer": "<your e-mail>", "reason": "<why>"}. A refused signal changes nothing and is recorded.` });
 
-  for (;;) {
-    const remaining = rules.deadlineAt - Date.now();
-    const got = remaining > 0 ? await condition(() => pending !== undefined || queued.length > 0, remaining) : false;
-    while (queued.length > 0) await recordRefusal(queued.shift() as Refusal);
-    if (pending) break;
-    if (!got) {
-      pending = { kind: 'expire', reviewer: 'mlo', reason: `no decision before the deadline ${new Date(rules.deadlineAt).toISOString()}`, at: new Date().toISOString() };
-      break;
-    }
-  }
-  const decision = pending;
-  state.decision = decision;
-  try {
-    result = await finish(decision);
-  } catch (err) {
-    failure = err;
-    await condition(allHandlersFinished);
-    throw err;
-  }
-  while (queued.length > 0) await recordRefusal(queued.shift() as Refusal);
-  await condition(allHandlersFinished);
-  return result;
+  return {
+    async wait(recordRefusal: (r: Refusal) => Promise<void>, finish: (d: Decision) => Promise<DecisionResult>): Promise<DecisionResult> {
+      for (;;) {
+        const remaining = rules.deadlineAt - Date.now();
+        const got = remaining > 0 ? await condition(() => pending !== undefined || queued.length > 0, remaining) : false;
+        while (queued.length > 0) await recordRefusal(queued.shift() as Refusal);
+        if (pending) break;
+        if (!got) {
+          pending = { kind: 'expire', reviewer: 'mlo', reason: `no decision before the deadline ${new Date(rules.deadlineAt).toISOString()}`, at: new Date().toISOString() };
+          break;
+        }
+      }
+      const decision = pending;
+      state.decision = decision;
+      try {
+        result = await finish(decision);
+      } catch (err) {
+        failure = err;
+        await condition(allHandlersFinished);
+        throw err;
+      }
+      while (queued.length > 0) await recordRefusal(queued.shift() as Refusal);
+      await condition(allHandlersFinished);
+      return result;
+    },
+  };
 }
 
 export type PromotionInput = {
@@ -169,11 +172,24 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
     requestedBy: input.requestedBy,
     reviewers: input.reviewers,
     deadline: new Date(deadlineAt).toISOString(),
-    status: 'awaiting-approval',
+    status: 'preparing',
     refusals: [],
     summary: input.summary,
   };
+  // Handlers first, before any await: the UI lists them from the start.
   setHandler(promotionStateQuery, () => state, { description: 'The promotion: candidate, reviewers, deadline, status, decision and refused decisions.' });
+  const decisions = installDecisionHandlers(
+    {
+      model: input.model,
+      candidateVersion: input.candidateVersion,
+      requestedBy: input.requestedBy,
+      reviewers: input.reviewers,
+      deadlineAt,
+      subject: `promotion of version ${input.candidateVersion}`,
+      ready: true,
+    },
+    state,
+  );
 
   await acts.setChallenger({ model: input.model, version: input.candidateVersion, requestedBy: input.requestedBy, workflowId: wf, evidence: input.evidence });
   upsertSearchAttributes([
@@ -192,17 +208,8 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
     ].join('\n\n'),
   );
 
-  const rules: DecisionRules = {
-    model: input.model,
-    candidateVersion: input.candidateVersion,
-    requestedBy: input.requestedBy,
-    reviewers: input.reviewers,
-    deadlineAt,
-    subject: `promotion of version ${input.candidateVersion}`,
-  };
-  const result = await awaitDecision(
-    rules,
-    state,
+  state.status = 'awaiting-approval';
+  const result = await decisions.wait(
     async (r) => {
       await acts.appendAuditRecord({ model: input.model, action: 'refused', actor: r.reviewer, at: r.at, version: input.candidateVersion, reason: `${r.kind} via ${r.via}: ${r.reason}`, workflowId: wf });
     },

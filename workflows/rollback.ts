@@ -9,7 +9,7 @@ import type { Activities } from '../activities';
 import { parseDuration } from '../lib/duration';
 import { FailureType } from '../lib/failure-types';
 import { promotionStateQuery, type DecisionResult, type PromotionState } from './definitions';
-import { awaitDecision } from './promotion';
+import { installDecisionHandlers, type DecisionRules } from './promotion';
 import { SA } from './search-attributes';
 
 export type RollbackInput = {
@@ -36,7 +36,31 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 30, nonRetryableErrorTypes: [FailureType.BadInput, 'MloChampionMoved'] },
   });
   const bad = (message: string) => ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
+  const deadlineMs = parseDuration(input.deadline) ?? 0;
+  // Handlers first, before any await: the UI lists them from the start.
+  const state: PromotionState = {
+    model: input.model,
+    candidateVersion: input.toVersion ?? '(previous champion)',
+    requestedBy: input.requestedBy,
+    reviewers: input.reviewers,
+    deadline: new Date(Date.now() + deadlineMs).toISOString(),
+    status: 'preparing',
+    refusals: [],
+    summary: `Roll back ${input.model}: ${input.reason}`,
+  };
+  setHandler(promotionStateQuery, () => state, { description: 'The rollback: target version, reviewers, deadline, status and refused decisions.' });
+  const rules: DecisionRules & { ready: boolean } = {
+    model: input.model,
+    candidateVersion: state.candidateVersion,
+    requestedBy: input.requestedBy,
+    reviewers: input.reviewers,
+    deadlineAt: Date.now() + deadlineMs,
+    subject: 'rollback',
+    ready: false,
+  };
+  const decisions = installDecisionHandlers(rules, state);
   if (!input.reason.trim()) throw bad('a rollback needs a reason');
+  if (!input.emergency && !deadlineMs) throw bad(`"${input.deadline}" is not a duration`);
   const wf = workflowInfo().workflowId;
   const { history, current } = await acts.championLineage({ model: input.model });
   if (!current) throw bad(`${input.model} has no champion to roll back`);
@@ -87,25 +111,14 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
   };
   if (input.emergency) return move(input.requestedBy);
 
-  const deadlineMs = parseDuration(input.deadline);
-  if (deadlineMs === undefined) throw bad(`"${input.deadline}" is not a duration`);
-  const state: PromotionState = {
-    model: input.model,
-    candidateVersion: target,
-    requestedBy: input.requestedBy,
-    reviewers: input.reviewers,
-    deadline: new Date(Date.now() + deadlineMs).toISOString(),
-    status: 'awaiting-approval',
-    refusals: [],
-    summary: `Roll back ${input.model} from version ${current} to version ${target}: ${input.reason}`,
-  };
-  setHandler(promotionStateQuery, () => state, { description: 'The rollback: target version, reviewers, deadline, status and refused decisions.' });
+  state.candidateVersion = target;
+  state.summary = `Roll back ${input.model} from version ${current} to version ${target}: ${input.reason}`;
+  state.status = 'awaiting-approval';
+  Object.assign(rules, { candidateVersion: target, subject: `rollback to version ${target}`, ready: true });
   setCurrentDetails(
     `## Rollback awaiting approval: ${input.model} version ${current} → ${target}\n\nRequested by **${input.requestedBy}**: ${input.reason}\n\nDecide with **Send an Update** → \`approve\` \`{"reviewer": "<you>"}\` or \`reject\` \`{"reviewer": "<you>", "reason": "…"}\`.`,
   );
-  return awaitDecision(
-    { model: input.model, candidateVersion: target, requestedBy: input.requestedBy, reviewers: input.reviewers, deadlineAt: Date.now() + deadlineMs, subject: `rollback to version ${target}` },
-    state,
+  return decisions.wait(
     async (r) => {
       await acts.appendAuditRecord({ model: input.model, action: 'refused', actor: r.reviewer, at: r.at, version: target, reason: `${r.kind} via ${r.via}: ${r.reason}`, workflowId: wf });
     },
