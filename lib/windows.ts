@@ -40,6 +40,8 @@ export type WindowSpec = {
   validationDays: number;
   holdoutDays: number;
   shadowDays: number;
+  /** Start training here instead of trainDays before validation (YYYY-MM-DD). */
+  trainFrom?: string;
 };
 
 export function planWindows(asOf: string, w: WindowSpec): RunWindows {
@@ -47,7 +49,7 @@ export function planWindows(asOf: string, w: WindowSpec): RunWindows {
   const holdoutTo = addDays(asOf, -maturityDays);
   const holdoutFrom = addDays(holdoutTo, -w.holdoutDays);
   const validationFrom = addDays(holdoutFrom, -w.validationDays);
-  const trainFrom = addDays(validationFrom, -w.trainDays);
+  const trainFrom = w.trainFrom ?? addDays(validationFrom, -w.trainDays);
   return {
     asOf,
     labelCutoff: `${asOf}T00:00:00.000Z`,

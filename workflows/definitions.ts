@@ -45,6 +45,8 @@ export type TrainAndPromoteInput = {
    * scheduled runs: then it is the day of the schedule's nominal time.
    */
   asOf?: string;
+  /** Optional start of the training window (YYYY-MM-DD); default: the spec's training.window.days. */
+  trainFrom?: string;
   requestedBy: string;
   queues: TaskQueues;
 };

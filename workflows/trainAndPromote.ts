@@ -93,6 +93,7 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     validationDays: spec.training.validation.days,
     holdoutDays: spec.evaluation.holdout.days,
     shadowDays: spec.shadow.days,
+    trainFrom: input.trainFrom,
   });
   const workflowId = workflowInfo().workflowId;
   const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };

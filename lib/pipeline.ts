@@ -1,0 +1,63 @@
+/**
+ * Starting and following trainAndPromote runs: shared by the CLI, the demo and schedules.
+ * One workflow id per model and data window, so an identical request attaches to the run
+ * in flight instead of starting a twin.
+ */
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Config } from './config';
+import { BadInputError } from './errors';
+import { featureSetFromSpec } from './features/featureset';
+import { specHash, type ModelSpec } from './spec';
+import { isDay } from './windows';
+import type { TrainAndPromoteInput } from '../workflows/definitions';
+import type { trainAndPromote } from '../workflows/trainAndPromote';
+
+export function runWorkflowId(model: string, asOf: string, trainFrom?: string): string {
+  return `train-and-promote/${model}/${trainFrom ? `${trainFrom}..` : ''}${asOf}`;
+}
+
+export function runInput(cfg: Config, spec: ModelSpec, opts: { asOf?: string; trainFrom?: string; requestedBy: string }): TrainAndPromoteInput {
+  if (opts.asOf !== undefined && !isDay(opts.asOf)) throw new BadInputError(`--to "${opts.asOf}" is not a day; use YYYY-MM-DD (the exclusive end of the data window)`);
+  if (opts.trainFrom !== undefined && !isDay(opts.trainFrom)) throw new BadInputError(`--from "${opts.trainFrom}" is not a day; use YYYY-MM-DD`);
+  if (opts.trainFrom && opts.asOf && opts.trainFrom >= opts.asOf) throw new BadInputError(`--from ${opts.trainFrom} must be before --to ${opts.asOf}`);
+  if (!/^[^\s@]+@[^\s@]+$|^[a-z][a-z0-9._-]*$/.test(opts.requestedBy)) throw new BadInputError(`--requested-by "${opts.requestedBy}" must be an e-mail address or a user name`);
+  return {
+    model: spec.name,
+    spec,
+    specHash: specHash(spec),
+    featureSet: featureSetFromSpec(spec),
+    asOf: opts.asOf,
+    trainFrom: opts.trainFrom,
+    requestedBy: opts.requestedBy,
+    queues: { cpu: cfg.taskQueues.cpu, gpu: cfg.taskQueues.gpu },
+  };
+}
+
+/** Starts the run, or attaches to the one already running for the same model and window. */
+export async function startOrAttach(
+  client: Client,
+  cfg: Config,
+  input: TrainAndPromoteInput & { asOf: string },
+): Promise<{ handle: WorkflowHandle<typeof trainAndPromote>; attached: boolean; workflowId: string }> {
+  const workflowId = runWorkflowId(input.model, input.asOf, input.trainFrom);
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    if (d.status.name === 'RUNNING') return { handle: client.workflow.getHandle<typeof trainAndPromote>(workflowId), attached: true, workflowId };
+  } catch {
+    /* not started yet */
+  }
+  const handle = await client.workflow.start<typeof trainAndPromote>('trainAndPromote', {
+    taskQueue: cfg.taskQueues.orchestrator,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    staticSummary: `Train and promote ${input.model} on data up to ${input.asOf}, requested by ${input.requestedBy}`,
+  });
+  return { handle, attached: false, workflowId };
+}
+
+export function temporalUiLink(cfg: Config, workflowId: string, runId?: string): string {
+  return `${cfg.temporal.uiUrl}/namespaces/${encodeURIComponent(cfg.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}` : ''}`;
+}
