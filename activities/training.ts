@@ -76,12 +76,13 @@ export function trainingActivities(deps: ActivityDeps) {
     /** The parent MLflow run of a sweep (trials are its child runs); idempotent by workflow id. */
     async startSweepRun(input: SweepRunInput): Promise<{ parentRunId: string }> {
       const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
-      const existing = await findRun(exp.experimentId, TAG.sweepKey, input.workflowId);
+      const sweepKey = `${input.workflowId}/${Context.current().info.workflowExecution?.runId ?? ''}`;
+      const existing = await findRun(exp.experimentId, TAG.sweepKey, sweepKey);
       if (existing) return { parentRunId: existing.info.runId };
       const run = await mlflow.createRun({
         experimentId: exp.experimentId,
         runName: `${input.model}-sweep`,
-        tags: { [TAG.sweepKey]: input.workflowId, 'mlo.workflow_id': input.workflowId, 'mlo.requested_by': input.requestedBy, 'mlo.trials': String(input.trials) },
+        tags: { [TAG.sweepKey]: sweepKey, 'mlo.workflow_id': input.workflowId, 'mlo.requested_by': input.requestedBy, 'mlo.trials': String(input.trials) },
       });
       return { parentRunId: run.info.runId };
     },
@@ -101,7 +102,8 @@ export function trainingActivities(deps: ActivityDeps) {
       const previous = info.heartbeatDetails as TrialHeartbeat | undefined;
       const trainer = input.spec.training.trainer;
       const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
-      const trialKey = `${input.workflowId}#${input.trialIndex}`;
+      // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
+      const trialKey = `${input.workflowId}/${info.workflowExecution?.runId ?? ''}#${input.trialIndex}`;
 
       let runId = previous?.runId;
       if (!runId) {
@@ -282,7 +284,7 @@ export function trainingActivities(deps: ActivityDeps) {
     async registerCandidate(input: RegisterInput): Promise<CandidateRef> {
       const ctx = Context.current();
       const name = input.model;
-      const regKey = input.workflowId;
+      const regKey = `${input.workflowId}/${ctx.info.workflowExecution?.runId ?? ''}`;
       await mlflow.createRegisteredModel(name, { description: input.spec.description, tags: { 'mlo.owner': input.spec.owner } });
       const filter = `name = ${quoteFilterValue(name)} and tags.${tagFilterKey(TAG.registrationKey)} = ${quoteFilterValue(regKey)}`;
       const once = new MlflowClient({ trackingUri: config.mlflow.trackingUri, retry: { attempts: 1 } });

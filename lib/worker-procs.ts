@@ -18,10 +18,10 @@ export type RunningWorkers = {
 };
 
 export function startWorkers(opts: { logDir?: string; env?: NodeJS.ProcessEnv; onLine?: (pool: WorkerPool, line: string) => void } = {}): RunningWorkers {
-  const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
   if (opts.logDir) fs.mkdirSync(opts.logDir, { recursive: true });
   const procs = WORKER_POOLS.map((pool) => {
-    const child = spawn(tsx, [path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // node with tsx's loader: one process per worker, so signals reach the worker itself.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log = opts.logDir ? fs.createWriteStream(path.join(opts.logDir, `worker-${pool}.log`), { flags: 'a' }) : undefined;
     const onData = (b: Buffer) => {
       log?.write(b);

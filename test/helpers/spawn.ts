@@ -1,8 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/config';
 
-export const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+/** One process per script (node with tsx's loader), so a signal reaches the script itself. */
+export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
 export type Spawned = {
   child: ChildProcessWithoutNullStreams;
@@ -13,7 +13,7 @@ export type Spawned = {
 
 /** Spawns a project script under tsx as a user would, collecting stdout and stderr. */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(TSX, [script, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
+  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));

@@ -17,6 +17,7 @@ import { promotion, rollback } from '../../workflows';
 import { approveSignal, approveUpdate, promotionStateQuery, promotionWorkflowId, rejectSignal, rejectUpdate } from '../../workflows/definitions';
 import type { PromotionInput } from '../../workflows/promotion';
 import { rollbackWorkflowId } from '../../workflows/rollback';
+import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 
 const cfg = loadConfig();
@@ -108,6 +109,7 @@ describe('promotion', () => {
     const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '2', comment: 'AUC up, slices fine' }] });
     expect(r).toEqual({ outcome: 'promoted', version: '2', decidedBy: 'alice@example.com', message: `${model} version 2 is now champion (approved by alice@example.com)` });
     expect(await h.result()).toEqual(r);
+    recordHistory('promotion-approved', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(await aliasOf(model, 'champion')).toBe('2');
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
     const v2 = tagsOf(await mlflow.getModelVersion(model, '2'));
@@ -145,6 +147,7 @@ describe('promotion', () => {
     // A valid rejection by signal, then a second decision is refused.
     await h.signal(rejectSignal, { reviewer: 'bob@example.com', reason: 'recall on DE dropped 3 points' });
     const r = await h.result();
+    recordHistory('promotion-rejected-after-refusals', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(r).toMatchObject({ outcome: 'rejected', decidedBy: 'bob@example.com' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
@@ -171,6 +174,7 @@ describe('promotion', () => {
     const model = await registeredModel(2);
     const h = await startPromotion(model, { deadline: '4s', championAtEvaluation: null });
     const r = await h.result();
+    recordHistory('promotion-expired', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(r).toMatchObject({ outcome: 'expired', decidedBy: 'mlo' });
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
     expect(await aliasOf(model, 'champion')).toBeUndefined();
@@ -223,6 +227,7 @@ describe('rollback', () => {
     expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toMatch(/four eyes/);
     const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
     expect(r.message).toBe(`${model} champion rolled back from version 2 to 1`);
+    recordHistory('rollback-approved', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     const trail = await readAudit(s3, cfg.s3.bucket, model);
     expect(trail.slice(-2).map((t) => t.action)).toEqual(['rollback-requested', 'rollback']);

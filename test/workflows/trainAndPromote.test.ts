@@ -14,6 +14,7 @@ import { featureSetFromSpec } from '../../lib/features/featureset';
 import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec';
 import { trainAndPromote } from '../../workflows';
 import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type TrainAndPromoteInput } from '../../workflows/definitions';
+import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -132,7 +133,11 @@ describe('trainAndPromote', () => {
       expect(stages.find((s) => s.stage === 'promotion')?.message).toBe('awaiting approval in workflow promotion/fraud-detector');
       const decision = await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '3' }] });
       expect(decision).toMatchObject({ outcome: 'promoted', version: '3', decidedBy: 'alice@example.com' });
-      return { r: await h.result(), q };
+      const r = await h.result();
+      recordHistory('train-and-promote-promoted', h, { address: env.address, namespace: env.namespace ?? 'default' });
+      recordHistory('promotion-approved-in-run', promo, { address: env.address, namespace: env.namespace ?? 'default' });
+      recordHistory('feature-backfill', env.client.workflow.getHandle(`${h.workflowId}/features`), { address: env.address, namespace: env.namespace ?? 'default' });
+      return { r, q };
     });
     expect(out.r.outcome).toBe('promoted');
     expect(out.r.candidateVersion).toBe('3');

@@ -71,8 +71,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of gpuWorkers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-  await nativeConnection?.close();
-  await connection?.close();
+  // A failed test may leave a worker holding the connection; closing is best effort then.
+  await nativeConnection?.close().catch(() => undefined);
+  await connection?.close().catch(() => undefined);
 });
 
 /** A GPU worker as its own process, as in production (CPU mode: no GPU here). */
@@ -160,13 +161,14 @@ const alive = (pid: number) => {
 
 describe('training dispatch', () => {
   it('a kill -9 of the GPU worker mid-training: a new worker resumes from the checkpoint, and exactly one version is registered', async () => {
-    const s = spec(uniqueModel('resume'), '{ rounds: 600, checkpoint_every: 25, learning_rate: 0.02, num_leaves: 63, min_data_in_leaf: 20 }');
+    const s = spec(uniqueModel('resume'), '{ rounds: 300, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }');
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     const first = await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
       const beat = await waitUntil('a checkpoint in the heartbeat', async () => {
         const p = await pendingTrial(h);
+        if (process.env.MLO_DEBUG_TEST) console.log('pending trial', JSON.stringify(p));
         return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
       });
       // The machine dies: the worker and its trainer go at once.
@@ -196,7 +198,7 @@ describe('training dispatch', () => {
       expect(tags['mlo.code_version']).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
       expect(JSON.parse(tags['mlo.input_columns'] ?? '[]')).toEqual(FIXTURE_FEATURES);
     });
-  });
+  }, 420_000);
 
   it('cancelling the workflow mid-training kills the trainer process group within seconds', async () => {
     const s = spec(uniqueModel('cancel'), '{ rounds: 5000, checkpoint_every: 100, learning_rate: 0.01, num_leaves: 63 }');

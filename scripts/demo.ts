@@ -1,0 +1,151 @@
+/**
+ * `npm run demo`, the main job end to end on the bundled sample data:
+ *   1. brings the dev stack up (Temporal, S3, MLflow; built and installed on first use);
+ *   2. starts the three worker pools;
+ *   3. generates the sample card-payments data if absent (deterministic: a second run reuses it);
+ *   4. runs train-and-promote for both sample models side by side, up to the approval step;
+ *   5. prints where to approve in the Temporal UI; when not attached to a terminal (or with
+ *      --approve) it approves as a second reviewer, so each run ends with a `champion` in MLflow;
+ *   6. ends with a summary: stage timings, key metrics, where to look.
+ * A second run reuses the stack, the data and every unchanged feature partition.
+ */
+import { loadConfig } from '../lib/config';
+import { EXIT_CODES, isMloError } from '../lib/errors';
+import { generateDataset, S3Sink } from '../lib/datagen';
+import { MlflowClient, tagsOf } from '../lib/mlflow';
+import { runInput, startOrAttach, temporalUiLink } from '../lib/pipeline';
+import { findModelSpec } from '../lib/spec';
+import { stackUp } from '../lib/stack/stack';
+import { connectClient } from '../lib/temporal';
+import { startWorkers } from '../lib/worker-procs';
+import { addDays } from '../lib/windows';
+import path from 'node:path';
+import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type StageProgress, type TrainAndPromoteResult } from '../workflows/definitions';
+import { backfillProgressQuery } from '../workflows/featureBackfill';
+import type { Client } from '@temporalio/client';
+
+const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
+const MODELS = ['fraud-detector', 'fraud-baseline'];
+const REQUESTER = 'alice@example.com';
+const t0 = Date.now();
+const say = (line: string) => console.log(`[demo ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
+
+function fmtStage(s: StageProgress): string {
+  const took = s.startedAt && s.endedAt ? ` in ${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s` : '';
+  return `${s.stage} ${s.status}${took}${s.message ? ` — ${s.message}` : ''}`;
+}
+
+async function follow(client: Client, model: string, workflowId: string, autoApprove: boolean): Promise<TrainAndPromoteResult> {
+  const handle = client.workflow.getHandle(workflowId);
+  const cfg = loadConfig();
+  const seen = new Map<string, string>();
+  let announced = false;
+  let approved = false;
+  for (;;) {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') break;
+    const stages = await handle.query(progressQuery).catch(() => [] as StageProgress[]);
+    for (const s of stages) {
+      let line = fmtStage(s);
+      if (s.stage === 'featureBackfill' && s.status === 'running') {
+        const p = await client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery).catch(() => undefined);
+        if (p) line += ` (${p.done}/${p.total} partitions, ${p.reused} reused)`;
+      }
+      if (seen.get(s.stage) !== line && s.status !== 'pending') {
+        seen.set(s.stage, line);
+        say(`${model}: ${line}`);
+      }
+    }
+    const promo = stages.find((s) => s.stage === 'promotion');
+    if (promo?.status === 'running' && promo.message?.startsWith('awaiting approval') && !approved) {
+      const ph = client.workflow.getHandle(promotionWorkflowId(model));
+      const st = await ph.query(promotionStateQuery).catch(() => undefined);
+      if (st?.status === 'awaiting-approval') {
+        if (!announced) {
+          announced = true;
+          say(`${model}: version ${st.candidateVersion} awaits approval by one of ${st.reviewers.filter((r) => r !== st.requestedBy).join(', ')}`);
+          say(`   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "bob@example.com"}`);
+          say(`   or run: npx mlo approve ${promotionWorkflowId(model)} --reviewer bob@example.com`);
+        }
+        if (autoApprove) {
+          const r = await ph.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com', candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }] });
+          say(`${model}: ${r.message}`);
+          approved = true;
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return handle.result() as Promise<TrainAndPromoteResult>;
+}
+
+async function main(): Promise<number> {
+  const autoApprove = process.argv.includes('--approve') || !process.stdout.isTTY;
+  say('bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: several minutes)…');
+  const up = await stackUp({ log: (l) => say(l) });
+  say(`dev stack ready in ${up.seconds.toFixed(0)}s:\n${up.addresses.map((a) => `           ${a}`).join('\n')}`);
+  const cfg = loadConfig();
+
+  const workers = startWorkers({ logDir: path.join(cfg.stack.dir, 'logs') });
+  try {
+    await workers.ready;
+    say(`workers polling: ${cfg.taskQueues.orchestrator}, ${cfg.taskQueues.cpu}, ${cfg.taskQueues.gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`);
+
+    const sink = await S3Sink.open(cfg.s3);
+    const data = await generateDataset(SAMPLE, sink, (p) => {
+      if (p.kind === 'payments' && (p.dayIndex % 15 === 0 || p.dayIndex === p.days - 1)) say(`sample data: day ${p.dayIndex + 1}/${p.days} (${p.rows} payments, ${p.fraud} fraud)`);
+    });
+    const m = data.manifest;
+    say(`${data.reused ? 'reusing' : 'generated'} sample data: ${m.events.actual} payments over ${SAMPLE.days} days from ${SAMPLE.start}, ${(m.events.fraudRate * 100).toFixed(2)}% fraud, ${m.chargebacks.total} chargebacks (s3://${cfg.s3.bucket}/${SAMPLE.prefix})`);
+    const asOf = addDays(SAMPLE.start, SAMPLE.days);
+
+    const { client, connection } = await connectClient(cfg);
+    try {
+      const runs = await Promise.all(
+        MODELS.map(async (model) => {
+          const { spec } = findModelSpec(model);
+          const input = { ...runInput(cfg, spec, { asOf, requestedBy: REQUESTER }), asOf };
+          const r = await startOrAttach(client, cfg, input);
+          say(`${model}: ${r.attached ? 'attached to the running' : 'started'} run ${r.workflowId}\n           ${temporalUiLink(cfg, r.workflowId)}`);
+          return { model, workflowId: r.workflowId };
+        }),
+      );
+      if (!autoApprove) say('waiting for your approval in the Temporal UI (or `npx mlo approve …`); pass --approve to let the demo approve as the second reviewer');
+      const results = await Promise.all(runs.map(async (r) => ({ ...r, result: await follow(client, r.model, r.workflowId, autoApprove) })));
+
+      const mlflow = MlflowClient.fromConfig(cfg);
+      console.log('\n=== mlo demo summary ===');
+      for (const { model, workflowId, result } of results) {
+        console.log(`\n${model}: ${result.outcome}${result.candidateVersion ? ` (version ${result.candidateVersion})` : ''}${result.message ? ` — ${result.message}` : ''}`);
+        console.log(`  windows: train ${result.windows.train.from}..${result.windows.train.to}, validation ${result.windows.validation.from}..${result.windows.validation.to}, holdout ${result.windows.holdout.from}..${result.windows.holdout.to}, shadow ${result.windows.shadow.from}..${result.windows.shadow.to}`);
+        for (const s of result.stages) console.log(`  ${fmtStage(s)}`);
+        if (result.candidateVersion) {
+          const v = await mlflow.getModelVersion(model, result.candidateVersion);
+          const run = await mlflow.getRun(v.runId);
+          const metrics = run.data.metrics.filter((x) => /^(valid_auc|holdout_auc|holdout_auc_delta|holdout_pr_auc|shadow_psi)$/.test(x.key));
+          if (metrics.length > 0) console.log(`  metrics: ${metrics.map((x) => `${x.key}=${x.value.toFixed(4)}`).join(', ')}`);
+          const champion = await mlflow.getModelVersionByAlias(model, 'champion');
+          console.log(`  champion: ${champion ? `version ${champion.version} (${tagsOf(champion)['mlo.approved_by'] ? `approved by ${tagsOf(champion)['mlo.approved_by']}` : 'no approval tag'})` : 'none'}`);
+          console.log(`  MLflow: ${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${result.candidateVersion}`);
+        }
+        console.log(`  Temporal: ${temporalUiLink(cfg, workflowId)}`);
+        if (result.evaluationReport) console.log(`  reports: ${result.evaluationReport}, ${result.shadowReport ?? ''}`);
+      }
+      console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
+      console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+      return results.every((r) => r.result.outcome === 'promoted') ? EXIT_CODES.ok : results.some((r) => r.result.outcome === 'gate-failed') ? EXIT_CODES.gateFailed : EXIT_CODES.rejected;
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    await workers.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(isMloError(err) ? `demo: ${err.message}` : err);
+    process.exit(isMloError(err) ? err.exitCode : 1);
+  },
+);
