@@ -179,10 +179,12 @@ export function trainingActivities(deps: ActivityDeps) {
         flushing = flushing.then(send);
         return flushing;
       };
+      // Beat well inside the heartbeat timeout, so only a dead worker misses it.
+      const beatMs = Math.min(10_000, Math.max(1000, (info.heartbeatTimeoutMs ?? 60_000) / 4));
       const beat = setInterval(() => {
         ctx.heartbeat(state);
         void flush();
-      }, 5000);
+      }, beatMs);
       let run;
       try {
         run = await runTrainerProcess({

@@ -45,7 +45,7 @@ training:
   window: { days: 3 }
   validation: { days: 2 }
   params: ${params}
-  heartbeat_timeout: 10s
+  heartbeat_timeout: 6s
 ${extra}
 evaluation:
   holdout: { days: 1 }
@@ -161,14 +161,13 @@ const alive = (pid: number) => {
 
 describe('training dispatch', () => {
   it('a kill -9 of the GPU worker mid-training: a new worker resumes from the checkpoint, and exactly one version is registered', async () => {
-    const s = spec(uniqueModel('resume'), '{ rounds: 300, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }');
+    const s = spec(uniqueModel('resume'), '{ rounds: 400, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }');
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     const first = await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
       const beat = await waitUntil('a checkpoint in the heartbeat', async () => {
         const p = await pendingTrial(h);
-        if (process.env.MLO_DEBUG_TEST) console.log('pending trial', JSON.stringify(p));
         return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
       });
       // The machine dies: the worker and its trainer go at once.
