@@ -4,7 +4,6 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/audit';
-import { FailureType } from '../lib/failure-types';
 import type { ActivityDeps } from './deps';
 
 export const CHAMPION = 'champion';

@@ -14,6 +14,8 @@ export type Command = {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** More help text: subcommands, behaviour, exit codes (one string per line). */
+  details?: string[];
   /** Returns the process exit code. Throw an MloError for failures. */
   run(args: ParsedArgs): Promise<ExitCode>;
 };

@@ -12,6 +12,7 @@ import { specHash, type ModelSpec } from './spec';
 import { isDay } from './windows';
 import type { TrainAndPromoteInput } from '../workflows/definitions';
 import type { trainAndPromote } from '../workflows/trainAndPromote';
+import { SA } from '../workflows/search-attributes';
 
 export function runWorkflowId(model: string, asOf: string, trainFrom?: string): string {
   return `train-and-promote/${model}/${trainFrom ? `${trainFrom}..` : ''}${asOf}`;
@@ -54,6 +55,10 @@ export async function startOrAttach(
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     staticSummary: `Train and promote ${input.model} on data up to ${input.asOf}, requested by ${input.requestedBy}`,
+    typedSearchAttributes: [
+      { key: SA.model, value: input.model },
+      { key: SA.requestedBy, value: input.requestedBy },
+    ],
   });
   return { handle, attached: false, workflowId };
 }

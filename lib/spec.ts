@@ -97,7 +97,7 @@ export const SHADOW_GATE_METRICS = ['psi', 'ks', 'agreement', 'block_rate_delta'
 export type Gate = { text: string; metric: string; op: '>=' | '<=' | '>' | '<'; threshold: number; slice: boolean; minCount?: number };
 
 export function parseGate(text: string, allowed: readonly string[]): Gate | string {
-  const m = /^\s*([a-z_]+)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(?:where\s+n\s*>=\s*(\d+)\s*)?$/.exec(text);
+  const m = /^\s*([a-z][a-z0-9_]*)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(?:where\s+n\s*>=\s*(\d+)\s*)?$/.exec(text);
   if (!m?.[1] || !m[2] || !m[3]) return `"${text}" is not a gate; write "<metric> <op> <number>", e.g. "auc >= 0.85" or "slice_auc_delta >= -0.01 where n >= 500"`;
   const metric = m[1];
   const slice = metric.startsWith('slice_');

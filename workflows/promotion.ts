@@ -78,7 +78,7 @@ export function installDecisionHandlers(rules: DecisionRules & { ready: boolean 
   };
   const waitForOutcome = async (): Promise<DecisionResult> => {
     await condition(() => result !== undefined || failure !== undefined);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(JSON.stringify(failure));
     return result as DecisionResult;
   };
   const subject = rules.subject.replace(/ of version .*| to version .*/, '');

@@ -202,6 +202,7 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
       }
     }
   });
+  upsertSearchAttributes([{ key: SA.stage, value: decision.outcome }]);
   return result(decision.outcome, decision.message);
 }
 

@@ -30,11 +30,20 @@ export function requireColumn(table: Table, name: string, where: string, kind: s
   return v;
 }
 
-function isValid(d: { nullBitmap?: Uint8Array | null; nullCount: number; offset: number }, i: number): boolean {
+type DataLike = { nullBitmap?: Uint8Array | null; nullCount: number; offset: number; length: number };
+
+/**
+ * Calls `onNull(i)` for every null slot i of one Data chunk. Reads `nullCount` (a getter that
+ * is not free in apache-arrow) once per chunk, never per row.
+ */
+function forEachNull(d: DataLike, onNull: (i: number) => void): void {
   const bm = d.nullBitmap;
-  if (!bm || d.nullCount === 0 || bm.length === 0) return true;
-  const j = d.offset + i;
-  return ((bm[j >> 3] ?? 0) & (1 << (j & 7))) !== 0;
+  if (!bm || bm.length === 0 || d.nullCount === 0) return;
+  const off = d.offset;
+  for (let i = 0; i < d.length; i++) {
+    const j = off + i;
+    if (((bm[j >> 3] ?? 0) & (1 << (j & 7))) === 0) onNull(i);
+  }
 }
 
 /** An Int64 / Timestamp buffer's values as doubles, through 32-bit views (exact below 2^53). */
@@ -65,7 +74,7 @@ export function timestampMs(v: Vector, where: string, name: string): Float64Arra
     } else {
       throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not a timestamp; the spec's event time column must be a timestamp`);
     }
-    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) out[at + i] = NaN;
+    forEachNull(d, (i) => (out[at + i] = NaN));
     at += d.length;
   }
   return out;
@@ -91,7 +100,7 @@ export function idColumn(v: Vector, where: string, name: string): Int32Array {
       if (src instanceof Int32Array) out.set(src.subarray(0, d.length), at);
       else for (let i = 0; i < d.length; i++) out[at + i] = Number(src[i]);
     }
-    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) out[at + i] = -1;
+    forEachNull(d, (i) => (out[at + i] = -1));
     at += d.length;
   }
   return out;
@@ -104,8 +113,7 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
   for (const d of v.data) {
     const t = d.type as DataType;
     if (t.typeId === Type.Float || (t.typeId === Type.Int && (t as unknown as { bitWidth: number }).bitWidth <= 32)) {
-      const src = d.values as Float64Array;
-      for (let i = 0; i < d.length; i++) out[at + i] = src[i]!;
+      out.set((d.values as Float64Array).subarray(0, d.length), at); // element-wise numeric conversion, as a loop would do
     } else if (t.typeId === Type.Int) {
       int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, true);
     } else if (t.typeId === Type.Bool) {
@@ -113,9 +121,10 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
     } else {
       throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`);
     }
-    for (let i = 0; i < d.length; i++) {
-      if (d.nullCount > 0 && !isValid(d, i)) out[at + i] = NaN;
-      else if (!Number.isFinite(out[at + i]!) && !Number.isNaN(out[at + i]!)) throw new BadInputError(`${where}: column "${name}" holds ${out[at + i]} at row ${at + i}; infinite values are not allowed`);
+    forEachNull(d, (i) => (out[at + i] = NaN));
+    for (let i = at; i < at + d.length; i++) {
+      const x = out[i]!;
+      if (x === Infinity || x === -Infinity) throw new BadInputError(`${where}: column "${name}" holds ${x} at row ${i}; infinite values are not allowed`);
     }
     at += d.length;
   }
@@ -156,7 +165,7 @@ export function codedColumn(v: Vector, where: string, name: string): { codes: In
     } else {
       throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}; comparisons need a string, dictionary or integer column`);
     }
-    if (d.nullCount > 0) for (let i = 0; i < d.length; i++) if (!isValid(d, i)) codes[at + i] = -1;
+    forEachNull(d, (i) => (codes[at + i] = -1));
     at += d.length;
   }
   return { codes, dict };

@@ -47,14 +47,78 @@ function timestampLikeInt(v: Vector, where: string, name: string): Float64Array 
   return /64/.test(t) ? timestampMs(v, where, name) : numericColumn(v, where, name);
 }
 
-function concat<T extends Float64Array | Int32Array>(parts: T[], make: (n: number) => T): T {
-  const n = parts.reduce((s, p) => s + p.length, 0);
-  const out = make(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+/** A lookback day's time span: min and max of its finite timestamps, and whether every one is finite. */
+type DaySpan = { min: number; max: number; allFinite: boolean };
+
+function spanOf(ts: Float64Array): DaySpan {
+  let min = Infinity;
+  let max = -Infinity;
+  let finite = 0;
+  for (let i = 0; i < ts.length; i++) {
+    const x = ts[i]!;
+    if (!Number.isFinite(x)) continue;
+    finite++;
+    if (x < min) min = x;
+    if (x > max) max = x;
   }
+  return { min, max, allFinite: finite === ts.length };
+}
+
+/**
+ * Per lookback day, the rows with a timestamp in [from, to) and a key (the last entry of
+ * `keyDays` holds the target day's keys) that has a target row; ascending row indices. Days
+ * whose span lies outside [from, to) are skipped without reading a row.
+ */
+function selectLookbackRows(lbTs: Float64Array[], spans: DaySpan[], keyDays: Int32Array[], from: number, to: number): Int32Array[] {
+  const targetKeys = keyDays[keyDays.length - 1]!;
+  let maxKey = -1;
+  for (let i = 0; i < targetKeys.length; i++) if (targetKeys[i]! > maxKey) maxKey = targetKeys[i]!;
+  const rows = keyDays.reduce((s, k) => s + k.length, 0);
+  // A byte per key when the key range is compact, else a hash set.
+  const mark = maxKey <= Math.max(1 << 20, 4 * rows) ? new Uint8Array(maxKey + 1) : undefined;
+  const set = mark ? undefined : new Set<number>();
+  for (let i = 0; i < targetKeys.length; i++) {
+    const k = targetKeys[i]!;
+    if (k < 0) continue;
+    if (mark) mark[k] = 1;
+    else set!.add(k);
+  }
+  const scratch = new Int32Array(Math.max(0, ...lbTs.map((x) => x.length)));
+  return lbTs.map((ts, d) => {
+    const { min, max, allFinite } = spans[d]!;
+    if (maxKey < 0 || !(max >= from) || !(min < to)) return new Int32Array(0);
+    const key = keyDays[d]!;
+    const inside = allFinite && min >= from && max < to; // every row is in the time range
+    let m = 0;
+    if (mark && inside) {
+      for (let i = 0; i < ts.length; i++) {
+        const k = key[i]!;
+        if (k >= 0 && k <= maxKey && mark[k] === 1) scratch[m++] = i;
+      }
+    } else if (mark) {
+      for (let i = 0; i < ts.length; i++) {
+        const k = key[i]!;
+        if (ts[i]! >= from && ts[i]! < to && k >= 0 && k <= maxKey && mark[k] === 1) scratch[m++] = i;
+      }
+    } else {
+      for (let i = 0; i < ts.length; i++) if (ts[i]! >= from && ts[i]! < to && key[i]! >= 0 && set!.has(key[i]!)) scratch[m++] = i;
+    }
+    return scratch.slice(0, m);
+  });
+}
+
+/** The selected lookback rows of every day, then all `n` target rows (the last entry of `days`), into `out`. */
+function gatherRows<T extends Float64Array | Int32Array>(days: T[], sel: Int32Array[], m: number, n: number, out: T): T {
+  let j = 0;
+  for (let d = 0; d < sel.length; d++) {
+    const src = days[d]!;
+    const idx = sel[d]!;
+    if (idx.length === src.length) {
+      out.set(src, j);
+      j += src.length;
+    } else for (let i = 0; i < idx.length; i++) out[j++] = src[idx[i]!]!;
+  }
+  out.set(days[sel.length]!.subarray(0, n), m);
   return out;
 }
 
@@ -89,43 +153,31 @@ export function computeFeaturePartition(
   }
 
   // Lookback rows: only those the longest window can reach.
-  const horizon = (Number.isFinite(minTs) ? minTs : dayStart) - fs.lookbackMs;
-  const lbTs: Float64Array[] = [];
-  const lbKeep: Uint8Array[] = [];
-  for (const d of lookback) {
-    const ts = timestampMs(requireColumn(d.table, tsName, d.where, 'the event time'), d.where, tsName);
-    const keep = new Uint8Array(ts.length);
-    for (let i = 0; i < ts.length; i++) keep[i] = ts[i]! >= horizon && ts[i]! < dayStart ? 1 : 0;
-    lbTs.push(ts);
-    lbKeep.push(keep);
-  }
-  const filterF = (a: Float64Array, keep: Uint8Array) => {
-    let m = 0;
-    for (let i = 0; i < keep.length; i++) m += keep[i]!;
-    const out = new Float64Array(m);
-    for (let i = 0, j = 0; i < keep.length; i++) if (keep[i]) out[j++] = a[i]!;
-    return out;
-  };
-  const filterI = (a: Int32Array, keep: Uint8Array) => {
-    let m = 0;
-    for (let i = 0; i < keep.length; i++) m += keep[i]!;
-    const out = new Int32Array(m);
-    for (let i = 0, j = 0; i < keep.length; i++) if (keep[i]) out[j++] = a[i]!;
-    return out;
-  };
-  const allTs = concat([...lbTs.map((a, k) => filterF(a, lbKeep[k]!)), targetTs], (m) => new Float64Array(m));
-  const nLookback = allTs.length - n;
+  const firstTs = Number.isFinite(minTs) ? minTs : dayStart;
+  const horizon = firstTs - fs.lookbackMs;
+  const lbTs = lookback.map((d) => timestampMs(requireColumn(d.table, tsName, d.where, 'the event time'), d.where, tsName));
+  const lbSpans = lbTs.map(spanOf);
 
-  const numericAll = (name: string) =>
-    concat(
-      [...lookback.map((d, k) => filterF(numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name), lbKeep[k]!)), numericColumn(requireColumn(t, name, target.where, 'a numeric feature input'), target.where, name)],
-      (m) => new Float64Array(m),
-    );
-  const idsAll = (name: string) =>
-    concat(
-      [...lookback.map((d, k) => filterI(idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name), lbKeep[k]!)), idColumn(requireColumn(t, name, target.where, 'an entity key or id'), target.where, name)],
-      (m) => new Int32Array(m),
-    );
+  // Input columns of the lookback days and then the target day, each read once per partition
+  // however many aggregation groups use it.
+  const numericCols = new Map<string, Float64Array[]>();
+  const idCols = new Map<string, Int32Array[]>();
+  const numericDays = (name: string): Float64Array[] => {
+    let c = numericCols.get(name);
+    if (!c) {
+      const read = (d: LoadedDay) => numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name);
+      numericCols.set(name, (c = [...lookback.map(read), read(target)]));
+    }
+    return c;
+  };
+  const idDays = (name: string): Int32Array[] => {
+    let c = idCols.get(name);
+    if (!c) {
+      const read = (d: LoadedDay) => idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name);
+      idCols.set(name, (c = [...lookback.map(read), read(target)]));
+    }
+    return c;
+  };
 
   const features: Record<string, Float64Array> = {};
 
@@ -166,16 +218,32 @@ export function computeFeaturePartition(
     features[d.name] = out;
   }
 
-  // Windowed aggregations: one kernel call per entity, over lookback + target rows.
+  // Windowed aggregations: one kernel call per entity group, over the target rows and the
+  // lookback rows the group can reach: within its longest window of the day's first event, and
+  // of an entity that has a target row. The kernel never reads any other row (older rows are
+  // outside every window of every target, other entities' rows are dropped by its layout), so
+  // leaving them out changes no output bit; it saves re-laying-out 30 days of lookback for a
+  // 10-minute window.
   for (const g of fs.aggregations) {
-    const values: Record<string, Float64Array> = {};
-    const ids: Record<string, Int32Array> = {};
+    const valueDays: Record<string, Float64Array[]> = {};
+    const idDaysOf: Record<string, Int32Array[]> = {};
     for (const a of g.aggs) {
       if (!a.of) continue;
-      if (a.fn === 'count_distinct') ids[a.of] ??= idsAll(a.of);
-      else values[a.of] ??= numericAll(a.of);
+      if (a.fn === 'count_distinct') idDaysOf[a.of] ??= idDays(a.of);
+      else valueDays[a.of] ??= numericDays(a.of);
     }
-    const out = computeWindowedFeatures({ ts: allTs, key: idsAll(g.entity), values, ids, targetStart: nLookback, targetEnd: nLookback + n }, g.aggs);
+    const keyDays = idDays(g.entity);
+    const reach = Math.max(...g.aggs.map((a) => a.windowMs ?? Infinity));
+    const from = Math.max(horizon, firstTs - reach);
+    const sel = selectLookbackRows(lbTs, lbSpans, keyDays, from, dayStart);
+    const m = sel.reduce((s, x) => s + x.length, 0);
+    const gatherF = (days: Float64Array[]) => gatherRows(days, sel, m, n, new Float64Array(m + n));
+    const gatherI = (days: Int32Array[]) => gatherRows(days, sel, m, n, new Int32Array(m + n));
+    const values: Record<string, Float64Array> = {};
+    const ids: Record<string, Int32Array> = {};
+    for (const [name, days] of Object.entries(valueDays)) values[name] = gatherF(days);
+    for (const [name, days] of Object.entries(idDaysOf)) ids[name] = gatherI(days);
+    const out = computeWindowedFeatures({ ts: gatherF([...lbTs, targetTs]), key: gatherI(keyDays), values, ids, targetStart: m, targetEnd: m + n }, g.aggs);
     Object.assign(features, out);
   }
 

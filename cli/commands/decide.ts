@@ -1,0 +1,124 @@
+/**
+ * `mlo approve` and `mlo reject`: send the reviewer's decision as a Temporal Update to the
+ * promotion (or rollback) workflow. The workflow's validator decides; a refusal is printed
+ * as it is and exits 2.
+ */
+import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/errors';
+import { temporalUiLink } from '../../lib/pipeline';
+import { approveUpdate, promotionWorkflowId, rejectUpdate, type Approval, type DecisionResult, type Rejection } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../workflows/rollback';
+import { boolFlag, stringFlag } from '../args';
+import type { Command, ParsedArgs } from '../command';
+import { checkModelName, isWorkflowIdArg, JSON_FLAG, modelOfWorkflowId, onePositional, requireFlag, withTemporal, type Ctx } from '../context';
+
+/**
+ * The workflow that takes the decision: a promotion or rollback id as given; for a
+ * trainAndPromote run id, its model's promotion (which must belong to that run); for a model
+ * name, its pending promotion, else its pending rollback.
+ */
+export async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<string> {
+  const running = async (id: string) => {
+    try {
+      const d = await ctx.client.workflow.getHandle(id).describe();
+      return d.status.name === 'RUNNING' ? d : undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  };
+  if (/^(promotion|rollback)\//.test(arg)) {
+    if (!(await running(arg))) throw new BadInputError(`${arg} is not awaiting a decision (no such running workflow); see \`mlo list --pending\``);
+    return arg;
+  }
+  if (isWorkflowIdArg(arg)) {
+    const model = modelOfWorkflowId(arg);
+    if (!model) throw new BadInputError(`"${arg}" is not an mlo run id (train-and-promote/<model>/…, promotion/<model> or rollback/<model>)`);
+    const pid = promotionWorkflowId(model);
+    const d = await running(pid);
+    if (!d) throw new BadInputError(`no promotion of ${model} is awaiting a decision (${pid} is not running); see \`mlo status ${arg}\``);
+    const parent = d.parentExecution?.workflowId;
+    if (parent && parent !== arg) throw new BadInputError(`the pending promotion of ${model} belongs to run ${parent}, not ${arg} (which waits for it to finish); decide that one: mlo approve ${parent} …`);
+    return pid;
+  }
+  const model = checkModelName(arg, 'the model');
+  for (const id of [promotionWorkflowId(model), rollbackWorkflowId(model)]) if (await running(id)) return id;
+  throw new BadInputError(`nothing of ${model} awaits a decision (neither ${promotionWorkflowId(model)} nor ${rollbackWorkflowId(model)} is running); see \`mlo list --pending\``);
+}
+
+function refusalMessage(err: WorkflowUpdateFailedError): string {
+  let e: unknown = err.cause;
+  while (e instanceof Error && e.cause instanceof Error && !(e instanceof ApplicationFailure && e.message)) e = e.cause;
+  return e instanceof Error ? e.message : err.message;
+}
+
+async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<ExitCode> {
+  const cmd = kind;
+  const arg = onePositional(args, cmd, 'a run: the trainAndPromote workflow id, the promotion (or rollback) workflow id, or the model name');
+  const reviewer = requireFlag(args, 'reviewer', cmd, 'alice@example.com');
+  const version = stringFlag(args, 'version');
+  const json = boolFlag(args, 'json');
+  let payload: Approval | Rejection;
+  if (kind === 'approve') payload = { reviewer, ...(version ? { candidateVersion: version } : {}), ...(stringFlag(args, 'comment') ? { comment: stringFlag(args, 'comment') } : {}) };
+  else payload = { reviewer, reason: requireFlag(args, 'reason', cmd, '"recall on DE dropped"'), ...(version ? { candidateVersion: version } : {}) };
+  const info = (line: string) => (json ? console.error(line) : console.log(line));
+
+  return withTemporal(async (ctx) => {
+    const target = await resolveDecisionTarget(ctx, arg);
+    const h = ctx.client.workflow.getHandle(target);
+    info(`sending ${kind === 'approve' ? 'the approval' : 'the rejection'} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`);
+    let result: DecisionResult;
+    try {
+      const upd =
+        kind === 'approve'
+          ? await h.startUpdate(approveUpdate, { args: [payload as Approval], waitForStage: WorkflowUpdateStage.ACCEPTED })
+          : await h.startUpdate(rejectUpdate, { args: [payload as Rejection], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      result = await upd.result();
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = refusalMessage(err);
+        const refusedType = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+        if (json) console.log(JSON.stringify({ workflowId: target, decision: kind, reviewer, accepted: false, message, exitCode: EXIT_CODES.badInput }, null, 2));
+        if (refusedType === 'MloChampionMoved') {
+          console.error(`mlo ${cmd}: ${message}`);
+          return EXIT_CODES.internal;
+        }
+        throw new BadInputError(`refused by ${target}: ${message}`);
+      }
+      throw err;
+    }
+    if (json) console.log(JSON.stringify({ workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok }, null, 2));
+    else console.log(`${result.outcome}: ${result.message}`);
+    return EXIT_CODES.ok;
+  });
+}
+
+const common = [
+  { name: 'reviewer', value: 'E-MAIL', description: "you: one of the model spec's promotion.reviewers (the requester may not approve)" },
+  { name: 'version', value: 'N', description: 'the candidate version you reviewed; refused if it is not the one pending' },
+];
+const targetHelp = [
+  '<run> is the trainAndPromote workflow id, the promotion workflow id (promotion/<model>), a rollback',
+  'workflow id (rollback/<model>), or a model name (its pending promotion, else its pending rollback).',
+  "The decision is a Temporal Update; the workflow's validator checks it. A refusal (not a reviewer,",
+  'the requester approving, already decided, deadline passed, wrong version) is printed and exits 2.',
+];
+
+export const approveCommand: Command = {
+  name: 'approve',
+  summary: 'approve a pending promotion (or rollback): moves the champion alias',
+  usage: 'mlo approve <run> --reviewer <e-mail> [--comment "…"] [--version N] [--json]',
+  flags: [...common, { name: 'comment', value: 'TEXT', description: 'recorded in the audit trail' }, JSON_FLAG],
+  details: targetHelp,
+  run: (args) => decide('approve', args),
+};
+
+export const rejectCommand: Command = {
+  name: 'reject',
+  summary: 'reject a pending promotion (or rollback): nothing moves, the reason is audited',
+  usage: 'mlo reject <run> --reviewer <e-mail> --reason "…" [--version N] [--json]',
+  flags: [...common, { name: 'reason', value: 'TEXT', description: 'why (required; recorded in the audit trail)' }, JSON_FLAG],
+  details: targetHelp,
+  run: (args) => decide('reject', args),
+};

@@ -1,0 +1,412 @@
+/**
+ * Looking at and following trainAndPromote runs: one look (describe, the progress query, the
+ * backfill child's partitions, the result or failure), the report printed as text or JSON,
+ * and the follow loop that redraws a live view on a terminal or prints one line per change.
+ */
+import { ApplicationFailure, defaultPayloadConverter, defineSearchAttributeKey } from '@temporalio/common';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/errors';
+import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/mlflow';
+import { temporalUiLink } from '../lib/pipeline';
+import { planWindows, type RunWindows } from '../lib/windows';
+import { FailureType } from '../lib/failure-types';
+import type { Config } from '../lib/config';
+import { STAGES, progressQuery, promotionWorkflowId, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from '../workflows/definitions';
+import { backfillProgressQuery } from '../workflows/featureBackfill';
+import { SA } from '../workflows/search-attributes';
+import { within, type Ctx } from './context';
+import { changedStageLines, formatElapsed, LiveView, renderStages, shellArg } from './render';
+
+/** What a run ended with, or where it stands. */
+export type RunOutcome =
+  | TrainAndPromoteResult['outcome']
+  | 'failed'
+  | 'terminated'
+  | 'cancelled'
+  | 'timed-out'
+  | 'running'
+  | 'started'
+  | 'attached';
+
+/**
+ * The `--json` object of train-and-promote and status (one on stdout, at the end).
+ * `stages` and `windows` are the workflow's own types (workflows/definitions.ts, lib/windows.ts).
+ */
+export type RunReport = {
+  workflowId: string;
+  runId: string;
+  model: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, CANCELLED, TIMED_OUT, … */
+  status: string;
+  outcome: RunOutcome;
+  /** The process exit code this outcome maps to (see `mlo --help`). */
+  exitCode: ExitCode;
+  requestedBy: string | null;
+  candidateVersion: string | null;
+  stages: StageProgress[];
+  windows: RunWindows | null;
+  links: { temporal: string; promotion?: string; mlflow?: string };
+  message?: string;
+  /** For failed runs: the stage, the root failure type (e.g. MloBadInput) and its message. */
+  error?: { stage?: string; type?: string; message: string };
+  /** Set while a promotion waits: who may decide, and the commands to do it. */
+  awaitingApproval?: { promotionWorkflowId: string; reviewers: string[]; approve: string; reject: string };
+  startedAt: string | null;
+  closedAt: string | null;
+  /** train-and-promote only: true when an identical request found this run already running. */
+  attached?: boolean;
+};
+
+export function exitCodeFor(outcome: RunOutcome, failureType?: string): ExitCode {
+  switch (outcome) {
+    case 'promoted':
+    case 'running':
+    case 'started':
+    case 'attached':
+      return EXIT_CODES.ok;
+    case 'rejected':
+    case 'expired':
+      return EXIT_CODES.rejected;
+    case 'gate-failed':
+      return EXIT_CODES.gateFailed;
+    case 'failed':
+      return failureType === FailureType.BadInput ? EXIT_CODES.badInput : EXIT_CODES.internal;
+    default:
+      return EXIT_CODES.internal;
+  }
+}
+
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e: unknown = err, i = 0; e && i < 20; i++) {
+    out.push(e);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+/** The failed stage, the root failure type and the innermost message of a workflow failure. */
+export function failureInfo(err: unknown): { stage?: string; type?: string; message: string } {
+  let stage: string | undefined;
+  let detailType: string | undefined;
+  let deepestType: string | undefined;
+  let message = err instanceof Error ? err.message : String(err);
+  for (const e of causes(err)) {
+    if (e instanceof ApplicationFailure) {
+      if (e.type === FailureType.StageFailed) {
+        const d = e.details?.[0] as { stage?: unknown; type?: unknown } | undefined;
+        if (typeof d?.stage === 'string') stage ??= d.stage;
+        if (typeof d?.type === 'string') detailType ??= d.type;
+      } else if (e.type) deepestType = e.type;
+    }
+    if (e instanceof Error && e.message) message = e.message;
+  }
+  return { stage, type: detailType ?? deepestType, message };
+}
+
+const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
+
+/** The run's input, from the first event of its history (undefined when it cannot be read). */
+export async function readRunInput(ctx: Ctx, workflowId: string, runId: string): Promise<TrainAndPromoteInput | undefined> {
+  try {
+    const res = await ctx.client.workflowService.getWorkflowExecutionHistory({
+      namespace: ctx.cfg.temporal.namespace,
+      execution: { workflowId, runId },
+      maximumPageSize: 1,
+    });
+    const payload = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<TrainAndPromoteInput>(payload) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The run's windows, resolved as the workflow does: the given as-of day, else the schedule's nominal time, else the start time. */
+export function windowsOf(input: TrainAndPromoteInput, scheduledAt: Date | undefined, startTime: Date): RunWindows {
+  const asOf = input.asOf ?? (scheduledAt ?? startTime).toISOString().slice(0, 10);
+  const spec = input.spec;
+  return planWindows(asOf, {
+    maturity: spec.data.labels.maturity,
+    trainDays: spec.training.window.days,
+    validationDays: spec.training.validation.days,
+    holdoutDays: spec.evaluation.holdout.days,
+    shadowDays: spec.shadow.days,
+    trainFrom: input.trainFrom,
+  });
+}
+
+export function mlflowVersionLink(cfg: Config, model: string, version: string): string {
+  return `${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`;
+}
+
+export function decisionCommands(run: string): { approve: string; reject: string } {
+  return {
+    approve: `mlo approve ${shellArg(run)} --reviewer <reviewer e-mail>`,
+    reject: `mlo reject ${shellArg(run)} --reviewer <reviewer e-mail> --reason "<why>"`,
+  };
+}
+
+/** State carried between looks at one run. */
+export type LookState = {
+  runId?: string;
+  input?: TrainAndPromoteInput | null;
+  stages?: StageProgress[];
+  candidate?: string;
+  lastMlflowLook?: number;
+  /** The progress query went unanswered: no worker polls the run's task queue. */
+  noWorker?: string;
+};
+
+const defaultStages = (): StageProgress[] => STAGES.map((stage) => ({ stage, status: 'pending' }));
+
+async function findCandidateInMlflow(cfg: Config, model: string, runId: string): Promise<string | undefined> {
+  try {
+    const mlflow = new MlflowClient({ trackingUri: cfg.mlflow.trackingUri, retry: { attempts: 1 }, requestTimeoutMs: 3000 });
+    const page = await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(model)} and ${tagFilterKey('mlo.workflow_run_id')} = ${quoteFilterValue(runId)}`, maxResults: 5 });
+    return page.items[0]?.version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One look at a trainAndPromote run. */
+export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState = {}): Promise<RunReport> {
+  const { cfg, client, connection } = ctx;
+  const handle = client.workflow.getHandle(workflowId, state.runId);
+  const d = await handle.describe();
+  state.runId ??= d.runId;
+  if (state.input === undefined) state.input = (await readRunInput(ctx, workflowId, d.runId)) ?? null;
+  const input = state.input ?? undefined;
+  const model = input?.model ?? d.typedSearchAttributes.get(SA.model) ?? '';
+  const scheduledAt = d.typedSearchAttributes.get(SCHEDULED_START);
+  let windows = input ? windowsOf(input, scheduledAt, d.startTime) : null;
+  let candidate = state.candidate ?? d.typedSearchAttributes.get(SA.candidateVersion);
+  let stages = state.stages ?? defaultStages();
+  let outcome: RunOutcome = 'running';
+  let message: string | undefined;
+  let error: RunReport['error'];
+  const status = d.status.name;
+
+  if (status === 'RUNNING') {
+    const q = await within(connection, 3000, () => handle.query(progressQuery));
+    if (q) {
+      stages = q;
+      state.noWorker = undefined;
+    } else state.noWorker = d.taskQueue;
+    const fb = stages.find((s) => s.stage === 'featureBackfill');
+    if (fb?.status === 'running') {
+      const p = await within(connection, 2000, () => client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery));
+      if (p) fb.progress = { done: p.done, total: p.total, unit: p.unit };
+    }
+  } else if (status === 'COMPLETED') {
+    try {
+      const r = (await handle.result()) as TrainAndPromoteResult;
+      outcome = r.outcome;
+      stages = r.stages;
+      windows = r.windows;
+      candidate = r.candidateVersion ?? candidate;
+      message = r.message;
+      // The promotion stage keeps its last progress note ("awaiting approval in …"); show the decision instead.
+      const promo = stages.find((s) => s.stage === 'promotion');
+      if (promo && r.message && promo.status === 'succeeded' && /^(awaiting approval|waiting for the pending promotion)/.test(promo.message ?? '')) promo.message = `${r.outcome}: ${r.message}`;
+    } catch (err) {
+      outcome = 'failed';
+      error = failureInfo(err);
+    }
+  } else if (status === 'FAILED') {
+    outcome = 'failed';
+    try {
+      await handle.result();
+    } catch (err) {
+      error = failureInfo(err);
+    }
+    const q = await within(connection, 3000, () => handle.query(progressQuery));
+    if (q) stages = q;
+    if (error?.stage) {
+      const s = stages.find((x) => x.stage === error?.stage);
+      if (s && s.status !== 'failed') Object.assign(s, { status: 'failed', message: s.message ?? error.message });
+    }
+    message = error ? `${error.stage ? `stage ${error.stage} failed` : 'the run failed'}${error.type ? ` (${error.type})` : ''}: ${error.message}` : 'the run failed';
+  } else {
+    outcome = status === 'TERMINATED' ? 'terminated' : status === 'CANCELLED' ? 'cancelled' : status === 'TIMED_OUT' ? 'timed-out' : 'failed';
+    message = `the run was ${outcome}`;
+  }
+  state.stages = stages;
+
+  // The candidate: from the result or the search attribute, else (once trained) from MLflow's lineage tags.
+  const trained = stages.find((s) => s.stage === 'training')?.status === 'succeeded';
+  if (!candidate && trained && model && (state.lastMlflowLook ?? 0) < Date.now() - 5000) {
+    state.lastMlflowLook = Date.now();
+    candidate = await findCandidateInMlflow(cfg, model, d.runId);
+  }
+  if (candidate) state.candidate = candidate;
+
+  const links: RunReport['links'] = { temporal: temporalUiLink(cfg, workflowId, d.runId) };
+  const promo = stages.find((s) => s.stage === 'promotion');
+  let awaitingApproval: RunReport['awaitingApproval'];
+  if (model && promo && (promo.status === 'running' || promo.status === 'succeeded')) links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
+  if (model && candidate) links.mlflow = mlflowVersionLink(cfg, model, candidate);
+  if (status === 'RUNNING' && model && promo?.status === 'running' && promo.message?.startsWith('awaiting approval')) {
+    awaitingApproval = { promotionWorkflowId: promotionWorkflowId(model), reviewers: input?.spec.promotion.reviewers ?? [], ...decisionCommands(workflowId) };
+  }
+  return {
+    workflowId,
+    runId: d.runId,
+    model,
+    status,
+    outcome,
+    exitCode: exitCodeFor(outcome, error?.type),
+    requestedBy: input?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy) ?? null,
+    candidateVersion: candidate ?? null,
+    stages,
+    windows,
+    links,
+    ...(message !== undefined ? { message } : {}),
+    ...(error ? { error } : {}),
+    ...(awaitingApproval ? { awaitingApproval } : {}),
+    startedAt: d.startTime.toISOString(),
+    closedAt: d.closeTime?.toISOString() ?? null,
+  };
+}
+
+// ---- text ---------------------------------------------------------------------------
+
+function windowText(w: RunWindows | null): string {
+  if (!w) return '';
+  return `as of ${w.asOf}: train ${w.train.from}..${w.train.to}, validation ${w.validation.from}..${w.validation.to}, holdout ${w.holdout.from}..${w.holdout.to}, shadow ${w.shadow.from}..${w.shadow.to}`;
+}
+
+/** The approval notice: the promotion's UI link and the exact commands. */
+export function approvalLines(r: RunReport): string[] {
+  const a = r.awaitingApproval;
+  if (!a) return [];
+  const who = a.reviewers.length ? `reviewers: ${a.reviewers.join(', ')}${r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : ''}` : '';
+  return [
+    `awaiting approval of ${r.model}${r.candidateVersion ? ` version ${r.candidateVersion}` : ''}${who ? ` (${who})` : ''}`,
+    `  review in the Temporal UI: ${r.links.promotion ?? ''}`,
+    `  approve: ${a.approve}`,
+    `  reject:  ${a.reject}`,
+  ];
+}
+
+/** Notices below the stage table: missing workers, the candidate, the approval step. */
+export function noticeLines(r: RunReport, state: LookState): string[] {
+  const out: string[] = [];
+  if (r.status === 'RUNNING' && state.noWorker) out.push(`no worker answered on task queue ${state.noWorker} yet; are the workers running? (\`npm run workers\`)`);
+  if (r.candidateVersion && r.links.mlflow) out.push(`candidate version ${r.candidateVersion}: ${r.links.mlflow}`);
+  out.push(...approvalLines(r));
+  return out;
+}
+
+export function summaryLine(r: RunReport): string {
+  switch (r.outcome) {
+    case 'promoted':
+      return `promoted: ${r.message ?? `${r.model} version ${r.candidateVersion ?? '?'} is champion`}`;
+    case 'rejected':
+    case 'expired':
+      return `${r.outcome}: ${r.message ?? ''} (exit ${r.exitCode})`;
+    case 'gate-failed':
+      return `gate failed: ${r.message ?? 'not promoted'} (exit ${r.exitCode})`;
+    case 'failed':
+      return `failed: ${r.message ?? ''} (exit ${r.exitCode})`;
+    case 'running':
+    case 'started':
+    case 'attached':
+      return `${r.outcome}: ${r.workflowId}`;
+    default:
+      return `${r.outcome}: ${r.message ?? ''} (exit ${r.exitCode})`;
+  }
+}
+
+/** The whole view of a run (also what the live view redraws). */
+export function renderRun(r: RunReport, state: LookState, now: number, opts: { color?: boolean } = {}): string[] {
+  const elapsed = r.startedAt ? formatElapsed((r.closedAt ? Date.parse(r.closedAt) : now) - Date.parse(r.startedAt)) : '';
+  return [
+    `${r.workflowId}  ${r.status.toLowerCase()}${elapsed ? ` for ${elapsed}` : ''}${r.requestedBy ? `  requested by ${r.requestedBy}` : ''}`,
+    ...(r.windows ? [`  ${windowText(r.windows)}`] : []),
+    `  temporal: ${r.links.temporal}`,
+    ...renderStages(r.stages, now, opts),
+    ...noticeLines(r, state),
+    ...(r.outcome !== 'running' ? [summaryLine(r)] : []),
+  ];
+}
+
+export type View = 'live' | 'plain' | 'json';
+
+export function viewFor(json: boolean, out: { isTTY?: boolean } = process.stdout): View {
+  return json ? 'json' : out.isTTY ? 'live' : 'plain';
+}
+
+const sleep = (ms: number, stop: () => boolean) =>
+  new Promise<void>((resolve) => {
+    const t0 = Date.now();
+    const tick = () => (stop() || Date.now() - t0 >= ms ? resolve() : setTimeout(tick, 100));
+    tick();
+  });
+
+/**
+ * Follows a run to its end. Live: the view is redrawn in place; plain: one line per change;
+ * json: silent. Ctrl-C stops following (the run goes on) and returns the last look.
+ */
+export async function followRun(ctx: Ctx, workflowId: string, view: View, opts: { pollMs?: number; state?: LookState } = {}): Promise<{ report: RunReport; interrupted: boolean }> {
+  const state = opts.state ?? {};
+  const pollMs = opts.pollMs ?? (view === 'live' ? 1000 : 2000);
+  let interrupted = false;
+  const onInt = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onInt);
+  const live = view === 'live' ? new LiveView(process.stdout) : undefined;
+  const seen = new Map<string, string>();
+  const said = new Set<string>();
+  const say = (line: string) => {
+    if (said.has(line)) return;
+    said.add(line);
+    console.log(line);
+  };
+  try {
+    for (;;) {
+      const r = await lookAtRun(ctx, workflowId, state);
+      const now = Date.now();
+      if (live) live.draw(renderRun(r, state, now, { color: true }));
+      else if (view === 'plain') {
+        if (said.size === 0) {
+          say(`${r.workflowId} (run ${r.runId})`);
+          if (r.windows) say(`  ${windowText(r.windows)}`);
+          say(`  temporal: ${r.links.temporal}`);
+        }
+        const stamp = new Date(now).toISOString().slice(11, 19);
+        for (const l of changedStageLines(r.stages, seen, now)) console.log(`${stamp} ${l}`);
+        for (const l of noticeLines(r, state)) say(l);
+      }
+      if (r.outcome !== 'running') {
+        if (view === 'plain') console.log(summaryLine(r));
+        return { report: r, interrupted: false };
+      }
+      if (interrupted) return { report: r, interrupted: true };
+      await sleep(pollMs, () => interrupted);
+    }
+  } finally {
+    process.off('SIGINT', onInt);
+    live?.done();
+  }
+}
+
+/**
+ * The visibility filter of a model's runs: its MloModel search attribute (set by the workflow
+ * once a worker runs it), or mlo's workflow id prefix (which finds a run no worker took yet).
+ */
+export function modelRunsFilter(model: string): string {
+  return `(MloModel = "${model}" OR WorkflowId STARTS_WITH "train-and-promote/${model}/")`;
+}
+
+/** The most recent trainAndPromote run of a model (visibility: MloModel and WorkflowType, newest StartTime). */
+export async function latestRunOf(ctx: Ctx, model: string): Promise<string> {
+  let best: { id: string; start: number } | undefined;
+  let n = 0;
+  for await (const w of ctx.client.workflow.list({ query: `WorkflowType = "trainAndPromote" AND ${modelRunsFilter(model)}` })) {
+    if (!best || w.startTime.getTime() > best.start) best = { id: w.workflowId, start: w.startTime.getTime() };
+    if (++n >= 1000) break;
+  }
+  if (!best) throw new BadInputError(`no trainAndPromote run of "${model}" found in namespace ${ctx.cfg.temporal.namespace}; start one with \`mlo train-and-promote --model ${model}\`, or name a workflow id (see \`mlo list\`)`);
+  return best.id;
+}
