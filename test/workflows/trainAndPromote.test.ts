@@ -102,7 +102,7 @@ async function withWorkers<T>(activities: Activities, fn: (q: { wf: string; cpu:
   const workers = await Promise.all([
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.gpu, activities: { trainTrial: activities.trainTrial } }),
+    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.gpu, activities: { trainTrial: (i: Parameters<Activities['trainTrial']>[0]) => activities.trainTrial(i) } }),
   ]);
   const [w0, w1, w2] = workers;
   return w0.runUntil(w1.runUntil(w2.runUntil(fn(q))));
