@@ -95,15 +95,15 @@ describe('fillTensor', () => {
     expect(tensor(tableFromArrays({ a: new Float64Array([3.4028234663852886e38]) }), ['a']).out[0]).toBe(3.4028234663852886e38);
   });
 
-  it('builds a 1M × 8 tensor without a JS object per row in well under a second (limit 2 s for loaded machines)', () => {
+  // Its speed is measured by `npm run bench -- scoring`, not asserted here.
+  it('builds a 1M × 8 row-major tensor from the Arrow columns', () => {
     const n = 1_000_000;
     const cols: Record<string, Float64Array> = {};
     for (let f = 0; f < 8; f++) cols[`f${f}`] = Float64Array.from({ length: n }, (_, i) => (i % 1000) / 1000 + f);
     const big = tableFromArrays(cols);
-    const t0 = performance.now();
     const { out } = tensor(big, Object.keys(cols));
-    const ms = performance.now() - t0;
+    expect(out).toHaveLength(8 * n);
     expect(out[8 * 999_999 + 7]).toBe(Math.fround(0.999 + 7));
-    expect(ms).toBeLessThan(2000);
+    expect(out[8 * 123_456 + 3]).toBe(Math.fround(0.456 + 3));
   });
 });
