@@ -61,14 +61,16 @@ async function follow(client: Client, model: string, workflowId: string, autoApp
       const ph = client.workflow.getHandle(promotionWorkflowId(model));
       const st = await ph.query(promotionStateQuery).catch(() => undefined);
       if (st?.status === 'awaiting-approval') {
+        // Four eyes: a reviewer other than the requester.
+        const reviewer = st.reviewers.find((r) => r !== st.requestedBy) ?? '<another reviewer>';
         if (!announced) {
           announced = true;
           say(`${model}: version ${st.candidateVersion} awaits approval by one of ${st.reviewers.filter((r) => r !== st.requestedBy).join(', ')}`);
-          say(`   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "bob@example.com"}`);
-          say(`   or run: npx mlo approve ${promotionWorkflowId(model)} --reviewer bob@example.com`);
+          say(`   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "${reviewer}"}`);
+          say(`   or run: npx mlo approve ${promotionWorkflowId(model)} --reviewer ${reviewer}`);
         }
         if (autoApprove) {
-          const r = await ph.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com', candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }] });
+          const r = await ph.executeUpdate(approveUpdate, { args: [{ reviewer, candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }] });
           say(`${model}: ${r.message}`);
           approved = true;
         }
@@ -111,7 +113,18 @@ async function main(): Promise<number> {
         }),
       );
       if (!autoApprove) say('waiting for your approval in the Temporal UI (or `npx mlo approve …`); pass --approve to let the demo approve as the second reviewer');
-      const results = await Promise.all(runs.map(async (r) => ({ ...r, result: await follow(client, r.model, r.workflowId, autoApprove) })));
+      const settled = await Promise.all(
+        runs.map(async (r) => {
+          try {
+            return { ...r, result: await follow(client, r.model, r.workflowId, autoApprove) };
+          } catch (err) {
+            return { ...r, error: err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err) };
+          }
+        }),
+      );
+      const failed = settled.filter((r): r is typeof r & { error: string } => 'error' in r);
+      for (const f of failed) console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
+      const results = settled.filter((r): r is typeof r & { result: TrainAndPromoteResult } => 'result' in r);
 
       const mlflow = MlflowClient.fromConfig(cfg);
       console.log('\n=== mlo demo summary ===');
@@ -133,6 +146,7 @@ async function main(): Promise<number> {
       }
       console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
       console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+      if (failed.length > 0) return EXIT_CODES.internal;
       return results.every((r) => r.result.outcome === 'promoted') ? EXIT_CODES.ok : results.some((r) => r.result.outcome === 'gate-failed') ? EXIT_CODES.gateFailed : EXIT_CODES.rejected;
     } finally {
       await connection.close();

@@ -186,7 +186,9 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
         upsertSearchAttributes([{ key: SA.stage, value: 'awaiting-approval' }, { key: SA.candidateVersion, value: candidate.version }]);
         const s = stages.find((x) => x.stage === 'promotion');
         if (s) s.message = `awaiting approval in workflow ${promotionWorkflowId(input.model)}`;
-        return await child.result();
+        const decided = await child.result();
+        if (s) s.message = decided.message;
+        return decided;
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         if (spec.promotion.when_busy === 'refuse') {
