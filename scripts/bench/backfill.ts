@@ -1,0 +1,366 @@
+/**
+ * Feature backfill: mlo's per-partition path against one DuckDB window-function query, same feature set, same data.
+ *
+ *   npm run bench -- backfill [--events 5000000] [--days 60] [--workers 1] [--threads 1] [--reps 2] [--profile]
+ *
+ * 1. Data: the project's generator (`generateDataset` + `LocalDirSink`) writes the raw
+ *    payments and chargebacks once into `.bench/data/<params>/`; later runs reuse it while
+ *    its manifest matches.
+ * 2. Feature set: models/fraud-detector.yaml's feature part (`findModelSpec` +
+ *    `featureSetFromSpec`), every aggregation of it.
+ * 3. mlo: for every day partition, in child processes (`--workers`, days split into
+ *    contiguous ranges, one sequential loop each): the activity's steps — decode the day's
+ *    Arrow IPC file and its lookback days through a per-worker TableCache, build the label
+ *    index, `computeFeaturePartition` (derived columns, windowed aggregations, labels, IPC
+ *    encode of the output). Reading the raw bytes from disk happens before the clock starts,
+ *    writing the output bytes is taken out of it. Days are handed out one at a time in date
+ *    order, as the backfill workflow's lanes queue them. Each worker runs with V8's
+ *    --single-threaded (one worker = one core; `--one-core=false` lifts it). With
+ *    `--workers N > 1`, one worker is measured too, for partitions/s at 1 and N workers.
+ * 4. DuckDB (`SET threads = --threads`): the same events loaded into an in-memory table
+ *    (untimed), then ONE timed `CREATE TABLE … AS SELECT` computing every aggregation with
+ *    window functions over RANGE frames (lib/duckdb-features.ts).
+ * 5. Check: both outputs joined on the event id, every aggregation compared (exact for
+ *    counts, count_distinct, max and time_since_prev; relative 1e-9 for sum/mean, 1e-6 for
+ *    std); any mismatch fails the benchmark (exit 1).
+ *
+ * Reported: rows/s of each side (rows = events = target rows computed), their ratio
+ * mlo / DuckDB by wall time (> 1: mlo faster), the same ratio by CPU time (`cpu_ratio`, less
+ * sensitive to other load on a shared machine), partitions/s; each side runs `--reps` times,
+ * alternating, and the best time of each counts. The last line is one JSON object.
+ */
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { numericColumn, readIpcTable, requireColumn, timestampMs } from '../../lib/features/arrow-io';
+import { featureSetFromSpec, type FeatureSet } from '../../lib/features/featureset';
+import { findModelSpec } from '../../lib/spec';
+import { parseFlags, usage, UsageError } from './lib/args';
+import type { WorkerInit, WorkerResult } from './lib/backfill-worker';
+import { summarizeProfiles } from './lib/cpuprofile';
+import { BENCH_ROOT, ensureDataset, readBytes } from './lib/dataset';
+import { featureSql, loadEvents, type FeatureColumn } from './lib/duckdb-features';
+
+const FLAGS = {
+  events: { kind: 'int', default: 5_000_000, help: 'events to generate' },
+  days: { kind: 'int', default: 60, help: 'days (= partitions) they span' },
+  start: { kind: 'string', default: '2026-01-01', help: 'first day' },
+  seed: { kind: 'int', default: 42, help: 'generator seed' },
+  model: { kind: 'string', default: 'fraud-detector', help: 'model spec whose features are computed' },
+  workers: { kind: 'int', default: 1, help: 'mlo partition workers (child processes)' },
+  threads: { kind: 'int', default: 1, help: 'DuckDB threads' },
+  reps: { kind: 'int', default: 2, help: 'timed repetitions of each side, alternating (the best time of each counts)' },
+  'one-core': { kind: 'bool', default: true, help: "run each mlo worker with V8's --single-threaded (no GC / compiler helper threads), so one worker uses one core as one DuckDB thread does; --one-core=false to allow them" },
+  profile: { kind: 'bool', default: false, help: 'CPU-profile the mlo workers and print where the time goes (slows mlo down)' },
+  'keep-output': { kind: 'bool', default: false, help: "keep mlo's output partitions under .bench/out/" },
+} as const;
+
+const log = (s: string) => console.log(s);
+const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+type MloRun = { workers: number; seconds: number; cpuSeconds: number; results: WorkerResult[] };
+
+async function main(): Promise<number> {
+  let flags;
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`usage: npm run bench -- backfill [flags]\n${usage(FLAGS)}`);
+    return 0;
+  }
+  try {
+    flags = parseFlags(process.argv.slice(2), FLAGS);
+    if (flags.workers < 1 || flags.threads < 1 || flags.reps < 1) throw new UsageError('--workers, --threads and --reps must be >= 1');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`${err.message}\nusage: npm run bench -- backfill [flags]\n${usage(FLAGS)}`);
+    return 2;
+  }
+
+  const load0 = os.loadavg()[0]!;
+  log(`backfill benchmark: ${fmt(flags.events)} events over ${flags.days} days, model ${flags.model}, mlo workers ${flags.workers}, DuckDB threads ${flags.threads}, ${os.cpus().length} CPUs (load ${load0.toFixed(1)}), node ${process.version}`);
+  const ds = await ensureDataset({ events: flags.events, days: flags.days, start: flags.start, seed: flags.seed }, log);
+  log(`data: ${path.relative(process.cwd(), ds.dir)} (${ds.reused ? 'reused' : 'generated'}; ${fmt(ds.manifest.events.actual)} payments, ${fmt(ds.manifest.chargebacks.total)} chargebacks)`);
+
+  const fs = featureSetFromSpec(findModelSpec(flags.model).spec);
+  const days = ds.manifest.partitions.payments.map((p) => p.day);
+  const labelCutoff = `${ds.manifest.range.end}T00:00:00.000Z`;
+  const aggNames = fs.aggregations.flatMap((g) => g.aggs.map((a) => a.name));
+  log(`features: ${fs.featureOrder.length} columns, ${aggNames.length} windowed aggregations in ${fs.aggregations.length} groups; lookback ${fs.lookbackMs / 86_400_000} days; label cut-off ${labelCutoff}`);
+
+  const runId = `${Date.now()}-${process.pid}`;
+  const outDir = path.join(BENCH_ROOT, 'out', runId);
+  const profileDir = path.join(BENCH_ROOT, 'profiles', runId);
+  const init: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'> = {
+    type: 'init',
+    model: flags.model,
+    dataDir: ds.dir,
+    payments: Object.fromEntries(ds.manifest.partitions.payments.map((p) => [p.day, { key: p.key, sha256: p.sha256 }])),
+    chargebacks: Object.fromEntries(ds.manifest.partitions.chargebacks.map((p) => [p.day, { key: p.key, sha256: p.sha256 }])),
+    labelCutoff,
+  };
+
+  // ---- timed runs, alternating sides
+  const duck = await openDuckDb(fs, ds.dir, ds.manifest.partitions.payments.map((p) => p.key));
+  const mloRuns: MloRun[] = [];
+  const mloRuns1: MloRun[] = [];
+  const duckRuns: { seconds: number; cpuSeconds: number }[] = [];
+  const { sql, columns } = featureSql(fs, 'events', 'duck_features');
+  try {
+    for (let rep = 0; rep < flags.reps; rep++) {
+      const last = rep === flags.reps - 1;
+      if (flags.workers > 1) {
+        const r1 = await runMlo(init, days, 1, null, false, profileDir, flags['one-core']);
+        mloRuns1.push(r1);
+        log(`mlo    1 worker : ${fmt(r1.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r1.seconds)} rows/s, ${fmt(days.length / r1.seconds, 2)} partitions/s (cpu ${fmt(r1.cpuSeconds, 1)} s)`);
+      }
+      // The last repetition writes mlo's output for the comparison (untimed).
+      const r = await runMlo(init, days, flags.workers, last ? outDir : null, flags.profile && last, profileDir, flags['one-core']);
+      mloRuns.push(r);
+      log(`mlo    ${flags.workers} worker${flags.workers > 1 ? 's' : ' '}: ${fmt(r.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r.seconds)} rows/s, ${fmt(days.length / r.seconds, 2)} partitions/s (cpu ${fmt(r.cpuSeconds, 1)} s)`);
+      const d = await runDuck(duck.conn, sql, flags.threads, !last);
+      duckRuns.push(d);
+      log(`DuckDB ${flags.threads} thread${flags.threads > 1 ? 's' : ' '}: ${fmt(d.seconds, 2)} s, ${fmt(ds.manifest.events.actual / d.seconds)} rows/s (cpu ${fmt(d.cpuSeconds, 1)} s)`);
+    }
+
+    // ---- same bytes in every run, whatever the split across workers
+    const hashesOf = (r: MloRun) => Object.assign({}, ...r.results.map((x) => x.hashes)) as Record<string, string>;
+    const reference = hashesOf(mloRuns[mloRuns.length - 1]!);
+    for (const r of [...mloRuns, ...mloRuns1]) {
+      const h = hashesOf(r);
+      const differ = days.filter((d) => h[d] !== reference[d]);
+      if (differ.length > 0) throw new Error(`mlo output differs between runs (${r.workers} vs ${flags.workers} workers) on ${differ.join(', ')}`);
+    }
+    log(`mlo output bytes identical in all ${mloRuns.length + mloRuns1.length} runs${mloRuns1.length > 0 ? ` (1 and ${flags.workers} workers)` : ''}, ${days.length} partitions each`);
+
+    // ---- check
+    const check = await compare(duck.conn, fs, columns, outDir, ds.manifest.events.actual);
+    log('');
+    log('mismatches per column (mlo vs DuckDB):');
+    for (const c of columns) log(`  ${c.name.padEnd(40)} ${String(check.mismatches[c.name]).padStart(9)}   (${c.tolerance.kind === 'exact' ? 'exact' : `relative ${c.tolerance.tol}`})`);
+    for (const e of check.examples) log(`  e.g. ${e}`);
+    if (check.rowProblems.length > 0) for (const p of check.rowProblems) log(`  rows: ${p}`);
+    const totalMismatches = Object.values(check.mismatches).reduce((s, x) => s + x, 0) + check.rowProblems.length;
+
+    // ---- report
+    const best = <T extends { seconds: number }>(xs: T[]) => xs.reduce((m, x) => (x.seconds < m.seconds ? x : m));
+    const m = best(mloRuns);
+    const d = best(duckRuns);
+    const events = ds.manifest.events.actual;
+    const mloRowsPerS = events / m.seconds;
+    const duckRowsPerS = events / d.seconds;
+    const ratio = mloRowsPerS / duckRowsPerS;
+    const cpuRatio = d.cpuSeconds / m.cpuSeconds;
+    const m1 = mloRuns1.length > 0 ? best(mloRuns1) : undefined;
+    log('');
+    printBreakdown(m, events);
+    if (flags.profile) {
+      const files = existsSync(profileDir) ? (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f)) : [];
+      log(summarizeProfiles(files));
+      log(`(profiles: ${path.relative(process.cwd(), profileDir)}/ — times above are with the profiler on)`);
+    }
+    log('');
+    log(`rows/s  mlo ${fmt(mloRowsPerS)} (${flags.workers} worker${flags.workers > 1 ? 's' : ''})   DuckDB ${fmt(duckRowsPerS)} (${flags.threads} thread${flags.threads > 1 ? 's' : ''})   ratio mlo/DuckDB ${fmt(ratio, 3)} (by CPU time ${fmt(cpuRatio, 3)})`);
+    if (m1) log(`partitions/s  1 worker ${fmt(days.length / m1.seconds, 3)}   ${flags.workers} workers ${fmt(days.length / m.seconds, 3)}   (speed-up ${fmt(m1.seconds / m.seconds, 2)}x)`);
+    log(totalMismatches === 0 ? 'outputs equal: every aggregation of every event matches' : `FAILED: ${totalMismatches} mismatches`);
+    const summary: Record<string, unknown> = {
+      bench: 'backfill',
+      mlo_rows_per_s: Math.round(mloRowsPerS),
+      duckdb_rows_per_s: Math.round(duckRowsPerS),
+      ratio: Number(ratio.toFixed(4)),
+      cpu_ratio: Number(cpuRatio.toFixed(4)),
+      events,
+      days: days.length,
+      partitions: days.length,
+      aggregations: columns.length,
+      workers: flags.workers,
+      threads: flags.threads,
+      partitions_per_s: Number((days.length / m.seconds).toFixed(3)),
+      ...(m1 && flags.workers > 1 ? { partitions_per_s_1_worker: Number((days.length / m1.seconds).toFixed(3)), [`partitions_per_s_${flags.workers}_workers`]: Number((days.length / m.seconds).toFixed(3)), worker_speedup: Number((m1.seconds / m.seconds).toFixed(3)) } : {}),
+      mlo_seconds: Number(m.seconds.toFixed(3)),
+      duckdb_seconds: Number(d.seconds.toFixed(3)),
+      mlo_cpu_seconds: Number(m.cpuSeconds.toFixed(3)),
+      duckdb_cpu_seconds: Number(d.cpuSeconds.toFixed(3)),
+      reps: flags.reps,
+      v8_single_threaded: flags['one-core'],
+      loadavg_1m: [Number(load0.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
+      profiled: flags.profile,
+      mismatches: totalMismatches,
+    };
+    console.log(JSON.stringify(summary));
+    return totalMismatches === 0 ? 0 : 1;
+  } finally {
+    duck.conn.closeSync();
+    duck.instance.closeSync();
+    if (!flags['keep-output']) await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------ mlo
+
+async function runMlo(base: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>, days: string[], workers: number, outDir: string | null, profile: boolean, profileDir: string, oneCore: boolean): Promise<MloRun> {
+  const n = Math.min(workers, days.length);
+  // Days go out one at a time in date order, as the workflow's lanes fill the task queue.
+  const queue = [...days];
+  const execArgv = [...process.execArgv, ...(oneCore ? ['--single-threaded'] : [])];
+  const children = Array.from({ length: n }, (_, k) => {
+    const child = fork(path.join(__dirname, 'lib', 'backfill-worker.ts'), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const messages: { type: string; [k: string]: unknown }[] = [];
+    const waiters: (() => void)[] = [];
+    let exited: string | undefined;
+    child.on('message', (m: { type: string }) => {
+      if (m.type === 'next') {
+        child.send({ type: 'day', day: queue.shift() ?? null });
+        return;
+      }
+      messages.push(m);
+      waiters.splice(0).forEach((w) => w());
+    });
+    child.on('exit', (code, sig) => {
+      exited = `worker exited (${code ?? sig})`;
+      waiters.splice(0).forEach((w) => w());
+    });
+    const next = async (type: string): Promise<Record<string, unknown>> => {
+      for (;;) {
+        const err = messages.find((m) => m.type === 'error');
+        if (err) throw new Error(`mlo worker failed: ${String(err.message)}`);
+        const i = messages.findIndex((m) => m.type === type);
+        if (i >= 0) return messages.splice(i, 1)[0]!;
+        if (exited) throw new Error(`${exited} before sending "${type}"`);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    };
+    child.send({ ...base, days, outDir, profileFile: profile ? path.join(profileDir, `worker-${k}.cpuprofile`) : null } satisfies WorkerInit);
+    return { child, next };
+  });
+  await Promise.all(children.map((c) => c.next('ready')));
+  for (const c of children) c.child.send({ type: 'go' });
+  const results = (await Promise.all(children.map((c) => c.next('done')))) as unknown as WorkerResult[];
+  await Promise.all(children.map((c) => new Promise<void>((r) => (c.child.exitCode !== null ? r() : c.child.once('exit', () => r())))));
+  // The workers start together on "go"; the run lasts as long as the slowest one's timed loop.
+  const seconds = Math.max(...results.map((r) => r.seconds));
+  return { workers: n, seconds, cpuSeconds: results.reduce((s, r) => s + r.cpuSeconds, 0), results };
+}
+
+function printBreakdown(run: MloRun, events: number): void {
+  const sum = (f: (r: WorkerResult) => number) => run.results.reduce((s, r) => s + f(r), 0);
+  const total = sum((r) => r.seconds);
+  const parts = [
+    ['IPC decode (tableFromIPC, TableCache misses)', sum((r) => r.steps.decode)],
+    ['label index (buildLabelIndex)', sum((r) => r.steps.labels)],
+    ['computeFeaturePartition', sum((r) => r.steps.compute)],
+    ['cache look-ups, loop', sum((r) => r.steps.other)],
+  ] as const;
+  log(`mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ${sum((r) => r.cacheHits)} cache hits; worker rss ${run.results.map((r) => `${r.rssMb} MB`).join(', ')}):`);
+  for (const [name, s] of parts) log(`  ${name.padEnd(48)} ${fmt(s, 2).padStart(8)} s  ${fmt((100 * s) / total, 1).padStart(5)} %`);
+}
+
+// ------------------------------------------------------------------ DuckDB
+
+async function openDuckDb(fs: FeatureSet, dataDir: string, keys: string[]): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const t0 = performance.now();
+  const tables = [];
+  for (const key of keys) tables.push({ table: readIpcTable(await readBytes(dataDir, key), key), where: key });
+  const n = await loadEvents(conn, 'events', fs, tables);
+  log(`DuckDB ${String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0])}: loaded ${fmt(n)} events in ${fmt((performance.now() - t0) / 1000, 1)} s (untimed)`);
+  return { instance, conn };
+}
+
+async function runDuck(conn: DuckDBConnection, sql: string, threads: number, drop: boolean): Promise<{ seconds: number; cpuSeconds: number }> {
+  await conn.run('DROP TABLE IF EXISTS duck_features');
+  await conn.run(`SET threads = ${threads}`);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await conn.run(sql);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (drop) await conn.run('DROP TABLE duck_features');
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+// ------------------------------------------------------------------ check
+
+type Check = { mismatches: Record<string, number>; examples: string[]; rowProblems: string[] };
+
+function equal(a: number, b: number, c: FeatureColumn): boolean {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b);
+  if (c.tolerance.kind === 'exact') return a === b;
+  return Math.abs(a - b) <= c.tolerance.tol * Math.max(Math.abs(a), Math.abs(b));
+}
+
+async function compare(conn: DuckDBConnection, fs: FeatureSet, columns: FeatureColumn[], outDir: string, events: number): Promise<Check> {
+  const mismatches: Record<string, number> = Object.fromEntries(columns.map((c) => [c.name, 0]));
+  const examples: string[] = [];
+  const rowProblems: string[] = [];
+  // DuckDB's result, indexed by event id (the generator numbers payments 1..N).
+  const duck = columns.map(() => new Float64Array(events + 1).fill(NaN));
+  const seenDuck = new Uint8Array(events + 1);
+  const result = await conn.stream(`SELECT * FROM duck_features`);
+  let duckRows = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const ids = chunk.getColumnVector(0);
+    const vecs = columns.map((_, k) => chunk.getColumnVector(k + 1));
+    for (let i = 0; i < chunk.rowCount; i++) {
+      const id = Number(ids.getItem(i));
+      duckRows++;
+      if (!(id >= 1 && id <= events) || seenDuck[id]) {
+        if (rowProblems.length < 5) rowProblems.push(`DuckDB: event id ${id} out of range or repeated`);
+        continue;
+      }
+      seenDuck[id] = 1;
+      for (let k = 0; k < vecs.length; k++) {
+        const v = vecs[k]!.getItem(i) as number | null;
+        duck[k]![id] = v === null ? NaN : v;
+        if (v === null && rowProblems.length < 5) rowProblems.push(`DuckDB: NULL in ${columns[k]!.name} for event ${id}`);
+      }
+    }
+  }
+  if (duckRows !== events) rowProblems.push(`DuckDB returned ${duckRows} rows, expected ${events}`);
+
+  const seenMlo = new Uint8Array(events + 1);
+  let mloRows = 0;
+  const files = (await readdir(outDir)).filter((f) => f.endsWith('.arrow')).sort();
+  for (const f of files) {
+    const where = path.join(outDir, f);
+    const t = readIpcTable(new Uint8Array(await readFile(where)), where);
+    const ids = timestampMs(requireColumn(t, fs.events.id, where, 'the event id'), where, fs.events.id);
+    const cols = columns.map((c) => numericColumn(requireColumn(t, c.name, where, 'a feature'), where, c.name));
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      mloRows++;
+      if (!(id >= 1 && id <= events) || seenMlo[id]) {
+        if (rowProblems.length < 5) rowProblems.push(`mlo: event id ${id} out of range or repeated (${f})`);
+        continue;
+      }
+      seenMlo[id] = 1;
+      for (let k = 0; k < columns.length; k++) {
+        const a = cols[k]![i]!;
+        const b = duck[k]![id]!;
+        if (!equal(a, b, columns[k]!)) {
+          mismatches[columns[k]!.name]!++;
+          if (examples.length < 8) examples.push(`event ${id} (${f.replace(/\.arrow$/, '')}) ${columns[k]!.name}: mlo ${a}, DuckDB ${b}`);
+        }
+      }
+    }
+  }
+  if (mloRows !== events) rowProblems.push(`mlo produced ${mloRows} rows in ${files.length} partitions, expected ${events}`);
+  let missing = 0;
+  for (let id = 1; id <= events; id++) if (!seenMlo[id] || !seenDuck[id]) missing++;
+  if (missing > 0) rowProblems.push(`${missing} event ids missing from one side`);
+  return { mismatches, examples, rowProblems };
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,38 @@
+/** A tiny `--name value` / `--name=value` / `--flag` parser for the benchmarks: unknown flags are errors. */
+export type FlagSpec = Record<string, { kind: 'int' | 'string' | 'bool'; default: number | string | boolean; help: string }>;
+
+export type ParsedFlags<S extends FlagSpec> = { [K in keyof S]: S[K]['default'] };
+
+export class UsageError extends Error {}
+
+export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S): ParsedFlags<S> {
+  const out: Record<string, number | string | boolean> = {};
+  for (const [k, v] of Object.entries(spec)) out[k] = v.default;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
+    const name = m[1]!;
+    const s = spec[name];
+    if (!s) throw new UsageError(`unknown flag --${name}; known: ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    if (s.kind === 'bool') {
+      if (m[2] !== undefined && !/^(true|false)$/.test(m[2])) throw new UsageError(`--${name} takes no value (or =true / =false)`);
+      out[name] = m[2] !== 'false';
+      continue;
+    }
+    const raw = m[2] ?? argv[++i];
+    if (raw === undefined) throw new UsageError(`--${name} needs a value`);
+    if (s.kind === 'int') {
+      const x = Number(raw.replace(/_/g, ''));
+      if (!Number.isSafeInteger(x)) throw new UsageError(`--${name} ${raw}: expected a whole number`);
+      out[name] = x;
+    } else out[name] = raw;
+  }
+  return out as ParsedFlags<S>;
+}
+
+export function usage(spec: FlagSpec): string {
+  return Object.entries(spec)
+    .map(([k, v]) => `  --${k}${v.kind === 'bool' ? '' : ` <${v.kind}>`}`.padEnd(26) + `${v.help} (default ${String(v.default)})`)
+    .join('\n');
+}

@@ -1,0 +1,236 @@
+/**
+ * One mlo partition worker for the backfill benchmark, run as a child process (fork) of
+ * scripts/bench/backfill.ts: computes its share of the day partitions sequentially, exactly
+ * as the `computeFeaturePartition` activity does for each (a per-worker TableCache of decoded
+ * input days, the lookback days the longest window needs, a label index from the chargeback
+ * days between the target day and the cut-off, then `computeFeaturePartition`).
+ *
+ * Untimed: reading the raw files' bytes from disk (done up front) and writing the output
+ * bytes (the activity's S3 PUT). Timed: everything from the bytes to the output bytes,
+ * IPC decode included.
+ *
+ * Days are handed out one at a time in date order by the parent, as Temporal workers take
+ * partition tasks from the queue the backfill workflow fills in date order.
+ *
+ * Protocol (IPC messages): parent → {init}, child → {ready}, parent → {go}; then child →
+ * {next}, parent → {day} until the day is null; child → {done}.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import path from 'node:path';
+import { readIpcTable } from '../../../lib/features/arrow-io';
+import { featureSetFromSpec } from '../../../lib/features/featureset';
+import { buildLabelIndex, computeFeaturePartition, type LoadedDay } from '../../../lib/features/partition';
+import { TableCache } from '../../../lib/features/table-cache';
+import { findModelSpec } from '../../../lib/spec';
+import { addDays } from '../../../lib/windows';
+import { readBytes } from './dataset';
+
+const DAY_MS = 86_400_000;
+/** The activity's default cache bound (activities/features.ts). */
+const CACHE_BYTES = 1024 * 1024 * 1024;
+
+export type WorkerInit = {
+  type: 'init';
+  model: string;
+  dataDir: string;
+  /** The days this worker may be asked to compute (their inputs are read up front). */
+  days: string[];
+  /** Every payments partition of the dataset: day → key and sha256 (used as the ETag). */
+  payments: Record<string, { key: string; sha256: string }>;
+  chargebacks: Record<string, { key: string; sha256: string }>;
+  labelCutoff: string;
+  /** Where to write each partition's output bytes (untimed); null: do not write. */
+  outDir: string | null;
+  /** Write a V8 CPU profile of the timed loop to this file (.cpuprofile); null: no profiling. */
+  profileFile: string | null;
+};
+
+export type WorkerResult = {
+  type: 'done';
+  partitions: number;
+  rows: number;
+  labeledRows: number;
+  /** Wall seconds of the timed loop, and the process CPU seconds (user + system) during it. */
+  seconds: number;
+  cpuSeconds: number;
+  /** Timed seconds by step; they add up to `seconds` (up to the timer overhead). */
+  steps: { decode: number; labels: number; compute: number; other: number };
+  /** Untimed seconds spent writing output bytes. */
+  writeSeconds: number;
+  decodedDays: number;
+  cacheHits: number;
+  /** Output sha256 per day, to check that splitting the days across workers changes nothing. */
+  hashes: Record<string, string>;
+  heapMb: number;
+  rssMb: number;
+};
+
+type Send = (m: unknown) => void;
+
+async function main(): Promise<void> {
+  const send: Send = (m) => process.send?.(m);
+  const init = await nextMessage<WorkerInit>('init');
+  const fs = featureSetFromSpec(findModelSpec(init.model).spec);
+  const cutoffMs = Date.parse(init.labelCutoff);
+  const cutoffDay = new Date(cutoffMs).toISOString().slice(0, 10);
+  const lookbackDays = Math.ceil(fs.lookbackMs / DAY_MS);
+  const allDays = Object.keys(init.payments).sort();
+  const firstDay = allDays[0]!;
+  const labelDays = Object.keys(init.chargebacks).sort();
+
+  // The inputs of every partition, resolved as the activity resolves them.
+  type Input = { key: string; etag: string; day: string };
+  const planOf = (day: string) => {
+    const p = init.payments[day];
+    if (!p) throw new Error(`no payments partition for ${day}`);
+    const lookback: Input[] = [];
+    for (let k = lookbackDays; k >= 1; k--) {
+      const d = addDays(day, -k);
+      const f = init.payments[d];
+      if (f) lookback.push({ key: f.key, etag: f.sha256, day: d });
+      else if (d >= firstDay) throw new Error(`payments partition ${d} is missing inside the lookback of ${day}`);
+    }
+    const labels = labelDays.filter((d) => d >= day && d <= cutoffDay).map((d) => ({ key: init.chargebacks[d]!.key, etag: init.chargebacks[d]!.sha256, day: d }));
+    return { day, target: { key: p.key, etag: p.sha256, day }, lookback, labels };
+  };
+  const plans = new Map(init.days.map((d) => [d, planOf(d)]));
+
+  // Untimed: the bytes of every file this worker reads, from disk.
+  const bytes = new Map<string, Uint8Array>();
+  for (const p of plans.values()) for (const f of [p.target, ...p.lookback, ...p.labels]) if (!bytes.has(f.key)) bytes.set(f.key, await readBytes(init.dataDir, f.key));
+  if (init.outDir) mkdirSync(init.outDir, { recursive: true });
+  send({ type: 'ready', files: bytes.size });
+  await nextMessage('go');
+
+  const cache = new TableCache(CACHE_BYTES);
+  const steps = { decode: 0, labels: 0, compute: 0, other: 0 };
+  const hashes: Record<string, string> = {};
+  let decodedDays = 0;
+  let writeSeconds = 0;
+  let writeCpu = 0;
+  let rows = 0;
+  let labeledRows = 0;
+  const now = () => performance.now() / 1000;
+  const load = async (f: Input): Promise<LoadedDay> => {
+    const where = `${init.dataDir}/${f.key}`;
+    const table = await cache.get(f.key, f.etag, async () => {
+      const t0 = now();
+      const b = bytes.get(f.key)!;
+      const t = readIpcTable(b, where);
+      steps.decode += now() - t0;
+      decodedDays++;
+      return { table: t, bytes: b.byteLength };
+    });
+    return { day: f.day, where, table };
+  };
+
+  const profiler = init.profileFile ? await startProfiler() : undefined;
+  const cpu0 = process.cpuUsage();
+  const start = now();
+  let partitions = 0;
+  for (;;) {
+    const t0 = now();
+    send({ type: 'next' });
+    const { day } = await nextMessage<{ day: string | null }>('day');
+    if (day === null) break;
+    const p = plans.get(day);
+    if (!p) throw new Error(`asked for ${day}, not among the days read`);
+    partitions++;
+    const target = await load(p.target);
+    const lookback: LoadedDay[] = [];
+    for (const f of p.lookback) lookback.push(await load(f));
+    const labelTables: LoadedDay[] = [];
+    for (const f of p.labels) labelTables.push(await load(f));
+    const t1 = now();
+    const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
+    const t2 = now();
+    const out = computeFeaturePartition(fs, target, lookback, labelIndex, cutoffMs);
+    const t3 = now();
+    steps.labels += t2 - t1;
+    steps.compute += t3 - t2;
+    steps.other += t1 - t0; // cache look-ups; decode time is moved out below
+    rows += out.stats.rows;
+    labeledRows += out.stats.labeledRows;
+    // Untimed: the activity's PUT, and the hash the parent compares across runs.
+    const c3 = process.cpuUsage();
+    hashes[p.day] = createHash('sha256').update(out.bytes).digest('hex');
+    if (init.outDir) writeFileSync(path.join(init.outDir, `day=${p.day}.arrow`), out.bytes);
+    writeSeconds += now() - t3;
+    const cw = process.cpuUsage(c3);
+    writeCpu += (cw.user + cw.system) / 1e6;
+  }
+  const end = now();
+  const cpu = process.cpuUsage(cpu0);
+  if (profiler && init.profileFile) {
+    mkdirSync(path.dirname(init.profileFile), { recursive: true });
+    writeFileSync(init.profileFile, JSON.stringify(await profiler.stop()));
+  }
+  steps.other -= steps.decode;
+  const mem = process.memoryUsage();
+  const result: WorkerResult = {
+    type: 'done',
+    partitions,
+    rows,
+    labeledRows,
+    seconds: end - start - writeSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6 - writeCpu,
+    steps,
+    writeSeconds,
+    decodedDays,
+    cacheHits: cache.hits,
+    hashes,
+    heapMb: Math.round(mem.heapUsed / 2 ** 20),
+    rssMb: Math.round(mem.rss / 2 ** 20),
+  };
+  send(result);
+}
+
+async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+const inbox: { type?: unknown }[] = [];
+let wake: (() => void) | undefined;
+let parentGone = false;
+process.on('message', (m: { type?: unknown }) => {
+  inbox.push(m);
+  wake?.();
+});
+process.once('disconnect', () => {
+  parentGone = true;
+  wake?.();
+});
+
+async function nextMessage<T>(type: string): Promise<T> {
+  for (;;) {
+    const i = inbox.findIndex((m) => m.type === type);
+    if (i >= 0) return inbox.splice(i, 1)[0] as T;
+    if (parentGone) throw new Error('parent went away');
+    await new Promise<void>((r) => (wake = r));
+    wake = undefined;
+  }
+}
+
+main().then(
+  () => process.disconnect?.(),
+  (err: unknown) => {
+    process.send?.({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.exitCode = 1;
+    process.disconnect?.();
+  },
+);
