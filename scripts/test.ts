@@ -5,6 +5,8 @@
  * Set MLO_KEEP_STACK=1 to keep a stack this run started.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { PROJECT_ROOT } from '../lib/config';
 import { isMloError } from '../lib/errors';
 import { stackDown, stackUp } from '../lib/stack/stack';
@@ -17,7 +19,20 @@ function run(cmd: string, args: string[]): Promise<number> {
   });
 }
 
+const RESULTS = path.join(PROJECT_ROOT, '.stack', 'vitest-results.json');
+
+/** vitest's counts, for the plain closing line `N passed, N failed`. */
+function vitestCounts(): { passed: number; failed: number; skipped: number } | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
+    return { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests + r.numTodoTests };
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
+  fs.rmSync(RESULTS, { force: true });
   const t0 = Date.now();
   console.log('== dev stack');
   const up = await stackUp();
@@ -28,7 +43,7 @@ async function main(): Promise<number> {
     const steps: [string, string, string[]][] = [
       ['lint', 'npx', ['eslint', '.', '--max-warnings', '0']],
       ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
-      ['vitest', 'npx', ['vitest', 'run', ...process.argv.slice(2)]],
+      ['vitest', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${RESULTS}`, ...process.argv.slice(2)]],
     ];
     for (const [name, cmd, args] of steps) {
       console.log(`\n== ${name}`);
@@ -46,6 +61,8 @@ async function main(): Promise<number> {
     }
   }
   console.log(`\nnpm test ${code === 0 ? 'passed' : 'failed'} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  const counts = vitestCounts();
+  if (counts) console.log(`vitest: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`);
   return code;
 }
 
