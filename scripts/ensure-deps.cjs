@@ -19,9 +19,16 @@ try {
 }
 if (have !== want) {
   console.log('installing npm dependencies (npm ci)…');
-  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  let r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
-    console.error('npm ci failed; see the output above.');
+    // npm 11 may reject a lock file that records only this platform's optional native
+    // packages (npm/cli#4828, #8805). `npm install --no-save` installs the locked versions
+    // without rewriting package-lock.json.
+    console.log('npm ci refused the lock file; installing the locked versions with npm install --no-save…');
+    r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  }
+  if (r.status !== 0) {
+    console.error('installing the npm dependencies failed; see the output above.');
     process.exit(r.status || 1);
   }
   fs.writeFileSync(stamp, `${want}\n`);
