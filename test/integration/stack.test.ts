@@ -39,7 +39,7 @@ describe('dev stack', () => {
     expect(up.output).toMatch(/already running: S3 API/);
     expect(up.output).toMatch(/already running: Temporal dev server/);
     expect(up.output).toMatch(/already running: MLflow server/);
-    expect(up.output).toMatch(/Temporal UI +http:\/\/127\.0\.0\.1:8233/);
+    expect(up.output).toContain(`Temporal UI    http://127.0.0.1:${loadConfig().stack.temporalUiPort}`);
     const status = await runTs('scripts/stack.ts', ['status']);
     expect(status.code, status.output).toBe(0);
     expect(status.output.match(/ running \(pid \d+\)/g)).toHaveLength(3);
