@@ -242,6 +242,29 @@ describe('training dispatch', () => {
     });
   });
 
+  it('a sweep fans trials out as MLflow child runs and registers the best trial by the validation metric', async () => {
+    const s = spec(uniqueModel('sweep'), '{ rounds: 30, checkpoint_every: 30 }', '  sweep: { params: { num_leaves: [3, 31] }, max_trials: 2, parallelism: 2, metric: valid_auc }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    await startGpuWorker(q.gpu);
+    await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+      const h = await start(s, q);
+      const result = await h.result();
+      const versions = await versionsOf(s.name, h.workflowId);
+      expect(versions).toHaveLength(1);
+      expect(versions[0]!.version).toBe(result.candidateVersion);
+      const parentId = tagsOf(versions[0]!)['mlo.sweep_run_id'];
+      expect(parentId).toBeDefined();
+      const parent = await mlflow.getRun(parentId!);
+      const children = await mlflow.searchAllRuns({ experimentIds: [parent.info.experimentId], filter: `tags.mlflow.parentRunId = '${parentId}'` });
+      expect(children).toHaveLength(2);
+      const auc = (r: (typeof children)[number]) => r.data.metrics.find((m) => m.key === 'valid_auc')?.value ?? -1;
+      const best = children.reduce((a, b) => (auc(b) > auc(a) ? b : a));
+      expect(versions[0]!.runId).toBe(best.info.runId);
+      expect(tagsOf(parent)['mlo.best_run_id']).toBe(best.info.runId);
+      expect(parent.info.status).toBe('FINISHED');
+    });
+  }, 300_000);
+
   it('MLflow unreachable for a while during registration: retries, then success, still one version', async () => {
     const s = spec(uniqueModel('outage'), '{ rounds: 40, checkpoint_every: 20 }');
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
