@@ -15,7 +15,7 @@ import { withBadInputAsFailure } from '../lib/eval/failure';
 import { EVAL_GATE_METRICS, parseGate } from '../lib/spec';
 import { loadModels, releaseModels } from '../lib/eval/models';
 import { publishReport, reportPrefix, runUrl } from '../lib/eval/publish';
-import { evaluationMarkdown, evaluationPlots, evaluationSummary, jsonNumbers, type EvaluationReport, type ModelRef } from '../lib/eval/report';
+import { evaluationMarkdown, evaluationPlots, evaluationSummary, jsonNumbers, modelRef, type EvaluationReport } from '../lib/eval/report';
 import { DEFAULT_BATCH_ROWS, scoreRows } from '../lib/eval/score';
 import { featureColumns, newFillStats } from '../lib/eval/tensor';
 import type { ActivityDeps } from './deps';
@@ -128,12 +128,11 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
     }, 'evaluation');
     const run = await deps.mlflow.getRun(input.candidate.runId, { signal });
     const url = runUrl(deps.config.mlflow.uiUrl, run.info.experimentId, run.info.runId);
-    const ref = (d: typeof cd, runId: string): ModelRef => ({ version: d.version, runId, onnxUri: d.uri, sha256: d.sha256, handlesMissing: d.handlesMissing, missingReason: d.missingReason });
     const report: EvaluationReport = {
       kind: 'mlo.evaluation-report/v1',
       model: input.model,
-      candidate: ref(cd, input.candidate.runId),
-      champion: hd && models.championVersion ? ref(hd, models.championVersion.runId) : null,
+      candidate: modelRef(cd, input.candidate.runId),
+      champion: hd && models.championVersion ? modelRef(hd, models.championVersion.runId) : null,
       championNote: models.championNote,
       snapshot: { manifestUri: input.snapshot.manifestUri, hash: input.snapshot.hash },
       window: { from: window.from, to: window.to, days },

@@ -23,16 +23,8 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** Activities served by the CPU pool. */
-export function createCpuActivities(deps: ActivityDeps) {
-  return {
-    ...featureActivities(deps),
-    ...trainingActivities(deps), // models whose spec asks for the CPU pool train here
-    ...evaluationActivities(deps),
-    ...shadowActivities(deps),
-    ...registryActivities(deps),
-  };
-}
+/** The CPU pool serves every activity: features, evaluation, shadow, registry, and training for models on the CPU pool. */
+export const createCpuActivities = createActivities;
 
 /** Activities served by the GPU pool: training only. */
 export function createGpuActivities(deps: ActivityDeps) {

@@ -36,6 +36,12 @@ export function registryActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Removes `challenger` when it is on this version (and only then). */
+  async function dropChallengerAlias(model: string, version: string): Promise<void> {
+    const ch = await mlflow.getModelVersionByAlias(model, CHALLENGER).catch(() => undefined);
+    if (ch?.version === version) await mlflow.deleteAlias(model, CHALLENGER);
+  }
+
   async function audit(record: Omit<AuditRecord, 'at' | 'workflowRunId'> & { at?: string }): Promise<string> {
     return appendAudit(deps.s3, bucket, { ...record, at: record.at ?? new Date().toISOString(), workflowRunId: runId() });
   }
@@ -71,8 +77,7 @@ export function registryActivities(deps: ActivityDeps) {
       }
       const at = new Date().toISOString();
       await mlflow.setAlias(input.model, CHAMPION, input.version);
-      const current2 = await mlflow.getModelVersionByAlias(input.model, CHALLENGER).catch(() => undefined);
-      if (current2?.version === input.version) await mlflow.deleteAlias(input.model, CHALLENGER);
+      await dropChallengerAlias(input.model, input.version);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.promoted_at', at);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.approved_by', input.actor);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.previous_champion', current ?? 'none');
@@ -97,8 +102,7 @@ export function registryActivities(deps: ActivityDeps) {
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
     async dropChallenger(input: { model: string; version: string; actor: string; reason: string; action: 'rejected' | 'expired'; workflowId: string }): Promise<void> {
-      const ch = await mlflow.getModelVersionByAlias(input.model, CHALLENGER).catch(() => undefined);
-      if (ch?.version === input.version) await mlflow.deleteAlias(input.model, CHALLENGER);
+      await dropChallengerAlias(input.model, input.version);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.rejected', `${input.action} by ${input.actor}: ${input.reason}`);
       await audit({ model: input.model, action: input.action, actor: input.actor, version: input.version, reason: input.reason, workflowId: input.workflowId });
     },

@@ -13,7 +13,7 @@ import { Growable, idValue, partitionsIn, readManifest, readPartition, rowNamer,
 import { withBadInputAsFailure } from '../lib/eval/failure';
 import { loadModels, releaseModels } from '../lib/eval/models';
 import { publishReport, reportPrefix, runUrl } from '../lib/eval/publish';
-import { jsonNumbers, shadowMarkdown, shadowPlots, shadowSummary, type ModelRef, type ShadowReport } from '../lib/eval/report';
+import { jsonNumbers, modelRef, shadowMarkdown, shadowPlots, shadowSummary, type ShadowReport } from '../lib/eval/report';
 import { scoreRows } from '../lib/eval/score';
 import { shadowScores, TopDisagreements } from '../lib/eval/shadow';
 import { featureColumns, newFillStats } from '../lib/eval/tensor';
@@ -131,12 +131,11 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
     }, 'shadow');
     const run = await deps.mlflow.getRun(input.candidate.runId, { signal });
     const url = runUrl(deps.config.mlflow.uiUrl, run.info.experimentId, run.info.runId);
-    const ref = (d: typeof cd, runId: string): ModelRef => ({ version: d.version, runId, onnxUri: d.uri, sha256: d.sha256, handlesMissing: d.handlesMissing, missingReason: d.missingReason });
     const report: ShadowReport = {
       kind: 'mlo.shadow-report/v1',
       model: input.model,
-      candidate: ref(cd, input.candidate.runId),
-      champion: hd && models.championVersion ? ref(hd, models.championVersion.runId) : null,
+      candidate: modelRef(cd, input.candidate.runId),
+      champion: hd && models.championVersion ? modelRef(hd, models.championVersion.runId) : null,
       championNote: models.championNote,
       snapshot: { manifestUri: input.snapshot.manifestUri, hash: input.snapshot.hash },
       window: { from: window.from, to: window.to, days: parts.map((p) => p.day) },

@@ -7,7 +7,7 @@ import { ApplicationFailure, defaultPayloadConverter, defineSearchAttributeKey }
 import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/errors';
 import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/mlflow';
 import { temporalUiLink } from '../lib/pipeline';
-import { planWindows, type RunWindows } from '../lib/windows';
+import { runWindows, type RunWindows } from '../lib/windows';
 import { FailureType } from '../lib/failure-types';
 import type { Config } from '../lib/config';
 import { STAGES, progressQuery, promotionWorkflowId, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from '../workflows/definitions';
@@ -122,16 +122,7 @@ export async function readRunInput(ctx: Ctx, workflowId: string, runId: string):
 
 /** The run's windows, resolved as the workflow does: the given as-of day, else the schedule's nominal time, else the start time. */
 export function windowsOf(input: TrainAndPromoteInput, scheduledAt: Date | undefined, startTime: Date): RunWindows {
-  const asOf = input.asOf ?? (scheduledAt ?? startTime).toISOString().slice(0, 10);
-  const spec = input.spec;
-  return planWindows(asOf, {
-    maturity: spec.data.labels.maturity,
-    trainDays: spec.training.window.days,
-    validationDays: spec.training.validation.days,
-    holdoutDays: spec.evaluation.holdout.days,
-    shadowDays: spec.shadow.days,
-    trainFrom: input.trainFrom,
-  });
+  return runWindows(input, scheduledAt ?? startTime);
 }
 
 export function mlflowVersionLink(cfg: Config, model: string, version: string): string {

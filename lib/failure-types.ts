@@ -4,8 +4,6 @@
  * re-throws change class names). Pure module: safe to import from workflow code.
  */
 export const FailureType = {
-  /** A stage that is not built yet. Non-retryable. */
-  NotImplemented: 'MloNotImplemented',
   /** Bad input or a broken contract (spec, data, schema). Non-retryable. */
   BadInput: 'MloBadInput',
   /** A dependency was unreachable or answered 5xx. Retryable. */

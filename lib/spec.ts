@@ -11,6 +11,7 @@ import { DURATION_HELP, parseDuration } from './duration';
 import { BadInputError } from './errors';
 import { hashOf } from './hash';
 import { PROJECT_ROOT } from './config';
+import { AGG_FNS, type AggFn } from './features/kernel';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -24,9 +25,8 @@ const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an e-mail 
 
 // ---- features -------------------------------------------------------------------------
 
-export const AGG_FNS = ['count', 'sum', 'mean', 'min', 'max', 'std', 'count_distinct', 'time_since_prev'] as const;
-export type AggFnName = (typeof AGG_FNS)[number];
-const NEEDS_OF = new Set<AggFnName>(['sum', 'mean', 'min', 'max', 'std', 'count_distinct']);
+export { AGG_FNS };
+const NEEDS_OF = new Set<AggFn>(['sum', 'mean', 'min', 'max', 'std', 'count_distinct']);
 
 const metricSchema = z
   .object({

@@ -60,3 +60,27 @@ export function planWindows(asOf: string, w: WindowSpec): RunWindows {
     snapshot: { from: trainFrom, to: asOf },
   };
 }
+
+/**
+ * A trainAndPromote run's windows: as-of day given, else the day of `fallback` (the schedule's
+ * nominal time, else the start time), and the spec's window lengths. The workflow and the CLI
+ * both resolve windows through this one function.
+ */
+export function runWindows(
+  input: {
+    asOf?: string;
+    trainFrom?: string;
+    spec: { data: { labels: { maturity: string } }; training: { window: { days: number }; validation: { days: number } }; evaluation: { holdout: { days: number } }; shadow: { days: number } };
+  },
+  fallback: Date,
+): RunWindows {
+  const spec = input.spec;
+  return planWindows(input.asOf ?? fallback.toISOString().slice(0, 10), {
+    maturity: spec.data.labels.maturity,
+    trainDays: spec.training.window.days,
+    validationDays: spec.training.validation.days,
+    holdoutDays: spec.evaluation.holdout.days,
+    shadowDays: spec.shadow.days,
+    trainFrom: input.trainFrom,
+  });
+}

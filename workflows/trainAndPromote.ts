@@ -2,7 +2,7 @@ import { ApplicationFailure, executeChild, isCancellation, log, proxyActivities,
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { FailureType } from '../lib/failure-types';
-import { planWindows } from '../lib/windows';
+import { runWindows } from '../lib/windows';
 import { parseDuration } from '../lib/duration';
 import { pickBest, planTrials } from '../lib/sweep';
 import type { TrialResult } from '../activities/training';
@@ -17,12 +17,10 @@ function durationMs(text: string): number {
   return ms;
 }
 
-/** The run's as-of day: given, else the schedule's nominal time, else the start time. */
-function resolveAsOf(input: TrainAndPromoteInput): string {
-  if (input.asOf) return input.asOf;
+/** When the run nominally happens: the schedule's nominal time, else the start time. */
+function nominalTime(): Date {
   const scheduled = workflowInfo().searchAttributes?.TemporalScheduledStartTime?.[0];
-  const at = scheduled instanceof Date ? scheduled : typeof scheduled === 'string' ? new Date(scheduled) : new Date(workflowInfo().startTime);
-  return at.toISOString().slice(0, 10);
+  return scheduled instanceof Date ? scheduled : typeof scheduled === 'string' ? new Date(scheduled) : new Date(workflowInfo().startTime);
 }
 
 /**
@@ -87,14 +85,7 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     { key: SA.model, value: input.model },
     { key: SA.requestedBy, value: input.requestedBy },
   ]);
-  const windows = planWindows(resolveAsOf(input), {
-    maturity: spec.data.labels.maturity,
-    trainDays: spec.training.window.days,
-    validationDays: spec.training.validation.days,
-    holdoutDays: spec.evaluation.holdout.days,
-    shadowDays: spec.shadow.days,
-    trainFrom: input.trainFrom,
-  });
+  const windows = runWindows(input, nominalTime());
   const workflowId = workflowInfo().workflowId;
   const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };
 

@@ -18,6 +18,11 @@ export function jsonNumbers(_key: string, value: unknown): unknown {
 
 export type ModelRef = { version: string; runId: string; onnxUri: string; sha256: string; handlesMissing: boolean; missingReason: string };
 
+/** A report's reference to a scored model, from the model's description and its MLflow run. */
+export function modelRef(d: { version: string; uri: string; sha256: string; handlesMissing: boolean; missingReason: string }, runId: string): ModelRef {
+  return { version: d.version, runId, onnxUri: d.uri, sha256: d.sha256, handlesMissing: d.handlesMissing, missingReason: d.missingReason };
+}
+
 export type ReportContext = {
   model: string;
   candidate: ModelRef;

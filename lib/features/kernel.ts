@@ -56,6 +56,7 @@
  * Cost O(n) for the layout (plus sorting, only for out-of-order entities) and O(rows in the
  * targets' windows) per pass; memory O(n) besides the outputs.
  */
+import { parseDuration } from '../duration';
 import { BadInputError } from '../errors';
 import { DenseIndex, type Layout, type TargetSelection, buildLayout } from './kernel-layout';
 import { countPass, distinctPass, minPass, stdPass, sumPass, timeSincePass } from './kernel-passes';
@@ -97,18 +98,13 @@ export interface KernelInput {
 /** One Float64Array per aggregation name, one entry per target row in input row order. */
 export type FeatureColumns = Record<string, Float64Array>;
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const WINDOW_FORM = 'a positive whole number followed by a unit: ms, s, m (minutes), h, d or w, e.g. "90s", "10m", "1h", "24h", "7d", "30d"';
 
 /** Parse a window such as "10m", "1h", "24h", "7d", "30d" or "90s" into milliseconds. */
 export function parseWindow(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(typeof text === 'string' ? text.trim() : '');
-  const count = m ? Number(m[1]) : 0;
-  const unit = m ? UNIT_MS[m[2]!] : undefined;
-  if (unit === undefined || !(count > 0) || !Number.isSafeInteger(count * unit)) {
-    throw new BadInputError(`invalid window ${JSON.stringify(text)}: expected ${WINDOW_FORM}`);
-  }
-  return count * unit;
+  const ms = typeof text === 'string' ? parseDuration(text) : undefined;
+  if (ms === undefined || !Number.isSafeInteger(ms)) throw new BadInputError(`invalid window ${JSON.stringify(text)}: expected ${WINDOW_FORM}`);
+  return ms;
 }
 
 /** Column names available to `of`, for validating specs before the data is loaded. */

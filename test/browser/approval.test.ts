@@ -23,6 +23,7 @@ import { promotionStateQuery, promotionWorkflowId } from '../../workflows/defini
 import type { PromotionInput } from '../../workflows/promotion';
 import { uniqueName } from '../helpers/temporal';
 import { launchChromium, requireTemporalUi, TemporalUi } from './temporal-ui';
+import { waitFor } from '../helpers/wait';
 
 const REQUESTER = 'carol@example.com';
 const REVIEWER = 'alice@example.com';
@@ -40,16 +41,6 @@ let running: Promise<void> | undefined;
 let handle: WorkflowHandle<typeof promotion> | undefined;
 let model: string;
 let workflowId: string;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function aliasOf(alias: string): Promise<string | undefined> {
   return (await mlflow.getModelVersionByAlias(model, alias))?.version;

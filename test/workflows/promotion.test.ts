@@ -19,6 +19,7 @@ import type { PromotionInput } from '../../workflows/promotion';
 import { rollbackWorkflowId } from '../../workflows/rollback';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
@@ -76,16 +77,6 @@ async function startPromotion(model: string, over: Partial<PromotionInput> = {})
   const h = await env.client.workflow.start(promotion, { taskQueue: wfQueue, workflowId: promotionWorkflowId(model), args: [promotionInput(model, over)] });
   await waitFor('the promotion to wait', async () => ((await h.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
   return h;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function aliasOf(model: string, alias: string): Promise<string | undefined> {

@@ -16,6 +16,7 @@ import { trainAndPromote } from '../../workflows';
 import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type TrainAndPromoteInput } from '../../workflows/definitions';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 let env: TestWorkflowEnvironment;
 
@@ -106,16 +107,6 @@ async function withWorkers<T>(activities: Activities, fn: (q: { wf: string; cpu:
   ]);
   const [w0, w1, w2] = workers;
   return w0.runUntil(w1.runUntil(w2.runUntil(fn(q))));
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('trainAndPromote', () => {

@@ -20,6 +20,7 @@ import { trainAndPromote } from '../../workflows';
 import { spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { uniqueName } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
@@ -132,16 +133,6 @@ async function pendingTrial(h: WorkflowHandle): Promise<{ details?: TrialHeartbe
   return { details: payload ? client.options.loadedDataConverter.payloadConverter.fromPayload<TrialHeartbeat>(payload) : undefined, attempt: p.attempt ?? 0 };
 }
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function versionsOf(model: string, workflowId: string) {
   return (await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(model)} and tags.\`mlo.workflow_id\` = ${quoteFilterValue(workflowId)}` })).items;
 }
@@ -166,10 +157,10 @@ describe('training dispatch', () => {
     const first = await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
-      const beat = await waitUntil('a checkpoint in the heartbeat', async () => {
+      const beat = await waitFor('a checkpoint in the heartbeat', async () => {
         const p = await pendingTrial(h);
         return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
-      });
+      }, 120_000, { rethrow: true });
       // The machine dies: the worker and its trainer go at once.
       first.child.kill('SIGKILL');
       if (beat.trainerPid) {
@@ -205,15 +196,15 @@ describe('training dispatch', () => {
     await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
-      const beat = await waitUntil('a running trainer', async () => {
+      const beat = await waitFor('a running trainer', async () => {
         const p = await pendingTrial(h);
         return p?.details?.trainerPid && p.details.step !== undefined ? p.details : undefined;
-      });
+      }, 120_000, { rethrow: true });
       const pid = beat.trainerPid!;
       expect(alive(pid)).toBe(true);
       const t0 = Date.now();
       await h.cancel();
-      await waitUntil('the trainer to be gone', async () => (alive(pid) ? undefined : true), 15_000);
+      await waitFor('the trainer to be gone', async () => (alive(pid) ? undefined : true), 15_000, { rethrow: true });
       expect(Date.now() - t0).toBeLessThan(15_000);
       await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
       expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
@@ -276,10 +267,10 @@ describe('training dispatch', () => {
       await proxy.down();
       await withPipeline(q, proxy.url, async () => {
         const h = await start(s, q);
-        await waitUntil('registration to start', async () => {
+        await waitFor('registration to start', async () => {
           const d = await h.describe();
           return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'registerCandidate') ? true : undefined;
-        });
+        }, 120_000, { rethrow: true });
         await new Promise((r) => setTimeout(r, 6000));
         expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
         await proxy.up();

@@ -27,6 +27,24 @@ def outputs() -> dict[str, Any]:
     return {"probability": PROBABILITY_OUTPUT, "probabilityIndex": PROBABILITY_INDEX}
 
 
+def result_fields(inp: Any, *, onnx_uri: str, sha256: str, metrics: dict[str, Any], trained_rows: int, valid_rows: int,
+                  params: dict[str, Any], trainer: dict[str, Any]) -> dict[str, Any]:
+    """The fields every trainer's `result` line carries (mlo.trainer/v1); a trainer adds its own."""
+    return {
+        "onnxUri": onnx_uri,
+        "metrics": metrics,
+        "inputSchema": input_schema(inp.feature_columns),
+        "outputs": outputs(),
+        "trainedRows": trained_rows,
+        "validRows": valid_rows,
+        "sha256": sha256,
+        "params": params,
+        "seed": inp.seed,
+        "device": "cpu",
+        "trainer": trainer,
+    }
+
+
 def canonical_bytes(model: Any) -> bytes:
     """Serializes an ONNX ModelProto reproducibly and with the contract's shapes.
 

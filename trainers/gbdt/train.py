@@ -35,7 +35,7 @@ from common import BadInput, Param, TrainerInput, between, one_of, resolve_param
 from common import emit  # noqa: E402
 from common.data import check_columns, load_manifest, load_window  # noqa: E402
 from common.metrics import auc, logloss, sigmoid  # noqa: E402
-from common.model import canonical_bytes, check_onnx, input_schema, outputs, upload_onnx  # noqa: E402
+from common.model import canonical_bytes, check_onnx, result_fields, upload_onnx  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
 
@@ -280,19 +280,8 @@ def main(inp: TrainerInput) -> None:
     metrics["onnx_max_abs_diff"] = diff
     onnx_uri, sha = upload_onnx(s3, inp.output_prefix, onnx_bytes)
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f})")
-    out: dict[str, Any] = {
-        "onnxUri": onnx_uri,
-        "metrics": metrics,
-        "inputSchema": input_schema(inp.feature_columns),
-        "outputs": outputs(),
-        "trainedRows": train.rows,
-        "validRows": valid.rows,
-        "sha256": sha,
-        "params": p,
-        "seed": inp.seed,
-        "device": "cpu",
-        "trainer": {"name": TRAINER, "library": "lightgbm", "version": lgb.__version__},
-    }
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+                        trainer={"name": TRAINER, "library": "lightgbm", "version": lgb.__version__})
     if stopper.patience is not None:
         out["bestIteration"] = final_rounds
     if inp.resume is not None:

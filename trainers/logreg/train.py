@@ -22,7 +22,7 @@ from common import BadInput, Param, TrainerInput, between, one_of, resolve_param
 from common import emit  # noqa: E402
 from common.data import check_columns, load_manifest, load_window  # noqa: E402
 from common.metrics import auc, logloss  # noqa: E402
-from common.model import canonical_bytes, check_onnx, input_schema, outputs, upload_onnx  # noqa: E402
+from common.model import canonical_bytes, check_onnx, result_fields, upload_onnx  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
 
@@ -114,22 +114,10 @@ def main(inp: TrainerInput) -> None:
     emit.progress(3, STEPS, {"onnx_max_abs_diff": diff}, phase="exported")
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f})")
     coef = clf.coef_[0]
-    emit.result(
-        {
-            "onnxUri": onnx_uri,
-            "metrics": metrics,
-            "inputSchema": input_schema(inp.feature_columns),
-            "outputs": outputs(),
-            "trainedRows": train.rows,
-            "validRows": valid.rows,
-            "sha256": sha,
-            "params": p,
-            "seed": inp.seed,
-            "device": "cpu",
-            "trainer": {"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__},
-            "coefficients": {c: float(w) for c, w in zip(inp.feature_columns, coef)},
-        }
-    )
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+                        trainer={"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__})
+    out["coefficients"] = {c: float(w) for c, w in zip(inp.feature_columns, coef)}
+    emit.result(out)
 
 
 def export_onnx(pipe: Any, n_features: int) -> bytes:
