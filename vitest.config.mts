@@ -17,7 +17,13 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/workflows/**/*.test.ts', 'test/activities/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/workflows/**/*.test.ts',
+            'test/activities/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+            'test/browser/**/*.test.ts',
+          ],
           pool: 'forks',
           testTimeout: 180_000,
           hookTimeout: 180_000,

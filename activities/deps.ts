@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../lib/config';
-import type { DeviceSlots } from '../lib/devices';
-import type { MlflowClient } from '../lib/mlflow';
+import type { Config } from '../lib/infra/config';
+import type { DeviceSlots } from '../lib/trainer/device-slots';
+import type { MlflowClient } from '../lib/registry/mlflow';
 
 /** What the activities are built over. Tests inject their own, typed as the real ones. */
 export type ActivityDeps = {

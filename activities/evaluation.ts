@@ -8,14 +8,30 @@
  * FailureType.BadInput failure. Nothing moves in the registry here.
  */
 import { Context } from '@temporalio/activity';
-import { BadInputError } from '../lib/errors';
-import { column, Growable, labelledRows, partitionsIn, readManifest, readPartition, rowNamer, SliceDictionary } from '../lib/eval/data';
+import { BadInputError } from '../lib/core/errors';
+import {
+  column,
+  Growable,
+  labelledRows,
+  partitionsIn,
+  readManifest,
+  readPartition,
+  rowNamer,
+  SliceDictionary,
+} from '../lib/eval/data';
 import { evaluateScores, METRIC_NAMES, type SliceColumn } from '../lib/eval/evaluate';
 import { withBadInputAsFailure } from '../lib/eval/failure';
-import { EVAL_GATE_METRICS, parseGate } from '../lib/spec';
-import { loadModels, releaseModels } from '../lib/eval/models';
+import { EVAL_GATE_METRICS, parseGate } from '../lib/spec/model-spec';
+import { loadModels, releaseModels } from '../lib/eval/load-models';
 import { publishReport, reportPrefix, runUrl } from '../lib/eval/publish';
-import { evaluationMarkdown, evaluationPlots, evaluationSummary, jsonNumbers, modelRef, type EvaluationReport } from '../lib/eval/report';
+import {
+  evaluationMarkdown,
+  evaluationPlots,
+  evaluationSummary,
+  jsonNumbers,
+  modelRef,
+  type EvaluationReport,
+} from '../lib/eval/report';
 import { DEFAULT_BATCH_ROWS, scoreRows } from '../lib/eval/score';
 import { featureColumns, newFillStats } from '../lib/eval/tensor';
 import type { ActivityDeps } from './deps';
@@ -26,7 +42,9 @@ export type EvaluateInput = StageInput & { snapshot: FeatureSnapshotRef; candida
 export function evaluationActivities(deps: ActivityDeps) {
   return {
     async evaluateCandidate(input: EvaluateInput): Promise<EvaluationSummary> {
-      return withBadInputAsFailure(`evaluation of ${input.model} v${input.candidate.version}`, () => evaluateCandidate(deps, input));
+      return withBadInputAsFailure(`evaluation of ${input.model} v${input.candidate.version}`, () =>
+        evaluateCandidate(deps, input),
+      );
     },
   };
 }
@@ -47,11 +65,15 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
   const features = manifest.columns.features.map((f) => f.name);
   const missingSlices = ev.slices.filter((s) => !manifest.columns.slices.includes(s));
   if (missingSlices.length > 0) {
-    throw new BadInputError(`evaluation.slices ${missingSlices.join(', ')} are not slice columns of the snapshot ${input.snapshot.manifestUri} (it carries: ${manifest.columns.slices.join(', ') || 'none'}); add them to features.slices and rebuild the snapshot`);
+    throw new BadInputError(
+      `evaluation.slices ${missingSlices.join(', ')} are not slice columns of the snapshot ${input.snapshot.manifestUri} (it carries: ${manifest.columns.slices.join(', ') || 'none'}); add them to features.slices and rebuild the snapshot`,
+    );
   }
   const parts = partitionsIn(manifest, window);
   if (parts.length === 0) {
-    throw new BadInputError(`the holdout ${window.from}..${window.to} is empty: the snapshot ${input.snapshot.manifestUri} has no partition in it (it covers ${manifest.window.from}..${manifest.window.to})`);
+    throw new BadInputError(
+      `the holdout ${window.from}..${window.to} is empty: the snapshot ${input.snapshot.manifestUri} has no partition in it (it covers ${manifest.window.from}..${manifest.window.to})`,
+    );
   }
 
   const models = await loadModels(deps, input.model, input.candidate, features, signal);
@@ -62,7 +84,11 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
     const cand = new Growable((n) => new Float64Array(n), capacity);
     const champ = models.champion ? new Growable((n) => new Float64Array(n), capacity) : null;
     const labels = new Growable((n) => new Uint8Array(n), capacity);
-    const slices = ev.slices.map((name) => ({ name, dict: new SliceDictionary(), codes: new Growable((n) => new Int32Array(n), capacity) }));
+    const slices = ev.slices.map((name) => ({
+      name,
+      dict: new SliceDictionary(),
+      codes: new Growable((n) => new Int32Array(n), capacity),
+    }));
     const stats = newFillStats(F);
     const buffer = new Float32Array(DEFAULT_BATCH_ROWS * F);
     let totalRows = 0;
@@ -83,10 +109,19 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
         signal,
         out: champ ? [cand.raw, champ.raw] : [cand.raw],
         offset: at,
-        onBatch: (done, total) => ctx.heartbeat({ stage: 'scoring', partition: p.day, done: i, of: parts.length, rows: done, rowsOfPartition: total }),
+        onBatch: (done, total) =>
+          ctx.heartbeat({
+            stage: 'scoring',
+            partition: p.day,
+            done: i,
+            of: parts.length,
+            rows: done,
+            rowsOfPartition: total,
+          }),
       });
       labels.append(lab.labels);
-      for (const s of slices) s.codes.append(s.dict.encode(column(t, s.name, p.uri, 'a slice column'), p.uri, s.name, lab.rows));
+      for (const s of slices)
+        s.codes.append(s.dict.encode(column(t, s.name, p.uri, 'a slice column'), p.uri, s.name, lab.rows));
     }
 
     const y = labels.view();
@@ -95,14 +130,22 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
     for (let i = 0; i < n; i++) positives += y[i]!;
     const days = parts.map((p) => p.day);
     if (n === 0) {
-      throw new BadInputError(`the holdout ${window.from}..${window.to} has no labelled rows (${totalRows} rows in ${days.length} partition(s), every label null: not mature by the cut-off ${manifest.labelCutoff}); move the holdout back or wait for labels to mature`);
+      throw new BadInputError(
+        `the holdout ${window.from}..${window.to} has no labelled rows (${totalRows} rows in ${days.length} partition(s), every label null: not mature by the cut-off ${manifest.labelCutoff}); move the holdout back or wait for labels to mature`,
+      );
     }
     if (positives === 0 || positives === n) {
-      throw new BadInputError(`the holdout ${window.from}..${window.to} holds one class only (${n} labelled rows, ${positives} positives): AUC and the other ranking metrics are undefined; widen the holdout (evaluation.holdout.days)`);
+      throw new BadInputError(
+        `the holdout ${window.from}..${window.to} holds one class only (${n} labelled rows, ${positives} positives): AUC and the other ranking metrics are undefined; widen the holdout (evaluation.holdout.days)`,
+      );
     }
 
     ctx.heartbeat({ stage: 'metrics' });
-    const sliceColumns: SliceColumn[] = slices.map((s) => ({ column: s.name, codes: s.codes.view(), values: s.dict.values }));
+    const sliceColumns: SliceColumn[] = slices.map((s) => ({
+      column: s.name,
+      codes: s.codes.view(),
+      values: s.dict.values,
+    }));
     const result = evaluateScores({
       candidate: cand.view(),
       champion: champ ? champ.view() : null,
@@ -117,15 +160,21 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
     ctx.heartbeat({ stage: 'reports' });
     const cd = models.candidate.description;
     const hd = models.champion?.description ?? null;
-    const prefix = reportPrefix(bucket, input.model, input.candidate.version, {
-      stage: 'evaluation',
-      candidate: { version: input.candidate.version, sha256: cd.sha256 },
-      champion: hd ? { version: hd.version, sha256: hd.sha256 } : null,
-      snapshot: input.snapshot.hash,
-      window,
-      evaluation: ev,
-      code: deps.codeVersion,
-    }, 'evaluation');
+    const prefix = reportPrefix(
+      bucket,
+      input.model,
+      input.candidate.version,
+      {
+        stage: 'evaluation',
+        candidate: { version: input.candidate.version, sha256: cd.sha256 },
+        champion: hd ? { version: hd.version, sha256: hd.sha256 } : null,
+        snapshot: input.snapshot.hash,
+        window,
+        evaluation: ev,
+        code: deps.codeVersion,
+      },
+      'evaluation',
+    );
     const run = await deps.mlflow.getRun(input.candidate.runId, { signal });
     const url = runUrl(deps.config.mlflow.uiUrl, run.info.experimentId, run.info.runId);
     const report: EvaluationReport = {
@@ -140,7 +189,12 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
       mlflowRunUrl: url,
       codeVersion: deps.codeVersion,
       workflowId: input.workflowId,
-      options: { fixedFpr: ev.fixed_fpr, operatingThreshold: ev.operating_threshold, slices: ev.slices, gates: ev.gates },
+      options: {
+        fixedFpr: ev.fixed_fpr,
+        operatingThreshold: ev.operating_threshold,
+        slices: ev.slices,
+        gates: ev.gates,
+      },
       rows: { total: totalRows, labelled: n, positives },
       missingValues: Object.fromEntries(features.map((f, k) => [f, stats.nanPerColumn[k]!])),
       result,
@@ -191,7 +245,11 @@ async function evaluateCandidate(deps: ActivityDeps, input: EvaluateInput): Prom
       markdown: evaluationSummary(report),
       championVersion: hd?.version ?? null,
       gates: result.gates.map((g) => ({ gate: g.gate, status: g.status, value: g.value, note: g.note })),
-      metrics: Object.fromEntries(Object.entries(metrics).filter(([k]) => /^holdout_(auc|pr_auc|log_loss|auc_delta|auc_delta_ci_low|auc_delta_ci_high|rows|positives)$/.test(k))),
+      metrics: Object.fromEntries(
+        Object.entries(metrics).filter(([k]) =>
+          /^holdout_(auc|pr_auc|log_loss|auc_delta|auc_delta_ci_low|auc_delta_ci_high|rows|positives)$/.test(k),
+        ),
+      ),
       mlflowRunUrl: url,
     };
   } finally {

@@ -4,16 +4,20 @@
  * write the snapshot manifest last.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { BadInputError } from '../lib/errors';
-import { FailureType } from '../lib/failure-types';
+import { BadInputError } from '../lib/core/errors';
+import { FailureType } from '../lib/core/failure-types';
 import { readIpcTable } from '../lib/features/arrow-io';
 import { featureSetHash, type FeatureSet } from '../lib/features/featureset';
-import { FEATURE_SNAPSHOT_KIND, type FeatureSnapshotManifest, type FeatureSnapshotPartition } from '../lib/features/manifest';
+import {
+  FEATURE_SNAPSHOT_KIND,
+  type FeatureSnapshotManifest,
+  type FeatureSnapshotPartition,
+} from '../lib/features/manifest';
 import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay } from '../lib/features/partition';
 import { TableCache } from '../lib/features/table-cache';
-import { hashOf } from '../lib/hash';
-import { getObjectBytes, headObject, listKeys, putObject, s3Uri } from '../lib/s3';
-import { addDays, daysBetween, type DayRange } from '../lib/windows';
+import { hashOf } from '../lib/infra/hash';
+import { getObjectBytes, headObject, listKeys, putObject, s3Uri } from '../lib/infra/s3';
+import { addDays, daysBetween, type DayRange } from '../lib/core/windows';
 import type { ActivityDeps } from './deps';
 import type { FeatureSnapshotRef } from './types';
 
@@ -22,9 +26,22 @@ const DAY_MS = 86_400_000;
 export type PlanBackfillInput = { featureSet: FeatureSet; range: DayRange; labelCutoff: string };
 export type PlanBackfillResult = { featureSetHash: string; days: string[]; outputPrefix: string };
 
-export type PartitionInput = { featureSet: FeatureSet; featureSetHash: string; day: string; labelCutoff: string; outputPrefix: string };
+export type PartitionInput = {
+  featureSet: FeatureSet;
+  featureSetHash: string;
+  day: string;
+  labelCutoff: string;
+  outputPrefix: string;
+};
 /** Compact on purpose: a workflow carries one per partition (the URI is derived from prefix, day and hash). */
-export type PartitionResult = { day: string; hash: string; rows: number; labeledRows: number; positives: number; reused: boolean };
+export type PartitionResult = {
+  day: string;
+  hash: string;
+  rows: number;
+  labeledRows: number;
+  positives: number;
+  reused: boolean;
+};
 
 export type ManifestInput = {
   model: string;
@@ -41,7 +58,8 @@ export function partitionKey(outputPrefix: string, day: string, hash: string): s
 }
 
 function toFailure(err: unknown): unknown {
-  if (err instanceof BadInputError) return ApplicationFailure.create({ type: FailureType.BadInput, message: err.message, nonRetryable: true });
+  if (err instanceof BadInputError)
+    return ApplicationFailure.create({ type: FailureType.BadInput, message: err.message, nonRetryable: true });
   return err;
 }
 
@@ -65,7 +83,11 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
   const cache = new TableCache(opts.cacheBytes ?? 1024 * 1024 * 1024);
   const bucket = deps.config.s3.bucket;
 
-  async function loadTables(files: { key: string; etag: string }[], day: string, signal: AbortSignal): Promise<LoadedDay[]> {
+  async function loadTables(
+    files: { key: string; etag: string }[],
+    day: string,
+    signal: AbortSignal,
+  ): Promise<LoadedDay[]> {
     return Promise.all(
       files.map(async (f) => {
         const where = s3Uri(bucket, f.key);
@@ -84,11 +106,17 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
         const fs = input.featureSet;
         const hash = featureSetHash(fs);
         const days = daysBetween(input.range);
-        if (days.length === 0) throw new BadInputError(`the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`);
+        if (days.length === 0)
+          throw new BadInputError(
+            `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
+          );
         const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
         const missing = days.filter((d) => !events.has(d));
         if (missing.length > 0 && !fs.events.allowGaps) {
-          const shown = missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ');
+          const shown =
+            missing.length > 5
+              ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more`
+              : missing.join(', ');
           throw new BadInputError(
             `raw event partition${missing.length > 1 ? 's' : ''} missing under s3://${bucket}/${fs.events.prefix}: day=${shown}. Generate or load the data (e.g. \`mlo gen-data\`), choose another date range, or set data.events.allow_gaps: true in the model spec.`,
           );
@@ -106,10 +134,15 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
         const fs = input.featureSet;
         const cutoffMs = Date.parse(input.labelCutoff);
         const lookbackDays = Math.ceil(fs.lookbackMs / DAY_MS);
-        const [events, labels] = await Promise.all([listDays(deps, fs.events.prefix, signal), listDays(deps, fs.labels.prefix, signal)]);
+        const [events, labels] = await Promise.all([
+          listDays(deps, fs.events.prefix, signal),
+          listDays(deps, fs.labels.prefix, signal),
+        ]);
         const targetFiles = events.get(input.day);
         if (!targetFiles && !fs.events.allowGaps) {
-          throw new BadInputError(`raw event partition s3://${bucket}/${fs.events.prefix}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`);
+          throw new BadInputError(
+            `raw event partition s3://${bucket}/${fs.events.prefix}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`,
+          );
         }
         const firstDay = [...events.keys()].sort()[0] ?? input.day;
         const lookback: { day: string; files: { key: string; etag: string }[] }[] = [];
@@ -118,26 +151,40 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
           const files = events.get(d);
           if (files) lookback.push({ day: d, files });
           else if (d >= firstDay && !fs.events.allowGaps) {
-            throw new BadInputError(`raw event partition s3://${bucket}/${fs.events.prefix}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; load it or set data.events.allow_gaps: true`);
+            throw new BadInputError(
+              `raw event partition s3://${bucket}/${fs.events.prefix}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; load it or set data.events.allow_gaps: true`,
+            );
           }
         }
         // Labels of this day's events can be reported any day from the event day up to the cut-off.
         const cutoffDay = new Date(cutoffMs).toISOString().slice(0, 10);
-        const labelFiles = [...labels.entries()].filter(([d]) => d >= input.day && d <= cutoffDay).sort(([a], [b]) => (a < b ? -1 : 1));
-        const hash = hashOf({
-          fs: input.featureSetHash,
-          day: input.day,
-          cutoff: input.labelCutoff,
-          events: (targetFiles ?? []).map((f) => [f.key, f.etag]),
-          lookback: lookback.flatMap((l) => l.files.map((f) => [f.key, f.etag])),
-          labels: labelFiles.flatMap(([, fl]) => fl.map((f) => [f.key, f.etag])),
-        }, 24);
+        const labelFiles = [...labels.entries()]
+          .filter(([d]) => d >= input.day && d <= cutoffDay)
+          .sort(([a], [b]) => (a < b ? -1 : 1));
+        const hash = hashOf(
+          {
+            fs: input.featureSetHash,
+            day: input.day,
+            cutoff: input.labelCutoff,
+            events: (targetFiles ?? []).map((f) => [f.key, f.etag]),
+            lookback: lookback.flatMap((l) => l.files.map((f) => [f.key, f.etag])),
+            labels: labelFiles.flatMap(([, fl]) => fl.map((f) => [f.key, f.etag])),
+          },
+          24,
+        );
         const key = partitionKey(input.outputPrefix, input.day, hash);
         const existing = await headObject(deps.s3, bucket, key, signal);
         if (existing) {
           const m = existing.metadata;
           ctx.heartbeat({ day: input.day, reused: true });
-          return { day: input.day, hash, rows: Number(m.rows ?? 0), labeledRows: Number(m['labeled-rows'] ?? 0), positives: Number(m.positives ?? 0), reused: true };
+          return {
+            day: input.day,
+            hash,
+            rows: Number(m.rows ?? 0),
+            labeledRows: Number(m['labeled-rows'] ?? 0),
+            positives: Number(m.positives ?? 0),
+            reused: true,
+          };
         }
         ctx.heartbeat({ day: input.day, step: 'load' });
         const targetTables = await loadTables(targetFiles ?? [], input.day, signal);
@@ -145,13 +192,25 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
         const labelTables = (await Promise.all(labelFiles.map(([d, fl]) => loadTables(fl, d, signal)))).flat();
         ctx.heartbeat({ day: input.day, step: 'compute' });
         const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
-        if (targetTables.length > 1) throw new BadInputError(`s3://${bucket}/${fs.events.prefix}day=${input.day}/ holds ${targetTables.length} files; mlo reads one file per day partition`);
-        const target: LoadedDay = targetTables[0] ?? { day: input.day, where: `s3://${bucket}/${fs.events.prefix}day=${input.day}/ (absent)`, table: emptyLike(lookbackTables) };
+        if (targetTables.length > 1)
+          throw new BadInputError(
+            `s3://${bucket}/${fs.events.prefix}day=${input.day}/ holds ${targetTables.length} files; mlo reads one file per day partition`,
+          );
+        const target: LoadedDay = targetTables[0] ?? {
+          day: input.day,
+          where: `s3://${bucket}/${fs.events.prefix}day=${input.day}/ (absent)`,
+          table: emptyLike(lookbackTables),
+        };
         const out = computeFeaturePartition(fs, target, lookbackTables, labelIndex, cutoffMs);
         ctx.heartbeat({ day: input.day, step: 'write' });
         await putObject(deps.s3, bucket, key, out.bytes, {
           contentType: 'application/vnd.apache.arrow.file',
-          metadata: { rows: String(out.stats.rows), 'labeled-rows': String(out.stats.labeledRows), positives: String(out.stats.positives), 'feature-set': input.featureSetHash },
+          metadata: {
+            rows: String(out.stats.rows),
+            'labeled-rows': String(out.stats.labeledRows),
+            positives: String(out.stats.positives),
+            'feature-set': input.featureSetHash,
+          },
           signal,
         });
         return { day: input.day, hash, ...out.stats, reused: false };
@@ -170,7 +229,15 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
         positives: p.positives,
         hash: p.hash,
       }));
-      const hash = hashOf({ fs: input.featureSetHash, range: input.range, cutoff: input.labelCutoff, partitions: partitions.map((p) => [p.day, p.hash]) }, 24);
+      const hash = hashOf(
+        {
+          fs: input.featureSetHash,
+          range: input.range,
+          cutoff: input.labelCutoff,
+          partitions: partitions.map((p) => [p.day, p.hash]),
+        },
+        24,
+      );
       const manifest: FeatureSnapshotManifest = {
         kind: FEATURE_SNAPSHOT_KIND,
         model: input.model,
@@ -192,8 +259,18 @@ export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: numbe
       };
       const key = `${input.outputPrefix}snapshots/${hash}.json`;
       // Written after every partition it lists; the same snapshot always has the same bytes.
-      await putObject(deps.s3, bucket, key, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json', signal: Context.current().cancellationSignal });
-      return { manifestUri: s3Uri(bucket, key), hash, rows: manifest.rows, partitions: partitions.length, labeledRows: manifest.labeledRows, positives: manifest.positives };
+      await putObject(deps.s3, bucket, key, `${JSON.stringify(manifest, null, 2)}\n`, {
+        contentType: 'application/json',
+        signal: Context.current().cancellationSignal,
+      });
+      return {
+        manifestUri: s3Uri(bucket, key),
+        hash,
+        rows: manifest.rows,
+        partitions: partitions.length,
+        labeledRows: manifest.labeledRows,
+        positives: manifest.positives,
+      };
     },
   };
 }

@@ -3,7 +3,7 @@
  * move audited in S3 and mirrored in MLflow tags.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/audit';
+import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/registry/audit';
 import type { ActivityDeps } from './deps';
 
 export const CHAMPION = 'champion';
@@ -43,7 +43,11 @@ export function registryActivities(deps: ActivityDeps) {
   }
 
   async function audit(record: Omit<AuditRecord, 'at' | 'workflowRunId'> & { at?: string }): Promise<string> {
-    return appendAudit(deps.s3, bucket, { ...record, at: record.at ?? new Date().toISOString(), workflowRunId: runId() });
+    return appendAudit(deps.s3, bucket, {
+      ...record,
+      at: record.at ?? new Date().toISOString(),
+      workflowRunId: runId(),
+    });
   }
 
   return {
@@ -56,10 +60,23 @@ export function registryActivities(deps: ActivityDeps) {
     },
 
     /** Sets `challenger` on the candidate awaiting a decision. */
-    async setChallenger(input: { model: string; version: string; requestedBy: string; workflowId: string; evidence?: Record<string, string> }): Promise<void> {
+    async setChallenger(input: {
+      model: string;
+      version: string;
+      requestedBy: string;
+      workflowId: string;
+      evidence?: Record<string, string>;
+    }): Promise<void> {
       await mlflow.setAlias(input.model, CHALLENGER, input.version);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.awaiting_approval_in', input.workflowId);
-      await audit({ model: input.model, action: 'challenger-set', actor: 'mlo', version: input.version, workflowId: input.workflowId, evidence: input.evidence });
+      await audit({
+        model: input.model,
+        action: 'challenger-set',
+        actor: 'mlo',
+        version: input.version,
+        workflowId: input.workflowId,
+        evidence: input.evidence,
+      });
     },
 
     /**
@@ -82,8 +99,13 @@ export function registryActivities(deps: ActivityDeps) {
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.approved_by', input.actor);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.previous_champion', current ?? 'none');
       if (input.emergency) await mlflow.setModelVersionTag(input.model, input.version, 'mlo.emergency', 'true');
-      if (current) await mlflow.setModelVersionTag(input.model, current, 'mlo.replaced_by', `${input.version} at ${at}`);
-      await mlflow.setRegisteredModelTag(input.model, 'mlo.last_alias_move', JSON.stringify({ champion: input.version, previous: current, by: input.actor, at, action: input.action }));
+      if (current)
+        await mlflow.setModelVersionTag(input.model, current, 'mlo.replaced_by', `${input.version} at ${at}`);
+      await mlflow.setRegisteredModelTag(
+        input.model,
+        'mlo.last_alias_move',
+        JSON.stringify({ champion: input.version, previous: current, by: input.actor, at, action: input.action }),
+      );
       await audit({
         model: input.model,
         action: input.action,
@@ -101,10 +123,29 @@ export function registryActivities(deps: ActivityDeps) {
     },
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
-    async dropChallenger(input: { model: string; version: string; actor: string; reason: string; action: 'rejected' | 'expired'; workflowId: string }): Promise<void> {
+    async dropChallenger(input: {
+      model: string;
+      version: string;
+      actor: string;
+      reason: string;
+      action: 'rejected' | 'expired';
+      workflowId: string;
+    }): Promise<void> {
       await dropChallengerAlias(input.model, input.version);
-      await mlflow.setModelVersionTag(input.model, input.version, 'mlo.rejected', `${input.action} by ${input.actor}: ${input.reason}`);
-      await audit({ model: input.model, action: input.action, actor: input.actor, version: input.version, reason: input.reason, workflowId: input.workflowId });
+      await mlflow.setModelVersionTag(
+        input.model,
+        input.version,
+        'mlo.rejected',
+        `${input.action} by ${input.actor}: ${input.reason}`,
+      );
+      await audit({
+        model: input.model,
+        action: input.action,
+        actor: input.actor,
+        version: input.version,
+        reason: input.reason,
+        workflowId: input.workflowId,
+      });
     },
 
     /** Versions that once were champion (from the audit trail), oldest first, and the current one. */

@@ -8,16 +8,23 @@
  * compare with a champion are n/a.
  */
 import { Context } from '@temporalio/activity';
-import { BadInputError } from '../lib/errors';
+import { BadInputError } from '../lib/core/errors';
 import { Growable, idValue, partitionsIn, readManifest, readPartition, rowNamer, tsValue } from '../lib/eval/data';
 import { withBadInputAsFailure } from '../lib/eval/failure';
-import { loadModels, releaseModels } from '../lib/eval/models';
+import { loadModels, releaseModels } from '../lib/eval/load-models';
 import { publishReport, reportPrefix, runUrl } from '../lib/eval/publish';
-import { jsonNumbers, modelRef, shadowMarkdown, shadowPlots, shadowSummary, type ShadowReport } from '../lib/eval/report';
+import {
+  jsonNumbers,
+  modelRef,
+  shadowMarkdown,
+  shadowPlots,
+  shadowSummary,
+  type ShadowReport,
+} from '../lib/eval/report';
 import { scoreRows } from '../lib/eval/score';
 import { shadowScores, TopDisagreements } from '../lib/eval/shadow';
 import { featureColumns, newFillStats } from '../lib/eval/tensor';
-import { parseGate, SHADOW_GATE_METRICS } from '../lib/spec';
+import { parseGate, SHADOW_GATE_METRICS } from '../lib/spec/model-spec';
 import type { ActivityDeps } from './deps';
 import type { CandidateRef, FeatureSnapshotRef, ShadowSummary, StageInput } from './types';
 
@@ -29,7 +36,9 @@ export type ShadowInput = StageInput & { snapshot: FeatureSnapshotRef; candidate
 export function shadowActivities(deps: ActivityDeps) {
   return {
     async shadowScore(input: ShadowInput): Promise<ShadowSummary> {
-      return withBadInputAsFailure(`shadow scoring of ${input.model} v${input.candidate.version}`, () => shadowScore(deps, input));
+      return withBadInputAsFailure(`shadow scoring of ${input.model} v${input.candidate.version}`, () =>
+        shadowScore(deps, input),
+      );
     },
   };
 }
@@ -51,7 +60,9 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
   const features = manifest.columns.features.map((f) => f.name);
   const parts = partitionsIn(manifest, window);
   if (parts.length === 0) {
-    throw new BadInputError(`the shadow window ${window.from}..${window.to} is empty: the snapshot ${input.snapshot.manifestUri} has no partition in it (it covers ${manifest.window.from}..${manifest.window.to})`);
+    throw new BadInputError(
+      `the shadow window ${window.from}..${window.to} is empty: the snapshot ${input.snapshot.manifestUri} has no partition in it (it covers ${manifest.window.from}..${manifest.window.to})`,
+    );
   }
 
   const models = await loadModels(deps, input.model, input.candidate, features, signal);
@@ -87,7 +98,14 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
         onBatch: (done, total) => {
           batchRows.push(done - prev);
           prev = done;
-          ctx.heartbeat({ stage: 'scoring', partition: p.day, done: i, of: parts.length, rows: done, rowsOfPartition: total });
+          ctx.heartbeat({
+            stage: 'scoring',
+            partition: p.day,
+            done: i,
+            of: parts.length,
+            rows: done,
+            rowsOfPartition: total,
+          });
         },
       });
       if (champ) {
@@ -97,12 +115,22 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
         const tsVec = t.getChild(manifest.columns.timestamp);
         for (let r = 0; r < rows; r++) {
           const d = c[at + r]! - h[at + r]!;
-          if (top.wants(Math.abs(d))) top.offer({ id: idValue(idVec, r), ts: tsValue(tsVec, r), day: p.day, candidate: c[at + r]!, champion: h[at + r]!, delta: d });
+          if (top.wants(Math.abs(d)))
+            top.offer({
+              id: idValue(idVec, r),
+              ts: tsValue(tsVec, r),
+              day: p.day,
+              candidate: c[at + r]!,
+              champion: h[at + r]!,
+              delta: d,
+            });
         }
       }
     }
     if (cand.length === 0) {
-      throw new BadInputError(`the shadow window ${window.from}..${window.to} has no events (${parts.length} empty partition(s))`);
+      throw new BadInputError(
+        `the shadow window ${window.from}..${window.to} has no events (${parts.length} empty partition(s))`,
+      );
     }
 
     ctx.heartbeat({ stage: 'metrics' });
@@ -119,16 +147,22 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
     ctx.heartbeat({ stage: 'reports' });
     const cd = models.candidate.description;
     const hd = models.champion?.description ?? null;
-    const prefix = reportPrefix(bucket, input.model, input.candidate.version, {
-      stage: 'shadow',
-      candidate: { version: input.candidate.version, sha256: cd.sha256 },
-      champion: hd ? { version: hd.version, sha256: hd.sha256 } : null,
-      snapshot: input.snapshot.hash,
-      window,
-      shadow: sh,
-      threshold,
-      code: deps.codeVersion,
-    }, 'shadow');
+    const prefix = reportPrefix(
+      bucket,
+      input.model,
+      input.candidate.version,
+      {
+        stage: 'shadow',
+        candidate: { version: input.candidate.version, sha256: cd.sha256 },
+        champion: hd ? { version: hd.version, sha256: hd.sha256 } : null,
+        snapshot: input.snapshot.hash,
+        window,
+        shadow: sh,
+        threshold,
+        code: deps.codeVersion,
+      },
+      'shadow',
+    );
     const run = await deps.mlflow.getRun(input.candidate.runId, { signal });
     const url = runUrl(deps.config.mlflow.uiUrl, run.info.experimentId, run.info.runId);
     const report: ShadowReport = {
@@ -178,7 +212,11 @@ async function shadowScore(deps: ActivityDeps, input: ShadowInput): Promise<Shad
       runArtifactUri: run.info.artifactUri,
       runId: run.info.runId,
       metrics,
-      tags: { 'mlo.shadow_report': `${prefix.uri}report.json`, 'mlo.shadow_passed': String(result.passed), 'mlo.shadow_champion_version': hd?.version ?? 'none' },
+      tags: {
+        'mlo.shadow_report': `${prefix.uri}report.json`,
+        'mlo.shadow_passed': String(result.passed),
+        'mlo.shadow_champion_version': hd?.version ?? 'none',
+      },
       signal,
     });
     return {

@@ -8,9 +8,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { FailureType } from '../lib/failure-types';
-import { MlflowClient, isRetryable, quoteFilterValue, tagFilterKey, tagsOf, type Run } from '../lib/mlflow';
-import { getObjectBytes, parseS3Uri } from '../lib/s3';
+import { FailureType } from '../lib/core/failure-types';
+import { MlflowClient, isRetryable, quoteFilterValue, tagFilterKey, tagsOf, type Run } from '../lib/registry/mlflow';
+import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
 import { TRAINER_CONTRACT, TRAINER_EXIT, type TrainerInput, type TrainerResult } from '../lib/trainer/contract';
 import { runTrainerProcess } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
@@ -38,11 +38,24 @@ export type TrialResult = {
 };
 
 /** Heartbeat details: enough to resume after a crash, and to tell an operator which process trains. */
-export type TrialHeartbeat = { runId: string; checkpoint?: { uri: string; step: number }; step?: number; total?: number; host?: string; trainerPid?: number };
+export type TrialHeartbeat = {
+  runId: string;
+  checkpoint?: { uri: string; step: number };
+  step?: number;
+  total?: number;
+  host?: string;
+  trainerPid?: number;
+};
 
 export type SweepRunInput = StageInput & { trials: number; requestedBy: string };
 
-export type RegisterInput = StageInput & { snapshot: FeatureSnapshotRef; trial: TrialResult; featureColumns: string[]; requestedBy: string; parentRunId?: string };
+export type RegisterInput = StageInput & {
+  snapshot: FeatureSnapshotRef;
+  trial: TrialResult;
+  featureColumns: string[];
+  requestedBy: string;
+  parentRunId?: string;
+};
 
 export const TAG = {
   trialKey: 'mlo.trial_key',
@@ -68,7 +81,11 @@ export function trainingActivities(deps: ActivityDeps) {
   const bucket = config.s3.bucket;
 
   async function findRun(experimentId: string, key: string, value: string): Promise<Run | undefined> {
-    const page = await mlflow.searchRuns({ experimentIds: [experimentId], filter: `tags.${tagFilterKey(key)} = ${quoteFilterValue(value)}`, maxResults: 1 });
+    const page = await mlflow.searchRuns({
+      experimentIds: [experimentId],
+      filter: `tags.${tagFilterKey(key)} = ${quoteFilterValue(value)}`,
+      maxResults: 1,
+    });
     return page.items[0];
   }
 
@@ -82,7 +99,12 @@ export function trainingActivities(deps: ActivityDeps) {
       const run = await mlflow.createRun({
         experimentId: exp.experimentId,
         runName: `${input.model}-sweep`,
-        tags: { [TAG.sweepKey]: sweepKey, 'mlo.workflow_id': input.workflowId, 'mlo.requested_by': input.requestedBy, 'mlo.trials': String(input.trials) },
+        tags: {
+          [TAG.sweepKey]: sweepKey,
+          'mlo.workflow_id': input.workflowId,
+          'mlo.requested_by': input.requestedBy,
+          'mlo.trials': String(input.trials),
+        },
       });
       return { parentRunId: run.info.runId };
     },
@@ -91,7 +113,10 @@ export function trainingActivities(deps: ActivityDeps) {
       const metrics = Object.entries(input.best.metrics)
         .filter((e): e is [string, number] => typeof e[1] === 'number')
         .map(([key, value]) => ({ key: `best_${key}`, value }));
-      await mlflow.logBatch(input.parentRunId, { metrics, tags: { 'mlo.best_trial': String(input.best.trialIndex), 'mlo.best_run_id': input.best.runId } });
+      await mlflow.logBatch(input.parentRunId, {
+        metrics,
+        tags: { 'mlo.best_trial': String(input.best.trialIndex), 'mlo.best_run_id': input.best.runId },
+      });
       await mlflow.endRun(input.parentRunId, 'FINISHED');
     },
 
@@ -132,11 +157,22 @@ export function trainingActivities(deps: ActivityDeps) {
           },
         });
         runId = run.info.runId;
-        await mlflow.logBatch(runId, { params: { ...input.params, seed: input.spec.training.seed, trainer: trainer.command.join(' '), pool: trainer.pool } });
+        await mlflow.logBatch(runId, {
+          params: {
+            ...input.params,
+            seed: input.spec.training.seed,
+            trainer: trainer.command.join(' '),
+            pool: trainer.pool,
+          },
+        });
       }
       const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
       if (state.checkpoint) {
-        await mlflow.setRunTag(runId, 'mlo.resumed_from', `step ${state.checkpoint.step} (${state.checkpoint.uri}) at attempt ${info.attempt}`);
+        await mlflow.setRunTag(
+          runId,
+          'mlo.resumed_from',
+          `step ${state.checkpoint.step} (${state.checkpoint.uri}) at attempt ${info.attempt}`,
+        );
         log.info('resuming training from its last checkpoint', { runId, step: state.checkpoint.step });
       }
       ctx.heartbeat(state);
@@ -212,7 +248,9 @@ export function trainingActivities(deps: ActivityDeps) {
             if (line.type === 'progress') {
               state.step = line.step;
               state.total = line.total;
-              for (const [key, value] of Object.entries(line.metrics)) if (typeof value === 'number') pending.push({ key, value, step: Math.trunc(line.step), timestamp: now });
+              for (const [key, value] of Object.entries(line.metrics))
+                if (typeof value === 'number')
+                  pending.push({ key, value, step: Math.trunc(line.step), timestamp: now });
               ctx.heartbeat(state);
             } else if (line.type === 'checkpoint') {
               state.checkpoint = { uri: line.uri, step: line.step };
@@ -233,35 +271,67 @@ export function trainingActivities(deps: ActivityDeps) {
       const tail = run.stderrTail.slice(-12).join('\n');
       if (run.aborted) {
         await mlflow.endRun(state.runId, 'KILLED').catch(() => undefined);
-        throw ctx.cancellationSignal.reason instanceof Error ? ctx.cancellationSignal.reason : fail('MloCancelled', 'training was cancelled', true);
+        throw ctx.cancellationSignal.reason instanceof Error
+          ? ctx.cancellationSignal.reason
+          : fail('MloCancelled', 'training was cancelled', true);
       }
       if (run.exitCode === TRAINER_EXIT.badInput) {
         await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        throw fail(FailureType.BadInput, `trainer \`${cmd}\` rejected its input (exit ${TRAINER_EXIT.badInput}; not retried):\n${tail}`, true);
+        throw fail(
+          FailureType.BadInput,
+          `trainer \`${cmd}\` rejected its input (exit ${TRAINER_EXIT.badInput}; not retried):\n${tail}`,
+          true,
+        );
       }
       if (run.exitCode === TRAINER_EXIT.transient) {
-        throw fail('MloTrainerTransient', `trainer \`${cmd}\` hit a transient failure (exit ${TRAINER_EXIT.transient}; retrying):\n${tail}`, false);
+        throw fail(
+          'MloTrainerTransient',
+          `trainer \`${cmd}\` hit a transient failure (exit ${TRAINER_EXIT.transient}; retrying):\n${tail}`,
+          false,
+        );
       }
       if (run.exitCode !== 0) {
-        throw fail('MloTrainerCrashed', `trainer \`${cmd}\` ${run.exitCode === null ? `was killed by ${run.signal}` : `exited ${run.exitCode}`}:\n${tail}`, false);
+        throw fail(
+          'MloTrainerCrashed',
+          `trainer \`${cmd}\` ${run.exitCode === null ? `was killed by ${run.signal}` : `exited ${run.exitCode}`}:\n${tail}`,
+          false,
+        );
       }
       if (!result || run.violations.length > 0) {
         await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        const why = !result ? 'exited 0 without a result line' : `printed lines outside the contract: ${run.violations.slice(0, 3).join(' | ')}`;
-        throw fail(FailureType.BadInput, `trainer \`${cmd}\` broke the trainer contract (${TRAINER_CONTRACT}): it ${why}`, true);
+        const why = !result
+          ? 'exited 0 without a result line'
+          : `printed lines outside the contract: ${run.violations.slice(0, 3).join(' | ')}`;
+        throw fail(
+          FailureType.BadInput,
+          `trainer \`${cmd}\` broke the trainer contract (${TRAINER_CONTRACT}): it ${why}`,
+          true,
+        );
       }
       const cols = result.inputSchema.columns;
       if (cols.length !== input.featureColumns.length || cols.some((c, i) => c !== input.featureColumns[i])) {
         await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        throw fail(FailureType.BadInput, `trainer \`${cmd}\` produced a model whose input columns (${cols.join(', ')}) are not the snapshot's feature columns in order (${input.featureColumns.join(', ')})`, true);
+        throw fail(
+          FailureType.BadInput,
+          `trainer \`${cmd}\` produced a model whose input columns (${cols.join(', ')}) are not the snapshot's feature columns in order (${input.featureColumns.join(', ')})`,
+          true,
+        );
       }
 
       // The ONNX model and the feature manifest become artifacts of the run.
       const onnx = parseS3Uri(result.onnxUri);
       const manifest = parseS3Uri(input.snapshot.manifestUri);
       const runInfo = await mlflow.getRun(state.runId);
-      await mlflow.uploadArtifact(runInfo.info.artifactUri, 'model/model.onnx', await getObjectBytes(deps.s3, onnx.bucket, onnx.key));
-      await mlflow.uploadArtifact(runInfo.info.artifactUri, 'features/manifest.json', await getObjectBytes(deps.s3, manifest.bucket, manifest.key));
+      await mlflow.uploadArtifact(
+        runInfo.info.artifactUri,
+        'model/model.onnx',
+        await getObjectBytes(deps.s3, onnx.bucket, onnx.key),
+      );
+      await mlflow.uploadArtifact(
+        runInfo.info.artifactUri,
+        'features/manifest.json',
+        await getObjectBytes(deps.s3, manifest.bucket, manifest.key),
+      );
       const finalMetrics = Object.entries(result.metrics)
         .filter((e): e is [string, number] => typeof e[1] === 'number')
         .map(([key, value]) => ({ key, value }));
@@ -274,7 +344,10 @@ export function trainingActivities(deps: ActivityDeps) {
         probabilityOutput: result.outputs.probability,
         probabilityIndex: result.outputs.probabilityIndex ?? 1,
       };
-      await mlflow.logBatch(state.runId, { metrics: finalMetrics, tags: { [TAG.trialResult]: JSON.stringify(out), 'mlo.onnx_uri': result.onnxUri } });
+      await mlflow.logBatch(state.runId, {
+        metrics: finalMetrics,
+        tags: { [TAG.trialResult]: JSON.stringify(out), 'mlo.onnx_uri': result.onnxUri },
+      });
       await mlflow.endRun(state.runId, 'FINISHED');
       return out;
     },
@@ -287,7 +360,10 @@ export function trainingActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const name = input.model;
       const regKey = `${input.workflowId}/${ctx.info.workflowExecution?.runId ?? ''}`;
-      await mlflow.createRegisteredModel(name, { description: input.spec.description, tags: { 'mlo.owner': input.spec.owner } });
+      await mlflow.createRegisteredModel(name, {
+        description: input.spec.description,
+        tags: { 'mlo.owner': input.spec.owner },
+      });
       const filter = `name = ${quoteFilterValue(name)} and tags.${tagFilterKey(TAG.registrationKey)} = ${quoteFilterValue(regKey)}`;
       const once = new MlflowClient({ trackingUri: config.mlflow.trackingUri, retry: { attempts: 1 } });
       const run = await mlflow.getRun(input.trial.runId);
@@ -316,7 +392,13 @@ export function trainingActivities(deps: ActivityDeps) {
         const found = (await mlflow.searchModelVersions({ filter, maxResults: 5 })).items[0];
         if (found) return { runId: input.trial.runId, version: found.version, onnxUri: input.trial.onnxUri };
         try {
-          const mv = await once.createModelVersion({ name, source: `${run.info.artifactUri}/model`, runId: input.trial.runId, tags, description: `trained by ${input.workflowId}` });
+          const mv = await once.createModelVersion({
+            name,
+            source: `${run.info.artifactUri}/model`,
+            runId: input.trial.runId,
+            tags,
+            description: `trained by ${input.workflowId}`,
+          });
           await mlflow.waitForModelVersionReady(name, mv.version, { signal: ctx.cancellationSignal });
           await mlflow.setRunTag(input.trial.runId, 'mlo.model_version', mv.version);
           return { runId: input.trial.runId, version: mv.version, onnxUri: input.trial.onnxUri };

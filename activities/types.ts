@@ -1,6 +1,6 @@
 /** Inputs and outputs of the stage activities: URIs and small summaries only, never data. */
-import type { ModelSpec } from '../lib/spec';
-import type { RunWindows } from '../lib/windows';
+import type { ModelSpec } from '../lib/spec/model-spec';
+import type { RunWindows } from '../lib/core/windows';
 
 export type StageInput = {
   model: string;
@@ -10,7 +10,14 @@ export type StageInput = {
   workflowId: string;
 };
 
-export type FeatureSnapshotRef = { manifestUri: string; hash: string; rows: number; partitions: number; labeledRows: number; positives: number };
+export type FeatureSnapshotRef = {
+  manifestUri: string;
+  hash: string;
+  rows: number;
+  partitions: number;
+  labeledRows: number;
+  positives: number;
+};
 export type CandidateRef = { runId: string; version: string; onnxUri: string };
 /** One gate of the spec as judged by evaluation or shadow scoring. */
 export type GateOutcome = { gate: string; status: 'pass' | 'fail' | 'n/a'; value: number | null; note: string };

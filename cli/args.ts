@@ -1,4 +1,4 @@
-import { BadInputError } from '../lib/errors';
+import { BadInputError } from '../lib/core/errors';
 import type { Command, ParsedArgs } from './command';
 
 /** Parses argv against a command's declared flags; an unknown flag is a BadInputError naming it. */
@@ -19,14 +19,16 @@ export function parseArgs(argv: string[], cmd: Pick<Command, 'name' | 'flags'>):
     const eq = a.indexOf('=');
     const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
     const spec = known.get(name);
-    if (!spec) throw new BadInputError(`unknown option --${name} for \`mlo ${cmd.name}\`; see \`mlo ${cmd.name} --help\``);
+    if (!spec)
+      throw new BadInputError(`unknown option --${name} for \`mlo ${cmd.name}\`; see \`mlo ${cmd.name} --help\``);
     if (!spec.value) {
       if (eq >= 0) throw new BadInputError(`--${name} takes no value`);
       flags[name] = true;
       continue;
     }
     const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new BadInputError(`--${name} needs a value: --${name} ${spec.value}`);
+    if (value === undefined || (eq < 0 && value.startsWith('--')))
+      throw new BadInputError(`--${name} needs a value: --${name} ${spec.value}`);
     flags[name] = value;
   }
   return { flags, positionals };
@@ -37,13 +39,20 @@ export function stringFlag(args: ParsedArgs, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-export function intFlag(args: ParsedArgs, name: string, dflt: number, opts: { min?: number; max?: number } = {}): number {
+export function intFlag(
+  args: ParsedArgs,
+  name: string,
+  dflt: number,
+  opts: { min?: number; max?: number } = {},
+): number {
   const v = stringFlag(args, name);
   if (v === undefined) return dflt;
   const n = Number(v.replace(/_/g, ''));
   if (!Number.isInteger(n)) throw new BadInputError(`--${name} must be a whole number, got "${v}"`);
-  if (opts.min !== undefined && n < opts.min) throw new BadInputError(`--${name} must be at least ${opts.min}, got ${n}`);
-  if (opts.max !== undefined && n > opts.max) throw new BadInputError(`--${name} must be at most ${opts.max}, got ${n}`);
+  if (opts.min !== undefined && n < opts.min)
+    throw new BadInputError(`--${name} must be at least ${opts.min}, got ${n}`);
+  if (opts.max !== undefined && n > opts.max)
+    throw new BadInputError(`--${name} must be at most ${opts.max}, got ${n}`);
   return n;
 }
 

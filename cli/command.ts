@@ -1,5 +1,5 @@
 /** The shape of one `mlo` command in the command table. */
-import type { ExitCode } from '../lib/errors';
+import type { ExitCode } from '../lib/core/errors';
 
 export type ParsedArgs = {
   /** --flag value / --flag=value / --flag (boolean) */

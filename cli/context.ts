@@ -8,27 +8,37 @@ import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { isGrpcServiceError } from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
-import { loadConfig, type Config } from '../lib/config';
-import { BadInputError, isMloError, UnreachableError, type MloError } from '../lib/errors';
-import { MODELS_DIR } from '../lib/spec';
-import { connectClient } from '../lib/temporal';
-import { isDay } from '../lib/windows';
+import { loadConfig, type Config } from '../lib/infra/config';
+import { BadInputError, isMloError, UnreachableError, type MloError } from '../lib/core/errors';
+import { MODELS_DIR } from '../lib/spec/model-spec';
+import { connectClient } from '../lib/infra/temporal';
+import { isDay } from '../lib/core/windows';
 import { stringFlag } from './args';
 import type { FlagSpec, ParsedArgs } from './command';
 
-export const MODELS_DIR_FLAG: FlagSpec = { name: 'models-dir', value: 'DIR', description: 'where the model specs are (env MLO_MODELS_DIR)', default: 'models/' };
-export const JSON_FLAG: FlagSpec = { name: 'json', description: 'print one JSON object on stdout (for scripts) instead of text' };
+export const MODELS_DIR_FLAG: FlagSpec = {
+  name: 'models-dir',
+  value: 'DIR',
+  description: 'where the model specs are (env MLO_MODELS_DIR)',
+  default: 'models/',
+};
+export const JSON_FLAG: FlagSpec = {
+  name: 'json',
+  description: 'print one JSON object on stdout (for scripts) instead of text',
+};
 
 /** --models-dir, else $MLO_MODELS_DIR, else the project's models/. */
 export function modelsDir(args: ParsedArgs): string {
   const d = stringFlag(args, 'models-dir') ?? (process.env.MLO_MODELS_DIR || undefined);
-  if (d !== undefined && d.trim() === '') throw new BadInputError('--models-dir is empty: name a directory of model specs, e.g. --models-dir models');
+  if (d !== undefined && d.trim() === '')
+    throw new BadInputError('--models-dir is empty: name a directory of model specs, e.g. --models-dir models');
   return d ? path.resolve(d) : MODELS_DIR;
 }
 
 export function requireFlag(args: ParsedArgs, name: string, cmd: string, example: string): string {
   const v = stringFlag(args, name);
-  if (v === undefined || v.trim() === '') throw new BadInputError(`\`mlo ${cmd}\` needs --${name}, e.g. --${name} ${example}`);
+  if (v === undefined || v.trim() === '')
+    throw new BadInputError(`\`mlo ${cmd}\` needs --${name}, e.g. --${name} ${example}`);
   return v.trim();
 }
 
@@ -55,20 +65,27 @@ export function requester(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env
 }
 
 export function noPositionals(args: ParsedArgs, cmd: string): void {
-  if (args.positionals.length > 0) throw new BadInputError(`unexpected argument "${args.positionals[0]}" for \`mlo ${cmd}\`; see \`mlo ${cmd} --help\``);
+  if (args.positionals.length > 0)
+    throw new BadInputError(
+      `unexpected argument "${args.positionals[0]}" for \`mlo ${cmd}\`; see \`mlo ${cmd} --help\``,
+    );
 }
 
 export function onePositional(args: ParsedArgs, cmd: string, what: string): string {
   const [first, ...more] = args.positionals;
   if (!first) throw new BadInputError(`\`mlo ${cmd}\` needs ${what}; see \`mlo ${cmd} --help\``);
-  if (more.length > 0) throw new BadInputError(`unexpected argument "${more[0]}" for \`mlo ${cmd}\`; see \`mlo ${cmd} --help\``);
+  if (more.length > 0)
+    throw new BadInputError(`unexpected argument "${more[0]}" for \`mlo ${cmd}\`; see \`mlo ${cmd} --help\``);
   return first;
 }
 
 const MODEL_NAME = /^[a-z][a-z0-9-]{1,62}$/;
 
 export function checkModelName(name: string, flag = '--model'): string {
-  if (!MODEL_NAME.test(name)) throw new BadInputError(`${flag} "${name}" is not a model name (2-63 lowercase letters, digits or "-", starting with a letter)`);
+  if (!MODEL_NAME.test(name))
+    throw new BadInputError(
+      `${flag} "${name}" is not a model name (2-63 lowercase letters, digits or "-", starting with a letter)`,
+    );
   return name;
 }
 
@@ -106,7 +123,17 @@ export async function within<T>(connection: Connection, ms: number, fn: () => Pr
   }
 }
 
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
 
 function chain(err: unknown): unknown[] {
   const out: unknown[] = [];
@@ -124,14 +151,21 @@ export function isConnectError(err: unknown): boolean {
   return chain(err).some((e) => {
     const code = (e as { code?: unknown }).code;
     const name = (e as { name?: unknown }).name;
-    return (typeof code === 'string' && SOCKET_CODES.has(code)) || name === 'TimeoutError' || (Array.isArray((e as { errors?: unknown }).errors) && (e as { errors: unknown[] }).errors.some(isConnectError));
+    return (
+      (typeof code === 'string' && SOCKET_CODES.has(code)) ||
+      name === 'TimeoutError' ||
+      (Array.isArray((e as { errors?: unknown }).errors) && (e as { errors: unknown[] }).errors.some(isConnectError))
+    );
   });
 }
 
 /** Maps foreign errors onto mlo's typed errors: Temporal UNAVAILABLE and socket errors are unreachable (exit 5). */
 export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
   if (isMloError(err)) return err;
-  if (err instanceof NamespaceNotFoundError) return new BadInputError(`the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; check MLO_TEMPORAL_NAMESPACE`);
+  if (err instanceof NamespaceNotFoundError)
+    return new BadInputError(
+      `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; check MLO_TEMPORAL_NAMESPACE`,
+    );
   const grpc = chain(err).find((e) => isGrpcServiceError(e));
   if (grpc && (grpc as { code?: number }).code === 14) {
     return new UnreachableError('Temporal', cfg?.temporal.address ?? '(MLO_TEMPORAL_ADDRESS)', (grpc as Error).message);

@@ -2,33 +2,23 @@
  * The `mlo` command: one command table, one top-level catch that maps typed errors to
  * the documented exit codes (see EXIT_CODES in lib/errors.ts and the README).
  */
-import type { Config } from '../lib/config';
-import { EXIT_CODES } from '../lib/errors';
+import type { Config } from '../lib/infra/config';
+import { EXIT_CODES } from '../lib/core/errors';
 import { parseArgs } from './args';
 import type { Command } from './command';
-import type * as TrainAndPromoteModule from './commands/train-and-promote';
-import type * as StatusModule from './commands/status';
-import type * as ListModule from './commands/list';
-import type * as DecideModule from './commands/decide';
-import type * as RollbackModule from './commands/rollback';
-import type * as AuditModule from './commands/audit';
-import type * as BackfillModule from './commands/backfill';
-import type * as SchedulesModule from './commands/schedules';
-import type * as ModelsModule from './commands/models';
-import type * as GenDataModule from './commands/gen-data';
-import type * as ConfigModule from '../lib/config';
+import type * as ConfigModule from '../lib/infra/config';
 import type * as ContextModule from './context';
 
-/* eslint-disable @typescript-eslint/no-require-imports -- commands load lazily (require, since bin/mlo.cjs registers tsx's CommonJS hook only), so `mlo --help` and each command pay only for what they use */
 /**
  * The command table: name and summary for `mlo --help`; `load` brings in the command (its
- * flags, help and run) only when it is used.
+ * flags, help and run) only when it is used, so `mlo --help` and each command pay only for
+ * what they use.
  */
 export type CommandEntry = { name: string; summary: string; load: () => Promise<Command> };
 
 /**
- * require() under tsx's CommonJS hook (bin/mlo.cjs); import() where require cannot load
- * TypeScript (vitest, which runs runCli in unit tests).
+ * require() under tsx's CommonJS hook (bin/mlo.cjs registers only that one); import() where
+ * require cannot load TypeScript (vitest, which runs runCli in unit tests).
  */
 function lazy<T>(req: () => T, imp: () => Promise<T>): () => Promise<T> {
   return async () => {
@@ -41,20 +31,34 @@ function lazy<T>(req: () => T, imp: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/** A command module under cli/commands/ and the name of its exported Command. */
+function command(name: string, file: string, exported: string, summary: string): CommandEntry {
+  const path = `./commands/${file}`;
+  const pick = (mod: unknown): Command => {
+    const cmd = (mod as Record<string, Command | undefined>)[exported];
+    if (!cmd) throw new Error(`cli/commands/${file}.ts exports no command named ${exported}`);
+    return cmd;
+  };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see lazy()
+  const required = () => pick(require(path));
+  const load = lazy(required, async () => pick(await import(path)));
+  return { name, summary, load };
+}
+
+// prettier-ignore
 export const COMMANDS: CommandEntry[] = [
-  { name: 'train-and-promote', summary: 'train a model on a data window and take it through the gates to a reviewer', load: lazy(() => (require('./commands/train-and-promote') as typeof TrainAndPromoteModule).trainAndPromoteCommand, async () => (await import('./commands/train-and-promote')).trainAndPromoteCommand) },
-  { name: 'status', summary: 'show where a run stands (stages, windows, candidate, links); a model name means its latest run', load: lazy(() => (require('./commands/status') as typeof StatusModule).statusCommand, async () => (await import('./commands/status')).statusCommand) },
-  { name: 'list', summary: 'list recent runs, or the promotions and rollbacks awaiting approval (--pending)', load: lazy(() => (require('./commands/list') as typeof ListModule).listCommand, async () => (await import('./commands/list')).listCommand) },
-  { name: 'approve', summary: 'approve a pending promotion (or rollback): moves the champion alias', load: lazy(() => (require('./commands/decide') as typeof DecideModule).approveCommand, async () => (await import('./commands/decide')).approveCommand) },
-  { name: 'reject', summary: 'reject a pending promotion (or rollback): nothing moves, the reason is audited', load: lazy(() => (require('./commands/decide') as typeof DecideModule).rejectCommand, async () => (await import('./commands/decide')).rejectCommand) },
-  { name: 'rollback', summary: "move a model's champion alias back to a former champion (reviewed, or --emergency)", load: lazy(() => (require('./commands/rollback') as typeof RollbackModule).rollbackCommand, async () => (await import('./commands/rollback')).rollbackCommand) },
-  { name: 'audit', summary: "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)", load: lazy(() => (require('./commands/audit') as typeof AuditModule).auditCommand, async () => (await import('./commands/audit')).auditCommand) },
-  { name: 'backfill', summary: "compute a model's point-in-time feature snapshot for a day range", load: lazy(() => (require('./commands/backfill') as typeof BackfillModule).backfillCommand, async () => (await import('./commands/backfill')).backfillCommand) },
-  { name: 'schedules', summary: 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill', load: lazy(() => (require('./commands/schedules') as typeof SchedulesModule).schedulesCommand, async () => (await import('./commands/schedules')).schedulesCommand) },
-  { name: 'models', summary: 'validate model specs: `mlo models validate [file…]`', load: lazy(() => (require('./commands/models') as typeof ModelsModule).modelsCommand, async () => (await import('./commands/models')).modelsCommand) },
-  { name: 'gen-data', summary: 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)', load: lazy(() => (require('./commands/gen-data') as typeof GenDataModule).genDataCommand, async () => (await import('./commands/gen-data')).genDataCommand) },
+  command('train-and-promote', 'train-and-promote', 'trainAndPromoteCommand', 'train a model on a data window and take it through the gates to a reviewer'),
+  command('status', 'status', 'statusCommand', 'show where a run stands (stages, windows, candidate, links); a model name means its latest run'),
+  command('list', 'list', 'listCommand', 'list recent runs, or the promotions and rollbacks awaiting approval (--pending)'),
+  command('approve', 'decide', 'approveCommand', 'approve a pending promotion (or rollback): moves the champion alias'),
+  command('reject', 'decide', 'rejectCommand', 'reject a pending promotion (or rollback): nothing moves, the reason is audited'),
+  command('rollback', 'rollback', 'rollbackCommand', "move a model's champion alias back to a former champion (reviewed, or --emergency)"),
+  command('audit', 'audit', 'auditCommand', "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)"),
+  command('backfill', 'backfill', 'backfillCommand', "compute a model's point-in-time feature snapshot for a day range"),
+  command('schedules', 'schedules', 'schedulesCommand', 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill'),
+  command('models', 'models', 'modelsCommand', 'validate model specs: `mlo models validate [file…]`'),
+  command('gen-data', 'gen-data', 'genDataCommand', 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)'),
 ];
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 export const EXIT_CODE_HELP = [
   'exit codes:',
@@ -69,7 +73,9 @@ export const EXIT_CODE_HELP = [
 export function commandHelp(cmd: Command): string {
   const label = (f: Command['flags'][number]) => `--${f.name}${f.value ? ` ${f.value}` : ''}`;
   const width = Math.max(6, ...cmd.flags.map((f) => label(f).length));
-  const lines = cmd.flags.map((f) => `  ${label(f).padEnd(width)}  ${f.description}${f.default !== undefined ? ` (default: ${f.default})` : ''}`);
+  const lines = cmd.flags.map(
+    (f) => `  ${label(f).padEnd(width)}  ${f.description}${f.default !== undefined ? ` (default: ${f.default})` : ''}`,
+  );
   return [
     `mlo ${cmd.name} — ${cmd.summary}`,
     '',
@@ -98,8 +104,16 @@ export function topHelp(): string {
   ].join('\n');
 }
 
-const loadConfigModule = lazy(() => require('../lib/config') as typeof ConfigModule, () => import('../lib/config')); // eslint-disable-line @typescript-eslint/no-require-imports
-const loadContextModule = lazy(() => require('./context') as typeof ContextModule, () => import('./context')); // eslint-disable-line @typescript-eslint/no-require-imports
+/* eslint-disable @typescript-eslint/no-require-imports -- see lazy() */
+const loadConfigModule = lazy(
+  () => require('../lib/infra/config') as typeof ConfigModule,
+  () => import('../lib/infra/config'),
+);
+const loadContextModule = lazy(
+  () => require('./context') as typeof ContextModule,
+  () => import('./context'),
+);
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 async function configOrUndefined(): Promise<Config | undefined> {
   try {

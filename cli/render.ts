@@ -2,7 +2,7 @@
  * Pure rendering helpers of the `mlo` command: tables, the per-stage view of a run, elapsed
  * times, plain change lines and the in-place (ANSI) redraw. No I/O except LiveView's writes.
  */
-import type { StageProgress } from '../workflows/definitions';
+import type { StageProgress } from '../lib/core/definitions';
 
 /** 1m02s, 3h04m, 45s; under a second prints 0s. */
 export function formatElapsed(ms: number): string {
@@ -19,7 +19,12 @@ export function formatElapsed(ms: number): string {
 export function table(headers: string[], rows: string[][]): string[] {
   const all = [headers, ...rows];
   const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  return all.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function progressText(p: StageProgress['progress']): string {
@@ -35,7 +40,13 @@ export function stageElapsed(s: StageProgress, now: number): string {
   return Number.isFinite(start) && Number.isFinite(end) ? formatElapsed(end - start) : '';
 }
 
-const STATUS_MARK: Record<StageProgress['status'], string> = { pending: '·', running: '▶', succeeded: '✓', failed: '✗', skipped: '–' };
+const STATUS_MARK: Record<StageProgress['status'], string> = {
+  pending: '·',
+  running: '▶',
+  succeeded: '✓',
+  failed: '✗',
+  skipped: '–',
+};
 
 /** The stage table: one row per stage (status, progress, elapsed, message). */
 export function renderStages(stages: StageProgress[], now: number, opts: { color?: boolean } = {}): string[] {
@@ -44,8 +55,17 @@ export function renderStages(stages: StageProgress[], now: number, opts: { color
     const code = s === 'succeeded' ? 32 : s === 'failed' ? 31 : s === 'running' ? 36 : s === 'skipped' ? 33 : 2;
     return `\x1b[${code}m${text}\x1b[0m`;
   };
-  const rows = stages.map((s) => [`${STATUS_MARK[s.status]} ${s.stage}`, s.status, progressText(s.progress), stageElapsed(s, now), s.message ?? '']);
-  const lines = table(['   stage', 'status', 'progress', 'elapsed', ''], rows.map((r) => [` ${r[0] ?? ''}`, ...r.slice(1)]));
+  const rows = stages.map((s) => [
+    `${STATUS_MARK[s.status]} ${s.stage}`,
+    s.status,
+    progressText(s.progress),
+    stageElapsed(s, now),
+    s.message ?? '',
+  ]);
+  const lines = table(
+    ['   stage', 'status', 'progress', 'elapsed', ''],
+    rows.map((r) => [` ${r[0] ?? ''}`, ...r.slice(1)]),
+  );
   return lines.map((l, i) => (i === 0 ? l : paint(stages[i - 1]?.status ?? 'pending', l)));
 }
 
@@ -93,7 +113,7 @@ export function fitLine(s: string, width: number): string {
   if (width <= 0 || visibleLength(s) <= width) return s;
   let out = '';
   let n = 0;
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     // eslint-disable-next-line no-control-regex
     const m = s.startsWith('\x1b[', i) ? /^\x1b\[[0-9;]*m/.exec(s.slice(i)) : null;
     if (m) {

@@ -4,15 +4,22 @@
  * and the follow loop that redraws a live view on a terminal or prints one line per change.
  */
 import { ApplicationFailure, defaultPayloadConverter, defineSearchAttributeKey } from '@temporalio/common';
-import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/errors';
-import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/mlflow';
-import { temporalUiLink } from '../lib/pipeline';
-import { runWindows, type RunWindows } from '../lib/windows';
-import { FailureType } from '../lib/failure-types';
-import type { Config } from '../lib/config';
-import { STAGES, progressQuery, promotionWorkflowId, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from '../workflows/definitions';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/core/errors';
+import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/registry/mlflow';
+import { temporalUiLink } from '../lib/client/runs';
+import { runWindows, type RunWindows } from '../lib/core/windows';
+import { FailureType } from '../lib/core/failure-types';
+import type { Config } from '../lib/infra/config';
+import {
+  STAGES,
+  progressQuery,
+  promotionWorkflowId,
+  type StageProgress,
+  type TrainAndPromoteInput,
+  type TrainAndPromoteResult,
+} from '../lib/core/definitions';
 import { backfillProgressQuery } from '../workflows/featureBackfill';
-import { SA } from '../workflows/search-attributes';
+import { SA } from '../lib/core/search-attributes';
 import { within, type Ctx } from './context';
 import { changedStageLines, formatElapsed, LiveView, renderStages, shellArg } from './render';
 
@@ -106,7 +113,11 @@ export function failureInfo(err: unknown): { stage?: string; type?: string; mess
 const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
 
 /** The run's input, from the first event of its history (undefined when it cannot be read). */
-export async function readRunInput(ctx: Ctx, workflowId: string, runId: string): Promise<TrainAndPromoteInput | undefined> {
+export async function readRunInput(
+  ctx: Ctx,
+  workflowId: string,
+  runId: string,
+): Promise<TrainAndPromoteInput | undefined> {
   try {
     const res = await ctx.client.workflowService.getWorkflowExecutionHistory({
       namespace: ctx.cfg.temporal.namespace,
@@ -151,8 +162,15 @@ const defaultStages = (): StageProgress[] => STAGES.map((stage) => ({ stage, sta
 
 async function findCandidateInMlflow(cfg: Config, model: string, runId: string): Promise<string | undefined> {
   try {
-    const mlflow = new MlflowClient({ trackingUri: cfg.mlflow.trackingUri, retry: { attempts: 1 }, requestTimeoutMs: 3000 });
-    const page = await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(model)} and ${tagFilterKey('mlo.workflow_run_id')} = ${quoteFilterValue(runId)}`, maxResults: 5 });
+    const mlflow = new MlflowClient({
+      trackingUri: cfg.mlflow.trackingUri,
+      retry: { attempts: 1 },
+      requestTimeoutMs: 3000,
+    });
+    const page = await mlflow.searchModelVersions({
+      filter: `name = ${quoteFilterValue(model)} and ${tagFilterKey('mlo.workflow_run_id')} = ${quoteFilterValue(runId)}`,
+      maxResults: 5,
+    });
     return page.items[0]?.version;
   } catch {
     return undefined;
@@ -185,7 +203,9 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
     } else state.noWorker = d.taskQueue;
     const fb = stages.find((s) => s.stage === 'featureBackfill');
     if (fb?.status === 'running') {
-      const p = await within(connection, 2000, () => client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery));
+      const p = await within(connection, 2000, () =>
+        client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery),
+      );
       if (p) fb.progress = { done: p.done, total: p.total, unit: p.unit };
     }
   } else if (status === 'COMPLETED') {
@@ -198,7 +218,13 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
       message = r.message;
       // The promotion stage keeps its last progress note ("awaiting approval in …"); show the decision instead.
       const promo = stages.find((s) => s.stage === 'promotion');
-      if (promo && r.message && promo.status === 'succeeded' && /^(awaiting approval|waiting for the pending promotion)/.test(promo.message ?? '')) promo.message = `${r.outcome}: ${r.message}`;
+      if (
+        promo &&
+        r.message &&
+        promo.status === 'succeeded' &&
+        /^(awaiting approval|waiting for the pending promotion)/.test(promo.message ?? '')
+      )
+        promo.message = `${r.outcome}: ${r.message}`;
     } catch (err) {
       outcome = 'failed';
       error = failureInfo(err);
@@ -216,9 +242,18 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
       const s = stages.find((x) => x.stage === error?.stage);
       if (s && s.status !== 'failed') Object.assign(s, { status: 'failed', message: s.message ?? error.message });
     }
-    message = error ? `${error.stage ? `stage ${error.stage} failed` : 'the run failed'}${error.type ? ` (${error.type})` : ''}: ${error.message}` : 'the run failed';
+    message = error
+      ? `${error.stage ? `stage ${error.stage} failed` : 'the run failed'}${error.type ? ` (${error.type})` : ''}: ${error.message}`
+      : 'the run failed';
   } else {
-    outcome = status === 'TERMINATED' ? 'terminated' : status === 'CANCELLED' ? 'cancelled' : status === 'TIMED_OUT' ? 'timed-out' : 'failed';
+    outcome =
+      status === 'TERMINATED'
+        ? 'terminated'
+        : status === 'CANCELLED'
+          ? 'cancelled'
+          : status === 'TIMED_OUT'
+            ? 'timed-out'
+            : 'failed';
     message = `the run was ${outcome}`;
   }
   state.stages = stages;
@@ -234,10 +269,15 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
   const links: RunReport['links'] = { temporal: temporalUiLink(cfg, workflowId, d.runId) };
   const promo = stages.find((s) => s.stage === 'promotion');
   let awaitingApproval: RunReport['awaitingApproval'];
-  if (model && promo && (promo.status === 'running' || promo.status === 'succeeded')) links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
+  if (model && promo && (promo.status === 'running' || promo.status === 'succeeded'))
+    links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
   if (model && candidate) links.mlflow = mlflowVersionLink(cfg, model, candidate);
   if (status === 'RUNNING' && model && promo?.status === 'running' && promo.message?.startsWith('awaiting approval')) {
-    awaitingApproval = { promotionWorkflowId: promotionWorkflowId(model), reviewers: input?.spec.promotion.reviewers ?? [], ...decisionCommands(workflowId) };
+    awaitingApproval = {
+      promotionWorkflowId: promotionWorkflowId(model),
+      reviewers: input?.spec.promotion.reviewers ?? [],
+      ...decisionCommands(workflowId),
+    };
   }
   return {
     workflowId,
@@ -270,7 +310,9 @@ function windowText(w: RunWindows | null): string {
 export function approvalLines(r: RunReport): string[] {
   const a = r.awaitingApproval;
   if (!a) return [];
-  const who = a.reviewers.length ? `reviewers: ${a.reviewers.join(', ')}${r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : ''}` : '';
+  const who = a.reviewers.length
+    ? `reviewers: ${a.reviewers.join(', ')}${r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : ''}`
+    : '';
   return [
     `awaiting approval of ${r.model}${r.candidateVersion ? ` version ${r.candidateVersion}` : ''}${who ? ` (${who})` : ''}`,
     `  review in the Temporal UI: ${r.links.promotion ?? ''}`,
@@ -282,7 +324,8 @@ export function approvalLines(r: RunReport): string[] {
 /** Notices below the stage table: missing workers, the candidate, the approval step. */
 export function noticeLines(r: RunReport, state: LookState): string[] {
   const out: string[] = [];
-  if (r.status === 'RUNNING' && state.noWorker) out.push(`no worker answered on task queue ${state.noWorker} yet; are the workers running? (\`npm run workers\`)`);
+  if (r.status === 'RUNNING' && state.noWorker)
+    out.push(`no worker answered on task queue ${state.noWorker} yet; are the workers running? (\`npm run workers\`)`);
   if (r.candidateVersion && r.links.mlflow) out.push(`candidate version ${r.candidateVersion}: ${r.links.mlflow}`);
   out.push(...approvalLines(r));
   return out;
@@ -310,7 +353,9 @@ export function summaryLine(r: RunReport): string {
 
 /** The whole view of a run (also what the live view redraws). */
 export function renderRun(r: RunReport, state: LookState, now: number, opts: { color?: boolean } = {}): string[] {
-  const elapsed = r.startedAt ? formatElapsed((r.closedAt ? Date.parse(r.closedAt) : now) - Date.parse(r.startedAt)) : '';
+  const elapsed = r.startedAt
+    ? formatElapsed((r.closedAt ? Date.parse(r.closedAt) : now) - Date.parse(r.startedAt))
+    : '';
   return [
     `${r.workflowId}  ${r.status.toLowerCase()}${elapsed ? ` for ${elapsed}` : ''}${r.requestedBy ? `  requested by ${r.requestedBy}` : ''}`,
     ...(r.windows ? [`  ${windowText(r.windows)}`] : []),
@@ -338,7 +383,12 @@ const sleep = (ms: number, stop: () => boolean) =>
  * Follows a run to its end. Live: the view is redrawn in place; plain: one line per change;
  * json: silent. Ctrl-C stops following (the run goes on) and returns the last look.
  */
-export async function followRun(ctx: Ctx, workflowId: string, view: View, opts: { pollMs?: number; state?: LookState } = {}): Promise<{ report: RunReport; interrupted: boolean }> {
+export async function followRun(
+  ctx: Ctx,
+  workflowId: string,
+  view: View,
+  opts: { pollMs?: number; state?: LookState } = {},
+): Promise<{ report: RunReport; interrupted: boolean }> {
   const state = opts.state ?? {};
   const pollMs = opts.pollMs ?? (view === 'live' ? 1000 : 2000);
   let interrupted = false;
@@ -394,10 +444,15 @@ export function modelRunsFilter(model: string): string {
 export async function latestRunOf(ctx: Ctx, model: string): Promise<string> {
   let best: { id: string; start: number } | undefined;
   let n = 0;
-  for await (const w of ctx.client.workflow.list({ query: `WorkflowType = "trainAndPromote" AND ${modelRunsFilter(model)}` })) {
+  for await (const w of ctx.client.workflow.list({
+    query: `WorkflowType = "trainAndPromote" AND ${modelRunsFilter(model)}`,
+  })) {
     if (!best || w.startTime.getTime() > best.start) best = { id: w.workflowId, start: w.startTime.getTime() };
     if (++n >= 1000) break;
   }
-  if (!best) throw new BadInputError(`no trainAndPromote run of "${model}" found in namespace ${ctx.cfg.temporal.namespace}; start one with \`mlo train-and-promote --model ${model}\`, or name a workflow id (see \`mlo list\`)`);
+  if (!best)
+    throw new BadInputError(
+      `no trainAndPromote run of "${model}" found in namespace ${ctx.cfg.temporal.namespace}; start one with \`mlo train-and-promote --model ${model}\`, or name a workflow id (see \`mlo list\`)`,
+    );
   return best.id;
 }

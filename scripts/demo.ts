@@ -9,18 +9,25 @@
  *   6. ends with a summary: stage timings, key metrics, where to look.
  * A second run reuses the stack, the data and every unchanged feature partition.
  */
-import { loadConfig } from '../lib/config';
-import { EXIT_CODES, isMloError } from '../lib/errors';
+import { loadConfig } from '../lib/infra/config';
+import { EXIT_CODES, isMloError } from '../lib/core/errors';
 import { generateDataset, S3Sink } from '../lib/datagen';
-import { MlflowClient, tagsOf } from '../lib/mlflow';
-import { runInput, startOrAttach, temporalUiLink } from '../lib/pipeline';
-import { findModelSpec } from '../lib/spec';
+import { MlflowClient, tagsOf } from '../lib/registry/mlflow';
+import { runInput, startOrAttach, temporalUiLink } from '../lib/client/runs';
+import { findModelSpec } from '../lib/spec/model-spec';
 import { stackUp } from '../lib/stack/stack';
-import { connectClient } from '../lib/temporal';
-import { startWorkers } from '../lib/worker-procs';
-import { addDays } from '../lib/windows';
+import { connectClient } from '../lib/infra/temporal';
+import { startWorkers } from '../lib/stack/worker-procs';
+import { addDays } from '../lib/core/windows';
 import path from 'node:path';
-import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type StageProgress, type TrainAndPromoteResult } from '../workflows/definitions';
+import {
+  approveUpdate,
+  progressQuery,
+  promotionStateQuery,
+  promotionWorkflowId,
+  type StageProgress,
+  type TrainAndPromoteResult,
+} from '../lib/core/definitions';
 import { backfillProgressQuery } from '../workflows/featureBackfill';
 import type { Client } from '@temporalio/client';
 
@@ -31,11 +38,17 @@ const t0 = Date.now();
 const say = (line: string) => console.log(`[demo ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
 
 function fmtStage(s: StageProgress): string {
-  const took = s.startedAt && s.endedAt ? ` in ${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s` : '';
+  const took =
+    s.startedAt && s.endedAt ? ` in ${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)}s` : '';
   return `${s.stage} ${s.status}${took}${s.message ? ` — ${s.message}` : ''}`;
 }
 
-async function follow(client: Client, model: string, workflowId: string, autoApprove: boolean): Promise<TrainAndPromoteResult> {
+async function follow(
+  client: Client,
+  model: string,
+  workflowId: string,
+  autoApprove: boolean,
+): Promise<TrainAndPromoteResult> {
   const handle = client.workflow.getHandle(workflowId);
   const cfg = loadConfig();
   const seen = new Map<string, string>();
@@ -48,7 +61,10 @@ async function follow(client: Client, model: string, workflowId: string, autoApp
     for (const s of stages) {
       let line = fmtStage(s);
       if (s.stage === 'featureBackfill' && s.status === 'running') {
-        const p = await client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery).catch(() => undefined);
+        const p = await client.workflow
+          .getHandle(`${workflowId}/features`)
+          .query(backfillProgressQuery)
+          .catch(() => undefined);
         if (p) line += ` (${p.done}/${p.total} partitions, ${p.reused} reused)`;
       }
       if (seen.get(s.stage) !== line && s.status !== 'pending') {
@@ -65,12 +81,24 @@ async function follow(client: Client, model: string, workflowId: string, autoApp
         const reviewer = st.reviewers.find((r) => r !== st.requestedBy) ?? '<another reviewer>';
         if (!announced) {
           announced = true;
-          say(`${model}: version ${st.candidateVersion} awaits approval by one of ${st.reviewers.filter((r) => r !== st.requestedBy).join(', ')}`);
-          say(`   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "${reviewer}"}`);
+          say(
+            `${model}: version ${st.candidateVersion} awaits approval by one of ${st.reviewers.filter((r) => r !== st.requestedBy).join(', ')}`,
+          );
+          say(
+            `   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "${reviewer}"}`,
+          );
           say(`   or run: npx mlo approve ${promotionWorkflowId(model)} --reviewer ${reviewer}`);
         }
         if (autoApprove) {
-          const r = await ph.executeUpdate(approveUpdate, { args: [{ reviewer, candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }] });
+          const r = await ph.executeUpdate(approveUpdate, {
+            args: [
+              {
+                reviewer,
+                candidateVersion: st.candidateVersion,
+                comment: 'approved by the demo as the second reviewer',
+              },
+            ],
+          });
           say(`${model}: ${r.message}`);
           approved = true;
         }
@@ -83,7 +111,9 @@ async function follow(client: Client, model: string, workflowId: string, autoApp
 
 async function main(): Promise<number> {
   const autoApprove = process.argv.includes('--approve') || !process.stdout.isTTY;
-  say('bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: several minutes)…');
+  say(
+    'bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: several minutes)…',
+  );
   const up = await stackUp({ log: (l) => say(l) });
   say(`dev stack ready in ${up.seconds.toFixed(0)}s:\n${up.addresses.map((a) => `           ${a}`).join('\n')}`);
   const cfg = loadConfig();
@@ -91,14 +121,19 @@ async function main(): Promise<number> {
   const workers = startWorkers({ logDir: path.join(cfg.stack.dir, 'logs') });
   try {
     await workers.ready;
-    say(`workers polling: ${cfg.taskQueues.orchestrator}, ${cfg.taskQueues.cpu}, ${cfg.taskQueues.gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`);
+    say(
+      `workers polling: ${cfg.taskQueues.orchestrator}, ${cfg.taskQueues.cpu}, ${cfg.taskQueues.gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`,
+    );
 
     const sink = await S3Sink.open(cfg.s3);
     const data = await generateDataset(SAMPLE, sink, (p) => {
-      if (p.kind === 'payments' && (p.dayIndex % 15 === 0 || p.dayIndex === p.days - 1)) say(`sample data: day ${p.dayIndex + 1}/${p.days} (${p.rows} payments, ${p.fraud} fraud)`);
+      if (p.kind === 'payments' && (p.dayIndex % 15 === 0 || p.dayIndex === p.days - 1))
+        say(`sample data: day ${p.dayIndex + 1}/${p.days} (${p.rows} payments, ${p.fraud} fraud)`);
     });
     const m = data.manifest;
-    say(`${data.reused ? 'reusing' : 'generated'} sample data: ${m.events.actual} payments over ${SAMPLE.days} days from ${SAMPLE.start}, ${(m.events.fraudRate * 100).toFixed(2)}% fraud, ${m.chargebacks.total} chargebacks (s3://${cfg.s3.bucket}/${SAMPLE.prefix})`);
+    say(
+      `${data.reused ? 'reusing' : 'generated'} sample data: ${m.events.actual} payments over ${SAMPLE.days} days from ${SAMPLE.start}, ${(m.events.fraudRate * 100).toFixed(2)}% fraud, ${m.chargebacks.total} chargebacks (s3://${cfg.s3.bucket}/${SAMPLE.prefix})`,
+    );
     const asOf = addDays(SAMPLE.start, SAMPLE.days);
 
     const { client, connection } = await connectClient(cfg);
@@ -108,38 +143,61 @@ async function main(): Promise<number> {
           const { spec } = findModelSpec(model);
           const input = { ...runInput(cfg, spec, { asOf, requestedBy: REQUESTER }), asOf };
           const r = await startOrAttach(client, cfg, input);
-          say(`${model}: ${r.attached ? 'attached to the running' : 'started'} run ${r.workflowId}\n           ${temporalUiLink(cfg, r.workflowId)}`);
+          say(
+            `${model}: ${r.attached ? 'attached to the running' : 'started'} run ${r.workflowId}\n           ${temporalUiLink(cfg, r.workflowId)}`,
+          );
           return { model, workflowId: r.workflowId };
         }),
       );
-      if (!autoApprove) say('waiting for your approval in the Temporal UI (or `npx mlo approve …`); pass --approve to let the demo approve as the second reviewer');
+      if (!autoApprove)
+        say(
+          'waiting for your approval in the Temporal UI (or `npx mlo approve …`); pass --approve to let the demo approve as the second reviewer',
+        );
       const settled = await Promise.all(
         runs.map(async (r) => {
           try {
             return { ...r, result: await follow(client, r.model, r.workflowId, autoApprove) };
           } catch (err) {
-            return { ...r, error: err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err) };
+            return {
+              ...r,
+              error:
+                err instanceof Error
+                  ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`
+                  : String(err),
+            };
           }
         }),
       );
       const failed = settled.filter((r): r is typeof r & { error: string } => 'error' in r);
-      for (const f of failed) console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
+      for (const f of failed)
+        console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
       const results = settled.filter((r): r is typeof r & { result: TrainAndPromoteResult } => 'result' in r);
 
       const mlflow = MlflowClient.fromConfig(cfg);
       console.log('\n=== mlo demo summary ===');
       for (const { model, workflowId, result } of results) {
-        console.log(`\n${model}: ${result.outcome}${result.candidateVersion ? ` (version ${result.candidateVersion})` : ''}${result.message ? ` — ${result.message}` : ''}`);
-        console.log(`  windows: train ${result.windows.train.from}..${result.windows.train.to}, validation ${result.windows.validation.from}..${result.windows.validation.to}, holdout ${result.windows.holdout.from}..${result.windows.holdout.to}, shadow ${result.windows.shadow.from}..${result.windows.shadow.to}`);
+        console.log(
+          `\n${model}: ${result.outcome}${result.candidateVersion ? ` (version ${result.candidateVersion})` : ''}${result.message ? ` — ${result.message}` : ''}`,
+        );
+        console.log(
+          `  windows: train ${result.windows.train.from}..${result.windows.train.to}, validation ${result.windows.validation.from}..${result.windows.validation.to}, holdout ${result.windows.holdout.from}..${result.windows.holdout.to}, shadow ${result.windows.shadow.from}..${result.windows.shadow.to}`,
+        );
         for (const s of result.stages) console.log(`  ${fmtStage(s)}`);
         if (result.candidateVersion) {
           const v = await mlflow.getModelVersion(model, result.candidateVersion);
           const run = await mlflow.getRun(v.runId);
-          const metrics = run.data.metrics.filter((x) => /^(valid_auc|holdout_auc|holdout_auc_delta|holdout_pr_auc|shadow_psi)$/.test(x.key));
-          if (metrics.length > 0) console.log(`  metrics: ${metrics.map((x) => `${x.key}=${x.value.toFixed(4)}`).join(', ')}`);
+          const metrics = run.data.metrics.filter((x) =>
+            /^(valid_auc|holdout_auc|holdout_auc_delta|holdout_pr_auc|shadow_psi)$/.test(x.key),
+          );
+          if (metrics.length > 0)
+            console.log(`  metrics: ${metrics.map((x) => `${x.key}=${x.value.toFixed(4)}`).join(', ')}`);
           const champion = await mlflow.getModelVersionByAlias(model, 'champion');
-          console.log(`  champion: ${champion ? `version ${champion.version} (${tagsOf(champion)['mlo.approved_by'] ? `approved by ${tagsOf(champion)['mlo.approved_by']}` : 'no approval tag'})` : 'none'}`);
-          console.log(`  MLflow: ${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${result.candidateVersion}`);
+          console.log(
+            `  champion: ${champion ? `version ${champion.version} (${tagsOf(champion)['mlo.approved_by'] ? `approved by ${tagsOf(champion)['mlo.approved_by']}` : 'no approval tag'})` : 'none'}`,
+          );
+          console.log(
+            `  MLflow: ${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${result.candidateVersion}`,
+          );
         }
         console.log(`  Temporal: ${temporalUiLink(cfg, workflowId)}`);
         if (result.evaluationReport) console.log(`  reports: ${result.evaluationReport}, ${result.shadowReport ?? ''}`);
@@ -147,7 +205,11 @@ async function main(): Promise<number> {
       console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
       console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
       if (failed.length > 0) return EXIT_CODES.internal;
-      return results.every((r) => r.result.outcome === 'promoted') ? EXIT_CODES.ok : results.some((r) => r.result.outcome === 'gate-failed') ? EXIT_CODES.gateFailed : EXIT_CODES.rejected;
+      return results.every((r) => r.result.outcome === 'promoted')
+        ? EXIT_CODES.ok
+        : results.some((r) => r.result.outcome === 'gate-failed')
+          ? EXIT_CODES.gateFailed
+          : EXIT_CODES.rejected;
     } finally {
       await connection.close();
     }

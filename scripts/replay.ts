@@ -7,21 +7,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { PROJECT_ROOT, WORKFLOWS_PATH } from '../lib/config';
+import { PROJECT_ROOT, WORKFLOWS_PATH } from '../lib/infra/config';
 
 async function main(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const dir = path.join(PROJECT_ROOT, 'test', 'fixtures', 'histories');
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const histories = files.map((f) => {
-    const json = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { events?: { workflowExecutionStartedEventAttributes?: { workflowId?: string } }[] };
+    const json = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as {
+      events?: { workflowExecutionStartedEventAttributes?: { workflowId?: string } }[];
+    };
     // Replay under the original workflow id: child workflow ids derive from it.
-    const workflowId = json.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? f.replace(/\.json$/, '');
+    const workflowId =
+      json.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? f.replace(/\.json$/, '');
     return { workflowId, history: historyFromJSON(json) };
   });
   const failures: { workflowId: string; error: string }[] = [];
   let replayed = 0;
-  for await (const r of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH, replayName: 'mlo-replay' }, histories)) {
+  for await (const r of Worker.runReplayHistories(
+    { workflowsPath: WORKFLOWS_PATH, replayName: 'mlo-replay' },
+    histories,
+  )) {
     replayed++;
     if (r.error) failures.push({ workflowId: r.workflowId, error: r.error.message });
   }

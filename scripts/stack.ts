@@ -1,5 +1,5 @@
 /** `npm run stack -- up|down|status`: the local dev stack (Temporal, S3, MLflow). */
-import { isMloError } from '../lib/errors';
+import { isMloError } from '../lib/core/errors';
 import { PARTS, stackDown, stackStatus, stackUp, type PartName } from '../lib/stack/stack';
 
 const USAGE = `usage: npm run stack -- up [${PARTS.join('|')}…] | down | status`;
@@ -9,7 +9,9 @@ async function main(cmd: string | undefined, rest: string[]): Promise<number> {
     case 'up': {
       const unknown = rest.filter((r) => !PARTS.includes(r as PartName));
       if (unknown.length > 0) {
-        console.error(`mlo stack: unknown part ${unknown.map((u) => `"${u}"`).join(', ')}; the parts are ${PARTS.join(', ')}\n${USAGE}`);
+        console.error(
+          `mlo stack: unknown part ${unknown.map((u) => `"${u}"`).join(', ')}; the parts are ${PARTS.join(', ')}\n${USAGE}`,
+        );
         return 2;
       }
       const r = await stackUp({ only: rest.length > 0 ? (rest as PartName[]) : undefined });
@@ -25,7 +27,9 @@ async function main(cmd: string | undefined, rest: string[]): Promise<number> {
     case 'status': {
       const parts = await stackStatus();
       for (const p of parts) {
-        console.log(`${p.title.padEnd(22)} ${p.state}${p.pid ? ` (pid ${p.pid})` : ''}${p.detail ? ` — ${p.detail}` : ''}`);
+        console.log(
+          `${p.title.padEnd(22)} ${p.state}${p.pid ? ` (pid ${p.pid})` : ''}${p.detail ? ` — ${p.detail}` : ''}`,
+        );
         if (p.state === 'running') for (const a of p.addresses) console.log(`    ${a}`);
       }
       return parts.every((p) => p.state === 'running') ? 0 : 3;

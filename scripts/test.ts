@@ -7,8 +7,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../lib/config';
-import { isMloError, StackError } from '../lib/errors';
+import { PROJECT_ROOT } from '../lib/infra/config';
+import { isMloError, StackError } from '../lib/core/errors';
 import { stackDown, stackUp } from '../lib/stack/stack';
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
@@ -24,7 +24,12 @@ const RESULTS = path.join(PROJECT_ROOT, '.stack', 'vitest-results.json');
 /** vitest's counts, for the plain closing line `N passed, N failed`. */
 function vitestCounts(): { passed: number; failed: number; skipped: number } | undefined {
   try {
-    const r = JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
+    const r = JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numPendingTests: number;
+      numTodoTests: number;
+    };
     return { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests + r.numTodoTests };
   } catch {
     return undefined;
@@ -39,7 +44,10 @@ function vitestCounts(): { passed: number; failed: number; skipped: number } | u
 async function ensureChromium(): Promise<void> {
   const custom = process.env.MLO_CHROMIUM;
   if (custom) {
-    if (!fs.existsSync(custom)) throw new StackError(`MLO_CHROMIUM is ${custom}, and there is no file there. Point it at a Chromium or Chrome binary, or unset it to use Debian's /usr/bin/chromium.`);
+    if (!fs.existsSync(custom))
+      throw new StackError(
+        `MLO_CHROMIUM is ${custom}, and there is no file there. Point it at a Chromium or Chrome binary, or unset it to use Debian's /usr/bin/chromium.`,
+      );
     return;
   }
   if (fs.existsSync('/usr/bin/chromium')) return;
@@ -54,7 +62,7 @@ async function ensureChromium(): Promise<void> {
   }
   // As root run apt-get itself; otherwise through passwordless sudo (as on CI runners).
   const [cmd, pre] = asRoot ? ['apt-get', [] as string[]] : ['sudo', ['-n', 'apt-get']];
-  console.log('installing Debian\'s chromium for the browser tests (apt-get; first time only)');
+  console.log("installing Debian's chromium for the browser tests (apt-get; first time only)");
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'chromium']]) {
     const c = await run(cmd, [...pre, ...args], { DEBIAN_FRONTEND: 'noninteractive' });
     if (c !== 0) {
@@ -64,7 +72,10 @@ async function ensureChromium(): Promise<void> {
       );
     }
   }
-  if (!fs.existsSync('/usr/bin/chromium')) throw new StackError('apt-get installed chromium, yet /usr/bin/chromium is missing; set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.');
+  if (!fs.existsSync('/usr/bin/chromium'))
+    throw new StackError(
+      'apt-get installed chromium, yet /usr/bin/chromium is missing; set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
+    );
 }
 
 async function main(): Promise<number> {
@@ -80,8 +91,20 @@ async function main(): Promise<number> {
     await ensureChromium();
     const steps: [string, string, string[]][] = [
       ['lint', 'npx', ['eslint', '.', '--max-warnings', '0']],
+      ['format', 'npx', ['prettier', '--check', '.']],
       ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
-      ['vitest', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${RESULTS}`, ...process.argv.slice(2)]],
+      [
+        'vitest',
+        'npx',
+        [
+          'vitest',
+          'run',
+          '--reporter=default',
+          '--reporter=json',
+          `--outputFile.json=${RESULTS}`,
+          ...process.argv.slice(2),
+        ],
+      ],
     ];
     for (const [name, cmd, args] of steps) {
       console.log(`\n== ${name}`);
@@ -100,7 +123,10 @@ async function main(): Promise<number> {
   }
   console.log(`\nnpm test ${code === 0 ? 'passed' : 'failed'} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
   const counts = vitestCounts();
-  if (counts) console.log(`vitest: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`);
+  if (counts)
+    console.log(
+      `vitest: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`,
+    );
   return code;
 }
 

@@ -1,5 +1,5 @@
 /** `npm run workers`: the three worker pools in one terminal, for local development. */
-import { startWorkers } from '../lib/worker-procs';
+import { startWorkers } from '../lib/stack/worker-procs';
 
 const workers = startWorkers({ onLine: (pool, line) => console.log(`${pool.padEnd(12)} ${line}`) });
 let stopping = false;

@@ -1,5 +1,5 @@
 /** The orchestrator pool: runs workflow code only (no activities). */
-import { WORKFLOWS_PATH } from '../lib/config';
+import { WORKFLOWS_PATH } from '../lib/infra/config';
 import { main, type PoolDefinition } from './run';
 
 export const orchestratorPool: PoolDefinition = {

@@ -4,8 +4,8 @@
  * signals make `worker.run()` drain in-flight tasks and resolve).
  */
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { loadConfig, type Config } from '../lib/config';
-import { isMloError } from '../lib/errors';
+import { loadConfig, type Config } from '../lib/infra/config';
+import { isMloError } from '../lib/core/errors';
 
 export type PoolDefinition = {
   pool: string;
@@ -26,8 +26,15 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
   const connection = await NativeConnection.connect({ address: cfg.temporal.address });
   try {
     const taskQueue = def.taskQueue(cfg);
-    const worker = await Worker.create({ connection, namespace: cfg.temporal.namespace, taskQueue, ...(await def.options(cfg)) });
-    console.log(`[mlo ${def.pool} worker] polling task queue "${taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace})${def.describe ? `; ${def.describe(cfg)}` : ''}`);
+    const worker = await Worker.create({
+      connection,
+      namespace: cfg.temporal.namespace,
+      taskQueue,
+      ...(await def.options(cfg)),
+    });
+    console.log(
+      `[mlo ${def.pool} worker] polling task queue "${taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace})${def.describe ? `; ${def.describe(cfg)}` : ''}`,
+    );
     await worker.run();
     console.log(`[mlo ${def.pool} worker] stopped`);
   } finally {

@@ -2,8 +2,8 @@ import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo }
 import type { Activities, FeatureSnapshotRef } from '../activities';
 import type { PartitionResult } from '../activities/features';
 import type { FeatureSet } from '../lib/features/featureset';
-import type { DayRange } from '../lib/windows';
-import { FailureType } from '../lib/failure-types';
+import type { DayRange } from '../lib/core/windows';
+import { FailureType } from '../lib/core/failure-types';
 
 export type FeatureBackfillInput = {
   model: string;
@@ -34,13 +34,31 @@ export async function featureBackfill(input: FeatureBackfillInput): Promise<Feat
     taskQueue: input.cpuQueue,
     startToCloseTimeout: '30m',
     heartbeatTimeout: '2m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: [FailureType.BadInput] },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 8,
+      nonRetryableErrorTypes: [FailureType.BadInput],
+    },
   });
-  const plan = input.carried ?? { ...(await acts.planFeatureBackfill({ featureSet: input.featureSet, range: input.range, labelCutoff: input.labelCutoff })), done: [] };
+  const plan = input.carried ?? {
+    ...(await acts.planFeatureBackfill({
+      featureSet: input.featureSet,
+      range: input.range,
+      labelCutoff: input.labelCutoff,
+    })),
+    done: [],
+  };
   const done: PartitionResult[] = [...plan.done];
   const doneDays = new Set(done.map((p) => p.day));
   const todo = plan.days.filter((d) => !doneDays.has(d));
-  setHandler(backfillProgressQuery, () => ({ done: done.length, total: plan.days.length, reused: done.filter((p) => p.reused).length, unit: 'partitions' }));
+  setHandler(backfillProgressQuery, () => ({
+    done: done.length,
+    total: plan.days.length,
+    reused: done.filter((p) => p.reused).length,
+    unit: 'partitions',
+  }));
 
   const thisRun = todo.slice(0, PARTITIONS_PER_RUN);
   const concurrency = Math.max(1, input.concurrency ?? 8);

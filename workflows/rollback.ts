@@ -4,13 +4,20 @@
  * reject updates and signals as a promotion); the emergency path moves at once and is
  * audited as an emergency. Workflow id: `rollback/<model>`.
  */
-import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { parseDuration } from '../lib/duration';
-import { FailureType } from '../lib/failure-types';
-import { promotionStateQuery, type DecisionResult, type PromotionState } from './definitions';
+import { parseDuration } from '../lib/core/duration';
+import { FailureType } from '../lib/core/failure-types';
+import { promotionStateQuery, type DecisionResult, type PromotionState } from '../lib/core/definitions';
 import { installDecisionHandlers, type DecisionRules } from './promotion';
-import { SA } from './search-attributes';
+import { SA } from '../lib/core/search-attributes';
 
 export type RollbackInput = {
   model: string;
@@ -33,9 +40,16 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
   const acts = proxyActivities<Activities>({
     taskQueue: input.cpuQueue,
     startToCloseTimeout: '2m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 30, nonRetryableErrorTypes: [FailureType.BadInput, 'MloChampionMoved'] },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 30,
+      nonRetryableErrorTypes: [FailureType.BadInput, 'MloChampionMoved'],
+    },
   });
-  const bad = (message: string) => ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
+  const bad = (message: string) =>
+    ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
   const deadlineMs = parseDuration(input.deadline) ?? 0;
   // Handlers first, before any await: the UI lists them from the start.
   const state: PromotionState = {
@@ -48,7 +62,9 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     refusals: [],
     summary: `Roll back ${input.model}: ${input.reason}`,
   };
-  setHandler(promotionStateQuery, () => state, { description: 'The rollback: target version, reviewers, deadline, status and refused decisions.' });
+  setHandler(promotionStateQuery, () => state, {
+    description: 'The rollback: target version, reviewers, deadline, status and refused decisions.',
+  });
   const rules: DecisionRules & { ready: boolean } = {
     model: input.model,
     candidateVersion: state.candidateVersion,
@@ -72,10 +88,16 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
         break;
       }
     }
-    if (!target) throw bad(`the audit trail of ${input.model} holds no champion before version ${current}; name the version to roll back to`);
+    if (!target)
+      throw bad(
+        `the audit trail of ${input.model} holds no champion before version ${current}; name the version to roll back to`,
+      );
   }
   if (target === current) throw bad(`version ${target} already is the champion of ${input.model}`);
-  if (!history.includes(target)) throw bad(`version ${target} never was champion of ${input.model}; former champions: ${[...new Set(history)].join(', ') || '(none)'}`);
+  if (!history.includes(target))
+    throw bad(
+      `version ${target} never was champion of ${input.model}; former champions: ${[...new Set(history)].join(', ') || '(none)'}`,
+    );
 
   await acts.appendAuditRecord({
     model: input.model,
@@ -107,7 +129,12 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     });
     upsertSearchAttributes([{ key: SA.stage, value: 'rolled-back' }]);
     setCurrentDetails(`## Rolled back: ${input.model} champion is version ${target} (was ${current})`);
-    return { outcome: 'promoted', version: target, decidedBy: actor, message: `${input.model} champion rolled back from version ${current} to ${target}${input.emergency ? ' (emergency)' : ''}` };
+    return {
+      outcome: 'promoted',
+      version: target,
+      decidedBy: actor,
+      message: `${input.model} champion rolled back from version ${current} to ${target}${input.emergency ? ' (emergency)' : ''}`,
+    };
   };
   if (input.emergency) return move(input.requestedBy);
 
@@ -120,7 +147,15 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
   );
   return decisions.wait(
     async (r) => {
-      await acts.appendAuditRecord({ model: input.model, action: 'refused', actor: r.reviewer, at: r.at, version: target, reason: `${r.kind} via ${r.via}: ${r.reason}`, workflowId: wf });
+      await acts.appendAuditRecord({
+        model: input.model,
+        action: 'refused',
+        actor: r.reviewer,
+        at: r.at,
+        version: target,
+        reason: `${r.kind} via ${r.via}: ${r.reason}`,
+        workflowId: wf,
+      });
     },
     async (d) => {
       if (d.kind === 'approve') {
@@ -128,9 +163,22 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
         return move(d.reviewer, d.comment);
       }
       state.status = d.kind === 'expire' ? 'expired' : 'rejected';
-      await acts.appendAuditRecord({ model: input.model, action: d.kind === 'expire' ? 'expired' : 'rejected', actor: d.reviewer, at: d.at, version: target, reason: d.reason, workflowId: wf });
+      await acts.appendAuditRecord({
+        model: input.model,
+        action: d.kind === 'expire' ? 'expired' : 'rejected',
+        actor: d.reviewer,
+        at: d.at,
+        version: target,
+        reason: d.reason,
+        workflowId: wf,
+      });
       upsertSearchAttributes([{ key: SA.stage, value: state.status }]);
-      return { outcome: d.kind === 'expire' ? 'expired' : 'rejected', version: target, decidedBy: d.reviewer, message: `rollback to version ${target} ${state.status}: ${d.reason ?? ''}` };
+      return {
+        outcome: d.kind === 'expire' ? 'expired' : 'rejected',
+        version: target,
+        decidedBy: d.reviewer,
+        message: `rollback to version ${target} ${state.status}: ${d.reason ?? ''}`,
+      };
     },
   );
 }

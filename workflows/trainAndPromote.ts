@@ -1,15 +1,35 @@
-import { ApplicationFailure, executeChild, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, sleep, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  executeChild,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { FailureType } from '../lib/failure-types';
-import { runWindows } from '../lib/windows';
-import { parseDuration } from '../lib/duration';
-import { pickBest, planTrials } from '../lib/sweep';
+import { FailureType } from '../lib/core/failure-types';
+import { runWindows } from '../lib/core/windows';
+import { parseDuration } from '../lib/core/duration';
+import { pickBest, planTrials } from '../lib/core/sweep';
 import type { TrialResult } from '../activities/training';
-import { STAGES, progressQuery, promotionWorkflowId, type StageName, type StageProgress, type TrainAndPromoteInput, type TrainAndPromoteResult } from './definitions';
+import {
+  STAGES,
+  progressQuery,
+  promotionWorkflowId,
+  type StageName,
+  type StageProgress,
+  type TrainAndPromoteInput,
+  type TrainAndPromoteResult,
+} from '../lib/core/definitions';
 import { featureBackfill } from './featureBackfill';
 import { promotion } from './promotion';
-import { SA } from './search-attributes';
+import { SA } from '../lib/core/search-attributes';
 
 function durationMs(text: string): number {
   const ms = parseDuration(text);
@@ -20,7 +40,11 @@ function durationMs(text: string): number {
 /** When the run nominally happens: the schedule's nominal time, else the start time. */
 function nominalTime(): Date {
   const scheduled = workflowInfo().searchAttributes?.TemporalScheduledStartTime?.[0];
-  return scheduled instanceof Date ? scheduled : typeof scheduled === 'string' ? new Date(scheduled) : new Date(workflowInfo().startTime);
+  return scheduled instanceof Date
+    ? scheduled
+    : typeof scheduled === 'string'
+      ? new Date(scheduled)
+      : new Date(workflowInfo().startTime);
 }
 
 /**
@@ -38,18 +62,36 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     taskQueue: input.queues.cpu,
     startToCloseTimeout: '2h',
     heartbeatTimeout: '2m',
-    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: [FailureType.BadInput] },
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      maximumInterval: '5m',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: [FailureType.BadInput],
+    },
   });
   const train = proxyActivities<Activities>({
     taskQueue: input.spec.training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu,
     startToCloseTimeout: durationMs(input.spec.training.timeout),
     heartbeatTimeout: durationMs(input.spec.training.heartbeat_timeout),
-    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 6, nonRetryableErrorTypes: [FailureType.BadInput] },
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      maximumInterval: '5m',
+      maximumAttempts: 6,
+      nonRetryableErrorTypes: [FailureType.BadInput],
+    },
   });
   const registry = proxyActivities<Activities>({
     taskQueue: input.queues.cpu,
     startToCloseTimeout: '2m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: [FailureType.BadInput] },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: [FailureType.BadInput],
+    },
   });
 
   const run = async <T>(name: StageName, fn: () => Promise<T>): Promise<T> => {
@@ -93,29 +135,61 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
     executeChild(featureBackfill, {
       workflowId: `${workflowId}/features`,
       taskQueue: workflowInfo().taskQueue,
-      args: [{ model: input.model, featureSet: input.featureSet, range: windows.snapshot, labelCutoff: windows.labelCutoff, cpuQueue: input.queues.cpu }],
+      args: [
+        {
+          model: input.model,
+          featureSet: input.featureSet,
+          range: windows.snapshot,
+          labelCutoff: windows.labelCutoff,
+          cpuQueue: input.queues.cpu,
+        },
+      ],
     }),
   );
   const featureColumns = input.featureSet.featureOrder;
   const candidate = await run('training', async () => {
     const trials = planTrials(spec.training.params, spec.training.sweep, spec.training.seed);
-    const parent = trials.length > 1 ? await registry.startSweepRun({ ...base, trials: trials.length, requestedBy: input.requestedBy }) : undefined;
+    const parent =
+      trials.length > 1
+        ? await registry.startSweepRun({ ...base, trials: trials.length, requestedBy: input.requestedBy })
+        : undefined;
     const results: TrialResult[] = [];
     let next = 0;
     const lane = async () => {
       while (next < trials.length) {
         const t = trials[next++] as (typeof trials)[number];
         results.push(
-          await train.trainTrial({ ...base, snapshot, featureColumns, trialIndex: t.index, params: t.params, parentRunId: parent?.parentRunId, requestedBy: input.requestedBy }),
+          await train.trainTrial({
+            ...base,
+            snapshot,
+            featureColumns,
+            trialIndex: t.index,
+            params: t.params,
+            parentRunId: parent?.parentRunId,
+            requestedBy: input.requestedBy,
+          }),
         );
       }
     };
     await Promise.all(Array.from({ length: Math.min(spec.training.sweep?.parallelism ?? 1, trials.length) }, lane));
     const metric = spec.training.sweep?.metric ?? 'valid_auc';
-    const best = pickBest(results, metric, spec.training.sweep?.goal ?? 'maximize') ?? (results.length === 1 ? results[0] : undefined);
-    if (!best) throw ApplicationFailure.nonRetryable(`no trial reported the sweep metric "${metric}"; fix training.sweep.metric or the trainer`, FailureType.BadInput);
+    const best =
+      pickBest(results, metric, spec.training.sweep?.goal ?? 'maximize') ??
+      (results.length === 1 ? results[0] : undefined);
+    if (!best)
+      throw ApplicationFailure.nonRetryable(
+        `no trial reported the sweep metric "${metric}"; fix training.sweep.metric or the trainer`,
+        FailureType.BadInput,
+      );
     if (parent) await registry.finishSweepRun({ parentRunId: parent.parentRunId, best });
-    return registry.registerCandidate({ ...base, snapshot, trial: best, featureColumns, requestedBy: input.requestedBy, parentRunId: parent?.parentRunId });
+    return registry.registerCandidate({
+      ...base,
+      snapshot,
+      trial: best,
+      featureColumns,
+      requestedBy: input.requestedBy,
+      parentRunId: parent?.parentRunId,
+    });
   });
   // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
   const championAtEvaluation = await registry.getChampion({ model: input.model });
@@ -133,14 +207,18 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   });
 
   if (!evaluation.passed || !shadow.passed) {
-    const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : ''].filter(Boolean).join(' and ');
+    const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : '']
+      .filter(Boolean)
+      .join(' and ');
     const promo = stages.find((x) => x.stage === 'promotion');
     if (promo) {
       promo.status = 'skipped';
       promo.message = `not promoted: the ${failed} gates failed; nothing moved in the registry`;
     }
     upsertSearchAttributes([{ key: SA.stage, value: 'gate-failed' }]);
-    setCurrentDetails(`## Gate failed: ${input.model} version ${candidate.version} is not promoted\n\n${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`);
+    setCurrentDetails(
+      `## Gate failed: ${input.model} version ${candidate.version} is not promoted\n\n${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`,
+    );
     return result('gate-failed', promo?.message);
   }
 
@@ -154,7 +232,12 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
       deadline: spec.promotion.deadline,
       championAtEvaluation,
       summary,
-      evidence: { evaluationReport: evaluation.reportUri, shadowReport: shadow.reportUri, trainAndPromote: workflowId, mlflowRun: candidate.runId },
+      evidence: {
+        evaluationReport: evaluation.reportUri,
+        shadowReport: shadow.reportUri,
+        trainAndPromote: workflowId,
+        mlflowRun: candidate.runId,
+      },
       parentWorkflowId: workflowId,
       cpuQueue: input.queues.cpu,
     };
@@ -174,7 +257,10 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
             { key: SA.requestedBy, value: input.requestedBy },
           ],
         });
-        upsertSearchAttributes([{ key: SA.stage, value: 'awaiting-approval' }, { key: SA.candidateVersion, value: candidate.version }]);
+        upsertSearchAttributes([
+          { key: SA.stage, value: 'awaiting-approval' },
+          { key: SA.candidateVersion, value: candidate.version },
+        ]);
         const s = stages.find((x) => x.stage === 'promotion');
         if (s) s.message = `awaiting approval in workflow ${promotionWorkflowId(input.model)}`;
         const decided = await child.result();
@@ -190,7 +276,8 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
           });
         }
         const s = stages.find((x) => x.stage === 'promotion');
-        if (s) s.message = `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`;
+        if (s)
+          s.message = `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`;
         await sleep(Math.min(600_000, 5_000 * 2 ** Math.min(attempt, 7)));
       }
     }

@@ -2,10 +2,10 @@
  * `mlo audit --model m`: the model's audit trail from S3 (alias moves, approvals, rejections,
  * expiries, refusals, rollbacks), oldest first.
  */
-import { loadConfig } from '../../lib/config';
-import { EXIT_CODES, UnreachableError } from '../../lib/errors';
-import { readAudit, type AuditRecord } from '../../lib/audit';
-import { createS3Client } from '../../lib/s3';
+import { loadConfig } from '../../lib/infra/config';
+import { EXIT_CODES, UnreachableError } from '../../lib/core/errors';
+import { readAudit, type AuditRecord } from '../../lib/registry/audit';
+import { createS3Client } from '../../lib/infra/s3';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
 import { checkModelName, isConnectError, JSON_FLAG, noPositionals, requireFlag } from '../context';
@@ -28,7 +28,10 @@ export const auditCommand: Command = {
   name: 'audit',
   summary: "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)",
   usage: 'mlo audit --model <name> [--json]',
-  flags: [{ name: 'model', value: 'NAME', description: 'the model whose trail to show (audit/<model>/ in the bucket)' }, JSON_FLAG],
+  flags: [
+    { name: 'model', value: 'NAME', description: 'the model whose trail to show (audit/<model>/ in the bucket)' },
+    JSON_FLAG,
+  ],
   details: ['--json prints the records as an array (lib/audit.ts AuditRecord), oldest first.'],
   async run(args) {
     noPositionals(args, 'audit');
@@ -39,7 +42,8 @@ export const auditCommand: Command = {
     try {
       records = await readAudit(s3, cfg.s3.bucket, model);
     } catch (err) {
-      if (isConnectError(err)) throw new UnreachableError('S3', cfg.s3.endpoint, err instanceof Error ? err.message || err.name : String(err));
+      if (isConnectError(err))
+        throw new UnreachableError('S3', cfg.s3.endpoint, err instanceof Error ? err.message || err.name : String(err));
       throw err;
     } finally {
       s3.destroy();
@@ -52,7 +56,11 @@ export const auditCommand: Command = {
       console.log(`no audit records for ${model} in s3://${cfg.s3.bucket}/audit/${model}/`);
       return EXIT_CODES.ok;
     }
-    console.log(table(['AT (UTC)', 'ACTION', 'ACTOR', 'VERSION', 'CHAMPION', 'REASON', 'WORKFLOW'], auditRows(records)).join('\n'));
+    console.log(
+      table(['AT (UTC)', 'ACTION', 'ACTOR', 'VERSION', 'CHAMPION', 'REASON', 'WORKFLOW'], auditRows(records)).join(
+        '\n',
+      ),
+    );
     return EXIT_CODES.ok;
   },
 };

@@ -3,16 +3,31 @@
  * workflow on its own, outside a run), showing partitions done/total.
  */
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { loadConfig } from '../../lib/config';
-import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/errors';
+import { loadConfig } from '../../lib/infra/config';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { temporalUiLink } from '../../lib/pipeline';
-import { findModelSpec } from '../../lib/spec';
+import { temporalUiLink } from '../../lib/client/runs';
+import { findModelSpec } from '../../lib/spec/model-spec';
 import type { FeatureSnapshotRef } from '../../activities/types';
-import { backfillProgressQuery, type BackfillProgress, type FeatureBackfillInput, type featureBackfill } from '../../workflows/featureBackfill';
+import {
+  backfillProgressQuery,
+  type BackfillProgress,
+  type FeatureBackfillInput,
+  type featureBackfill,
+} from '../../workflows/featureBackfill';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
-import { dayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, noPositionals, requireFlag, within, withTemporal, type Ctx } from '../context';
+import {
+  dayFlag,
+  JSON_FLAG,
+  MODELS_DIR_FLAG,
+  modelsDir,
+  noPositionals,
+  requireFlag,
+  within,
+  withTemporal,
+  type Ctx,
+} from '../context';
 import { exitCodeFor, failureInfo, viewFor } from '../runs';
 import { formatElapsed, LiveView, shellArg } from '../render';
 
@@ -42,18 +57,34 @@ export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean
     const d = await h.describe();
     if (d.status.name === 'RUNNING') {
       progress = (await within(ctx.connection, 3000, () => h.query(backfillProgressQuery))) ?? progress;
-      const line = progress ? `partitions ${progress.done}/${progress.total} (${progress.reused} reused)` : `waiting for a worker on task queue ${d.taskQueue}`;
-      if (live) live.draw([`${workflowId}  running for ${formatElapsed(Date.now() - d.startTime.getTime())}`, `  ${line}`]);
+      const line = progress
+        ? `partitions ${progress.done}/${progress.total} (${progress.reused} reused)`
+        : `waiting for a worker on task queue ${d.taskQueue}`;
+      if (live)
+        live.draw([`${workflowId}  running for ${formatElapsed(Date.now() - d.startTime.getTime())}`, `  ${line}`]);
       else if (view === 'plain' && line !== last) console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       last = line;
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
     live?.done();
-    const report: BackfillReport = { workflowId, runId: d.runId, status: d.status.name, progress, snapshot: null, links: { temporal: temporalUiLink(ctx.cfg, workflowId, d.runId) }, exitCode: EXIT_CODES.ok };
+    const report: BackfillReport = {
+      workflowId,
+      runId: d.runId,
+      status: d.status.name,
+      progress,
+      snapshot: null,
+      links: { temporal: temporalUiLink(ctx.cfg, workflowId, d.runId) },
+      exitCode: EXIT_CODES.ok,
+    };
     try {
       report.snapshot = (await h.result()) as FeatureSnapshotRef;
-      report.progress = { done: report.snapshot.partitions, total: report.snapshot.partitions, reused: progress?.reused ?? 0, unit: 'partitions' };
+      report.progress = {
+        done: report.snapshot.partitions,
+        total: report.snapshot.partitions,
+        reused: progress?.reused ?? 0,
+        unit: 'partitions',
+      };
     } catch (err) {
       const f = failureInfo(err);
       report.error = { type: f.type, message: f.message };
@@ -62,8 +93,13 @@ export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean
     if (json) console.log(JSON.stringify(report, null, 2));
     else if (report.snapshot) {
       const s = report.snapshot;
-      console.log(`done: ${s.partitions} partitions, ${s.rows} rows (${s.labeledRows} labeled, ${s.positives} positive); manifest ${s.manifestUri} (hash ${s.hash.slice(0, 16)})`);
-    } else console.log(`failed${report.error?.type ? ` (${report.error.type})` : ''}: ${report.error?.message ?? d.status.name} (exit ${report.exitCode})`);
+      console.log(
+        `done: ${s.partitions} partitions, ${s.rows} rows (${s.labeledRows} labeled, ${s.positives} positive); manifest ${s.manifestUri} (hash ${s.hash.slice(0, 16)})`,
+      );
+    } else
+      console.log(
+        `failed${report.error?.type ? ` (${report.error.type})` : ''}: ${report.error?.message ?? d.status.name} (exit ${report.exitCode})`,
+      );
     return report.exitCode;
   }
 }
@@ -75,8 +111,15 @@ export const backfillCommand: Command = {
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec whose features to compute' },
     { name: 'from', value: 'YYYY-MM-DD', description: 'first day (inclusive)' },
-    { name: 'to', value: 'YYYY-MM-DD', description: 'end day (exclusive); labels known before it count (label cut-off <to>T00:00Z)' },
-    { name: 'wait', description: 'follow it to the end (partitions done/total); default: print the workflow id and exit' },
+    {
+      name: 'to',
+      value: 'YYYY-MM-DD',
+      description: 'end day (exclusive); labels known before it count (label cut-off <to>T00:00Z)',
+    },
+    {
+      name: 'wait',
+      description: 'follow it to the end (partitions done/total); default: print the workflow id and exit',
+    },
     JSON_FLAG,
     MODELS_DIR_FLAG,
   ],
@@ -91,10 +134,17 @@ export const backfillCommand: Command = {
     const { spec } = findModelSpec(model, modelsDir(args));
     const from = dayFlag(args, 'from', 'the first day');
     const to = dayFlag(args, 'to', 'the exclusive end day');
-    if (!from || !to) throw new BadInputError('`mlo backfill` needs --from and --to, e.g. --from 2026-01-01 --to 2026-03-01');
+    if (!from || !to)
+      throw new BadInputError('`mlo backfill` needs --from and --to, e.g. --from 2026-01-01 --to 2026-03-01');
     if (from >= to) throw new BadInputError(`--from ${from} must be before --to ${to}`);
     const cfg = loadConfig();
-    const input: FeatureBackfillInput = { model: spec.name, featureSet: featureSetFromSpec(spec), range: { from, to }, labelCutoff: `${to}T00:00:00.000Z`, cpuQueue: cfg.taskQueues.cpu };
+    const input: FeatureBackfillInput = {
+      model: spec.name,
+      featureSet: featureSetFromSpec(spec),
+      range: { from, to },
+      labelCutoff: `${to}T00:00:00.000Z`,
+      cpuQueue: cfg.taskQueues.cpu,
+    };
     const workflowId = backfillWorkflowIdFor(spec.name, from, to);
     const info = (line: string) => (json ? console.error(line) : console.log(line));
     return withTemporal(async (ctx) => {
@@ -115,7 +165,10 @@ export const backfillCommand: Command = {
       const link = temporalUiLink(cfg, workflowId);
       info(`${attached ? 'attached to the running backfill' : 'started'} ${workflowId}`);
       if (!boolFlag(args, 'wait')) {
-        if (json) console.log(JSON.stringify({ workflowId, runId: h.firstExecutionRunId, attached, links: { temporal: link } }, null, 2));
+        if (json)
+          console.log(
+            JSON.stringify({ workflowId, runId: h.firstExecutionRunId, attached, links: { temporal: link } }, null, 2),
+          );
         else console.log(`temporal: ${link}\nfollow it: mlo status ${shellArg(workflowId)} --follow`);
         return EXIT_CODES.ok;
       }

@@ -5,13 +5,29 @@
  */
 import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/errors';
-import { temporalUiLink } from '../../lib/pipeline';
-import { approveUpdate, promotionWorkflowId, rejectUpdate, type Approval, type DecisionResult, type Rejection } from '../../workflows/definitions';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
+import { temporalUiLink } from '../../lib/client/runs';
+import {
+  approveUpdate,
+  promotionWorkflowId,
+  rejectUpdate,
+  type Approval,
+  type DecisionResult,
+  type Rejection,
+} from '../../lib/core/definitions';
 import { rollbackWorkflowId } from '../../workflows/rollback';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
-import { checkModelName, isWorkflowIdArg, JSON_FLAG, modelOfWorkflowId, onePositional, requireFlag, withTemporal, type Ctx } from '../context';
+import {
+  checkModelName,
+  isWorkflowIdArg,
+  JSON_FLAG,
+  modelOfWorkflowId,
+  onePositional,
+  requireFlag,
+  withTemporal,
+  type Ctx,
+} from '../context';
 
 /**
  * The workflow that takes the decision: a promotion or rollback id as given; for a
@@ -29,22 +45,36 @@ export async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<stri
     }
   };
   if (/^(promotion|rollback)\//.test(arg)) {
-    if (!(await running(arg))) throw new BadInputError(`${arg} is not awaiting a decision (no such running workflow); see \`mlo list --pending\``);
+    if (!(await running(arg)))
+      throw new BadInputError(
+        `${arg} is not awaiting a decision (no such running workflow); see \`mlo list --pending\``,
+      );
     return arg;
   }
   if (isWorkflowIdArg(arg)) {
     const model = modelOfWorkflowId(arg);
-    if (!model) throw new BadInputError(`"${arg}" is not an mlo run id (train-and-promote/<model>/…, promotion/<model> or rollback/<model>)`);
+    if (!model)
+      throw new BadInputError(
+        `"${arg}" is not an mlo run id (train-and-promote/<model>/…, promotion/<model> or rollback/<model>)`,
+      );
     const pid = promotionWorkflowId(model);
     const d = await running(pid);
-    if (!d) throw new BadInputError(`no promotion of ${model} is awaiting a decision (${pid} is not running); see \`mlo status ${arg}\``);
+    if (!d)
+      throw new BadInputError(
+        `no promotion of ${model} is awaiting a decision (${pid} is not running); see \`mlo status ${arg}\``,
+      );
     const parent = d.parentExecution?.workflowId;
-    if (parent && parent !== arg) throw new BadInputError(`the pending promotion of ${model} belongs to run ${parent}, not ${arg} (which waits for it to finish); decide that one: mlo approve ${parent} …`);
+    if (parent && parent !== arg)
+      throw new BadInputError(
+        `the pending promotion of ${model} belongs to run ${parent}, not ${arg} (which waits for it to finish); decide that one: mlo approve ${parent} …`,
+      );
     return pid;
   }
   const model = checkModelName(arg, 'the model');
   for (const id of [promotionWorkflowId(model), rollbackWorkflowId(model)]) if (await running(id)) return id;
-  throw new BadInputError(`nothing of ${model} awaits a decision (neither ${promotionWorkflowId(model)} nor ${rollbackWorkflowId(model)} is running); see \`mlo list --pending\``);
+  throw new BadInputError(
+    `nothing of ${model} awaits a decision (neither ${promotionWorkflowId(model)} nor ${rollbackWorkflowId(model)} is running); see \`mlo list --pending\``,
+  );
 }
 
 function refusalMessage(err: WorkflowUpdateFailedError): string {
@@ -55,31 +85,60 @@ function refusalMessage(err: WorkflowUpdateFailedError): string {
 
 async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<ExitCode> {
   const cmd = kind;
-  const arg = onePositional(args, cmd, 'a run: the trainAndPromote workflow id, the promotion (or rollback) workflow id, or the model name');
+  const arg = onePositional(
+    args,
+    cmd,
+    'a run: the trainAndPromote workflow id, the promotion (or rollback) workflow id, or the model name',
+  );
   const reviewer = requireFlag(args, 'reviewer', cmd, 'alice@example.com');
   const version = stringFlag(args, 'version');
   const json = boolFlag(args, 'json');
   let payload: Approval | Rejection;
-  if (kind === 'approve') payload = { reviewer, ...(version ? { candidateVersion: version } : {}), ...(stringFlag(args, 'comment') ? { comment: stringFlag(args, 'comment') } : {}) };
-  else payload = { reviewer, reason: requireFlag(args, 'reason', cmd, '"recall on DE dropped"'), ...(version ? { candidateVersion: version } : {}) };
+  if (kind === 'approve')
+    payload = {
+      reviewer,
+      ...(version ? { candidateVersion: version } : {}),
+      ...(stringFlag(args, 'comment') ? { comment: stringFlag(args, 'comment') } : {}),
+    };
+  else
+    payload = {
+      reviewer,
+      reason: requireFlag(args, 'reason', cmd, '"recall on DE dropped"'),
+      ...(version ? { candidateVersion: version } : {}),
+    };
   const info = (line: string) => (json ? console.error(line) : console.log(line));
 
   return withTemporal(async (ctx) => {
     const target = await resolveDecisionTarget(ctx, arg);
     const h = ctx.client.workflow.getHandle(target);
-    info(`sending ${kind === 'approve' ? 'the approval' : 'the rejection'} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`);
+    info(
+      `sending ${kind === 'approve' ? 'the approval' : 'the rejection'} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`,
+    );
     let result: DecisionResult;
     try {
       const upd =
         kind === 'approve'
-          ? await h.startUpdate(approveUpdate, { args: [payload as Approval], waitForStage: WorkflowUpdateStage.ACCEPTED })
-          : await h.startUpdate(rejectUpdate, { args: [payload as Rejection], waitForStage: WorkflowUpdateStage.ACCEPTED });
+          ? await h.startUpdate(approveUpdate, {
+              args: [payload as Approval],
+              waitForStage: WorkflowUpdateStage.ACCEPTED,
+            })
+          : await h.startUpdate(rejectUpdate, {
+              args: [payload as Rejection],
+              waitForStage: WorkflowUpdateStage.ACCEPTED,
+            });
       result = await upd.result();
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const message = refusalMessage(err);
         const refusedType = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-        if (json) console.log(JSON.stringify({ workflowId: target, decision: kind, reviewer, accepted: false, message, exitCode: EXIT_CODES.badInput }, null, 2));
+        if (json)
+          console.log(
+            JSON.stringify(
+              { workflowId: target, decision: kind, reviewer, accepted: false, message, exitCode: EXIT_CODES.badInput },
+              null,
+              2,
+            ),
+          );
         if (refusedType === 'MloChampionMoved') {
           console.error(`mlo ${cmd}: ${message}`);
           return EXIT_CODES.internal;
@@ -88,15 +147,30 @@ async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<Exi
       }
       throw err;
     }
-    if (json) console.log(JSON.stringify({ workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok }, null, 2));
+    if (json)
+      console.log(
+        JSON.stringify(
+          { workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok },
+          null,
+          2,
+        ),
+      );
     else console.log(`${result.outcome}: ${result.message}`);
     return EXIT_CODES.ok;
   });
 }
 
 const common = [
-  { name: 'reviewer', value: 'E-MAIL', description: "you: one of the model spec's promotion.reviewers (the requester may not approve)" },
-  { name: 'version', value: 'N', description: 'the candidate version you reviewed; refused if it is not the one pending' },
+  {
+    name: 'reviewer',
+    value: 'E-MAIL',
+    description: "you: one of the model spec's promotion.reviewers (the requester may not approve)",
+  },
+  {
+    name: 'version',
+    value: 'N',
+    description: 'the candidate version you reviewed; refused if it is not the one pending',
+  },
 ];
 const targetHelp = [
   '<run> is the trainAndPromote workflow id, the promotion workflow id (promotion/<model>), a rollback',
@@ -118,7 +192,11 @@ export const rejectCommand: Command = {
   name: 'reject',
   summary: 'reject a pending promotion (or rollback): nothing moves, the reason is audited',
   usage: 'mlo reject <run> --reviewer <e-mail> --reason "…" [--version N] [--json]',
-  flags: [...common, { name: 'reason', value: 'TEXT', description: 'why (required; recorded in the audit trail)' }, JSON_FLAG],
+  flags: [
+    ...common,
+    { name: 'reason', value: 'TEXT', description: 'why (required; recorded in the audit trail)' },
+    JSON_FLAG,
+  ],
   details: targetHelp,
   run: (args) => decide('reject', args),
 };

@@ -3,8 +3,17 @@
  * files, one partition per day, manifest last) to the S3 bucket or a local directory.
  */
 import path from 'node:path';
-import { BadInputError, EXIT_CODES } from '../../lib/errors';
-import { datasetParams, DEFAULTS, generateDataset, LIMITS, LocalDirSink, S3Sink, type GenerateProgress, type PartitionSink } from '../../lib/datagen';
+import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
+import {
+  datasetParams,
+  DEFAULTS,
+  generateDataset,
+  LIMITS,
+  LocalDirSink,
+  S3Sink,
+  type GenerateProgress,
+  type PartitionSink,
+} from '../../lib/datagen';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
 
@@ -15,7 +24,10 @@ function wholeNumber(args: ParsedArgs, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const s = v.trim().replace(/_/g, '');
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n)) throw new BadInputError(`--${name} "${v}" is not a whole number: use digits (underscores allowed), e.g. --${name} ${EXAMPLES[name] ?? '1'}`);
+  if (!Number.isSafeInteger(n))
+    throw new BadInputError(
+      `--${name} "${v}" is not a whole number: use digits (underscores allowed), e.g. --${name} ${EXAMPLES[name] ?? '1'}`,
+    );
   return n;
 }
 
@@ -42,16 +54,34 @@ export const genDataCommand: Command = {
   summary: 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)',
   usage: 'mlo gen-data [--events N] [--days D] [--start YYYY-MM-DD] [--seed S] [--prefix P] [--out-dir DIR] [--force]',
   flags: [
-    { name: 'events', value: 'N', description: `payments to generate, ${fmt(LIMITS.minEvents)} to ${fmt(LIMITS.maxEvents)} (about N/D a day)`, default: String(DEFAULTS.events) },
-    { name: 'days', value: 'D', description: `days of payments, ${LIMITS.minDays} to ${LIMITS.maxDays}`, default: String(DEFAULTS.days) },
+    {
+      name: 'events',
+      value: 'N',
+      description: `payments to generate, ${fmt(LIMITS.minEvents)} to ${fmt(LIMITS.maxEvents)} (about N/D a day)`,
+      default: String(DEFAULTS.events),
+    },
+    {
+      name: 'days',
+      value: 'D',
+      description: `days of payments, ${LIMITS.minDays} to ${LIMITS.maxDays}`,
+      default: String(DEFAULTS.days),
+    },
     { name: 'start', value: 'YYYY-MM-DD', description: 'first day (UTC)', default: DEFAULTS.start },
-    { name: 'seed', value: 'S', description: 'random seed, 0 to 4294967295; the same seed gives byte-identical files', default: String(DEFAULTS.seed) },
+    {
+      name: 'seed',
+      value: 'S',
+      description: 'random seed, 0 to 4294967295; the same seed gives byte-identical files',
+      default: String(DEFAULTS.seed),
+    },
     { name: 'prefix', value: 'P', description: 'key prefix of the dataset', default: DEFAULTS.prefix },
     { name: 'out-dir', value: 'DIR', description: 'write into a local directory instead of the S3 bucket' },
     { name: 'force', description: 'regenerate even when a dataset with the same parameters exists' },
   ],
   async run(args) {
-    if (args.positionals.length > 0) throw new BadInputError(`unexpected argument "${args.positionals[0]}": \`mlo gen-data\` takes only options; see \`mlo gen-data --help\``);
+    if (args.positionals.length > 0)
+      throw new BadInputError(
+        `unexpected argument "${args.positionals[0]}": \`mlo gen-data\` takes only options; see \`mlo gen-data --help\``,
+      );
     const opts = {
       events: wholeNumber(args, 'events', DEFAULTS.events),
       days: wholeNumber(args, 'days', DEFAULTS.days),
@@ -61,7 +91,8 @@ export const genDataCommand: Command = {
       force: boolFlag(args, 'force'),
     };
     const outDir = stringFlag(args, 'out-dir');
-    if (outDir !== undefined && outDir.trim() === '') throw new BadInputError('--out-dir "" is empty: name a directory, e.g. --out-dir /tmp/mlo-data');
+    if (outDir !== undefined && outDir.trim() === '')
+      throw new BadInputError('--out-dir "" is empty: name a directory, e.g. --out-dir /tmp/mlo-data');
     // validate everything before touching S3 or the disk
     const params = datasetParams(opts);
 
@@ -74,7 +105,9 @@ export const genDataCommand: Command = {
     const m = summary.manifest;
     const manifestAt = where(sink, summary.manifestKey);
     if (summary.reused) {
-      console.log(`gen-data: reusing the existing dataset at ${manifestAt} (same parameters; ${fmt(m.events.actual)} payments, ${fmt(m.chargebacks.total)} chargebacks). Pass --force to regenerate it.`);
+      console.log(
+        `gen-data: reusing the existing dataset at ${manifestAt} (same parameters; ${fmt(m.events.actual)} payments, ${fmt(m.chargebacks.total)} chargebacks). Pass --force to regenerate it.`,
+      );
       return EXIT_CODES.ok;
     }
     const parts = m.partitions.payments.length + m.partitions.chargebacks.length;
@@ -88,7 +121,9 @@ export const genDataCommand: Command = {
         `  and ${fmt(m.chargebacks.total)} chargebacks (${fmt(m.chargebacks.byReason.friendly_fraud)} friendly fraud) reported ${m.chargebacks.firstDay ?? '-'} .. ${m.chargebacks.lastDay ?? '-'}`,
         `  ${fmt(m.entities.cards)} cards, ${fmt(m.entities.customers)} customers, ${fmt(m.entities.merchants)} merchants; ${parts} files, ${(bytes / 1048576).toFixed(1)} MiB in ${(summary.elapsedMs / 1000).toFixed(1)}s`,
         `  manifest ${manifestAt} (content hash ${m.contentHash.slice(0, 16)})`,
-        ...(summary.removedStaleKeys > 0 ? [`  removed ${summary.removedStaleKeys} files of the previous dataset under this prefix`] : []),
+        ...(summary.removedStaleKeys > 0
+          ? [`  removed ${summary.removedStaleKeys} files of the previous dataset under this prefix`]
+          : []),
       ].join('\n'),
     );
     return EXIT_CODES.ok;

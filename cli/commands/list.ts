@@ -3,9 +3,9 @@
  * from Temporal's visibility store (mlo's search attributes).
  */
 import type { WorkflowExecutionInfo } from '@temporalio/client';
-import { EXIT_CODES } from '../../lib/errors';
-import { temporalUiLink } from '../../lib/pipeline';
-import { SA } from '../../workflows/search-attributes';
+import { EXIT_CODES } from '../../lib/core/errors';
+import { temporalUiLink } from '../../lib/client/runs';
+import { SA } from '../../lib/core/search-attributes';
 import { boolFlag, intFlag, stringFlag } from '../args';
 import type { Command } from '../command';
 import { checkModelName, JSON_FLAG, noPositionals, withTemporal } from '../context';
@@ -53,7 +53,11 @@ export const listCommand: Command = {
   summary: 'list recent runs, or the promotions and rollbacks awaiting approval (--pending)',
   usage: 'mlo list [--pending] [--model <name>] [--limit N] [--json]',
   flags: [
-    { name: 'pending', description: 'promotions and rollbacks awaiting a decision (WorkflowType promotion|rollback, ExecutionStatus Running)' },
+    {
+      name: 'pending',
+      description:
+        'promotions and rollbacks awaiting a decision (WorkflowType promotion|rollback, ExecutionStatus Running)',
+    },
     { name: 'model', value: 'NAME', description: 'only this model (MloModel)' },
     { name: 'limit', value: 'N', description: 'at most N rows, newest first', default: '20' },
     JSON_FLAG,
@@ -94,17 +98,47 @@ export const listCommand: Command = {
         return EXIT_CODES.ok;
       }
       if (rows.length === 0) {
-        console.log(pending ? `nothing awaits approval${model ? ` for ${model}` : ''}` : `no runs${model ? ` of ${model}` : ''} found`);
+        console.log(
+          pending
+            ? `nothing awaits approval${model ? ` for ${model}` : ''}`
+            : `no runs${model ? ` of ${model}` : ''} found`,
+        );
         return EXIT_CODES.ok;
       }
       const when = (iso: string) => iso.replace('T', ' ').slice(0, 19);
       if (pending) {
-        console.log(table(['WORKFLOW', 'MODEL', 'VERSION', 'REQUESTED BY', 'STAGE', 'STARTED (UTC)'], rows.map((r) => [r.workflowId, r.model ?? '', r.candidateVersion ?? '', r.requestedBy ?? '', r.stage ?? '', when(r.startedAt)])).join('\n'));
-        console.log('\ndecide with `mlo approve <workflow> --reviewer <e-mail>` or `mlo reject <workflow> --reviewer <e-mail> --reason "…"`');
+        console.log(
+          table(
+            ['WORKFLOW', 'MODEL', 'VERSION', 'REQUESTED BY', 'STAGE', 'STARTED (UTC)'],
+            rows.map((r) => [
+              r.workflowId,
+              r.model ?? '',
+              r.candidateVersion ?? '',
+              r.requestedBy ?? '',
+              r.stage ?? '',
+              when(r.startedAt),
+            ]),
+          ).join('\n'),
+        );
+        console.log(
+          '\ndecide with `mlo approve <workflow> --reviewer <e-mail>` or `mlo reject <workflow> --reviewer <e-mail> --reason "…"`',
+        );
         console.log('review in the Temporal UI:');
         for (const r of rows) console.log(`  ${r.link}`);
       } else {
-        console.log(table(['WORKFLOW', 'STATUS', 'STAGE', 'VERSION', 'REQUESTED BY', 'STARTED (UTC)'], rows.map((r) => [r.workflowId, r.status.toLowerCase(), stageColumn(r), r.candidateVersion ?? '', r.requestedBy ?? '', when(r.startedAt)])).join('\n'));
+        console.log(
+          table(
+            ['WORKFLOW', 'STATUS', 'STAGE', 'VERSION', 'REQUESTED BY', 'STARTED (UTC)'],
+            rows.map((r) => [
+              r.workflowId,
+              r.status.toLowerCase(),
+              stageColumn(r),
+              r.candidateVersion ?? '',
+              r.requestedBy ?? '',
+              when(r.startedAt),
+            ]),
+          ).join('\n'),
+        );
       }
       if (found.length > rows.length) console.log(`(${found.length - rows.length} more; raise --limit)`);
       return EXIT_CODES.ok;

@@ -3,8 +3,8 @@
  * by default), printing OK per file or every problem with its line and field.
  */
 import path from 'node:path';
-import { BadInputError, EXIT_CODES } from '../../lib/errors';
-import { listSpecFiles, loadSpecFile, SpecError } from '../../lib/spec';
+import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
+import { listSpecFiles, loadSpecFile, SpecError } from '../../lib/spec/model-spec';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
 import { JSON_FLAG, MODELS_DIR_FLAG, modelsDir } from '../context';
@@ -38,10 +38,16 @@ export const modelsCommand: Command = {
   ],
   async run(args) {
     const [sub, ...files] = args.positionals;
-    if (sub !== 'validate') throw new BadInputError(sub ? `unknown subcommand "models ${sub}"; use \`mlo models validate [file…]\`` : '`mlo models` needs a subcommand: `mlo models validate [file…]`');
+    if (sub !== 'validate')
+      throw new BadInputError(
+        sub
+          ? `unknown subcommand "models ${sub}"; use \`mlo models validate [file…]\``
+          : '`mlo models` needs a subcommand: `mlo models validate [file…]`',
+      );
     const dir = modelsDir(args);
     const targets = files.length > 0 ? files.map((f) => path.resolve(f)) : listSpecFiles(dir);
-    if (targets.length === 0) throw new BadInputError(`no model specs (*.yaml) in ${path.relative(process.cwd(), dir) || dir}/`);
+    if (targets.length === 0)
+      throw new BadInputError(`no model specs (*.yaml) in ${path.relative(process.cwd(), dir) || dir}/`);
     const results = validateFiles(targets);
     const bad = results.filter((r) => !r.ok).length;
     if (boolFlag(args, 'json')) console.log(JSON.stringify(results, null, 2));

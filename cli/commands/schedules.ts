@@ -4,9 +4,9 @@
  */
 import path from 'node:path';
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { loadConfig, type Config } from '../../lib/config';
-import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/errors';
-import { temporalUiLink } from '../../lib/pipeline';
+import { loadConfig, type Config } from '../../lib/infra/config';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
+import { temporalUiLink } from '../../lib/client/runs';
 import {
   applySync,
   describeSchedule,
@@ -18,8 +18,8 @@ import {
   type DesiredSchedule,
   type ExistingSchedule,
   type SyncEntry,
-} from '../../lib/schedules';
-import { listSpecFiles, loadSpecFile, SpecError, type ModelSpec } from '../../lib/spec';
+} from '../../lib/client/schedules';
+import { listSpecFiles, loadSpecFile, SpecError, type ModelSpec } from '../../lib/spec/model-spec';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
 import { checkModelName, dayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, requester, withTemporal } from '../context';
@@ -40,7 +40,10 @@ const FLAGS_OF: Record<Sub, string[]> = {
 export function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
   const files = listSpecFiles(dir);
   const rel = path.relative(process.cwd(), dir) || dir;
-  if (files.length === 0) throw new BadInputError(`no model specs (*.yaml) in ${rel}/: refusing to sync (it would delete every mlo-retrain/ schedule); check --models-dir / MLO_MODELS_DIR`);
+  if (files.length === 0)
+    throw new BadInputError(
+      `no model specs (*.yaml) in ${rel}/: refusing to sync (it would delete every mlo-retrain/ schedule); check --models-dir / MLO_MODELS_DIR`,
+    );
   const problems: string[] = [];
   const out: { file: string; spec: ModelSpec }[] = [];
   for (const f of files) {
@@ -52,7 +55,10 @@ export function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
       else throw err;
     }
   }
-  if (problems.length > 0) throw new BadInputError(`${problems.join('\n')}\nnothing was changed: fix the spec${problems.length > 1 ? 's' : ''} and sync again`);
+  if (problems.length > 0)
+    throw new BadInputError(
+      `${problems.join('\n')}\nnothing was changed: fix the spec${problems.length > 1 ? 's' : ''} and sync again`,
+    );
   return out;
 }
 
@@ -77,7 +83,9 @@ export function renderPlan(plan: SyncEntry[], dryRun: boolean): string[] {
       ? `dry run, nothing changed: would create ${n('create')}, update ${n('update')}, delete ${n('delete')}; ${n('unchanged')} unchanged`
       : `created ${n('create')}, updated ${n('update')}, deleted ${n('delete')}; ${n('unchanged')} unchanged`,
   );
-  return plan.length === 0 ? ['no model spec has a schedule and no mlo-retrain/ schedule exists; nothing to do'] : lines;
+  return plan.length === 0
+    ? ['no model spec has a schedule and no mlo-retrain/ schedule exists; nothing to do']
+    : lines;
 }
 
 export type ScheduleListing = {
@@ -128,11 +136,16 @@ function renderListing(ls: ScheduleListing[]): string[] {
       l.paused ? 'paused' : 'active',
       l.file ? `${l.file} (${(l.specHash ?? '').slice(0, 8)})` : '(not synced by mlo)',
       l.paused ? '-' : l.nextRuns.map(when).join(', '),
-      l.recentActions.length ? `${when(l.recentActions[l.recentActions.length - 1]?.scheduledAt ?? '')} ${l.recentActions[l.recentActions.length - 1]?.workflowId ?? ''}` : '-',
+      l.recentActions.length
+        ? `${when(l.recentActions[l.recentActions.length - 1]?.scheduledAt ?? '')} ${l.recentActions[l.recentActions.length - 1]?.workflowId ?? ''}`
+        : '-',
     ]),
   );
   for (const l of ls) {
-    out.push('', `${l.scheduleId}: ${l.settings ?? ''}; ${l.actionsTaken} runs started, ${l.skippedOverlap} skipped (overlap), ${l.missedCatchupWindow} missed (catchup window)`);
+    out.push(
+      '',
+      `${l.scheduleId}: ${l.settings ?? ''}; ${l.actionsTaken} runs started, ${l.skippedOverlap} skipped (overlap), ${l.missedCatchupWindow} missed (catchup window)`,
+    );
     if (l.note) out.push(`  note: ${l.note}`);
     for (const a of l.recentActions) out.push(`  ${when(a.scheduledAt)}  ${a.workflowId}`);
   }
@@ -142,23 +155,33 @@ function renderListing(ls: ScheduleListing[]): string[] {
 async function handleOf(client: Client, model: string) {
   const id = retrainScheduleId(checkModelName(model, 'the model'));
   const d = await describeSchedule(client, id);
-  if (!d) throw new BadInputError(`there is no schedule ${id}; a spec's \`schedule\` becomes one with \`mlo schedules sync\` (see \`mlo schedules list\`)`);
+  if (!d)
+    throw new BadInputError(
+      `there is no schedule ${id}; a spec's \`schedule\` becomes one with \`mlo schedules sync\` (see \`mlo schedules list\`)`,
+    );
   return { handle: client.schedule.getHandle(id), description: d, id };
 }
 
 async function run(args: ParsedArgs): Promise<ExitCode> {
   const [sub, ...rest] = args.positionals;
   if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
-    throw new BadInputError(`${sub ? `unknown subcommand "schedules ${sub}"` : '`mlo schedules` needs a subcommand'}; use one of ${SUBCOMMANDS.join(', ')} (see \`mlo schedules --help\`)`);
+    throw new BadInputError(
+      `${sub ? `unknown subcommand "schedules ${sub}"` : '`mlo schedules` needs a subcommand'}; use one of ${SUBCOMMANDS.join(', ')} (see \`mlo schedules --help\`)`,
+    );
   }
   const s = sub as Sub;
   for (const f of Object.keys(args.flags)) {
-    if (!FLAGS_OF[s].includes(f)) throw new BadInputError(`--${f} does not apply to \`mlo schedules ${s}\`; see \`mlo schedules --help\``);
+    if (!FLAGS_OF[s].includes(f))
+      throw new BadInputError(`--${f} does not apply to \`mlo schedules ${s}\`; see \`mlo schedules --help\``);
   }
   const json = boolFlag(args, 'json');
   const needsModel = s === 'pause' || s === 'unpause' || s === 'trigger' || s === 'backfill';
-  if (needsModel && rest.length !== 1) throw new BadInputError(`\`mlo schedules ${s}\` needs exactly one model name, e.g. mlo schedules ${s} fraud-detector${s === 'backfill' ? ' --from 2026-03-01 --to 2026-03-08' : ''}`);
-  if (!needsModel && rest.length > 0) throw new BadInputError(`unexpected argument "${rest[0]}" for \`mlo schedules ${s}\``);
+  if (needsModel && rest.length !== 1)
+    throw new BadInputError(
+      `\`mlo schedules ${s}\` needs exactly one model name, e.g. mlo schedules ${s} fraud-detector${s === 'backfill' ? ' --from 2026-03-01 --to 2026-03-08' : ''}`,
+    );
+  if (!needsModel && rest.length > 0)
+    throw new BadInputError(`unexpected argument "${rest[0]}" for \`mlo schedules ${s}\``);
   const model = rest[0] ?? '';
 
   if (s === 'sync') {
@@ -167,10 +190,28 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
     const cfg = loadConfig();
     const desired = desiredSchedules(cfg, specs);
     return withTemporal(async ({ client }) => {
-      const existing = await readExistingSchedules(client, desired.map((d) => d.scheduleId));
+      const existing = await readExistingSchedules(
+        client,
+        desired.map((d) => d.scheduleId),
+      );
       const plan = planSync(desired, existing);
       if (!dryRun) await applySync(client, cfg, plan);
-      if (json) console.log(JSON.stringify({ dryRun, entries: plan.map((e) => ({ model: e.model, scheduleId: e.scheduleId, action: e.action, changes: e.changes })) }, null, 2));
+      if (json)
+        console.log(
+          JSON.stringify(
+            {
+              dryRun,
+              entries: plan.map((e) => ({
+                model: e.model,
+                scheduleId: e.scheduleId,
+                action: e.action,
+                changes: e.changes,
+              })),
+            },
+            null,
+            2,
+          ),
+        );
       else console.log(renderPlan(plan, dryRun).join('\n'));
       return EXIT_CODES.ok;
     }, cfg);
@@ -191,8 +232,17 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
       if (s === 'pause') await handle.pause(note);
       else await handle.unpause(note);
       const d = await handle.describe();
-      const out = { scheduleId: id, paused: d.state.paused, note: d.state.note ?? null, nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()) };
-      console.log(json ? JSON.stringify(out, null, 2) : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`);
+      const out = {
+        scheduleId: id,
+        paused: d.state.paused,
+        note: d.state.note ?? null,
+        nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
+      };
+      console.log(
+        json
+          ? JSON.stringify(out, null, 2)
+          : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`,
+      );
       return EXIT_CODES.ok;
     });
   }
@@ -209,14 +259,26 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
         const fresh = d.info.recentActions.find((a) => !before.has(a.action.workflow.workflowId));
         if (fresh) {
           const wf = fresh.action.workflow;
-          const out = { scheduleId: id, workflowId: wf.workflowId, runId: wf.firstExecutionRunId, scheduledAt: fresh.scheduledAt.toISOString(), links: { temporal: temporalUiLink(cfg, wf.workflowId, wf.firstExecutionRunId) } };
+          const out = {
+            scheduleId: id,
+            workflowId: wf.workflowId,
+            runId: wf.firstExecutionRunId,
+            scheduledAt: fresh.scheduledAt.toISOString(),
+            links: { temporal: temporalUiLink(cfg, wf.workflowId, wf.firstExecutionRunId) },
+          };
           if (json) console.log(JSON.stringify(out, null, 2));
-          else console.log(`triggered ${id}: started ${wf.workflowId} (data up to ${out.scheduledAt.slice(0, 10)})\n  temporal: ${out.links.temporal}\n  follow it: mlo status ${wf.workflowId} --follow`);
+          else
+            console.log(
+              `triggered ${id}: started ${wf.workflowId} (data up to ${out.scheduledAt.slice(0, 10)})\n  temporal: ${out.links.temporal}\n  follow it: mlo status ${wf.workflowId} --follow`,
+            );
           return EXIT_CODES.ok;
         }
         if (Date.now() - t0 > 15_000) {
           if (json) console.log(JSON.stringify({ scheduleId: id, workflowId: null }, null, 2));
-          else console.log(`triggered ${id}; the run has not shown up in the schedule's recent actions yet (see \`mlo schedules list\`)`);
+          else
+            console.log(
+              `triggered ${id}; the run has not shown up in the schedule's recent actions yet (see \`mlo schedules list\`)`,
+            );
           return EXIT_CODES.ok;
         }
         await new Promise((r) => setTimeout(r, 300));
@@ -227,7 +289,8 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   // backfill
   const from = dayFlag(args, 'from', 'the first day');
   const to = dayFlag(args, 'to', 'the exclusive end day');
-  if (!from || !to) throw new BadInputError('`mlo schedules backfill` needs --from and --to, e.g. --from 2026-03-01 --to 2026-03-08');
+  if (!from || !to)
+    throw new BadInputError('`mlo schedules backfill` needs --from and --to, e.g. --from 2026-03-01 --to 2026-03-08');
   if (from >= to) throw new BadInputError(`--from ${from} must be before --to ${to}`);
   return withTemporal(async ({ client }) => {
     const { handle, id } = await handleOf(client, model);
@@ -247,9 +310,14 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
 export const schedulesCommand: Command = {
   name: 'schedules',
   summary: 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill',
-  usage: 'mlo schedules sync [--dry-run] | list | pause <model> [--note …] | unpause <model> | trigger <model> | backfill <model> --from D --to D',
+  usage:
+    'mlo schedules sync [--dry-run] | list | pause <model> [--note …] | unpause <model> | trigger <model> | backfill <model> --from D --to D',
   flags: [
-    { name: 'dry-run', description: 'sync: print the plan (create/update/delete/unchanged per model, with what changes) and change nothing' },
+    {
+      name: 'dry-run',
+      description:
+        'sync: print the plan (create/update/delete/unchanged per model, with what changes) and change nothing',
+    },
     { name: 'from', value: 'YYYY-MM-DD', description: 'backfill: first day (00:00 UTC)' },
     { name: 'to', value: 'YYYY-MM-DD', description: 'backfill: end day (00:00 UTC, exclusive)' },
     { name: 'note', value: 'TEXT', description: "pause/unpause: why (kept in the schedule's note)" },
@@ -258,10 +326,10 @@ export const schedulesCommand: Command = {
   ],
   details: [
     'subcommands:',
-    '  sync [--dry-run]          create, update and delete mlo-retrain/<model> schedules to match the specs\' `schedule`',
+    "  sync [--dry-run]          create, update and delete mlo-retrain/<model> schedules to match the specs' `schedule`",
     '                            (only ids with that prefix; idempotent: a second sync reports all unchanged)',
     '  list                      each schedule: model, spec, paused or not, next run times, recent runs',
-    '  pause <model>             stop starting runs (sync keeps a manual pause unless the spec\'s `paused` changes)',
+    "  pause <model>             stop starting runs (sync keeps a manual pause unless the spec's `paused` changes)",
     '  unpause <model>           start runs again',
     '  trigger <model>           start a run now (its data window ends today, UTC)',
     '  backfill <model> --from D --to D   start the runs of every scheduled time in the range (overlap allow_all)',

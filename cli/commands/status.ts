@@ -3,14 +3,23 @@
  * promotion, rollback or backfill workflow, its own state. A model name means its latest run.
  */
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/errors';
-import { temporalUiLink } from '../../lib/pipeline';
-import { promotionStateQuery, type DecisionResult, type PromotionState } from '../../workflows/definitions';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
+import { temporalUiLink } from '../../lib/client/runs';
+import { promotionStateQuery, type DecisionResult, type PromotionState } from '../../lib/core/definitions';
 import { backfillProgressQuery, type BackfillProgress } from '../../workflows/featureBackfill';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
 import { checkModelName, isWorkflowIdArg, JSON_FLAG, onePositional, within, withTemporal, type Ctx } from '../context';
-import { decisionCommands, failureInfo, followRun, latestRunOf, lookAtRun, renderRun, viewFor, type LookState } from '../runs';
+import {
+  decisionCommands,
+  failureInfo,
+  followRun,
+  latestRunOf,
+  lookAtRun,
+  renderRun,
+  viewFor,
+  type LookState,
+} from '../runs';
 import { followBackfill } from './backfill';
 
 /** Describes a workflow; an unknown id is bad input naming it. */
@@ -19,7 +28,9 @@ export async function describeOrBadInput(ctx: Ctx, workflowId: string) {
     return await ctx.client.workflow.getHandle(workflowId).describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
-      throw new BadInputError(`no workflow "${workflowId}" in namespace ${ctx.cfg.temporal.namespace}; see \`mlo list\` (a run is a workflow id, or a model name for its latest run)`);
+      throw new BadInputError(
+        `no workflow "${workflowId}" in namespace ${ctx.cfg.temporal.namespace}; see \`mlo list\` (a run is a workflow id, or a model name for its latest run)`,
+      );
     }
     throw err;
   }
@@ -69,9 +80,14 @@ export function renderDecision(r: DecisionReport): string[] {
   const s = r.state;
   const lines = [`${r.workflowId} (${r.type})  ${r.status.toLowerCase()}`, `  temporal: ${r.links.temporal}`];
   if (s) {
-    lines.push(`  ${s.model}: ${r.type === 'rollback' ? 'roll back to' : 'candidate'} version ${s.candidateVersion}, requested by ${s.requestedBy}, status ${s.status}`);
+    lines.push(
+      `  ${s.model}: ${r.type === 'rollback' ? 'roll back to' : 'candidate'} version ${s.candidateVersion}, requested by ${s.requestedBy}, status ${s.status}`,
+    );
     lines.push(`  reviewers: ${s.reviewers.join(', ')}; deadline ${s.deadline}`);
-    if (s.decision) lines.push(`  decision: ${s.decision.kind} by ${s.decision.reviewer} at ${s.decision.at}${s.decision.reason ? `: ${s.decision.reason}` : ''}`);
+    if (s.decision)
+      lines.push(
+        `  decision: ${s.decision.kind} by ${s.decision.reviewer} at ${s.decision.at}${s.decision.reason ? `: ${s.decision.reason}` : ''}`,
+      );
     for (const f of s.refusals) lines.push(`  refused ${f.kind} by ${f.reviewer} at ${f.at}: ${f.reason}`);
   } else if (r.status === 'RUNNING') lines.push('  (no worker answered the state query; are the workers running?)');
   if (r.result) lines.push(`  outcome: ${r.result.outcome}: ${r.result.message}`);
@@ -90,11 +106,17 @@ export const statusCommand: Command = {
   name: 'status',
   summary: 'show where a run stands (stages, windows, candidate, links); a model name means its latest run',
   usage: 'mlo status <workflow-id | model> [--follow] [--json]',
-  flags: [{ name: 'follow', description: 'follow the run to its end, like train-and-promote --wait; exit with its exit code' }, JSON_FLAG],
+  flags: [
+    {
+      name: 'follow',
+      description: 'follow the run to its end, like train-and-promote --wait; exit with its exit code',
+    },
+    JSON_FLAG,
+  ],
   details: [
     '<run> is a workflow id (train-and-promote/…, promotion/…, rollback/…, backfill/…) or a model name,',
     'which means its most recent trainAndPromote run (MloModel = "<model>" AND WorkflowType = "trainAndPromote").',
-    'Without --follow the exit code is 0 whenever the status was shown (the run\'s own code is the',
+    "Without --follow the exit code is 0 whenever the status was shown (the run's own code is the",
     '"exitCode" field of --json); with --follow it is the run\'s exit code.',
   ],
   async run(args) {
@@ -108,7 +130,10 @@ export const statusCommand: Command = {
         let r = await lookAtDecision(ctx, workflowId);
         if (follow && r.status === 'RUNNING') {
           if (!json) console.log(renderDecision(r).join('\n'));
-          await ctx.client.workflow.getHandle(workflowId).result().catch(() => undefined);
+          await ctx.client.workflow
+            .getHandle(workflowId)
+            .result()
+            .catch(() => undefined);
           r = await lookAtDecision(ctx, workflowId);
         }
         console.log(json ? JSON.stringify(r, null, 2) : renderDecision(r).join('\n'));
@@ -116,12 +141,33 @@ export const statusCommand: Command = {
       }
       if (d.type === 'featureBackfill') {
         if (follow) return followBackfill(ctx, workflowId, json);
-        const p: BackfillProgress | null = d.status.name === 'RUNNING' ? ((await within(ctx.connection, 3000, () => ctx.client.workflow.getHandle(workflowId).query(backfillProgressQuery))) ?? null) : null;
-        const out = { workflowId, runId: d.runId, type: d.type, status: d.status.name, progress: p, links: { temporal: temporalUiLink(ctx.cfg, workflowId, d.runId) } };
-        console.log(json ? JSON.stringify(out, null, 2) : [`${workflowId} (featureBackfill)  ${d.status.name.toLowerCase()}`, ...(p ? [`  partitions ${p.done}/${p.total} (${p.reused} reused)`] : []), `  temporal: ${out.links.temporal}`].join('\n'));
+        const p: BackfillProgress | null =
+          d.status.name === 'RUNNING'
+            ? ((await within(ctx.connection, 3000, () =>
+                ctx.client.workflow.getHandle(workflowId).query(backfillProgressQuery),
+              )) ?? null)
+            : null;
+        const out = {
+          workflowId,
+          runId: d.runId,
+          type: d.type,
+          status: d.status.name,
+          progress: p,
+          links: { temporal: temporalUiLink(ctx.cfg, workflowId, d.runId) },
+        };
+        console.log(
+          json
+            ? JSON.stringify(out, null, 2)
+            : [
+                `${workflowId} (featureBackfill)  ${d.status.name.toLowerCase()}`,
+                ...(p ? [`  partitions ${p.done}/${p.total} (${p.reused} reused)`] : []),
+                `  temporal: ${out.links.temporal}`,
+              ].join('\n'),
+        );
         return EXIT_CODES.ok;
       }
-      if (d.type !== 'trainAndPromote') throw new BadInputError(`${workflowId} is a ${d.type} workflow, not an mlo run`);
+      if (d.type !== 'trainAndPromote')
+        throw new BadInputError(`${workflowId} is a ${d.type} workflow, not an mlo run`);
       const state: LookState = {};
       if (follow) {
         const { report } = await followRun(ctx, workflowId, viewFor(json), { state });

@@ -2,29 +2,55 @@
  * `mlo train-and-promote`: validates the model spec, starts the run (or attaches to the one
  * already running for the same model and window) and follows it stage by stage.
  */
-import { loadConfig } from '../../lib/config';
-import { BadInputError, EXIT_CODES } from '../../lib/errors';
-import { runInput, startOrAttach, temporalUiLink } from '../../lib/pipeline';
-import { findModelSpec } from '../../lib/spec';
-import { STAGES } from '../../workflows/definitions';
-import { SA } from '../../workflows/search-attributes';
+import { loadConfig } from '../../lib/infra/config';
+import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
+import { runInput, startOrAttach, temporalUiLink } from '../../lib/client/runs';
+import { findModelSpec } from '../../lib/spec/model-spec';
+import { STAGES } from '../../lib/core/definitions';
+import { SA } from '../../lib/core/search-attributes';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
-import { dayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, noPositionals, requester, requireFlag, todayUtc, withTemporal } from '../context';
+import {
+  dayFlag,
+  JSON_FLAG,
+  MODELS_DIR_FLAG,
+  modelsDir,
+  noPositionals,
+  requester,
+  requireFlag,
+  todayUtc,
+  withTemporal,
+} from '../context';
 import { followRun, readRunInput, viewFor, windowsOf, type RunReport } from '../runs';
 import { shellArg } from '../render';
 
 export const trainAndPromoteCommand: Command = {
   name: 'train-and-promote',
   summary: 'train a model on a data window and take it through the gates to a reviewer',
-  usage: 'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] [--requested-by <who>] [--json]',
+  usage:
+    'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] [--requested-by <who>] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec to run (models/<name>.yaml)' },
-    { name: 'to', value: 'YYYY-MM-DD', description: 'the as-of day: the exclusive end of the data; every window ends there', default: 'today (UTC)' },
-    { name: 'from', value: 'YYYY-MM-DD', description: "the training window's first day", default: "training.window.days before validation" },
+    {
+      name: 'to',
+      value: 'YYYY-MM-DD',
+      description: 'the as-of day: the exclusive end of the data; every window ends there',
+      default: 'today (UTC)',
+    },
+    {
+      name: 'from',
+      value: 'YYYY-MM-DD',
+      description: "the training window's first day",
+      default: 'training.window.days before validation',
+    },
     { name: 'wait', description: 'follow the run to its end (the default)' },
     { name: 'detach', description: 'print the workflow id and its Temporal UI link, and exit 0' },
-    { name: 'requested-by', value: 'WHO', description: 'e-mail or user name recorded as the requester (may not approve)', default: '$MLO_USER or the OS user' },
+    {
+      name: 'requested-by',
+      value: 'WHO',
+      description: 'e-mail or user name recorded as the requester (may not approve)',
+      default: '$MLO_USER or the OS user',
+    },
     JSON_FLAG,
     MODELS_DIR_FLAG,
   ],
@@ -33,14 +59,15 @@ export const trainAndPromoteCommand: Command = {
     'request while that run is running attaches to it ("attached to the running run …").',
     'Following: on a terminal a live view per stage is redrawn in place; otherwise one line per change;',
     'with --json one object on stdout at the end (see README, "The mlo command"). Ctrl-C stops',
-    'following; the run goes on. At the approval step it prints the promotion\'s Temporal UI link and',
+    "following; the run goes on. At the approval step it prints the promotion's Temporal UI link and",
     'the `mlo approve` / `mlo reject` commands.',
     'Exit: 0 promoted (or detached), 2 bad input (also a stage failing with MloBadInput), 3 rejected or',
     'expired, 4 gate failed, 5 Temporal unreachable, 1 any other failure.',
   ],
   async run(args) {
     noPositionals(args, 'train-and-promote');
-    if (boolFlag(args, 'wait') && boolFlag(args, 'detach')) throw new BadInputError('--wait and --detach exclude each other; pick one');
+    if (boolFlag(args, 'wait') && boolFlag(args, 'detach'))
+      throw new BadInputError('--wait and --detach exclude each other; pick one');
     const json = boolFlag(args, 'json');
     const model = requireFlag(args, 'model', 'train-and-promote', 'fraud-detector');
     const { spec } = findModelSpec(model, modelsDir(args));
@@ -56,7 +83,9 @@ export const trainAndPromoteCommand: Command = {
       const running = attached ? await readRunInput(ctx, workflowId, d.runId) : input;
       if (attached) {
         const by = running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy);
-        info(`attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); no second run was started`);
+        info(
+          `attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); no second run was started`,
+        );
       } else info(`started ${workflowId}`);
 
       if (boolFlag(args, 'detach')) {

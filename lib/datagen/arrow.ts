@@ -27,7 +27,8 @@ import {
 } from 'apache-arrow';
 import { CHANNELS, CHARGEBACK_REASONS, COUNTRIES, MCCS } from './catalog';
 
-if (endianness() !== 'LE') throw new Error('lib/datagen writes Int64 columns through 32-bit views and needs a little-endian machine');
+if (endianness() !== 'LE')
+  throw new Error('lib/datagen writes Int64 columns through 32-bit views and needs a little-endian machine');
 
 const TWO_POW_32 = 4294967296;
 
@@ -116,7 +117,13 @@ function int64(values: Float64Array, n: number): BigInt64Array {
   return out;
 }
 
-function dictData(type: Dictionary<Utf8, Int8>, values: typeof COUNTRY_VALUES, indices: Int8Array, n: number, nullable = false): Data {
+function dictData(
+  type: Dictionary<Utf8, Int8>,
+  values: typeof COUNTRY_VALUES,
+  indices: Int8Array,
+  n: number,
+  nullable = false,
+): Data {
   if (!nullable) return makeData({ type, length: n, nullCount: 0, data: indices.subarray(0, n), dictionary: values });
   const bitmap = new Uint8Array((n + 7) >> 3);
   let nulls = 0;
@@ -129,7 +136,14 @@ function dictData(type: Dictionary<Utf8, Int8>, values: typeof COUNTRY_VALUES, i
       data[i] = v;
     }
   }
-  return makeData({ type, length: n, nullCount: nulls, nullBitmap: nulls > 0 ? bitmap : null, data, dictionary: values });
+  return makeData({
+    type,
+    length: n,
+    nullCount: nulls,
+    nullBitmap: nulls > 0 ? bitmap : null,
+    data,
+    dictionary: values,
+  });
 }
 
 function toIpc(schema: Schema, children: Data[], n: number): Uint8Array {

@@ -11,8 +11,16 @@
  * few legitimate payments are (friendly fraud).
  */
 import { createHash } from 'node:crypto';
-import { BadInputError } from '../errors';
-import { chargebacksToIpc, CHARGEBACKS_SCHEMA, describeSchema, paymentsToIpc, PAYMENTS_SCHEMA, type ChargebackColumns, type PaymentColumns } from './arrow';
+import { BadInputError } from '../core/errors';
+import {
+  chargebacksToIpc,
+  CHARGEBACKS_SCHEMA,
+  describeSchema,
+  paymentsToIpc,
+  PAYMENTS_SCHEMA,
+  type ChargebackColumns,
+  type PaymentColumns,
+} from './arrow';
 import {
   CARD_TESTING,
   CHANNEL_CARD_PRESENT,
@@ -64,7 +72,14 @@ export type GenerateOptions = {
 };
 
 /** The parameters that fix the dataset's bytes (compared to decide on reuse). */
-export type DatasetParams = { generatorVersion: number; events: number; days: number; start: string; seed: number; prefix: string };
+export type DatasetParams = {
+  generatorVersion: number;
+  events: number;
+  days: number;
+  start: string;
+  seed: number;
+  prefix: string;
+};
 
 export type PartitionEntry = { day: string; key: string; rows: number; bytes: number; sha256: string };
 
@@ -74,8 +89,19 @@ export type DatasetManifest = {
   params: DatasetParams;
   /** generated payment days: [start, end) */
   range: { start: string; end: string };
-  events: { requested: number; actual: number; fraud: number; fraudRate: number; byPattern: Record<FraudPattern, number> };
-  chargebacks: { total: number; byReason: Record<ChargebackReason, number>; firstDay: string | null; lastDay: string | null };
+  events: {
+    requested: number;
+    actual: number;
+    fraud: number;
+    fraudRate: number;
+    byPattern: Record<FraudPattern, number>;
+  };
+  chargebacks: {
+    total: number;
+    byReason: Record<ChargebackReason, number>;
+    firstDay: string | null;
+    lastDay: string | null;
+  };
   entities: { cards: number; customers: number; merchants: number };
   compromisedMerchants: { merchantId: number; from: string; until: string }[];
   schemas: { payments: ReturnType<typeof describeSchema>; chargebacks: ReturnType<typeof describeSchema> };
@@ -88,7 +114,16 @@ export type DatasetManifest = {
 };
 
 export type GenerateProgress =
-  | { kind: 'payments'; day: string; dayIndex: number; days: number; key: string; rows: number; fraud: number; bytes: number }
+  | {
+      kind: 'payments';
+      day: string;
+      dayIndex: number;
+      days: number;
+      key: string;
+      rows: number;
+      fraud: number;
+      bytes: number;
+    }
   | { kind: 'chargebacks'; day: string; key: string; rows: number; bytes: number };
 
 export type GenerateSummary = {
@@ -111,8 +146,18 @@ const ROW_BITS = 8_388_608;
 
 function normalizePrefix(prefix: string): string {
   const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
-  if (p === '/' || p.startsWith('/') || !/^[A-Za-z0-9._=/-]+$/.test(p) || p.split('/').slice(0, -1).some((s) => s === '' || s === '.' || s === '..')) {
-    throw new BadInputError(`--prefix "${prefix}" is not a usable key prefix: use letters, digits and . _ - = separated by single "/", without a leading "/", e.g. --prefix raw/`);
+  if (
+    p === '/' ||
+    p.startsWith('/') ||
+    !/^[A-Za-z0-9._=/-]+$/.test(p) ||
+    p
+      .split('/')
+      .slice(0, -1)
+      .some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    throw new BadInputError(
+      `--prefix "${prefix}" is not a usable key prefix: use letters, digits and . _ - = separated by single "/", without a leading "/", e.g. --prefix raw/`,
+    );
   }
   return p;
 }
@@ -145,10 +190,14 @@ export function manifestKey(prefix: string): string {
 export function datasetParams(opts: GenerateOptions): DatasetParams {
   const { events, days, start, seed } = opts;
   if (!Number.isInteger(events) || events < LIMITS.minEvents || events > LIMITS.maxEvents) {
-    throw new BadInputError(`--events ${events} is out of range: use a whole number from ${LIMITS.minEvents} to ${LIMITS.maxEvents} (e.g. --events 200000)`);
+    throw new BadInputError(
+      `--events ${events} is out of range: use a whole number from ${LIMITS.minEvents} to ${LIMITS.maxEvents} (e.g. --events 200000)`,
+    );
   }
   if (!Number.isInteger(days) || days < LIMITS.minDays || days > LIMITS.maxDays) {
-    throw new BadInputError(`--days ${days} is out of range: use a whole number of days from ${LIMITS.minDays} to ${LIMITS.maxDays} (e.g. --days 60)`);
+    throw new BadInputError(
+      `--days ${days} is out of range: use a whole number of days from ${LIMITS.minDays} to ${LIMITS.maxDays} (e.g. --days 60)`,
+    );
   }
   if (events / days > LIMITS.maxEventsPerDay) {
     const need = Math.ceil(events / LIMITS.maxEventsPerDay);
@@ -156,9 +205,18 @@ export function datasetParams(opts: GenerateOptions): DatasetParams {
       `--events ${events} over --days ${days} is ${Math.ceil(events / days)} events a day, more than the ${LIMITS.maxEventsPerDay} a day partition may hold: use --days ${need} or more, or fewer --events`,
     );
   }
-  if (parseDay(start) === undefined) throw new BadInputError(`--start "${start}" is not a date: use YYYY-MM-DD, e.g. --start 2026-01-01`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new BadInputError(`--seed ${seed} is out of range: use a whole number from 0 to 4294967295, e.g. --seed 42`);
-  return { generatorVersion: GENERATOR_VERSION, events, days, start, seed, prefix: normalizePrefix(opts.prefix ?? DEFAULTS.prefix) };
+  if (parseDay(start) === undefined)
+    throw new BadInputError(`--start "${start}" is not a date: use YYYY-MM-DD, e.g. --start 2026-01-01`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new BadInputError(`--seed ${seed} is out of range: use a whole number from 0 to 4294967295, e.g. --seed 42`);
+  return {
+    generatorVersion: GENERATOR_VERSION,
+    events,
+    days,
+    start,
+    seed,
+    prefix: normalizePrefix(opts.prefix ?? DEFAULTS.prefix),
+  };
 }
 
 // ---------------------------------------------------------------- buffers
@@ -284,7 +342,12 @@ const SMALL_AMOUNTS = [0.5, 1, 1, 2, 5];
 /** A price at merchant m for card holder `card`, times `mult`. */
 function amountAt(rng: Rng, w: World, m: number, card: number, mult: number): number {
   const mcc = w.merchantMcc[m] as number;
-  const x = Math.exp((w.mccMu[mcc] as number) + (w.merchantShift[m] as number) + (w.cardSpend[card] as number) + (w.mccSigma[mcc] as number) * rng.normal());
+  const x = Math.exp(
+    (w.mccMu[mcc] as number) +
+      (w.merchantShift[m] as number) +
+      (w.cardSpend[card] as number) +
+      (w.mccSigma[mcc] as number) * rng.normal(),
+  );
   return Math.max(0.5, round2(x * mult));
 }
 
@@ -309,7 +372,9 @@ function cardTesting(rng: Rng, w: World, buf: DayEvents, plan: Plan): void {
     t += 5_000 + rng.int(85_000);
     const k = rng.int(nm);
     const m = k === 0 ? m0 : k === 1 ? m1 : m2;
-    const amount = rng.chance(0.5) ? (SMALL_AMOUNTS[rng.int(SMALL_AMOUNTS.length)] as number) : round2(0.5 + rng.next() * 9.5);
+    const amount = rng.chance(0.5)
+      ? (SMALL_AMOUNTS[rng.int(SMALL_AMOUNTS.length)] as number)
+      : round2(0.5 + rng.next() * 9.5);
     buf.push(t, card, m, amount, CHANNEL_ECOMMERCE, ip, CARD_TESTING);
   }
   if (cashOut) {
@@ -335,7 +400,15 @@ function geoChange(rng: Rng, w: World, buf: DayEvents, day: number, k: number): 
       m = rng.chance(0.5) ? highTicketIn(w, f).sample(rng) : highTicketIn(w, home).sample(rng);
       ch = CHANNEL_ECOMMERCE;
     }
-    buf.push(t, card, m, amountAt(rng, w, m, card, 1.3 + 2 * rng.next()), ch, ch === CHANNEL_ECOMMERCE ? f : -1, GEO_CHANGE);
+    buf.push(
+      t,
+      card,
+      m,
+      amountAt(rng, w, m, card, 1.3 + 2 * rng.next()),
+      ch,
+      ch === CHANNEL_ECOMMERCE ? f : -1,
+      GEO_CHANGE,
+    );
     t += 5 * MINUTE_MS + rng.int(55 * MINUTE_MS);
   }
 }
@@ -410,7 +483,15 @@ function compromisedDownstream(rng: Rng, w: World, buf: DayEvents, cards: readon
       } else {
         m = highTicketIn(w, f).sample(rng);
       }
-      buf.push(t, card, m, amountAt(rng, w, m, card, 1.5 + 2.5 * rng.next()), ch, ch === CHANNEL_ECOMMERCE ? f : -1, COMPROMISED_MERCHANT);
+      buf.push(
+        t,
+        card,
+        m,
+        amountAt(rng, w, m, card, 1.5 + 2.5 * rng.next()),
+        ch,
+        ch === CHANNEL_ECOMMERCE ? f : -1,
+        COMPROMISED_MERCHANT,
+      );
       t += 2 * MINUTE_MS + rng.int(58 * MINUTE_MS);
     }
     used += k;
@@ -424,9 +505,27 @@ const P_EXPOSE = 0.35;
 const DOWNSTREAM_SHARE = 0.25;
 
 /** Ordinary payments: mostly at the card's favourite and local merchants, in the daily rhythm. */
-function legitimate(rng: Rng, w: World, buf: DayEvents, day: number, count: number, hours: AliasTable, exposures: Map<number, number[]>): void {
+function legitimate(
+  rng: Rng,
+  w: World,
+  buf: DayEvents,
+  day: number,
+  count: number,
+  hours: AliasTable,
+  exposures: Map<number, number[]>,
+): void {
   const { cardActivity, cardCountry, travelUntil, travelCountry, cardFavourites, merchantsByCountry, allMerchants } = w;
-  const { merchantCountry, merchantEcommerce, merchantMcc, merchantShift, cardSpend, mccMu, mccSigma, compromisedFrom, compromisedUntil } = w;
+  const {
+    merchantCountry,
+    merchantEcommerce,
+    merchantMcc,
+    merchantShift,
+    cardSpend,
+    mccMu,
+    mccSigma,
+    compromisedFrom,
+    compromisedUntil,
+  } = w;
   const nCountries = COUNTRIES.length;
   // locals: imported bindings are getters under CommonJS interop, too slow for this loop
   const ECOM = CHANNEL_ECOMMERCE;
@@ -449,7 +548,12 @@ function legitimate(rng: Rng, w: World, buf: DayEvents, day: number, count: numb
     }
     const ip = ch === CP ? -1 : rng.next() < 0.96 ? loc : rng.int(nCountries);
     const mcc = merchantMcc[m] as number;
-    const x = Math.exp((mccMu[mcc] as number) + (merchantShift[m] as number) + (cardSpend[card] as number) + (mccSigma[mcc] as number) * rng.normal());
+    const x = Math.exp(
+      (mccMu[mcc] as number) +
+        (merchantShift[m] as number) +
+        (cardSpend[card] as number) +
+        (mccSigma[mcc] as number) * rng.normal(),
+    );
     const amount = Math.max(0.5, Math.round(x * 100) / 100);
     const t = hours.sample(rng) * HOUR_MS + rng.int(HOUR_MS);
     buf.push(t, card, m, amount, ch, ip, legit);
@@ -526,7 +630,11 @@ function sameParams(a: DatasetParams, b: DatasetParams | undefined): boolean {
  * manifest with identical parameters exists (and `force` is not set) nothing is written
  * and the existing manifest is returned with `reused: true`.
  */
-export async function generateDataset(opts: GenerateOptions, sink: PartitionSink, onProgress?: (p: GenerateProgress) => void): Promise<GenerateSummary> {
+export async function generateDataset(
+  opts: GenerateOptions,
+  sink: PartitionSink,
+  onProgress?: (p: GenerateProgress) => void,
+): Promise<GenerateSummary> {
   const started = Date.now();
   const params = datasetParams(opts);
   const { events, days, seed, prefix } = params;
@@ -534,7 +642,13 @@ export async function generateDataset(opts: GenerateOptions, sink: PartitionSink
 
   const previous = await readManifest(sink, prefix);
   if (previous && !opts.force && sameParams(params, previous.params)) {
-    return { reused: true, manifestKey: mKey, manifest: previous, removedStaleKeys: 0, elapsedMs: Date.now() - started };
+    return {
+      reused: true,
+      manifestKey: mKey,
+      manifest: previous,
+      removedStaleKeys: 0,
+      elapsedMs: Date.now() - started,
+    };
   }
   // the dataset is incomplete from here until the new manifest is written
   if (previous && sink.delete) await sink.delete(mKey);
@@ -550,9 +664,20 @@ export async function generateDataset(opts: GenerateOptions, sink: PartitionSink
   const pending = new Map<number, ChargebackBuffer>();
   const exposures = new Map<number, number[]>();
 
-  const byPattern = { card_testing: 0, geo_change: 0, new_merchant_high_amount: 0, compromised_merchant: 0 } satisfies Record<FraudPattern, number>;
+  const byPattern = {
+    card_testing: 0,
+    geo_change: 0,
+    new_merchant_high_amount: 0,
+    compromised_merchant: 0,
+  } satisfies Record<FraudPattern, number>;
   const byReason = { ...byPattern, friendly_fraud: 0 } satisfies Record<ChargebackReason, number>;
-  const patternNames = [null, 'card_testing', 'geo_change', 'new_merchant_high_amount', 'compromised_merchant'] as const;
+  const patternNames = [
+    null,
+    'card_testing',
+    'geo_change',
+    'new_merchant_high_amount',
+    'compromised_merchant',
+  ] as const;
   const paymentParts: DatasetManifest['partitions']['payments'] = [];
   const chargebackParts: PartitionEntry[] = [];
   let nextPaymentId = 1;
@@ -568,7 +693,8 @@ export async function generateDataset(opts: GenerateOptions, sink: PartitionSink
     const dayStart = startMs + r * DAY_MS;
     const day = dayString(dayStart);
     const cols = cb.sorted(dayStart);
-    for (let i = 0; i < cols.length; i++) byReason[CHARGEBACK_REASONS[(cols.reason[i] as number) - 1] as ChargebackReason]++;
+    for (let i = 0; i < cols.length; i++)
+      byReason[CHARGEBACK_REASONS[(cols.reason[i] as number) - 1] as ChargebackReason]++;
     const bytes = chargebacksToIpc(cols);
     const key = chargebacksKey(prefix, day);
     await sink.put(key, bytes);
@@ -682,8 +808,19 @@ export async function generateDataset(opts: GenerateOptions, sink: PartitionSink
     generator: { name: GENERATOR_NAME, version: GENERATOR_VERSION },
     params,
     range: { start: params.start, end: dayString(startMs + days * DAY_MS) },
-    events: { requested: events, actual, fraud: fraudTotal, fraudRate: Number((fraudTotal / actual).toFixed(6)), byPattern },
-    chargebacks: { total: chargebacksTotal, byReason, firstDay: withRows[0]?.day ?? null, lastDay: withRows[withRows.length - 1]?.day ?? null },
+    events: {
+      requested: events,
+      actual,
+      fraud: fraudTotal,
+      fraudRate: Number((fraudTotal / actual).toFixed(6)),
+      byPattern,
+    },
+    chargebacks: {
+      total: chargebacksTotal,
+      byReason,
+      firstDay: withRows[0]?.day ?? null,
+      lastDay: withRows[withRows.length - 1]?.day ?? null,
+    },
     entities: { cards: world.nCards, customers: world.nCustomers, merchants: world.nMerchants },
     compromisedMerchants: world.compromises.map(([m, from, until]) => ({
       merchantId: m + 1,

@@ -20,7 +20,24 @@ export {
   type GenerateSummary,
   type PartitionEntry,
 } from './generate';
-export { CHARGEBACKS_SCHEMA, PAYMENTS_SCHEMA, chargebacksToIpc, paymentsToIpc, describeSchema, type ChargebackColumns, type PaymentColumns } from './arrow';
-export { CHANNELS, CHARGEBACK_REASONS, COUNTRIES, FRAUD_PATTERNS, MCCS, type Channel, type ChargebackReason, type FraudPattern } from './catalog';
+export {
+  CHARGEBACKS_SCHEMA,
+  PAYMENTS_SCHEMA,
+  chargebacksToIpc,
+  paymentsToIpc,
+  describeSchema,
+  type ChargebackColumns,
+  type PaymentColumns,
+} from './arrow';
+export {
+  CHANNELS,
+  CHARGEBACK_REASONS,
+  COUNTRIES,
+  FRAUD_PATTERNS,
+  MCCS,
+  type Channel,
+  type ChargebackReason,
+  type FraudPattern,
+} from './catalog';
 export { LocalDirSink, S3Sink, isConnectionError, type PartitionSink } from './sink';
 export { AliasTable, Rng } from './rng';

@@ -133,7 +133,8 @@ export class AliasTable {
     let total = 0;
     for (let i = 0; i < n; i++) {
       const w = weights[i] as number;
-      if (!(w >= 0) || !Number.isFinite(w)) throw new RangeError(`weight ${i} is ${w}; weights must be finite and >= 0`);
+      if (!(w >= 0) || !Number.isFinite(w))
+        throw new RangeError(`weight ${i} is ${w}; weights must be finite and >= 0`);
       total += w;
     }
     if (total <= 0) throw new RangeError('an alias table needs a positive total weight');

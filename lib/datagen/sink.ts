@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { loadConfig, type Config } from '../config';
-import { UnreachableError } from '../errors';
-import { createS3Client, ensureBucket, getObjectBytes, headObject, isNotFound, putObject, s3Uri } from '../s3';
+import { loadConfig, type Config } from '../infra/config';
+import { UnreachableError } from '../core/errors';
+import { createS3Client, ensureBucket, getObjectBytes, headObject, isNotFound, putObject, s3Uri } from '../infra/s3';
 
 export interface PartitionSink {
   /** Where the keys live, for messages: `s3://bucket` or a directory. */
@@ -30,8 +30,15 @@ function contentType(key: string): string {
 
 /** Rejects keys that could escape the sink's root or are not plain relative paths. */
 export function checkKey(key: string): void {
-  if (key === '' || key.startsWith('/') || key.includes('\\') || key.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw new Error(`invalid object key "${key}": expected a relative path like raw/payments/day=2026-01-01/part-00000.arrow`);
+  if (
+    key === '' ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.split('/').some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    throw new Error(
+      `invalid object key "${key}": expected a relative path like raw/payments/day=2026-01-01/part-00000.arrow`,
+    );
   }
 }
 
@@ -80,7 +87,15 @@ export class LocalDirSink implements PartitionSink {
   }
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** True when the error means the endpoint could not be reached at all. */
 export function isConnectionError(err: unknown): boolean {
@@ -115,7 +130,12 @@ export class S3Sink implements PartitionSink {
     try {
       return await fn();
     } catch (err) {
-      if (isConnectionError(err)) throw new UnreachableError('S3', this.endpoint, err instanceof Error ? err.message || String((err as { code?: unknown }).code) : String(err));
+      if (isConnectionError(err))
+        throw new UnreachableError(
+          'S3',
+          this.endpoint,
+          err instanceof Error ? err.message || String((err as { code?: unknown }).code) : String(err),
+        );
       throw err;
     }
   }

@@ -221,7 +221,9 @@ export class World {
 
   /** Where the card is today: its travel country while travelling, else home. */
   location(card: number, day: number): number {
-    return (this.travelUntil[card] as number) >= day ? (this.travelCountry[card] as number) : (this.cardCountry[card] as number);
+    return (this.travelUntil[card] as number) >= day
+      ? (this.travelCountry[card] as number)
+      : (this.cardCountry[card] as number);
   }
 
   isCompromised(merchant: number, day: number): boolean {

@@ -4,11 +4,15 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Table, Vector } from 'apache-arrow';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../core/errors';
 import { codedColumn, readIpcTable } from '../features/arrow-io';
-import { FEATURE_SNAPSHOT_KIND, type FeatureSnapshotManifest, type FeatureSnapshotPartition } from '../features/manifest';
-import { getObjectBytes, isNotFound, parseS3Uri } from '../s3';
-import type { DayRange } from '../windows';
+import {
+  FEATURE_SNAPSHOT_KIND,
+  type FeatureSnapshotManifest,
+  type FeatureSnapshotPartition,
+} from '../features/manifest';
+import { getObjectBytes, isNotFound, parseS3Uri } from '../infra/s3';
+import type { DayRange } from '../core/windows';
 
 export async function readManifest(s3: S3Client, uri: string, signal?: AbortSignal): Promise<FeatureSnapshotManifest> {
   let loc;
@@ -21,7 +25,10 @@ export async function readManifest(s3: S3Client, uri: string, signal?: AbortSign
   try {
     bytes = await getObjectBytes(s3, loc.bucket, loc.key, signal);
   } catch (err) {
-    if (isNotFound(err)) throw new BadInputError(`the feature snapshot manifest ${uri} does not exist; rebuild the snapshot (feature backfill)`);
+    if (isNotFound(err))
+      throw new BadInputError(
+        `the feature snapshot manifest ${uri} does not exist; rebuild the snapshot (feature backfill)`,
+      );
     throw err;
   }
   let m: unknown;
@@ -31,15 +38,24 @@ export async function readManifest(s3: S3Client, uri: string, signal?: AbortSign
     throw new BadInputError(`${uri} is not JSON, so not a feature snapshot manifest`);
   }
   const man = m as Partial<FeatureSnapshotManifest>;
-  if (man.kind !== FEATURE_SNAPSHOT_KIND || !man.columns || !Array.isArray(man.partitions) || !Array.isArray(man.columns.features)) {
-    throw new BadInputError(`${uri} is not a feature snapshot manifest (kind ${JSON.stringify(man.kind)}, expected "${FEATURE_SNAPSHOT_KIND}")`);
+  if (
+    man.kind !== FEATURE_SNAPSHOT_KIND ||
+    !man.columns ||
+    !Array.isArray(man.partitions) ||
+    !Array.isArray(man.columns.features)
+  ) {
+    throw new BadInputError(
+      `${uri} is not a feature snapshot manifest (kind ${JSON.stringify(man.kind)}, expected "${FEATURE_SNAPSHOT_KIND}")`,
+    );
   }
   return man as FeatureSnapshotManifest;
 }
 
 /** The partitions whose day lies in [from, to), sorted by day. */
 export function partitionsIn(m: FeatureSnapshotManifest, range: DayRange): FeatureSnapshotPartition[] {
-  return m.partitions.filter((p) => p.day >= range.from && p.day < range.to).sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
+  return m.partitions
+    .filter((p) => p.day >= range.from && p.day < range.to)
+    .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
 }
 
 export async function readPartition(s3: S3Client, p: FeatureSnapshotPartition, signal?: AbortSignal): Promise<Table> {
@@ -48,7 +64,8 @@ export async function readPartition(s3: S3Client, p: FeatureSnapshotPartition, s
   try {
     bytes = await getObjectBytes(s3, loc.bucket, loc.key, signal);
   } catch (err) {
-    if (isNotFound(err)) throw new BadInputError(`partition ${p.day} of the snapshot (${p.uri}) does not exist; rebuild the snapshot`);
+    if (isNotFound(err))
+      throw new BadInputError(`partition ${p.day} of the snapshot (${p.uri}) does not exist; rebuild the snapshot`);
     throw err;
   }
   return readIpcTable(bytes, p.uri);
@@ -56,7 +73,10 @@ export async function readPartition(s3: S3Client, p: FeatureSnapshotPartition, s
 
 export function column(t: Table, name: string, where: string, kind: string): Vector {
   const v = t.getChild(name);
-  if (!v) throw new BadInputError(`${where} has no column "${name}" (${kind}); its columns are: ${t.schema.fields.map((f) => f.name).join(', ')}`);
+  if (!v)
+    throw new BadInputError(
+      `${where} has no column "${name}" (${kind}); its columns are: ${t.schema.fields.map((f) => f.name).join(', ')}`,
+    );
   return v;
 }
 
@@ -79,7 +99,10 @@ export function labelledRows(v: Vector, where: string, name: string): { rows: In
         if (((bm[j >> 3] ?? 0) & (1 << (j & 7))) === 0) continue;
       }
       const y = Number(values[i]);
-      if (y !== 0 && y !== 1) throw new BadInputError(`${where}: label column "${name}" holds ${y} at row ${at + i}; labels are 1, 0 or null (not mature)`);
+      if (y !== 0 && y !== 1)
+        throw new BadInputError(
+          `${where}: label column "${name}" holds ${y} at row ${at + i}; labels are 1, 0 or null (not mature)`,
+        );
       rows[k] = at + i;
       labels[k] = y;
       k++;
@@ -174,7 +197,8 @@ export function rowNamer(t: Table, idName: string, tsName: string): (row: number
 export function idValue(v: Vector | null, row: number): string | number | null {
   const x = v?.get(row) as unknown;
   if (x === null || x === undefined) return null;
-  if (typeof x === 'bigint') return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString();
+  if (typeof x === 'bigint')
+    return x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString();
   if (typeof x === 'number' || typeof x === 'string') return x;
   return JSON.stringify(x) ?? null;
 }

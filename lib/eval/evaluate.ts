@@ -4,9 +4,26 @@
  * plots, and the gates. The activity (activities/evaluation.ts) feeds it and publishes it.
  */
 import { evaluationGates, gatesPassed, type GateResult, type MetricValues, type SliceMetrics } from './gates';
-import { binaryMetrics, curves, delongPaired, histogram01, type AtThreshold, type AucDifference, type CurveSet, type MetricName } from './metrics';
+import {
+  binaryMetrics,
+  curves,
+  delongPaired,
+  histogram01,
+  type AtThreshold,
+  type AucDifference,
+  type CurveSet,
+  type MetricName,
+} from './metrics';
 
-export const METRIC_NAMES: MetricName[] = ['auc', 'pr_auc', 'log_loss', 'brier', 'ece', 'recall_at_fpr', 'recall_at_threshold'];
+export const METRIC_NAMES: MetricName[] = [
+  'auc',
+  'pr_auc',
+  'log_loss',
+  'brier',
+  'ece',
+  'recall_at_fpr',
+  'recall_at_threshold',
+];
 
 export type SliceColumn = { column: string; codes: Int32Array; values: string[] };
 
@@ -26,7 +43,11 @@ export type ModelMetrics = {
   atThreshold: AtThreshold & { threshold: number };
 };
 
-export type SliceRow = SliceMetrics & { column: string; value: string; delta: Partial<Record<MetricName, number | null>> | null };
+export type SliceRow = SliceMetrics & {
+  column: string;
+  value: string;
+  delta: Partial<Record<MetricName, number | null>> | null;
+};
 
 export type EvalResult = {
   n: number;
@@ -41,7 +62,11 @@ export type EvalResult = {
   passed: boolean;
   curves: { candidate: CurveSet; champion: CurveSet | null };
   /** Score histograms (50 bins on [0, 1]) of each model, by class. */
-  histograms: { bins: number; candidate: { positives: number[]; negatives: number[] }; champion: { positives: number[]; negatives: number[] } | null };
+  histograms: {
+    bins: number;
+    candidate: { positives: number[]; negatives: number[] };
+    champion: { positives: number[]; negatives: number[] } | null;
+  };
 };
 
 function deltaOf(a: MetricValues, b: MetricValues): Record<MetricName, number | null> {
@@ -128,7 +153,14 @@ export function evaluateScores(x: EvalInputs): EvalResult {
     slices,
     gates,
     passed: gatesPassed(gates),
-    curves: { candidate: curves(x.candidate, x.labels, cand.ranked), champion: champ && x.champion ? curves(x.champion, x.labels, champ.ranked) : null },
-    histograms: { bins, candidate: byClass(x.candidate, x.labels, bins), champion: x.champion ? byClass(x.champion, x.labels, bins) : null },
+    curves: {
+      candidate: curves(x.candidate, x.labels, cand.ranked),
+      champion: champ && x.champion ? curves(x.champion, x.labels, champ.ranked) : null,
+    },
+    histograms: {
+      bins,
+      candidate: byClass(x.candidate, x.labels, bins),
+      champion: x.champion ? byClass(x.champion, x.labels, bins) : null,
+    },
   };
 }

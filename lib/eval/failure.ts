@@ -4,8 +4,8 @@
  * else (S3 or MLflow outages) propagates and is retried by the activity's retry policy.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { BadInputError } from '../errors';
-import { FailureType } from '../failure-types';
+import { BadInputError } from '../core/errors';
+import { FailureType } from '../core/failure-types';
 
 export function badInput(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
@@ -15,7 +15,13 @@ export async function withBadInputAsFailure<T>(stage: string, fn: () => Promise<
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof BadInputError) throw ApplicationFailure.create({ type: FailureType.BadInput, message: `${stage}: ${err.message}`, nonRetryable: true, cause: err });
+    if (err instanceof BadInputError)
+      throw ApplicationFailure.create({
+        type: FailureType.BadInput,
+        message: `${stage}: ${err.message}`,
+        nonRetryable: true,
+        cause: err,
+      });
     throw err;
   }
 }

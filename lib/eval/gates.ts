@@ -4,13 +4,20 @@
  * status: pass, fail, or n/a (a relative gate with no champion; a slice gate no slice reaches).
  * A value that cannot be computed (null, NaN) fails its gate: a gate never passes on no evidence.
  */
-import { EVAL_GATE_METRICS, parseGate, SHADOW_GATE_METRICS, type Gate } from '../spec';
-import { BadInputError } from '../errors';
+import { EVAL_GATE_METRICS, parseGate, SHADOW_GATE_METRICS, type Gate } from '../spec/model-spec';
+import { BadInputError } from '../core/errors';
 import type { MetricName } from './metrics';
 
 export type GateStatus = 'pass' | 'fail' | 'n/a';
 
-export type SliceGateRow = { slice: string; n: number; positives: number; value: number | null; status: GateStatus; note?: string };
+export type SliceGateRow = {
+  slice: string;
+  n: number;
+  positives: number;
+  value: number | null;
+  status: GateStatus;
+  note?: string;
+};
 
 export type GateResult = {
   gate: string;
@@ -56,14 +63,33 @@ export function isDelta(g: Gate): boolean {
   return g.metric.endsWith('_delta');
 }
 
-const fmt = (x: number | null) => (x === null || Number.isNaN(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toFixed(4));
+const fmt = (x: number | null) =>
+  x === null || Number.isNaN(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toFixed(4);
 
 function judge(g: Gate, value: number | null, extra: Partial<GateResult> = {}): GateResult {
   if (value === null || Number.isNaN(value)) {
-    return { gate: g.text, metric: g.metric, op: g.op, threshold: g.threshold, value: null, status: 'fail', note: 'fail: the value could not be computed', ...extra };
+    return {
+      gate: g.text,
+      metric: g.metric,
+      op: g.op,
+      threshold: g.threshold,
+      value: null,
+      status: 'fail',
+      note: 'fail: the value could not be computed',
+      ...extra,
+    };
   }
   const ok = compare(value, g.op, g.threshold);
-  return { gate: g.text, metric: g.metric, op: g.op, threshold: g.threshold, value, status: ok ? 'pass' : 'fail', note: `${fmt(value)} ${ok ? 'meets' : 'fails'} ${g.op} ${g.threshold}`, ...extra };
+  return {
+    gate: g.text,
+    metric: g.metric,
+    op: g.op,
+    threshold: g.threshold,
+    value,
+    status: ok ? 'pass' : 'fail',
+    note: `${fmt(value)} ${ok ? 'meets' : 'fails'} ${g.op} ${g.threshold}`,
+    ...extra,
+  };
 }
 
 function na(g: Gate, note: string, value: number | null = null): GateResult {
@@ -87,7 +113,10 @@ export type SliceMetrics = {
  * every slice with at least N rows (slices where the metric is undefined, e.g. AUC with one
  * class, are listed and skipped).
  */
-export function evaluationGates(texts: string[], m: { candidate: MetricValues; champion: MetricValues | null; slices: SliceMetrics[] }): GateResult[] {
+export function evaluationGates(
+  texts: string[],
+  m: { candidate: MetricValues; champion: MetricValues | null; slices: SliceMetrics[] },
+): GateResult[] {
   return parseAll(texts, EVAL_GATE_METRICS, 'evaluation').map((g) => {
     const base = baseMetric(g) as MetricName;
     const delta = isDelta(g);
@@ -105,30 +134,71 @@ export function evaluationGates(texts: string[], m: { candidate: MetricValues; c
       const c = s.candidate[base];
       const h = delta ? (s.champion?.[base] ?? null) : 0;
       if (c === null || h === null) {
-        const why = base === 'auc' || base === 'pr_auc' || base === 'recall_at_fpr' ? (s.positives === 0 ? 'no positives' : s.positives === s.n ? 'no negatives' : 'undefined') : 'undefined';
-        rows.push({ slice: s.slice, n: s.n, positives: s.positives, value: null, status: 'n/a', note: `${base} ${why === 'undefined' ? 'undefined' : `undefined: one class (${why})`}` });
+        const why =
+          base === 'auc' || base === 'pr_auc' || base === 'recall_at_fpr'
+            ? s.positives === 0
+              ? 'no positives'
+              : s.positives === s.n
+                ? 'no negatives'
+                : 'undefined'
+            : 'undefined';
+        rows.push({
+          slice: s.slice,
+          n: s.n,
+          positives: s.positives,
+          value: null,
+          status: 'n/a',
+          note: `${base} ${why === 'undefined' ? 'undefined' : `undefined: one class (${why})`}`,
+        });
         continue;
       }
       const v = delta ? c - h : c;
-      rows.push({ slice: s.slice, n: s.n, positives: s.positives, value: v, status: compare(v, g.op, g.threshold) ? 'pass' : 'fail' });
+      rows.push({
+        slice: s.slice,
+        n: s.n,
+        positives: s.positives,
+        value: v,
+        status: compare(v, g.op, g.threshold) ? 'pass' : 'fail',
+      });
     }
     const judged = rows.filter((r) => r.status !== 'n/a');
     const failing = judged.filter((r) => r.status === 'fail');
     const lowerIsWorse = g.op === '>=' || g.op === '>';
-    const worst = judged.reduce<SliceGateRow | undefined>((w, r) => (!w || (lowerIsWorse ? r.value! < w.value! : r.value! > w.value!) ? r : w), undefined);
-    rows.sort((a, b) => (a.status === b.status ? 0 : a.status === 'fail' ? -1 : b.status === 'fail' ? 1 : a.status === 'pass' ? -1 : 1));
+    const worst = judged.reduce<SliceGateRow | undefined>(
+      (w, r) => (!w || (lowerIsWorse ? r.value! < w.value! : r.value! > w.value!) ? r : w),
+      undefined,
+    );
+    rows.sort((a, b) =>
+      a.status === b.status ? 0 : a.status === 'fail' ? -1 : b.status === 'fail' ? 1 : a.status === 'pass' ? -1 : 1,
+    );
     const skipped = rows.length - judged.length;
     const skippedNote = skipped > 0 ? `; ${skipped} slice(s) with n ≥ ${min} have no ${base} (one class)` : '';
-    if (judged.length === 0) return { ...na(g, `n/a: no slice with n ≥ ${min} has a ${base}${skippedNote}`), slices: rows };
-    const base0 = { gate: g.text, metric: g.metric, op: g.op, threshold: g.threshold, value: worst?.value ?? null, slices: rows };
+    if (judged.length === 0)
+      return { ...na(g, `n/a: no slice with n ≥ ${min} has a ${base}${skippedNote}`), slices: rows };
+    const base0 = {
+      gate: g.text,
+      metric: g.metric,
+      op: g.op,
+      threshold: g.threshold,
+      value: worst?.value ?? null,
+      slices: rows,
+    };
     if (failing.length > 0) {
       const list = failing
         .slice(0, 5)
         .map((r) => `${r.slice} (n=${r.n}, ${fmt(r.value)})`)
         .join(', ');
-      return { ...base0, status: 'fail' as const, note: `${failing.length} of ${judged.length} slices with n ≥ ${min} fail: ${list}${failing.length > 5 ? ', …' : ''}${skippedNote}` };
+      return {
+        ...base0,
+        status: 'fail' as const,
+        note: `${failing.length} of ${judged.length} slices with n ≥ ${min} fail: ${list}${failing.length > 5 ? ', …' : ''}${skippedNote}`,
+      };
     }
-    return { ...base0, status: 'pass' as const, note: `all ${judged.length} slices with n ≥ ${min} meet ${g.op} ${g.threshold} (worst ${worst?.slice ?? ''}: ${fmt(worst?.value ?? null)})${skippedNote}` };
+    return {
+      ...base0,
+      status: 'pass' as const,
+      note: `all ${judged.length} slices with n ≥ ${min} meet ${g.op} ${g.threshold} (worst ${worst?.slice ?? ''}: ${fmt(worst?.value ?? null)})${skippedNote}`,
+    };
   });
 }
 
@@ -151,8 +221,18 @@ export type ShadowValues = {
  */
 export function shadowGates(texts: string[], v: ShadowValues): GateResult[] {
   return parseAll(texts, SHADOW_GATE_METRICS, 'shadow').map((g) => {
-    if (g.slice) return { ...judge(g, null), note: 'fail: shadow scoring has no slices; move this gate to evaluation.gates' };
-    const needsChampion = ['psi', 'ks', 'agreement', 'block_rate_delta', 'psi_delta', 'ks_delta', 'agreement_delta', 'candidate_p99_ms_delta'].includes(g.metric);
+    if (g.slice)
+      return { ...judge(g, null), note: 'fail: shadow scoring has no slices; move this gate to evaluation.gates' };
+    const needsChampion = [
+      'psi',
+      'ks',
+      'agreement',
+      'block_rate_delta',
+      'psi_delta',
+      'ks_delta',
+      'agreement_delta',
+      'candidate_p99_ms_delta',
+    ].includes(g.metric);
     if (needsChampion && !v.hasChampion) return na(g, 'n/a: no champion to compare with');
     switch (g.metric) {
       case 'psi':
@@ -170,7 +250,10 @@ export function shadowGates(texts: string[], v: ShadowValues): GateResult[] {
       case 'candidate_p99_ms_delta':
         return judge(g, v.champion_p99_ms === null ? null : v.candidate_p99_ms - v.champion_p99_ms);
       default:
-        return { ...judge(g, null), note: `fail: ${g.metric} is not defined for shadow scoring (psi, ks and agreement already compare with the champion)` };
+        return {
+          ...judge(g, null),
+          note: `fail: ${g.metric} is not defined for shadow scoring (psi, ks and agreement already compare with the champion)`,
+        };
     }
   });
 }

@@ -133,7 +133,11 @@ export function averagePrecision(r: Ranked, pts: CurvePoint[] = curvePoints(r)):
 }
 
 /** The highest recall reached with FPR <= target; null with a single class. */
-export function recallAtFpr(r: Ranked, target: number, pts: CurvePoint[] = curvePoints(r)): { recall: number; threshold: number; fpr: number } | null {
+export function recallAtFpr(
+  r: Ranked,
+  target: number,
+  pts: CurvePoint[] = curvePoints(r),
+): { recall: number; threshold: number; fpr: number } | null {
   const P = r.pos.length;
   const N = r.neg.length;
   if (P === 0 || N === 0) return null;
@@ -145,7 +149,16 @@ export function recallAtFpr(r: Ranked, target: number, pts: CurvePoint[] = curve
   return { recall: best.tp / P, threshold: best.threshold, fpr: best.fp / N };
 }
 
-export type AtThreshold = { tp: number; fp: number; fn: number; tn: number; recall: number | null; precision: number | null; fpr: number | null; flaggedRate: number };
+export type AtThreshold = {
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+  recall: number | null;
+  precision: number | null;
+  fpr: number | null;
+  flaggedRate: number;
+};
 
 /** Confusion counts and rates when rows with score >= threshold are flagged. */
 export function atThreshold(r: Ranked, threshold: number): AtThreshold {
@@ -183,10 +196,20 @@ export function brier(scores: ArrayLike<number>, labels: ArrayLike<number>): num
   return labels.length > 0 ? s / labels.length : NaN;
 }
 
-export type ReliabilityBin = { from: number; to: number; count: number; meanScore: number | null; positiveRate: number | null };
+export type ReliabilityBin = {
+  from: number;
+  to: number;
+  count: number;
+  meanScore: number | null;
+  positiveRate: number | null;
+};
 
 /** Expected calibration error over `bins` equal-width bins, and the reliability table. */
-export function calibration(scores: ArrayLike<number>, labels: ArrayLike<number>, bins = ECE_BINS): { ece: number; bins: ReliabilityBin[] } {
+export function calibration(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  bins = ECE_BINS,
+): { ece: number; bins: ReliabilityBin[] } {
   const cnt = new Float64Array(bins);
   const sumP = new Float64Array(bins);
   const sumY = new Float64Array(bins);
@@ -227,7 +250,11 @@ export type AucDifference = {
 };
 
 /** The structural components of one model's AUC: V10 per positive, V01 per negative, in row order. */
-function components(scores: ArrayLike<number>, labels: ArrayLike<number>, r: Ranked): { v10: Float64Array; v01: Float64Array; auc: number } {
+function components(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  r: Ranked,
+): { v10: Float64Array; v01: Float64Array; auc: number } {
   const P = r.pos.length;
   const N = r.neg.length;
   const v10 = new Float64Array(P);
@@ -272,7 +299,13 @@ function cov(x: Float64Array, y: Float64Array): number {
  * Paired DeLong test of AUC(A) − AUC(B) on the same rows. Null with a single class or fewer
  * than two positives or negatives (the variance needs two of each).
  */
-export function delongPaired(a: ArrayLike<number>, b: ArrayLike<number>, labels: ArrayLike<number>, ra: Ranked = rank(a, labels), rb: Ranked = rank(b, labels)): AucDifference | null {
+export function delongPaired(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  ra: Ranked = rank(a, labels),
+  rb: Ranked = rank(b, labels),
+): AucDifference | null {
   const P = ra.pos.length;
   const N = ra.neg.length;
   if (P < 2 || N < 2) return null;
@@ -312,7 +345,16 @@ function erfc(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -410,12 +452,21 @@ export type BinaryMetrics = {
   atThreshold: AtThreshold & { threshold: number };
 };
 
-export type CurveSet = { roc: { fpr: number; tpr: number }[]; pr: { recall: number; precision: number }[]; reliability: ReliabilityBin[] };
+export type CurveSet = {
+  roc: { fpr: number; tpr: number }[];
+  pr: { recall: number; precision: number }[];
+  reliability: ReliabilityBin[];
+};
 
 export type MetricOptions = { fixedFpr: number; operatingThreshold: number };
 
 /** Every metric of one model on one set of rows; `withCurves` adds plot-ready curves (≤ 200 points). */
-export function binaryMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, opts: MetricOptions, r: Ranked = rank(scores, labels)): BinaryMetrics & { ranked: Ranked } {
+export function binaryMetrics(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  opts: MetricOptions,
+  r: Ranked = rank(scores, labels),
+): BinaryMetrics & { ranked: Ranked } {
   const pts = curvePoints(r);
   const fpr = recallAtFpr(r, opts.fixedFpr, pts);
   const thr = atThreshold(r, opts.operatingThreshold);
@@ -445,7 +496,9 @@ export function curves(scores: ArrayLike<number>, labels: ArrayLike<number>, r: 
   const pts = thin(curvePoints(r), maxPoints);
   return {
     roc: pts.map((p) => ({ fpr: N > 0 ? p.fp / N : 0, tpr: P > 0 ? p.tp / P : 0 })),
-    pr: pts.filter((p) => p.tp + p.fp > 0).map((p) => ({ recall: P > 0 ? p.tp / P : 0, precision: p.tp / (p.tp + p.fp) })),
+    pr: pts
+      .filter((p) => p.tp + p.fp > 0)
+      .map((p) => ({ recall: P > 0 ? p.tp / P : 0, precision: p.tp / (p.tp + p.fp) })),
     reliability: calibration(scores, labels).bins,
   };
 }

@@ -5,7 +5,13 @@
  * mlo needs no protobuf or onnx package; fields it does not know are skipped.
  */
 
-export type OnnxNode = { opType: string; domain: string; inputs: string[]; outputs: string[]; floatAttrs: Record<string, number> };
+export type OnnxNode = {
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  floatAttrs: Record<string, number>;
+};
 
 export type OnnxGraphInfo = {
   irVersion: number;
@@ -46,7 +52,8 @@ class Reader {
     const len = this.varint();
     const start = this.pos;
     const end = start + len;
-    if (end > this.end) throw new Error(`a length-delimited field runs past its message (${len} bytes at offset ${start})`);
+    if (end > this.end)
+      throw new Error(`a length-delimited field runs past its message (${len} bytes at offset ${start})`);
     this.pos = end;
     return [start, end];
   }
@@ -132,7 +139,15 @@ function readNode(r: Reader): OnnxNode {
 /** Parses a ModelProto; throws an Error saying why the bytes are not an ONNX model. */
 export function readOnnxGraph(bytes: Uint8Array): OnnxGraphInfo {
   if (bytes.length === 0) throw new Error('the file is empty');
-  const info: OnnxGraphInfo = { irVersion: 0, producer: '', opsets: [], inputs: [], outputs: [], nodes: [], metadata: {} };
+  const info: OnnxGraphInfo = {
+    irVersion: 0,
+    producer: '',
+    opsets: [],
+    inputs: [],
+    outputs: [],
+    nodes: [],
+    metadata: {},
+  };
   const r = new Reader(bytes);
   let graphs = 0;
   const initializers = new Set<string>();
@@ -178,7 +193,8 @@ export function readOnnxGraph(bytes: Uint8Array): OnnxGraphInfo {
       }
     } else r.skip(wire);
   }
-  if (graphs !== 1) throw new Error(graphs === 0 ? 'it has no graph (not an ONNX ModelProto)' : 'it has several graphs');
+  if (graphs !== 1)
+    throw new Error(graphs === 0 ? 'it has no graph (not an ONNX ModelProto)' : 'it has several graphs');
   if (info.irVersion < 1) throw new Error('it has no ONNX IR version (not an ONNX ModelProto)');
   if (info.nodes.length === 0) throw new Error('its graph has no nodes');
   info.inputs = inputs.filter((n) => !initializers.has(n));
@@ -221,7 +237,10 @@ export function missingValueHandling(g: OnnxGraphInfo, input: string): { handles
   });
   const ops = [...new Set(consumers.map((n) => n.opType))].join(', ');
   if (refusing.length > 0) {
-    return { handles: false, reason: `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, which define no meaning for NaN (missing values)` };
+    return {
+      handles: false,
+      reason: `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, which define no meaning for NaN (missing values)`,
+    };
   }
   return { handles: true, reason: `its input feeds only ${ops}, which treat NaN as missing` };
 }

@@ -5,13 +5,19 @@
  * figures as metrics and tags of that run.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { hashOf } from '../hash';
-import type { MetricInput, MlflowClient } from '../mlflow';
-import { putObject, s3Uri } from '../s3';
+import { hashOf } from '../infra/hash';
+import type { MetricInput, MlflowClient } from '../registry/mlflow';
+import { putObject, s3Uri } from '../infra/s3';
 
 export type ReportFile = { name: string; body: string; contentType: string };
 
-export function reportPrefix(bucket: string, model: string, version: string, inputs: unknown, stage: 'evaluation' | 'shadow'): { key: string; uri: string; hash: string } {
+export function reportPrefix(
+  bucket: string,
+  model: string,
+  version: string,
+  inputs: unknown,
+  stage: 'evaluation' | 'shadow',
+): { key: string; uri: string; hash: string } {
   const hash = hashOf(inputs);
   const key = `reports/${model}/${version}/${hash}/${stage}/`;
   return { key, uri: s3Uri(bucket, key), hash };
@@ -37,7 +43,10 @@ export async function publishReport(
   },
 ): Promise<void> {
   for (const f of o.files) {
-    await putObject(c.s3, o.bucket, `${o.prefixKey}${f.name}`, f.body, { contentType: f.contentType, signal: o.signal });
+    await putObject(c.s3, o.bucket, `${o.prefixKey}${f.name}`, f.body, {
+      contentType: f.contentType,
+      signal: o.signal,
+    });
   }
   for (const f of o.files) {
     await c.mlflow.uploadArtifact(o.runArtifactUri, `${o.stage}/${f.name}`, f.body, { signal: o.signal });

@@ -16,11 +16,28 @@ export function jsonNumbers(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? null : value;
 }
 
-export type ModelRef = { version: string; runId: string; onnxUri: string; sha256: string; handlesMissing: boolean; missingReason: string };
+export type ModelRef = {
+  version: string;
+  runId: string;
+  onnxUri: string;
+  sha256: string;
+  handlesMissing: boolean;
+  missingReason: string;
+};
 
 /** A report's reference to a scored model, from the model's description and its MLflow run. */
-export function modelRef(d: { version: string; uri: string; sha256: string; handlesMissing: boolean; missingReason: string }, runId: string): ModelRef {
-  return { version: d.version, runId, onnxUri: d.uri, sha256: d.sha256, handlesMissing: d.handlesMissing, missingReason: d.missingReason };
+export function modelRef(
+  d: { version: string; uri: string; sha256: string; handlesMissing: boolean; missingReason: string },
+  runId: string,
+): ModelRef {
+  return {
+    version: d.version,
+    runId,
+    onnxUri: d.uri,
+    sha256: d.sha256,
+    handlesMissing: d.handlesMissing,
+    missingReason: d.missingReason,
+  };
 }
 
 export type ReportContext = {
@@ -64,11 +81,15 @@ const LABELS: Record<MetricName, string> = {
 };
 const ORDER: MetricName[] = ['auc', 'pr_auc', 'log_loss', 'brier', 'ece', 'recall_at_fpr', 'recall_at_threshold'];
 
-export const f4 = (x: number | null | undefined): string => (x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(4));
-const signed = (x: number | null | undefined): string => (x === null || x === undefined || Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`);
-const pct = (x: number | null | undefined, d = 2): string => (x === null || x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(d)}%`);
+export const f4 = (x: number | null | undefined): string =>
+  x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(4);
+const signed = (x: number | null | undefined): string =>
+  x === null || x === undefined || Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
+const pct = (x: number | null | undefined, d = 2): string =>
+  x === null || x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(d)}%`;
 const int = (x: number): string => x.toLocaleString('en-US');
-const ms = (x: number | null | undefined): string => (x === null || x === undefined || Number.isNaN(x) ? '—' : `${x.toFixed(2)} ms`);
+const ms = (x: number | null | undefined): string =>
+  x === null || x === undefined || Number.isNaN(x) ? '—' : `${x.toFixed(2)} ms`;
 const mark = (s: GateResult['status']): string => (s === 'pass' ? '✅ pass' : s === 'fail' ? '❌ FAIL' : '➖ n/a');
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -80,9 +101,15 @@ function gateTable(gates: GateResult[]): string[] {
 }
 
 function metricsTable(c: ModelMetrics, h: ModelMetrics | null, delta: EvalResult['delta']): string[] {
-  const out = h ? ['| metric | candidate | champion | Δ |', '|---|---:|---:|---:|'] : ['| metric | candidate |', '|---|---:|'];
+  const out = h
+    ? ['| metric | candidate | champion | Δ |', '|---|---:|---:|---:|']
+    : ['| metric | candidate |', '|---|---:|'];
   for (const k of ORDER) {
-    out.push(h ? `| ${LABELS[k]} | ${f4(c.values[k])} | ${f4(h.values[k])} | ${signed(delta?.[k])} |` : `| ${LABELS[k]} | ${f4(c.values[k])} |`);
+    out.push(
+      h
+        ? `| ${LABELS[k]} | ${f4(c.values[k])} | ${f4(h.values[k])} | ${signed(delta?.[k])} |`
+        : `| ${LABELS[k]} | ${f4(c.values[k])} |`,
+    );
   }
   return out;
 }
@@ -100,7 +127,9 @@ function aucCi(r: EvalResult): string {
 }
 
 function header(kind: string, ctx: ReportContext, passed: boolean): string[] {
-  const champ = ctx.champion ? `champion v${ctx.champion.version}` : `no champion (${ctx.championNote ?? 'first version'})`;
+  const champ = ctx.champion
+    ? `champion v${ctx.champion.version}`
+    : `no champion (${ctx.championNote ?? 'first version'})`;
   return [`### ${kind}: ${ctx.model} v${ctx.candidate.version} vs ${champ} — ${passed ? 'PASSED' : 'FAILED'}`];
 }
 
@@ -111,8 +140,13 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   const o = rep.options;
   const lines: string[] = [];
   lines.push(...header('Evaluation', rep, r.passed), '');
-  lines.push(`Out-of-time holdout ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)): ${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives (${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`);
-  lines.push(`Operating threshold ${o.operatingThreshold} (score ≥ threshold is blocked); fixed FPR ${o.fixedFpr}.`, '');
+  lines.push(
+    `Out-of-time holdout ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)): ${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives (${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`,
+  );
+  lines.push(
+    `Operating threshold ${o.operatingThreshold} (score ≥ threshold is blocked); fixed FPR ${o.fixedFpr}.`,
+    '',
+  );
   lines.push('#### Gates', '', ...gateTable(r.gates), '');
   lines.push('#### Metrics', '', ...metricsTable(r.candidate, r.champion, r.delta), '');
   if (r.champion) lines.push(aucCi(r), '');
@@ -123,7 +157,11 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   lines.push('');
   if (r.slices.length > 0) {
     lines.push('#### Slices', '');
-    lines.push(r.champion ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |' : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |');
+    lines.push(
+      r.champion
+        ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |'
+        : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |',
+    );
     lines.push(r.champion ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|---:|');
     for (const s of r.slices) {
       const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
@@ -136,7 +174,14 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
     lines.push('');
   }
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
-  lines.push('#### Plots', '', '![ROC](roc.svg) ![PR](pr.svg)', '', '![calibration](calibration.svg) ![scores](scores.svg)', '');
+  lines.push(
+    '#### Plots',
+    '',
+    '![ROC](roc.svg) ![PR](pr.svg)',
+    '',
+    '![calibration](calibration.svg) ![scores](scores.svg)',
+    '',
+  );
   lines.push(...lineage(rep));
   lines.push('', definitions());
   return lines.join('\n');
@@ -145,8 +190,14 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
 function missingLines(missing: Record<string, number>, cand: ModelRef, champ: ModelRef | null): string[] {
   const with_ = Object.entries(missing).filter(([, v]) => v > 0);
   const out = ['#### Missing values (NaN)', ''];
-  out.push(with_.length === 0 ? 'No feature value was missing.' : with_.map(([k, v]) => `\`${k}\`: ${int(v)}`).join(', ') + '.');
-  out.push(`Candidate: ${cand.handlesMissing ? 'takes missing values' : 'does not take missing values'} (${cand.missingReason}).${champ ? ` Champion: ${champ.handlesMissing ? 'takes' : 'does not take'} missing values (${champ.missingReason}).` : ''}`);
+  out.push(
+    with_.length === 0
+      ? 'No feature value was missing.'
+      : with_.map(([k, v]) => `\`${k}\`: ${int(v)}`).join(', ') + '.',
+  );
+  out.push(
+    `Candidate: ${cand.handlesMissing ? 'takes missing values' : 'does not take missing values'} (${cand.missingReason}).${champ ? ` Champion: ${champ.handlesMissing ? 'takes' : 'does not take'} missing values (${champ.missingReason}).` : ''}`,
+  );
   return out;
 }
 
@@ -155,7 +206,9 @@ function lineage(ctx: ReportContext): string[] {
     '#### Lineage',
     '',
     `- candidate v${ctx.candidate.version}: run \`${ctx.candidate.runId}\`, ${ctx.candidate.onnxUri} (sha256 ${ctx.candidate.sha256.slice(0, 16)}…)`,
-    ctx.champion ? `- champion v${ctx.champion.version}: run \`${ctx.champion.runId}\`, ${ctx.champion.onnxUri} (sha256 ${ctx.champion.sha256.slice(0, 16)}…)` : `- champion: none (${ctx.championNote ?? 'first version'})`,
+    ctx.champion
+      ? `- champion v${ctx.champion.version}: run \`${ctx.champion.runId}\`, ${ctx.champion.onnxUri} (sha256 ${ctx.champion.sha256.slice(0, 16)}…)`
+      : `- champion: none (${ctx.championNote ?? 'first version'})`,
     `- feature snapshot ${ctx.snapshot.hash}: ${ctx.snapshot.manifestUri}`,
     `- MLflow run: ${ctx.mlflowRunUrl}`,
     `- report: ${ctx.reportPrefix}`,
@@ -167,7 +220,7 @@ function definitions(): string {
   return [
     '<sub>Definitions: AUC counts tied positive/negative pairs one half (Mann–Whitney); PR AUC is average precision without interpolation;',
     'log loss clips p to [1e-15, 1−1e-15]; ECE uses 10 equal-width bins weighted by count; recall at fixed FPR is the best recall at a threshold',
-    'whose FPR ≤ the target (no interpolation); the AUC interval is DeLong\'s, paired on the same rows. Δ = candidate − champion.</sub>',
+    "whose FPR ≤ the target (no interpolation); the AUC interval is DeLong's, paired on the same rows. Δ = candidate − champion.</sub>",
   ].join(' ');
 }
 
@@ -185,10 +238,32 @@ export function evaluationSummary(rep: EvaluationReport): string {
     '',
   ];
   if (r.champion) head.push(aucCi(r), '');
-  const failing = r.gates.filter((g) => g.slices && g.status === 'fail').flatMap((g) => (g.slices ?? []).filter((s) => s.status === 'fail').map((s) => `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`));
-  if (failing.length > 0) head.push('Failing slices:', ...failing.slice(0, 15), ...(failing.length > 15 ? [`- … ${failing.length - 15} more in the report`] : []), '');
+  const failing = r.gates
+    .filter((g) => g.slices && g.status === 'fail')
+    .flatMap((g) =>
+      (g.slices ?? [])
+        .filter((s) => s.status === 'fail')
+        .map(
+          (s) =>
+            `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`,
+        ),
+    );
+  if (failing.length > 0)
+    head.push(
+      'Failing slices:',
+      ...failing.slice(0, 15),
+      ...(failing.length > 15 ? [`- … ${failing.length - 15} more in the report`] : []),
+      '',
+    );
   const noAuc = r.slices.filter((s) => s.candidate.auc === null && s.n > 0);
-  if (noAuc.length > 0) head.push(`Slices with one class (no AUC): ${noAuc.slice(0, 10).map((s) => `${s.slice} (n=${s.n})`).join(', ')}${noAuc.length > 10 ? ', …' : ''}.`, '');
+  if (noAuc.length > 0)
+    head.push(
+      `Slices with one class (no AUC): ${noAuc
+        .slice(0, 10)
+        .map((s) => `${s.slice} (n=${s.n})`)
+        .join(', ')}${noAuc.length > 10 ? ', …' : ''}.`,
+      '',
+    );
   const tail = [`[MLflow run](${rep.mlflowRunUrl}) · report: \`${rep.reportPrefix}report.md\``];
   return fit([...head, ...tail].join('\n'), tail.join('\n'));
 }
@@ -199,23 +274,47 @@ export function shadowMarkdown(rep: ShadowReport): string {
   const r = rep.result;
   const lines: string[] = [];
   lines.push(...header('Shadow scoring', rep, r.passed), '');
-  lines.push(`Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)) through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, in batches of ${int(rep.options.batchSize)}. Operating threshold ${r.threshold} (score ≥ threshold is blocked).`, '');
+  lines.push(
+    `Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)) through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, in batches of ${int(rep.options.batchSize)}. Operating threshold ${r.threshold} (score ≥ threshold is blocked).`,
+    '',
+  );
   lines.push('#### Gates', '', ...gateTable(r.gates), '');
   lines.push(...shadowFigures(r), '');
-  lines.push('#### Score quantiles', '', '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |', '|---|---:|---:|---:|---:|---:|---:|---:|');
-  const q = (name: string, d: ShadowResult['candidate']) => `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
+  lines.push(
+    '#### Score quantiles',
+    '',
+    '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  const q = (name: string, d: ShadowResult['candidate']) =>
+    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
   lines.push(q('candidate', r.candidate));
   if (r.champion) lines.push(q('champion', r.champion));
   lines.push('');
   const p = r.psi;
   if (p) {
-    lines.push('#### PSI bins (champion deciles)', '', '| bin (upper edge) | champion | candidate |', '|---|---:|---:|');
-    p.expected.forEach((e, i) => lines.push(`| ${i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge'} | ${pct(e)} | ${pct(p.actual[i])} |`));
+    lines.push(
+      '#### PSI bins (champion deciles)',
+      '',
+      '| bin (upper edge) | champion | candidate |',
+      '|---|---:|---:|',
+    );
+    p.expected.forEach((e, i) =>
+      lines.push(`| ${i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge'} | ${pct(e)} | ${pct(p.actual[i])} |`),
+    );
     lines.push('');
   }
   if (r.top.length > 0) {
-    lines.push(`#### The ${r.top.length} events they disagree on most`, '', '| event id | time | champion | candidate | Δ |', '|---|---|---:|---:|---:|');
-    for (const t of r.top) lines.push(`| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`);
+    lines.push(
+      `#### The ${r.top.length} events they disagree on most`,
+      '',
+      '| event id | time | champion | candidate | Δ |',
+      '|---|---|---:|---:|---:|',
+    );
+    for (const t of r.top)
+      lines.push(
+        `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
+      );
     lines.push('');
   }
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
@@ -223,7 +322,7 @@ export function shadowMarkdown(rep: ShadowReport): string {
   lines.push(...lineage(rep));
   lines.push(
     '',
-    '<sub>PSI: 10 bins at the champion\'s score deciles (tied edges merged), proportions floored at 1e-4. KS: two-sample statistic. Agreement: share of events both block or both let through. Latency: wall time of each batch\'s session.run (process.hrtime), nearest-rank percentiles.</sub>',
+    "<sub>PSI: 10 bins at the champion's score deciles (tied edges merged), proportions floored at 1e-4. KS: two-sample statistic. Agreement: share of events both block or both let through. Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
   );
   return lines.join('\n');
 }
@@ -231,14 +330,22 @@ export function shadowMarkdown(rep: ShadowReport): string {
 function shadowFigures(r: ShadowResult): string[] {
   const out = ['| figure | value |', '|---|---:|'];
   if (r.champion) {
-    out.push(`| PSI (champion deciles) | ${f4(r.psi?.psi)} |`, `| KS | ${f4(r.ks)} |`, `| decision agreement | ${pct(r.agreement, 3)} |`);
-    out.push(`| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} (Δ ${signed(r.blockRateDelta)}) |`);
-    if (r.flips) out.push(`| newly blocked / newly allowed | ${int(r.flips.newlyBlocked)} / ${int(r.flips.newlyAllowed)} |`);
+    out.push(
+      `| PSI (champion deciles) | ${f4(r.psi?.psi)} |`,
+      `| KS | ${f4(r.ks)} |`,
+      `| decision agreement | ${pct(r.agreement, 3)} |`,
+    );
+    out.push(
+      `| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} (Δ ${signed(r.blockRateDelta)}) |`,
+    );
+    if (r.flips)
+      out.push(`| newly blocked / newly allowed | ${int(r.flips.newlyBlocked)} / ${int(r.flips.newlyAllowed)} |`);
   } else {
     out.push(`| candidate block rate | ${pct(r.candidate.blockRate, 3)} |`);
   }
   out.push(`| candidate batch latency p50 / p99 | ${ms(r.latency.candidate.p50)} / ${ms(r.latency.candidate.p99)} |`);
-  if (r.latency.champion) out.push(`| champion batch latency p50 / p99 | ${ms(r.latency.champion.p50)} / ${ms(r.latency.champion.p99)} |`);
+  if (r.latency.champion)
+    out.push(`| champion batch latency p50 / p99 | ${ms(r.latency.champion.p50)} / ${ms(r.latency.champion.p99)} |`);
   return out;
 }
 
@@ -255,7 +362,13 @@ export function shadowSummary(rep: ShadowReport): string {
     '',
   ];
   if (r.top.length > 0) {
-    head.push('Largest disagreements:', ...r.top.slice(0, 5).map((t) => `- ${String(t.id)} (${t.ts ?? '—'}): champion ${f4(t.champion)}, candidate ${f4(t.candidate)}`), '');
+    head.push(
+      'Largest disagreements:',
+      ...r.top
+        .slice(0, 5)
+        .map((t) => `- ${String(t.id)} (${t.ts ?? '—'}): champion ${f4(t.champion)}, candidate ${f4(t.candidate)}`),
+      '',
+    );
   }
   const tail = [`[MLflow run](${rep.mlflowRunUrl}) · report: \`${rep.reportPrefix}report.md\``];
   return fit([...head, ...tail].join('\n'), tail.join('\n'));
@@ -267,7 +380,8 @@ function fit(text: string, tail: string): string {
   if (enc.encode(text).length <= SUMMARY_LIMIT) return text;
   const note = '\n\n… (cut to fit; the full report has the rest)\n\n';
   let body = text.slice(0, text.length - tail.length);
-  while (enc.encode(body + note + tail).length > SUMMARY_LIMIT && body.length > 0) body = body.slice(0, Math.max(0, body.lastIndexOf('\n', body.length - 2)));
+  while (enc.encode(body + note + tail).length > SUMMARY_LIMIT && body.length > 0)
+    body = body.slice(0, Math.max(0, body.lastIndexOf('\n', body.length - 2)));
   return body + note + tail;
 }
 
@@ -277,7 +391,8 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
   const r = rep.result;
   const c = r.curves.candidate;
   const h = r.curves.champion;
-  const name = (role: 'candidate' | 'champion', auc: number | null | undefined) => `${role} v${role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '')}${auc === undefined ? '' : ` (${f4(auc)})`}`;
+  const name = (role: 'candidate' | 'champion', auc: number | null | undefined) =>
+    `${role} v${role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '')}${auc === undefined ? '' : ` (${f4(auc)})`}`;
   const roc = lineChart({
     title: 'ROC curve (holdout)',
     xLabel: 'false positive rate',
@@ -285,8 +400,20 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
     diagonal: true,
     legend: 'bottom-right',
     series: [
-      ...(h ? [{ name: name('champion', r.champion?.values.auc), color: COLORS.champion, points: h.roc.map((p): [number, number] => [p.fpr, p.tpr]) }] : []),
-      { name: name('candidate', r.candidate.values.auc), color: COLORS.candidate, points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]) },
+      ...(h
+        ? [
+            {
+              name: name('champion', r.champion?.values.auc),
+              color: COLORS.champion,
+              points: h.roc.map((p): [number, number] => [p.fpr, p.tpr]),
+            },
+          ]
+        : []),
+      {
+        name: name('candidate', r.candidate.values.auc),
+        color: COLORS.candidate,
+        points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]),
+      },
     ],
   });
   const pr = lineChart({
@@ -295,11 +422,24 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
     yLabel: 'precision',
     legend: 'bottom-left',
     series: [
-      ...(h ? [{ name: name('champion', r.champion?.values.pr_auc), color: COLORS.champion, points: h.pr.map((p): [number, number] => [p.recall, p.precision]) }] : []),
-      { name: name('candidate', r.candidate.values.pr_auc), color: COLORS.candidate, points: c.pr.map((p): [number, number] => [p.recall, p.precision]) },
+      ...(h
+        ? [
+            {
+              name: name('champion', r.champion?.values.pr_auc),
+              color: COLORS.champion,
+              points: h.pr.map((p): [number, number] => [p.recall, p.precision]),
+            },
+          ]
+        : []),
+      {
+        name: name('candidate', r.candidate.values.pr_auc),
+        color: COLORS.candidate,
+        points: c.pr.map((p): [number, number] => [p.recall, p.precision]),
+      },
     ],
   });
-  const rel = (bins: typeof c.reliability): [number, number][] => bins.filter((b) => b.count > 0).map((b) => [b.meanScore!, b.positiveRate!]);
+  const rel = (bins: typeof c.reliability): [number, number][] =>
+    bins.filter((b) => b.count > 0).map((b) => [b.meanScore!, b.positiveRate!]);
   const calibration = lineChart({
     title: 'Reliability (10 equal-width bins)',
     xLabel: 'mean predicted probability',
@@ -307,8 +447,22 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
     diagonal: true,
     legend: 'bottom-right',
     series: [
-      ...(h ? [{ name: `${name('champion', undefined)} ECE ${f4(r.champion?.values.ece)}`, color: COLORS.champion, points: rel(h.reliability), dots: true }] : []),
-      { name: `${name('candidate', undefined)} ECE ${f4(r.candidate.values.ece)}`, color: COLORS.candidate, points: rel(c.reliability), dots: true },
+      ...(h
+        ? [
+            {
+              name: `${name('champion', undefined)} ECE ${f4(r.champion?.values.ece)}`,
+              color: COLORS.champion,
+              points: rel(h.reliability),
+              dots: true,
+            },
+          ]
+        : []),
+      {
+        name: `${name('candidate', undefined)} ECE ${f4(r.candidate.values.ece)}`,
+        color: COLORS.candidate,
+        points: rel(c.reliability),
+        dots: true,
+      },
     ],
   });
   const hist = r.histograms;
@@ -336,7 +490,9 @@ export function shadowPlots(rep: ShadowReport): Record<string, string> {
       title: `Score distribution, ${rep.window.from}..${rep.window.to}`,
       xLabel: 'score',
       series: [
-        ...(r.champion ? [{ name: `champion v${rep.champion?.version ?? ''}`, color: COLORS.champion, counts: r.champion.histogram }] : []),
+        ...(r.champion
+          ? [{ name: `champion v${rep.champion?.version ?? ''}`, color: COLORS.champion, counts: r.champion.histogram }]
+          : []),
         { name: `candidate v${rep.candidate.version}`, color: COLORS.candidate, counts: r.candidate.histogram },
       ],
     }),

@@ -4,7 +4,7 @@
  * activities, the parity test and the scoring benchmark all go through `scoreRows`.
  */
 import { fillTensor, newFillStats, type FeatureColumns, type FillStats, type NanPolicy } from './tensor';
-import type { ScoringModel } from './model';
+import type { ScoringModel } from './onnx-model';
 
 export const DEFAULT_BATCH_ROWS = 65_536;
 
@@ -33,18 +33,27 @@ export type ScoreOptions = {
 export function nanPolicyFor(models: ScoringModel[]): NanPolicy {
   const refusing = models.filter((m) => !m.description.handlesMissing);
   if (refusing.length === 0) return { allowNaN: true };
-  return { allowNaN: false, refusal: refusing.map((m) => `${m.label} cannot take missing values (${m.description.missingReason})`).join('; ') };
+  return {
+    allowNaN: false,
+    refusal: refusing.map((m) => `${m.label} cannot take missing values (${m.description.missingReason})`).join('; '),
+  };
 }
 
 /**
  * Scores `rows` (indices into the columns; null = every row in order) with every model, in
  * batches. Returns one Float64Array of probabilities per model (aligned with `rows`).
  */
-export async function scoreRows(models: ScoringModel[], m: FeatureColumns, rows: Int32Array | null, o: ScoreOptions): Promise<Float64Array[]> {
+export async function scoreRows(
+  models: ScoringModel[],
+  m: FeatureColumns,
+  rows: Int32Array | null,
+  o: ScoreOptions,
+): Promise<Float64Array[]> {
   const n = rows ? rows.length : m.rows;
   const F = m.columns.length;
   for (const model of models) {
-    if (model.features !== F) throw new Error(`internal: ${model.label} takes ${model.features} features, the columns hold ${F}`);
+    if (model.features !== F)
+      throw new Error(`internal: ${model.label} takes ${model.features} features, the columns hold ${F}`);
   }
   const batch = Math.max(1, Math.min(o.batchSize ?? DEFAULT_BATCH_ROWS, Math.max(n, 1)));
   const buffer = o.buffer && o.buffer.length >= batch * F ? o.buffer : new Float32Array(batch * F);
@@ -60,7 +69,13 @@ export async function scoreRows(models: ScoringModel[], m: FeatureColumns, rows:
     fillTensor(buffer, m, rows, start, end, policy, stats, o.where, describeRow);
     const input = len * F === buffer.length ? buffer : buffer.subarray(0, len * F);
     for (let k = 0; k < models.length; k++) {
-      const ms = await models[k]!.run(input, len, out[k]!, offset + start, (i) => `${describeRow(rows ? rows[start + i]! : start + i)} of ${o.where}`);
+      const ms = await models[k]!.run(
+        input,
+        len,
+        out[k]!,
+        offset + start,
+        (i) => `${describeRow(rows ? rows[start + i]! : start + i)} of ${o.where}`,
+      );
       o.latencies?.[k]?.push(ms);
     }
     o.onBatch?.(end, n);

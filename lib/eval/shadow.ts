@@ -7,7 +7,14 @@
 import { gatesPassed, shadowGates, type GateResult } from './gates';
 import { histogram01, ks, percentile, psi, quantileSorted, sortedCopy, type PsiResult } from './metrics';
 
-export type Disagreement = { id: string | number | null; ts: string | null; day: string; candidate: number; champion: number; delta: number };
+export type Disagreement = {
+  id: string | number | null;
+  ts: string | null;
+  day: string;
+  candidate: number;
+  champion: number;
+  delta: number;
+};
 
 /** The N largest |candidate − champion|, kept in a min-heap while the events stream by. */
 export class TopDisagreements {
@@ -53,7 +60,12 @@ export class TopDisagreements {
   }
 }
 
-export type Distribution = { mean: number; quantiles: Record<'p01' | 'p10' | 'p50' | 'p90' | 'p99', number>; blockRate: number; histogram: number[] };
+export type Distribution = {
+  mean: number;
+  quantiles: Record<'p01' | 'p10' | 'p50' | 'p90' | 'p99', number>;
+  blockRate: number;
+  histogram: number[];
+};
 export type Latency = { batches: number; p50: number; p99: number; max: number; meanRowsPerSecond: number };
 
 export type ShadowInputs = {
@@ -105,7 +117,13 @@ function distribution(x: Float64Array, sorted: Float64Array, threshold: number):
 function latency(ms: number[], rows: number[]): Latency {
   const total = ms.reduce((a, b) => a + b, 0);
   const n = rows.reduce((a, b) => a + b, 0);
-  return { batches: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.length > 0 ? Math.max(...ms) : NaN, meanRowsPerSecond: total > 0 ? (n / total) * 1000 : NaN };
+  return {
+    batches: ms.length,
+    p50: percentile(ms, 50),
+    p99: percentile(ms, 99),
+    max: ms.length > 0 ? Math.max(...ms) : NaN,
+    meanRowsPerSecond: total > 0 ? (n / total) * 1000 : NaN,
+  };
 }
 
 export function shadowScores(x: ShadowInputs): ShadowResult {
@@ -135,7 +153,10 @@ export function shadowScores(x: ShadowInputs): ShadowResult {
     agreement = n > 0 ? agree / n : null;
     flips = { newlyBlocked, newlyAllowed };
   }
-  const lat = { candidate: latency(x.latencyMs.candidate, x.batchRows), champion: x.latencyMs.champion ? latency(x.latencyMs.champion, x.batchRows) : null };
+  const lat = {
+    candidate: latency(x.latencyMs.candidate, x.batchRows),
+    champion: x.latencyMs.champion ? latency(x.latencyMs.champion, x.batchRows) : null,
+  };
   const gates = shadowGates(x.gates, {
     hasChampion: champion !== null,
     psi: p ? p.psi : null,

@@ -12,7 +12,7 @@
  *   input naming the column and the row.
  */
 import { Type, type DataType, type Table, type Vector } from 'apache-arrow';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../core/errors';
 import { numericColumn } from '../features/arrow-io';
 
 /** Feature columns of one table as Float64 arrays (views into the Arrow buffers where possible). */
@@ -149,9 +149,13 @@ function checkColumn(
       nan++;
       if (firstNan < 0) firstNan = row;
     } else if (!Number.isFinite(x)) {
-      throw new BadInputError(`${where}: feature "${name}" is ${x} at ${describeRow(row)}; infinite feature values are not allowed (fix the feature definition or the data)`);
+      throw new BadInputError(
+        `${where}: feature "${name}" is ${x} at ${describeRow(row)}; infinite feature values are not allowed (fix the feature definition or the data)`,
+      );
     } else if (!Number.isFinite(Math.fround(x))) {
-      throw new BadInputError(`${where}: feature "${name}" is ${x} at ${describeRow(row)}, outside the float32 range of the model input (±3.4e38)`);
+      throw new BadInputError(
+        `${where}: feature "${name}" is ${x} at ${describeRow(row)}, outside the float32 range of the model input (±3.4e38)`,
+      );
     }
   }
   if (nan > 0 && !policy.allowNaN) {

@@ -3,7 +3,7 @@
  * names the file and column in its errors, so bad input says where it is and what to fix.
  */
 import { DataType, Type, tableFromIPC, type Table, type Vector } from 'apache-arrow';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../core/errors';
 
 /** A type's readable name, e.g. Timestamp<MILLISECOND, UTC>. */
 function typeName(t: DataType): string {
@@ -17,7 +17,9 @@ export function readIpcTable(bytes: Uint8Array, where: string): Table {
     if (t.schema.fields.length === 0) throw new Error('no columns');
     return t;
   } catch (err) {
-    throw new BadInputError(`${where} is not a readable Arrow IPC file (${(err as Error).message}); rewrite it, or remove it and regenerate the partition`);
+    throw new BadInputError(
+      `${where} is not a readable Arrow IPC file (${(err as Error).message}); rewrite it, or remove it and regenerate the partition`,
+    );
   }
 }
 
@@ -25,7 +27,9 @@ export function requireColumn(table: Table, name: string, where: string, kind: s
   const v = table.getChild(name);
   if (!v) {
     const have = table.schema.fields.map((f) => f.name).join(', ');
-    throw new BadInputError(`${where} has no column "${name}" (needed as ${kind}); its columns are: ${have}. Fix the model spec's column name or the data.`);
+    throw new BadInputError(
+      `${where} has no column "${name}" (needed as ${kind}); its columns are: ${have}. Fix the model spec's column name or the data.`,
+    );
   }
   return v;
 }
@@ -47,7 +51,14 @@ function forEachNull(d: DataLike, onNull: (i: number) => void): void {
 }
 
 /** An Int64 / Timestamp buffer's values as doubles, through 32-bit views (exact below 2^53). */
-function int64ToNumbers(values: BigInt64Array | BigUint64Array, out: Float64Array, at: number, n: number, scale: number, signed: boolean): void {
+function int64ToNumbers(
+  values: BigInt64Array | BigUint64Array,
+  out: Float64Array,
+  at: number,
+  n: number,
+  scale: number,
+  signed: boolean,
+): void {
   const i32 = new Int32Array(values.buffer, values.byteOffset, n * 2);
   for (let i = 0; i < n; i++) {
     const lo = i32[2 * i]! >>> 0;
@@ -70,9 +81,12 @@ export function timestampMs(v: Vector, where: string, name: string): Float64Arra
     } else if (t.typeId === Type.Int && (t as unknown as { bitWidth: number }).bitWidth === 64) {
       int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, true);
     } else if (DataType.isDate(t)) {
-      for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as Date | number | null) === null ? NaN : Number(v.get(at + i));
+      for (let i = 0; i < d.length; i++)
+        out[at + i] = (v.get(at + i) as Date | number | null) === null ? NaN : Number(v.get(at + i));
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not a timestamp; the spec's event time column must be a timestamp`);
+      throw new BadInputError(
+        `${where}: column "${name}" is ${typeName(t)}, not a timestamp; the spec's event time column must be a timestamp`,
+      );
     }
     forEachNull(d, (i) => (out[at + i] = NaN));
     at += d.length;
@@ -86,13 +100,19 @@ export function idColumn(v: Vector, where: string, name: string): Int32Array {
   let at = 0;
   for (const d of v.data) {
     const t = d.type as DataType;
-    if (t.typeId !== Type.Int) throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}; entity keys and count_distinct columns must be integer ids`);
+    if (t.typeId !== Type.Int)
+      throw new BadInputError(
+        `${where}: column "${name}" is ${typeName(t)}; entity keys and count_distinct columns must be integer ids`,
+      );
     if ((t as unknown as { bitWidth: number }).bitWidth === 64) {
       const tmp = new Float64Array(d.length);
       int64ToNumbers(d.values as BigInt64Array, tmp, 0, d.length, 1, true);
       for (let i = 0; i < d.length; i++) {
         const x = tmp[i]!;
-        if (x > 2147483647 || x < -1) throw new BadInputError(`${where}: column "${name}" holds ${x}, outside the 32-bit id range mlo's kernel uses`);
+        if (x > 2147483647 || x < -1)
+          throw new BadInputError(
+            `${where}: column "${name}" holds ${x}, outside the 32-bit id range mlo's kernel uses`,
+          );
         out[at + i] = x;
       }
     } else {
@@ -119,12 +139,15 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
     } else if (t.typeId === Type.Bool) {
       for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as boolean | null) ? 1 : 0;
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`);
+      throw new BadInputError(
+        `${where}: column "${name}" is ${typeName(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`,
+      );
     }
     forEachNull(d, (i) => (out[at + i] = NaN));
     for (let i = at; i < at + d.length; i++) {
       const x = out[i]!;
-      if (x === Infinity || x === -Infinity) throw new BadInputError(`${where}: column "${name}" holds ${x} at row ${i}; infinite values are not allowed`);
+      if (x === Infinity || x === -Infinity)
+        throw new BadInputError(`${where}: column "${name}" holds ${x} at row ${i}; infinite values are not allowed`);
     }
     at += d.length;
   }
@@ -163,7 +186,9 @@ export function codedColumn(v: Vector, where: string, name: string): { codes: In
         codes[at + i] = x === null ? -1 : codeOf(String(x));
       }
     } else {
-      throw new BadInputError(`${where}: column "${name}" is ${typeName(t)}; comparisons need a string, dictionary or integer column`);
+      throw new BadInputError(
+        `${where}: column "${name}" is ${typeName(t)}; comparisons need a string, dictionary or integer column`,
+      );
     }
     forEachNull(d, (i) => (codes[at + i] = -1));
     at += d.length;

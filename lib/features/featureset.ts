@@ -3,9 +3,15 @@
  * kernel aggregation specs with their output names, the lookback the longest window
  * needs, and the model's input column order. Its hash is the feature set's identity.
  */
-import { parseDuration } from '../duration';
-import { hashOf } from '../hash';
-import { aggFeatureName, featureColumnNames, parseDerivedExpr, type DerivedExpr, type ModelSpec } from '../spec';
+import { parseDuration } from '../core/duration';
+import { hashOf } from '../infra/hash';
+import {
+  aggFeatureName,
+  featureColumnNames,
+  parseDerivedExpr,
+  type DerivedExpr,
+  type ModelSpec,
+} from '../spec/model-spec';
 import type { AggSpec } from './kernel';
 
 /** Bump when the computation changes in a way that changes output bytes. */
@@ -34,14 +40,29 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
         const longest = Math.max(...a.windows.map((w) => parseDuration(w) ?? 0));
         return [{ fn: m.fn, windowMs: longest, name: aggFeatureName(a.entity, m, a.windows[0] ?? '') }];
       }
-      return a.windows.map((w) => ({ fn: m.fn, of: m.of, windowMs: parseDuration(w) ?? 0, name: aggFeatureName(a.entity, m, w) }));
+      return a.windows.map((w) => ({
+        fn: m.fn,
+        of: m.of,
+        windowMs: parseDuration(w) ?? 0,
+        name: aggFeatureName(a.entity, m, w),
+      }));
     }),
   }));
   const lookbackMs = Math.max(0, ...aggregations.flatMap((g) => g.aggs.map((a) => a.windowMs ?? 0)));
   return {
     model: spec.name,
-    events: { prefix: spec.data.events.prefix, timestamp: spec.data.events.timestamp, id: spec.data.events.id, allowGaps: spec.data.events.allow_gaps },
-    labels: { prefix: spec.data.labels.prefix, key: spec.data.labels.key, timestamp: spec.data.labels.timestamp, maturityMs: parseDuration(spec.data.labels.maturity) ?? 0 },
+    events: {
+      prefix: spec.data.events.prefix,
+      timestamp: spec.data.events.timestamp,
+      id: spec.data.events.id,
+      allowGaps: spec.data.events.allow_gaps,
+    },
+    labels: {
+      prefix: spec.data.labels.prefix,
+      key: spec.data.labels.key,
+      timestamp: spec.data.labels.timestamp,
+      maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
+    },
     columns: spec.features.columns,
     derived: spec.features.derived.map((d) => ({ name: d.name, expr: parseDerivedExpr(d.expr) as DerivedExpr })),
     aggregations,

@@ -169,7 +169,16 @@ function insertionSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array,
 }
 
 /** Apply a permutation of the group [a, b): new position a+i takes old position a+perm[i]. */
-function permuteGroup(order: Int32Array, outIdx: Int32Array, sts: Float64Array, ts: Float64Array, a: number, b: number, perm: Int32Array, s: SortScratch): void {
+function permuteGroup(
+  order: Int32Array,
+  outIdx: Int32Array,
+  sts: Float64Array,
+  ts: Float64Array,
+  a: number,
+  b: number,
+  perm: Int32Array,
+  s: SortScratch,
+): void {
   const m = b - a;
   const tmpOrder = s.tmpOrder;
   const tmpOut = s.tmpOut;
@@ -192,7 +201,15 @@ function permuteGroup(order: Int32Array, outIdx: Int32Array, sts: Float64Array, 
  * the same for every row of the group (integer epoch-ms timestamps of one entity usually
  * need 3 to 5 passes).
  */
-function radixSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array, ts: Float64Array, a: number, b: number, s: SortScratch): void {
+function radixSort(
+  order: Int32Array,
+  outIdx: Int32Array,
+  sts: Float64Array,
+  ts: Float64Array,
+  a: number,
+  b: number,
+  s: SortScratch,
+): void {
   const m = b - a;
   s.ensure(m);
   const f64 = s.f64;
@@ -252,7 +269,15 @@ function radixSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array, ts:
 }
 
 /** Fallback for big-endian hosts: a comparator sort (stable: ties keep their order). */
-function comparatorSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array, ts: Float64Array, a: number, b: number, s: SortScratch): void {
+function comparatorSort(
+  order: Int32Array,
+  outIdx: Int32Array,
+  sts: Float64Array,
+  ts: Float64Array,
+  a: number,
+  b: number,
+  s: SortScratch,
+): void {
   const m = b - a;
   s.ensure(m);
   const perm = s.ixA.subarray(0, m);

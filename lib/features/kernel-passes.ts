@@ -88,7 +88,13 @@ export function timeSincePass(L: Layout, windowMs: number, out: Float64Array): v
  * subtract on exit), reset to an exact 0 whenever the window holds no non-null value.
  * sum is 0 and mean NaN when the window has no non-null value.
  */
-export function sumPass(L: Layout, windowMs: number, sv: Float64Array, oSum: Float64Array | null, oMean: Float64Array | null): void {
+export function sumPass(
+  L: Layout,
+  windowMs: number,
+  sv: Float64Array,
+  oSum: Float64Array | null,
+  oMean: Float64Array | null,
+): void {
   const { sts, outIdx, groups, numGroups } = L;
   for (let g = 0; g < numGroups; g++) {
     const a = groups[4 * g]!;
@@ -147,7 +153,14 @@ export function sumPass(L: Layout, windowMs: number, sv: Float64Array, oSum: Flo
  * to the largest group); NaN when the window has no non-null value. For max, pass the
  * negated column and `sign` = -1.
  */
-export function minPass(L: Layout, windowMs: number, sv: Float64Array, sign: 1 | -1, out: Float64Array, dq: Int32Array): void {
+export function minPass(
+  L: Layout,
+  windowMs: number,
+  sv: Float64Array,
+  sign: 1 | -1,
+  out: Float64Array,
+  dq: Int32Array,
+): void {
   const { sts, outIdx, groups, numGroups } = L;
   for (let g = 0; g < numGroups; g++) {
     const a = groups[4 * g]!;

@@ -56,8 +56,8 @@
  * Cost O(n) for the layout (plus sorting, only for out-of-order entities) and O(rows in the
  * targets' windows) per pass; memory O(n) besides the outputs.
  */
-import { parseDuration } from '../duration';
-import { BadInputError } from '../errors';
+import { parseDuration } from '../core/duration';
+import { BadInputError } from '../core/errors';
 import { DenseIndex, type Layout, type TargetSelection, buildLayout } from './kernel-layout';
 import { countPass, distinctPass, minPass, stdPass, sumPass, timeSincePass } from './kernel-passes';
 
@@ -98,12 +98,14 @@ export interface KernelInput {
 /** One Float64Array per aggregation name, one entry per target row in input row order. */
 export type FeatureColumns = Record<string, Float64Array>;
 
-const WINDOW_FORM = 'a positive whole number followed by a unit: ms, s, m (minutes), h, d or w, e.g. "90s", "10m", "1h", "24h", "7d", "30d"';
+const WINDOW_FORM =
+  'a positive whole number followed by a unit: ms, s, m (minutes), h, d or w, e.g. "90s", "10m", "1h", "24h", "7d", "30d"';
 
 /** Parse a window such as "10m", "1h", "24h", "7d", "30d" or "90s" into milliseconds. */
 export function parseWindow(text: string): number {
   const ms = typeof text === 'string' ? parseDuration(text) : undefined;
-  if (ms === undefined || !Number.isSafeInteger(ms)) throw new BadInputError(`invalid window ${JSON.stringify(text)}: expected ${WINDOW_FORM}`);
+  if (ms === undefined || !Number.isSafeInteger(ms))
+    throw new BadInputError(`invalid window ${JSON.stringify(text)}: expected ${WINDOW_FORM}`);
   return ms;
 }
 
@@ -130,8 +132,10 @@ export function validateAggSpecs(aggs: readonly AggSpec[], columns?: KernelColum
       problems.push(`aggregation #${i}: expected an object { fn, of?, windowMs?, name }`);
       return;
     }
-    const label = typeof spec.name === 'string' && spec.name !== '' ? `aggregation "${spec.name}"` : `aggregation #${i}`;
-    if (typeof spec.name !== 'string' || spec.name === '') problems.push(`${label}: \`name\` must be a non-empty string`);
+    const label =
+      typeof spec.name === 'string' && spec.name !== '' ? `aggregation "${spec.name}"` : `aggregation #${i}`;
+    if (typeof spec.name !== 'string' || spec.name === '')
+      problems.push(`${label}: \`name\` must be a non-empty string`);
     else if (seen.has(spec.name)) problems.push(`${label}: the name is used twice; output names must be unique`);
     else seen.add(spec.name);
 
@@ -146,22 +150,34 @@ export function validateAggSpecs(aggs: readonly AggSpec[], columns?: KernelColum
       const kind = isValue ? 'value' : 'id';
       const available = columns ? (isValue ? columns.values : columns.ids) : undefined;
       if (typeof spec.of !== 'string' || spec.of === '') {
-        problems.push(`${label}: ${fn} needs \`of\`, the name of ${kind === 'value' ? 'a value' : 'an id'} column${available ? ` (one of: ${listOr(available)})` : ''}`);
+        problems.push(
+          `${label}: ${fn} needs \`of\`, the name of ${kind === 'value' ? 'a value' : 'an id'} column${available ? ` (one of: ${listOr(available)})` : ''}`,
+        );
       } else if (available && !available.includes(spec.of)) {
-        problems.push(`${label}: ${fn} of ${JSON.stringify(spec.of)}: no such ${kind} column; ${kind} columns: ${listOr(available)}`);
+        problems.push(
+          `${label}: ${fn} of ${JSON.stringify(spec.of)}: no such ${kind} column; ${kind} columns: ${listOr(available)}`,
+        );
       }
     } else if (spec.of !== undefined) {
-      problems.push(`${label}: ${fn} takes no \`of\` (${fn === 'count' ? 'it counts events, null values included' : 'it uses only the timestamps'}); remove it`);
+      problems.push(
+        `${label}: ${fn} takes no \`of\` (${fn === 'count' ? 'it counts events, null values included' : 'it uses only the timestamps'}); remove it`,
+      );
     }
 
     const w = spec.windowMs;
     if (w === undefined) {
-      if (fn !== 'time_since_prev') problems.push(`${label}: ${fn} needs \`windowMs\`, the window in milliseconds (parseWindow("1h") gives 3600000)`);
+      if (fn !== 'time_since_prev')
+        problems.push(
+          `${label}: ${fn} needs \`windowMs\`, the window in milliseconds (parseWindow("1h") gives 3600000)`,
+        );
     } else if (typeof w !== 'number' || !(w > 0)) {
-      problems.push(`${label}: \`windowMs\` must be a number of milliseconds > 0 (or Infinity for all history), got ${String(w)}`);
+      problems.push(
+        `${label}: \`windowMs\` must be a number of milliseconds > 0 (or Infinity for all history), got ${String(w)}`,
+      );
     }
   });
-  if (problems.length > 0) throw new BadInputError(`invalid feature aggregations:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new BadInputError(`invalid feature aggregations:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 /** Check the input arrays and resolve the target rows. Throws BadInputError. */
@@ -172,7 +188,8 @@ export function resolveTargets(input: KernelInput): { selection: TargetSelection
   const n = ts.length;
   if (key.length !== n) throw new BadInputError(`\`key\` has ${key.length} rows but \`ts\` has ${n}`);
   for (const [name, col] of Object.entries(input.values ?? {})) {
-    if (!(col instanceof Float64Array)) throw new BadInputError(`value column "${name}" must be a Float64Array (NaN = null)`);
+    if (!(col instanceof Float64Array))
+      throw new BadInputError(`value column "${name}" must be a Float64Array (NaN = null)`);
     if (col.length !== n) throw new BadInputError(`value column "${name}" has ${col.length} rows but \`ts\` has ${n}`);
   }
   for (const [name, col] of Object.entries(input.ids ?? {})) {
@@ -184,7 +201,8 @@ export function resolveTargets(input: KernelInput): { selection: TargetSelection
       throw new BadInputError('give the target rows either as targetStart/targetEnd or as isTarget, not both');
     }
     const mask = input.isTarget;
-    if (!(mask instanceof Uint8Array) || mask.length !== n) throw new BadInputError(`\`isTarget\` must be a Uint8Array with one entry per row (${n})`);
+    if (!(mask instanceof Uint8Array) || mask.length !== n)
+      throw new BadInputError(`\`isTarget\` must be a Uint8Array with one entry per row (${n})`);
     let numTargets = 0;
     for (let i = 0; i < n; i++) if (mask[i] !== 0) numTargets++;
     return { selection: { kind: 'mask', mask }, numTargets };
@@ -192,7 +210,9 @@ export function resolveTargets(input: KernelInput): { selection: TargetSelection
   const start = input.targetStart ?? 0;
   const end = input.targetEnd ?? n;
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > n || start > end) {
-    throw new BadInputError(`target rows [${String(start)}, ${String(end)}) must satisfy 0 <= targetStart <= targetEnd <= ${n} (the number of rows)`);
+    throw new BadInputError(
+      `target rows [${String(start)}, ${String(end)}) must satisfy 0 <= targetStart <= targetEnd <= ${n} (the number of rows)`,
+    );
   }
   return { selection: { kind: 'range', start, end }, numTargets: end - start };
 }
@@ -201,7 +221,10 @@ export function resolveTargets(input: KernelInput): { selection: TargetSelection
 function checkFinite(name: string, col: Float64Array): void {
   for (let i = 0; i < col.length; i++) {
     const v = col[i]!;
-    if (v === Infinity || v === -Infinity) throw new BadInputError(`value column "${name}" holds ${v} at row ${i}; values must be finite, with NaN for null`);
+    if (v === Infinity || v === -Infinity)
+      throw new BadInputError(
+        `value column "${name}" holds ${v} at row ${i}; values must be finite, with NaN for null`,
+      );
   }
 }
 
@@ -256,7 +279,8 @@ export function computeWindowedFeatures(input: KernelInput, aggs: readonly AggSp
   const ids = input.ids ?? {};
   validateAggSpecs(aggs, { values: Object.keys(values), ids: Object.keys(ids) });
   const { selection, numTargets } = resolveTargets(input);
-  for (const col of new Set(aggs.filter((a) => VALUE_FNS.includes(a.fn)).map((a) => a.of!))) checkFinite(col, values[col]!);
+  for (const col of new Set(aggs.filter((a) => VALUE_FNS.includes(a.fn)).map((a) => a.of!)))
+    checkFinite(col, values[col]!);
 
   // One computation per distinct (fn, of, window); duplicates are copied at the end.
   const canonical = new Map<string, Float64Array>();
@@ -282,8 +306,21 @@ export function computeWindowedFeatures(input: KernelInput, aggs: readonly AggSp
   return Object.fromEntries(plan.map(({ spec, out, owner }) => [spec.name, owner ? out : out.slice()]));
 }
 
-function runPasses(L: Layout, plan: readonly { spec: AggSpec; out: Float64Array; owner: boolean }[], values: Readonly<Record<string, Float64Array>>, ids: Readonly<Record<string, Int32Array>>): void {
-  type ValueJob = { col: string; windowMs: number; sum: Float64Array | null; mean: Float64Array | null; min: Float64Array | null; max: Float64Array | null; std: Float64Array | null };
+function runPasses(
+  L: Layout,
+  plan: readonly { spec: AggSpec; out: Float64Array; owner: boolean }[],
+  values: Readonly<Record<string, Float64Array>>,
+  ids: Readonly<Record<string, Int32Array>>,
+): void {
+  type ValueJob = {
+    col: string;
+    windowMs: number;
+    sum: Float64Array | null;
+    mean: Float64Array | null;
+    min: Float64Array | null;
+    max: Float64Array | null;
+    std: Float64Array | null;
+  };
   const valueJobs = new Map<string, ValueJob>();
   const distinctJobs = new Map<string, { col: string; jobs: { windowMs: number; out: Float64Array }[] }>();
   for (const { spec, out, owner } of plan) {

@@ -4,7 +4,7 @@
  * bytes out, so a retried computation writes the same bytes.
  */
 import { Float64, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../core/errors';
 import { codedColumn, idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
 import type { FeatureSet } from './featureset';
 import { computeWindowedFeatures } from './kernel';
@@ -20,7 +20,12 @@ export type PartitionStats = { rows: number; labeledRows: number; positives: num
 
 const DAY_MS = 86_400_000;
 
-export function buildLabelIndex(tables: LoadedDay[], keyColumn: string, timeColumn: string, cutoffMs: number): LabelIndex {
+export function buildLabelIndex(
+  tables: LoadedDay[],
+  keyColumn: string,
+  timeColumn: string,
+  cutoffMs: number,
+): LabelIndex {
   const index: LabelIndex = new Map();
   for (const t of tables) {
     const ids = eventIds(requireColumn(t.table, keyColumn, t.where, 'the label join key'), t.where, keyColumn);
@@ -43,7 +48,8 @@ function eventIds(v: Vector, where: string, name: string): Float64Array {
 
 function timestampLikeInt(v: Vector, where: string, name: string): Float64Array {
   const t = String(v.type);
-  if (!/^u?int/i.test(t) && !/^Int/.test(t)) throw new BadInputError(`${where}: column "${name}" is ${t}; event ids must be integers`);
+  if (!/^u?int/i.test(t) && !/^Int/.test(t))
+    throw new BadInputError(`${where}: column "${name}" is ${t}; event ids must be integers`);
   return /64/.test(t) ? timestampMs(v, where, name) : numericColumn(v, where, name);
 }
 
@@ -69,7 +75,13 @@ function spanOf(ts: Float64Array): DaySpan {
  * `keyDays` holds the target day's keys) that has a target row; ascending row indices. Days
  * whose span lies outside [from, to) are skipped without reading a row.
  */
-function selectLookbackRows(lbTs: Float64Array[], spans: DaySpan[], keyDays: Int32Array[], from: number, to: number): Int32Array[] {
+function selectLookbackRows(
+  lbTs: Float64Array[],
+  spans: DaySpan[],
+  keyDays: Int32Array[],
+  from: number,
+  to: number,
+): Int32Array[] {
   const targetKeys = keyDays[keyDays.length - 1]!;
   let maxKey = -1;
   for (let i = 0; i < targetKeys.length; i++) if (targetKeys[i]! > maxKey) maxKey = targetKeys[i]!;
@@ -101,14 +113,21 @@ function selectLookbackRows(lbTs: Float64Array[], spans: DaySpan[], keyDays: Int
         if (ts[i]! >= from && ts[i]! < to && k >= 0 && k <= maxKey && mark[k] === 1) scratch[m++] = i;
       }
     } else {
-      for (let i = 0; i < ts.length; i++) if (ts[i]! >= from && ts[i]! < to && key[i]! >= 0 && set!.has(key[i]!)) scratch[m++] = i;
+      for (let i = 0; i < ts.length; i++)
+        if (ts[i]! >= from && ts[i]! < to && key[i]! >= 0 && set!.has(key[i]!)) scratch[m++] = i;
     }
     return scratch.slice(0, m);
   });
 }
 
 /** The selected lookback rows of every day, then all `n` target rows (the last entry of `days`), into `out`. */
-function gatherRows<T extends Float64Array | Int32Array>(days: T[], sel: Int32Array[], m: number, n: number, out: T): T {
+function gatherRows<T extends Float64Array | Int32Array>(
+  days: T[],
+  sel: Int32Array[],
+  m: number,
+  n: number,
+  out: T,
+): T {
   let j = 0;
   for (let d = 0; d < sel.length; d++) {
     const src = days[d]!;
@@ -124,7 +143,9 @@ function gatherRows<T extends Float64Array | Int32Array>(days: T[], sel: Int32Ar
 
 function float64Vector(values: Float64Array, valid?: Uint8Array, nullCount = 0): Vector {
   if (!valid || nullCount === 0) return makeVector(values);
-  return makeVector(makeData({ type: new Float64(), length: values.length, nullCount, nullBitmap: valid, data: values }));
+  return makeVector(
+    makeData({ type: new Float64(), length: values.length, nullCount, nullBitmap: valid, data: values }),
+  );
 }
 
 /**
@@ -148,14 +169,18 @@ export function computeFeaturePartition(
   for (let i = 0; i < n; i++) {
     const x = targetTs[i]!;
     if (!(x >= dayStart && x < dayStart + DAY_MS)) {
-      throw new BadInputError(`${target.where}: row ${i} has ${tsName} = ${Number.isNaN(x) ? 'null' : new Date(x).toISOString()}, outside its day partition ${target.day}; the event log is mis-partitioned`);
+      throw new BadInputError(
+        `${target.where}: row ${i} has ${tsName} = ${Number.isNaN(x) ? 'null' : new Date(x).toISOString()}, outside its day partition ${target.day}; the event log is mis-partitioned`,
+      );
     }
   }
 
   // Lookback rows: only those the longest window can reach.
   const firstTs = Number.isFinite(minTs) ? minTs : dayStart;
   const horizon = firstTs - fs.lookbackMs;
-  const lbTs = lookback.map((d) => timestampMs(requireColumn(d.table, tsName, d.where, 'the event time'), d.where, tsName));
+  const lbTs = lookback.map((d) =>
+    timestampMs(requireColumn(d.table, tsName, d.where, 'the event time'), d.where, tsName),
+  );
   const lbSpans = lbTs.map(spanOf);
 
   // Input columns of the lookback days and then the target day, each read once per partition
@@ -165,7 +190,8 @@ export function computeFeaturePartition(
   const numericDays = (name: string): Float64Array[] => {
     let c = numericCols.get(name);
     if (!c) {
-      const read = (d: LoadedDay) => numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name);
+      const read = (d: LoadedDay) =>
+        numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name);
       numericCols.set(name, (c = [...lookback.map(read), read(target)]));
     }
     return c;
@@ -173,7 +199,8 @@ export function computeFeaturePartition(
   const idDays = (name: string): Int32Array[] => {
     let c = idCols.get(name);
     if (!c) {
-      const read = (d: LoadedDay) => idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name);
+      const read = (d: LoadedDay) =>
+        idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name);
       idCols.set(name, (c = [...lookback.map(read), read(target)]));
     }
     return c;
@@ -182,22 +209,32 @@ export function computeFeaturePartition(
   const features: Record<string, Float64Array> = {};
 
   // Raw numeric columns and derived columns: target rows only.
-  for (const c of fs.columns) features[c] = numericColumn(requireColumn(t, c, target.where, 'a feature column'), target.where, c);
+  for (const c of fs.columns)
+    features[c] = numericColumn(requireColumn(t, c, target.where, 'a feature column'), target.where, c);
   for (const d of fs.derived) {
     const e = d.expr;
     const out = new Float64Array(n);
     if (e.op === 'log1p') {
-      const x = numericColumn(requireColumn(t, e.column, target.where, `the input of ${d.name}`), target.where, e.column);
+      const x = numericColumn(
+        requireColumn(t, e.column, target.where, `the input of ${d.name}`),
+        target.where,
+        e.column,
+      );
       for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
     } else if (e.op === 'hour_of_day' || e.op === 'day_of_week') {
       const x = timestampMs(requireColumn(t, e.column, target.where, `the input of ${d.name}`), target.where, e.column);
-      if (e.op === 'hour_of_day') for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
+      if (e.op === 'hour_of_day')
+        for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
       else for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
     } else {
       const left = codedColumn(requireColumn(t, e.left, target.where, `the input of ${d.name}`), target.where, e.left);
       const eq = e.op === 'eq';
       if ('column' in e.right) {
-        const right = codedColumn(requireColumn(t, e.right.column, target.where, `the input of ${d.name}`), target.where, e.right.column);
+        const right = codedColumn(
+          requireColumn(t, e.right.column, target.where, `the input of ${d.name}`),
+          target.where,
+          e.right.column,
+        );
         // Translate the right column's codes into the left's dictionary once, not per row.
         const leftIndex = new Map(left.dict.map((s, k) => [s, k]));
         const tr = new Int32Array(right.dict.length).map((_, k) => leftIndex.get(right.dict[k]!) ?? -2);
@@ -243,7 +280,10 @@ export function computeFeaturePartition(
     const ids: Record<string, Int32Array> = {};
     for (const [name, days] of Object.entries(valueDays)) values[name] = gatherF(days);
     for (const [name, days] of Object.entries(idDaysOf)) ids[name] = gatherI(days);
-    const out = computeWindowedFeatures({ ts: gatherF([...lbTs, targetTs]), key: gatherI(keyDays), values, ids, targetStart: m, targetEnd: m + n }, g.aggs);
+    const out = computeWindowedFeatures(
+      { ts: gatherF([...lbTs, targetTs]), key: gatherI(keyDays), values, ids, targetStart: m, targetEnd: m + n },
+      g.aggs,
+    );
     Object.assign(features, out);
   }
 

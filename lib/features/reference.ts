@@ -6,7 +6,14 @@
  * Sums are compensated (Neumaier) so the reference is not the less accurate side of a
  * comparison; std is two-pass (mean first, then squared deviations) on values shifted by the first one.
  */
-import { type AggSpec, type FeatureColumns, type KernelInput, emptyValue, resolveTargets, validateAggSpecs } from './kernel';
+import {
+  type AggSpec,
+  type FeatureColumns,
+  type KernelInput,
+  emptyValue,
+  resolveTargets,
+  validateAggSpecs,
+} from './kernel';
 
 function compensatedSum(xs: readonly number[]): number {
   let s = 0;

@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { loadConfig, type Config, type StackConfig } from '../config';
-import { StackError } from '../errors';
-import { createS3Client, ensureBucket } from '../s3';
-import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { loadConfig, type Config, type StackConfig } from '../infra/config';
+import { StackError } from '../core/errors';
+import { createS3Client, ensureBucket } from '../infra/s3';
+import { SEARCH_ATTRIBUTES } from '../core/definitions';
 import { ensureTemporalCli, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
 
 export type PartName = 'temporal' | 's3' | 'mlflow';
@@ -130,7 +130,10 @@ function defineParts(cfg: Config): Part[] {
         await conn?.close();
       }
     },
-    addresses: [`Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace})`, `Temporal UI    http://127.0.0.1:${stack.temporalUiPort}`],
+    addresses: [
+      `Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace})`,
+      `Temporal UI    http://127.0.0.1:${stack.temporalUiPort}`,
+    ],
     startTimeoutMs: 90_000,
   };
   const s3: Part = {
@@ -143,7 +146,16 @@ function defineParts(cfg: Config): Part[] {
       fs.mkdirSync(p.s3Meta, { recursive: true });
       return {
         cmd: bin,
-        args: ['--port', `127.0.0.1:${stack.s3Port}`, '--region', cfg.s3.region, 'posix', '--sidecar', p.s3Meta, p.s3Root],
+        args: [
+          '--port',
+          `127.0.0.1:${stack.s3Port}`,
+          '--region',
+          cfg.s3.region,
+          'posix',
+          '--sidecar',
+          p.s3Meta,
+          p.s3Root,
+        ],
         // Credentials go through the environment, not argv, so `ps` does not show them.
         env: { ...process.env, ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey },
       };
@@ -251,10 +263,13 @@ async function waitHealthy(part: Part, rec: PidRecord, logFile: string): Promise
   const deadline = Date.now() + part.startTimeoutMs;
   while (Date.now() < deadline) {
     if (await part.healthy()) return;
-    if (!isOurs(rec)) throw new StackError(`${part.title} exited during start-up. Last lines of ${logFile}:\n${logTail(logFile)}`);
+    if (!isOurs(rec))
+      throw new StackError(`${part.title} exited during start-up. Last lines of ${logFile}:\n${logTail(logFile)}`);
     await sleep(500);
   }
-  throw new StackError(`${part.title} did not become healthy within ${part.startTimeoutMs / 1000}s. Last lines of ${logFile}:\n${logTail(logFile)}`);
+  throw new StackError(
+    `${part.title} did not become healthy within ${part.startTimeoutMs / 1000}s. Last lines of ${logFile}:\n${logTail(logFile)}`,
+  );
 }
 
 async function startPart(cfg: Config, part: Part, log: (l: string) => void): Promise<'started' | 'running'> {
@@ -279,12 +294,22 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   fs.mkdirSync(paths.logs, { recursive: true });
   const fd = fs.openSync(logFile, 'a');
   fs.writeSync(fd, `\n--- ${new Date().toISOString()} starting: ${launch.cmd} ${launch.args.join(' ')}\n`);
-  const child = spawn(launch.cmd, launch.args, { detached: true, stdio: ['ignore', fd, fd], env: launch.env ?? process.env, cwd: stack.dir });
+  const child = spawn(launch.cmd, launch.args, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: launch.env ?? process.env,
+    cwd: stack.dir,
+  });
   fs.closeSync(fd);
   const pid = child.pid;
   if (pid === undefined) throw new StackError(`could not start ${part.title} (${launch.cmd}); see ${logFile}`);
   child.unref();
-  const rec: PidRecord = { pid, binary: launch.cmd, startedAt: new Date().toISOString(), ports: part.ports.map((p) => p.port) };
+  const rec: PidRecord = {
+    pid,
+    binary: launch.cmd,
+    startedAt: new Date().toISOString(),
+    ports: part.ports.map((p) => p.port),
+  };
   writePid(stack, part.name, rec);
   try {
     await waitHealthy(part, rec, logFile);
@@ -322,7 +347,11 @@ async function stopProcess(rec: PidRecord): Promise<void> {
   signalGroup('SIGKILL');
 }
 
-export type UpResult = { parts: { name: PartName; title: string; result: 'started' | 'running' }[]; addresses: string[]; seconds: number };
+export type UpResult = {
+  parts: { name: PartName; title: string; result: 'started' | 'running' }[];
+  addresses: string[];
+  seconds: number;
+};
 
 export async function stackUp(opts: { log?: (l: string) => void; only?: PartName[] } = {}): Promise<UpResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -331,8 +360,12 @@ export async function stackUp(opts: { log?: (l: string) => void; only?: PartName
   fs.mkdirSync(cfg.stack.dir, { recursive: true });
   const parts = defineParts(cfg).filter((p) => !opts.only || opts.only.includes(p.name));
   // Parts start in parallel; MLflow needs S3 only when it first writes an artifact.
-  const settled = await Promise.allSettled(parts.map(async (part) => ({ name: part.name, title: part.title, result: await startPart(cfg, part, log) })));
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => (s.reason instanceof Error ? s.reason.message : String(s.reason)));
+  const settled = await Promise.allSettled(
+    parts.map(async (part) => ({ name: part.name, title: part.title, result: await startPart(cfg, part, log) })),
+  );
+  const failures = settled
+    .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    .map((s) => (s.reason instanceof Error ? s.reason.message : String(s.reason)));
   if (failures.length > 0) throw new StackError(`the dev stack did not come up:\n- ${failures.join('\n- ')}`);
   return {
     parts: settled.map((s) => (s as PromiseFulfilledResult<UpResult['parts'][number]>).value),
@@ -341,7 +374,9 @@ export async function stackUp(opts: { log?: (l: string) => void; only?: PartName
   };
 }
 
-export async function stackDown(opts: { log?: (l: string) => void } = {}): Promise<{ name: PartName; result: 'stopped' | 'not-running' }[]> {
+export async function stackDown(
+  opts: { log?: (l: string) => void } = {},
+): Promise<{ name: PartName; result: 'stopped' | 'not-running' }[]> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const cfg = loadConfig();
   const out: { name: PartName; result: 'stopped' | 'not-running' }[] = [];
@@ -368,11 +403,17 @@ export async function stackStatus(): Promise<PartStatus[]> {
       const base = { name: part.name, title: part.title, addresses: part.addresses };
       if (rec && isOurs(rec)) {
         const ok = await part.healthy();
-        return { ...base, state: ok ? 'running' : 'starting', pid: rec.pid, detail: ok ? undefined : 'process alive, health check not passing yet' };
+        return {
+          ...base,
+          state: ok ? 'running' : 'starting',
+          pid: rec.pid,
+          detail: ok ? undefined : 'process alive, health check not passing yet',
+        };
       }
       const taken = [];
       for (const p of part.ports) if (await portInUse(p.port)) taken.push(`${p.port} (${p.variable})`);
-      if (taken.length > 0) return { ...base, state: 'port-taken', detail: `not started by mlo, but port ${taken.join(', ')} is in use` };
+      if (taken.length > 0)
+        return { ...base, state: 'port-taken', detail: `not started by mlo, but port ${taken.join(', ')} is in use` };
       if (rec) return { ...base, state: 'stale-pid', detail: `pid ${rec.pid} from ${rec.startedAt} is gone` };
       return { ...base, state: 'stopped' };
     }),

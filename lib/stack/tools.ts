@@ -11,8 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT, type StackConfig } from '../config';
-import { StackError } from '../errors';
+import { PROJECT_ROOT, type StackConfig } from '../infra/config';
+import { StackError } from '../core/errors';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const VERSITYGW_VERSION = '1.8.0';
@@ -72,9 +72,17 @@ function linkInto(binDir: string, name: string, target: string): string {
 }
 
 /** Runs a command, streaming its output into the log, and fails with its tail on error. */
-export async function runLogged(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; what: string }): Promise<void> {
+export async function runLogged(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; what: string },
+): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? PROJECT_ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? PROJECT_ROOT,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const tail: string[] = [];
     const onData = (b: Buffer) => {
       for (const line of b.toString('utf8').split('\n')) {
@@ -98,7 +106,8 @@ async function ensureGoTool(tool: GoTool, stack: StackConfig, log: Log, opts: { 
     const found = onPath(tool.name);
     if (found) {
       const v = versionOf(found);
-      if (!tool.versionMatch.test(v)) log(`note: using ${found} from PATH (${v.split('\n')[0]}); mlo is tested with ${tool.name} ${tool.version}`);
+      if (!tool.versionMatch.test(v))
+        log(`note: using ${found} from PATH (${v.split('\n')[0]}); mlo is tested with ${tool.name} ${tool.version}`);
       return found;
     }
   }
@@ -106,7 +115,10 @@ async function ensureGoTool(tool: GoTool, stack: StackConfig, log: Log, opts: { 
   const bin = path.join(dir, tool.name);
   if (!fs.existsSync(bin)) {
     const go = onPath('go');
-    if (!go) throw new StackError(`${tool.name} ${tool.version} is not built and Go is not on PATH. Install Go 1.25+ (or put ${tool.name} on PATH) and run again.`);
+    if (!go)
+      throw new StackError(
+        `${tool.name} ${tool.version} is not built and Go is not on PATH. Install Go 1.25+ (or put ${tool.name} on PATH) and run again.`,
+      );
     log(`building ${tool.name} ${tool.version} with go install (first time only; a few minutes) into ${dir}`);
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -160,10 +172,14 @@ export async function ensureVenv(log: Log): Promise<string> {
     await runLogged(findPython(), ['-m', 'venv', VENV_DIR], { log, what: 'python -m venv' });
   }
   log('installing the pinned Python requirements (MLflow, LightGBM, scikit-learn, ONNX tools, pyarrow) into .venv');
-  await runLogged(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS], {
-    log,
-    what: 'pip install -r requirements.txt',
-  });
+  await runLogged(
+    python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS],
+    {
+      log,
+      what: 'pip install -r requirements.txt',
+    },
+  );
   fs.writeFileSync(stamp, `${want}\n`);
   return python;
 }

@@ -4,7 +4,7 @@
  * 0 on success, 2 for bad input (never retried), 75 for a transient failure (retried).
  */
 import { z } from 'zod';
-import type { DayRange } from '../windows';
+import type { DayRange } from '../core/windows';
 
 export const TRAINER_CONTRACT = 'mlo.trainer/v1';
 
@@ -29,7 +29,9 @@ const metrics = z.record(z.string(), z.number().nullable()).default({});
 
 export const trainerLineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), step: z.number(), total: z.number().optional(), metrics }).passthrough(),
-  z.object({ type: z.literal('checkpoint'), uri: z.string().startsWith('s3://'), step: z.number().int() }).passthrough(),
+  z
+    .object({ type: z.literal('checkpoint'), uri: z.string().startsWith('s3://'), step: z.number().int() })
+    .passthrough(),
   z
     .object({
       type: z.literal('result'),
@@ -55,6 +57,10 @@ export function parseTrainerLine(line: string): { ok: true; value: TrainerLine }
     return { ok: false, reason: `not JSON: ${line.slice(0, 200)}` };
   }
   const r = trainerLineSchema.safeParse(raw);
-  if (!r.success) return { ok: false, reason: `${r.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')} in ${line.slice(0, 200)}` };
+  if (!r.success)
+    return {
+      ok: false,
+      reason: `${r.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')} in ${line.slice(0, 200)}`,
+    };
   return { ok: true, value: r.data };
 }

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { PROJECT_ROOT } from '../config';
+import { PROJECT_ROOT } from '../infra/config';
 import { parseTrainerLine, type TrainerLine } from './contract';
 
 export type TrainerRun = {

@@ -37,7 +37,7 @@ import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { numericColumn, readIpcTable, requireColumn, timestampMs } from '../../lib/features/arrow-io';
 import { featureSetFromSpec, type FeatureSet } from '../../lib/features/featureset';
-import { findModelSpec } from '../../lib/spec';
+import { findModelSpec } from '../../lib/spec/model-spec';
 import { parseFlags, usage, UsageError } from './lib/args';
 import type { WorkerInit, WorkerResult } from './lib/backfill-worker';
 import { summarizeProfiles } from './lib/cpuprofile';
@@ -53,8 +53,16 @@ const FLAGS = {
   workers: { kind: 'int', default: 1, help: 'mlo partition workers (child processes)' },
   threads: { kind: 'int', default: 1, help: 'DuckDB threads' },
   reps: { kind: 'int', default: 2, help: 'timed repetitions of each side, alternating (the best time of each counts)' },
-  'one-core': { kind: 'bool', default: true, help: "run each mlo worker with V8's --single-threaded (no GC / compiler helper threads), so one worker uses one core as one DuckDB thread does; --one-core=false to allow them" },
-  profile: { kind: 'bool', default: false, help: 'CPU-profile the mlo workers and print where the time goes (slows mlo down)' },
+  'one-core': {
+    kind: 'bool',
+    default: true,
+    help: "run each mlo worker with V8's --single-threaded (no GC / compiler helper threads), so one worker uses one core as one DuckDB thread does; --one-core=false to allow them",
+  },
+  profile: {
+    kind: 'bool',
+    default: false,
+    help: 'CPU-profile the mlo workers and print where the time goes (slows mlo down)',
+  },
   'keep-output': { kind: 'bool', default: false, help: "keep mlo's output partitions under .bench/out/" },
 } as const;
 
@@ -71,7 +79,8 @@ async function main(): Promise<number> {
   }
   try {
     flags = parseFlags(process.argv.slice(2), FLAGS);
-    if (flags.workers < 1 || flags.threads < 1 || flags.reps < 1) throw new UsageError('--workers, --threads and --reps must be >= 1');
+    if (flags.workers < 1 || flags.threads < 1 || flags.reps < 1)
+      throw new UsageError('--workers, --threads and --reps must be >= 1');
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`${err.message}\nusage: npm run bench -- backfill [flags]\n${usage(FLAGS)}`);
@@ -79,15 +88,21 @@ async function main(): Promise<number> {
   }
 
   const load0 = os.loadavg()[0]!;
-  log(`backfill benchmark: ${fmt(flags.events)} events over ${flags.days} days, model ${flags.model}, mlo workers ${flags.workers}, DuckDB threads ${flags.threads}, ${os.cpus().length} CPUs (load ${load0.toFixed(1)}), node ${process.version}`);
+  log(
+    `backfill benchmark: ${fmt(flags.events)} events over ${flags.days} days, model ${flags.model}, mlo workers ${flags.workers}, DuckDB threads ${flags.threads}, ${os.cpus().length} CPUs (load ${load0.toFixed(1)}), node ${process.version}`,
+  );
   const ds = await ensureDataset({ events: flags.events, days: flags.days, start: flags.start, seed: flags.seed }, log);
-  log(`data: ${path.relative(process.cwd(), ds.dir)} (${ds.reused ? 'reused' : 'generated'}; ${fmt(ds.manifest.events.actual)} payments, ${fmt(ds.manifest.chargebacks.total)} chargebacks)`);
+  log(
+    `data: ${path.relative(process.cwd(), ds.dir)} (${ds.reused ? 'reused' : 'generated'}; ${fmt(ds.manifest.events.actual)} payments, ${fmt(ds.manifest.chargebacks.total)} chargebacks)`,
+  );
 
   const fs = featureSetFromSpec(findModelSpec(flags.model).spec);
   const days = ds.manifest.partitions.payments.map((p) => p.day);
   const labelCutoff = `${ds.manifest.range.end}T00:00:00.000Z`;
   const aggNames = fs.aggregations.flatMap((g) => g.aggs.map((a) => a.name));
-  log(`features: ${fs.featureOrder.length} columns, ${aggNames.length} windowed aggregations in ${fs.aggregations.length} groups; lookback ${fs.lookbackMs / 86_400_000} days; label cut-off ${labelCutoff}`);
+  log(
+    `features: ${fs.featureOrder.length} columns, ${aggNames.length} windowed aggregations in ${fs.aggregations.length} groups; lookback ${fs.lookbackMs / 86_400_000} days; label cut-off ${labelCutoff}`,
+  );
 
   const runId = `${Date.now()}-${process.pid}`;
   const outDir = path.join(BENCH_ROOT, 'out', runId);
@@ -97,12 +112,18 @@ async function main(): Promise<number> {
     model: flags.model,
     dataDir: ds.dir,
     payments: Object.fromEntries(ds.manifest.partitions.payments.map((p) => [p.day, { key: p.key, sha256: p.sha256 }])),
-    chargebacks: Object.fromEntries(ds.manifest.partitions.chargebacks.map((p) => [p.day, { key: p.key, sha256: p.sha256 }])),
+    chargebacks: Object.fromEntries(
+      ds.manifest.partitions.chargebacks.map((p) => [p.day, { key: p.key, sha256: p.sha256 }]),
+    ),
     labelCutoff,
   };
 
   // ---- timed runs, alternating sides
-  const duck = await openDuckDb(fs, ds.dir, ds.manifest.partitions.payments.map((p) => p.key));
+  const duck = await openDuckDb(
+    fs,
+    ds.dir,
+    ds.manifest.partitions.payments.map((p) => p.key),
+  );
   const mloRuns: MloRun[] = [];
   const mloRuns1: MloRun[] = [];
   const duckRuns: { seconds: number; cpuSeconds: number }[] = [];
@@ -113,15 +134,29 @@ async function main(): Promise<number> {
       if (flags.workers > 1) {
         const r1 = await runMlo(init, days, 1, null, false, profileDir, flags['one-core']);
         mloRuns1.push(r1);
-        log(`mlo    1 worker : ${fmt(r1.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r1.seconds)} rows/s, ${fmt(days.length / r1.seconds, 2)} partitions/s (cpu ${fmt(r1.cpuSeconds, 1)} s)`);
+        log(
+          `mlo    1 worker : ${fmt(r1.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r1.seconds)} rows/s, ${fmt(days.length / r1.seconds, 2)} partitions/s (cpu ${fmt(r1.cpuSeconds, 1)} s)`,
+        );
       }
       // The last repetition writes mlo's output for the comparison (untimed).
-      const r = await runMlo(init, days, flags.workers, last ? outDir : null, flags.profile && last, profileDir, flags['one-core']);
+      const r = await runMlo(
+        init,
+        days,
+        flags.workers,
+        last ? outDir : null,
+        flags.profile && last,
+        profileDir,
+        flags['one-core'],
+      );
       mloRuns.push(r);
-      log(`mlo    ${flags.workers} worker${flags.workers > 1 ? 's' : ' '}: ${fmt(r.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r.seconds)} rows/s, ${fmt(days.length / r.seconds, 2)} partitions/s (cpu ${fmt(r.cpuSeconds, 1)} s)`);
+      log(
+        `mlo    ${flags.workers} worker${flags.workers > 1 ? 's' : ' '}: ${fmt(r.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r.seconds)} rows/s, ${fmt(days.length / r.seconds, 2)} partitions/s (cpu ${fmt(r.cpuSeconds, 1)} s)`,
+      );
       const d = await runDuck(duck.conn, sql, flags.threads, !last);
       duckRuns.push(d);
-      log(`DuckDB ${flags.threads} thread${flags.threads > 1 ? 's' : ' '}: ${fmt(d.seconds, 2)} s, ${fmt(ds.manifest.events.actual / d.seconds)} rows/s (cpu ${fmt(d.cpuSeconds, 1)} s)`);
+      log(
+        `DuckDB ${flags.threads} thread${flags.threads > 1 ? 's' : ' '}: ${fmt(d.seconds, 2)} s, ${fmt(ds.manifest.events.actual / d.seconds)} rows/s (cpu ${fmt(d.cpuSeconds, 1)} s)`,
+      );
     }
 
     // ---- same bytes in every run, whatever the split across workers
@@ -130,15 +165,23 @@ async function main(): Promise<number> {
     for (const r of [...mloRuns, ...mloRuns1]) {
       const h = hashesOf(r);
       const differ = days.filter((d) => h[d] !== reference[d]);
-      if (differ.length > 0) throw new Error(`mlo output differs between runs (${r.workers} vs ${flags.workers} workers) on ${differ.join(', ')}`);
+      if (differ.length > 0)
+        throw new Error(
+          `mlo output differs between runs (${r.workers} vs ${flags.workers} workers) on ${differ.join(', ')}`,
+        );
     }
-    log(`mlo output bytes identical in all ${mloRuns.length + mloRuns1.length} runs${mloRuns1.length > 0 ? ` (1 and ${flags.workers} workers)` : ''}, ${days.length} partitions each`);
+    log(
+      `mlo output bytes identical in all ${mloRuns.length + mloRuns1.length} runs${mloRuns1.length > 0 ? ` (1 and ${flags.workers} workers)` : ''}, ${days.length} partitions each`,
+    );
 
     // ---- check
     const check = await compare(duck.conn, fs, columns, outDir, ds.manifest.events.actual);
     log('');
     log('mismatches per column (mlo vs DuckDB):');
-    for (const c of columns) log(`  ${c.name.padEnd(40)} ${String(check.mismatches[c.name]).padStart(9)}   (${c.tolerance.kind === 'exact' ? 'exact' : `relative ${c.tolerance.tol}`})`);
+    for (const c of columns)
+      log(
+        `  ${c.name.padEnd(40)} ${String(check.mismatches[c.name]).padStart(9)}   (${c.tolerance.kind === 'exact' ? 'exact' : `relative ${c.tolerance.tol}`})`,
+      );
     for (const e of check.examples) log(`  e.g. ${e}`);
     if (check.rowProblems.length > 0) for (const p of check.rowProblems) log(`  rows: ${p}`);
     const totalMismatches = Object.values(check.mismatches).reduce((s, x) => s + x, 0) + check.rowProblems.length;
@@ -156,14 +199,25 @@ async function main(): Promise<number> {
     log('');
     printBreakdown(m, events);
     if (flags.profile) {
-      const files = existsSync(profileDir) ? (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f)) : [];
+      const files = existsSync(profileDir)
+        ? (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f))
+        : [];
       log(summarizeProfiles(files));
       log(`(profiles: ${path.relative(process.cwd(), profileDir)}/ — times above are with the profiler on)`);
     }
     log('');
-    log(`rows/s  mlo ${fmt(mloRowsPerS)} (${flags.workers} worker${flags.workers > 1 ? 's' : ''})   DuckDB ${fmt(duckRowsPerS)} (${flags.threads} thread${flags.threads > 1 ? 's' : ''})   ratio mlo/DuckDB ${fmt(ratio, 3)} (by CPU time ${fmt(cpuRatio, 3)})`);
-    if (m1) log(`partitions/s  1 worker ${fmt(days.length / m1.seconds, 3)}   ${flags.workers} workers ${fmt(days.length / m.seconds, 3)}   (speed-up ${fmt(m1.seconds / m.seconds, 2)}x)`);
-    log(totalMismatches === 0 ? 'outputs equal: every aggregation of every event matches' : `FAILED: ${totalMismatches} mismatches`);
+    log(
+      `rows/s  mlo ${fmt(mloRowsPerS)} (${flags.workers} worker${flags.workers > 1 ? 's' : ''})   DuckDB ${fmt(duckRowsPerS)} (${flags.threads} thread${flags.threads > 1 ? 's' : ''})   ratio mlo/DuckDB ${fmt(ratio, 3)} (by CPU time ${fmt(cpuRatio, 3)})`,
+    );
+    if (m1)
+      log(
+        `partitions/s  1 worker ${fmt(days.length / m1.seconds, 3)}   ${flags.workers} workers ${fmt(days.length / m.seconds, 3)}   (speed-up ${fmt(m1.seconds / m.seconds, 2)}x)`,
+      );
+    log(
+      totalMismatches === 0
+        ? 'outputs equal: every aggregation of every event matches'
+        : `FAILED: ${totalMismatches} mismatches`,
+    );
     const summary: Record<string, unknown> = {
       bench: 'backfill',
       mlo_rows_per_s: Math.round(mloRowsPerS),
@@ -177,7 +231,13 @@ async function main(): Promise<number> {
       workers: flags.workers,
       threads: flags.threads,
       partitions_per_s: Number((days.length / m.seconds).toFixed(3)),
-      ...(m1 && flags.workers > 1 ? { partitions_per_s_1_worker: Number((days.length / m1.seconds).toFixed(3)), [`partitions_per_s_${flags.workers}_workers`]: Number((days.length / m.seconds).toFixed(3)), worker_speedup: Number((m1.seconds / m.seconds).toFixed(3)) } : {}),
+      ...(m1 && flags.workers > 1
+        ? {
+            partitions_per_s_1_worker: Number((days.length / m1.seconds).toFixed(3)),
+            [`partitions_per_s_${flags.workers}_workers`]: Number((days.length / m.seconds).toFixed(3)),
+            worker_speedup: Number((m1.seconds / m.seconds).toFixed(3)),
+          }
+        : {}),
       mlo_seconds: Number(m.seconds.toFixed(3)),
       duckdb_seconds: Number(d.seconds.toFixed(3)),
       mlo_cpu_seconds: Number(m.cpuSeconds.toFixed(3)),
@@ -199,13 +259,24 @@ async function main(): Promise<number> {
 
 // ------------------------------------------------------------------ mlo
 
-async function runMlo(base: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>, days: string[], workers: number, outDir: string | null, profile: boolean, profileDir: string, oneCore: boolean): Promise<MloRun> {
+async function runMlo(
+  base: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>,
+  days: string[],
+  workers: number,
+  outDir: string | null,
+  profile: boolean,
+  profileDir: string,
+  oneCore: boolean,
+): Promise<MloRun> {
   const n = Math.min(workers, days.length);
   // Days go out one at a time in date order, as the workflow's lanes fill the task queue.
   const queue = [...days];
   const execArgv = [...process.execArgv, ...(oneCore ? ['--single-threaded'] : [])];
   const children = Array.from({ length: n }, (_, k) => {
-    const child = fork(path.join(__dirname, 'lib', 'backfill-worker.ts'), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(path.join(__dirname, 'lib', 'backfill-worker.ts'), [], {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const messages: { type: string; [k: string]: unknown }[] = [];
     const waiters: (() => void)[] = [];
     let exited: string | undefined;
@@ -231,13 +302,20 @@ async function runMlo(base: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>,
         await new Promise<void>((r) => waiters.push(r));
       }
     };
-    child.send({ ...base, days, outDir, profileFile: profile ? path.join(profileDir, `worker-${k}.cpuprofile`) : null } satisfies WorkerInit);
+    child.send({
+      ...base,
+      days,
+      outDir,
+      profileFile: profile ? path.join(profileDir, `worker-${k}.cpuprofile`) : null,
+    } satisfies WorkerInit);
     return { child, next };
   });
   await Promise.all(children.map((c) => c.next('ready')));
   for (const c of children) c.child.send({ type: 'go' });
   const results = (await Promise.all(children.map((c) => c.next('done')))) as unknown as WorkerResult[];
-  await Promise.all(children.map((c) => new Promise<void>((r) => (c.child.exitCode !== null ? r() : c.child.once('exit', () => r())))));
+  await Promise.all(
+    children.map((c) => new Promise<void>((r) => (c.child.exitCode !== null ? r() : c.child.once('exit', () => r())))),
+  );
   // The workers start together on "go"; the run lasts as long as the slowest one's timed loop.
   const seconds = Math.max(...results.map((r) => r.seconds));
   return { workers: n, seconds, cpuSeconds: results.reduce((s, r) => s + r.cpuSeconds, 0), results };
@@ -252,24 +330,38 @@ function printBreakdown(run: MloRun, events: number): void {
     ['computeFeaturePartition', sum((r) => r.steps.compute)],
     ['cache look-ups, loop', sum((r) => r.steps.other)],
   ] as const;
-  log(`mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ${sum((r) => r.cacheHits)} cache hits; worker rss ${run.results.map((r) => `${r.rssMb} MB`).join(', ')}):`);
-  for (const [name, s] of parts) log(`  ${name.padEnd(48)} ${fmt(s, 2).padStart(8)} s  ${fmt((100 * s) / total, 1).padStart(5)} %`);
+  log(
+    `mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ${sum((r) => r.cacheHits)} cache hits; worker rss ${run.results.map((r) => `${r.rssMb} MB`).join(', ')}):`,
+  );
+  for (const [name, s] of parts)
+    log(`  ${name.padEnd(48)} ${fmt(s, 2).padStart(8)} s  ${fmt((100 * s) / total, 1).padStart(5)} %`);
 }
 
 // ------------------------------------------------------------------ DuckDB
 
-async function openDuckDb(fs: FeatureSet, dataDir: string, keys: string[]): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }> {
+async function openDuckDb(
+  fs: FeatureSet,
+  dataDir: string,
+  keys: string[],
+): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }> {
   const instance = await DuckDBInstance.create(':memory:');
   const conn = await instance.connect();
   const t0 = performance.now();
   const tables = [];
   for (const key of keys) tables.push({ table: readIpcTable(await readBytes(dataDir, key), key), where: key });
   const n = await loadEvents(conn, 'events', fs, tables);
-  log(`DuckDB ${String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0])}: loaded ${fmt(n)} events in ${fmt((performance.now() - t0) / 1000, 1)} s (untimed)`);
+  log(
+    `DuckDB ${String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0])}: loaded ${fmt(n)} events in ${fmt((performance.now() - t0) / 1000, 1)} s (untimed)`,
+  );
   return { instance, conn };
 }
 
-async function runDuck(conn: DuckDBConnection, sql: string, threads: number, drop: boolean): Promise<{ seconds: number; cpuSeconds: number }> {
+async function runDuck(
+  conn: DuckDBConnection,
+  sql: string,
+  threads: number,
+  drop: boolean,
+): Promise<{ seconds: number; cpuSeconds: number }> {
   await conn.run('DROP TABLE IF EXISTS duck_features');
   await conn.run(`SET threads = ${threads}`);
   const cpu0 = process.cpuUsage();
@@ -291,7 +383,13 @@ function equal(a: number, b: number, c: FeatureColumn): boolean {
   return Math.abs(a - b) <= c.tolerance.tol * Math.max(Math.abs(a), Math.abs(b));
 }
 
-async function compare(conn: DuckDBConnection, fs: FeatureSet, columns: FeatureColumn[], outDir: string, events: number): Promise<Check> {
+async function compare(
+  conn: DuckDBConnection,
+  fs: FeatureSet,
+  columns: FeatureColumn[],
+  outDir: string,
+  events: number,
+): Promise<Check> {
   const mismatches: Record<string, number> = Object.fromEntries(columns.map((c) => [c.name, 0]));
   const examples: string[] = [];
   const rowProblems: string[] = [];
@@ -316,7 +414,8 @@ async function compare(conn: DuckDBConnection, fs: FeatureSet, columns: FeatureC
       for (let k = 0; k < vecs.length; k++) {
         const v = vecs[k]!.getItem(i) as number | null;
         duck[k]![id] = v === null ? NaN : v;
-        if (v === null && rowProblems.length < 5) rowProblems.push(`DuckDB: NULL in ${columns[k]!.name} for event ${id}`);
+        if (v === null && rowProblems.length < 5)
+          rowProblems.push(`DuckDB: NULL in ${columns[k]!.name} for event ${id}`);
       }
     }
   }
@@ -343,12 +442,14 @@ async function compare(conn: DuckDBConnection, fs: FeatureSet, columns: FeatureC
         const b = duck[k]![id]!;
         if (!equal(a, b, columns[k]!)) {
           mismatches[columns[k]!.name]!++;
-          if (examples.length < 8) examples.push(`event ${id} (${f.replace(/\.arrow$/, '')}) ${columns[k]!.name}: mlo ${a}, DuckDB ${b}`);
+          if (examples.length < 8)
+            examples.push(`event ${id} (${f.replace(/\.arrow$/, '')}) ${columns[k]!.name}: mlo ${a}, DuckDB ${b}`);
         }
       }
     }
   }
-  if (mloRows !== events) rowProblems.push(`mlo produced ${mloRows} rows in ${files.length} partitions, expected ${events}`);
+  if (mloRows !== events)
+    rowProblems.push(`mlo produced ${mloRows} rows in ${files.length} partitions, expected ${events}`);
   let missing = 0;
   for (let id = 1; id <= events; id++) if (!seenMlo[id] || !seenDuck[id]) missing++;
   if (missing > 0) rowProblems.push(`${missing} event ids missing from one side`);

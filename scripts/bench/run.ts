@@ -35,9 +35,12 @@ function list(reason: string): number {
 
 async function main(): Promise<number> {
   const [name, ...args] = process.argv.slice(2);
-  if (name === undefined || name === '' || name === '--help' || name === '-h') return list(name === undefined || name === '' ? 'no benchmark named' : 'the benchmark runner');
+  if (name === undefined || name === '' || name === '--help' || name === '-h')
+    return list(name === undefined || name === '' ? 'no benchmark named' : 'the benchmark runner');
   if (!benchmarks().some((b) => b.name === name)) return list(`unknown benchmark "${name}"`);
-  const child = spawn(process.execPath, [...process.execArgv, path.join(DIR, `${name}.ts`), ...args], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...process.execArgv, path.join(DIR, `${name}.ts`), ...args], {
+    stdio: 'inherit',
+  });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   process.on('SIGINT', forward('SIGINT'));
   process.on('SIGTERM', forward('SIGTERM'));

@@ -35,9 +35,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { env as ortEnv, InferenceSession, Tensor } from 'onnxruntime-node';
-import { PROJECT_ROOT } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/infra/config';
 import { readIpcTable } from '../../lib/features/arrow-io';
-import { ScoringModel } from '../../lib/eval/model';
+import { ScoringModel } from '../../lib/eval/onnx-model';
 import { scoreRows } from '../../lib/eval/score';
 import { featureColumns, fillTensor, newFillStats } from '../../lib/eval/tensor';
 import { parseFlags, usage, UsageError } from './lib/args';
@@ -50,7 +50,16 @@ const FLAGS = {
   seed: { kind: 'int', default: 7, help: 'data seed' },
 } as const;
 
-const FEATURES = ['amount_log', 'amount_zscore_card', 'card_tx_count_1h', 'card_tx_count_24h', 'card_amount_sum_24h', 'merchant_distinct_7d', 'geo_mismatch', 'account_age_days_log'];
+const FEATURES = [
+  'amount_log',
+  'amount_zscore_card',
+  'card_tx_count_1h',
+  'card_tx_count_24h',
+  'card_amount_sum_24h',
+  'merchant_distinct_7d',
+  'geo_mismatch',
+  'account_age_days_log',
+];
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
 
 /** Writes the data and the model (argv: outdir rows rounds seed). */
@@ -128,8 +137,18 @@ for line in sys.stdin:
 `;
 
 /** The Python timing process: send a command, get its JSON answer. */
-function pythonServer(dir: string, batch: number): { ready: Promise<Record<string, unknown>>; ask: (cmd: string) => Promise<Record<string, unknown>>; close: () => void } {
-  const child = spawn(PYTHON, ['-c', PYTHON_SERVER_PY, dir, String(batch)], { cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+function pythonServer(
+  dir: string,
+  batch: number,
+): {
+  ready: Promise<Record<string, unknown>>;
+  ask: (cmd: string) => Promise<Record<string, unknown>>;
+  close: () => void;
+} {
+  const child = spawn(PYTHON, ['-c', PYTHON_SERVER_PY, dir, String(batch)], {
+    cwd: PROJECT_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const waiting: ((line: string) => void)[] = [];
   let buf = '';
   let exited: Error | undefined;
@@ -178,7 +197,11 @@ function run(cmd: string, args: string[]): Promise<string> {
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(cmd)} ${args[0] === '-c' ? '-c …' : args.join(' ')} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${path.basename(cmd)} ${args[0] === '-c' ? '-c …' : args.join(' ')} exited ${code}`)),
+    );
   });
 }
 
@@ -198,14 +221,22 @@ async function main(): Promise<number> {
     console.error(`${err.message}\nusage: npm run bench -- scoring [flags]\n${usage(FLAGS)}`);
     return 2;
   }
-  const dir = path.join(PROJECT_ROOT, '.bench', 'scoring', `rows=${flags.rows}-rounds=${flags.rounds}-seed=${flags.seed}`);
+  const dir = path.join(
+    PROJECT_ROOT,
+    '.bench',
+    'scoring',
+    `rows=${flags.rows}-rounds=${flags.rounds}-seed=${flags.seed}`,
+  );
   mkdirSync(dir, { recursive: true });
   const wanted = { rows: flags.rows, rounds: flags.rounds, seed: flags.seed };
   const paramsFile = path.join(dir, 'params.json');
-  const cached = existsSync(paramsFile) && existsSync(path.join(dir, 'data.arrow')) && existsSync(path.join(dir, 'model.onnx'));
+  const cached =
+    existsSync(paramsFile) && existsSync(path.join(dir, 'data.arrow')) && existsSync(path.join(dir, 'model.onnx'));
   const have = cached ? (JSON.parse(readFileSync(paramsFile, 'utf8')) as Record<string, number>) : undefined;
   if (!have || have.rows !== wanted.rows || have.rounds !== wanted.rounds || have.seed !== wanted.seed) {
-    console.log(`preparing ${fmt(flags.rows)} rows and a ${flags.rounds}-round GBDT model in ${path.relative(PROJECT_ROOT, dir)}/ …`);
+    console.log(
+      `preparing ${fmt(flags.rows)} rows and a ${flags.rounds}-round GBDT model in ${path.relative(PROJECT_ROOT, dir)}/ …`,
+    );
     const script = path.join(dir, 'prepare.py');
     writeFileSync(script, PREPARE_PY);
     await run(PYTHON, [script, dir, String(flags.rows), String(flags.rounds), String(flags.seed), PROJECT_ROOT]);
@@ -215,7 +246,9 @@ async function main(): Promise<number> {
   const modelBytes = readFileSync(path.join(dir, 'model.onnx'));
   const n = table.numRows;
   const batch = flags.batch;
-  console.log(`${fmt(n)} rows × ${FEATURES.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  console.log(
+    `${fmt(n)} rows × ${FEATURES.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
+  );
 
   const model = await ScoringModel.load(modelBytes, {
     role: 'candidate',
@@ -226,10 +259,25 @@ async function main(): Promise<number> {
     probabilityTag: 'probabilities[1]',
     intraOpNumThreads: 1,
   });
-  const bare = await InferenceSession.create(modelBytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const bare = await InferenceSession.create(modelBytes, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
   const F = FEATURES.length;
   const prepared = new Float32Array(n * F);
-  fillTensor(prepared, featureColumns(table, FEATURES, 'data.arrow'), null, 0, n, { allowNaN: true }, newFillStats(F), 'data.arrow');
+  fillTensor(
+    prepared,
+    featureColumns(table, FEATURES, 'data.arrow'),
+    null,
+    0,
+    n,
+    { allowNaN: true },
+    newFillStats(F),
+    'data.arrow',
+  );
 
   let mloScores: Float64Array = new Float64Array(0);
   const mloPass = async (): Promise<number> => {
@@ -245,7 +293,10 @@ async function main(): Promise<number> {
     const t0 = process.hrtime.bigint();
     for (let s = 0; s < n; s += batch) {
       const len = Math.min(batch, n - s);
-      const res = await bare.run({ features: new Tensor('float32', prepared.subarray(s * F, (s + len) * F), [len, F]) }, ['probabilities']);
+      const res = await bare.run(
+        { features: new Tensor('float32', prepared.subarray(s * F, (s + len) * F), [len, F]) },
+        ['probabilities'],
+      );
       if (keep) {
         const p = res.probabilities!.data as Float32Array;
         for (let i = 0; i < len; i++) bareScores[s + i] = p[2 * i + 1]!;
@@ -275,7 +326,9 @@ async function main(): Promise<number> {
     tb.push(await barePass());
     tp.push(await pySeconds('job'));
     tpb.push(await pySeconds('bare'));
-    console.log(`  rep ${r + 1}: mlo ${tm[r]!.toFixed(3)} s, bare ${tb[r]!.toFixed(3)} s, python ${tp[r]!.toFixed(3)} s, python bare ${tpb[r]!.toFixed(3)} s`);
+    console.log(
+      `  rep ${r + 1}: mlo ${tm[r]!.toFixed(3)} s, bare ${tb[r]!.toFixed(3)} s, python ${tp[r]!.toFixed(3)} s, python bare ${tpb[r]!.toFixed(3)} s`,
+    );
   }
   await model.release();
   await bare.release();
@@ -296,8 +349,12 @@ async function main(): Promise<number> {
   const pythonBare = n / best(tpb);
   console.log(`mlo (Arrow → tensor → onnxruntime-node ${ortEnv.versions.node ?? ''}) ${fmt(mlo)} rows/s`);
   console.log(`bare onnxruntime-node session.run      ${fmt(bareRate)} rows/s`);
-  console.log(`python onnxruntime ${String(pyInfo.ort)} (Arrow → numpy → run) ${fmt(python)} rows/s (bare sess.run ${fmt(pythonBare)} rows/s)`);
-  console.log(`mlo / bare ${(mlo / bareRate).toFixed(3)} (target ≥ 0.95), mlo / python ${(mlo / python).toFixed(3)} (target ≥ 1.0), max |Δ| vs bare ${dBare.toExponential(2)}, vs python ${dPy.toExponential(2)}`);
+  console.log(
+    `python onnxruntime ${String(pyInfo.ort)} (Arrow → numpy → run) ${fmt(python)} rows/s (bare sess.run ${fmt(pythonBare)} rows/s)`,
+  );
+  console.log(
+    `mlo / bare ${(mlo / bareRate).toFixed(3)} (target ≥ 0.95), mlo / python ${(mlo / python).toFixed(3)} (target ≥ 1.0), max |Δ| vs bare ${dBare.toExponential(2)}, vs python ${dPy.toExponential(2)}`,
+  );
   const ok = dBare <= 1e-6 && dPy <= 1e-6;
   if (!ok) console.error('scores differ by more than 1e-6: the comparison is not of the same computation');
   console.log(

@@ -14,12 +14,12 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Browser, Page } from 'playwright-core';
 import { buildDeps, createCpuActivities } from '../../activities';
-import { readAudit } from '../../lib/audit';
-import { loadConfig, WORKFLOWS_PATH } from '../../lib/config';
-import { MlflowClient } from '../../lib/mlflow';
-import { createS3Client } from '../../lib/s3';
+import { readAudit } from '../../lib/registry/audit';
+import { loadConfig, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { MlflowClient } from '../../lib/registry/mlflow';
+import { createS3Client } from '../../lib/infra/s3';
 import { promotion } from '../../workflows';
-import { promotionStateQuery, promotionWorkflowId } from '../../workflows/definitions';
+import { promotionStateQuery, promotionWorkflowId } from '../../lib/core/definitions';
 import type { PromotionInput } from '../../workflows/promotion';
 import { uniqueName } from '../helpers/temporal';
 import { launchChromium, requireTemporalUi, TemporalUi } from './temporal-ui';
@@ -81,15 +81,26 @@ async function setUp(): Promise<void> {
   const wfQueue = uniqueName('browser-wf');
   const cpuQueue = uniqueName('browser-cpu');
   workers = await Promise.all([
-    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: wfQueue, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: cpuQueue, activities: createCpuActivities(buildDeps(cfg)) }),
+    Worker.create({
+      connection: nativeConnection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: wfQueue,
+      workflowsPath: WORKFLOWS_PATH,
+    }),
+    Worker.create({
+      connection: nativeConnection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: cpuQueue,
+      activities: createCpuActivities(buildDeps(cfg)),
+    }),
   ]);
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
 
   // A registered model with versions 1 (champion) and 2 (the candidate) in the real registry.
   model = `ui-promo-${randomUUID().slice(0, 8)}`;
   await mlflow.createRegisteredModel(model);
-  for (const v of [1, 2]) await mlflow.createModelVersion({ name: model, source: `s3://${cfg.s3.bucket}/test-models/${model}/v${v}` });
+  for (const v of [1, 2])
+    await mlflow.createModelVersion({ name: model, source: `s3://${cfg.s3.bucket}/test-models/${model}/v${v}` });
   await mlflow.setAlias(model, 'champion', '1');
 
   workflowId = promotionWorkflowId(model);
@@ -106,7 +117,9 @@ async function setUp(): Promise<void> {
     cpuQueue,
   };
   handle = await client.workflow.start(promotion, { taskQueue: wfQueue, workflowId, args: [input] });
-  await waitFor('the promotion to wait for a reviewer', async () => ((await handle?.query(promotionStateQuery))?.status === 'awaiting-approval' ? true : undefined));
+  await waitFor('the promotion to wait for a reviewer', async () =>
+    (await handle?.query(promotionStateQuery))?.status === 'awaiting-approval' ? true : undefined,
+  );
 
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(20_000);
@@ -132,9 +145,13 @@ describe('approving a promotion in the Temporal Web UI', () => {
     screenshotOnFailure('refused');
     await ui.openFromList(waitingQuery(), workflowId);
     const dialog = await ui.sendUpdate('approve', { reviewer: REQUESTER });
-    const refusal = dialog.getByRole('alert').filter({ hasText: 'requested this run and may not approve it (four eyes)' });
+    const refusal = dialog
+      .getByRole('alert')
+      .filter({ hasText: 'requested this run and may not approve it (four eyes)' });
     await refusal.waitFor({ state: 'visible' });
-    expect(await refusal.innerText()).toContain(`${REQUESTER} requested this run and may not approve it (four eyes); another reviewer must approve`);
+    expect(await refusal.innerText()).toContain(
+      `${REQUESTER} requested this run and may not approve it (four eyes); another reviewer must approve`,
+    );
     await ui.screenshot('/tmp/mlo-browser-refused.png');
 
     // Nothing moved: champion and challenger as before, the workflow still waits, nothing decided.
@@ -155,15 +172,35 @@ describe('approving a promotion in the Temporal Web UI', () => {
     const dialog = await ui.sendUpdate('approve', { reviewer: REVIEWER, candidateVersion: '2' });
     // Accepted: the dialog closes once the update completes, and the page shows the result.
     await dialog.waitFor({ state: 'hidden', timeout: 60_000 });
-    expect(await waitFor('champion to move to version 2', async () => ((await aliasOf('champion')) === '2' ? true : undefined), 60_000)).toBe(true);
+    expect(
+      await waitFor(
+        'champion to move to version 2',
+        async () => ((await aliasOf('champion')) === '2' ? true : undefined),
+        60_000,
+      ),
+    ).toBe(true);
     await page.getByText('Completed', { exact: true }).first().waitFor({ state: 'visible', timeout: 30_000 });
-    await page.getByText(`${model} version 2 is now champion (approved by ${REVIEWER})`).first().waitFor({ state: 'visible' });
+    await page
+      .getByText(`${model} version 2 is now champion (approved by ${REVIEWER})`)
+      .first()
+      .waitFor({ state: 'visible' });
     await ui.screenshot('/tmp/mlo-browser-approved.png');
 
-    expect(await handle!.result()).toEqual({ outcome: 'promoted', version: '2', decidedBy: REVIEWER, message: `${model} version 2 is now champion (approved by ${REVIEWER})` });
+    expect(await handle!.result()).toEqual({
+      outcome: 'promoted',
+      version: '2',
+      decidedBy: REVIEWER,
+      message: `${model} version 2 is now champion (approved by ${REVIEWER})`,
+    });
     expect(await aliasOf('challenger')).toBeUndefined();
     const trail = await readAudit(s3, cfg.s3.bucket, model);
     expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'champion-moved']);
-    expect(trail[1]).toMatchObject({ actor: REVIEWER, version: '2', previousChampion: '1', newChampion: '2', workflowId });
+    expect(trail[1]).toMatchObject({
+      actor: REVIEWER,
+      version: '2',
+      previousChampion: '1',
+      newChampion: '2',
+      workflowId,
+    });
   });
 });

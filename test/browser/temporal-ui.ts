@@ -14,7 +14,15 @@
 import fs from 'node:fs';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** The Chromium to drive: MLO_CHROMIUM, or Debian's /usr/bin/chromium. Throws (never skips) when absent. */
 export function chromiumPath(): string {
@@ -22,7 +30,7 @@ export function chromiumPath(): string {
   if (!fs.existsSync(p)) {
     throw new Error(
       `The browser tests need Chromium, and there is none at ${p}${process.env.MLO_CHROMIUM ? ' (MLO_CHROMIUM)' : ''}. ` +
-        'Install Debian\'s package: `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium` ' +
+        "Install Debian's package: `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium` " +
         '(`npm test` does this when apt-get is available), or set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
     );
   }
@@ -43,7 +51,10 @@ export async function requireTemporalUi(uiUrl: string): Promise<void> {
   } catch (err) {
     problem = (err as Error).message;
   }
-  if (problem) throw new Error(`The browser tests need the Temporal Web UI of the dev stack at ${uiUrl} (${problem}). Run \`npm run stack -- up\` (or \`npm test\`, which does it for you).`);
+  if (problem)
+    throw new Error(
+      `The browser tests need the Temporal Web UI of the dev stack at ${uiUrl} (${problem}). Run \`npm run stack -- up\` (or \`npm test\`, which does it for you).`,
+    );
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -69,7 +80,11 @@ export class TemporalUi {
         await link.waitFor({ state: 'visible', timeout: 5000 });
         return link;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the Temporal UI's workflow list filtered by ${query} did not show ${workflowId} within ${timeoutMs / 1000}s`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(
+            `the Temporal UI's workflow list filtered by ${query} did not show ${workflowId} within ${timeoutMs / 1000}s`,
+            { cause: err },
+          );
       }
     }
   }
@@ -90,7 +105,10 @@ export class TemporalUi {
         await item.waitFor({ state: 'visible', timeout: 3000 });
         break;
       } catch (err) {
-        if (attempt >= 5) throw new Error('the "More Actions" menu of the workflow page did not offer "Send an Update"', { cause: err });
+        if (attempt >= 5)
+          throw new Error('the "More Actions" menu of the workflow page did not offer "Send an Update"', {
+            cause: err,
+          });
       }
     }
     await item.click();

@@ -8,14 +8,33 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { PROJECT_ROOT } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/infra/config';
 import { temporalCliPath } from './temporal';
 
 export const HISTORIES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'histories');
 
-export function recordHistory(name: string, handle: WorkflowHandle, server: { address: string; namespace: string }): void {
+export function recordHistory(
+  name: string,
+  handle: WorkflowHandle,
+  server: { address: string; namespace: string },
+): void {
   if (process.env.MLO_RECORD_FIXTURES !== '1') return;
-  const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', server.address, '--namespace', server.namespace, '--workflow-id', handle.workflowId, '--output', 'json'], { encoding: 'utf8' });
+  const json = execFileSync(
+    temporalCliPath(),
+    [
+      'workflow',
+      'show',
+      '--address',
+      server.address,
+      '--namespace',
+      server.namespace,
+      '--workflow-id',
+      handle.workflowId,
+      '--output',
+      'json',
+    ],
+    { encoding: 'utf8' },
+  );
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), json);
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { PROJECT_ROOT } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/infra/config';
 
 /** One process per script (node with tsx's loader), so a signal reaches the script itself. */
 export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
@@ -13,15 +13,21 @@ export type Spawned = {
 
 /** Spawns a project script under tsx as a user would, collecting stdout and stderr. */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } });
+  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+  });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   const waitFor = async (re: RegExp, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(out)) {
-      if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}) before printing ${re}:\n${out}`);
+      if (child.exitCode !== null)
+        throw new Error(`${script} exited (${child.exitCode}) before printing ${re}:\n${out}`);
       if (Date.now() > deadline) throw new Error(`${script} did not print ${re} within ${timeoutMs}ms:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -30,7 +36,11 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 /** Runs a project script to completion. */
-export async function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string; ms: number }> {
+export async function runTs(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; output: string; ms: number }> {
   const t0 = Date.now();
   const s = spawnTs(script, args, env);
   const { code } = await s.exited;

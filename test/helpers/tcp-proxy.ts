@@ -61,5 +61,4 @@ export class TcpProxy {
     this.sockets.clear();
     if (s) await new Promise<void>((r) => s.close(() => r()));
   }
-
 }

@@ -7,12 +7,13 @@ import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, type SearchAttributeType } from '@temporalio/common';
-import { PROJECT_ROOT } from '../../lib/config';
-import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { PROJECT_ROOT } from '../../lib/infra/config';
+import { SEARCH_ATTRIBUTES } from '../../lib/core/definitions';
 
 export function temporalCliPath(): string {
   const p = path.join(PROJECT_ROOT, '.tools', 'bin', 'temporal');
-  if (!fs.existsSync(p)) throw new Error(`the Temporal CLI is not at ${p}; run \`npm run stack -- up\` (it builds it) or \`npm test\``);
+  if (!fs.existsSync(p))
+    throw new Error(`the Temporal CLI is not at ${p}; run \`npm run stack -- up\` (it builds it) or \`npm test\``);
   return p;
 }
 
@@ -22,7 +23,9 @@ export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
       ui: false,
-      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => defineSearchAttributeKey(name, type.toUpperCase() as SearchAttributeType)),
+      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) =>
+        defineSearchAttributeKey(name, type.toUpperCase() as SearchAttributeType),
+      ),
       extraArgs: ['--log-level', 'error'],
     },
   });

@@ -2,7 +2,12 @@
  * Polls `fn` until it returns something other than undefined. Errors count as "not yet"
  * unless `rethrow` is set (then the first error fails the wait).
  */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, opts: { rethrow?: boolean } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  opts: { rethrow?: boolean } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await (opts.rethrow ? fn() : fn().catch(() => undefined));

@@ -16,11 +16,11 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
-import { appendAudit } from '../../lib/audit';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/config';
-import { createS3Client } from '../../lib/s3';
-import { daysBetween, type DayRange } from '../../lib/windows';
-import { promotionStateQuery, promotionWorkflowId } from '../../workflows/definitions';
+import { appendAudit } from '../../lib/registry/audit';
+import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { createS3Client } from '../../lib/infra/s3';
+import { daysBetween, type DayRange } from '../../lib/core/windows';
+import { promotionStateQuery, promotionWorkflowId } from '../../lib/core/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 
 const MLO = path.join(PROJECT_ROOT, 'bin', 'mlo.cjs');
@@ -61,7 +61,10 @@ function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
   const waitFor = async (re: RegExp, ms = 60_000) => {
     const deadline = Date.now() + ms;
     while (!re.test(stdout)) {
-      if (child.exitCode !== null) throw new Error(`mlo ${args.join(' ')} exited (${child.exitCode}) before printing ${re}:\n${stdout}\n${stderr}`);
+      if (child.exitCode !== null)
+        throw new Error(
+          `mlo ${args.join(' ')} exited (${child.exitCode}) before printing ${re}:\n${stdout}\n${stderr}`,
+        );
       if (Date.now() > deadline) throw new Error(`mlo ${args.join(' ')} did not print ${re}:\n${stdout}\n${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -94,7 +97,11 @@ function mocks(): Activities {
     async planFeatureBackfill(i) {
       planned.push({ workflowId: wid(), range: i.range, labelCutoff: i.labelCutoff });
       if (wid().includes('/scheduled') || wid().includes('-bad-')) {
-        throw ApplicationFailure.create({ type: 'MloBadInput', nonRetryable: true, message: `no events for ${i.range.from}..${i.range.to} (test)` });
+        throw ApplicationFailure.create({
+          type: 'MloBadInput',
+          nonRetryable: true,
+          message: `no events for ${i.range.from}..${i.range.to} (test)`,
+        });
       }
       return { featureSetHash: 'fs1', days: daysBetween(i.range).slice(-4), outputPrefix: 'features/test/fs1/' };
     },
@@ -102,10 +109,25 @@ function mocks(): Activities {
       return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
     },
     async writeFeatureManifest(i) {
-      return { manifestUri: 's3://mlo/features/test/manifest.json', hash: 'snaphash0123456789', rows: i.partitions.length * 10, partitions: i.partitions.length, labeledRows: 8, positives: 1 };
+      return {
+        manifestUri: 's3://mlo/features/test/manifest.json',
+        hash: 'snaphash0123456789',
+        rows: i.partitions.length * 10,
+        partitions: i.partitions.length,
+        labeledRows: 8,
+        positives: 1,
+      };
     },
     async trainTrial(i) {
-      return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
+      return {
+        trialIndex: i.trialIndex,
+        runId: 'r1',
+        onnxUri: 's3://mlo/models/m.onnx',
+        metrics: { valid_auc: 0.9 },
+        params: i.params,
+        probabilityOutput: 'probabilities',
+        probabilityIndex: 1,
+      };
     },
     async registerCandidate(i) {
       return { runId: i.trial.runId, version: '3', onnxUri: i.trial.onnxUri };
@@ -121,7 +143,11 @@ function mocks(): Activities {
     },
     async evaluateCandidate(i) {
       const passed = !i.model.includes('-gate-');
-      return { passed, reportUri: 's3://mlo/reports/e.json', markdown: passed ? '| auc | 0.91 |' : '**auc >= 0.70: FAILED (0.61)**' };
+      return {
+        passed,
+        reportUri: 's3://mlo/reports/e.json',
+        markdown: passed ? '| auc | 0.91 |' : '**auc >= 0.70: FAILED (0.61)**',
+      };
     },
     async shadowScore() {
       return { passed: true, reportUri: 's3://mlo/reports/s.json', markdown: '| psi | 0.01 |' };
@@ -162,7 +188,13 @@ beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await createTestEnv();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-cli-models-'));
-  worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: QUEUE, workflowsPath: WORKFLOWS_PATH, activities: mocks() });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue: QUEUE,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: mocks(),
+  });
   workerRun = worker.run();
 });
 
@@ -177,8 +209,23 @@ describe('mlo: help, flags and exit codes', () => {
   it('documents every command and the exit codes', async () => {
     const top = await mlo(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['train-and-promote', 'status', 'list', 'approve', 'reject', 'rollback', 'audit', 'backfill', 'schedules', 'models', 'gen-data']) expect(top.stdout).toContain(`  ${c} `);
-    expect(top.stdout).toMatch(/exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation or shadow gate failed[\s\S]*5 {2}infrastructure unreachable/);
+    for (const c of [
+      'train-and-promote',
+      'status',
+      'list',
+      'approve',
+      'reject',
+      'rollback',
+      'audit',
+      'backfill',
+      'schedules',
+      'models',
+      'gen-data',
+    ])
+      expect(top.stdout).toContain(`  ${c} `);
+    expect(top.stdout).toMatch(
+      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation or shadow gate failed[\s\S]*5 {2}infrastructure unreachable/,
+    );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
     expect(summaries.size).toBe(11);
@@ -188,7 +235,9 @@ describe('mlo: help, flags and exit codes', () => {
       expect(helps[i]?.stdout.split('\n')[0]).toBe(`mlo ${c} — ${summary}`);
       expect(helps[i]?.stdout).toContain(`usage: mlo ${c}`);
     });
-    expect(helps[[...summaries.keys()].indexOf('schedules')]?.stdout).toContain('usage: mlo schedules sync [--dry-run]');
+    expect(helps[[...summaries.keys()].indexOf('schedules')]?.stdout).toContain(
+      'usage: mlo schedules sync [--dry-run]',
+    );
   });
 
   it('a bad flag exits 2 and names it', async () => {
@@ -211,7 +260,13 @@ describe('mlo: help, flags and exit codes', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-cli-bad-'));
     try {
       const file = path.join(tmp, 'bad-model.yaml');
-      fs.writeFileSync(file, BASELINE.replace(/^name: fraud-baseline$/m, 'name: bad-model').replace('window: { days: 30 }', 'window: { days: -1 }'));
+      fs.writeFileSync(
+        file,
+        BASELINE.replace(/^name: fraud-baseline$/m, 'name: bad-model').replace(
+          'window: { days: 30 }',
+          'window: { days: -1 }',
+        ),
+      );
       const r = await mlo(['models', 'validate', file]);
       expect(r.code).toBe(2);
       expect(r.stdout).toContain('FAIL');
@@ -241,16 +296,27 @@ describe('mlo train-and-promote', () => {
     const model = uniqueName('cli-attach');
     writeSpec(model);
     const idle = uniqueName('no-workers'); // no worker polls it: the run stays running
-    const first = await mlo(['train-and-promote', '--model', model, '--to', '2026-03-15', '--detach', '--json'], { MLO_QUEUE_ORCHESTRATOR: idle });
+    const first = await mlo(['train-and-promote', '--model', model, '--to', '2026-03-15', '--detach', '--json'], {
+      MLO_QUEUE_ORCHESTRATOR: idle,
+    });
     expect(first.code).toBe(0);
     const a = json(first);
-    expect(a).toMatchObject({ workflowId: `train-and-promote/${model}/2026-03-15`, outcome: 'started', attached: false, status: 'RUNNING', requestedBy: REQUESTER });
-    const second = await mlo(['train-and-promote', '--model', model, '--to', '2026-03-15', '--detach'], { MLO_QUEUE_ORCHESTRATOR: idle });
+    expect(a).toMatchObject({
+      workflowId: `train-and-promote/${model}/2026-03-15`,
+      outcome: 'started',
+      attached: false,
+      status: 'RUNNING',
+      requestedBy: REQUESTER,
+    });
+    const second = await mlo(['train-and-promote', '--model', model, '--to', '2026-03-15', '--detach'], {
+      MLO_QUEUE_ORCHESTRATOR: idle,
+    });
     expect(second.code).toBe(0);
     expect(second.stdout).toContain(`attached to the running run train-and-promote/${model}/2026-03-15`);
     expect(second.stdout).toContain(`workflow id: ${String(a.workflowId)}`);
     const runs = [];
-    for await (const w of env.client.workflow.list({ query: `WorkflowId = "${String(a.workflowId)}"` })) runs.push(w.runId);
+    for await (const w of env.client.workflow.list({ query: `WorkflowId = "${String(a.workflowId)}"` }))
+      runs.push(w.runId);
     expect(runs).toEqual([a.runId]);
     // `status <model>` finds it (its most recent run), though no worker took it yet.
     const st = await mlo(['status', model, '--json']);
@@ -259,10 +325,18 @@ describe('mlo train-and-promote', () => {
     await env.client.workflow.getHandle(String(a.workflowId)).terminate('cli test done');
   });
 
-  it('follows a run to the approval step, refuses the requester, promotes on a reviewer\'s approval (plain lines)', async () => {
+  it("follows a run to the approval step, refuses the requester, promotes on a reviewer's approval (plain lines)", async () => {
     const model = uniqueName('cli-promo');
     writeSpec(model);
-    const run = start(['train-and-promote', '--model', model, '--to', '2026-03-15', '--requested-by', 'alice@example.com']);
+    const run = start([
+      'train-and-promote',
+      '--model',
+      model,
+      '--to',
+      '2026-03-15',
+      '--requested-by',
+      'alice@example.com',
+    ]);
     const wid = `train-and-promote/${model}/2026-03-15`;
     await run.waitFor(/mlo approve \S+ --reviewer/);
     expect(run.stdout()).toContain(`started ${wid}`);
@@ -296,23 +370,60 @@ describe('mlo train-and-promote', () => {
     const model = uniqueName('cli-reject');
     writeSpec(model);
     const run = start(['train-and-promote', '--model', model, '--to', '2026-03-15', '--json']);
-    await until('the promotion to await a decision', async () => ((await env.client.workflow.getHandle(promotionWorkflowId(model)).query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+    await until('the promotion to await a decision', async () =>
+      (await env.client.workflow.getHandle(promotionWorkflowId(model)).query(promotionStateQuery)).status ===
+      'awaiting-approval'
+        ? true
+        : undefined,
+    );
     const st = json(await mlo(['status', model, '--json']));
-    expect(st).toMatchObject({ outcome: 'running', awaitingApproval: { promotionWorkflowId: promotionWorkflowId(model), reviewers: ['alice@example.com', 'carol@example.com'] } });
-    const rej = await mlo(['reject', promotionWorkflowId(model), '--reviewer', 'carol@example.com', '--reason', 'recall on DE dropped']);
+    expect(st).toMatchObject({
+      outcome: 'running',
+      awaitingApproval: {
+        promotionWorkflowId: promotionWorkflowId(model),
+        reviewers: ['alice@example.com', 'carol@example.com'],
+      },
+    });
+    const rej = await mlo([
+      'reject',
+      promotionWorkflowId(model),
+      '--reviewer',
+      'carol@example.com',
+      '--reason',
+      'recall on DE dropped',
+    ]);
     expect(rej.code).toBe(0);
     const r = await run.done;
     expect(r.code).toBe(3);
     const out = json(r);
-    expect(Object.keys(out)).toEqual(expect.arrayContaining(['workflowId', 'runId', 'outcome', 'candidateVersion', 'stages', 'windows', 'links', 'exitCode']));
+    expect(Object.keys(out)).toEqual(
+      expect.arrayContaining([
+        'workflowId',
+        'runId',
+        'outcome',
+        'candidateVersion',
+        'stages',
+        'windows',
+        'links',
+        'exitCode',
+      ]),
+    );
     expect(out).toMatchObject({
       workflowId: `train-and-promote/${model}/2026-03-15`,
       outcome: 'rejected',
       exitCode: 3,
       candidateVersion: '3',
       attached: false,
-      windows: { asOf: '2026-03-15', labelCutoff: '2026-03-15T00:00:00.000Z', shadow: { from: '2026-03-12', to: '2026-03-15' } },
-      links: { temporal: expect.stringContaining('/workflows/train-and-promote%2F') as unknown, promotion: expect.stringContaining('promotion%2F') as unknown, mlflow: expect.stringContaining(`/#/models/${model}/versions/3`) as unknown },
+      windows: {
+        asOf: '2026-03-15',
+        labelCutoff: '2026-03-15T00:00:00.000Z',
+        shadow: { from: '2026-03-12', to: '2026-03-15' },
+      },
+      links: {
+        temporal: expect.stringContaining('/workflows/train-and-promote%2F') as unknown,
+        promotion: expect.stringContaining('promotion%2F') as unknown,
+        mlflow: expect.stringContaining(`/#/models/${model}/versions/3`) as unknown,
+      },
     });
     expect((out.stages as { stage: string; status: string }[]).map((s) => [s.stage, s.status])).toEqual([
       ['featureBackfill', 'succeeded'],
@@ -334,7 +445,9 @@ describe('mlo train-and-promote', () => {
     ]);
     expect(g.code).toBe(4);
     expect(json(g)).toMatchObject({ outcome: 'gate-failed', exitCode: 4 });
-    expect((json(g).stages as { stage: string; status: string }[]).find((s) => s.stage === 'promotion')?.status).toBe('skipped');
+    expect((json(g).stages as { stage: string; status: string }[]).find((s) => s.stage === 'promotion')?.status).toBe(
+      'skipped',
+    );
     expect(b.code).toBe(2);
     expect(json(b)).toMatchObject({
       workflowId: `train-and-promote/${bad}/2026-01-01..2026-03-15`,
@@ -356,7 +469,12 @@ describe('mlo rollback, backfill and audit', () => {
     const started = await mlo(['rollback', '--model', model, '--reason', 'again']);
     expect(started.code).toBe(0);
     expect(started.stdout).toContain(`mlo approve rollback/${model} --reviewer`);
-    await until('the rollback to await a decision', async () => ((await env.client.workflow.getHandle(`rollback/${model}`).query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+    await until('the rollback to await a decision', async () =>
+      (await env.client.workflow.getHandle(`rollback/${model}`).query(promotionStateQuery)).status ===
+      'awaiting-approval'
+        ? true
+        : undefined,
+    );
     const ok = await mlo(['approve', model, '--reviewer', 'carol@example.com']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('rolled back from version 2 to 1');
@@ -365,10 +483,28 @@ describe('mlo rollback, backfill and audit', () => {
   it('backfill --wait shows partitions and the snapshot', async () => {
     const model = uniqueName('cli-bf');
     writeSpec(model);
-    const r = await mlo(['backfill', '--model', model, '--from', '2026-03-01', '--to', '2026-03-09', '--wait', '--json']);
+    const r = await mlo([
+      'backfill',
+      '--model',
+      model,
+      '--from',
+      '2026-03-01',
+      '--to',
+      '2026-03-09',
+      '--wait',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
-    expect(json(r)).toMatchObject({ workflowId: `backfill/${model}/2026-03-01..2026-03-09`, status: 'COMPLETED', progress: { done: 4, total: 4 }, snapshot: { partitions: 4 } });
-    expect(planned.find((p) => p.workflowId === `backfill/${model}/2026-03-01..2026-03-09`)).toMatchObject({ range: { from: '2026-03-01', to: '2026-03-09' }, labelCutoff: '2026-03-09T00:00:00.000Z' });
+    expect(json(r)).toMatchObject({
+      workflowId: `backfill/${model}/2026-03-01..2026-03-09`,
+      status: 'COMPLETED',
+      progress: { done: 4, total: 4 },
+      snapshot: { partitions: 4 },
+    });
+    expect(planned.find((p) => p.workflowId === `backfill/${model}/2026-03-01..2026-03-09`)).toMatchObject({
+      range: { from: '2026-03-01', to: '2026-03-09' },
+      labelCutoff: '2026-03-09T00:00:00.000Z',
+    });
   });
 
   it('audit prints the trail oldest first', async () => {
@@ -376,9 +512,33 @@ describe('mlo rollback, backfill and audit', () => {
     const cfg = loadConfig();
     const s3 = createS3Client(cfg.s3);
     try {
-      await appendAudit(s3, cfg.s3.bucket, { model, action: 'champion-moved', actor: 'alice@example.com', at: '2026-03-02T10:00:00.000Z', version: '3', previousChampion: '2', newChampion: '3', workflowId: 'promotion/x' });
-      await appendAudit(s3, cfg.s3.bucket, { model, action: 'challenger-set', actor: 'mlo', at: '2026-03-01T10:00:00.000Z', version: '3', workflowId: 'promotion/x' });
-      await appendAudit(s3, cfg.s3.bucket, { model, action: 'refused', actor: 'dana@example.com', at: '2026-03-01T12:00:00.000Z', version: '3', reason: 'approve via signal: four eyes', workflowId: 'promotion/x' });
+      await appendAudit(s3, cfg.s3.bucket, {
+        model,
+        action: 'champion-moved',
+        actor: 'alice@example.com',
+        at: '2026-03-02T10:00:00.000Z',
+        version: '3',
+        previousChampion: '2',
+        newChampion: '3',
+        workflowId: 'promotion/x',
+      });
+      await appendAudit(s3, cfg.s3.bucket, {
+        model,
+        action: 'challenger-set',
+        actor: 'mlo',
+        at: '2026-03-01T10:00:00.000Z',
+        version: '3',
+        workflowId: 'promotion/x',
+      });
+      await appendAudit(s3, cfg.s3.bucket, {
+        model,
+        action: 'refused',
+        actor: 'dana@example.com',
+        at: '2026-03-01T12:00:00.000Z',
+        version: '3',
+        reason: 'approve via signal: four eyes',
+        workflowId: 'promotion/x',
+      });
     } finally {
       s3.destroy();
     }
@@ -409,13 +569,22 @@ describe('mlo schedules', () => {
       [a, 'create'],
       [b, 'create'],
     ]);
-    expect(await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe().catch(() => 'none')).toBe('none');
+    expect(
+      await env.client.schedule
+        .getHandle(`mlo-retrain/${a}`)
+        .describe()
+        .catch(() => 'none'),
+    ).toBe('none');
 
     const first = await mlo(['schedules', 'sync']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(new RegExp(`^create +${a} +mlo-retrain/${a}$`, 'm'));
     const da = await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe();
-    expect(da.action).toMatchObject({ workflowType: 'trainAndPromote', taskQueue: QUEUE, workflowId: `train-and-promote/${a}/scheduled` });
+    expect(da.action).toMatchObject({
+      workflowType: 'trainAndPromote',
+      taskQueue: QUEUE,
+      workflowId: `train-and-promote/${a}/scheduled`,
+    });
     const input = da.action.args?.[0] as { asOf?: string; requestedBy: string; model: string };
     expect(input).toMatchObject({ model: a, requestedBy: 'mlo-schedule' });
     expect(input.asOf).toBeUndefined();
@@ -441,12 +610,16 @@ describe('mlo schedules', () => {
       [a, 'update'],
       [b, 'delete'],
     ]);
-    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).spec.calendars?.[0]?.hour).toEqual([{ start: 4, end: 4, step: 1 }]);
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).spec.calendars?.[0]?.hour).toEqual([
+      { start: 4, end: 4, step: 1 },
+    ]);
     await expect(env.client.schedule.getHandle(`mlo-retrain/${b}`).describe()).rejects.toThrow();
     const fourth = json<Plan>(await mlo(['schedules', 'sync', '--json']));
     expect(fourth.entries.every((e) => e.action === 'unchanged')).toBe(true);
 
-    const list = json<{ model: string; paused: boolean; nextRuns: string[] }[]>(await mlo(['schedules', 'list', '--json']));
+    const list = json<{ model: string; paused: boolean; nextRuns: string[] }[]>(
+      await mlo(['schedules', 'list', '--json']),
+    );
     const la = list.find((l) => l.model === a);
     expect(la?.paused).toBe(false);
     expect(la?.nextRuns[0]).toMatch(/T04:00:00\.000Z$/);
@@ -455,7 +628,9 @@ describe('mlo schedules', () => {
     expect(paused.code).toBe(0);
     expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
     // A manual pause survives a sync that does not change the spec's `paused`.
-    expect(json<Plan>(await mlo(['schedules', 'sync', '--json'])).entries.every((e) => e.action === 'unchanged')).toBe(true);
+    expect(json<Plan>(await mlo(['schedules', 'sync', '--json'])).entries.every((e) => e.action === 'unchanged')).toBe(
+      true,
+    );
     expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
     expect((await mlo(['schedules', 'unpause', a])).code).toBe(0);
     expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(false);
@@ -476,29 +651,47 @@ describe('mlo schedules', () => {
       const t = json<{ workflowId: string; scheduledAt: string }>(trig);
       expect(t.workflowId).toMatch(new RegExp(`^train-and-promote/${model}/scheduled-`));
       const d = await env.client.workflow.getHandle(t.workflowId).describe();
-      const scheduledAt = d.typedSearchAttributes.get(defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME'));
+      const scheduledAt = d.typedSearchAttributes.get(
+        defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME'),
+      );
       expect(scheduledAt).toBeInstanceOf(Date);
       const day = (scheduledAt as Date).toISOString().slice(0, 10);
-      const seen = await until('the scheduled run to plan its backfill', async () => planned.find((p) => p.workflowId === `${t.workflowId}/features`));
+      const seen = await until('the scheduled run to plan its backfill', async () =>
+        planned.find((p) => p.workflowId === `${t.workflowId}/features`),
+      );
       expect(seen.range.to).toBe(day);
       expect(seen.labelCutoff).toBe(`${day}T00:00:00.000Z`);
       // The run fails on the mock's bad input: status reports it with exit code 2 and the window.
-      const st = json(await until('the run to fail', async () => {
-        const r = await mlo(['status', t.workflowId, '--json']);
-        return (json(r).status as string) === 'FAILED' ? r : undefined;
-      }));
-      expect(st).toMatchObject({ outcome: 'failed', exitCode: 2, requestedBy: 'mlo-schedule', windows: { asOf: day }, error: { type: 'MloBadInput', stage: 'featureBackfill' } });
+      const st = json(
+        await until('the run to fail', async () => {
+          const r = await mlo(['status', t.workflowId, '--json']);
+          return (json(r).status as string) === 'FAILED' ? r : undefined;
+        }),
+      );
+      expect(st).toMatchObject({
+        outcome: 'failed',
+        exitCode: 2,
+        requestedBy: 'mlo-schedule',
+        windows: { asOf: day },
+        error: { type: 'MloBadInput', stage: 'featureBackfill' },
+      });
 
       const bf = await mlo(['schedules', 'backfill', model, '--from', '2026-03-01', '--to', '2026-03-03']);
       expect(bf.code).toBe(0);
       const ends = await until('the backfilled runs', async () => {
-        const got = planned.filter((p) => p.workflowId.startsWith(`train-and-promote/${model}/scheduled-2026-03-0`)).map((p) => p.range.to).sort();
+        const got = planned
+          .filter((p) => p.workflowId.startsWith(`train-and-promote/${model}/scheduled-2026-03-0`))
+          .map((p) => p.range.to)
+          .sort();
         return got.length >= 2 ? got : undefined;
       });
       expect(ends).toEqual(['2026-03-01', '2026-03-02']);
     } finally {
       fs.rmSync(path.join(dir, `${model}.yaml`));
-      await env.client.schedule.getHandle(`mlo-retrain/${model}`).delete().catch(() => undefined);
+      await env.client.schedule
+        .getHandle(`mlo-retrain/${model}`)
+        .delete()
+        .catch(() => undefined);
     }
   });
 });

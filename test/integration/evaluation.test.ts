@@ -13,17 +13,24 @@ import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDeps, type ActivityDeps, type CandidateRef, type EvaluationSummary, type FeatureSnapshotRef, type StageInput } from '../../activities';
+import {
+  buildDeps,
+  type ActivityDeps,
+  type CandidateRef,
+  type EvaluationSummary,
+  type FeatureSnapshotRef,
+  type StageInput,
+} from '../../activities';
 import { evaluationActivities, type EvaluateInput } from '../../activities/evaluation';
 import { shadowActivities, type ShadowInput } from '../../activities/shadow';
 import { trainingActivities, type RegisterInput, type TrialInput, type TrialResult } from '../../activities/training';
-import { loadConfig, PROJECT_ROOT } from '../../lib/config';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import type { EvaluationReport, ShadowReport } from '../../lib/eval/report';
-import { FailureType } from '../../lib/failure-types';
-import { metricsOf, tagsOf } from '../../lib/mlflow';
-import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/s3';
-import { parseSpec, specHash, type ModelSpec } from '../../lib/spec';
-import type { RunWindows } from '../../lib/windows';
+import { FailureType } from '../../lib/core/failure-types';
+import { metricsOf, tagsOf } from '../../lib/registry/mlflow';
+import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
+import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
+import type { RunWindows } from '../../lib/core/windows';
 
 const cfg = loadConfig();
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -77,7 +84,11 @@ promotion:
 
 /** Runs an activity function in a mock activity context (quiet: expected failures are asserted, not logged). */
 function runActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') }).run<A, R, (...args: A) => Promise<R>>(fn, ...args);
+  return new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') }).run<
+    A,
+    R,
+    (...args: A) => Promise<R>
+  >(fn, ...args);
 }
 
 let deps: ActivityDeps;
@@ -94,7 +105,13 @@ function python(args: string[]): Promise<{ code: number | null; stdout: string; 
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, args, {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, MLO_S3_ENDPOINT: cfg.s3.endpoint, AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey, AWS_DEFAULT_REGION: cfg.s3.region },
+      env: {
+        ...process.env,
+        MLO_S3_ENDPOINT: cfg.s3.endpoint,
+        AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
+        AWS_DEFAULT_REGION: cfg.s3.region,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -108,9 +125,23 @@ function python(args: string[]): Promise<{ code: number | null; stdout: string; 
 
 async function manifestRef(uri: string): Promise<FeatureSnapshotRef> {
   const loc = parseS3Uri(uri);
-  const m = JSON.parse(new TextDecoder().decode(await getObjectBytes(deps.s3, loc.bucket, loc.key))) as { hash: string; rows: number; partitions: unknown[]; labeledRows: number; positives: number; columns: { features: { name: string }[] } };
+  const m = JSON.parse(new TextDecoder().decode(await getObjectBytes(deps.s3, loc.bucket, loc.key))) as {
+    hash: string;
+    rows: number;
+    partitions: unknown[];
+    labeledRows: number;
+    positives: number;
+    columns: { features: { name: string }[] };
+  };
   features = m.columns.features.map((f) => f.name);
-  return { manifestUri: uri, hash: m.hash, rows: m.rows, partitions: m.partitions.length, labeledRows: m.labeledRows, positives: m.positives };
+  return {
+    manifestUri: uri,
+    hash: m.hash,
+    rows: m.rows,
+    partitions: m.partitions.length,
+    labeledRows: m.labeledRows,
+    positives: m.positives,
+  };
 }
 
 /** Trains and registers one version through the real training activities. */
@@ -118,13 +149,35 @@ async function trainAndRegister(tag: string, params: Record<string, number>): Pr
   const s = spec();
   const acts = trainingActivities(deps);
   const wf = `wf-${id}-${tag}`;
-  const trial: TrialResult = await runActivity((i: TrialInput) => acts.trainTrial(i), { ...stage(s, { workflowId: wf }), snapshot, featureColumns: features, trialIndex: 0, params, requestedBy: 'test@example.com' });
-  return runActivity((i: RegisterInput) => acts.registerCandidate(i), { ...stage(s, { workflowId: wf }), snapshot, trial, featureColumns: features, requestedBy: 'test@example.com' });
+  const trial: TrialResult = await runActivity((i: TrialInput) => acts.trainTrial(i), {
+    ...stage(s, { workflowId: wf }),
+    snapshot,
+    featureColumns: features,
+    trialIndex: 0,
+    params,
+    requestedBy: 'test@example.com',
+  });
+  return runActivity((i: RegisterInput) => acts.registerCandidate(i), {
+    ...stage(s, { workflowId: wf }),
+    snapshot,
+    trial,
+    featureColumns: features,
+    requestedBy: 'test@example.com',
+  });
 }
 
-const evaluate = (s: ModelSpec, cand: CandidateRef, over: Partial<StageInput> & { snapshot?: FeatureSnapshotRef } = {}) =>
-  runActivity((i: EvaluateInput) => evaluationActivities(deps).evaluateCandidate(i), { ...stage(s, over), snapshot: over.snapshot ?? snapshot, candidate: cand });
-const shadow = (s: ModelSpec, cand: CandidateRef) => runActivity((i: ShadowInput) => shadowActivities(deps).shadowScore(i), { ...stage(s), snapshot, candidate: cand });
+const evaluate = (
+  s: ModelSpec,
+  cand: CandidateRef,
+  over: Partial<StageInput> & { snapshot?: FeatureSnapshotRef } = {},
+) =>
+  runActivity((i: EvaluateInput) => evaluationActivities(deps).evaluateCandidate(i), {
+    ...stage(s, over),
+    snapshot: over.snapshot ?? snapshot,
+    candidate: cand,
+  });
+const shadow = (s: ModelSpec, cand: CandidateRef) =>
+  runActivity((i: ShadowInput) => shadowActivities(deps).shadowScore(i), { ...stage(s), snapshot, candidate: cand });
 
 async function readJson<T>(uri: string): Promise<T> {
   const loc = parseS3Uri(uri);
@@ -132,7 +185,9 @@ async function readJson<T>(uri: string): Promise<T> {
 }
 
 /** scikit-learn's metrics of both models on the holdout's labelled rows, scored by Python onnxruntime. */
-async function sklearnHoldout(uris: string[]): Promise<{ n: number; positives: number; auc: number[]; ap: number[]; logloss: number[]; brier: number[] }> {
+async function sklearnHoldout(
+  uris: string[],
+): Promise<{ n: number; positives: number; auc: number[]; ap: number[]; logloss: number[]; brier: number[] }> {
   const script = [
     'import sys, json, boto3, numpy as np, onnxruntime as ort, pyarrow as pa, pyarrow.ipc as ipc',
     'from sklearn.metrics import roc_auc_score, average_precision_score, log_loss, brier_score_loss',
@@ -151,14 +206,41 @@ async function sklearnHoldout(uris: string[]): Promise<{ n: number; positives: n
     '    out["logloss"].append(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15))); out["brier"].append(brier_score_loss(y, p))',
     'print(json.dumps(out))',
   ].join('\n');
-  const r = await python(['-c', script, cfg.s3.endpoint, snapshot.manifestUri, JSON.stringify(WINDOWS.holdout), ...uris]);
+  const r = await python([
+    '-c',
+    script,
+    cfg.s3.endpoint,
+    snapshot.manifestUri,
+    JSON.stringify(WINDOWS.holdout),
+    ...uris,
+  ]);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { n: number; positives: number; auc: number[]; ap: number[]; logloss: number[]; brier: number[] };
+  return JSON.parse(r.stdout) as {
+    n: number;
+    positives: number;
+    auc: number[];
+    ap: number[];
+    logloss: number[];
+    brier: number[];
+  };
 }
 
 beforeAll(async () => {
   deps = buildDeps(cfg);
-  const r = await python(['trainers/tools/make_fixture_snapshot.py', `${base}snapshot/`, '--seed', '5', '--days', '8', '--rows-per-day', '4000', '--immature-days', '2', '--model', MODEL]);
+  const r = await python([
+    'trainers/tools/make_fixture_snapshot.py',
+    `${base}snapshot/`,
+    '--seed',
+    '5',
+    '--days',
+    '8',
+    '--rows-per-day',
+    '4000',
+    '--immature-days',
+    '2',
+    '--model',
+    MODEL,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   snapshot = await manifestRef(r.stdout.trim().split('\n').at(-1)!);
   // A weak model first (the future champion), then a stronger one (the candidate).
@@ -172,7 +254,12 @@ afterAll(async () => {
     for (const p of [prefix, `reports/${MODEL}/`, `models/${MODEL}/`, `checkpoints/${MODEL}/`]) {
       const keys = await listKeys(deps.s3, cfg.s3.bucket, p);
       for (let i = 0; i < keys.length; i += 500) {
-        await deps.s3.send(new DeleteObjectsCommand({ Bucket: cfg.s3.bucket, Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) } }));
+        await deps.s3.send(
+          new DeleteObjectsCommand({
+            Bucket: cfg.s3.bucket,
+            Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
+          }),
+        );
       }
     }
     await deps.mlflow.deleteRegisteredModel(MODEL).catch(() => undefined);
@@ -195,7 +282,9 @@ describe('evaluateCandidate', () => {
       ['slice_auc_delta >= -0.15 where n >= 500', 'n/a'],
     ]);
     expect(firstEval.gates![1]!.note).toMatch(/^n\/a: no champion/);
-    expect(firstEval.markdown).toMatch(/no champion \(no version of eval-it-.* has the alias @champion yet \(first version\)\)/);
+    expect(firstEval.markdown).toMatch(
+      /no champion \(no version of eval-it-.* has the alias @champion yet \(first version\)\)/,
+    );
   });
 
   it('compares the candidate with the champion: metrics equal scikit-learn on the same rows, gates, reports in S3 and MLflow', async () => {
@@ -239,12 +328,16 @@ describe('evaluateCandidate', () => {
     expect(r.gates[2]!.slices!.every((x) => x.n >= 500)).toBe(true);
 
     // The files, under a content-addressed prefix, in S3 and as MLflow artifacts.
-    expect(report.reportPrefix).toMatch(new RegExp(`^s3://${cfg.s3.bucket}/reports/${MODEL}/${candidate.version}/[0-9a-f]{16}/evaluation/$`));
+    expect(report.reportPrefix).toMatch(
+      new RegExp(`^s3://${cfg.s3.bucket}/reports/${MODEL}/${candidate.version}/[0-9a-f]{16}/evaluation/$`),
+    );
     expect(s.reportUri).toBe(`${report.reportPrefix}report.json`);
     const files = ['calibration.svg', 'pr.svg', 'report.json', 'report.md', 'roc.svg', 'scores.svg'];
     const keys = await listKeys(deps.s3, cfg.s3.bucket, parseS3Uri(report.reportPrefix).key);
     expect(keys.map((k) => k.key.split('/').at(-1)).sort()).toEqual(files);
-    const roc = new TextDecoder().decode(await getObjectBytes(deps.s3, cfg.s3.bucket, `${parseS3Uri(report.reportPrefix).key}roc.svg`));
+    const roc = new TextDecoder().decode(
+      await getObjectBytes(deps.s3, cfg.s3.bucket, `${parseS3Uri(report.reportPrefix).key}roc.svg`),
+    );
     expect(roc).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(roc.match(/<polyline/g)).toHaveLength(2);
     const run = await deps.mlflow.getRun(candidate.runId);
@@ -260,7 +353,9 @@ describe('evaluateCandidate', () => {
     const url = `${cfg.mlflow.uiUrl}/#/experiments/${run.info.experimentId}/runs/${candidate.runId}`;
     expect(s.mlflowRunUrl).toBe(url);
     expect(s.markdown).toContain(`[MLflow run](${url})`);
-    expect(s.markdown).toContain(`### Evaluation: ${MODEL} v${candidate.version} vs champion v${champion.version} — PASSED`);
+    expect(s.markdown).toContain(
+      `### Evaluation: ${MODEL} v${candidate.version} vs champion v${champion.version} — PASSED`,
+    );
     expect(s.markdown).toMatch(/\| ROC AUC \| 0\.\d{4} \| 0\.\d{4} \| \+0\.\d{4} \|/);
     expect(new TextEncoder().encode(s.markdown).length).toBeLessThan(8192);
 
@@ -270,7 +365,10 @@ describe('evaluateCandidate', () => {
   });
 
   it('a failed gate returns passed: false with the failing gates named', async () => {
-    const s = await evaluate(spec({ gates: ['auc >= 0.99', 'auc_delta >= 0.5', 'slice_auc_delta >= 0.3 where n >= 500', 'ece <= 0.5'] }), candidate);
+    const s = await evaluate(
+      spec({ gates: ['auc >= 0.99', 'auc_delta >= 0.5', 'slice_auc_delta >= 0.3 where n >= 500', 'ece <= 0.5'] }),
+      candidate,
+    );
     expect(s.passed).toBe(false);
     expect(s.gates!.map((g) => g.status)).toEqual(['fail', 'fail', 'fail', 'pass']);
     expect(s.markdown).toContain('— FAILED');
@@ -291,14 +389,20 @@ describe('evaluateCandidate', () => {
   });
 
   describe('bad input is a non-retryable MloBadInput failure naming what is wrong', () => {
-    const badInput = (message: RegExp) => ({ type: FailureType.BadInput, nonRetryable: true, message: expect.stringMatching(message) as unknown });
+    const badInput = (message: RegExp) => ({
+      type: FailureType.BadInput,
+      nonRetryable: true,
+      message: expect.stringMatching(message) as unknown,
+    });
 
     it('input columns that differ from the snapshot', async () => {
       const swapped = [features[1]!, features[0]!, ...features.slice(2)];
       await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(swapped));
       try {
         await expect(evaluate(spec(), candidate)).rejects.toMatchObject(
-          badInput(/candidate v2 .* does not fit the snapshot.*its input columns \(mlo.input_columns\) are not the snapshot's feature columns in order: columns in another order: position 0: model "amount_zscore_card", snapshot "amount_log"/s),
+          badInput(
+            /candidate v2 .* does not fit the snapshot.*its input columns \(mlo.input_columns\) are not the snapshot's feature columns in order: columns in another order: position 0: model "amount_zscore_card", snapshot "amount_log"/s,
+          ),
         );
       } finally {
         await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(features));
@@ -306,12 +410,20 @@ describe('evaluateCandidate', () => {
     });
 
     it('a file that is not ONNX', async () => {
-      await expect(evaluate(spec(), { ...candidate, onnxUri: snapshot.manifestUri })).rejects.toMatchObject(badInput(/candidate v2 \(s3:\/\/.*manifest-.*\.json\) is not an ONNX model/));
+      await expect(evaluate(spec(), { ...candidate, onnxUri: snapshot.manifestUri })).rejects.toMatchObject(
+        badInput(/candidate v2 \(s3:\/\/.*manifest-.*\.json\) is not an ONNX model/),
+      );
     });
 
     it('an empty holdout, and one without labelled rows', async () => {
-      await expect(evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-03-01', to: '2025-03-05' } } })).rejects.toMatchObject(badInput(/the holdout 2025-03-01..2025-03-05 is empty: the snapshot .* has no partition in it/));
-      await expect(evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-01-08', to: '2025-01-09' } } })).rejects.toMatchObject(badInput(/the holdout 2025-01-08..2025-01-09 has no labelled rows/));
+      await expect(
+        evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-03-01', to: '2025-03-05' } } }),
+      ).rejects.toMatchObject(
+        badInput(/the holdout 2025-03-01..2025-03-05 is empty: the snapshot .* has no partition in it/),
+      );
+      await expect(
+        evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-01-08', to: '2025-01-09' } } }),
+      ).rejects.toMatchObject(badInput(/the holdout 2025-01-08..2025-01-09 has no labelled rows/));
     });
 
     it('a holdout with one class, and an infinite feature value', async () => {
@@ -337,12 +449,31 @@ describe('evaluateCandidate', () => {
       ].join('\n');
       const r = await python(['-c', script, cfg.s3.endpoint, `${base}bad/`, JSON.stringify(features)]);
       expect(r.code, r.stderr).toBe(0);
-      const bad = { manifestUri: r.stdout.trim(), hash: 'bad-input-snapshot', rows: 600, partitions: 2, labeledRows: 600, positives: 60 };
-      await expect(evaluate(spec(), candidate, { snapshot: bad, windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-02' } } })).rejects.toMatchObject(
+      const bad = {
+        manifestUri: r.stdout.trim(),
+        hash: 'bad-input-snapshot',
+        rows: 600,
+        partitions: 2,
+        labeledRows: 600,
+        positives: 60,
+      };
+      await expect(
+        evaluate(spec(), candidate, {
+          snapshot: bad,
+          windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-02' } },
+        }),
+      ).rejects.toMatchObject(
         badInput(/the holdout 2025-02-01..2025-02-02 holds one class only \(300 labelled rows, 0 positives\)/),
       );
-      await expect(evaluate(spec(), candidate, { snapshot: bad, windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-03' } } })).rejects.toMatchObject(
-        badInput(/feature "amount_log" is Infinity at row 7, payment_id 9001007, 2025-02-02T00:00:00.000Z; infinite feature values are not allowed/),
+      await expect(
+        evaluate(spec(), candidate, {
+          snapshot: bad,
+          windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-03' } },
+        }),
+      ).rejects.toMatchObject(
+        badInput(
+          /feature "amount_log" is Infinity at row 7, payment_id 9001007, 2025-02-02T00:00:00.000Z; infinite feature values are not allowed/,
+        ),
       );
     });
   });
@@ -372,7 +503,8 @@ describe('shadowScore', () => {
     expect(r.latency.candidate.p99).toBeGreaterThanOrEqual(r.latency.candidate.p50);
     // the 20 largest disagreements, largest first, with event id and time
     expect(r.top).toHaveLength(20);
-    for (let i = 1; i < r.top.length; i++) expect(Math.abs(r.top[i - 1]!.delta)).toBeGreaterThanOrEqual(Math.abs(r.top[i]!.delta));
+    for (let i = 1; i < r.top.length; i++)
+      expect(Math.abs(r.top[i - 1]!.delta)).toBeGreaterThanOrEqual(Math.abs(r.top[i]!.delta));
     for (const t of r.top) {
       expect(t.delta).toBeCloseTo(t.candidate - t.champion, 12);
       expect(typeof t.id).toBe('number');
@@ -387,7 +519,11 @@ describe('shadowScore', () => {
     expect(keys.map((k) => k.key.split('/').at(-1)).sort()).toEqual(['report.json', 'report.md', 'scores.svg']);
     expect(report.reportPrefix).toMatch(new RegExp(`/reports/${MODEL}/${candidate.version}/[0-9a-f]{16}/shadow/$`));
     const run = await deps.mlflow.getRun(candidate.runId);
-    expect((await deps.mlflow.listArtifacts(run.info.artifactUri, 'shadow')).map((a) => a.path).sort()).toEqual(['shadow/report.json', 'shadow/report.md', 'shadow/scores.svg']);
+    expect((await deps.mlflow.listArtifacts(run.info.artifactUri, 'shadow')).map((a) => a.path).sort()).toEqual([
+      'shadow/report.json',
+      'shadow/report.md',
+      'shadow/scores.svg',
+    ]);
     expect(metricsOf(run).shadow_psi).toBeCloseTo(r.psi!.psi, 9);
     expect(metricsOf(run).shadow_block_rate_delta).toBeCloseTo(r.blockRateDelta!, 9);
     expect(s.markdown).toContain('| PSI (champion deciles) |');
@@ -402,7 +538,10 @@ describe('shadowScore', () => {
   });
 
   it('without a champion reports the candidate alone and marks the comparisons n/a', async () => {
-    const s = await shadow(spec({ shadowGates: ['psi <= 0.2', 'block_rate_delta <= 0.01', 'block_rate <= 0.9'] }), champion);
+    const s = await shadow(
+      spec({ shadowGates: ['psi <= 0.2', 'block_rate_delta <= 0.01', 'block_rate <= 0.9'] }),
+      champion,
+    );
     expect(s.championVersion).toBeNull();
     expect(s.passed).toBe(true);
     expect(s.gates!.map((g) => g.status)).toEqual(['n/a', 'n/a', 'pass']);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/infra/config';
 import {
   aliasesOf,
   isRetryable,
@@ -21,7 +21,7 @@ import {
   quoteFilterValue,
   tagFilterKey,
   tagsOf,
-} from '../../lib/mlflow';
+} from '../../lib/registry/mlflow';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg, { retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
@@ -34,7 +34,10 @@ beforeAll(async () => {
     const res = await fetch(`${cfg.mlflow.trackingUri}/health`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`/health answered HTTP ${res.status}`);
   } catch (err) {
-    throw new Error(`MLflow is not reachable at ${cfg.mlflow.trackingUri} (${(err as Error).message}). Run \`npm run stack -- up\` first.`, { cause: err });
+    throw new Error(
+      `MLflow is not reachable at ${cfg.mlflow.trackingUri} (${(err as Error).message}). Run \`npm run stack -- up\` first.`,
+      { cause: err },
+    );
   }
 });
 
@@ -53,7 +56,9 @@ describe('experiments', () => {
     expect(tagsOf(first).owner).toBe('mlo-tests');
 
     const racing = unique('exp-race');
-    const ids = await Promise.all(Array.from({ length: 6 }, () => mlflow.getOrCreateExperiment(racing).then((e) => e.experimentId)));
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, () => mlflow.getOrCreateExperiment(racing).then((e) => e.experimentId)),
+    );
     expect(new Set(ids).size).toBe(1);
 
     expect(await mlflow.getExperimentByName(unique('missing'))).toBeUndefined();
@@ -63,10 +68,19 @@ describe('experiments', () => {
 describe('runs', () => {
   it('create, log params/metrics/batch, tag, update and search', async () => {
     const exp = await mlflow.getOrCreateExperiment(unique('runs'));
-    const parent = await mlflow.createRun({ experimentId: exp.experimentId, runName: 'sweep', tags: { 'mlo.model': 'fraud' }, startTime: Date.now() - 1000 });
+    const parent = await mlflow.createRun({
+      experimentId: exp.experimentId,
+      runName: 'sweep',
+      tags: { 'mlo.model': 'fraud' },
+      startTime: Date.now() - 1000,
+    });
     expect(parent.info.status).toBe('RUNNING');
     expect(parent.info.artifactUri).toBe(`mlflow-artifacts:/${exp.experimentId}/${parent.info.runId}/artifacts`);
-    const child = await mlflow.createRun({ experimentId: exp.experimentId, runName: 'trial-0', parentRunId: parent.info.runId });
+    const child = await mlflow.createRun({
+      experimentId: exp.experimentId,
+      runName: 'trial-0',
+      parentRunId: parent.info.runId,
+    });
     expect(tagsOf(child)['mlflow.parentRunId']).toBe(parent.info.runId);
 
     await mlflow.logParam(child.info.runId, 'learning_rate', 0.05);
@@ -83,7 +97,9 @@ describe('runs', () => {
     await expect(mlflow.deleteRunTag(child.info.runId, 'temp')).rejects.toBeInstanceOf(MlflowNotFoundError);
 
     // A param's value cannot change once logged.
-    await expect(mlflow.logParam(child.info.runId, 'learning_rate', 0.1)).rejects.toBeInstanceOf(MlflowInvalidInputError);
+    await expect(mlflow.logParam(child.info.runId, 'learning_rate', 0.1)).rejects.toBeInstanceOf(
+      MlflowInvalidInputError,
+    );
 
     const got = await mlflow.getRun(child.info.runId);
     expect(paramsOf(got).learning_rate).toBe('0.05');
@@ -106,10 +122,19 @@ describe('runs', () => {
     });
     expect(children.items.map((r) => r.info.runId)).toEqual([child.info.runId]);
 
-    const page1 = await mlflow.searchRuns({ experimentIds: [exp.experimentId], orderBy: ['attributes.start_time ASC'], maxResults: 1 });
+    const page1 = await mlflow.searchRuns({
+      experimentIds: [exp.experimentId],
+      orderBy: ['attributes.start_time ASC'],
+      maxResults: 1,
+    });
     expect(page1.items.map((r) => r.info.runId)).toEqual([parent.info.runId]);
     expect(page1.nextPageToken).toBeTruthy();
-    const page2 = await mlflow.searchRuns({ experimentIds: [exp.experimentId], orderBy: ['attributes.start_time ASC'], maxResults: 1, pageToken: page1.nextPageToken });
+    const page2 = await mlflow.searchRuns({
+      experimentIds: [exp.experimentId],
+      orderBy: ['attributes.start_time ASC'],
+      maxResults: 1,
+      pageToken: page1.nextPageToken,
+    });
     expect(page2.items.map((r) => r.info.runId)).toEqual([child.info.runId]);
     const all = await mlflow.searchAllRuns({ experimentIds: [exp.experimentId], pageSize: 1 });
     expect(all).toHaveLength(2);
@@ -182,10 +207,24 @@ describe('model registry', () => {
     expect(found.items.map((m) => m.name)).toEqual([name]);
 
     const source = `${run.info.artifactUri}/model`;
-    const v1 = await mlflow.createModelVersion({ name, source, runId: run.info.runId, tags: { 'mlo.snapshot': 'snap-a' }, description: 'first' });
-    const v2 = await mlflow.createModelVersion({ name, source, runId: run.info.runId, tags: { 'mlo.snapshot': 'snap-b' } });
+    const v1 = await mlflow.createModelVersion({
+      name,
+      source,
+      runId: run.info.runId,
+      tags: { 'mlo.snapshot': 'snap-a' },
+      description: 'first',
+    });
+    const v2 = await mlflow.createModelVersion({
+      name,
+      source,
+      runId: run.info.runId,
+      tags: { 'mlo.snapshot': 'snap-b' },
+    });
     expect([v1.version, v2.version]).toEqual(['1', '2']);
-    const ready = await mlflow.waitForModelVersionReady(name, v1.version, { pollIntervalMs: 100, waitTimeoutMs: 30_000 });
+    const ready = await mlflow.waitForModelVersionReady(name, v1.version, {
+      pollIntervalMs: 100,
+      waitTimeoutMs: 30_000,
+    });
     expect(ready.status).toBe('READY');
     expect(ready.source).toBe(source);
     expect(ready.runId).toBe(run.info.runId);
@@ -196,11 +235,20 @@ describe('model registry', () => {
     await mlflow.deleteModelVersionTag(name, v2.version, 'scratch');
     const updated = await mlflow.updateModelVersionDescription(name, v2.version, 'second');
     expect(updated.description).toBe('second');
-    expect(tagsOf(await mlflow.getModelVersion(name, 2))).toEqual({ 'mlo.snapshot': 'snap-b', 'mlo.evaluated': 'true' });
+    expect(tagsOf(await mlflow.getModelVersion(name, 2))).toEqual({
+      'mlo.snapshot': 'snap-b',
+      'mlo.evaluated': 'true',
+    });
 
-    const bySnapshot = await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(name)} and ${tagFilterKey('mlo.snapshot')} = 'snap-b'` });
+    const bySnapshot = await mlflow.searchModelVersions({
+      filter: `name = ${quoteFilterValue(name)} and ${tagFilterKey('mlo.snapshot')} = 'snap-b'`,
+    });
     expect(bySnapshot.items.map((v) => v.version)).toEqual(['2']);
-    const byRun = await mlflow.searchAllModelVersions({ filter: `run_id = ${quoteFilterValue(run.info.runId)}`, orderBy: ['version_number ASC'], pageSize: 1 });
+    const byRun = await mlflow.searchAllModelVersions({
+      filter: `run_id = ${quoteFilterValue(run.info.runId)}`,
+      orderBy: ['version_number ASC'],
+      pageSize: 1,
+    });
     expect(byRun.map((v) => v.version)).toEqual(['1', '2']);
 
     expect(await mlflow.getModelVersionByAlias(name, 'champion')).toBeUndefined();
@@ -219,7 +267,9 @@ describe('model registry', () => {
     await mlflow.deleteAlias(name, 'champion'); // idempotent
     expect(await mlflow.getModelVersionByAlias(name, 'champion')).toBeUndefined();
     await expect(mlflow.setAlias(name, 'champion', 99)).rejects.toBeInstanceOf(MlflowNotFoundError);
-    await expect(mlflow.getModelVersionByAlias(unique('no-such-model'), 'champion')).rejects.toBeInstanceOf(MlflowNotFoundError);
+    await expect(mlflow.getModelVersionByAlias(unique('no-such-model'), 'champion')).rejects.toBeInstanceOf(
+      MlflowNotFoundError,
+    );
     await expect(mlflow.getModelVersion(name, 99)).rejects.toBeInstanceOf(MlflowNotFoundError);
   });
 });
@@ -229,7 +279,10 @@ describe('outage', () => {
     // A port that was just free: nothing listens there, so connecting is refused. (Port 1 would
     // not do: fetch refuses "bad ports" itself, before any connection.)
     const port = await closedPort();
-    const down = new MlflowClient({ trackingUri: `http://127.0.0.1:${port}`, retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 50 } });
+    const down = new MlflowClient({
+      trackingUri: `http://127.0.0.1:${port}`,
+      retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 50 },
+    });
     const err = await down.getOrCreateExperiment(unique('down')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlflowUnavailableError);
     const u = err as MlflowUnavailableError;

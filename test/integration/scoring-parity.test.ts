@@ -13,12 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, PROJECT_ROOT } from '../../lib/config';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { partitionsIn, readManifest, readPartition } from '../../lib/eval/data';
-import { ScoringModel } from '../../lib/eval/model';
+import { ScoringModel } from '../../lib/eval/onnx-model';
 import { scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
-import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/s3';
+import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 
 const cfg = loadConfig();
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -52,7 +52,11 @@ function python(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-async function train(script: string, name: string, params: Record<string, unknown>): Promise<{ onnxUri: string; probability: string; index: number }> {
+async function train(
+  script: string,
+  name: string,
+  params: Record<string, unknown>,
+): Promise<{ onnxUri: string; probability: string; index: number }> {
   const file = path.join(tmpDir, `${name}.json`);
   fs.writeFileSync(
     file,
@@ -73,7 +77,10 @@ async function train(script: string, name: string, params: Record<string, unknow
   );
   const r = await python([script, '--input', file]);
   expect(r.code, r.stderr).toBe(0);
-  const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { onnxUri: string; outputs: { probability: string; probabilityIndex: number } };
+  const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    onnxUri: string;
+    outputs: { probability: string; probabilityIndex: number };
+  };
   return { onnxUri: result.onnxUri, probability: result.outputs.probability, index: result.outputs.probabilityIndex };
 }
 
@@ -94,14 +101,28 @@ async function pythonScores(onnxUri: string, out: string): Promise<Float64Array>
     '    outs.append(sess.run([sys.argv[5]], {"features": X})[0][:, int(sys.argv[6])].astype(np.float64))',
     'np.concatenate(outs).tofile(sys.argv[7])',
   ].join('\n');
-  const r = await python(['-c', script, cfg.s3.endpoint, manifestUri, JSON.stringify(DAYS), onnxUri, 'probabilities', '1', out]);
+  const r = await python([
+    '-c',
+    script,
+    cfg.s3.endpoint,
+    manifestUri,
+    JSON.stringify(DAYS),
+    onnxUri,
+    'probabilities',
+    '1',
+    out,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   const buf = fs.readFileSync(out);
   return new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
 }
 
 /** mlo's scores of the same rows. */
-async function mloScores(onnxUri: string, probability: string, index: number): Promise<{ scores: Float64Array; nan: number }> {
+async function mloScores(
+  onnxUri: string,
+  probability: string,
+  index: number,
+): Promise<{ scores: Float64Array; nan: number }> {
   const loc = parseS3Uri(onnxUri);
   const model = await ScoringModel.load(await getObjectBytes(s3, loc.bucket, loc.key), {
     role: 'candidate',
@@ -120,7 +141,11 @@ async function mloScores(onnxUri: string, probability: string, index: number): P
     for (const p of parts) {
       const t = await readPartition(s3, p);
       const stats = { nanPerColumn: new Float64Array(features.length) };
-      const [s] = await scoreRows([model], featureColumns(t, features, p.uri), null, { batchSize: 1000, where: p.uri, stats });
+      const [s] = await scoreRows([model], featureColumns(t, features, p.uri), null, {
+        batchSize: 1000,
+        where: p.uri,
+        stats,
+      });
       chunks.push(s!);
       nan += stats.nanPerColumn.reduce((a, b) => a + b, 0);
     }
@@ -138,7 +163,14 @@ async function mloScores(onnxUri: string, probability: string, index: number): P
 
 beforeAll(async () => {
   s3 = createS3Client(cfg.s3);
-  const r = await python(['trainers/tools/make_fixture_snapshot.py', `${base}snapshot/`, '--seed', '11', '--rows-per-day', '3000']);
+  const r = await python([
+    'trainers/tools/make_fixture_snapshot.py',
+    `${base}snapshot/`,
+    '--seed',
+    '11',
+    '--rows-per-day',
+    '3000',
+  ]);
   expect(r.code, r.stderr).toBe(0);
   manifestUri = r.stdout.trim().split('\n').at(-1)!;
   features = (await readManifest(s3, manifestUri)).columns.features.map((f) => f.name);
@@ -150,7 +182,12 @@ afterAll(async () => {
   try {
     const keys = await listKeys(s3, cfg.s3.bucket, prefix);
     for (let i = 0; i < keys.length; i += 500) {
-      await s3.send(new DeleteObjectsCommand({ Bucket: cfg.s3.bucket, Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) } }));
+      await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: cfg.s3.bucket,
+          Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
+        }),
+      );
     }
   } finally {
     s3.destroy();
@@ -164,7 +201,10 @@ describe('scoring parity: mlo (Arrow → tensor → onnxruntime-node) vs Python 
   ] as const) {
     it(`${trainer}: every row within 1e-6, missing values included`, async () => {
       const m = await train(script, trainer, params);
-      const [py, ours] = await Promise.all([pythonScores(m.onnxUri, path.join(tmpDir, `${trainer}.f64`)), mloScores(m.onnxUri, m.probability, m.index)]);
+      const [py, ours] = await Promise.all([
+        pythonScores(m.onnxUri, path.join(tmpDir, `${trainer}.f64`)),
+        mloScores(m.onnxUri, m.probability, m.index),
+      ]);
       expect(ours.scores.length).toBe(6000);
       expect(py.length).toBe(ours.scores.length);
       expect(ours.nan).toBeGreaterThan(50); // the fixture's nulls reached the model as NaN

@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/infra/config';
 import { portInUse } from '../../lib/stack/stack';
 import { runTs } from '../helpers/spawn';
 

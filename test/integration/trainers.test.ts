@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, PROJECT_ROOT } from '../../lib/config';
-import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/s3';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
+import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 
 const cfg = loadConfig();
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -70,7 +70,10 @@ function contractEnv(over: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-function runPython(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function runPython(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +105,11 @@ function input(name: string, over: Record<string, unknown> = {}): Record<string,
 }
 
 /** Runs a trainer as the activity does and checks stdout holds only JSON lines of known types. */
-async function runTrainer(script: string, inp: Record<string, unknown>, env: Record<string, string> = {}): Promise<Run> {
+async function runTrainer(
+  script: string,
+  inp: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<Run> {
   const file = path.join(tmpDir, `${randomUUID()}.json`);
   fs.writeFileSync(file, JSON.stringify(inp, null, 2));
   const r = await runPython([script, '--input', file], contractEnv(env));
@@ -116,7 +123,8 @@ async function runTrainer(script: string, inp: Record<string, unknown>, env: Rec
       throw new Error(`${script}: a stdout line is not JSON: ${raw}\nstderr:\n${r.stderr}`);
     }
     const type = (parsed as { type?: unknown }).type;
-    if (type !== 'progress' && type !== 'checkpoint' && type !== 'result') throw new Error(`${script}: unknown stdout line type ${String(type)}: ${raw}`);
+    if (type !== 'progress' && type !== 'checkpoint' && type !== 'result')
+      throw new Error(`${script}: unknown stdout line type ${String(type)}: ${raw}`);
     lines.push(parsed as Line);
   }
   return { ...r, lines };
@@ -144,7 +152,10 @@ async function scoreOnnx(onnxUris: string[]): Promise<number[][]> {
     'out = [ort.InferenceSession(get(u), providers=["CPUExecutionProvider"]).run(["probabilities"], {"features": X})[0][:, 1].astype(float).tolist() for u in sys.argv[5:]]',
     'print(json.dumps(out))',
   ].join('\n');
-  const r = await runPython(['-c', script, cfg.s3.endpoint, manifestUri, JSON.stringify(FEATURES), VALIDATION_DAY, ...onnxUris], contractEnv());
+  const r = await runPython(
+    ['-c', script, cfg.s3.endpoint, manifestUri, JSON.stringify(FEATURES), VALIDATION_DAY, ...onnxUris],
+    contractEnv(),
+  );
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as number[][];
 }
@@ -171,7 +182,12 @@ async function expectConforming(r: Run, label: string): Promise<ResultLine> {
   expect(bytes.length).toBeGreaterThan(100);
   expect(bytes[0]).toBe(0x08);
   expect(bytes.includes(Buffer.from('features'))).toBe(true);
-  expect(res.inputSchema).toEqual({ name: 'features', dtype: 'float32', shape: [null, FEATURES.length], columns: FEATURES });
+  expect(res.inputSchema).toEqual({
+    name: 'features',
+    dtype: 'float32',
+    shape: [null, FEATURES.length],
+    columns: FEATURES,
+  });
   expect(res.outputs).toEqual({ probability: 'probabilities', probabilityIndex: 1 });
   expect(typeof res.metrics.valid_auc).toBe('number');
   expect(res.metrics.valid_auc).toBeGreaterThan(0.6);
@@ -182,7 +198,9 @@ async function expectConforming(r: Run, label: string): Promise<ResultLine> {
     expect(Number.isInteger(p.step) && Number.isInteger(p.total) && p.step <= p.total).toBe(true);
     expect(typeof p.metrics).toBe('object');
   }
-  console.log(`${label}: exit 0 in ${r.ms} ms, valid_auc ${res.metrics.valid_auc?.toFixed(4)}, ${r.lines.length} stdout lines`);
+  console.log(
+    `${label}: exit 0 in ${r.ms} ms, valid_auc ${res.metrics.valid_auc?.toFixed(4)}, ${r.lines.length} stdout lines`,
+  );
   return res;
 }
 
@@ -194,14 +212,21 @@ function requireSetup(): void {
 
 beforeAll(async () => {
   if (!fs.existsSync(PYTHON)) {
-    setupError = new Error(`the trainers' Python venv is missing (${PYTHON}); run \`npm run stack -- up\` (it creates .venv from requirements.txt) or \`npm test\``);
+    setupError = new Error(
+      `the trainers' Python venv is missing (${PYTHON}); run \`npm run stack -- up\` (it creates .venv from requirements.txt) or \`npm test\``,
+    );
     return;
   }
   s3 = createS3Client(cfg.s3);
-  const r = await runPython(['trainers/tools/make_fixture_snapshot.py', `${base}snapshot/`, '--seed', '7'], contractEnv());
+  const r = await runPython(
+    ['trainers/tools/make_fixture_snapshot.py', `${base}snapshot/`, '--seed', '7'],
+    contractEnv(),
+  );
   manifestUri = r.stdout.trim().split('\n').at(-1) ?? '';
   if (r.code !== 0 || !/^s3:\/\/.+\/manifest-[0-9a-f]{16}\.json$/.test(manifestUri)) {
-    setupError = new Error(`make_fixture_snapshot.py failed (exit ${r.code}); is the dev stack up? run \`npm run stack -- up\`\n${r.stderr}`);
+    setupError = new Error(
+      `make_fixture_snapshot.py failed (exit ${r.code}); is the dev stack up? run \`npm run stack -- up\`\n${r.stderr}`,
+    );
   }
 });
 
@@ -211,7 +236,12 @@ afterAll(async () => {
   try {
     const keys = await listKeys(s3, cfg.s3.bucket, prefix);
     for (let i = 0; i < keys.length; i += 500) {
-      await s3.send(new DeleteObjectsCommand({ Bucket: cfg.s3.bucket, Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) } }));
+      await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: cfg.s3.bucket,
+          Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
+        }),
+      );
     }
   } finally {
     s3.destroy();
@@ -324,19 +354,24 @@ describe('failures map to the contract exit codes', () => {
         name: 'training window outside the snapshot',
         script: GBDT,
         inp: input('bad-window', { train: { from: '2024-06-01', to: '2024-07-01' } }),
-        stderr: /bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition .*its days: 2025-01-01 … 2025-01-07/,
+        stderr:
+          /bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition .*its days: 2025-01-01 … 2025-01-07/,
       },
       {
         name: 'training window with no mature labels',
         script: LOGREG,
-        inp: input('bad-labels', { train: { from: '2025-01-07', to: '2025-01-08' }, validation: { from: '2025-01-05', to: '2025-01-06' } }),
+        inp: input('bad-labels', {
+          train: { from: '2025-01-07', to: '2025-01-08' },
+          validation: { from: '2025-01-05', to: '2025-01-06' },
+        }),
         stderr: /bad input: train: window \[2025-01-07, 2025-01-08\) has 3000 rows but none with a mature label/,
       },
       {
         name: 'bad params',
         script: GBDT,
         inp: input('bad-params', { params: { num_leaves: 1, learnin_rate: 0.1 } }),
-        stderr: /bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer.*params\.num_leaves: 1 must be in \[2, 131072\]/,
+        stderr:
+          /bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer.*params\.num_leaves: 1 must be in \[2, 131072\]/,
       },
       {
         name: 'input that is not the contract',
@@ -350,7 +385,10 @@ describe('failures map to the contract exit codes', () => {
       const c = cases[i]!;
       expect(r.code, `${c.name}: exit code\nstderr:\n${r.stderr}`).toBe(2);
       expect(lastStderrLine(r), c.name).toMatch(c.stderr);
-      expect(r.lines.filter((l) => l.type === 'result'), `${c.name}: no result line`).toEqual([]);
+      expect(
+        r.lines.filter((l) => l.type === 'result'),
+        `${c.name}: no result line`,
+      ).toEqual([]);
       console.log(`${c.name}: exit 2 in ${r.ms} ms: ${lastStderrLine(r).slice(0, 160)}`);
     });
   });
@@ -358,10 +396,15 @@ describe('failures map to the contract exit codes', () => {
   it('an unreachable S3 exits 75 (transient, retried)', async () => {
     requireSetup();
     const env = { MLO_S3_ENDPOINT: 'http://127.0.0.1:1' };
-    const runs = await Promise.all([runTrainer(GBDT, input('s3-down-gbdt'), env), runTrainer(LOGREG, input('s3-down-logreg'), env)]);
+    const runs = await Promise.all([
+      runTrainer(GBDT, input('s3-down-gbdt'), env),
+      runTrainer(LOGREG, input('s3-down-logreg'), env),
+    ]);
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(75);
-      expect(lastStderrLine(r)).toMatch(/^mlo-trainer: transient: reading s3:\/\/.+ S3 at http:\/\/127\.0\.0\.1:1 is unreachable/);
+      expect(lastStderrLine(r)).toMatch(
+        /^mlo-trainer: transient: reading s3:\/\/.+ S3 at http:\/\/127\.0\.0\.1:1 is unreachable/,
+      );
       console.log(`S3 unreachable: exit 75 in ${r.ms} ms`);
     }
   });

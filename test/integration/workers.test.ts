@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/infra/config';
 import { spawnTs } from '../helpers/spawn';
 import { uniqueName } from '../helpers/temporal';
 
@@ -20,16 +20,38 @@ afterAll(async () => {
 });
 
 async function pollers(taskQueue: string, type: temporal.api.enums.v1.TaskQueueType): Promise<number> {
-  const r = await conn.workflowService.describeTaskQueue({ namespace: cfg.temporal.namespace, taskQueue: { name: taskQueue }, taskQueueType: type });
+  const r = await conn.workflowService.describeTaskQueue({
+    namespace: cfg.temporal.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: type,
+  });
   return r.pollers?.length ?? 0;
 }
 
 const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
 
 describe.each([
-  { pool: 'orchestrator', script: 'workers/orchestrator.ts', env: 'MLO_QUEUE_ORCHESTRATOR', type: TASK_QUEUE_TYPE_WORKFLOW, signal: 'SIGTERM' as const },
-  { pool: 'cpu', script: 'workers/cpu.ts', env: 'MLO_QUEUE_CPU', type: TASK_QUEUE_TYPE_ACTIVITY, signal: 'SIGINT' as const },
-  { pool: 'gpu', script: 'workers/gpu.ts', env: 'MLO_QUEUE_GPU', type: TASK_QUEUE_TYPE_ACTIVITY, signal: 'SIGTERM' as const },
+  {
+    pool: 'orchestrator',
+    script: 'workers/orchestrator.ts',
+    env: 'MLO_QUEUE_ORCHESTRATOR',
+    type: TASK_QUEUE_TYPE_WORKFLOW,
+    signal: 'SIGTERM' as const,
+  },
+  {
+    pool: 'cpu',
+    script: 'workers/cpu.ts',
+    env: 'MLO_QUEUE_CPU',
+    type: TASK_QUEUE_TYPE_ACTIVITY,
+    signal: 'SIGINT' as const,
+  },
+  {
+    pool: 'gpu',
+    script: 'workers/gpu.ts',
+    env: 'MLO_QUEUE_GPU',
+    type: TASK_QUEUE_TYPE_ACTIVITY,
+    signal: 'SIGTERM' as const,
+  },
 ])('$pool worker', ({ pool, script, env, type, signal }) => {
   it(`polls its task queue and stops cleanly on ${signal}`, async () => {
     const queue = uniqueName(`test-${pool}`);
@@ -38,7 +60,8 @@ describe.each([
       await w.waitFor(new RegExp(`polling task queue "${queue}"`), 90_000);
       const deadline = Date.now() + 20_000;
       let n = 0;
-      while ((n = await pollers(queue, type)) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      while ((n = await pollers(queue, type)) === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 250));
       expect(n).toBeGreaterThan(0);
       if (pool === 'gpu') expect(w.output()).toContain('no GPU found: training on CPU with one slot');
       w.child.kill(signal);

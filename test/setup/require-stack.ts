@@ -3,8 +3,8 @@
  * needs Temporal, S3 or MLflow and finds none fails here, loudly; it never skips.
  */
 import { Connection } from '@temporalio/client';
-import { loadConfig } from '../../lib/config';
-import { createS3Client } from '../../lib/s3';
+import { loadConfig } from '../../lib/infra/config';
+import { createS3Client } from '../../lib/infra/s3';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 
 export default async function requireStack(): Promise<void> {
@@ -35,6 +35,8 @@ export default async function requireStack(): Promise<void> {
     problems.push(`MLflow at ${cfg.mlflow.trackingUri}: ${(err as Error).message}`);
   }
   if (problems.length > 0) {
-    throw new Error(`The integration tests need the real dev stack, and parts of it are not reachable:\n- ${problems.join('\n- ')}\nRun \`npm run stack -- up\` (or \`npm test\`, which does it for you).`);
+    throw new Error(
+      `The integration tests need the real dev stack, and parts of it are not reachable:\n- ${problems.join('\n- ')}\nRun \`npm run stack -- up\` (or \`npm test\`, which does it for you).`,
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WORKFLOWS_PATH } from '../../lib/config';
+import { WORKFLOWS_PATH } from '../../lib/infra/config';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
 describe('workflow bundle', () => {

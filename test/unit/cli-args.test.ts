@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { intFlag, parseArgs } from '../../cli/args';
-import { BadInputError } from '../../lib/errors';
+import { BadInputError } from '../../lib/core/errors';
 
 const cmd = {
   name: 'demo',
@@ -19,7 +19,9 @@ describe('parseArgs', () => {
   });
 
   it('names an unknown option and where to look', () => {
-    expect(() => parseArgs(['--evnts', '1'], cmd)).toThrow(/unknown option --evnts for `mlo demo`; see `mlo demo --help`/);
+    expect(() => parseArgs(['--evnts', '1'], cmd)).toThrow(
+      /unknown option --evnts for `mlo demo`; see `mlo demo --help`/,
+    );
   });
 
   it('refuses a missing value', () => {
@@ -29,7 +31,9 @@ describe('parseArgs', () => {
 
   it('checks whole numbers and bounds, naming the flag and value', () => {
     expect(intFlag(parseArgs(['--events', '1_000'], cmd), 'events', 0)).toBe(1000);
-    expect(() => intFlag(parseArgs(['--events', '1.5'], cmd), 'events', 0)).toThrow(/--events must be a whole number, got "1.5"/);
+    expect(() => intFlag(parseArgs(['--events', '1.5'], cmd), 'events', 0)).toThrow(
+      /--events must be a whole number, got "1.5"/,
+    );
     expect(() => intFlag(parseArgs(['--events', '5'], cmd), 'events', 0, { min: 10 })).toThrow(/at least 10, got 5/);
   });
 });

@@ -1,16 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, ActivityFailure, RetryState } from '@temporalio/common';
-import { UnreachableError } from '../../lib/errors';
-import { loadConfig } from '../../lib/config';
-import { findModelSpec, specHash } from '../../lib/spec';
+import { UnreachableError } from '../../lib/core/errors';
+import { loadConfig } from '../../lib/infra/config';
+import { findModelSpec, specHash } from '../../lib/spec/model-spec';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { auditRows } from '../../cli/commands/audit';
 import { listQuery, stageColumn } from '../../cli/commands/list';
 import { asMloError, modelOfWorkflowId, requester } from '../../cli/context';
-import { changedStageLines, eraseLines, fitLine, formatElapsed, LiveView, renderStages, shellArg, stageLine, table, visibleLength } from '../../cli/render';
+import {
+  changedStageLines,
+  eraseLines,
+  fitLine,
+  formatElapsed,
+  LiveView,
+  renderStages,
+  shellArg,
+  stageLine,
+  table,
+  visibleLength,
+} from '../../cli/render';
 import { decisionCommands, exitCodeFor, failureInfo, modelRunsFilter, windowsOf } from '../../cli/runs';
-import type { StageProgress } from '../../workflows/definitions';
+import type { StageProgress } from '../../lib/core/definitions';
 
 const T0 = Date.parse('2026-03-15T10:00:00.000Z');
 
@@ -24,14 +35,33 @@ describe('render helpers', () => {
   });
 
   it('aligns table columns and leaves the last one unpadded', () => {
-    expect(table(['A', 'BB', 'C'], [['xxx', 'y', 'z'], ['', 'long cell', '']])).toEqual(['A    BB         C', 'xxx  y          z', '     long cell']);
+    expect(
+      table(
+        ['A', 'BB', 'C'],
+        [
+          ['xxx', 'y', 'z'],
+          ['', 'long cell', ''],
+        ],
+      ),
+    ).toEqual(['A    BB         C', 'xxx  y          z', '     long cell']);
   });
 
   it('renders the stage table with progress, elapsed time and messages', () => {
     const stages: StageProgress[] = [
-      { stage: 'featureBackfill', status: 'running', startedAt: new Date(T0 - 62_000).toISOString(), progress: { done: 12, total: 60, unit: 'partitions' } },
+      {
+        stage: 'featureBackfill',
+        status: 'running',
+        startedAt: new Date(T0 - 62_000).toISOString(),
+        progress: { done: 12, total: 60, unit: 'partitions' },
+      },
       { stage: 'training', status: 'pending' },
-      { stage: 'promotion', status: 'failed', startedAt: new Date(T0 - 5000).toISOString(), endedAt: new Date(T0 - 2000).toISOString(), message: 'boom' },
+      {
+        stage: 'promotion',
+        status: 'failed',
+        startedAt: new Date(T0 - 5000).toISOString(),
+        endedAt: new Date(T0 - 2000).toISOString(),
+        message: 'boom',
+      },
     ];
     const lines = renderStages(stages, T0);
     expect(lines[0]).toMatch(/^ {3}stage +status +progress +elapsed$/);
@@ -52,7 +82,18 @@ describe('render helpers', () => {
     expect(changedStageLines(s, seen, T0)).toEqual([]);
     s[0] = { stage: 'featureBackfill', status: 'running', progress: { done: 2, total: 4, unit: 'partitions' } };
     expect(changedStageLines(s, seen, T0)).toEqual(['featureBackfill running   partitions 2/4']);
-    expect(stageLine({ stage: 'training', status: 'succeeded', startedAt: new Date(T0 - 2000).toISOString(), endedAt: new Date(T0).toISOString(), message: 'ok' }, T0)).toBe('training        succeeded (2s) — ok');
+    expect(
+      stageLine(
+        {
+          stage: 'training',
+          status: 'succeeded',
+          startedAt: new Date(T0 - 2000).toISOString(),
+          endedAt: new Date(T0).toISOString(),
+          message: 'ok',
+        },
+        T0,
+      ),
+    ).toBe('training        succeeded (2s) — ok');
   });
 
   it('fits lines to the terminal width without counting colour codes', () => {
@@ -99,19 +140,54 @@ describe('run outcomes', () => {
   });
 
   it('finds the failed stage and the root failure type of a workflow failure', () => {
-    const root = ApplicationFailure.create({ type: 'MloBadInput', message: 'no events for 2026-01-01', nonRetryable: true });
-    const activity = new ActivityFailure('activity failed', 'planFeatureBackfill', '1', RetryState.NON_RETRYABLE_FAILURE, 'id', root);
-    const stage = ApplicationFailure.create({ type: 'MloStageFailed', message: 'stage featureBackfill failed: no events', details: [{ stage: 'featureBackfill', type: 'MloBadInput' }], cause: activity });
-    expect(failureInfo(new WorkflowFailedError('Workflow execution failed', stage, RetryState.NON_RETRYABLE_FAILURE))).toEqual({ stage: 'featureBackfill', type: 'MloBadInput', message: 'no events for 2026-01-01' });
-    const noDetails = ApplicationFailure.create({ type: 'MloStageFailed', message: 'x', cause: ApplicationFailure.create({ type: 'MloUnavailable', message: 'down' }) });
+    const root = ApplicationFailure.create({
+      type: 'MloBadInput',
+      message: 'no events for 2026-01-01',
+      nonRetryable: true,
+    });
+    const activity = new ActivityFailure(
+      'activity failed',
+      'planFeatureBackfill',
+      '1',
+      RetryState.NON_RETRYABLE_FAILURE,
+      'id',
+      root,
+    );
+    const stage = ApplicationFailure.create({
+      type: 'MloStageFailed',
+      message: 'stage featureBackfill failed: no events',
+      details: [{ stage: 'featureBackfill', type: 'MloBadInput' }],
+      cause: activity,
+    });
+    expect(
+      failureInfo(new WorkflowFailedError('Workflow execution failed', stage, RetryState.NON_RETRYABLE_FAILURE)),
+    ).toEqual({ stage: 'featureBackfill', type: 'MloBadInput', message: 'no events for 2026-01-01' });
+    const noDetails = ApplicationFailure.create({
+      type: 'MloStageFailed',
+      message: 'x',
+      cause: ApplicationFailure.create({ type: 'MloUnavailable', message: 'down' }),
+    });
     expect(failureInfo(noDetails)).toMatchObject({ type: 'MloUnavailable', message: 'down' });
   });
 
-  it('resolves a run\'s windows as the workflow does: given as-of, else the scheduled day, else the start day', () => {
+  it("resolves a run's windows as the workflow does: given as-of, else the scheduled day, else the start day", () => {
     const { spec } = findModelSpec('fraud-detector');
-    const input = { model: spec.name, spec, specHash: specHash(spec), featureSet: featureSetFromSpec(spec), requestedBy: 'mlo-schedule', queues: { cpu: 'c', gpu: 'g' } };
-    expect(windowsOf({ ...input, asOf: '2026-03-15' }, new Date('2026-04-01T03:00:00Z'), new Date()).asOf).toBe('2026-03-15');
-    expect(windowsOf(input, new Date('2026-04-01T03:00:00Z'), new Date('2026-04-02T00:00:00Z'))).toMatchObject({ asOf: '2026-04-01', labelCutoff: '2026-04-01T00:00:00.000Z', shadow: { to: '2026-04-01' } });
+    const input = {
+      model: spec.name,
+      spec,
+      specHash: specHash(spec),
+      featureSet: featureSetFromSpec(spec),
+      requestedBy: 'mlo-schedule',
+      queues: { cpu: 'c', gpu: 'g' },
+    };
+    expect(windowsOf({ ...input, asOf: '2026-03-15' }, new Date('2026-04-01T03:00:00Z'), new Date()).asOf).toBe(
+      '2026-03-15',
+    );
+    expect(windowsOf(input, new Date('2026-04-01T03:00:00Z'), new Date('2026-04-02T00:00:00Z'))).toMatchObject({
+      asOf: '2026-04-01',
+      labelCutoff: '2026-04-01T00:00:00.000Z',
+      shadow: { to: '2026-04-01' },
+    });
     expect(windowsOf(input, undefined, new Date('2026-04-02T05:00:00Z')).asOf).toBe('2026-04-02');
   });
 });
@@ -125,19 +201,28 @@ describe('CLI context', () => {
   });
 
   it('defaults the requester to $MLO_USER, then the OS user', () => {
-    expect(requester({ flags: { 'requested-by': 'x@example.com' }, positionals: [] }, { MLO_USER: 'y' })).toBe('x@example.com');
+    expect(requester({ flags: { 'requested-by': 'x@example.com' }, positionals: [] }, { MLO_USER: 'y' })).toBe(
+      'x@example.com',
+    );
     expect(requester({ flags: {}, positionals: [] }, { MLO_USER: 'y@example.com' })).toBe('y@example.com');
     expect(requester({ flags: {}, positionals: [] }, {})).toMatch(/./);
   });
 
   it('maps Temporal UNAVAILABLE and socket errors to unreachable (exit 5)', () => {
     const cfg = loadConfig({});
-    const grpc = Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14, details: 'x', metadata: {} });
+    const grpc = Object.assign(new Error('14 UNAVAILABLE: No connection established'), {
+      code: 14,
+      details: 'x',
+      metadata: {},
+    });
     const e = asMloError(new Error('wrapped', { cause: grpc }), cfg);
     expect(e).toBeInstanceOf(UnreachableError);
     expect(e?.exitCode).toBe(5);
     expect(e?.message).toContain('Temporal is unreachable at 127.0.0.1:7233');
-    const s3 = asMloError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7070'), { code: 'ECONNREFUSED' }), cfg);
+    const s3 = asMloError(
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7070'), { code: 'ECONNREFUSED' }),
+      cfg,
+    );
     expect(s3?.message).toContain('S3 is unreachable');
     expect(asMloError(new Error('a bug'), cfg)).toBeUndefined();
   });
@@ -146,9 +231,13 @@ describe('CLI context', () => {
 describe('list and audit', () => {
   it('builds the visibility queries', () => {
     expect(listQuery({ pending: false })).toBe('WorkflowType = "trainAndPromote"');
-    expect(listQuery({ pending: false, model: 'm1' })).toBe(`WorkflowType = "trainAndPromote" AND ${modelRunsFilter('m1')}`);
+    expect(listQuery({ pending: false, model: 'm1' })).toBe(
+      `WorkflowType = "trainAndPromote" AND ${modelRunsFilter('m1')}`,
+    );
     expect(modelRunsFilter('m1')).toBe('(MloModel = "m1" OR WorkflowId STARTS_WITH "train-and-promote/m1/")');
-    expect(listQuery({ pending: true, model: 'm1' })).toBe('(WorkflowType = "promotion" OR WorkflowType = "rollback") AND ExecutionStatus = "Running" AND MloModel = "m1"');
+    expect(listQuery({ pending: true, model: 'm1' })).toBe(
+      '(WorkflowType = "promotion" OR WorkflowType = "rollback") AND ExecutionStatus = "Running" AND MloModel = "m1"',
+    );
   });
 
   it('shows the stage of running and failed runs, and only gate-failed for completed ones', () => {
@@ -161,8 +250,21 @@ describe('list and audit', () => {
   it('renders audit records as rows with the champion move', () => {
     expect(
       auditRows([
-        { model: 'm', action: 'rollback', actor: 'bob@example.com', at: '2026-03-02T10:00:00.123Z', version: '1', previousChampion: '2', newChampion: '1', emergency: true, reason: 'auc\ndropped', workflowId: 'rollback/m' },
+        {
+          model: 'm',
+          action: 'rollback',
+          actor: 'bob@example.com',
+          at: '2026-03-02T10:00:00.123Z',
+          version: '1',
+          previousChampion: '2',
+          newChampion: '1',
+          emergency: true,
+          reason: 'auc\ndropped',
+          workflowId: 'rollback/m',
+        },
       ]),
-    ).toEqual([['2026-03-02 10:00:00Z', 'rollback (emergency)', 'bob@example.com', '1', '2 → 1', 'auc dropped', 'rollback/m']]);
+    ).toEqual([
+      ['2026-03-02 10:00:00Z', 'rollback (emergency)', 'bob@example.com', '1', '2 → 1', 'auc dropped', 'rollback/m'],
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScheduleDescription } from '@temporalio/client';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/infra/config';
 import {
   changedPaths,
   desiredSchedule,
@@ -12,8 +12,8 @@ import {
   scheduleOptions,
   type DesiredSchedule,
   type ExistingSchedule,
-} from '../../lib/schedules';
-import { findModelSpec, type ModelSpec } from '../../lib/spec';
+} from '../../lib/client/schedules';
+import { findModelSpec, type ModelSpec } from '../../lib/spec/model-spec';
 import { renderPlan } from '../../cli/commands/schedules';
 
 const cfg = loadConfig({ MLO_QUEUE_ORCHESTRATOR: 'orch', MLO_QUEUE_CPU: 'cpu', MLO_QUEUE_GPU: 'gpu' });
@@ -46,21 +46,43 @@ describe('the schedule of a spec', () => {
     expect(o.spec).toEqual({ cronExpressions: ['0 3 * * *'], timezone: 'UTC', jitter: 600_000 });
     expect(o.policies).toEqual({ overlap: 'SKIP', catchupWindow: 86_400_000 });
     expect(o.state).toMatchObject({ paused: false });
-    expect(o.action).toMatchObject({ type: 'startWorkflow', workflowType: 'trainAndPromote', taskQueue: 'orch', workflowId: 'train-and-promote/fraud-detector/scheduled' });
+    expect(o.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'trainAndPromote',
+      taskQueue: 'orch',
+      workflowId: 'train-and-promote/fraud-detector/scheduled',
+    });
     const input = o.action.args?.[0];
-    expect(input).toMatchObject({ model: 'fraud-detector', requestedBy: 'mlo-schedule', queues: { cpu: 'cpu', gpu: 'gpu' }, specHash: d.specHash });
+    expect(input).toMatchObject({
+      model: 'fraud-detector',
+      requestedBy: 'mlo-schedule',
+      queues: { cpu: 'cpu', gpu: 'gpu' },
+      specHash: d.specHash,
+    });
     expect(input && 'asOf' in input ? input.asOf : undefined).toBeUndefined();
-    expect(o.memo?.[MEMO_KEY]).toMatchObject({ model: 'fraud-detector', specHash: d.specHash, settingsHash: d.settingsHash, file: 'models/fraud-detector.yaml' });
+    expect(o.memo?.[MEMO_KEY]).toMatchObject({
+      model: 'fraud-detector',
+      specHash: d.specHash,
+      settingsHash: d.settingsHash,
+      file: 'models/fraud-detector.yaml',
+    });
     expect(o.action.memo).toEqual(o.memo);
   });
 
   it('maps an interval; a spec without a schedule has none', () => {
-    expect(scheduleOptions(cfg, desired(baseline)).spec).toEqual({ intervals: [{ every: 86_400_000 }], timezone: 'UTC' });
+    expect(scheduleOptions(cfg, desired(baseline)).spec).toEqual({
+      intervals: [{ every: 86_400_000 }],
+      timezone: 'UTC',
+    });
     expect(desiredSchedule(cfg, { ...baseline, schedule: undefined }, 'x.yaml')).toBeUndefined();
   });
 
   it('hashes the settings, including the queues the runs go to', () => {
-    const other = desiredSchedule(loadConfig({ MLO_QUEUE_ORCHESTRATOR: 'elsewhere' }), detector, 'models/fraud-detector.yaml');
+    const other = desiredSchedule(
+      loadConfig({ MLO_QUEUE_ORCHESTRATOR: 'elsewhere' }),
+      detector,
+      'models/fraud-detector.yaml',
+    );
     expect(other?.settingsHash).not.toBe(desired(detector).settingsHash);
     expect(other?.specHash).toBe(desired(detector).specHash);
   });
@@ -80,7 +102,11 @@ describe('planSync', () => {
 
   it('updates with what changed: settings field by field, and the spec sections', () => {
     const before = desired(detector);
-    const spec2: ModelSpec = { ...detector, schedule: { ...detector.schedule!, cron: '0 4 * * *' }, training: { ...detector.training, params: { ...detector.training.params, rounds: 300 } } };
+    const spec2: ModelSpec = {
+      ...detector,
+      schedule: { ...detector.schedule!, cron: '0 4 * * *' },
+      training: { ...detector.training, params: { ...detector.training.params, rounds: 300 } },
+    };
     const plan = planSync([desired(spec2)], [existing(before)]);
     expect(plan).toHaveLength(1);
     expect(plan[0]?.action).toBe('update');
@@ -97,7 +123,10 @@ describe('planSync', () => {
   it('replaces a schedule that sync did not make (no memo)', () => {
     const d = desired(detector);
     const plan = planSync([d], [existing(d, { memo: false })]);
-    expect(plan[0]).toMatchObject({ action: 'update', changes: [expect.stringContaining('no memo') as unknown, expect.any(String) as unknown] });
+    expect(plan[0]).toMatchObject({
+      action: 'update',
+      changes: [expect.stringContaining('no memo') as unknown, expect.any(String) as unknown],
+    });
   });
 
   it('renders the plan: one line per model and one per change; a dry run says nothing changed', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
-import { ConfigError } from '../../lib/errors';
+import { loadConfig } from '../../lib/infra/config';
+import { ConfigError } from '../../lib/core/errors';
 
 describe('loadConfig', () => {
   it('defaults point at the local dev stack', () => {
@@ -15,7 +15,12 @@ describe('loadConfig', () => {
   });
 
   it('derives client defaults from the stack ports', () => {
-    const cfg = loadConfig({ MLO_TEMPORAL_PORT: '17233', MLO_S3_PORT: '17070', MLO_MLFLOW_PORT: '15050', MLO_TEMPORAL_UI_PORT: '18233' });
+    const cfg = loadConfig({
+      MLO_TEMPORAL_PORT: '17233',
+      MLO_S3_PORT: '17070',
+      MLO_MLFLOW_PORT: '15050',
+      MLO_TEMPORAL_UI_PORT: '18233',
+    });
     expect(cfg.temporal.address).toBe('127.0.0.1:17233');
     expect(cfg.temporal.uiUrl).toBe('http://127.0.0.1:18233');
     expect(cfg.s3.endpoint).toBe('http://127.0.0.1:17070');
@@ -60,7 +65,16 @@ describe('loadConfig', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems.join('\n');
-    for (const v of ['MLO_TEMPORAL_PORT', 'MLO_S3_PORT', 'MLO_TEMPORAL_ADDRESS', 'MLO_S3_ENDPOINT', 'MLO_S3_BUCKET', 'MLO_MLFLOW_TRACKING_URI', 'MLO_QUEUE_CPU', 'MLO_GPU_COUNT']) {
+    for (const v of [
+      'MLO_TEMPORAL_PORT',
+      'MLO_S3_PORT',
+      'MLO_TEMPORAL_ADDRESS',
+      'MLO_S3_ENDPOINT',
+      'MLO_S3_BUCKET',
+      'MLO_MLFLOW_TRACKING_URI',
+      'MLO_QUEUE_CPU',
+      'MLO_GPU_COUNT',
+    ]) {
       expect(problems).toContain(v);
     }
     expect((err as ConfigError).problems).toHaveLength(8);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/infra/config';
 import { generateDataset, LocalDirSink, type DatasetManifest } from '../../lib/datagen';
 
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -56,19 +56,31 @@ afterAll(() => {
 describe('pyarrow reads the generated dataset', () => {
   it('with the types, row counts and values the generator wrote', async () => {
     if (!existsSync(PYTHON)) {
-      throw new Error(`the Python venv is missing (${PYTHON} does not exist): run \`npm run stack -- up\` to create .venv with pyarrow, then rerun the tests`);
+      throw new Error(
+        `the Python venv is missing (${PYTHON} does not exist): run \`npm run stack -- up\` to create .venv with pyarrow, then rerun the tests`,
+      );
     }
     const root = mkdtempSync(path.join(tmpdir(), 'mlo-datagen-py-'));
     dirs.push(root);
-    const { manifest } = await generateDataset({ events: 10_000, days: 14, start: '2026-03-01', seed: 11 }, new LocalDirSink(root));
+    const { manifest } = await generateDataset(
+      { events: 10_000, days: 14, start: '2026-03-01', seed: 11 },
+      new LocalDirSink(root),
+    );
     const pay = manifest.partitions.payments[4] as DatasetManifest['partitions']['payments'][number];
-    const cb = manifest.partitions.chargebacks.find((p) => p.rows >= 5) as DatasetManifest['partitions']['chargebacks'][number];
+    const cb = manifest.partitions.chargebacks.find(
+      (p) => p.rows >= 5,
+    ) as DatasetManifest['partitions']['chargebacks'][number];
     expect(cb).toBeDefined();
 
     const run = spawnSync(PYTHON, ['-c', SCRIPT, root, pay.key, cb.key], { encoding: 'utf8', timeout: 60_000 });
     expect(run.error, `could not run ${PYTHON}`).toBeUndefined();
     expect(run.status, `python failed:\n${run.stderr}`).toBe(0);
-    type Described = { schema: [string, string, boolean][]; rows: number; nulls: Record<string, number>; head: Record<string, unknown[]> };
+    type Described = {
+      schema: [string, string, boolean][];
+      rows: number;
+      nulls: Record<string, number>;
+      head: Record<string, unknown[]>;
+    };
     const out = JSON.parse(run.stdout) as {
       payments: Described;
       chargebacks: Described;
@@ -107,10 +119,21 @@ describe('pyarrow reads the generated dataset', () => {
 
     // the same values through apache-arrow in TS
     const t = tableFromIPC(readFileSync(path.join(root, pay.key)));
-    const head = (name: string, table = t) => Array.from({ length: 5 }, (_, i) => table.getChild(name)?.get(i) as unknown);
+    const head = (name: string, table = t) =>
+      Array.from({ length: 5 }, (_, i) => table.getChild(name)?.get(i) as unknown);
     expect(out.payments.head.payment_id).toEqual(head('payment_id').map(Number));
     expect(out.payments.head.ts).toEqual(head('ts'));
-    for (const c of ['card_id', 'customer_id', 'merchant_id', 'amount', 'mcc', 'channel', 'country', 'merchant_country', 'ip_country']) {
+    for (const c of [
+      'card_id',
+      'customer_id',
+      'merchant_id',
+      'amount',
+      'mcc',
+      'channel',
+      'country',
+      'merchant_country',
+      'ip_country',
+    ]) {
       expect(out.payments.head[c], c).toEqual(head(c));
     }
     expect(out.payments.nulls.ip_country).toBe(t.getChild('ip_country')?.nullCount);

@@ -19,7 +19,7 @@ import {
   type GenerateOptions,
   type PartitionSink,
 } from '../../lib/datagen';
-import { BadInputError, EXIT_CODES } from '../../lib/errors';
+import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
 
 const DAY_MS = 86_400_000;
 const OPTS: GenerateOptions = { events: 50_000, days: 30, start: '2026-01-01', seed: 42 };
@@ -73,8 +73,26 @@ class RecordingSink implements PartitionSink {
   }
 }
 
-type Payment = { id: number; ts: number; card: number; customer: number; merchant: number; amount: number; channel: string; country: string; merchantCountry: string; ip: string | null };
-type Chargeback = { id: number; card: number; reportedAt: number; amount: number; reason: string; partitionDay: string };
+type Payment = {
+  id: number;
+  ts: number;
+  card: number;
+  customer: number;
+  merchant: number;
+  amount: number;
+  channel: string;
+  country: string;
+  merchantCountry: string;
+  ip: string | null;
+};
+type Chargeback = {
+  id: number;
+  card: number;
+  reportedAt: number;
+  amount: number;
+  reason: string;
+  partitionDay: string;
+};
 
 let root: string;
 let manifest: DatasetManifest;
@@ -130,8 +148,21 @@ beforeAll(async () => {
   for (const p of manifest.partitions.chargebacks) {
     const t = readTable(root, p.key);
     for (const r of t as Iterable<{ toJSON(): unknown }>) {
-      const o = r.toJSON() as { payment_id: bigint; card_id: number; reported_at: number; amount: number; reason: string };
-      chargebacks.push({ id: Number(o.payment_id), card: o.card_id, reportedAt: o.reported_at, amount: o.amount, reason: o.reason, partitionDay: p.day });
+      const o = r.toJSON() as {
+        payment_id: bigint;
+        card_id: number;
+        reported_at: number;
+        amount: number;
+        reason: string;
+      };
+      chargebacks.push({
+        id: Number(o.payment_id),
+        card: o.card_id,
+        reportedAt: o.reported_at,
+        amount: o.amount,
+        reason: o.reason,
+        partitionDay: p.day,
+      });
     }
   }
 });
@@ -193,7 +224,9 @@ describe('generateDataset', () => {
     for (const p of listed) expect(statSync(path.join(root, p.key)).size, p.key).toBe(p.bytes);
     // no temp files left behind
     expect([...snapshot(root).keys()].filter((k) => k.includes('.tmp-'))).toEqual([]);
-    expect(manifest.partitions.payments.map((p) => p.day)).toEqual(Array.from({ length: 30 }, (_, d) => new Date(Date.UTC(2026, 0, 1) + d * DAY_MS).toISOString().slice(0, 10)));
+    expect(manifest.partitions.payments.map((p) => p.day)).toEqual(
+      Array.from({ length: 30 }, (_, d) => new Date(Date.UTC(2026, 0, 1) + d * DAY_MS).toISOString().slice(0, 10)),
+    );
     expect(manifest.partitions.payments[0]?.key).toBe('raw/payments/day=2026-01-01/part-00000.arrow');
   });
 
@@ -255,7 +288,9 @@ describe('generateDataset', () => {
     expect(later.every((p) => p.rows > 0)).toBe(true);
     expect(later.map((p) => p.key)).toContain(chargebacksKey('raw/', later[0]?.day ?? ''));
     // every generated day has a chargebacks partition, empty or not
-    expect(manifest.partitions.chargebacks.slice(0, 30).map((p) => p.day)).toEqual(manifest.partitions.payments.map((p) => p.day));
+    expect(manifest.partitions.chargebacks.slice(0, 30).map((p) => p.day)).toEqual(
+      manifest.partitions.payments.map((p) => p.day),
+    );
   });
 
   it('has every fraud pattern, each looking like itself', () => {
@@ -265,7 +300,13 @@ describe('generateDataset', () => {
       list.push(payments.get(c.id) as Payment);
       byReason.set(c.reason, list);
     }
-    for (const r of ['card_testing', 'geo_change', 'new_merchant_high_amount', 'compromised_merchant', 'friendly_fraud']) {
+    for (const r of [
+      'card_testing',
+      'geo_change',
+      'new_merchant_high_amount',
+      'compromised_merchant',
+      'friendly_fraud',
+    ]) {
       expect(byReason.get(r)?.length ?? 0, r).toBeGreaterThanOrEqual(r === 'friendly_fraud' ? 3 : 10);
     }
     const labelled = new Set(chargebacks.map((c) => c.id));
@@ -279,17 +320,23 @@ describe('generateDataset', () => {
     expect(testing.every((p) => p.channel === 'ecommerce')).toBe(true);
     const byCard = new Map<number, number[]>();
     for (const p of testing) byCard.set(p.card, [...(byCard.get(p.card) ?? []), p.ts]);
-    const bursty = [...byCard.values()].filter((ts) => ts.length >= 5 && Math.max(...ts) - Math.min(...ts) < 2 * 3_600_000);
+    const bursty = [...byCard.values()].filter(
+      (ts) => ts.length >= 5 && Math.max(...ts) - Math.min(...ts) < 2 * 3_600_000,
+    );
     expect(bursty.length).toBeGreaterThanOrEqual(2);
 
     // (b) geography: every payment away from the card's home country
     const geo = byReason.get('geo_change') as Payment[];
     expect(geo.every((p) => p.merchantCountry !== p.country || (p.ip !== null && p.ip !== p.country))).toBe(true);
-    const legitAbroad = legit.filter((p) => p.merchantCountry !== p.country || (p.ip !== null && p.ip !== p.country)).length / legit.length;
+    const legitAbroad =
+      legit.filter((p) => p.merchantCountry !== p.country || (p.ip !== null && p.ip !== p.country)).length /
+      legit.length;
     expect(legitAbroad).toBeLessThan(0.12);
 
     // (c) high amounts
-    expect(median((byReason.get('new_merchant_high_amount') as Payment[]).map((p) => p.amount))).toBeGreaterThan(5 * legitMedian);
+    expect(median((byReason.get('new_merchant_high_amount') as Payment[]).map((p) => p.amount))).toBeGreaterThan(
+      5 * legitMedian,
+    );
 
     // (d) the compromised merchant: fraud follows on cards that paid there during the episode
     const episodes = manifest.compromisedMerchants;
@@ -297,7 +344,14 @@ describe('generateDataset', () => {
     const compromised = byReason.get('compromised_merchant') as Payment[];
     const exposedCards = new Set(
       legit
-        .filter((p) => episodes.some((e) => e.merchantId === p.merchant && new Date(p.ts).toISOString().slice(0, 10) >= e.from && new Date(p.ts).toISOString().slice(0, 10) <= e.until))
+        .filter((p) =>
+          episodes.some(
+            (e) =>
+              e.merchantId === p.merchant &&
+              new Date(p.ts).toISOString().slice(0, 10) >= e.from &&
+              new Date(p.ts).toISOString().slice(0, 10) <= e.until,
+          ),
+        )
         .map((p) => p.card),
     );
     const atMerchant = compromised.filter((p) => episodes.some((e) => e.merchantId === p.merchant));
@@ -319,16 +373,23 @@ describe('generateDataset', () => {
       if (prev >= start + DAY_MS) problems.push(`${day}: payment at ${prev} is past the day`);
     }
     for (const p of payments.values()) {
-      if (p.channel !== 'card_present' && p.channel !== 'ecommerce') problems.push(`payment ${p.id}: channel ${p.channel}`);
-      if ((p.ip === null) !== (p.channel === 'card_present')) problems.push(`payment ${p.id}: ${p.channel} with ip_country ${p.ip}`);
-      if (!/^[A-Z]{2}$/.test(p.country) || !/^[A-Z]{2}$/.test(p.merchantCountry)) problems.push(`payment ${p.id}: countries ${p.country} ${p.merchantCountry}`);
-      if (!(p.amount > 0) || Math.round(p.amount * 100) / 100 !== p.amount) problems.push(`payment ${p.id}: amount ${p.amount}`);
+      if (p.channel !== 'card_present' && p.channel !== 'ecommerce')
+        problems.push(`payment ${p.id}: channel ${p.channel}`);
+      if ((p.ip === null) !== (p.channel === 'card_present'))
+        problems.push(`payment ${p.id}: ${p.channel} with ip_country ${p.ip}`);
+      if (!/^[A-Z]{2}$/.test(p.country) || !/^[A-Z]{2}$/.test(p.merchantCountry))
+        problems.push(`payment ${p.id}: countries ${p.country} ${p.merchantCountry}`);
+      if (!(p.amount > 0) || Math.round(p.amount * 100) / 100 !== p.amount)
+        problems.push(`payment ${p.id}: amount ${p.amount}`);
     }
     expect(problems.slice(0, 10)).toEqual([]);
     expect([...payments.values()].filter((p) => p.channel === 'card_present').length).toBeGreaterThan(10_000);
     expect([...payments.values()].filter((p) => p.channel === 'ecommerce').length).toBeGreaterThan(5_000);
     const t = readTable(root, paymentsKey('raw/', '2026-01-07'));
-    for (const f of t.schema.fields) expect(t.getChild(f.name)?.nullCount, f.name).toBe(f.name === 'ip_country' ? (paymentsByDay.get('2026-01-07') ?? []).filter((p) => p.ip === null).length : 0);
+    for (const f of t.schema.fields)
+      expect(t.getChild(f.name)?.nullCount, f.name).toBe(
+        f.name === 'ip_country' ? (paymentsByDay.get('2026-01-07') ?? []).filter((p) => p.ip === null).length : 0,
+      );
     expect(t.getChild('mcc')?.get(0)).toMatch(/^\d{4}$/);
   });
 
@@ -365,7 +426,9 @@ describe('generateDataset', () => {
     const forced = new RecordingSink(dir);
     const s3 = await generateDataset({ ...small, force: true }, forced);
     expect(s3.reused).toBe(false);
-    expect(forced.puts.length).toBe(s1.manifest.partitions.payments.length + s1.manifest.partitions.chargebacks.length + 1);
+    expect(forced.puts.length).toBe(
+      s1.manifest.partitions.payments.length + s1.manifest.partitions.chargebacks.length + 1,
+    );
     expect(s3.manifest.contentHash).toBe(s1.manifest.contentHash);
 
     // fewer days: the old manifest goes first, the files the new dataset lacks go last
@@ -374,7 +437,9 @@ describe('generateDataset', () => {
     expect(shorter.deletes[0]).toBe(manifestKey('raw/'));
     expect(s4.removedStaleKeys).toBeGreaterThan(0);
     const keys = new Set([...snapshot(dir).keys()]);
-    const listed = new Set([...s4.manifest.partitions.payments, ...s4.manifest.partitions.chargebacks].map((p) => p.key));
+    const listed = new Set(
+      [...s4.manifest.partitions.payments, ...s4.manifest.partitions.chargebacks].map((p) => p.key),
+    );
     expect(keys).toEqual(new Set([...listed, manifestKey('raw/')]));
 
     // another prefix is another dataset
@@ -416,7 +481,9 @@ describe('mlo gen-data', () => {
       expect(m.params).toMatchObject({ events: 10_000, days: 7, seed: 3, start: '2026-01-01', prefix: 'raw/' });
       const perDay = lines.filter((l) => l.startsWith('payments '));
       expect(perDay).toHaveLength(7);
-      expect(perDay[0]).toMatch(/^payments 2026-01-01 rows=\d+ fraud=\d+ key=raw\/payments\/day=2026-01-01\/part-00000\.arrow$/);
+      expect(perDay[0]).toMatch(
+        /^payments 2026-01-01 rows=\d+ fraud=\d+ key=raw\/payments\/day=2026-01-01\/part-00000\.arrow$/,
+      );
       expect(lines.filter((l) => l.startsWith('chargebacks ')).length).toBe(m.partitions.chargebacks.length);
       expect(lines.join('\n')).toMatch(/wrote 10,000 payments/);
 

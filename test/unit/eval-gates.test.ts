@@ -4,13 +4,28 @@
  * slices and gates (evaluateScores).
  */
 import { describe, expect, it } from 'vitest';
-import { BadInputError } from '../../lib/errors';
+import { BadInputError } from '../../lib/core/errors';
 import { evaluateScores } from '../../lib/eval/evaluate';
 import { evaluationGates, gatesPassed, shadowGates, type MetricValues, type SliceMetrics } from '../../lib/eval/gates';
 
-const mv = (over: Partial<MetricValues>): MetricValues => ({ auc: 0.9, pr_auc: 0.5, log_loss: 0.3, brier: 0.1, ece: 0.02, recall_at_fpr: 0.4, recall_at_threshold: 0.6, ...over });
+const mv = (over: Partial<MetricValues>): MetricValues => ({
+  auc: 0.9,
+  pr_auc: 0.5,
+  log_loss: 0.3,
+  brier: 0.1,
+  ece: 0.02,
+  recall_at_fpr: 0.4,
+  recall_at_threshold: 0.6,
+  ...over,
+});
 
-const slice = (name: string, n: number, positives: number, cand: number | null, champ: number | null): SliceMetrics => ({
+const slice = (
+  name: string,
+  n: number,
+  positives: number,
+  cand: number | null,
+  champ: number | null,
+): SliceMetrics => ({
   slice: name,
   n,
   positives,
@@ -20,7 +35,11 @@ const slice = (name: string, n: number, positives: number, cand: number | null, 
 
 describe('evaluation gates', () => {
   it('judges absolute and relative gates with value, threshold and status', () => {
-    const r = evaluationGates(['auc >= 0.85', 'auc_delta >= -0.002', 'log_loss_delta <= 0', 'ece < 0.01'], { candidate: mv({ auc: 0.9 }), champion: mv({ auc: 0.905, log_loss: 0.35 }), slices: [] });
+    const r = evaluationGates(['auc >= 0.85', 'auc_delta >= -0.002', 'log_loss_delta <= 0', 'ece < 0.01'], {
+      candidate: mv({ auc: 0.9 }),
+      champion: mv({ auc: 0.905, log_loss: 0.35 }),
+      slices: [],
+    });
     expect(r.map((g) => [g.gate, g.status])).toEqual([
       ['auc >= 0.85', 'pass'],
       ['auc_delta >= -0.002', 'fail'],
@@ -34,7 +53,11 @@ describe('evaluation gates', () => {
   });
 
   it('marks relative gates n/a without a champion, and still judges absolute ones', () => {
-    const r = evaluationGates(['auc >= 0.85', 'auc_delta >= -0.002', 'slice_auc_delta >= -0.01 where n >= 500'], { candidate: mv({}), champion: null, slices: [slice('country=US', 900, 40, 0.9, null)] });
+    const r = evaluationGates(['auc >= 0.85', 'auc_delta >= -0.002', 'slice_auc_delta >= -0.01 where n >= 500'], {
+      candidate: mv({}),
+      champion: null,
+      slices: [slice('country=US', 900, 40, 0.9, null)],
+    });
     expect(r.map((g) => g.status)).toEqual(['pass', 'n/a', 'n/a']);
     expect(r[1]!.note).toBe('n/a: no champion (the first version is judged on absolute gates alone)');
     expect(gatesPassed(r)).toBe(true);
@@ -52,10 +75,16 @@ describe('evaluation gates', () => {
       slice('country=DE', 700, 0, null, null), // one class: n/a
       slice('country=FR', 100, 5, 0.5, 0.9), // under the minimum: not considered
     ];
-    const [g] = evaluationGates(['slice_auc_delta >= -0.01 where n >= 500'], { candidate: mv({}), champion: mv({}), slices });
+    const [g] = evaluationGates(['slice_auc_delta >= -0.01 where n >= 500'], {
+      candidate: mv({}),
+      champion: mv({}),
+      slices,
+    });
     expect(g!.status).toBe('fail');
     expect(g!.value).toBeCloseTo(-0.03, 12);
-    expect(g!.note).toMatch(/^1 of 2 slices with n ≥ 500 fail: country=BR \(n=600, -0.0300\); 1 slice\(s\) with n ≥ 500 have no auc \(one class\)$/);
+    expect(g!.note).toMatch(
+      /^1 of 2 slices with n ≥ 500 fail: country=BR \(n=600, -0.0300\); 1 slice\(s\) with n ≥ 500 have no auc \(one class\)$/,
+    );
     expect(g!.slices!.map((s) => [s.slice, s.status])).toEqual([
       ['country=BR', 'fail'],
       ['country=US', 'pass'],
@@ -66,22 +95,42 @@ describe('evaluation gates', () => {
 
   it('a slice gate no slice qualifies for is n/a; an absolute slice gate reads the candidate', () => {
     const slices = [slice('channel=web', 300, 10, 0.7, 0.75)];
-    const r = evaluationGates(['slice_auc_delta >= -0.01 where n >= 500', 'slice_auc >= 0.75'], { candidate: mv({}), champion: mv({}), slices });
+    const r = evaluationGates(['slice_auc_delta >= -0.01 where n >= 500', 'slice_auc >= 0.75'], {
+      candidate: mv({}),
+      champion: mv({}),
+      slices,
+    });
     expect(r[0]).toMatchObject({ status: 'n/a', note: 'n/a: no slice with n ≥ 500 has a auc' });
     expect(r[1]).toMatchObject({ status: 'fail', value: 0.7 });
   });
 
   it('rejects a gate that does not parse as bad input', () => {
-    expect(() => evaluationGates(['auc >= high'], { candidate: mv({}), champion: null, slices: [] })).toThrow(BadInputError);
-    expect(() => evaluationGates(['psi <= 0.2'], { candidate: mv({}), champion: null, slices: [] })).toThrow(/evaluation.gates\[0\]: unknown gate metric "psi"/);
+    expect(() => evaluationGates(['auc >= high'], { candidate: mv({}), champion: null, slices: [] })).toThrow(
+      BadInputError,
+    );
+    expect(() => evaluationGates(['psi <= 0.2'], { candidate: mv({}), champion: null, slices: [] })).toThrow(
+      /evaluation.gates\[0\]: unknown gate metric "psi"/,
+    );
   });
 });
 
 describe('shadow gates', () => {
-  const base = { hasChampion: true, psi: 0.05, ks: 0.03, agreement: 0.995, block_rate: 0.021, champion_block_rate: 0.02, candidate_p99_ms: 12, champion_p99_ms: 10 };
+  const base = {
+    hasChampion: true,
+    psi: 0.05,
+    ks: 0.03,
+    agreement: 0.995,
+    block_rate: 0.021,
+    champion_block_rate: 0.02,
+    candidate_p99_ms: 12,
+    champion_p99_ms: 10,
+  };
 
   it('judges psi, ks, agreement, block_rate_delta and block_rate', () => {
-    const r = shadowGates(['psi <= 0.2', 'block_rate_delta <= 0.01', 'ks < 0.01', 'agreement >= 0.99', 'block_rate <= 0.02'], base);
+    const r = shadowGates(
+      ['psi <= 0.2', 'block_rate_delta <= 0.01', 'ks < 0.01', 'agreement >= 0.99', 'block_rate <= 0.02'],
+      base,
+    );
     expect(r.map((g) => g.status)).toEqual(['pass', 'pass', 'fail', 'pass', 'fail']);
     expect(r[1]!.value).toBeCloseTo(0.001, 12);
   });
@@ -90,7 +139,15 @@ describe('shadow gates', () => {
   // (in SHADOW_GATE_METRICS) cannot be written as a gate today; shadowGates handles it once it can.
 
   it('without a champion, the comparisons are n/a and the candidate-only gates still apply', () => {
-    const r = shadowGates(['psi <= 0.2', 'block_rate_delta <= 0.01', 'block_rate <= 0.01'], { ...base, hasChampion: false, psi: null, ks: null, agreement: null, champion_block_rate: null, champion_p99_ms: null });
+    const r = shadowGates(['psi <= 0.2', 'block_rate_delta <= 0.01', 'block_rate <= 0.01'], {
+      ...base,
+      hasChampion: false,
+      psi: null,
+      ks: null,
+      agreement: null,
+      champion_block_rate: null,
+      champion_p99_ms: null,
+    });
     expect(r.map((g) => g.status)).toEqual(['n/a', 'n/a', 'fail']);
     expect(r[0]!.note).toBe('n/a: no champion to compare with');
   });
@@ -110,7 +167,15 @@ describe('evaluateScores', () => {
   const slices = [{ column: 'country', codes: Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1]), values: ['US', 'BR'] }];
 
   it('computes both models, the delta, DeLong and per-slice metrics, then the gates', () => {
-    const r = evaluateScores({ candidate: cand, champion: champ, labels, slices, fixedFpr: 0.2, operatingThreshold: 0.5, gates: ['auc >= 0.9', 'auc_delta >= 0', 'slice_auc_delta >= -0.01 where n >= 4'] });
+    const r = evaluateScores({
+      candidate: cand,
+      champion: champ,
+      labels,
+      slices,
+      fixedFpr: 0.2,
+      operatingThreshold: 0.5,
+      gates: ['auc >= 0.9', 'auc_delta >= 0', 'slice_auc_delta >= -0.01 where n >= 4'],
+    });
     expect(r.n).toBe(8);
     expect(r.positives).toBe(2);
     expect(r.candidate.values.auc).toBe(1);
@@ -132,7 +197,15 @@ describe('evaluateScores', () => {
   });
 
   it('without a champion: no delta, no interval, relative gates n/a', () => {
-    const r = evaluateScores({ candidate: cand, champion: null, labels, slices, fixedFpr: 0.2, operatingThreshold: 0.5, gates: ['auc >= 0.99', 'auc_delta >= 0'] });
+    const r = evaluateScores({
+      candidate: cand,
+      champion: null,
+      labels,
+      slices,
+      fixedFpr: 0.2,
+      operatingThreshold: 0.5,
+      gates: ['auc >= 0.99', 'auc_delta >= 0'],
+    });
     expect(r.delta).toBeNull();
     expect(r.aucDifference).toBeNull();
     expect(r.curves.champion).toBeNull();
@@ -140,7 +213,15 @@ describe('evaluateScores', () => {
   });
 
   it('a failed gate makes the evaluation fail', () => {
-    const r = evaluateScores({ candidate: champ, champion: cand, labels, slices, fixedFpr: 0.2, operatingThreshold: 0.5, gates: ['auc_delta >= -0.002'] });
+    const r = evaluateScores({
+      candidate: champ,
+      champion: cand,
+      labels,
+      slices,
+      fixedFpr: 0.2,
+      operatingThreshold: 0.5,
+      gates: ['auc_delta >= -0.002'],
+    });
     expect(r.passed).toBe(false);
     expect(r.gates[0]!.status).toBe('fail');
   });

@@ -34,7 +34,7 @@ import {
 const N = 200;
 const r2 = (v: number) => Math.floor(v * 100 + 0.5) / 100;
 const x = Array.from({ length: N }, (_, i) => ((i * 37 + 11) % 101) / 101);
-const y = Uint8Array.from({ length: N }, (_, i) => (((i * 53 + 7) % 17) < 6 ? 1 : 0));
+const y = Uint8Array.from({ length: N }, (_, i) => ((i * 53 + 7) % 17 < 6 ? 1 : 0));
 const a = Float64Array.from({ length: N }, (_, i) => r2(0.5 * x[i]! + 0.2 * y[i]! + (0.3 * ((i * 13) % 7)) / 7));
 const b = Float64Array.from({ length: N }, (_, i) => r2(0.7 * x[i]! + 0.25 * y[i]!));
 
@@ -81,7 +81,16 @@ describe('ranking metrics, by hand', () => {
 
   it('counts at the operating threshold flag score >= threshold', () => {
     const r = rank([0.5, 0.49, 0.7, 0.5], [1, 1, 0, 0]);
-    expect(atThreshold(r, 0.5)).toEqual({ tp: 1, fp: 2, fn: 1, tn: 0, recall: 0.5, precision: 1 / 3, fpr: 1, flaggedRate: 0.75 });
+    expect(atThreshold(r, 0.5)).toEqual({
+      tp: 1,
+      fp: 2,
+      fn: 1,
+      tn: 0,
+      recall: 0.5,
+      precision: 1 / 3,
+      fpr: 1,
+      flaggedRate: 0.75,
+    });
   });
 });
 

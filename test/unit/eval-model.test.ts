@@ -6,8 +6,8 @@
  */
 import { tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { BadInputError } from '../../lib/errors';
-import { describeColumnDiff, parseProbabilityTag, ScoringModel, type LoadOptions } from '../../lib/eval/model';
+import { BadInputError } from '../../lib/core/errors';
+import { describeColumnDiff, parseProbabilityTag, ScoringModel, type LoadOptions } from '../../lib/eval/onnx-model';
 import { missingValueHandling, readOnnxGraph, type OnnxGraphInfo } from '../../lib/eval/onnx-graph';
 import { nanPolicyFor, scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
@@ -41,20 +41,47 @@ function tensor(name: string, dims: number[], values: number[]): number[] {
   return [...dims.flatMap((d) => int(1, d)), ...int(2, 1), ...str(8, name), ...bytesField(9, raw)];
 }
 function node(op: string, inputs: string[], outputs: string[], attrs: number[][] = [], domain = ''): number[] {
-  return [...inputs.flatMap((i) => str(1, i)), ...outputs.flatMap((o) => str(2, o)), ...str(4, op), ...attrs.flatMap((a) => bytesField(5, a)), ...(domain ? str(7, domain) : [])];
+  return [
+    ...inputs.flatMap((i) => str(1, i)),
+    ...outputs.flatMap((o) => str(2, o)),
+    ...str(4, op),
+    ...attrs.flatMap((a) => bytesField(5, a)),
+    ...(domain ? str(7, domain) : []),
+  ];
 }
-function model(o: { nodes: number[][]; inits: number[][]; inputs: number[][]; outputs: number[][]; opsets?: [string, number][] }): Uint8Array {
-  const graph = [...o.nodes.flatMap((n) => bytesField(1, n)), ...str(2, 'g'), ...o.inits.flatMap((t) => bytesField(5, t)), ...o.inputs.flatMap((i) => bytesField(11, i)), ...o.outputs.flatMap((x) => bytesField(12, x))];
+function model(o: {
+  nodes: number[][];
+  inits: number[][];
+  inputs: number[][];
+  outputs: number[][];
+  opsets?: [string, number][];
+}): Uint8Array {
+  const graph = [
+    ...o.nodes.flatMap((n) => bytesField(1, n)),
+    ...str(2, 'g'),
+    ...o.inits.flatMap((t) => bytesField(5, t)),
+    ...o.inputs.flatMap((i) => bytesField(11, i)),
+    ...o.outputs.flatMap((x) => bytesField(12, x)),
+  ];
   const opsets = (o.opsets ?? [['', 13]]).flatMap(([d, v]) => bytesField(8, [...(d ? str(1, d) : []), ...int(2, v)]));
   return Uint8Array.from([...int(1, 8), ...str(2, 'mlo-test'), ...opsets, ...bytesField(7, graph)]);
 }
 
 /** p = sigmoid(features · w + b), output "probabilities" [N, 1]. */
-function logistic(w: number[], b: number, o: { sigmoid?: boolean; outName?: string; inputDims?: (number | string)[] } = {}): Uint8Array {
+function logistic(
+  w: number[],
+  b: number,
+  o: { sigmoid?: boolean; outName?: string; inputDims?: (number | string)[] } = {},
+): Uint8Array {
   const F = w.length;
   const last = o.sigmoid === false ? 'z' : 'p';
   return model({
-    nodes: [node('MatMul', ['features', 'W'], ['xw']), node('Add', ['xw', 'B'], ['z']), ...(o.sigmoid === false ? [] : [node('Sigmoid', ['z'], ['p'])]), node('Identity', [last], [o.outName ?? 'probabilities'])],
+    nodes: [
+      node('MatMul', ['features', 'W'], ['xw']),
+      node('Add', ['xw', 'B'], ['z']),
+      ...(o.sigmoid === false ? [] : [node('Sigmoid', ['z'], ['p'])]),
+      node('Identity', [last], [o.outName ?? 'probabilities']),
+    ],
     inits: [tensor('W', [F, 1], w), tensor('B', [1], [b])],
     inputs: [valueInfo('features', o.inputDims ?? ['N', F])],
     outputs: [valueInfo(o.outName ?? 'probabilities', ['N', 1])],
@@ -89,44 +116,93 @@ describe('the ONNX reader', () => {
       inits: [tensor('W', [2, 1], [1, 2])],
       inputs: [valueInfo('features', ['N', 2]), valueInfo('W', [2, 1])],
       outputs: [valueInfo('p', ['N', 1])],
-      opsets: [['', 13], ['ai.onnx.ml', 3]],
+      opsets: [
+        ['', 13],
+        ['ai.onnx.ml', 3],
+      ],
     });
     const g = readOnnxGraph(bytes);
     expect(g.inputs).toEqual(['features']);
     expect(g.outputs).toEqual(['p']);
     expect(g.nodes.map((n) => n.opType)).toEqual(['MatMul']);
-    expect(g.opsets).toEqual([{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 3 }]);
+    expect(g.opsets).toEqual([
+      { domain: '', version: 13 },
+      { domain: 'ai.onnx.ml', version: 3 },
+    ]);
     expect(g.producer).toBe('mlo-test');
   });
 
   it('says why bytes are not ONNX', () => {
     expect(() => readOnnxGraph(new Uint8Array())).toThrow('the file is empty');
-    expect(() => readOnnxGraph(new TextEncoder().encode('{"kind": "mlo.feature-snapshot/v1"}'))).toThrow(/wire type|no graph|runs past/);
+    expect(() => readOnnxGraph(new TextEncoder().encode('{"kind": "mlo.feature-snapshot/v1"}'))).toThrow(
+      /wire type|no graph|runs past/,
+    );
     expect(() => readOnnxGraph(Uint8Array.from([0x08, 0x08]))).toThrow('it has no graph (not an ONNX ModelProto)');
   });
 
   it('declares missing-value handling only when the input feeds tree ensembles or a NaN imputer', () => {
-    const g = (nodes: OnnxGraphInfo['nodes']): OnnxGraphInfo => ({ irVersion: 8, producer: '', opsets: [], inputs: ['features'], outputs: ['probabilities'], nodes, metadata: {} });
-    const n = (opType: string, inputs: string[], outputs: string[], floatAttrs: Record<string, number> = {}) => ({ opType, domain: '', inputs, outputs, floatAttrs });
+    const g = (nodes: OnnxGraphInfo['nodes']): OnnxGraphInfo => ({
+      irVersion: 8,
+      producer: '',
+      opsets: [],
+      inputs: ['features'],
+      outputs: ['probabilities'],
+      nodes,
+      metadata: {},
+    });
+    const n = (opType: string, inputs: string[], outputs: string[], floatAttrs: Record<string, number> = {}) => ({
+      opType,
+      domain: '',
+      inputs,
+      outputs,
+      floatAttrs,
+    });
     // onnxmltools' LightGBM export
-    expect(missingValueHandling(g([n('TreeEnsembleClassifier', ['features'], ['l', 'p']), n('Identity', ['p'], ['probabilities'])]), 'features').handles).toBe(true);
+    expect(
+      missingValueHandling(
+        g([n('TreeEnsembleClassifier', ['features'], ['l', 'p']), n('Identity', ['p'], ['probabilities'])]),
+        'features',
+      ).handles,
+    ).toBe(true);
     // through a Cast
-    expect(missingValueHandling(g([n('Cast', ['features'], ['x']), n('TreeEnsembleRegressor', ['x'], ['p'])]), 'features').handles).toBe(true);
+    expect(
+      missingValueHandling(g([n('Cast', ['features'], ['x']), n('TreeEnsembleRegressor', ['x'], ['p'])]), 'features')
+        .handles,
+    ).toBe(true);
     // skl2onnx: SimpleImputer (replaced_value_float NaN) then a linear model
-    expect(missingValueHandling(g([n('Imputer', ['features'], ['v'], { replaced_value_float: NaN }), n('LinearClassifier', ['v'], ['l', 'p'])]), 'features').handles).toBe(true);
+    expect(
+      missingValueHandling(
+        g([n('Imputer', ['features'], ['v'], { replaced_value_float: NaN }), n('LinearClassifier', ['v'], ['l', 'p'])]),
+        'features',
+      ).handles,
+    ).toBe(true);
     // an imputer of another value does not make NaN safe
-    expect(missingValueHandling(g([n('Imputer', ['features'], ['v'], { replaced_value_float: 0 }), n('LinearClassifier', ['v'], ['l', 'p'])]), 'features').handles).toBe(false);
+    expect(
+      missingValueHandling(
+        g([n('Imputer', ['features'], ['v'], { replaced_value_float: 0 }), n('LinearClassifier', ['v'], ['l', 'p'])]),
+        'features',
+      ).handles,
+    ).toBe(false);
     const lin = missingValueHandling(g([n('LinearClassifier', ['features'], ['l', 'p'])]), 'features');
-    expect(lin).toEqual({ handles: false, reason: 'its input feeds LinearClassifier, which define no meaning for NaN (missing values)' });
+    expect(lin).toEqual({
+      handles: false,
+      reason: 'its input feeds LinearClassifier, which define no meaning for NaN (missing values)',
+    });
   });
 
   it('reads float attributes (the Imputer case) from real bytes', () => {
     const bytes = model({
-      nodes: [node('Imputer', ['features'], ['v'], [[...str(1, 'replaced_value_float'), ...f32(2, NaN)]], 'ai.onnx.ml'), node('Identity', ['v'], ['probabilities'])],
+      nodes: [
+        node('Imputer', ['features'], ['v'], [[...str(1, 'replaced_value_float'), ...f32(2, NaN)]], 'ai.onnx.ml'),
+        node('Identity', ['v'], ['probabilities']),
+      ],
       inits: [],
       inputs: [valueInfo('features', ['N', 2])],
       outputs: [valueInfo('probabilities', ['N', 2])],
-      opsets: [['', 13], ['ai.onnx.ml', 1]],
+      opsets: [
+        ['', 13],
+        ['ai.onnx.ml', 1],
+      ],
     });
     const g = readOnnxGraph(bytes);
     expect(Number.isNaN(g.nodes[0]!.floatAttrs.replaced_value_float)).toBe(true);
@@ -138,10 +214,21 @@ describe('ScoringModel', () => {
   it('loads a conforming model and scores rows through the Arrow → tensor path', async () => {
     const m = await ScoringModel.load(logistic([1, -1], 0.5), opts());
     try {
-      expect(m.description).toMatchObject({ label: 'candidate v2', input: { name: 'features', shape: ['N', 2] }, probability: { name: 'probabilities', index: 0 }, handlesMissing: false });
+      expect(m.description).toMatchObject({
+        label: 'candidate v2',
+        input: { name: 'features', shape: ['N', 2] },
+        probability: { name: 'probabilities', index: 0 },
+        handlesMissing: false,
+      });
       expect(m.description.sha256).toMatch(/^[0-9a-f]{64}$/);
-      const t = tableFromArrays({ a: new Float64Array([0, 1, 2, -3, 0.25]), b: new Float64Array([0, 0.5, 4, 1, 0.75]) });
-      const [s] = await scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { batchSize: 2, where: 'p.arrow' });
+      const t = tableFromArrays({
+        a: new Float64Array([0, 1, 2, -3, 0.25]),
+        b: new Float64Array([0, 0.5, 4, 1, 0.75]),
+      });
+      const [s] = await scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, {
+        batchSize: 2,
+        where: 'p.arrow',
+      });
       const sig = (z: number) => 1 / (1 + Math.exp(-z));
       [0.5, 1, -1.5, -3.5, 0].forEach((z, i) => expect(s![i]).toBeCloseTo(sig(z), 6));
     } finally {
@@ -158,8 +245,13 @@ describe('ScoringModel', () => {
   it('refuses input columns that differ from the snapshot, naming them', async () => {
     const err = await loadError(logistic([1, -1], 0), opts({ inputColumnsTag: JSON.stringify(['b', 'a']) }));
     expect(err).toBeInstanceOf(BadInputError);
-    expect(err.message).toContain('its input columns (mlo.input_columns) are not the snapshot\'s feature columns in order: columns in another order: position 0: model "b", snapshot "a"; position 1: model "a", snapshot "b"');
-    const three = await loadError(logistic([1, -1, 2], 0), opts({ features: ['a', 'b'], inputColumnsTag: JSON.stringify(['a', 'b', 'c']) }));
+    expect(err.message).toContain(
+      'its input columns (mlo.input_columns) are not the snapshot\'s feature columns in order: columns in another order: position 0: model "b", snapshot "a"; position 1: model "a", snapshot "b"',
+    );
+    const three = await loadError(
+      logistic([1, -1, 2], 0),
+      opts({ features: ['a', 'b'], inputColumnsTag: JSON.stringify(['a', 'b', 'c']) }),
+    );
     expect(three.message).toContain('its input "features" takes 3 features, the snapshot has 2 (a, b)');
     expect(three.message).toContain('model columns not in the snapshot: c');
     const untagged = await loadError(logistic([1, -1], 0), opts({ inputColumnsTag: undefined }));
@@ -172,7 +264,9 @@ describe('ScoringModel', () => {
     const wrongTag = await loadError(logistic([1, -1], 0), opts({ probabilityTag: 'probs[1]' }));
     expect(wrongTag.message).toContain('it has no output "probs"');
     const badIndex = await loadError(logistic([1, -1], 0), opts({ probabilityTag: 'probabilities[1]' }));
-    expect(badIndex.message).toContain('its output "probabilities" has 1 column(s); the probability is said to be column 1');
+    expect(badIndex.message).toContain(
+      'its output "probabilities" has 1 column(s); the probability is said to be column 1',
+    );
   });
 
   it('refuses a wrong input type or shape', async () => {
@@ -184,7 +278,9 @@ describe('ScoringModel', () => {
     const m = await ScoringModel.load(logistic([10, 0], 0, { sigmoid: false }), opts());
     try {
       const t = tableFromArrays({ a: new Float64Array([0.01, 0.5]), b: new Float64Array([0, 0]) });
-      await expect(scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' })).rejects.toThrow(/candidate v2: output "probabilities"\[0\] is 5 at row 1 of p.arrow, not a probability in \[0, 1\]/);
+      await expect(scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' })).rejects.toThrow(
+        /candidate v2: output "probabilities"\[0\] is 5 at row 1 of p.arrow, not a probability in \[0, 1\]/,
+      );
     } finally {
       await m.release();
     }
@@ -195,7 +291,9 @@ describe('ScoringModel', () => {
     try {
       expect(nanPolicyFor([m]).allowNaN).toBe(false);
       const t = tableFromArrays({ a: new Float64Array([1, NaN]), b: new Float64Array([0, 0]) });
-      await expect(scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' })).rejects.toThrow(/feature "a" is NaN \(missing\) at row 1 .*candidate v2 cannot take missing values \(its input feeds MatMul/);
+      await expect(scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' })).rejects.toThrow(
+        /feature "a" is NaN \(missing\) at row 1 .*candidate v2 cannot take missing values \(its input feeds MatMul/,
+      );
     } finally {
       await m.release();
     }
@@ -210,6 +308,8 @@ describe('helpers', () => {
   });
 
   it('describes column differences', () => {
-    expect(describeColumnDiff(['a', 'x'], ['a', 'b', 'c'])).toBe('the model takes 2 columns, the snapshot has 3 features; snapshot features the model does not take: b, c; model columns not in the snapshot: x');
+    expect(describeColumnDiff(['a', 'x'], ['a', 'b', 'c'])).toBe(
+      'the model takes 2 columns, the snapshot has 3 features; snapshot features the model does not take: b, c; model columns not in the snapshot: x',
+    );
   });
 });

@@ -4,12 +4,36 @@
  */
 import { describe, expect, it } from 'vitest';
 import { evaluateScores } from '../../lib/eval/evaluate';
-import { evaluationMarkdown, evaluationPlots, evaluationSummary, jsonNumbers, SUMMARY_LIMIT, type EvaluationReport, type ReportContext } from '../../lib/eval/report';
+import {
+  evaluationMarkdown,
+  evaluationPlots,
+  evaluationSummary,
+  jsonNumbers,
+  SUMMARY_LIMIT,
+  type EvaluationReport,
+  type ReportContext,
+} from '../../lib/eval/report';
 
 const ctx = (champion: boolean): ReportContext => ({
   model: 'fraud-detector',
-  candidate: { version: '7', runId: 'run7', onnxUri: 's3://mlo/models/a.onnx', sha256: 'a'.repeat(64), handlesMissing: true, missingReason: 'its input feeds only TreeEnsembleClassifier, which treat NaN as missing' },
-  champion: champion ? { version: '6', runId: 'run6', onnxUri: 's3://mlo/models/b.onnx', sha256: 'b'.repeat(64), handlesMissing: true, missingReason: 'x' } : null,
+  candidate: {
+    version: '7',
+    runId: 'run7',
+    onnxUri: 's3://mlo/models/a.onnx',
+    sha256: 'a'.repeat(64),
+    handlesMissing: true,
+    missingReason: 'its input feeds only TreeEnsembleClassifier, which treat NaN as missing',
+  },
+  champion: champion
+    ? {
+        version: '6',
+        runId: 'run6',
+        onnxUri: 's3://mlo/models/b.onnx',
+        sha256: 'b'.repeat(64),
+        handlesMissing: true,
+        missingReason: 'x',
+      }
+    : null,
   championNote: champion ? null : 'no version of fraud-detector has the alias @champion yet (first version)',
   snapshot: { manifestUri: 's3://mlo/features/m.json', hash: 'snap' },
   window: { from: '2025-03-01', to: '2025-03-08', days: ['2025-03-01'] },
@@ -52,7 +76,9 @@ describe('evaluation summary', () => {
     expect(md).toContain('| `auc_delta >= -0.002` |');
     expect(md).toContain('| metric | candidate | champion | Δ |');
     expect(md).toMatch(/\| ROC AUC \| \d\.\d{4} \| \d\.\d{4} \| [+-]\d\.\d{4} \|/);
-    expect(md).toMatch(/AUC Δ \(candidate − champion\) -0\.\d{4}, 95% CI \[-0\.\d{4}, [+-]0\.\d{4}\], p [=<] .* \(DeLong, paired on the same 1,200 rows\)/);
+    expect(md).toMatch(
+      /AUC Δ \(candidate − champion\) -0\.\d{4}, 95% CI \[-0\.\d{4}, [+-]0\.\d{4}\], p [=<] .* \(DeLong, paired on the same 1,200 rows\)/,
+    );
     expect(md).toContain('Failing slices:\n- merchant=merchant_0000 (n=400, 100 positives): slice_auc_delta -0.');
     expect(md).toContain('[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7)');
     expect(md).toContain('s3://mlo/reports/fraud-detector/7/0123456789abcdef/evaluation/report.md');
@@ -62,7 +88,11 @@ describe('evaluation summary', () => {
     const md = evaluationSummary(report(300));
     expect(new TextEncoder().encode(md).length).toBeLessThanOrEqual(SUMMARY_LIMIT);
     expect(md).toContain('… 285 more in the report');
-    expect(md.endsWith('[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7) · report: `s3://mlo/reports/fraud-detector/7/0123456789abcdef/evaluation/report.md`')).toBe(true);
+    expect(
+      md.endsWith(
+        '[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7) · report: `s3://mlo/reports/fraud-detector/7/0123456789abcdef/evaluation/report.md`',
+      ),
+    ).toBe(true);
   });
 
   it('without a champion says so and shows the candidate alone', () => {

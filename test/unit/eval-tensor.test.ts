@@ -5,11 +5,14 @@
  */
 import { Float32, Float64, makeData, makeVector, Table, tableFromArrays, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { BadInputError } from '../../lib/errors';
+import { BadInputError } from '../../lib/core/errors';
 import { featureColumns, fillTensor, float64Column, newFillStats } from '../../lib/eval/tensor';
 
 const allow = { allowNaN: true };
-const refuse = { allowNaN: false, refusal: 'candidate v2 cannot take missing values (its input feeds LinearClassifier)' };
+const refuse = {
+  allowNaN: false,
+  refusal: 'candidate v2 cannot take missing values (its input feeds LinearClassifier)',
+};
 
 function tensor(t: Table, names: string[], rows: Int32Array | null = null, policy = allow) {
   const m = featureColumns(t, names, 'part.arrow');
@@ -30,14 +33,24 @@ describe('float64Column', () => {
   });
 
   it('copies nulls as NaN, concatenates record batches, and reads other numeric types', () => {
-    const withNulls = makeVector(makeData({ type: new Float64(), length: 3, nullCount: 1, nullBitmap: Uint8Array.from([0b101]), data: new Float64Array([1, 99, 3]) }));
+    const withNulls = makeVector(
+      makeData({
+        type: new Float64(),
+        length: 3,
+        nullCount: 1,
+        nullBitmap: Uint8Array.from([0b101]),
+        data: new Float64Array([1, 99, 3]),
+      }),
+    );
     expect([...float64Column(withNulls, 'x', 'a')]).toEqual([1, NaN, 3]);
     const two = tableFromArrays({ a: new Float64Array([1, 2]) }).concat(tableFromArrays({ a: new Float64Array([3]) }));
     expect(two.getChild('a')!.data.length).toBe(2);
     expect([...float64Column(two.getChild('a')!, 'x', 'a')]).toEqual([1, 2, 3]);
     const f32 = makeVector(makeData({ type: new Float32(), length: 2, data: new Float32Array([0.5, 1.5]) }));
     expect([...float64Column(f32, 'x', 'a')]).toEqual([0.5, 1.5]);
-    expect(() => float64Column(vectorFromArray(['a'], new Utf8()), 'part.arrow', 'country')).toThrow(/column "country" is Utf8, not numeric/);
+    expect(() => float64Column(vectorFromArray(['a'], new Utf8()), 'part.arrow', 'country')).toThrow(
+      /column "country" is Utf8, not numeric/,
+    );
   });
 });
 
@@ -63,7 +76,9 @@ describe('fillTensor', () => {
   });
 
   it('names a missing feature column', () => {
-    expect(() => featureColumns(t, ['f0', 'nope'], 'part.arrow')).toThrow(/part.arrow has no feature column "nope"; its columns are: id, f0, f1, f2/);
+    expect(() => featureColumns(t, ['f0', 'nope'], 'part.arrow')).toThrow(
+      /part.arrow has no feature column "nope"; its columns are: id, f0, f1, f2/,
+    );
   });
 
   it('passes NaN when allowed and counts it per column', () => {
@@ -85,14 +100,22 @@ describe('fillTensor', () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(BadInputError);
-    expect(err!.message).toBe('part.arrow: feature "a" is NaN (missing) at row 1 and 1 more row(s) of this batch; candidate v2 cannot take missing values (its input feeds LinearClassifier)');
+    expect(err!.message).toBe(
+      'part.arrow: feature "a" is NaN (missing) at row 1 and 1 more row(s) of this batch; candidate v2 cannot take missing values (its input feeds LinearClassifier)',
+    );
   });
 
   it('always refuses ±Infinity and values beyond float32 range', () => {
-    expect(() => tensor(tableFromArrays({ a: new Float64Array([1, -Infinity]) }), ['a'])).toThrow(/feature "a" is -Infinity at row 1; infinite feature values are not allowed/);
-    expect(() => tensor(tableFromArrays({ a: new Float64Array([1e39]) }), ['a'])).toThrow(/feature "a" is 1e\+39 at row 0, outside the float32 range/);
+    expect(() => tensor(tableFromArrays({ a: new Float64Array([1, -Infinity]) }), ['a'])).toThrow(
+      /feature "a" is -Infinity at row 1; infinite feature values are not allowed/,
+    );
+    expect(() => tensor(tableFromArrays({ a: new Float64Array([1e39]) }), ['a'])).toThrow(
+      /feature "a" is 1e\+39 at row 0, outside the float32 range/,
+    );
     // the largest float32 itself is fine
-    expect(tensor(tableFromArrays({ a: new Float64Array([3.4028234663852886e38]) }), ['a']).out[0]).toBe(3.4028234663852886e38);
+    expect(tensor(tableFromArrays({ a: new Float64Array([3.4028234663852886e38]) }), ['a']).out[0]).toBe(
+      3.4028234663852886e38,
+    );
   });
 
   // Its speed is measured by `npm run bench -- scoring`, not asserted here.

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { BadInputError } from '../../lib/errors';
-import { type AggSpec, type FeatureColumns, type KernelInput, computeWindowedFeatures, parseWindow, validateAggSpecs } from '../../lib/features/kernel';
+import { BadInputError } from '../../lib/core/errors';
+import {
+  type AggSpec,
+  type FeatureColumns,
+  type KernelInput,
+  computeWindowedFeatures,
+  parseWindow,
+  validateAggSpecs,
+} from '../../lib/features/kernel';
 import { computeWindowedFeaturesReference } from '../../lib/features/reference';
 
 const MIN = 60_000;
@@ -66,7 +73,11 @@ function expectSame(aggs: readonly AggSpec[], fast: FeatureColumns, ref: Feature
     for (let i = 0; i < a.length; i++) {
       const x = a[i]!;
       const y = b[i]!;
-      const ok = Number.isNaN(y) ? Number.isNaN(x) : tol === 0 ? x === y : Math.abs(x - y) <= tol * Math.max(Math.abs(y), 1e-300);
+      const ok = Number.isNaN(y)
+        ? Number.isNaN(x)
+        : tol === 0
+          ? x === y
+          : Math.abs(x - y) <= tol * Math.max(Math.abs(y), 1e-300);
       if (!ok) expect.fail(`${label}: ${spec.name} at target ${i}: kernel ${x}, reference ${y}`);
     }
   }
@@ -125,14 +136,14 @@ function generate(seed: number, sc: Scenario): KernelInput {
     ts[i] = t;
     const k = sc.heavyShare !== undefined && rnd() < sc.heavyShare ? 0 : Math.floor(rnd() * sc.numKeys);
     key[i] = rnd() < (sc.nullKeyP ?? 0) ? -1 : sparseKey[k]!;
-    if (i > 0 && rnd() < (sc.burstP ?? 0) && (i >= sc.nLookback) === (i - 1 >= sc.nLookback)) {
+    if (i > 0 && rnd() < (sc.burstP ?? 0) && i >= sc.nLookback === i - 1 >= sc.nLookback) {
       ts[i] = ts[i - 1]!;
       key[i] = key[i - 1]!;
     }
     let v: number;
     if (rnd() < (sc.repeatP ?? 0)) v = fixed[Math.floor(rnd() * fixed.length)]!;
     else if (sc.offset !== undefined) v = sc.offset + Math.round(rnd() * 1000) / 1e6;
-    else v = Math.round(Math.exp(rnd() * 8) * 100) / 100 * (rnd() < 0.05 ? -1 : 1);
+    else v = (Math.round(Math.exp(rnd() * 8) * 100) / 100) * (rnd() < 0.05 ? -1 : 1);
     amount[i] = rnd() < (sc.nullValueP ?? 0) ? NaN : v;
     score[i] = rnd() < 0.2 ? NaN : rnd() * 2 - 1;
     merchant[i] = rnd() < 0.1 ? -1 : sparseId[Math.floor(rnd() * (rnd() < 0.5 ? 5 : numIds))]!;
@@ -169,16 +180,82 @@ function generate(seed: number, sc: Scenario): KernelInput {
 const WINDOWS = [10 * MIN, HOUR, 6 * HOUR, DAY, Infinity];
 
 const SCENARIOS: Scenario[] = [
-  { name: 'uniform, unsorted, 1-minute grid', nLookback: 600, nTarget: 600, numKeys: 12, tsStep: MIN, nullKeyP: 0.05, nullValueP: 0.1 },
-  { name: 'coarse 10-minute grid: many equal timestamps and exact edges', nLookback: 500, nTarget: 700, numKeys: 6, tsStep: 10 * MIN, nullValueP: 0.1, repeatP: 0.3 },
+  {
+    name: 'uniform, unsorted, 1-minute grid',
+    nLookback: 600,
+    nTarget: 600,
+    numKeys: 12,
+    tsStep: MIN,
+    nullKeyP: 0.05,
+    nullValueP: 0.1,
+  },
+  {
+    name: 'coarse 10-minute grid: many equal timestamps and exact edges',
+    nLookback: 500,
+    nTarget: 700,
+    numKeys: 6,
+    tsStep: 10 * MIN,
+    nullValueP: 0.1,
+    repeatP: 0.3,
+  },
   { name: 'bursts at the same ms', nLookback: 400, nTarget: 600, numKeys: 8, tsStep: 1000, burstP: 0.5, repeatP: 0.2 },
-  { name: 'one entity with 80% of the events', nLookback: 500, nTarget: 900, numKeys: 30, heavyShare: 0.8, tsStep: MIN, nullKeyP: 0.02, nullValueP: 0.05 },
+  {
+    name: 'one entity with 80% of the events',
+    nLookback: 500,
+    nTarget: 900,
+    numKeys: 30,
+    heavyShare: 0.8,
+    tsStep: MIN,
+    nullKeyP: 0.02,
+    nullValueP: 0.05,
+  },
   { name: 'time-sorted input', nLookback: 500, nTarget: 500, numKeys: 10, tsStep: MIN, sorted: true, nullValueP: 0.1 },
-  { name: 'sparse int32 keys and ids, fractional ms', nLookback: 500, nTarget: 500, numKeys: 15, sparse: true, fractional: true, nullKeyP: 0.05 },
-  { name: 'thousands of sparse entities and ids (hash maps grow)', nLookback: 1500, nTarget: 2500, numKeys: 3000, sparse: true, tsStep: 1000, lookbackMs: 2 * HOUR, nullKeyP: 0.02 },
-  { name: 'negative timestamps (before 1970)', nLookback: 400, nTarget: 600, numKeys: 5, tsStep: MIN, t0: -3 * DAY, heavyShare: 0.6 },
-  { name: 'ill-conditioned variance (1e9 + tiny noise)', nLookback: 400, nTarget: 600, numKeys: 4, tsStep: MIN, offset: 1e9, repeatP: 0.1 },
-  { name: 'mostly null values and keys', nLookback: 300, nTarget: 300, numKeys: 4, tsStep: 5 * MIN, nullKeyP: 0.4, nullValueP: 0.8 },
+  {
+    name: 'sparse int32 keys and ids, fractional ms',
+    nLookback: 500,
+    nTarget: 500,
+    numKeys: 15,
+    sparse: true,
+    fractional: true,
+    nullKeyP: 0.05,
+  },
+  {
+    name: 'thousands of sparse entities and ids (hash maps grow)',
+    nLookback: 1500,
+    nTarget: 2500,
+    numKeys: 3000,
+    sparse: true,
+    tsStep: 1000,
+    lookbackMs: 2 * HOUR,
+    nullKeyP: 0.02,
+  },
+  {
+    name: 'negative timestamps (before 1970)',
+    nLookback: 400,
+    nTarget: 600,
+    numKeys: 5,
+    tsStep: MIN,
+    t0: -3 * DAY,
+    heavyShare: 0.6,
+  },
+  {
+    name: 'ill-conditioned variance (1e9 + tiny noise)',
+    nLookback: 400,
+    nTarget: 600,
+    numKeys: 4,
+    tsStep: MIN,
+    offset: 1e9,
+    repeatP: 0.1,
+  },
+  {
+    name: 'mostly null values and keys',
+    nLookback: 300,
+    nTarget: 300,
+    numKeys: 4,
+    tsStep: 5 * MIN,
+    nullKeyP: 0.4,
+    nullValueP: 0.8,
+  },
   { name: 'targets as a mask', nLookback: 400, nTarget: 600, numKeys: 8, tsStep: MIN, mask: true, nullValueP: 0.1 },
   { name: 'long lookback, few targets', nLookback: 1500, nTarget: 50, numKeys: 5, tsStep: MIN, lookbackMs: 7 * DAY },
 ];
@@ -195,29 +272,45 @@ describe('parseWindow', () => {
     expect(parseWindow('2w')).toBe(1_209_600_000);
   });
 
-  it.each(['', '10', 'm', '0m', '1.5h', '10M', '-1h', '10 m', '1y', 'P1D'])('rejects %j, naming it and the accepted form', (bad) => {
-    expect(() => parseWindow(bad)).toThrow(BadInputError);
-    expect(() => parseWindow(bad)).toThrow(`invalid window ${JSON.stringify(bad)}`);
-    expect(() => parseWindow(bad)).toThrow(/positive whole number followed by a unit: ms, s, m \(minutes\), h, d or w/);
-  });
+  it.each(['', '10', 'm', '0m', '1.5h', '10M', '-1h', '10 m', '1y', 'P1D'])(
+    'rejects %j, naming it and the accepted form',
+    (bad) => {
+      expect(() => parseWindow(bad)).toThrow(BadInputError);
+      expect(() => parseWindow(bad)).toThrow(`invalid window ${JSON.stringify(bad)}`);
+      expect(() => parseWindow(bad)).toThrow(
+        /positive whole number followed by a unit: ms, s, m \(minutes\), h, d or w/,
+      );
+    },
+  );
 });
 
 describe('aggregation spec validation', () => {
   const columns = { values: ['amount'], ids: ['merchant'] };
 
   it('accepts valid specs', () => {
-    expect(() => validateAggSpecs(allAggs([HOUR]).filter((a) => a.of !== 'score'), columns)).not.toThrow();
+    expect(() =>
+      validateAggSpecs(
+        allAggs([HOUR]).filter((a) => a.of !== 'score'),
+        columns,
+      ),
+    ).not.toThrow();
   });
 
   it('rejects an unknown aggregation, listing the known ones', () => {
     const bad = [{ fn: 'median', of: 'amount', windowMs: HOUR, name: 'med' }] as unknown as AggSpec[];
     expect(() => validateAggSpecs(bad, columns)).toThrow(BadInputError);
-    expect(() => validateAggSpecs(bad, columns)).toThrow('aggregation "med": unknown aggregation "median"; expected one of count, sum, mean, min, max, std, count_distinct, time_since_prev');
+    expect(() => validateAggSpecs(bad, columns)).toThrow(
+      'aggregation "med": unknown aggregation "median"; expected one of count, sum, mean, min, max, std, count_distinct, time_since_prev',
+    );
   });
 
   it('rejects a missing `of`, naming the columns that would fit', () => {
-    expect(() => validateAggSpecs([{ fn: 'sum', windowMs: HOUR, name: 's' }], columns)).toThrow('aggregation "s": sum needs `of`, the name of a value column (one of: amount)');
-    expect(() => validateAggSpecs([{ fn: 'count_distinct', windowMs: HOUR, name: 'd' }], columns)).toThrow('count_distinct needs `of`, the name of an id column (one of: merchant)');
+    expect(() => validateAggSpecs([{ fn: 'sum', windowMs: HOUR, name: 's' }], columns)).toThrow(
+      'aggregation "s": sum needs `of`, the name of a value column (one of: amount)',
+    );
+    expect(() => validateAggSpecs([{ fn: 'count_distinct', windowMs: HOUR, name: 'd' }], columns)).toThrow(
+      'count_distinct needs `of`, the name of an id column (one of: merchant)',
+    );
   });
 
   it('rejects unknown columns, `of` where none is taken, bad windows and duplicate names, all in one error', () => {
@@ -250,14 +343,26 @@ describe('aggregation spec validation', () => {
     const ts = new Float64Array([1, 2]);
     const key = new Int32Array([0, 0]);
     const amount = new Float64Array([1, 2]);
-    expect(() => computeWindowedFeatures({ ts, key, values: { amount } }, [{ fn: 'sum', of: 'price', windowMs: 10, name: 'x' }])).toThrow('no such value column; value columns: amount');
-    expect(() => computeWindowedFeatures({ ts, key: new Int32Array(3) }, [])).toThrow('`key` has 3 rows but `ts` has 2');
-    expect(() => computeWindowedFeatures({ ts, key, values: { amount: new Float64Array(1) } }, [])).toThrow('value column "amount" has 1 rows');
-    expect(() => computeWindowedFeatures({ ts, key, targetStart: 1, targetEnd: 3 }, [])).toThrow('0 <= targetStart <= targetEnd <= 2');
-    expect(() => computeWindowedFeatures({ ts, key, targetStart: 0, isTarget: new Uint8Array(2) }, [])).toThrow('not both');
-    expect(() => computeWindowedFeatures({ ts, key, values: { amount: new Float64Array([1, Infinity]) } }, [{ fn: 'sum', of: 'amount', windowMs: 10, name: 'x' }])).toThrow(
-      'value column "amount" holds Infinity at row 1; values must be finite, with NaN for null',
+    expect(() =>
+      computeWindowedFeatures({ ts, key, values: { amount } }, [{ fn: 'sum', of: 'price', windowMs: 10, name: 'x' }]),
+    ).toThrow('no such value column; value columns: amount');
+    expect(() => computeWindowedFeatures({ ts, key: new Int32Array(3) }, [])).toThrow(
+      '`key` has 3 rows but `ts` has 2',
     );
+    expect(() => computeWindowedFeatures({ ts, key, values: { amount: new Float64Array(1) } }, [])).toThrow(
+      'value column "amount" has 1 rows',
+    );
+    expect(() => computeWindowedFeatures({ ts, key, targetStart: 1, targetEnd: 3 }, [])).toThrow(
+      '0 <= targetStart <= targetEnd <= 2',
+    );
+    expect(() => computeWindowedFeatures({ ts, key, targetStart: 0, isTarget: new Uint8Array(2) }, [])).toThrow(
+      'not both',
+    );
+    expect(() =>
+      computeWindowedFeatures({ ts, key, values: { amount: new Float64Array([1, Infinity]) } }, [
+        { fn: 'sum', of: 'amount', windowMs: 10, name: 'x' },
+      ]),
+    ).toThrow('value column "amount" holds Infinity at row 1; values must be finite, with NaN for null');
   });
 });
 
@@ -279,7 +384,10 @@ describe('computeWindowedFeatures: hand-computed examples', () => {
       { fn: 'time_since_prev', name: 'since' },
       { fn: 'time_since_prev', windowMs: 5 * MIN, name: 'since5m' },
     ];
-    const out = computeWindowedFeatures({ ts, key, values: { amount }, ids: { merchant }, targetStart: 2, targetEnd: 7 }, aggs);
+    const out = computeWindowedFeatures(
+      { ts, key, values: { amount }, ids: { merchant }, targetStart: 2, targetEnd: 7 },
+      aggs,
+    );
     // Target rows in input order: row2 (card 7 @10m), row3 (card 7 @10m), row4 (card 7 @20m), row5 (card 3 @12m), row6 (null key).
     // row2 and row3 share a timestamp: both see only row0 (@0, exactly 10m before: on the edge, included).
     // row4 @20m sees rows 2, 3 in [10m, 20m); row0 @0 is outside 10m but inside 1h.
@@ -358,10 +466,17 @@ describe('computeWindowedFeatures: hand-computed examples', () => {
       { fn: 'count', windowMs: 100, name: 'count' },
       { fn: 'std', of: 'amount', windowMs: 100, name: 'std' },
     ];
-    const empty = computeWindowedFeatures({ ts: new Float64Array(0), key: new Int32Array(0), values: { amount: new Float64Array(0) } }, aggs);
+    const empty = computeWindowedFeatures(
+      { ts: new Float64Array(0), key: new Int32Array(0), values: { amount: new Float64Array(0) } },
+      aggs,
+    );
     expect(Object.keys(empty)).toEqual(['count', 'std']);
     expect(empty.count!.length).toBe(0);
-    const input = { ts: new Float64Array([1, 2, 3]), key: new Int32Array([0, 0, 0]), values: { amount: new Float64Array([1, 2, 3]) } };
+    const input = {
+      ts: new Float64Array([1, 2, 3]),
+      key: new Int32Array([0, 0, 0]),
+      values: { amount: new Float64Array([1, 2, 3]) },
+    };
     const none = computeWindowedFeatures({ ...input, targetStart: 3, targetEnd: 3 }, aggs);
     expect(none.count!.length).toBe(0);
     expect(none.std!.length).toBe(0);
@@ -384,7 +499,12 @@ describe('computeWindowedFeatures: hand-computed examples', () => {
       { fn: 'std', of: 'amount', windowMs: 5000, name: 'std' },
     ];
     const input = { ts, key, values: { amount } };
-    expectSame(aggs, computeWindowedFeatures(input, aggs), computeWindowedFeaturesReference(input, aggs), 'huge values');
+    expectSame(
+      aggs,
+      computeWindowedFeatures(input, aggs),
+      computeWindowedFeaturesReference(input, aggs),
+      'huge values',
+    );
   });
 });
 
@@ -394,13 +514,27 @@ describe('computeWindowedFeatures equals the brute-force reference', () => {
     it(sc.name, () => {
       for (const seed of [1, 2, 3, 42]) {
         const input = generate(seed * 7919 + sc.name.length, sc);
-        expectSame(aggs, computeWindowedFeatures(input, aggs), computeWindowedFeaturesReference(input, aggs), `${sc.name} (seed ${seed})`);
+        expectSame(
+          aggs,
+          computeWindowedFeatures(input, aggs),
+          computeWindowedFeaturesReference(input, aggs),
+          `${sc.name} (seed ${seed})`,
+        );
       }
     });
   }
 
   it('does not depend on the order of the input rows', () => {
-    const input = generate(99, { name: 'perm', nLookback: 0, nTarget: 1500, numKeys: 7, tsStep: MIN, heavyShare: 0.5, nullValueP: 0.1, sorted: true });
+    const input = generate(99, {
+      name: 'perm',
+      nLookback: 0,
+      nTarget: 1500,
+      numKeys: 7,
+      tsStep: MIN,
+      heavyShare: 0.5,
+      nullValueP: 0.1,
+      sorted: true,
+    });
     const base = computeWindowedFeatures(input, aggs);
     const n = input.ts.length;
     const rnd = prng(5);
@@ -412,7 +546,10 @@ describe('computeWindowedFeatures equals the brute-force reference', () => {
     const shuffled: KernelInput = {
       ts: Float64Array.from(perm, (i) => input.ts[i]!),
       key: Int32Array.from(perm, (i) => input.key[i]!),
-      values: { amount: Float64Array.from(perm, (i) => input.values!.amount![i]!), score: Float64Array.from(perm, (i) => input.values!.score![i]!) },
+      values: {
+        amount: Float64Array.from(perm, (i) => input.values!.amount![i]!),
+        score: Float64Array.from(perm, (i) => input.values!.score![i]!),
+      },
       ids: { merchant: Int32Array.from(perm, (i) => input.ids!.merchant![i]!) },
     };
     const out = computeWindowedFeatures(shuffled, aggs);
@@ -435,7 +572,15 @@ describe('no feature ever sees the current or a later event', () => {
   const aggs = allAggs(WINDOWS);
   for (const seed of [3, 17, 2024]) {
     it(`perturbing every event at or after a cutoff leaves earlier-or-equal targets unchanged (seed ${seed})`, () => {
-      const sc: Scenario = { name: 'leak', nLookback: 300, nTarget: 900, numKeys: 6, tsStep: MIN, burstP: 0.3, nullValueP: 0.1 };
+      const sc: Scenario = {
+        name: 'leak',
+        nLookback: 300,
+        nTarget: 900,
+        numKeys: 6,
+        tsStep: MIN,
+        burstP: 0.3,
+        nullValueP: 0.1,
+      };
       const input = generate(seed, sc);
       const rnd = prng(seed + 1);
       const before = computeWindowedFeatures(input, aggs);
@@ -458,7 +603,10 @@ describe('no feature ever sees the current or a later event', () => {
           score[i] = late ? rnd() : input.values!.score![i]!;
           merchant[i] = late ? 1000 + Math.floor(rnd() * 50) : input.ids!.merchant![i]!;
         }
-        const after = computeWindowedFeatures({ ts, key, values: { amount, score }, ids: { merchant }, targetStart: sc.nLookback, targetEnd: n }, aggs);
+        const after = computeWindowedFeatures(
+          { ts, key, values: { amount, score }, ids: { merchant }, targetStart: sc.nLookback, targetEnd: n },
+          aggs,
+        );
         let checked = 0;
         for (let o = 0; o < targetTs.length; o++) {
           if (targetTs[o]! > cutoff) continue;
@@ -466,7 +614,10 @@ describe('no feature ever sees the current or a later event', () => {
           for (const spec of aggs) {
             const x = after[spec.name]![o]!;
             const y = before[spec.name]![o]!;
-            if (!(Object.is(x, y) || x === y)) expect.fail(`${spec.name} of target ${o} (ts ${targetTs[o]}, cutoff ${cutoff}) changed from ${y} to ${x}`);
+            if (!(Object.is(x, y) || x === y))
+              expect.fail(
+                `${spec.name} of target ${o} (ts ${targetTs[o]}, cutoff ${cutoff}) changed from ${y} to ${x}`,
+              );
           }
         }
         expect(checked).toBeGreaterThan(0);
@@ -504,8 +655,8 @@ describe('performance sanity (printed, not asserted)', () => {
     const dayMs = performance.now() - start;
     console.log(
       `[features-kernel] ${n} rows, ${aggs.length} aggregations over ${windows.length} windows: ` +
-        `all rows as targets ${allMs.toFixed(0)} ms (${((n / allMs) * 1000 / 1e6).toFixed(2)} M rows/s); ` +
-        `1 target day + 7 days lookback ${dayMs.toFixed(0)} ms (${((n / dayMs) * 1000 / 1e6).toFixed(2)} M input rows/s)`,
+        `all rows as targets ${allMs.toFixed(0)} ms (${(((n / allMs) * 1000) / 1e6).toFixed(2)} M rows/s); ` +
+        `1 target day + 7 days lookback ${dayMs.toFixed(0)} ms (${(((n / dayMs) * 1000) / 1e6).toFixed(2)} M input rows/s)`,
     );
     expect(out.count_600000!.length).toBe(n);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectGpuSlots } from '../../workers/gpu-slots';
+import { detectGpuSlots } from '../../lib/trainer/gpu-slots';
 
 describe('detectGpuSlots', () => {
   it('uses the configured count: one slot per GPU', async () => {

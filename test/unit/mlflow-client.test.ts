@@ -17,9 +17,9 @@ import {
   MlflowUnavailableError,
   quoteFilterValue,
   tagFilterKey,
-} from '../../lib/mlflow';
-import { EXIT_CODES } from '../../lib/errors';
-import { loadConfig } from '../../lib/config';
+} from '../../lib/registry/mlflow';
+import { EXIT_CODES } from '../../lib/core/errors';
+import { loadConfig } from '../../lib/infra/config';
 
 const BASE = 'http://mlflow.test:5050';
 
@@ -52,7 +52,11 @@ function mlflowError(status: number, errorCode: string, message: string): Respon
 
 /** What undici's fetch throws when nothing listens on the port. */
 function connectionRefused(): TypeError {
-  const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5050'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
+  const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5050'), {
+    code: 'ECONNREFUSED',
+    errno: -111,
+    syscall: 'connect',
+  });
   return new TypeError('fetch failed', { cause });
 }
 
@@ -66,7 +70,12 @@ function hang(init: RequestInit | undefined): Promise<Response> {
 }
 
 function client(fetchFn: typeof fetch, extra: Partial<MlflowClientOptions> = {}): MlflowClient {
-  return new MlflowClient({ trackingUri: BASE, fetch: fetchFn, retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 }, ...extra });
+  return new MlflowClient({
+    trackingUri: BASE,
+    fetch: fetchFn,
+    retry: { attempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
+    ...extra,
+  });
 }
 
 const RUN = {
@@ -110,7 +119,11 @@ describe('MlflowClient retries', () => {
   });
 
   it('retries 429 and honours a Retry-After of 0', async () => {
-    const { fn } = fakeFetch((_req, call) => (call === 1 ? json(429, { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'slow down' }, { 'retry-after': '0' }) : json(200, RUN)));
+    const { fn } = fakeFetch((_req, call) =>
+      call === 1
+        ? json(429, { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'slow down' }, { 'retry-after': '0' })
+        : json(200, RUN),
+    );
     const delays: number[] = [];
     await client(fn, { onRetry: (e) => delays.push(e.delayMs) }).getRun('r1');
     expect(fn).toHaveBeenCalledTimes(2);
@@ -132,7 +145,9 @@ describe('MlflowClient retries', () => {
     const { fn } = fakeFetch(() => {
       throw connectionRefused();
     });
-    const err = await client(fn).getRun('r1').catch((e: unknown) => e);
+    const err = await client(fn)
+      .getRun('r1')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlflowUnavailableError);
     const u = err as MlflowUnavailableError;
     expect(fn).toHaveBeenCalledTimes(5);
@@ -149,7 +164,9 @@ describe('MlflowClient retries', () => {
 
   it('gives up on a persistent 5xx with its status and error code', async () => {
     const { fn } = fakeFetch(() => mlflowError(503, 'TEMPORARILY_UNAVAILABLE', 'database is locked'));
-    const err = await client(fn).getRun('r1').catch((e: unknown) => e);
+    const err = await client(fn)
+      .getRun('r1')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlflowUnavailableError);
     expect((err as MlflowUnavailableError).status).toBe(503);
     expect((err as MlflowUnavailableError).errorCode).toBe('TEMPORARILY_UNAVAILABLE');
@@ -167,7 +184,8 @@ describe('MlflowClient retries', () => {
   it('uses the defaults that ride out about a minute of downtime', () => {
     const c = new MlflowClient({ trackingUri: BASE });
     let worst = 0;
-    for (let a = 1; a < c.retry.attempts; a++) worst += Math.min(c.retry.maxDelayMs, c.retry.baseDelayMs * 2 ** (a - 1));
+    for (let a = 1; a < c.retry.attempts; a++)
+      worst += Math.min(c.retry.maxDelayMs, c.retry.baseDelayMs * 2 ** (a - 1));
     expect(worst / 2).toBeGreaterThanOrEqual(30_000);
     expect(worst).toBeLessThanOrEqual(90_000);
   });
@@ -176,7 +194,9 @@ describe('MlflowClient retries', () => {
 describe('MlflowClient error mapping', () => {
   it('maps 404 RESOURCE_DOES_NOT_EXIST to MlflowNotFoundError and does not retry', async () => {
     const { fn } = fakeFetch(() => mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', 'Run with id=r1 not found'));
-    const err = await client(fn).getRun('r1').catch((e: unknown) => e);
+    const err = await client(fn)
+      .getRun('r1')
+      .catch((e: unknown) => e);
     expect(fn).toHaveBeenCalledTimes(1);
     expect(err).toBeInstanceOf(MlflowNotFoundError);
     expect(err).toBeInstanceOf(MlflowError);
@@ -195,7 +215,9 @@ describe('MlflowClient error mapping', () => {
     await expect(client(exists.fn).createExperiment('x')).rejects.toBeInstanceOf(MlflowAlreadyExistsError);
     expect(exists.fn).toHaveBeenCalledTimes(1);
 
-    const invalid = fakeFetch(() => mlflowError(400, 'INVALID_PARAMETER_VALUE', "Invalid clause(s) in filter string: 'bogus'"));
+    const invalid = fakeFetch(() =>
+      mlflowError(400, 'INVALID_PARAMETER_VALUE', "Invalid clause(s) in filter string: 'bogus'"),
+    );
     const err = await client(invalid.fn)
       .searchRuns({ experimentIds: ['1'], filter: 'bogus' })
       .catch((e: unknown) => e);
@@ -206,7 +228,9 @@ describe('MlflowClient error mapping', () => {
 
   it('treats an HTML 404 as a wrong endpoint, not a missing resource', async () => {
     const { fn } = fakeFetch(() => new Response('<h1>Not Found</h1>', { status: 404 }));
-    const err = await client(fn).getRun('r1').catch((e: unknown) => e);
+    const err = await client(fn)
+      .getRun('r1')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlflowError);
     expect(err).not.toBeInstanceOf(MlflowNotFoundError);
     expect((err as MlflowError).message).toContain('tracking URI');
@@ -214,7 +238,9 @@ describe('MlflowClient error mapping', () => {
   });
 
   it('getExperimentByName answers undefined for a missing experiment', async () => {
-    const { fn, requests } = fakeFetch(() => mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', "Could not find experiment with name 'x'"));
+    const { fn, requests } = fakeFetch(() =>
+      mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', "Could not find experiment with name 'x'"),
+    );
     expect(await client(fn).getExperimentByName('x y')).toBeUndefined();
     expect(requests[0]?.url.pathname).toBe('/api/2.0/mlflow/experiments/get-by-name');
     expect(requests[0]?.url.searchParams.get('experiment_name')).toBe('x y');
@@ -228,7 +254,8 @@ describe('MlflowClient error mapping', () => {
         lookups += 1;
         return lookups === 1 ? mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', 'no') : json(200, { experiment: exp });
       }
-      if (req.url.pathname.endsWith('/experiments/create')) return mlflowError(400, 'RESOURCE_ALREADY_EXISTS', 'exists');
+      if (req.url.pathname.endsWith('/experiments/create'))
+        return mlflowError(400, 'RESOURCE_ALREADY_EXISTS', 'exists');
       return json(500, {});
     });
     const got = await client(fn).getOrCreateExperiment('e');
@@ -237,23 +264,37 @@ describe('MlflowClient error mapping', () => {
   });
 
   it('getModelVersionByAlias answers undefined for an unset alias (400 INVALID_PARAMETER_VALUE)', async () => {
-    const unset = fakeFetch(() => mlflowError(400, 'INVALID_PARAMETER_VALUE', 'Registered model alias champion not found.'));
+    const unset = fakeFetch(() =>
+      mlflowError(400, 'INVALID_PARAMETER_VALUE', 'Registered model alias champion not found.'),
+    );
     expect(await client(unset.fn).getModelVersionByAlias('m', 'champion')).toBeUndefined();
     expect(unset.fn).toHaveBeenCalledTimes(1);
     expect(unset.requests[0]?.url.pathname).toBe('/api/2.0/mlflow/registered-models/alias');
 
-    const noModel = fakeFetch(() => mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', 'Registered Model with name=m not found'));
-    await expect(client(noModel.fn).getModelVersionByAlias('m', 'champion')).rejects.toBeInstanceOf(MlflowNotFoundError);
+    const noModel = fakeFetch(() =>
+      mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', 'Registered Model with name=m not found'),
+    );
+    await expect(client(noModel.fn).getModelVersionByAlias('m', 'champion')).rejects.toBeInstanceOf(
+      MlflowNotFoundError,
+    );
 
     const badAlias = fakeFetch(() => mlflowError(400, 'INVALID_PARAMETER_VALUE', "Invalid alias name: 'a b'."));
-    await expect(client(badAlias.fn).getModelVersionByAlias('m', 'a b')).rejects.toBeInstanceOf(MlflowInvalidInputError);
+    await expect(client(badAlias.fn).getModelVersionByAlias('m', 'a b')).rejects.toBeInstanceOf(
+      MlflowInvalidInputError,
+    );
   });
 
   it('maps a missing artifact (the proxy answers 500 wrapping S3 404) to not-found, without retrying', async () => {
     const { fn, requests } = fakeFetch(() =>
-      mlflowError(500, 'INTERNAL_ERROR', 'The following failures occurred while downloading one or more artifacts from s3://mlo/x:\nAn error occurred (404) when calling the HeadObject operation: Not Found'),
+      mlflowError(
+        500,
+        'INTERNAL_ERROR',
+        'The following failures occurred while downloading one or more artifacts from s3://mlo/x:\nAn error occurred (404) when calling the HeadObject operation: Not Found',
+      ),
     );
-    await expect(client(fn).downloadArtifact('mlflow-artifacts:/7/r1/artifacts', 'model/model onnx')).rejects.toBeInstanceOf(MlflowNotFoundError);
+    await expect(
+      client(fn).downloadArtifact('mlflow-artifacts:/7/r1/artifacts', 'model/model onnx'),
+    ).rejects.toBeInstanceOf(MlflowNotFoundError);
     expect(fn).toHaveBeenCalledTimes(1);
     expect(requests[0]?.url.pathname).toBe('/api/2.0/mlflow-artifacts/artifacts/7/r1/artifacts/model/model%20onnx');
   });
@@ -273,14 +314,29 @@ describe('MlflowClient error mapping', () => {
     expect(isRetryable(new TypeError('Cannot read properties of undefined'))).toBe(false);
     expect(isRetryable(new TypeError('fetch failed'))).toBe(true);
     expect(isRetryable(new TypeError('fetch failed', { cause: new Error('bad port') }))).toBe(false);
-    expect(isRetryable(new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }) }))).toBe(false);
-    expect(isRetryable(new TypeError('terminated', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }))).toBe(true);
+    expect(
+      isRetryable(
+        new TypeError('fetch failed', {
+          cause: Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }),
+        }),
+      ),
+    ).toBe(false);
+    expect(
+      isRetryable(
+        new TypeError('terminated', {
+          cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+        }),
+      ),
+    ).toBe(true);
   });
 });
 
 describe('MlflowClient permanent fetch failures', () => {
   it('does not retry a fetch failure that cannot heal (port 1 is a "bad port" to fetch)', async () => {
-    const real = new MlflowClient({ trackingUri: 'http://127.0.0.1:1', retry: { attempts: 5, baseDelayMs: 1000, maxDelayMs: 1000 } });
+    const real = new MlflowClient({
+      trackingUri: 'http://127.0.0.1:1',
+      retry: { attempts: 5, baseDelayMs: 1000, maxDelayMs: 1000 },
+    });
     const started = Date.now();
     const err = await real.getRun('r1').catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(900);
@@ -368,7 +424,13 @@ describe('MlflowClient requests', () => {
 
   it('creates a child run with the parent tag', async () => {
     const { fn, requests } = fakeFetch(() => json(200, RUN));
-    await client(fn).createRun({ experimentId: '7', runName: 'trial-1', parentRunId: 'p1', startTime: 42, tags: { a: 'b' } });
+    await client(fn).createRun({
+      experimentId: '7',
+      runName: 'trial-1',
+      parentRunId: 'p1',
+      startTime: 42,
+      tags: { a: 'b' },
+    });
     expect(requests[0]?.body).toEqual({
       experiment_id: '7',
       run_name: 'trial-1',
@@ -402,13 +464,17 @@ describe('artifact and filter helpers', () => {
   it('maps run artifact URIs to proxy paths', () => {
     expect(artifactProxyPath('mlflow-artifacts:/1/abc/artifacts')).toBe('1/abc/artifacts');
     expect(artifactProxyPath('mlflow-artifacts://host:5050/1/abc/artifacts/')).toBe('1/abc/artifacts');
-    expect(artifactProxyPath('http://host:5050/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts')).toBe('1/abc/artifacts');
+    expect(artifactProxyPath('http://host:5050/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts')).toBe(
+      '1/abc/artifacts',
+    );
     expect(() => artifactProxyPath('s3://bucket/1/abc/artifacts')).toThrow(MlflowInvalidInputError);
   });
 
   it('rejects artifact paths that climb out of the run', async () => {
     const { fn } = fakeFetch(() => json(200, {}));
-    await expect(client(fn).uploadArtifact('mlflow-artifacts:/1/abc/artifacts', '../other/x', 'data')).rejects.toBeInstanceOf(MlflowInvalidInputError);
+    await expect(
+      client(fn).uploadArtifact('mlflow-artifacts:/1/abc/artifacts', '../other/x', 'data'),
+    ).rejects.toBeInstanceOf(MlflowInvalidInputError);
     expect(fn).not.toHaveBeenCalled();
   });
 

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { featureColumnNames, listSpecFiles, loadSpecFile, parseDerivedExpr, parseGate, parseSpec, SpecError, EVAL_GATE_METRICS, findModelSpec } from '../../lib/spec';
-import { parseDuration } from '../../lib/duration';
+import {
+  featureColumnNames,
+  listSpecFiles,
+  loadSpecFile,
+  parseDerivedExpr,
+  parseGate,
+  parseSpec,
+  SpecError,
+  EVAL_GATE_METRICS,
+  findModelSpec,
+} from '../../lib/spec/model-spec';
+import { parseDuration } from '../../lib/core/duration';
 
 const valid = `
 name: m1
@@ -40,7 +50,14 @@ describe('model spec', () => {
     expect(spec.promotion.deadline).toBe('72h');
     expect(spec.promotion.when_busy).toBe('queue');
     expect(spec.data.events.timestamp).toBe('ts');
-    expect(featureColumnNames(spec)).toEqual(['amount', 'card_id__count__1h', 'card_id__count__24h', 'card_id__sum_amount__1h', 'card_id__sum_amount__24h', 'card_id__time_since_prev']);
+    expect(featureColumnNames(spec)).toEqual([
+      'amount',
+      'card_id__count__1h',
+      'card_id__count__24h',
+      'card_id__sum_amount__1h',
+      'card_id__sum_amount__24h',
+      'card_id__time_since_prev',
+    ]);
   });
 
   it('the bundled model specs are valid', () => {
@@ -59,9 +76,15 @@ describe('model spec', () => {
       .replace('"auc >= 0.8"', '"auc ~ 0.8"')
       .replace('window: { days: 30 }', 'window: { days: 30 }\n  widnow: 3');
     const p = problems(bad);
-    expect(p.join('\n')).toMatch(/line 10: features\.aggregations\[0\]\.windows\[1\]: must be a whole number and a unit/);
-    expect(p.join('\n')).toMatch(/features\.aggregations\[0\]\.metrics\[0\]\.fn: unknown aggregation "median"; use one of count, sum/);
-    expect(p.join('\n')).toMatch(/features\.aggregations\[0\]\.metrics\[1\]\.of: aggregation "sum" needs "of: <column>"/);
+    expect(p.join('\n')).toMatch(
+      /line 10: features\.aggregations\[0\]\.windows\[1\]: must be a whole number and a unit/,
+    );
+    expect(p.join('\n')).toMatch(
+      /features\.aggregations\[0\]\.metrics\[0\]\.fn: unknown aggregation "median"; use one of count, sum/,
+    );
+    expect(p.join('\n')).toMatch(
+      /features\.aggregations\[0\]\.metrics\[1\]\.of: aggregation "sum" needs "of: <column>"/,
+    );
     expect(p.join('\n')).toMatch(/evaluation\.gates\[0\]: "auc ~ 0.8" is not a gate/);
     expect(p.join('\n')).toMatch(/training: unknown field "widnow"; check the spelling/);
     expect(p).toHaveLength(5);
@@ -77,18 +100,35 @@ describe('model spec', () => {
   });
 
   it('rejects duplicate feature names and slices the snapshot does not carry', () => {
-    const p = problems(valid.replace('columns: [amount]', 'columns: [amount, amount]').replace('holdout: { days: 7 }', 'holdout: { days: 7 }\n  slices: [country]'));
+    const p = problems(
+      valid
+        .replace('columns: [amount]', 'columns: [amount, amount]')
+        .replace('holdout: { days: 7 }', 'holdout: { days: 7 }\n  slices: [country]'),
+    );
     expect(p.join('\n')).toContain('feature "amount" is defined twice');
     expect(p.join('\n')).toContain('slice "country" must also be listed in features.slices');
   });
 
   it('parses gates, derived expressions and durations', () => {
     expect(parseGate('slice_auc_delta >= -0.01 where n >= 500', EVAL_GATE_METRICS)).toEqual({
-      text: 'slice_auc_delta >= -0.01 where n >= 500', metric: 'slice_auc_delta', op: '>=', threshold: -0.01, slice: true, minCount: 500,
+      text: 'slice_auc_delta >= -0.01 where n >= 500',
+      metric: 'slice_auc_delta',
+      op: '>=',
+      threshold: -0.01,
+      slice: true,
+      minCount: 500,
     });
     expect(parseGate('latency <= 3', EVAL_GATE_METRICS)).toMatch(/unknown gate metric "latency"/);
-    expect(parseDerivedExpr("channel == 'ecommerce'")).toEqual({ op: 'eq', left: 'channel', right: { literal: 'ecommerce' } });
-    expect(parseDerivedExpr('ip_country != country')).toEqual({ op: 'ne', left: 'ip_country', right: { column: 'country' } });
+    expect(parseDerivedExpr("channel == 'ecommerce'")).toEqual({
+      op: 'eq',
+      left: 'channel',
+      right: { literal: 'ecommerce' },
+    });
+    expect(parseDerivedExpr('ip_country != country')).toEqual({
+      op: 'ne',
+      left: 'ip_country',
+      right: { column: 'country' },
+    });
     expect(parseDerivedExpr('log1p(amount)')).toEqual({ op: 'log1p', column: 'amount' });
     expect(parseDerivedExpr('amount * 2')).toBeUndefined();
     expect(parseDuration('10m')).toBe(600_000);

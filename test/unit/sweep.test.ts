@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pickBest, planTrials } from '../../lib/sweep';
+import { pickBest, planTrials } from '../../lib/core/sweep';
 
 describe('sweep planning', () => {
   it('no sweep: one trial with the base params', () => {
@@ -7,7 +7,11 @@ describe('sweep planning', () => {
   });
 
   it('expands the grid over the base params, in a stable order', () => {
-    const t = planTrials({ rounds: 100, learning_rate: 0.05 }, { params: { learning_rate: [0.03, 0.1], num_leaves: [31, 63] }, max_trials: 8 }, 1);
+    const t = planTrials(
+      { rounds: 100, learning_rate: 0.05 },
+      { params: { learning_rate: [0.03, 0.1], num_leaves: [31, 63] }, max_trials: 8 },
+      1,
+    );
     expect(t.map((x) => x.params)).toEqual([
       { rounds: 100, learning_rate: 0.03, num_leaves: 31 },
       { rounds: 100, learning_rate: 0.03, num_leaves: 63 },

@@ -11,13 +11,13 @@ import { WorkflowFailedError, type ApplicationFailure } from '@temporalio/client
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/config';
+import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
 import { generateDataset, paymentsKey, S3Sink } from '../../lib/datagen';
-import { FailureType } from '../../lib/failure-types';
+import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec, type FeatureSet } from '../../lib/features/featureset';
 import type { FeatureSnapshotManifest } from '../../lib/features/manifest';
-import { createS3Client, getObjectBytes, listKeys, parseS3Uri, putObject } from '../../lib/s3';
-import { parseSpec } from '../../lib/spec';
+import { createS3Client, getObjectBytes, listKeys, parseS3Uri, putObject } from '../../lib/infra/s3';
+import { parseSpec } from '../../lib/spec/model-spec';
 import { featureBackfill, type FeatureBackfillInput } from '../../workflows/featureBackfill';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 
@@ -70,8 +70,18 @@ afterAll(async () => {
 async function backfill(input: Partial<FeatureBackfillInput> = {}) {
   const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu') };
   const workers = await Promise.all([
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities: createCpuActivities({ ...buildDeps(cfg), s3 }) }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: q.wf,
+      workflowsPath: WORKFLOWS_PATH,
+    }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: q.cpu,
+      activities: createCpuActivities({ ...buildDeps(cfg), s3 }),
+    }),
   ]);
   const workflowId = uniqueName('bf');
   const args: FeatureBackfillInput = {
@@ -85,11 +95,22 @@ async function backfill(input: Partial<FeatureBackfillInput> = {}) {
   };
   const [w0, w1] = workers;
   const run = env.client.workflow.execute(featureBackfill, { taskQueue: q.wf, workflowId, args: [args] });
-  const result = await w0.runUntil(w1.runUntil(run.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }))));
+  const result = await w0.runUntil(
+    w1.runUntil(
+      run.then(
+        (r) => ({ ok: true as const, r }),
+        (e: unknown) => ({ ok: false as const, e }),
+      ),
+    ),
+  );
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
   const partitionResults = (history.events ?? [])
     .filter((e) => e.activityTaskCompletedEventAttributes)
-    .map((e) => env.client.options.loadedDataConverter.payloadConverter.fromPayload<{ day?: string; reused?: boolean }>(e.activityTaskCompletedEventAttributes!.result!.payloads![0]!))
+    .map((e) =>
+      env.client.options.loadedDataConverter.payloadConverter.fromPayload<{ day?: string; reused?: boolean }>(
+        e.activityTaskCompletedEventAttributes!.result!.payloads![0]!,
+      ),
+    )
     .filter((r) => r.reused !== undefined);
   return { result, partitionResults, historyLength: history.events?.length ?? 0 };
 }
@@ -111,7 +132,18 @@ describe('featureBackfill', () => {
     expect(partitionResults.filter((p) => p.reused === false)).toHaveLength(10);
     const m = await readManifest(result.r.manifestUri);
     expect(m.kind).toBe('mlo.feature-snapshot/v1');
-    expect(m.partitions.map((p) => p.day)).toEqual(['2026-01-05', '2026-01-06', '2026-01-07', '2026-01-08', '2026-01-09', '2026-01-10', '2026-01-11', '2026-01-12', '2026-01-13', '2026-01-14']);
+    expect(m.partitions.map((p) => p.day)).toEqual([
+      '2026-01-05',
+      '2026-01-06',
+      '2026-01-07',
+      '2026-01-08',
+      '2026-01-09',
+      '2026-01-10',
+      '2026-01-11',
+      '2026-01-12',
+      '2026-01-13',
+      '2026-01-14',
+    ]);
     expect(m.columns.features.map((f) => f.name)).toEqual(fset.featureOrder);
     // Rows equal the raw partitions' rows.
     for (const p of m.partitions) {
@@ -150,7 +182,20 @@ for i in range(feat.num_rows):
 print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.type) for f in feat.schema}}))
 `;
     const rawKeys = ['2026-01-07', '2026-01-08'].map((d) => paymentsKey(`${root}raw/`, d));
-    const out = execFileSync(path.join(PROJECT_ROOT, '.venv', 'bin', 'python'), ['-c', script, cfg.s3.endpoint, cfg.s3.accessKeyId, cfg.s3.secretAccessKey, cfg.s3.bucket, parseS3Uri(part.uri).key, ...rawKeys], { encoding: 'utf8' });
+    const out = execFileSync(
+      path.join(PROJECT_ROOT, '.venv', 'bin', 'python'),
+      [
+        '-c',
+        script,
+        cfg.s3.endpoint,
+        cfg.s3.accessKeyId,
+        cfg.s3.secretAccessKey,
+        cfg.s3.bucket,
+        parseS3Uri(part.uri).key,
+        ...rawKeys,
+      ],
+      { encoding: 'utf8' },
+    );
     const r = JSON.parse(out) as { rows: number; bad: number; types: Record<string, string> };
     expect(r.rows).toBe(part.rows);
     expect(r.bad).toBe(0);
@@ -171,7 +216,10 @@ print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.typ
     await putObject(s3, cfg.s3.bucket, key, tableToIPC(t.slice(0, t.numRows - 1), 'file'));
     const changed = await backfill();
     expect(changed.result.ok).toBe(true);
-    const recomputed = changed.partitionResults.filter((p) => p.reused === false).map((p) => p.day).sort();
+    const recomputed = changed.partitionResults
+      .filter((p) => p.reused === false)
+      .map((p) => p.day)
+      .sort();
     expect(recomputed).toEqual(['2026-01-08', '2026-01-09']);
     if (changed.result.ok) expect(changed.result.r.manifestUri).not.toBe(firstManifestUri);
   });
@@ -185,7 +233,9 @@ print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.typ
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err.cause as { cause?: unknown }).cause as ApplicationFailure;
     expect(cause.type).toBe(FailureType.BadInput);
-    expect(cause.message).toMatch(/raw event partitions missing under s3:\/\/mlo\/test-backfill-[0-9a-f]+\/raw\/payments\/: day=2026-01-17, 2026-01-18, 2026-01-19\./);
+    expect(cause.message).toMatch(
+      /raw event partitions missing under s3:\/\/mlo\/test-backfill-[0-9a-f]+\/raw\/payments\/: day=2026-01-17, 2026-01-18, 2026-01-19\./,
+    );
     expect(cause.message).toContain('allow_gaps');
     expect(await listKeys(s3, cfg.s3.bucket, `features/bf-test/`)).toEqual(before);
   });

@@ -9,12 +9,19 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
-import { readAudit } from '../../lib/audit';
-import { loadConfig, WORKFLOWS_PATH } from '../../lib/config';
-import { MlflowClient, tagsOf } from '../../lib/mlflow';
-import { createS3Client } from '../../lib/s3';
+import { readAudit } from '../../lib/registry/audit';
+import { loadConfig, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { MlflowClient, tagsOf } from '../../lib/registry/mlflow';
+import { createS3Client } from '../../lib/infra/s3';
 import { promotion, rollback } from '../../workflows';
-import { approveSignal, approveUpdate, promotionStateQuery, promotionWorkflowId, rejectSignal, rejectUpdate } from '../../workflows/definitions';
+import {
+  approveSignal,
+  approveUpdate,
+  promotionStateQuery,
+  promotionWorkflowId,
+  rejectSignal,
+  rejectUpdate,
+} from '../../lib/core/definitions';
 import type { PromotionInput } from '../../workflows/promotion';
 import { rollbackWorkflowId } from '../../workflows/rollback';
 import { recordHistory } from '../helpers/fixtures';
@@ -36,8 +43,18 @@ beforeAll(async () => {
   cpuQueue = uniqueName('cpu');
   wfQueue = uniqueName('wf');
   workers = await Promise.all([
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: wfQueue, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: cpuQueue, activities: createCpuActivities(buildDeps(cfg)) }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: wfQueue,
+      workflowsPath: WORKFLOWS_PATH,
+    }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: cpuQueue,
+      activities: createCpuActivities(buildDeps(cfg)),
+    }),
   ]);
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
 }, 120_000);
@@ -53,7 +70,8 @@ afterAll(async () => {
 async function registeredModel(n: number): Promise<string> {
   const name = `promo-${randomUUID().slice(0, 8)}`;
   await mlflow.createRegisteredModel(name);
-  for (let i = 0; i < n; i++) await mlflow.createModelVersion({ name, source: `s3://${cfg.s3.bucket}/test-models/${name}/v${i + 1}` });
+  for (let i = 0; i < n; i++)
+    await mlflow.createModelVersion({ name, source: `s3://${cfg.s3.bucket}/test-models/${name}/v${i + 1}` });
   return name;
 }
 
@@ -73,9 +91,18 @@ function promotionInput(model: string, over: Partial<PromotionInput> = {}): Prom
   };
 }
 
-async function startPromotion(model: string, over: Partial<PromotionInput> = {}): Promise<WorkflowHandle<typeof promotion>> {
-  const h = await env.client.workflow.start(promotion, { taskQueue: wfQueue, workflowId: promotionWorkflowId(model), args: [promotionInput(model, over)] });
-  await waitFor('the promotion to wait', async () => ((await h.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+async function startPromotion(
+  model: string,
+  over: Partial<PromotionInput> = {},
+): Promise<WorkflowHandle<typeof promotion>> {
+  const h = await env.client.workflow.start(promotion, {
+    taskQueue: wfQueue,
+    workflowId: promotionWorkflowId(model),
+    args: [promotionInput(model, over)],
+  });
+  await waitFor('the promotion to wait', async () =>
+    (await h.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined,
+  );
   return h;
 }
 
@@ -84,7 +111,10 @@ async function aliasOf(model: string, alias: string): Promise<string | undefined
 }
 
 async function refusedUpdate(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
   return ((err as WorkflowUpdateFailedError).cause as Error).message;
 }
@@ -96,9 +126,21 @@ describe('promotion', () => {
     const h = await startPromotion(model);
     expect(await aliasOf(model, 'challenger')).toBe('2');
     const d = await h.describe();
-    expect(d.searchAttributes).toMatchObject({ MloModel: [model], MloStage: ['awaiting-approval'], MloCandidateVersion: ['2'], MloRequestedBy: ['carol@example.com'] });
-    const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '2', comment: 'AUC up, slices fine' }] });
-    expect(r).toEqual({ outcome: 'promoted', version: '2', decidedBy: 'alice@example.com', message: `${model} version 2 is now champion (approved by alice@example.com)` });
+    expect(d.searchAttributes).toMatchObject({
+      MloModel: [model],
+      MloStage: ['awaiting-approval'],
+      MloCandidateVersion: ['2'],
+      MloRequestedBy: ['carol@example.com'],
+    });
+    const r = await h.executeUpdate(approveUpdate, {
+      args: [{ reviewer: 'alice@example.com', candidateVersion: '2', comment: 'AUC up, slices fine' }],
+    });
+    expect(r).toEqual({
+      outcome: 'promoted',
+      version: '2',
+      decidedBy: 'alice@example.com',
+      message: `${model} version 2 is now champion (approved by alice@example.com)`,
+    });
     expect(await h.result()).toEqual(r);
     recordHistory('promotion-approved', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(await aliasOf(model, 'champion')).toBe('2');
@@ -110,7 +152,13 @@ describe('promotion', () => {
     expect(tagsOf(await mlflow.getModelVersion(model, '1'))['mlo.replaced_by']).toMatch(/^2 at /);
     const trail = await readAudit(s3, cfg.s3.bucket, model);
     expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'champion-moved']);
-    expect(trail[1]).toMatchObject({ actor: 'alice@example.com', version: '2', previousChampion: '1', newChampion: '2', workflowId: promotionWorkflowId(model) });
+    expect(trail[1]).toMatchObject({
+      actor: 'alice@example.com',
+      version: '2',
+      previousChampion: '1',
+      newChampion: '2',
+      workflowId: promotionWorkflowId(model),
+    });
   });
 
   it('refuses self-approval, strangers, rejections without a reason and other versions, with the reason; refused signals change nothing and are recorded', async () => {
@@ -120,9 +168,17 @@ describe('promotion', () => {
     expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toBe(
       'carol@example.com requested this run and may not approve it (four eyes); another reviewer must approve',
     );
-    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory@example.com' }] }))).toMatch(/^mallory@example.com is not a reviewer of promo-/);
-    expect(await refusedUpdate(h.executeUpdate(rejectUpdate, { args: [{ reviewer: 'bob@example.com', reason: ' ' }] }))).toMatch(/^a rejection needs a reason/);
-    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com', candidateVersion: '7' }] }))).toMatch(/not version 7/);
+    expect(
+      await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory@example.com' }] })),
+    ).toMatch(/^mallory@example.com is not a reviewer of promo-/);
+    expect(
+      await refusedUpdate(h.executeUpdate(rejectUpdate, { args: [{ reviewer: 'bob@example.com', reason: ' ' }] })),
+    ).toMatch(/^a rejection needs a reason/);
+    expect(
+      await refusedUpdate(
+        h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com', candidateVersion: '7' }] }),
+      ),
+    ).toMatch(/not version 7/);
     await h.signal(approveSignal, { reviewer: 'carol@example.com' });
     await h.signal(rejectSignal, { reviewer: 'mallory@example.com', reason: 'no' });
     const state = await waitFor('the refusals to be recorded', async () => {
@@ -138,11 +194,16 @@ describe('promotion', () => {
     // A valid rejection by signal, then a second decision is refused.
     await h.signal(rejectSignal, { reviewer: 'bob@example.com', reason: 'recall on DE dropped 3 points' });
     const r = await h.result();
-    recordHistory('promotion-rejected-after-refusals', h, { address: env.address, namespace: env.namespace ?? 'default' });
+    recordHistory('promotion-rejected-after-refusals', h, {
+      address: env.address,
+      namespace: env.namespace ?? 'default',
+    });
     expect(r).toMatchObject({ outcome: 'rejected', decidedBy: 'bob@example.com' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
-    expect(tagsOf(await mlflow.getModelVersion(model, '2'))['mlo.rejected']).toBe('rejected by bob@example.com: recall on DE dropped 3 points');
+    expect(tagsOf(await mlflow.getModelVersion(model, '2'))['mlo.rejected']).toBe(
+      'rejected by bob@example.com: recall on DE dropped 3 points',
+    );
     const trail = await readAudit(s3, cfg.s3.bucket, model);
     expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'refused', 'refused', 'rejected']);
     expect(trail[1]?.reason).toContain('four eyes');
@@ -154,9 +215,14 @@ describe('promotion', () => {
     const h = await startPromotion(model, { deadline: '1h' });
     await h.signal(rejectSignal, { reviewer: 'alice@example.com', reason: 'not now' });
     // The update may race the workflow's completion: refused by the validator, or the workflow is done.
-    const err = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] }).then(() => undefined, (e: unknown) => e);
+    const err = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeDefined();
-    expect(String((err as Error).cause instanceof Error ? (err as { cause: Error }).cause.message : (err as Error).message)).toMatch(/already decided \(rejected by alice@example.com\)|workflow execution already completed/i);
+    expect(
+      String((err as Error).cause instanceof Error ? (err as { cause: Error }).cause.message : (err as Error).message),
+    ).toMatch(/already decided \(rejected by alice@example.com\)|workflow execution already completed/i);
     expect((await h.result()).outcome).toBe('rejected');
     expect(await aliasOf(model, 'champion')).toBe('1');
   });
@@ -170,7 +236,9 @@ describe('promotion', () => {
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
     expect(await aliasOf(model, 'champion')).toBeUndefined();
     expect((await readAudit(s3, cfg.s3.bucket, model)).map((t) => t.action)).toEqual(['challenger-set', 'expired']);
-    expect(tagsOf(await mlflow.getModelVersion(model, '2'))['mlo.rejected']).toMatch(/^expired by mlo: no decision before the deadline/);
+    expect(tagsOf(await mlflow.getModelVersion(model, '2'))['mlo.rejected']).toMatch(
+      /^expired by mlo: no decision before the deadline/,
+    );
     // A decision after the deadline changes nothing.
     await expect(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] })).rejects.toThrow();
     expect(await aliasOf(model, 'champion')).toBeUndefined();
@@ -181,12 +249,20 @@ describe('promotion', () => {
     await mlflow.setAlias(model, 'champion', '1');
     const h = await startPromotion(model, { candidateVersion: '2', championAtEvaluation: '1' });
     await mlflow.setAlias(model, 'champion', '3'); // someone else's promotion
-    const upd = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] }).then(() => undefined, (e: unknown) => e);
+    const upd = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(upd).toBeInstanceOf(WorkflowUpdateFailedError);
-    const err = await h.result().then(() => undefined, (e: unknown) => e);
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const msg = ((err as WorkflowFailedError).cause as Error & { cause?: Error }).cause?.message ?? '';
-    expect(msg).toMatch(/the champion of promo-\w+ moved since the decision was made \(expected version 1, found version 3\); nothing was changed/);
+    expect(msg).toMatch(
+      /the champion of promo-\w+ moved since the decision was made \(expected version 1, found version 3\); nothing was changed/,
+    );
     expect(await aliasOf(model, 'champion')).toBe('3');
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
   });
@@ -211,18 +287,37 @@ describe('rollback', () => {
     const h = await env.client.workflow.start(rollback, {
       taskQueue: wfQueue,
       workflowId: rollbackWorkflowId(model),
-      args: [{ model, requestedBy: 'carol@example.com', reason: 'false positives spiked', emergency: false, reviewers: ['alice@example.com', 'bob@example.com', 'carol@example.com'], deadline: '1h', cpuQueue }],
+      args: [
+        {
+          model,
+          requestedBy: 'carol@example.com',
+          reason: 'false positives spiked',
+          emergency: false,
+          reviewers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
+          deadline: '1h',
+          cpuQueue,
+        },
+      ],
     });
-    await waitFor('the rollback to wait', async () => ((await h.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+    await waitFor('the rollback to wait', async () =>
+      (await h.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined,
+    );
     expect(await aliasOf(model, 'champion')).toBe('2');
-    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toMatch(/four eyes/);
+    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toMatch(
+      /four eyes/,
+    );
     const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
     expect(r.message).toBe(`${model} champion rolled back from version 2 to 1`);
     recordHistory('rollback-approved', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     const trail = await readAudit(s3, cfg.s3.bucket, model);
     expect(trail.slice(-2).map((t) => t.action)).toEqual(['rollback-requested', 'rollback']);
-    expect(trail.at(-1)).toMatchObject({ actor: 'bob@example.com', previousChampion: '2', newChampion: '1', emergency: false });
+    expect(trail.at(-1)).toMatchObject({
+      actor: 'bob@example.com',
+      previousChampion: '2',
+      newChampion: '1',
+      emergency: false,
+    });
   });
 
   it('the emergency path moves at once and is audited as an emergency; a version that never was champion is refused', async () => {
@@ -231,18 +326,50 @@ describe('rollback', () => {
       .execute(rollback, {
         taskQueue: wfQueue,
         workflowId: uniqueName('rb'),
-        args: [{ model, toVersion: '3', requestedBy: 'carol@example.com', reason: 'x', emergency: true, reviewers: ['alice@example.com'], deadline: '1h', cpuQueue }],
+        args: [
+          {
+            model,
+            toVersion: '3',
+            requestedBy: 'carol@example.com',
+            reason: 'x',
+            emergency: true,
+            reviewers: ['alice@example.com'],
+            deadline: '1h',
+            cpuQueue,
+          },
+        ],
       })
-      .then(() => undefined, (e: unknown) => e);
-    expect(((never as WorkflowFailedError).cause as Error).message).toBe(`version 3 never was champion of ${model}; former champions: 1, 2`);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(((never as WorkflowFailedError).cause as Error).message).toBe(
+      `version 3 never was champion of ${model}; former champions: 1, 2`,
+    );
     const r = await env.client.workflow.execute(rollback, {
       taskQueue: wfQueue,
       workflowId: rollbackWorkflowId(model),
-      args: [{ model, toVersion: '1', requestedBy: 'carol@example.com', reason: 'fraud losses spiking', emergency: true, reviewers: ['alice@example.com'], deadline: '1h', cpuQueue }],
+      args: [
+        {
+          model,
+          toVersion: '1',
+          requestedBy: 'carol@example.com',
+          reason: 'fraud losses spiking',
+          emergency: true,
+          reviewers: ['alice@example.com'],
+          deadline: '1h',
+          cpuQueue,
+        },
+      ],
     });
     expect(r.message).toBe(`${model} champion rolled back from version 2 to 1 (emergency)`);
     expect(await aliasOf(model, 'champion')).toBe('1');
     expect(tagsOf(await mlflow.getModelVersion(model, '1'))['mlo.emergency']).toBe('true');
-    expect((await readAudit(s3, cfg.s3.bucket, model)).at(-1)).toMatchObject({ action: 'rollback', emergency: true, actor: 'carol@example.com', reason: 'fraud losses spiking' });
+    expect((await readAudit(s3, cfg.s3.bucket, model)).at(-1)).toMatchObject({
+      action: 'rollback',
+      emergency: true,
+      actor: 'carol@example.com',
+      reason: 'fraud losses spiking',
+    });
   });
 });

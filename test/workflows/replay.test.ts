@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { HISTORIES_DIR } from '../helpers/fixtures';
 import { runTs } from '../helpers/spawn';
 
-const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(HISTORIES_DIR)
+  ? fs
+      .readdirSync(HISTORIES_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 describe('stored histories replay against the current workflow code', () => {
   it('has stored histories of promotions, rollbacks and full runs', () => {
@@ -23,7 +28,11 @@ describe('stored histories replay against the current workflow code', () => {
   it('every stored history replays without nondeterminism', async () => {
     const r = await runTs('scripts/replay.ts', []);
     const last = r.output.trim().split('\n').at(-1) ?? '';
-    const out = JSON.parse(last) as { replayed: number; files: number; failures: { workflowId: string; error: string }[] };
+    const out = JSON.parse(last) as {
+      replayed: number;
+      files: number;
+      failures: { workflowId: string; error: string }[];
+    };
     expect(out.failures).toEqual([]);
     expect(out.replayed).toBe(files.length);
     expect(r.code).toBe(0);

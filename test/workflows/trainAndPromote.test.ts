@@ -9,11 +9,17 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
-import { WORKFLOWS_PATH } from '../../lib/config';
+import { WORKFLOWS_PATH } from '../../lib/infra/config';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec';
+import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
-import { approveUpdate, progressQuery, promotionStateQuery, promotionWorkflowId, type TrainAndPromoteInput } from '../../workflows/definitions';
+import {
+  approveUpdate,
+  progressQuery,
+  promotionStateQuery,
+  promotionWorkflowId,
+  type TrainAndPromoteInput,
+} from '../../lib/core/definitions';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -28,8 +34,19 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function input(queues: { cpu: string; gpu: string }, spec: ModelSpec = findModelSpec('fraud-detector').spec): TrainAndPromoteInput {
-  return { model: spec.name, spec, specHash: specHash(spec), featureSet: featureSetFromSpec(spec), asOf: '2026-03-15', requestedBy: 'carol@example.com', queues };
+function input(
+  queues: { cpu: string; gpu: string },
+  spec: ModelSpec = findModelSpec('fraud-detector').spec,
+): TrainAndPromoteInput {
+  return {
+    model: spec.name,
+    spec,
+    specHash: specHash(spec),
+    featureSet: featureSetFromSpec(spec),
+    asOf: '2026-03-15',
+    requestedBy: 'carol@example.com',
+    queues,
+  };
 }
 
 type Seen = { name: string; queue: string }[];
@@ -47,13 +64,28 @@ function mocks(seen: Seen, opts: { evaluationPassed?: boolean; champion?: string
     },
     async writeFeatureManifest(i) {
       record('writeFeatureManifest');
-      return { manifestUri: 's3://mlo/features/m.json', hash: 'snap', rows: i.partitions.length * 10, partitions: i.partitions.length, labeledRows: 16, positives: 2 };
+      return {
+        manifestUri: 's3://mlo/features/m.json',
+        hash: 'snap',
+        rows: i.partitions.length * 10,
+        partitions: i.partitions.length,
+        labeledRows: 16,
+        positives: 2,
+      };
     },
     async trainTrial(i) {
       record('trainTrial');
       expect(i.snapshot.manifestUri).toBe('s3://mlo/features/m.json');
       expect(i.featureColumns[0]).toBe('amount');
-      return { trialIndex: i.trialIndex, runId: 'r1', onnxUri: 's3://mlo/models/m.onnx', metrics: { valid_auc: 0.9 }, params: i.params, probabilityOutput: 'probabilities', probabilityIndex: 1 };
+      return {
+        trialIndex: i.trialIndex,
+        runId: 'r1',
+        onnxUri: 's3://mlo/models/m.onnx',
+        metrics: { valid_auc: 0.9 },
+        params: i.params,
+        probabilityOutput: 'probabilities',
+        probabilityIndex: 1,
+      };
     },
     async registerCandidate(i) {
       record('registerCandidate');
@@ -73,7 +105,11 @@ function mocks(seen: Seen, opts: { evaluationPassed?: boolean; champion?: string
       record('evaluateCandidate');
       expect(i.candidate.version).toBe('3');
       const passed = opts.evaluationPassed ?? true;
-      return { passed, reportUri: 's3://mlo/reports/e.json', markdown: passed ? '| auc | 0.91 |' : '**auc_delta >= -0.002: FAILED (-0.03)**' };
+      return {
+        passed,
+        reportUri: 's3://mlo/reports/e.json',
+        markdown: passed ? '| auc | 0.91 |' : '**auc_delta >= -0.002: FAILED (-0.03)**',
+      };
     },
     async shadowScore() {
       record('shadowScore');
@@ -98,36 +134,67 @@ function mocks(seen: Seen, opts: { evaluationPassed?: boolean; champion?: string
   };
 }
 
-async function withWorkers<T>(activities: Activities, fn: (q: { wf: string; cpu: string; gpu: string }) => Promise<T>): Promise<T> {
+async function withWorkers<T>(
+  activities: Activities,
+  fn: (q: { wf: string; cpu: string; gpu: string }) => Promise<T>,
+): Promise<T> {
   const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
   const workers = await Promise.all([
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: q.wf,
+      workflowsPath: WORKFLOWS_PATH,
+    }),
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities }),
-    Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.gpu, activities: { trainTrial: (i: Parameters<Activities['trainTrial']>[0]) => activities.trainTrial(i) } }),
+    Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: q.gpu,
+      activities: { trainTrial: (i: Parameters<Activities['trainTrial']>[0]) => activities.trainTrial(i) },
+    }),
   ]);
   const [w0, w1, w2] = workers;
   return w0.runUntil(w1.runUntil(w2.runUntil(fn(q))));
 }
 
 describe('trainAndPromote', () => {
-  it('runs every stage on the queue of its pool and promotes on a reviewer\'s approval', async () => {
+  it("runs every stage on the queue of its pool and promotes on a reviewer's approval", async () => {
     const seen: Seen = [];
     const out = await withWorkers(mocks(seen), async (q) => {
-      const h = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      const h = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      });
       const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'));
       const state = await waitFor('the promotion to wait for a decision', async () => {
         const s = await promo.query(promotionStateQuery);
         return s.status === 'awaiting-approval' ? s : undefined;
       });
-      expect(state).toMatchObject({ candidateVersion: '3', requestedBy: 'carol@example.com', reviewers: ['alice@example.com', 'bob@example.com'] });
+      expect(state).toMatchObject({
+        candidateVersion: '3',
+        requestedBy: 'carol@example.com',
+        reviewers: ['alice@example.com', 'bob@example.com'],
+      });
       const stages = await h.query(progressQuery);
-      expect(stages.find((s) => s.stage === 'promotion')?.message).toBe('awaiting approval in workflow promotion/fraud-detector');
-      const decision = await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '3' }] });
+      expect(stages.find((s) => s.stage === 'promotion')?.message).toBe(
+        'awaiting approval in workflow promotion/fraud-detector',
+      );
+      const decision = await promo.executeUpdate(approveUpdate, {
+        args: [{ reviewer: 'alice@example.com', candidateVersion: '3' }],
+      });
       expect(decision).toMatchObject({ outcome: 'promoted', version: '3', decidedBy: 'alice@example.com' });
       const r = await h.result();
       recordHistory('train-and-promote-promoted', h, { address: env.address, namespace: env.namespace ?? 'default' });
-      recordHistory('promotion-approved-in-run', promo, { address: env.address, namespace: env.namespace ?? 'default' });
-      recordHistory('feature-backfill', env.client.workflow.getHandle(`${h.workflowId}/features`), { address: env.address, namespace: env.namespace ?? 'default' });
+      recordHistory('promotion-approved-in-run', promo, {
+        address: env.address,
+        namespace: env.namespace ?? 'default',
+      });
+      recordHistory('feature-backfill', env.client.workflow.getHandle(`${h.workflowId}/features`), {
+        address: env.address,
+        namespace: env.namespace ?? 'default',
+      });
       return { r, q };
     });
     expect(out.r.outcome).toBe('promoted');
@@ -163,10 +230,17 @@ describe('trainAndPromote', () => {
   it('a failed gate ends the run before promotion, and nothing moves in the registry', async () => {
     const seen: Seen = [];
     const r = await withWorkers(mocks(seen, { evaluationPassed: false }), (q) =>
-      env.client.workflow.execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap'), args: [input({ cpu: q.cpu, gpu: q.gpu })] }),
+      env.client.workflow.execute(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      }),
     );
     expect(r.outcome).toBe('gate-failed');
-    expect(r.stages.find((s) => s.stage === 'promotion')).toMatchObject({ status: 'skipped', message: 'not promoted: the evaluation gates failed; nothing moved in the registry' });
+    expect(r.stages.find((s) => s.stage === 'promotion')).toMatchObject({
+      status: 'skipped',
+      message: 'not promoted: the evaluation gates failed; nothing moved in the registry',
+    });
     expect(seen.map((s) => s.name)).not.toContain('setChallenger');
     expect(seen.map((s) => s.name)).not.toContain('moveChampion');
   });
@@ -174,18 +248,30 @@ describe('trainAndPromote', () => {
   it('a second run for the same model waits for the pending promotion (when_busy: queue)', async () => {
     const seen: Seen = [];
     await withWorkers(mocks(seen), async (q) => {
-      const first = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap1'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      const first = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap1'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      });
       const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'));
       const firstRun = await waitFor('the first promotion', async () => {
         const d = await promo.describe();
-        return d.status.name === 'RUNNING' && (await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? d.runId : undefined;
+        return d.status.name === 'RUNNING' && (await promo.query(promotionStateQuery)).status === 'awaiting-approval'
+          ? d.runId
+          : undefined;
       });
-      const second = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap2'), args: [input({ cpu: q.cpu, gpu: q.gpu })] });
+      const second = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap2'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      });
       await waitFor('the second run to queue', async () => {
         const s = (await second.query(progressQuery)).find((x) => x.stage === 'promotion');
         return s?.message?.startsWith('waiting for the pending promotion of fraud-detector') ? true : undefined;
       });
-      await env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'), firstRun).executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
+      await env.client.workflow
+        .getHandle(promotionWorkflowId('fraud-detector'), firstRun)
+        .executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
       expect((await first.result()).outcome).toBe('promoted');
       // The second now holds the promotion lock and waits for its own decision.
       const secondRun = await waitFor(
@@ -196,7 +282,9 @@ describe('trainAndPromote', () => {
         },
         60_000,
       );
-      await env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'), secondRun).executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+      await env.client.workflow
+        .getHandle(promotionWorkflowId('fraud-detector'), secondRun)
+        .executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
       expect((await second.result()).outcome).toBe('promoted');
     });
   });
@@ -205,14 +293,29 @@ describe('trainAndPromote', () => {
     const base = findModelSpec('fraud-detector').spec;
     const spec: ModelSpec = { ...base, name: 'fraud-refuse', promotion: { ...base.promotion, when_busy: 'refuse' } };
     await withWorkers(mocks([]), async (q) => {
-      const first = await env.client.workflow.start(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap1'), args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)] });
+      const first = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap1'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
+      });
       const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-refuse'));
-      await waitFor('the first promotion', async () => ((await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined));
+      await waitFor('the first promotion', async () =>
+        (await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined,
+      );
       const err = await env.client.workflow
-        .execute(trainAndPromote, { taskQueue: q.wf, workflowId: uniqueName('tap2'), args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)] })
-        .then(() => undefined, (e: unknown) => e);
+        .execute(trainAndPromote, {
+          taskQueue: q.wf,
+          workflowId: uniqueName('tap2'),
+          args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(err).toBeInstanceOf(WorkflowFailedError);
-      expect((err as WorkflowFailedError).cause?.message).toMatch(/stage promotion failed: another promotion of fraud-refuse is pending \(workflow promotion\/fraud-refuse\); the model spec says when_busy: refuse/);
+      expect((err as WorkflowFailedError).cause?.message).toMatch(
+        /stage promotion failed: another promotion of fraud-refuse is pending \(workflow promotion\/fraud-refuse\); the model spec says when_busy: refuse/,
+      );
       await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
       expect((await first.result()).outcome).toBe('promoted');
     });

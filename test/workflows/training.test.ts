@@ -11,11 +11,11 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { buildDeps, createCpuActivities, type Activities } from '../../activities';
 import type { TrialHeartbeat } from '../../activities/training';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/config';
-import { FailureType } from '../../lib/failure-types';
+import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { MlflowClient, quoteFilterValue, tagsOf } from '../../lib/mlflow';
-import { parseSpec, specHash, type ModelSpec } from '../../lib/spec';
+import { MlflowClient, quoteFilterValue, tagsOf } from '../../lib/registry/mlflow';
+import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
 import { spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
@@ -24,7 +24,16 @@ import { waitFor } from '../helpers/wait';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
-const FIXTURE_FEATURES = ['amount_log', 'amount_zscore_card', 'card_tx_count_1h', 'card_tx_count_24h', 'card_amount_sum_24h', 'merchant_distinct_7d', 'geo_mismatch', 'account_age_days_log'];
+const FIXTURE_FEATURES = [
+  'amount_log',
+  'amount_zscore_card',
+  'card_tx_count_1h',
+  'card_tx_count_24h',
+  'card_amount_sum_24h',
+  'merchant_distinct_7d',
+  'geo_mismatch',
+  'account_age_days_log',
+];
 let manifestUri = '';
 let connection: Connection;
 let nativeConnection: NativeConnection;
@@ -60,11 +69,29 @@ promotion:
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const prefix = `s3://${cfg.s3.bucket}/test-training-${randomUUID().slice(0, 8)}/`;
-  manifestUri = execFileSync(path.join(PROJECT_ROOT, '.venv', 'bin', 'python'), ['trainers/tools/make_fixture_snapshot.py', prefix, '--days', '8', '--rows-per-day', '15000', '--immature-days', '1'], {
-    cwd: PROJECT_ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, MLO_S3_ENDPOINT: cfg.s3.endpoint, AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey },
-  }).trim();
+  manifestUri = execFileSync(
+    path.join(PROJECT_ROOT, '.venv', 'bin', 'python'),
+    [
+      'trainers/tools/make_fixture_snapshot.py',
+      prefix,
+      '--days',
+      '8',
+      '--rows-per-day',
+      '15000',
+      '--immature-days',
+      '1',
+    ],
+    {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        MLO_S3_ENDPOINT: cfg.s3.endpoint,
+        AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
+      },
+    },
+  ).trim();
   connection = await Connection.connect({ address: cfg.temporal.address });
   client = new Client({ connection, namespace: cfg.temporal.namespace });
   nativeConnection = await NativeConnection.connect({ address: cfg.temporal.address });
@@ -110,8 +137,18 @@ async function withPipeline<T>(q: Ctx, mlflowUri: string, fn: () => Promise<T>):
     },
   };
   const workers = await Promise.all([
-    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: q.wf, workflowsPath: WORKFLOWS_PATH }),
-    Worker.create({ connection: nativeConnection, namespace: cfg.temporal.namespace, taskQueue: q.cpu, activities: { ...real, ...mocks } }),
+    Worker.create({
+      connection: nativeConnection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: q.wf,
+      workflowsPath: WORKFLOWS_PATH,
+    }),
+    Worker.create({
+      connection: nativeConnection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: q.cpu,
+      activities: { ...real, ...mocks },
+    }),
   ]);
   const [w0, w1] = workers;
   return w0.runUntil(w1.runUntil(fn()));
@@ -121,7 +158,17 @@ function start(s: ModelSpec, q: Ctx): Promise<WorkflowHandle<typeof trainAndProm
   return client.workflow.start(trainAndPromote, {
     taskQueue: q.wf,
     workflowId: uniqueName(`train-${s.name}`),
-    args: [{ model: s.name, spec: s, specHash: specHash(s), featureSet: featureSetFromSpec(s), asOf: '2025-01-08', requestedBy: 'dana@example.com', queues: { cpu: q.cpu, gpu: q.gpu } }],
+    args: [
+      {
+        model: s.name,
+        spec: s,
+        specHash: specHash(s),
+        featureSet: featureSetFromSpec(s),
+        asOf: '2025-01-08',
+        requestedBy: 'dana@example.com',
+        queues: { cpu: q.cpu, gpu: q.gpu },
+      },
+    ],
   });
 }
 
@@ -130,11 +177,20 @@ async function pendingTrial(h: WorkflowHandle): Promise<{ details?: TrialHeartbe
   const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainTrial');
   if (!p) return undefined;
   const payload = p.heartbeatDetails?.payloads?.[0];
-  return { details: payload ? client.options.loadedDataConverter.payloadConverter.fromPayload<TrialHeartbeat>(payload) : undefined, attempt: p.attempt ?? 0 };
+  return {
+    details: payload
+      ? client.options.loadedDataConverter.payloadConverter.fromPayload<TrialHeartbeat>(payload)
+      : undefined,
+    attempt: p.attempt ?? 0,
+  };
 }
 
 async function versionsOf(model: string, workflowId: string) {
-  return (await mlflow.searchModelVersions({ filter: `name = ${quoteFilterValue(model)} and tags.\`mlo.workflow_id\` = ${quoteFilterValue(workflowId)}` })).items;
+  return (
+    await mlflow.searchModelVersions({
+      filter: `name = ${quoteFilterValue(model)} and tags.\`mlo.workflow_id\` = ${quoteFilterValue(workflowId)}`,
+    })
+  ).items;
 }
 
 function uniqueModel(prefix: string): string {
@@ -152,15 +208,23 @@ const alive = (pid: number) => {
 
 describe('training dispatch', () => {
   it('a kill -9 of the GPU worker mid-training: a new worker resumes from the checkpoint, and exactly one version is registered', async () => {
-    const s = spec(uniqueModel('resume'), '{ rounds: 400, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }');
+    const s = spec(
+      uniqueModel('resume'),
+      '{ rounds: 400, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }',
+    );
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     const first = await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
-      const beat = await waitFor('a checkpoint in the heartbeat', async () => {
-        const p = await pendingTrial(h);
-        return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
-      }, 120_000, { rethrow: true });
+      const beat = await waitFor(
+        'a checkpoint in the heartbeat',
+        async () => {
+          const p = await pendingTrial(h);
+          return p?.details?.checkpoint && p.details.trainerPid ? p.details : undefined;
+        },
+        120_000,
+        { rethrow: true },
+      );
       // The machine dies: the worker and its trainer go at once.
       first.child.kill('SIGKILL');
       if (beat.trainerPid) {
@@ -191,15 +255,23 @@ describe('training dispatch', () => {
   }, 420_000);
 
   it('cancelling the workflow mid-training kills the trainer process group within seconds', async () => {
-    const s = spec(uniqueModel('cancel'), '{ rounds: 5000, checkpoint_every: 100, learning_rate: 0.01, num_leaves: 63 }');
+    const s = spec(
+      uniqueModel('cancel'),
+      '{ rounds: 5000, checkpoint_every: 100, learning_rate: 0.01, num_leaves: 63 }',
+    );
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
       const h = await start(s, q);
-      const beat = await waitFor('a running trainer', async () => {
-        const p = await pendingTrial(h);
-        return p?.details?.trainerPid && p.details.step !== undefined ? p.details : undefined;
-      }, 120_000, { rethrow: true });
+      const beat = await waitFor(
+        'a running trainer',
+        async () => {
+          const p = await pendingTrial(h);
+          return p?.details?.trainerPid && p.details.step !== undefined ? p.details : undefined;
+        },
+        120_000,
+        { rethrow: true },
+      );
       const pid = beat.trainerPid!;
       expect(alive(pid)).toBe(true);
       const t0 = Date.now();
@@ -224,17 +296,25 @@ describe('training dispatch', () => {
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const cause = (err as WorkflowFailedError).cause as Error & { type?: string };
       expect(cause.type).toBe(FailureType.StageFailed);
-      expect(cause.message).toMatch(/stage training failed: trainer `python trainers\/gbdt\/train.py` rejected its input \(exit 2; not retried\)/);
+      expect(cause.message).toMatch(
+        /stage training failed: trainer `python trainers\/gbdt\/train.py` rejected its input \(exit 2; not retried\)/,
+      );
       expect(cause.message).toMatch(/num_leaves/);
       const history = await h.fetchHistory();
-      const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt);
+      const attempts = (history.events ?? [])
+        .filter((e) => e.activityTaskStartedEventAttributes)
+        .map((e) => e.activityTaskStartedEventAttributes?.attempt);
       expect(attempts).toEqual([1]);
       expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
     });
   });
 
   it('a sweep fans trials out as MLflow child runs and registers the best trial by the validation metric', async () => {
-    const s = spec(uniqueModel('sweep'), '{ rounds: 30, checkpoint_every: 30 }', '  sweep: { params: { num_leaves: [3, 31] }, max_trials: 2, parallelism: 2, metric: valid_auc }');
+    const s = spec(
+      uniqueModel('sweep'),
+      '{ rounds: 30, checkpoint_every: 30 }',
+      '  sweep: { params: { num_leaves: [3, 31] }, max_trials: 2, parallelism: 2, metric: valid_auc }',
+    );
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
@@ -246,7 +326,10 @@ describe('training dispatch', () => {
       const parentId = tagsOf(versions[0]!)['mlo.sweep_run_id'];
       expect(parentId).toBeDefined();
       const parent = await mlflow.getRun(parentId!);
-      const children = await mlflow.searchAllRuns({ experimentIds: [parent.info.experimentId], filter: `tags.mlflow.parentRunId = '${parentId}'` });
+      const children = await mlflow.searchAllRuns({
+        experimentIds: [parent.info.experimentId],
+        filter: `tags.mlflow.parentRunId = '${parentId}'`,
+      });
       expect(children).toHaveLength(2);
       const auc = (r: (typeof children)[number]) => r.data.metrics.find((m) => m.key === 'valid_auc')?.value ?? -1;
       const best = children.reduce((a, b) => (auc(b) > auc(a) ? b : a));
@@ -267,10 +350,17 @@ describe('training dispatch', () => {
       await proxy.down();
       await withPipeline(q, proxy.url, async () => {
         const h = await start(s, q);
-        await waitFor('registration to start', async () => {
-          const d = await h.describe();
-          return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'registerCandidate') ? true : undefined;
-        }, 120_000, { rethrow: true });
+        await waitFor(
+          'registration to start',
+          async () => {
+            const d = await h.describe();
+            return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'registerCandidate')
+              ? true
+              : undefined;
+          },
+          120_000,
+          { rethrow: true },
+        );
         await new Promise((r) => setTimeout(r, 6000));
         expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
         await proxy.up();

@@ -1,5 +1,8 @@
 /** A tiny `--name value` / `--name=value` / `--flag` parser for the benchmarks: unknown flags are errors. */
-export type FlagSpec = Record<string, { kind: 'int' | 'string' | 'bool'; default: number | string | boolean; help: string }>;
+export type FlagSpec = Record<
+  string,
+  { kind: 'int' | 'string' | 'bool'; default: number | string | boolean; help: string }
+>;
 
 export type ParsedFlags<S extends FlagSpec> = { [K in keyof S]: S[K]['default'] };
 
@@ -14,9 +17,15 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S)
     if (!m) throw new UsageError(`unexpected argument "${arg}"`);
     const name = m[1]!;
     const s = spec[name];
-    if (!s) throw new UsageError(`unknown flag --${name}; known: ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+    if (!s)
+      throw new UsageError(
+        `unknown flag --${name}; known: ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(', ')}`,
+      );
     if (s.kind === 'bool') {
-      if (m[2] !== undefined && !/^(true|false)$/.test(m[2])) throw new UsageError(`--${name} takes no value (or =true / =false)`);
+      if (m[2] !== undefined && !/^(true|false)$/.test(m[2]))
+        throw new UsageError(`--${name} takes no value (or =true / =false)`);
       out[name] = m[2] !== 'false';
       continue;
     }
@@ -33,6 +42,9 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S)
 
 export function usage(spec: FlagSpec): string {
   return Object.entries(spec)
-    .map(([k, v]) => `  --${k}${v.kind === 'bool' ? '' : ` <${v.kind}>`}`.padEnd(26) + `${v.help} (default ${String(v.default)})`)
+    .map(
+      ([k, v]) =>
+        `  --${k}${v.kind === 'bool' ? '' : ` <${v.kind}>`}`.padEnd(26) + `${v.help} (default ${String(v.default)})`,
+    )
     .join('\n');
 }

@@ -23,8 +23,8 @@ import { readIpcTable } from '../../../lib/features/arrow-io';
 import { featureSetFromSpec } from '../../../lib/features/featureset';
 import { buildLabelIndex, computeFeaturePartition, type LoadedDay } from '../../../lib/features/partition';
 import { TableCache } from '../../../lib/features/table-cache';
-import { findModelSpec } from '../../../lib/spec';
-import { addDays } from '../../../lib/windows';
+import { findModelSpec } from '../../../lib/spec/model-spec';
+import { addDays } from '../../../lib/core/windows';
 import { readBytes } from './dataset';
 
 const DAY_MS = 86_400_000;
@@ -92,14 +92,18 @@ async function main(): Promise<void> {
       if (f) lookback.push({ key: f.key, etag: f.sha256, day: d });
       else if (d >= firstDay) throw new Error(`payments partition ${d} is missing inside the lookback of ${day}`);
     }
-    const labels = labelDays.filter((d) => d >= day && d <= cutoffDay).map((d) => ({ key: init.chargebacks[d]!.key, etag: init.chargebacks[d]!.sha256, day: d }));
+    const labels = labelDays
+      .filter((d) => d >= day && d <= cutoffDay)
+      .map((d) => ({ key: init.chargebacks[d]!.key, etag: init.chargebacks[d]!.sha256, day: d }));
     return { day, target: { key: p.key, etag: p.sha256, day }, lookback, labels };
   };
   const plans = new Map(init.days.map((d) => [d, planOf(d)]));
 
   // Untimed: the bytes of every file this worker reads, from disk.
   const bytes = new Map<string, Uint8Array>();
-  for (const p of plans.values()) for (const f of [p.target, ...p.lookback, ...p.labels]) if (!bytes.has(f.key)) bytes.set(f.key, await readBytes(init.dataDir, f.key));
+  for (const p of plans.values())
+    for (const f of [p.target, ...p.lookback, ...p.labels])
+      if (!bytes.has(f.key)) bytes.set(f.key, await readBytes(init.dataDir, f.key));
   if (init.outDir) mkdirSync(init.outDir, { recursive: true });
   send({ type: 'ready', files: bytes.size });
   await nextMessage('go');
@@ -191,7 +195,9 @@ async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))),
+    );
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 500 });
   await post('Profiler.start');

@@ -15,20 +15,51 @@ const file = (f: string) => (url: string) => url.endsWith(f);
 const RULES: Rule[] = [
   { name: 'GC', match: (fn) => fn === '(garbage collector)', leafOnly: true },
   { name: 'idle / program', match: (fn) => fn === '(idle)' || fn === '(program)', leafOnly: true },
-  { name: 'benchmark, untimed: sha256 + write of the output', match: (fn, url) => fn === 'writeFileSync' || ((fn === 'update' || fn === 'digest') && (url === '' || url.includes('crypto'))) },
+  {
+    name: 'benchmark, untimed: sha256 + write of the output',
+    match: (fn, url) =>
+      fn === 'writeFileSync' || ((fn === 'update' || fn === 'digest') && (url === '' || url.includes('crypto'))),
+  },
   { name: 'IPC encode of the output (tableToIPC)', match: (fn) => fn === 'tableToIPC' },
   { name: 'IPC decode (readIpcTable)', match: (fn) => fn === 'readIpcTable' || fn === 'tableFromIPC' },
   { name: 'label index (buildLabelIndex)', match: (fn) => fn === 'buildLabelIndex' },
-  ...['countPass', 'timeSincePass', 'sumPass', 'minPass', 'stdPass', 'distinctPass'].map((p) => ({ name: `kernel pass: ${p}`, match: (fn: string, url: string) => fn === p && file('kernel-passes.ts')(url) })),
-  { name: 'kernel layout (group by entity, time sort)', match: (fn, url) => fn === 'buildLayout' && file('kernel-layout.ts')(url) },
-  { name: 'kernel gather (values/ids into layout order)', match: (fn, url) => (fn === 'gatherValues' || fn === 'gatherIds' || fn === 'runPasses') && file('kernel.ts')(url) },
-  { name: 'kernel input checks (resolveTargets, checkFinite)', match: (fn, url) => (fn === 'resolveTargets' || fn === 'checkFinite' || fn === 'validateAggSpecs') && file('kernel.ts')(url) },
+  ...['countPass', 'timeSincePass', 'sumPass', 'minPass', 'stdPass', 'distinctPass'].map((p) => ({
+    name: `kernel pass: ${p}`,
+    match: (fn: string, url: string) => fn === p && file('kernel-passes.ts')(url),
+  })),
+  {
+    name: 'kernel layout (group by entity, time sort)',
+    match: (fn, url) => fn === 'buildLayout' && file('kernel-layout.ts')(url),
+  },
+  {
+    name: 'kernel gather (values/ids into layout order)',
+    match: (fn, url) => (fn === 'gatherValues' || fn === 'gatherIds' || fn === 'runPasses') && file('kernel.ts')(url),
+  },
+  {
+    name: 'kernel input checks (resolveTargets, checkFinite)',
+    match: (fn, url) =>
+      (fn === 'resolveTargets' || fn === 'checkFinite' || fn === 'validateAggSpecs') && file('kernel.ts')(url),
+  },
   { name: 'kernel other', match: (fn, url) => fn === 'computeWindowedFeatures' && file('kernel.ts')(url) },
-  { name: 'column extraction (arrow-io: timestampMs, numericColumn, idColumn, codedColumn)', match: (fn, url) => file('arrow-io.ts')(url) && fn !== 'readIpcTable' },
-  { name: 'lookback row selection + copy (partition.ts)', match: (fn, url) => ['filterF', 'filterI', 'concat', 'selectLookbackRows', 'gatherRows', 'spanOf'].includes(fn) && file('partition.ts')(url) },
-  { name: 'output vectors / table (partition.ts)', match: (fn, url) => (fn === 'float64Vector' || fn === 'makeVector' || fn === 'Table') && !url.includes('kernel') },
+  {
+    name: 'column extraction (arrow-io: timestampMs, numericColumn, idColumn, codedColumn)',
+    match: (fn, url) => file('arrow-io.ts')(url) && fn !== 'readIpcTable',
+  },
+  {
+    name: 'lookback row selection + copy (partition.ts)',
+    match: (fn, url) =>
+      ['filterF', 'filterI', 'concat', 'selectLookbackRows', 'gatherRows', 'spanOf'].includes(fn) &&
+      file('partition.ts')(url),
+  },
+  {
+    name: 'output vectors / table (partition.ts)',
+    match: (fn, url) => (fn === 'float64Vector' || fn === 'makeVector' || fn === 'Table') && !url.includes('kernel'),
+  },
   { name: 'computeFeaturePartition other (derived, labels, checks)', match: (fn, url) => file('partition.ts')(url) },
-  { name: 'benchmark worker loop, TableCache', match: (_fn, url) => url.includes('backfill-worker') || url.includes('table-cache') },
+  {
+    name: 'benchmark worker loop, TableCache',
+    match: (_fn, url) => url.includes('backfill-worker') || url.includes('table-cache'),
+  },
 ];
 
 export function summarizeProfiles(files: string[]): string {
@@ -69,9 +100,17 @@ export function summarizeProfiles(files: string[]): string {
       bySelf.set(loc, (bySelf.get(loc) ?? 0) + dt);
     }
   }
-  const lines = [`CPU profile of the mlo workers' timed loops (${files.length} profile${files.length > 1 ? 's' : ''}, ${(total / 1000).toFixed(2)} s sampled), by category:`];
-  for (const [k, v] of [...byCategory].sort((a, b) => b[1] - a[1])) lines.push(`  ${k.padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`);
+  const lines = [
+    `CPU profile of the mlo workers' timed loops (${files.length} profile${files.length > 1 ? 's' : ''}, ${(total / 1000).toFixed(2)} s sampled), by category:`,
+  ];
+  for (const [k, v] of [...byCategory].sort((a, b) => b[1] - a[1]))
+    lines.push(
+      `  ${k.padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`,
+    );
   lines.push('top functions by self time:');
-  for (const [k, v] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 20)) lines.push(`  ${k.slice(0, 78).padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`);
+  for (const [k, v] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 20))
+    lines.push(
+      `  ${k.slice(0, 78).padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`,
+    );
   return lines.join('\n');
 }

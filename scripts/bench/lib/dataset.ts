@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateDataset, LocalDirSink, type DatasetManifest } from '../../../lib/datagen';
-import { PROJECT_ROOT } from '../../../lib/config';
+import { PROJECT_ROOT } from '../../../lib/infra/config';
 
 export type DatasetOptions = { events: number; days: number; start: string; seed: number };
 
@@ -18,16 +18,23 @@ export function datasetDir(o: DatasetOptions): string {
 }
 
 /** Generates the dataset unless a matching one is there; returns its directory and manifest. */
-export async function ensureDataset(o: DatasetOptions, log: (s: string) => void): Promise<{ dir: string; manifest: DatasetManifest; reused: boolean }> {
+export async function ensureDataset(
+  o: DatasetOptions,
+  log: (s: string) => void,
+): Promise<{ dir: string; manifest: DatasetManifest; reused: boolean }> {
   const dir = datasetDir(o);
   const sink = new LocalDirSink(dir);
   let lastLog = 0;
-  const r = await generateDataset({ events: o.events, days: o.days, start: o.start, seed: o.seed, prefix: PREFIX }, sink, (p) => {
-    if (p.kind === 'payments' && (Date.now() - lastLog > 5000 || p.dayIndex === p.days - 1)) {
-      lastLog = Date.now();
-      log(`  generating ${p.day} (${p.dayIndex + 1}/${p.days})`);
-    }
-  });
+  const r = await generateDataset(
+    { events: o.events, days: o.days, start: o.start, seed: o.seed, prefix: PREFIX },
+    sink,
+    (p) => {
+      if (p.kind === 'payments' && (Date.now() - lastLog > 5000 || p.dayIndex === p.days - 1)) {
+        lastLog = Date.now();
+        log(`  generating ${p.day} (${p.dayIndex + 1}/${p.days})`);
+      }
+    },
+  );
   return { dir, manifest: r.manifest, reused: r.reused };
 }
 

@@ -10,7 +10,15 @@
  * → 0; mean, min, max, std, time_since_prev → NaN), so every output column is a non-null
  * DOUBLE comparable with mlo's Float64 columns.
  */
-import { BIGINT, DOUBLE, DuckDBDataChunk, INTEGER, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import {
+  BIGINT,
+  DOUBLE,
+  DuckDBDataChunk,
+  INTEGER,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBType,
+} from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { idColumn, numericColumn, requireColumn, timestampMs } from '../../../lib/features/arrow-io';
 import type { FeatureSet } from '../../../lib/features/featureset';
@@ -37,8 +45,13 @@ export function eventColumns(fs: FeatureSet): { name: string; kind: 'key' | 'val
       else values.add(a.of);
     }
   }
-  for (const v of values) if (keys.has(v)) throw new Error(`column ${v} is used both as an id and as a value; the benchmark does not handle that`);
-  return [...[...keys].map((name) => ({ name, kind: 'key' as const })), ...[...values].map((name) => ({ name, kind: 'value' as const }))];
+  for (const v of values)
+    if (keys.has(v))
+      throw new Error(`column ${v} is used both as an id and as a value; the benchmark does not handle that`);
+  return [
+    ...[...keys].map((name) => ({ name, kind: 'key' as const })),
+    ...[...values].map((name) => ({ name, kind: 'value' as const })),
+  ];
 }
 
 function tolerance(fn: AggSpec['fn']): Tolerance {
@@ -59,7 +72,10 @@ export function featureSql(fs: FeatureSet, events: string, out: string): { sql: 
   const windowOf = (entity: string, ms: number) => {
     if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`window ${ms} ms: the benchmark needs a finite window`);
     const name = `w_${entity.replace(/\W/g, '_')}_${ms}`;
-    windows.set(name, `${name} AS (PARTITION BY ${q(entity)} ORDER BY ${TS_MS} RANGE BETWEEN ${ms} PRECEDING AND 1 PRECEDING)`);
+    windows.set(
+      name,
+      `${name} AS (PARTITION BY ${q(entity)} ORDER BY ${TS_MS} RANGE BETWEEN ${ms} PRECEDING AND 1 PRECEDING)`,
+    );
     return name;
   };
   const columns: FeatureColumn[] = [];
@@ -102,7 +118,12 @@ export function featureSql(fs: FeatureSet, events: string, out: string): { sql: 
 }
 
 /** Creates `<name>` (id BIGINT, ts_ms BIGINT, keys INTEGER, values DOUBLE) and appends every table's rows. */
-export async function loadEvents(conn: DuckDBConnection, name: string, fs: FeatureSet, tables: { table: Table; where: string }[]): Promise<number> {
+export async function loadEvents(
+  conn: DuckDBConnection,
+  name: string,
+  fs: FeatureSet,
+  tables: { table: Table; where: string }[],
+): Promise<number> {
   const cols = eventColumns(fs);
   const types: DuckDBType[] = [BIGINT, BIGINT, ...cols.map((c) => (c.kind === 'key' ? INTEGER : DOUBLE))];
   await conn.run(
@@ -112,8 +133,16 @@ export async function loadEvents(conn: DuckDBConnection, name: string, fs: Featu
   let total = 0;
   for (const { table, where } of tables) {
     const id = timestampMs(requireColumn(table, fs.events.id, where, 'the event id'), where, fs.events.id);
-    const ts = timestampMs(requireColumn(table, fs.events.timestamp, where, 'the event time'), where, fs.events.timestamp);
-    const data = cols.map((c) => (c.kind === 'key' ? idColumn(requireColumn(table, c.name, where, 'a key'), where, c.name) : numericColumn(requireColumn(table, c.name, where, 'a value'), where, c.name)));
+    const ts = timestampMs(
+      requireColumn(table, fs.events.timestamp, where, 'the event time'),
+      where,
+      fs.events.timestamp,
+    );
+    const data = cols.map((c) =>
+      c.kind === 'key'
+        ? idColumn(requireColumn(table, c.name, where, 'a key'), where, c.name)
+        : numericColumn(requireColumn(table, c.name, where, 'a value'), where, c.name),
+    );
     const n = table.numRows;
     for (let at = 0; at < n; at += 2048) {
       const m = Math.min(2048, n - at);

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from './config';
-import { UnreachableError } from './errors';
+import { UnreachableError } from '../core/errors';
 
 /** Opens a client connection to Temporal; an unreachable server is an UnreachableError. */
 export async function connectClient(cfg: Config): Promise<{ client: Client; connection: Connection }> {

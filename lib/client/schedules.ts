@@ -21,13 +21,13 @@ import {
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
-import type { Config } from './config';
-import { parseDuration } from './duration';
-import { canonicalJson, hashOf } from './hash';
-import { runInput } from './pipeline';
-import { specHash as hashSpec, type ModelSpec } from './spec';
-import { SA } from '../workflows/search-attributes';
-import type { trainAndPromote } from '../workflows/trainAndPromote';
+import type { Config } from '../infra/config';
+import { parseDuration } from '../core/duration';
+import { canonicalJson, hashOf } from '../infra/hash';
+import { runInput } from './runs';
+import { specHash as hashSpec, type ModelSpec } from '../spec/model-spec';
+import { SA } from '../core/search-attributes';
+import type { TrainAndPromoteWorkflow } from '../core/definitions';
 
 export const RETRAIN_SCHEDULE_PREFIX = 'mlo-retrain/';
 export const SCHEDULE_REQUESTED_BY = 'mlo-schedule';
@@ -64,7 +64,13 @@ export type ScheduleSettings = {
   format: number;
 };
 
-export type ScheduleMemo = { model: string; file: string; specHash: string; settingsHash: string; settings: ScheduleSettings };
+export type ScheduleMemo = {
+  model: string;
+  file: string;
+  specHash: string;
+  settingsHash: string;
+  settings: ScheduleSettings;
+};
 
 export type DesiredSchedule = ScheduleMemo & { scheduleId: string; spec: ModelSpec };
 
@@ -91,7 +97,15 @@ export function scheduleSettings(cfg: Config, spec: ModelSpec): ScheduleSettings
 export function desiredSchedule(cfg: Config, spec: ModelSpec, file: string): DesiredSchedule | undefined {
   const settings = scheduleSettings(cfg, spec);
   if (!settings) return undefined;
-  return { model: spec.name, file, scheduleId: retrainScheduleId(spec.name), spec, specHash: hashSpec(spec), settings, settingsHash: hashOf(settings) };
+  return {
+    model: spec.name,
+    file,
+    scheduleId: retrainScheduleId(spec.name),
+    spec,
+    specHash: hashSpec(spec),
+    settings,
+    settingsHash: hashOf(settings),
+  };
 }
 
 function ms(text: string): number {
@@ -109,7 +123,7 @@ const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
   allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
 };
 
-export type RetrainScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof trainAndPromote>>;
+export type RetrainScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<TrainAndPromoteWorkflow>>;
 
 function memoOf(d: DesiredSchedule): ScheduleMemo {
   return { model: d.model, file: d.file, specHash: d.specHash, settingsHash: d.settingsHash, settings: d.settings };
@@ -192,7 +206,8 @@ export async function describeSchedule(client: Client, scheduleId: string): Prom
 /** Ids of the schedules with the mlo-retrain/ prefix (from the list, which is eventually consistent). */
 export async function listRetrainScheduleIds(client: Client): Promise<string[]> {
   const ids: string[] = [];
-  for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(RETRAIN_SCHEDULE_PREFIX)) ids.push(s.scheduleId);
+  for await (const s of client.schedule.list())
+    if (s.scheduleId.startsWith(RETRAIN_SCHEDULE_PREFIX)) ids.push(s.scheduleId);
   return ids.sort();
 }
 
@@ -224,13 +239,15 @@ export type SyncEntry = {
   existing?: ExistingSchedule;
 };
 
-const show = (v: unknown) => (v === null || v === undefined ? '(none)' : typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v));
+const show = (v: unknown) =>
+  v === null || v === undefined ? '(none)' : typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v);
 
 /** One line per setting that differs. */
 export function diffSettings(before: Partial<ScheduleSettings>, after: ScheduleSettings): string[] {
   const out: string[] = [];
   for (const k of Object.keys(after) as (keyof ScheduleSettings)[]) {
-    if (canonicalJson(before[k] ?? null) !== canonicalJson(after[k])) out.push(`${k}: ${show(before[k])} → ${show(after[k])}`);
+    if (canonicalJson(before[k] ?? null) !== canonicalJson(after[k]))
+      out.push(`${k}: ${show(before[k])} → ${show(after[k])}`);
   }
   return out;
 }
@@ -247,7 +264,16 @@ export function changedPaths(a: unknown, b: unknown, depth = 2, prefix = ''): st
 /** A one-line description of a schedule's settings. */
 export function describeSettings(s: ScheduleSettings): string {
   const when = s.cron ? `cron "${s.cron}" ${s.timezone}` : `every ${s.interval ?? '?'}`;
-  return [when, s.jitter ? `jitter ${s.jitter}` : '', `catchup ${s.catchupWindow}`, `overlap ${s.overlap}`, s.paused ? 'paused' : '', `queue ${s.taskQueue}`].filter(Boolean).join(', ');
+  return [
+    when,
+    s.jitter ? `jitter ${s.jitter}` : '',
+    `catchup ${s.catchupWindow}`,
+    `overlap ${s.overlap}`,
+    s.paused ? 'paused' : '',
+    `queue ${s.taskQueue}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** What sync does: pure, so `--dry-run` and the real run print the same plan. */
@@ -258,11 +284,24 @@ export function planSync(desired: DesiredSchedule[], existing: ExistingSchedule[
   for (const d of desired) {
     const e = have.get(d.scheduleId);
     if (!e) {
-      out.push({ model: d.model, scheduleId: d.scheduleId, action: 'create', changes: [describeSettings(d.settings)], desired: d });
+      out.push({
+        model: d.model,
+        scheduleId: d.scheduleId,
+        action: 'create',
+        changes: [describeSettings(d.settings)],
+        desired: d,
+      });
       continue;
     }
     if (!e.memo) {
-      out.push({ model: d.model, scheduleId: d.scheduleId, action: 'update', changes: ['made outside `mlo schedules sync` (no memo): replaced by the spec', describeSettings(d.settings)], desired: d, existing: e });
+      out.push({
+        model: d.model,
+        scheduleId: d.scheduleId,
+        action: 'update',
+        changes: ['made outside `mlo schedules sync` (no memo): replaced by the spec', describeSettings(d.settings)],
+        desired: d,
+        existing: e,
+      });
       continue;
     }
     if (e.memo.specHash === d.specHash && e.memo.settingsHash === d.settingsHash) {
@@ -271,7 +310,9 @@ export function planSync(desired: DesiredSchedule[], existing: ExistingSchedule[
     }
     const changes = diffSettings(e.memo.settings, d.settings);
     if (e.memo.specHash !== d.specHash) {
-      const paths = e.spec ? changedPaths(e.spec, d.spec).filter((p) => p !== 'schedule' && !p.startsWith('schedule.')) : [];
+      const paths = e.spec
+        ? changedPaths(e.spec, d.spec).filter((p) => p !== 'schedule' && !p.startsWith('schedule.'))
+        : [];
       if (paths.length > 0) changes.push(`spec: ${paths.join(', ')}`);
       else if (!e.spec) changes.push(`spec hash: ${e.memo.specHash} → ${d.specHash}`);
     }
@@ -280,7 +321,13 @@ export function planSync(desired: DesiredSchedule[], existing: ExistingSchedule[
   }
   for (const e of existing) {
     if (want.has(e.scheduleId) || !e.scheduleId.startsWith(RETRAIN_SCHEDULE_PREFIX)) continue;
-    out.push({ model: e.model, scheduleId: e.scheduleId, action: 'delete', changes: ['no model spec with a schedule for it'], existing: e });
+    out.push({
+      model: e.model,
+      scheduleId: e.scheduleId,
+      action: 'delete',
+      changes: ['no model spec with a schedule for it'],
+      existing: e,
+    });
   }
   return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
 }
@@ -314,7 +361,10 @@ export async function applySync(client: Client, cfg: Config, plan: SyncEntry[]):
       action: opts.action,
       policies: opts.policies,
       state: {
-        paused: specPausedBefore !== undefined && specPausedBefore === e.desired?.settings.paused ? prev.state.paused : (e.desired?.settings.paused ?? false),
+        paused:
+          specPausedBefore !== undefined && specPausedBefore === e.desired?.settings.paused
+            ? prev.state.paused
+            : (e.desired?.settings.paused ?? false),
         note: opts.state?.note,
       },
     }));

@@ -47,8 +47,8 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import type { Config } from './config';
-import { EXIT_CODES, type ExitCode, MloError } from './errors';
+import type { Config } from '../infra/config';
+import { EXIT_CODES, type ExitCode, MloError } from '../core/errors';
 
 // ---------------------------------------------------------------------------------------------
 // Public types (camelCase)
@@ -276,8 +276,19 @@ export class MlflowUnavailableError extends MlflowError {
 
 const NOT_FOUND_CODES = new Set(['RESOURCE_DOES_NOT_EXIST', 'NOT_FOUND']);
 const ALREADY_EXISTS_CODES = new Set(['RESOURCE_ALREADY_EXISTS', 'ALREADY_EXISTS']);
-const INVALID_INPUT_CODES = new Set(['INVALID_PARAMETER_VALUE', 'BAD_REQUEST', 'MALFORMED_REQUEST', 'MISSING_PARAMETER', 'INVALID_STATE']);
-const RETRYABLE_ERROR_CODES = new Set(['TEMPORARILY_UNAVAILABLE', 'DEADLINE_EXCEEDED', 'REQUEST_LIMIT_EXCEEDED', 'RESOURCE_EXHAUSTED']);
+const INVALID_INPUT_CODES = new Set([
+  'INVALID_PARAMETER_VALUE',
+  'BAD_REQUEST',
+  'MALFORMED_REQUEST',
+  'MISSING_PARAMETER',
+  'INVALID_STATE',
+]);
+const RETRYABLE_ERROR_CODES = new Set([
+  'TEMPORARILY_UNAVAILABLE',
+  'DEADLINE_EXCEEDED',
+  'REQUEST_LIMIT_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+]);
 const RETRYABLE_NET_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -337,11 +348,15 @@ export function isUnavailable(err: unknown): err is MlflowUnavailableError {
 }
 
 function errName(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'name' in err && typeof err.name === 'string' ? err.name : undefined;
+  return typeof err === 'object' && err !== null && 'name' in err && typeof err.name === 'string'
+    ? err.name
+    : undefined;
 }
 
 function errCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
 }
 
 /** An abort by a caller's signal (not a timeout). */
@@ -364,7 +379,8 @@ function isNetworkError(err: unknown): boolean {
     // happy-eyeballs connects report every address's failure
     if (cur instanceof AggregateError && cur.errors.some((e) => RETRYABLE_NET_CODES.has(errCode(e) ?? ''))) return true;
     if (cur instanceof TypeError && /^(fetch failed|terminated)$/i.test(cur.message)) fetchTypeError = true;
-    else if (fetchTypeError && cur instanceof Error && /bad port|invalid url|unsupported protocol/i.test(cur.message)) return false;
+    else if (fetchTypeError && cur instanceof Error && /bad port|invalid url|unsupported protocol/i.test(cur.message))
+      return false;
     cur = typeof cur === 'object' && 'cause' in cur ? cur.cause : undefined;
   }
   return fetchTypeError;
@@ -431,12 +447,19 @@ export function aliasesOf(model: RegisteredModel): Record<string, string> {
 export function quoteFilterValue(value: string): string {
   if (!value.includes("'")) return `'${value}'`;
   if (!value.includes('"')) return `"${value}"`;
-  throw new MlflowInvalidInputError(`MLflow filter strings cannot hold a value with both ' and ": ${value}`, { method: '', endpoint: '' });
+  throw new MlflowInvalidInputError(`MLflow filter strings cannot hold a value with both ' and ": ${value}`, {
+    method: '',
+    endpoint: '',
+  });
 }
 
 /** `tags.<key>` for a filter string, backticked when the key has dots, dashes or spaces. */
 export function tagFilterKey(key: string): string {
-  if (key.includes('`')) throw new MlflowInvalidInputError(`MLflow filter strings cannot name a key with a backtick: ${key}`, { method: '', endpoint: '' });
+  if (key.includes('`'))
+    throw new MlflowInvalidInputError(`MLflow filter strings cannot name a key with a backtick: ${key}`, {
+      method: '',
+      endpoint: '',
+    });
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `tags.${key}` : `tags.\`${key}\``;
 }
 
@@ -474,7 +497,10 @@ function artifactSegments(relPath: string, allowEmpty: boolean): string[] {
   }
   const segs = p.split('/');
   if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\'))) {
-    throw new MlflowInvalidInputError(`invalid artifact path "${relPath}": use a relative path without '.', '..', '\\' or empty segments`, { method: '', endpoint: '' });
+    throw new MlflowInvalidInputError(
+      `invalid artifact path "${relPath}": use a relative path without '.', '..', '\\' or empty segments`,
+      { method: '', endpoint: '' },
+    );
   }
   return segs;
 }
@@ -611,7 +637,10 @@ export function fromWireRegisteredModel(w: WireRegisteredModel): RegisteredModel
     lastUpdatedTimestamp: optNum(w.last_updated_timestamp),
     description: w.description ?? '',
     tags: fromTags(w.tags),
-    aliases: (w.aliases ?? []).map((a) => ({ alias: a.alias ?? '', version: a.version === undefined ? '' : String(a.version) })),
+    aliases: (w.aliases ?? []).map((a) => ({
+      alias: a.alias ?? '',
+      version: a.version === undefined ? '' : String(a.version),
+    })),
     latestVersions: (w.latest_versions ?? []).map(fromWireModelVersion),
   };
 }
@@ -629,8 +658,16 @@ function wireDouble(v: number): number | string {
   return v;
 }
 
-function wireMetric(m: MetricInput, now: number): { key: string; value: number | string; timestamp: number; step: number } {
-  return { key: m.key, value: wireDouble(m.value), timestamp: Math.trunc(m.timestamp ?? now), step: Math.trunc(m.step ?? 0) };
+function wireMetric(
+  m: MetricInput,
+  now: number,
+): { key: string; value: number | string; timestamp: number; step: number } {
+  return {
+    key: m.key,
+    value: wireDouble(m.value),
+    timestamp: Math.trunc(m.timestamp ?? now),
+    step: Math.trunc(m.step ?? 0),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,14 +747,24 @@ export class MlflowClient {
     try {
       u = new URL(opts.trackingUri);
     } catch {
-      throw new MlflowInvalidInputError(`MLflow tracking URI must be an http(s) URL, got "${opts.trackingUri}"`, { method: '', endpoint: '' });
+      throw new MlflowInvalidInputError(`MLflow tracking URI must be an http(s) URL, got "${opts.trackingUri}"`, {
+        method: '',
+        endpoint: '',
+      });
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new MlflowInvalidInputError(`MLflow tracking URI must be an http(s) URL, got "${opts.trackingUri}"`, { method: '', endpoint: '' });
+      throw new MlflowInvalidInputError(`MLflow tracking URI must be an http(s) URL, got "${opts.trackingUri}"`, {
+        method: '',
+        endpoint: '',
+      });
     }
     this.trackingUri = opts.trackingUri.replace(/\/+$/, '');
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
-    if (!(this.retry.attempts >= 1)) throw new MlflowInvalidInputError(`retry.attempts must be >= 1, got ${this.retry.attempts}`, { method: '', endpoint: '' });
+    if (!(this.retry.attempts >= 1))
+      throw new MlflowInvalidInputError(`retry.attempts must be >= 1, got ${this.retry.attempts}`, {
+        method: '',
+        endpoint: '',
+      });
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.artifactTimeoutMs = opts.artifactTimeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS;
     this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
@@ -734,7 +781,11 @@ export class MlflowClient {
   /** The experiment with this name (active or deleted), or undefined. */
   async getExperimentByName(name: string, opts: CallOptions = {}): Promise<Experiment | undefined> {
     try {
-      const r = await this.get<{ experiment?: WireExperiment }>('/experiments/get-by-name', { experiment_name: name }, opts);
+      const r = await this.get<{ experiment?: WireExperiment }>(
+        '/experiments/get-by-name',
+        { experiment_name: name },
+        opts,
+      );
       return fromWireExperiment(r.experiment ?? {});
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -743,13 +794,25 @@ export class MlflowClient {
   }
 
   async getExperiment(experimentId: string, opts: CallOptions = {}): Promise<Experiment> {
-    const r = await this.get<{ experiment?: WireExperiment }>('/experiments/get', { experiment_id: experimentId }, opts);
+    const r = await this.get<{ experiment?: WireExperiment }>(
+      '/experiments/get',
+      { experiment_id: experimentId },
+      opts,
+    );
     return fromWireExperiment(r.experiment ?? {});
   }
 
   /** Creates an experiment and returns its id; an existing name is an MlflowAlreadyExistsError. */
-  async createExperiment(name: string, init: { artifactLocation?: string; tags?: Record<string, string> } = {}, opts: CallOptions = {}): Promise<string> {
-    const r = await this.post<{ experiment_id?: string }>('/experiments/create', { name, artifact_location: init.artifactLocation, tags: toWireTags(init.tags) }, opts);
+  async createExperiment(
+    name: string,
+    init: { artifactLocation?: string; tags?: Record<string, string> } = {},
+    opts: CallOptions = {},
+  ): Promise<string> {
+    const r = await this.post<{ experiment_id?: string }>(
+      '/experiments/create',
+      { name, artifact_location: init.artifactLocation, tags: toWireTags(init.tags) },
+      opts,
+    );
     if (!r.experiment_id) throw this.protocolError('POST', '/experiments/create', 'no experiment_id in the answer');
     return r.experiment_id;
   }
@@ -759,7 +822,11 @@ export class MlflowClient {
    * RESOURCE_ALREADY_EXISTS is answered by reading the winner's experiment. A deleted
    * experiment of that name is an invalid-input error (restore it or purge it with `mlflow gc`).
    */
-  async getOrCreateExperiment(name: string, init: { artifactLocation?: string; tags?: Record<string, string> } = {}, opts: CallOptions = {}): Promise<Experiment> {
+  async getOrCreateExperiment(
+    name: string,
+    init: { artifactLocation?: string; tags?: Record<string, string> } = {},
+    opts: CallOptions = {},
+  ): Promise<Experiment> {
     let exp = await this.getExperimentByName(name, opts);
     if (!exp) {
       try {
@@ -769,7 +836,12 @@ export class MlflowClient {
         if (!isAlreadyExists(err)) throw err;
       }
       exp = await this.getExperimentByName(name, opts);
-      if (!exp) throw this.protocolError('GET', '/experiments/get-by-name', `experiment "${name}" already exists but cannot be read`);
+      if (!exp)
+        throw this.protocolError(
+          'GET',
+          '/experiments/get-by-name',
+          `experiment "${name}" already exists but cannot be read`,
+        );
     }
     if (exp.lifecycleStage === 'deleted') {
       throw new MlflowInvalidInputError(
@@ -783,7 +855,14 @@ export class MlflowClient {
   // ----- runs ----------------------------------------------------------------------------------
 
   async createRun(
-    init: { experimentId: string; runName?: string; startTime?: number; tags?: Record<string, string>; parentRunId?: string; userId?: string },
+    init: {
+      experimentId: string;
+      runName?: string;
+      startTime?: number;
+      tags?: Record<string, string>;
+      parentRunId?: string;
+      userId?: string;
+    },
     opts: CallOptions = {},
   ): Promise<Run> {
     const tags: Record<string, string> = { ...init.tags };
@@ -808,18 +887,33 @@ export class MlflowClient {
   }
 
   /** Sets status and/or end time (and optionally the name); returns the updated info. */
-  async updateRun(runId: string, update: { status?: RunStatus; endTime?: number; runName?: string }, opts: CallOptions = {}): Promise<RunInfo> {
-    const endTime = update.endTime ?? (update.status && update.status !== 'RUNNING' && update.status !== 'SCHEDULED' ? Date.now() : undefined);
+  async updateRun(
+    runId: string,
+    update: { status?: RunStatus; endTime?: number; runName?: string },
+    opts: CallOptions = {},
+  ): Promise<RunInfo> {
+    const endTime =
+      update.endTime ??
+      (update.status && update.status !== 'RUNNING' && update.status !== 'SCHEDULED' ? Date.now() : undefined);
     const r = await this.post<{ run_info?: WireRunInfo }>(
       '/runs/update',
-      { run_id: runId, status: update.status, end_time: endTime === undefined ? undefined : Math.trunc(endTime), run_name: update.runName },
+      {
+        run_id: runId,
+        status: update.status,
+        end_time: endTime === undefined ? undefined : Math.trunc(endTime),
+        run_name: update.runName,
+      },
       opts,
     );
     return fromWireRun({ info: r.run_info ?? {} }).info;
   }
 
   /** Ends a run: FINISHED by default, end time now. */
-  async endRun(runId: string, status: Exclude<RunStatus, 'RUNNING' | 'SCHEDULED'> = 'FINISHED', opts: CallOptions = {}): Promise<RunInfo> {
+  async endRun(
+    runId: string,
+    status: Exclude<RunStatus, 'RUNNING' | 'SCHEDULED'> = 'FINISHED',
+    opts: CallOptions = {},
+  ): Promise<RunInfo> {
     return this.updateRun(runId, { status, endTime: Date.now() }, opts);
   }
 
@@ -830,7 +924,14 @@ export class MlflowClient {
 
   /** One page of runs. `filter` is MLflow's search syntax, e.g. `params.lr = '0.1' and tags.k = 'v'`. */
   async searchRuns(
-    query: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; runViewType?: RunViewType },
+    query: {
+      experimentIds: string[];
+      filter?: string;
+      orderBy?: string[];
+      maxResults?: number;
+      pageToken?: string;
+      runViewType?: RunViewType;
+    },
     opts: CallOptions = {},
   ): Promise<Page<Run>> {
     const r = await this.post<{ runs?: WireRun[]; next_page_token?: string }>(
@@ -849,8 +950,19 @@ export class MlflowClient {
   }
 
   /** Every run matching the query, following page tokens. */
-  async searchAllRuns(query: { experimentIds: string[]; filter?: string; orderBy?: string[]; runViewType?: RunViewType; pageSize?: number }, opts: CallOptions = {}): Promise<Run[]> {
-    return this.collect((pageToken) => this.searchRuns({ ...query, maxResults: query.pageSize ?? 1000, pageToken }, opts));
+  async searchAllRuns(
+    query: {
+      experimentIds: string[];
+      filter?: string;
+      orderBy?: string[];
+      runViewType?: RunViewType;
+      pageSize?: number;
+    },
+    opts: CallOptions = {},
+  ): Promise<Run[]> {
+    return this.collect((pageToken) =>
+      this.searchRuns({ ...query, maxResults: query.pageSize ?? 1000, pageToken }, opts),
+    );
   }
 
   async setRunTag(runId: string, key: string, value: string, opts: CallOptions = {}): Promise<void> {
@@ -878,7 +990,11 @@ export class MlflowClient {
    */
   async logBatch(
     runId: string,
-    batch: { metrics?: MetricInput[]; params?: Record<string, string | number | boolean>; tags?: Record<string, string> },
+    batch: {
+      metrics?: MetricInput[];
+      params?: Record<string, string | number | boolean>;
+      tags?: Record<string, string>;
+    },
     opts: CallOptions = {},
   ): Promise<number> {
     const now = Date.now();
@@ -899,7 +1015,12 @@ export class MlflowClient {
    * Uploads bytes to `<artifactUri>/<relPath>`; `artifactUri` is a run's `info.artifactUri`
    * (or any `mlflow-artifacts:` URI under it). Overwrites an existing file.
    */
-  async uploadArtifact(artifactUri: string, relPath: string, data: Uint8Array | string, opts: CallOptions = {}): Promise<void> {
+  async uploadArtifact(
+    artifactUri: string,
+    relPath: string,
+    data: Uint8Array | string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     const path = this.artifactPath(artifactUri, relPath, false);
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     await this.send(
@@ -917,7 +1038,12 @@ export class MlflowClient {
   }
 
   /** Streams a local file to `<artifactUri>/<relPath>` (re-opened for every attempt). */
-  async uploadArtifactFile(artifactUri: string, relPath: string, localFile: string, opts: CallOptions = {}): Promise<void> {
+  async uploadArtifactFile(
+    artifactUri: string,
+    relPath: string,
+    localFile: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     const path = this.artifactPath(artifactUri, relPath, false);
     const { size } = await stat(localFile);
     await this.send(
@@ -949,7 +1075,12 @@ export class MlflowClient {
   }
 
   /** Streams `<artifactUri>/<relPath>` into `destFile` (written to a temp file, then renamed). */
-  async downloadArtifactToFile(artifactUri: string, relPath: string, destFile: string, opts: CallOptions = {}): Promise<void> {
+  async downloadArtifactToFile(
+    artifactUri: string,
+    relPath: string,
+    destFile: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     const path = this.artifactPath(artifactUri, relPath, false);
     const tmp = `${destFile}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
@@ -958,7 +1089,11 @@ export class MlflowClient {
         opts.signal,
         async (res, signal) => {
           if (!res.body) throw new Error('empty response body');
-          await pipeline(Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>), createWriteStream(tmp), { signal });
+          await pipeline(
+            Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>),
+            createWriteStream(tmp),
+            { signal },
+          );
         },
       );
       await rename(tmp, destFile);
@@ -976,7 +1111,12 @@ export class MlflowClient {
     const segs = artifactSegments(relPath, true);
     const full = [root, ...segs].filter((s) => s !== '').join('/');
     const r = await this.request<{ files?: WireFileInfo[] }>(
-      { method: 'GET', path: ARTIFACTS, query: full === '' ? {} : { path: full }, timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs },
+      {
+        method: 'GET',
+        path: ARTIFACTS,
+        query: full === '' ? {} : { path: full },
+        timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
+      },
       opts.signal,
     );
     const prefix = segs.join('/');
@@ -997,7 +1137,11 @@ export class MlflowClient {
    * The registered model of this name, created when missing (idempotent and race-safe).
    * `description` and `tags` apply only when this call creates it.
    */
-  async createRegisteredModel(name: string, init: { description?: string; tags?: Record<string, string> } = {}, opts: CallOptions = {}): Promise<RegisteredModel> {
+  async createRegisteredModel(
+    name: string,
+    init: { description?: string; tags?: Record<string, string> } = {},
+    opts: CallOptions = {},
+  ): Promise<RegisteredModel> {
     try {
       return await this.getRegisteredModel(name, opts);
     } catch (err) {
@@ -1022,13 +1166,24 @@ export class MlflowClient {
   }
 
   /** One page of registered models; `filter` e.g. `name LIKE 'fraud-%'` or `tags.owner = 'x'`. */
-  async searchRegisteredModels(query: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string } = {}, opts: CallOptions = {}): Promise<Page<RegisteredModel>> {
+  async searchRegisteredModels(
+    query: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string } = {},
+    opts: CallOptions = {},
+  ): Promise<Page<RegisteredModel>> {
     const r = await this.get<{ registered_models?: WireRegisteredModel[]; next_page_token?: string }>(
       '/registered-models/search',
-      { filter: query.filter, order_by: query.orderBy, max_results: query.maxResults ?? 100, page_token: query.pageToken },
+      {
+        filter: query.filter,
+        order_by: query.orderBy,
+        max_results: query.maxResults ?? 100,
+        page_token: query.pageToken,
+      },
       opts,
     );
-    return { items: (r.registered_models ?? []).map(fromWireRegisteredModel), nextPageToken: r.next_page_token || undefined };
+    return {
+      items: (r.registered_models ?? []).map(fromWireRegisteredModel),
+      nextPageToken: r.next_page_token || undefined,
+    };
   }
 
   async setRegisteredModelTag(name: string, key: string, value: string, opts: CallOptions = {}): Promise<void> {
@@ -1060,7 +1215,11 @@ export class MlflowClient {
       return fromWireModelVersion(r.model_version ?? {});
     } catch (err) {
       // MLflow 3.x: 400 INVALID_PARAMETER_VALUE "Registered model alias <alias> not found."
-      if (err instanceof MlflowError && (err.kind === 'invalid_input' || err.kind === 'not_found') && /\balias\b.*\bnot found\b/i.test(err.serverMessage ?? '')) {
+      if (
+        err instanceof MlflowError &&
+        (err.kind === 'invalid_input' || err.kind === 'not_found') &&
+        /\balias\b.*\bnot found\b/i.test(err.serverMessage ?? '')
+      ) {
         return undefined;
       }
       throw err;
@@ -1075,19 +1234,37 @@ export class MlflowClient {
    * idempotent: each call makes a new version (search by a lineage tag first to dedupe).
    */
   async createModelVersion(
-    init: { name: string; source: string; runId?: string; tags?: Record<string, string>; description?: string; runLink?: string },
+    init: {
+      name: string;
+      source: string;
+      runId?: string;
+      tags?: Record<string, string>;
+      description?: string;
+      runLink?: string;
+    },
     opts: CallOptions = {},
   ): Promise<ModelVersion> {
     const r = await this.post<{ model_version?: WireModelVersion }>(
       '/model-versions/create',
-      { name: init.name, source: init.source, run_id: init.runId, tags: toWireTags(init.tags), description: init.description, run_link: init.runLink },
+      {
+        name: init.name,
+        source: init.source,
+        run_id: init.runId,
+        tags: toWireTags(init.tags),
+        description: init.description,
+        run_link: init.runLink,
+      },
       opts,
     );
     return fromWireModelVersion(r.model_version ?? {});
   }
 
   async getModelVersion(name: string, version: string | number, opts: CallOptions = {}): Promise<ModelVersion> {
-    const r = await this.get<{ model_version?: WireModelVersion }>('/model-versions/get', { name, version: String(version) }, opts);
+    const r = await this.get<{ model_version?: WireModelVersion }>(
+      '/model-versions/get',
+      { name, version: String(version) },
+      opts,
+    );
     return fromWireModelVersion(r.model_version ?? {});
   }
 
@@ -1097,30 +1274,64 @@ export class MlflowClient {
    * `name = 'fraud' and tags.\`mlo.snapshot\` = 'abc'` (see `quoteFilterValue`, `tagFilterKey`).
    * Results carry no aliases.
    */
-  async searchModelVersions(query: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string } = {}, opts: CallOptions = {}): Promise<Page<ModelVersion>> {
+  async searchModelVersions(
+    query: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string } = {},
+    opts: CallOptions = {},
+  ): Promise<Page<ModelVersion>> {
     const r = await this.get<{ model_versions?: WireModelVersion[]; next_page_token?: string }>(
       '/model-versions/search',
-      { filter: query.filter, order_by: query.orderBy, max_results: query.maxResults ?? 1000, page_token: query.pageToken },
+      {
+        filter: query.filter,
+        order_by: query.orderBy,
+        max_results: query.maxResults ?? 1000,
+        page_token: query.pageToken,
+      },
       opts,
     );
     return { items: (r.model_versions ?? []).map(fromWireModelVersion), nextPageToken: r.next_page_token || undefined };
   }
 
-  async searchAllModelVersions(query: { filter?: string; orderBy?: string[]; pageSize?: number } = {}, opts: CallOptions = {}): Promise<ModelVersion[]> {
-    return this.collect((pageToken) => this.searchModelVersions({ ...query, maxResults: query.pageSize ?? 1000, pageToken }, opts));
+  async searchAllModelVersions(
+    query: { filter?: string; orderBy?: string[]; pageSize?: number } = {},
+    opts: CallOptions = {},
+  ): Promise<ModelVersion[]> {
+    return this.collect((pageToken) =>
+      this.searchModelVersions({ ...query, maxResults: query.pageSize ?? 1000, pageToken }, opts),
+    );
   }
 
-  async setModelVersionTag(name: string, version: string | number, key: string, value: string, opts: CallOptions = {}): Promise<void> {
+  async setModelVersionTag(
+    name: string,
+    version: string | number,
+    key: string,
+    value: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     await this.post('/model-versions/set-tag', { name, version: String(version), key, value }, opts);
   }
 
   /** Idempotent: MLflow answers 200 when the tag is not set. */
-  async deleteModelVersionTag(name: string, version: string | number, key: string, opts: CallOptions = {}): Promise<void> {
+  async deleteModelVersionTag(
+    name: string,
+    version: string | number,
+    key: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
     await this.call('DELETE', '/model-versions/delete-tag', { name, version: String(version), key }, opts);
   }
 
-  async updateModelVersionDescription(name: string, version: string | number, description: string, opts: CallOptions = {}): Promise<ModelVersion> {
-    const r = await this.call<{ model_version?: WireModelVersion }>('PATCH', '/model-versions/update', { name, version: String(version), description }, opts);
+  async updateModelVersionDescription(
+    name: string,
+    version: string | number,
+    description: string,
+    opts: CallOptions = {},
+  ): Promise<ModelVersion> {
+    const r = await this.call<{ model_version?: WireModelVersion }>(
+      'PATCH',
+      '/model-versions/update',
+      { name, version: String(version), description },
+      opts,
+    );
     return fromWireModelVersion(r.model_version ?? {});
   }
 
@@ -1141,19 +1352,25 @@ export class MlflowClient {
       const mv = await this.getModelVersion(name, version, opts);
       if (mv.status === 'READY') return mv;
       if (mv.status === 'FAILED_REGISTRATION') {
-        throw new MlflowError(`MLflow model version ${name}/${mv.version} failed registration: ${mv.statusMessage || '(no status message)'}`, {
-          method: 'GET',
-          endpoint,
-          errorCode: 'FAILED_REGISTRATION',
-          serverMessage: mv.statusMessage,
-        });
+        throw new MlflowError(
+          `MLflow model version ${name}/${mv.version} failed registration: ${mv.statusMessage || '(no status message)'}`,
+          {
+            method: 'GET',
+            endpoint,
+            errorCode: 'FAILED_REGISTRATION',
+            serverMessage: mv.statusMessage,
+          },
+        );
       }
       if (Date.now() + interval > deadline) {
-        throw new MlflowError(`MLflow model version ${name}/${mv.version} is still ${mv.status} after ${opts.waitTimeoutMs ?? 300_000} ms`, {
-          method: 'GET',
-          endpoint,
-          errorCode: 'DEADLINE_EXCEEDED',
-        });
+        throw new MlflowError(
+          `MLflow model version ${name}/${mv.version} is still ${mv.status} after ${opts.waitTimeoutMs ?? 300_000} ms`,
+          {
+            method: 'GET',
+            endpoint,
+            errorCode: 'DEADLINE_EXCEEDED',
+          },
+        );
       }
       await sleep(interval, opts.signal);
     }
@@ -1179,11 +1396,17 @@ export class MlflowClient {
   }
 
   private protocolError(method: string, endpoint: string, detail: string): MlflowError {
-    return new MlflowError(`MLflow ${method} ${API}${endpoint}: unexpected answer: ${detail}`, { method, endpoint: `${API}${endpoint}` });
+    return new MlflowError(`MLflow ${method} ${API}${endpoint}: unexpected answer: ${detail}`, {
+      method,
+      endpoint: `${API}${endpoint}`,
+    });
   }
 
   private get<T>(endpoint: string, query: Query, opts: CallOptions): Promise<T> {
-    return this.request<T>({ method: 'GET', path: `${API}${endpoint}`, query, timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs }, opts.signal);
+    return this.request<T>(
+      { method: 'GET', path: `${API}${endpoint}`, query, timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs },
+      opts.signal,
+    );
   }
 
   private post<T = unknown>(endpoint: string, json: unknown, opts: CallOptions): Promise<T> {
@@ -1191,7 +1414,10 @@ export class MlflowClient {
   }
 
   private call<T = unknown>(method: HttpMethod, endpoint: string, json: unknown, opts: CallOptions): Promise<T> {
-    return this.request<T>({ method, path: `${API}${endpoint}`, json, timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs }, opts.signal);
+    return this.request<T>(
+      { method, path: `${API}${endpoint}`, json, timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs },
+      opts.signal,
+    );
   }
 
   /** A JSON call: parses the answer (an empty body is {}). */
@@ -1226,7 +1452,11 @@ export class MlflowClient {
    * One logical call: attempts, backoff, error mapping. `read` consumes a 2xx answer inside
    * the attempt, so a connection dropped mid-body is retried like any other.
    */
-  private async send<T>(spec: RequestSpec, signal: AbortSignal | undefined, read: (res: Response, signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async send<T>(
+    spec: RequestSpec,
+    signal: AbortSignal | undefined,
+    read: (res: Response, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const url = this.buildUrl(spec);
     const { attempts } = this.retry;
     for (let attempt = 1; ; attempt++) {
@@ -1258,14 +1488,24 @@ export class MlflowClient {
         const timedOut = timeout.aborted || errName(err) === 'TimeoutError';
         if (!timedOut && !isRetryable(err)) {
           // fetch itself failed for good (a bad port, a TLS certificate, an unknown host)
-          if (res === undefined) throw new MlflowError(`MLflow ${spec.method} ${spec.path} failed: ${describe(err)}`, { method: spec.method, endpoint: spec.path, cause: err });
+          if (res === undefined)
+            throw new MlflowError(`MLflow ${spec.method} ${spec.path} failed: ${describe(err)}`, {
+              method: spec.method,
+              endpoint: spec.path,
+              cause: err,
+            });
           throw err;
         }
         const detail = timedOut ? `no answer within ${spec.timeoutMs} ms` : describe(err);
         last = {
           retryable: true,
           detail,
-          error: new MlflowError(`MLflow ${spec.method} ${spec.path} failed: ${detail}`, { method: spec.method, endpoint: spec.path, status: res?.status, cause: err }),
+          error: new MlflowError(`MLflow ${spec.method} ${spec.path} failed: ${detail}`, {
+            method: spec.method,
+            endpoint: spec.path,
+            status: res?.status,
+            cause: err,
+          }),
         };
       }
 
@@ -1274,7 +1514,14 @@ export class MlflowClient {
         throw new MlflowUnavailableError(
           `MLflow is unavailable at ${this.trackingUri}: ${spec.method} ${spec.path} failed ${attempt} time(s), last with ${last.detail}. ` +
             'Start the dev stack with `npm run stack -- up`, or point MLO_MLFLOW_TRACKING_URI at a running MLflow.',
-          { method: spec.method, endpoint: spec.path, status: e.status, errorCode: e.errorCode, serverMessage: e.serverMessage, cause: e.cause ?? e },
+          {
+            method: spec.method,
+            endpoint: spec.path,
+            status: e.status,
+            errorCode: e.errorCode,
+            serverMessage: e.serverMessage,
+            cause: e.cause ?? e,
+          },
           attempt,
         );
       }
@@ -1299,15 +1546,36 @@ export class MlflowClient {
     } catch {
       // not JSON (an HTML error page from the server or a proxy)
     }
-    const init: MlflowErrorInit = { method: spec.method, endpoint: spec.path, status: res.status, errorCode, serverMessage };
-    const snippet = serverMessage ?? (text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200) || res.statusText);
-    const hint = res.status === 404 && errorCode === undefined ? ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)' : '';
+    const init: MlflowErrorInit = {
+      method: spec.method,
+      endpoint: spec.path,
+      status: res.status,
+      errorCode,
+      serverMessage,
+    };
+    const snippet =
+      serverMessage ??
+      (text
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 200) ||
+        res.statusText);
+    const hint =
+      res.status === 404 && errorCode === undefined
+        ? ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)'
+        : '';
     const message = `MLflow ${spec.method} ${spec.path} failed (HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}): ${snippet}${hint}`;
     const override = spec.classify?.(res.status, errorCode, serverMessage ?? text);
     const detail = `HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}: ${snippet}`;
     if (override !== undefined) return { retryable: false, detail, error: makeError(override, message, init) };
     const retryable = res.status >= 500 || res.status === 429;
-    return { retryable, detail, retryAfterMs: retryable ? retryAfterMs(res) : undefined, error: makeError(retryable ? 'other' : kindOf(res.status, errorCode), message, init) };
+    return {
+      retryable,
+      detail,
+      retryAfterMs: retryable ? retryAfterMs(res) : undefined,
+      error: makeError(retryable ? 'other' : kindOf(res.status, errorCode), message, init),
+    };
   }
 }
 
@@ -1316,9 +1584,14 @@ export class MlflowClient {
  * 404 (S3: "An error occurred (404) when calling the HeadObject operation: Not Found"), or a
  * 404 for a local store. Either is a final not-found, never retried.
  */
-function classifyArtifactError(status: number, _errorCode: string | undefined, message: string): MlflowErrorKind | undefined {
+function classifyArtifactError(
+  status: number,
+  _errorCode: string | undefined,
+  message: string,
+): MlflowErrorKind | undefined {
   if (status === 404) return 'not_found';
-  if (status === 500 && /\(404\)|\bNot Found\b|NoSuchKey|No such file|does not exist/i.test(message)) return 'not_found';
+  if (status === 500 && /\(404\)|\bNot Found\b|NoSuchKey|No such file|does not exist/i.test(message))
+    return 'not_found';
   return undefined;
 }
 
@@ -1342,19 +1615,34 @@ export function chunkBatch(metrics: WireMetricOut[], params: WireKV[], tags: Wir
     let count = 0;
     let bytes = 100;
     const fits = (x: unknown) => count === 0 || bytes + size(x) <= LOG_BATCH_LIMITS.bytes;
-    while (pi < params.length && c.params.length < LOG_BATCH_LIMITS.params && count < LOG_BATCH_LIMITS.total && fits(params[pi])) {
+    while (
+      pi < params.length &&
+      c.params.length < LOG_BATCH_LIMITS.params &&
+      count < LOG_BATCH_LIMITS.total &&
+      fits(params[pi])
+    ) {
       const p = params[pi++] as WireKV;
       bytes += size(p);
       count++;
       c.params.push(p);
     }
-    while (ti < tags.length && c.tags.length < LOG_BATCH_LIMITS.tags && count < LOG_BATCH_LIMITS.total && fits(tags[ti])) {
+    while (
+      ti < tags.length &&
+      c.tags.length < LOG_BATCH_LIMITS.tags &&
+      count < LOG_BATCH_LIMITS.total &&
+      fits(tags[ti])
+    ) {
       const t = tags[ti++] as WireKV;
       bytes += size(t);
       count++;
       c.tags.push(t);
     }
-    while (mi < metrics.length && c.metrics.length < LOG_BATCH_LIMITS.metrics && count < LOG_BATCH_LIMITS.total && fits(metrics[mi])) {
+    while (
+      mi < metrics.length &&
+      c.metrics.length < LOG_BATCH_LIMITS.metrics &&
+      count < LOG_BATCH_LIMITS.total &&
+      fits(metrics[mi])
+    ) {
       const m = metrics[mi++] as WireMetricOut;
       bytes += size(m);
       count++;

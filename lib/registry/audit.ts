@@ -4,8 +4,8 @@
  * overwritten. MLflow keeps no history of its aliases; this does.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { hashOf } from './hash';
-import { getObjectBytes, listKeys, putObject, s3Uri } from './s3';
+import { hashOf } from '../infra/hash';
+import { getObjectBytes, listKeys, putObject, s3Uri } from '../infra/s3';
 
 export type AuditAction =
   | 'challenger-set'
@@ -48,13 +48,15 @@ export async function appendAudit(s3: S3Client, bucket: string, record: AuditRec
 export async function readAudit(s3: S3Client, bucket: string, model: string): Promise<AuditRecord[]> {
   const keys = (await listKeys(s3, bucket, auditPrefix(model))).map((k) => k.key).sort();
   const out: AuditRecord[] = [];
-  for (const key of keys) out.push(JSON.parse(Buffer.from(await getObjectBytes(s3, bucket, key)).toString('utf8')) as AuditRecord);
+  for (const key of keys)
+    out.push(JSON.parse(Buffer.from(await getObjectBytes(s3, bucket, key)).toString('utf8')) as AuditRecord);
   return out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
 }
 
 /** Versions that held `champion`, oldest first, from the trail's alias moves. */
 export function championHistory(records: AuditRecord[]): string[] {
   const out: string[] = [];
-  for (const r of records) if ((r.action === 'champion-moved' || r.action === 'rollback') && r.newChampion) out.push(r.newChampion);
+  for (const r of records)
+    if ((r.action === 'champion-moved' || r.action === 'rollback') && r.newChampion) out.push(r.newChampion);
   return out;
 }

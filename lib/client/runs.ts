@@ -4,25 +4,33 @@
  * in flight instead of starting a twin.
  */
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { TrainAndPromoteWorkflow } from '../core/definitions';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { Config } from './config';
-import { BadInputError } from './errors';
-import { featureSetFromSpec } from './features/featureset';
-import { specHash, type ModelSpec } from './spec';
-import { isDay } from './windows';
-import type { TrainAndPromoteInput } from '../workflows/definitions';
-import type { trainAndPromote } from '../workflows/trainAndPromote';
-import { SA } from '../workflows/search-attributes';
+import type { Config } from '../infra/config';
+import { BadInputError } from '../core/errors';
+import { featureSetFromSpec } from '../features/featureset';
+import { specHash, type ModelSpec } from '../spec/model-spec';
+import { isDay } from '../core/windows';
+import type { TrainAndPromoteInput } from '../core/definitions';
+import { SA } from '../core/search-attributes';
 
 export function runWorkflowId(model: string, asOf: string, trainFrom?: string): string {
   return `train-and-promote/${model}/${trainFrom ? `${trainFrom}..` : ''}${asOf}`;
 }
 
-export function runInput(cfg: Config, spec: ModelSpec, opts: { asOf?: string; trainFrom?: string; requestedBy: string }): TrainAndPromoteInput {
-  if (opts.asOf !== undefined && !isDay(opts.asOf)) throw new BadInputError(`--to "${opts.asOf}" is not a day; use YYYY-MM-DD (the exclusive end of the data window)`);
-  if (opts.trainFrom !== undefined && !isDay(opts.trainFrom)) throw new BadInputError(`--from "${opts.trainFrom}" is not a day; use YYYY-MM-DD`);
-  if (opts.trainFrom && opts.asOf && opts.trainFrom >= opts.asOf) throw new BadInputError(`--from ${opts.trainFrom} must be before --to ${opts.asOf}`);
-  if (!/^[^\s@]+@[^\s@]+$|^[a-z][a-z0-9._-]*$/.test(opts.requestedBy)) throw new BadInputError(`--requested-by "${opts.requestedBy}" must be an e-mail address or a user name`);
+export function runInput(
+  cfg: Config,
+  spec: ModelSpec,
+  opts: { asOf?: string; trainFrom?: string; requestedBy: string },
+): TrainAndPromoteInput {
+  if (opts.asOf !== undefined && !isDay(opts.asOf))
+    throw new BadInputError(`--to "${opts.asOf}" is not a day; use YYYY-MM-DD (the exclusive end of the data window)`);
+  if (opts.trainFrom !== undefined && !isDay(opts.trainFrom))
+    throw new BadInputError(`--from "${opts.trainFrom}" is not a day; use YYYY-MM-DD`);
+  if (opts.trainFrom && opts.asOf && opts.trainFrom >= opts.asOf)
+    throw new BadInputError(`--from ${opts.trainFrom} must be before --to ${opts.asOf}`);
+  if (!/^[^\s@]+@[^\s@]+$|^[a-z][a-z0-9._-]*$/.test(opts.requestedBy))
+    throw new BadInputError(`--requested-by "${opts.requestedBy}" must be an e-mail address or a user name`);
   return {
     model: spec.name,
     spec,
@@ -40,15 +48,16 @@ export async function startOrAttach(
   client: Client,
   cfg: Config,
   input: TrainAndPromoteInput & { asOf: string },
-): Promise<{ handle: WorkflowHandle<typeof trainAndPromote>; attached: boolean; workflowId: string }> {
+): Promise<{ handle: WorkflowHandle<TrainAndPromoteWorkflow>; attached: boolean; workflowId: string }> {
   const workflowId = runWorkflowId(input.model, input.asOf, input.trainFrom);
   try {
     const d = await client.workflow.getHandle(workflowId).describe();
-    if (d.status.name === 'RUNNING') return { handle: client.workflow.getHandle<typeof trainAndPromote>(workflowId), attached: true, workflowId };
+    if (d.status.name === 'RUNNING')
+      return { handle: client.workflow.getHandle<TrainAndPromoteWorkflow>(workflowId), attached: true, workflowId };
   } catch {
     /* not started yet */
   }
-  const handle = await client.workflow.start<typeof trainAndPromote>('trainAndPromote', {
+  const handle = await client.workflow.start<TrainAndPromoteWorkflow>('trainAndPromote', {
     taskQueue: cfg.taskQueues.orchestrator,
     workflowId,
     args: [input],

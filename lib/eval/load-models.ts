@@ -5,13 +5,17 @@
  * the candidate itself — means absolute gates alone.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BadInputError } from '../errors';
-import { isNotFound as isMlflowNotFound, tagsOf, type MlflowClient, type ModelVersion } from '../mlflow';
-import { getObjectBytes, isNotFound, parseS3Uri } from '../s3';
-import { ScoringModel } from './model';
+import { BadInputError } from '../core/errors';
+import { isNotFound as isMlflowNotFound, tagsOf, type MlflowClient, type ModelVersion } from '../registry/mlflow';
+import { getObjectBytes, isNotFound, parseS3Uri } from '../infra/s3';
+import { ScoringModel } from './onnx-model';
 
 export const CHAMPION_ALIAS = 'champion';
-export const TAGS = { onnxUri: 'mlo.onnx_uri', inputColumns: 'mlo.input_columns', probability: 'mlo.probability_output' } as const;
+export const TAGS = {
+  onnxUri: 'mlo.onnx_uri',
+  inputColumns: 'mlo.input_columns',
+  probability: 'mlo.probability_output',
+} as const;
 
 export type Clients = { s3: S3Client; mlflow: MlflowClient };
 
@@ -54,41 +58,83 @@ export async function findChampion(
     if (isMlflowNotFound(err)) return { version: null, note: `the registered model ${model} does not exist yet` };
     throw err;
   }
-  if (!mv) return { version: null, note: `no version of ${model} has the alias @${CHAMPION_ALIAS} yet (first version)` };
-  if (mv.version === candidateVersion) return { version: null, note: `@${CHAMPION_ALIAS} already points at the candidate v${candidateVersion}` };
+  if (!mv)
+    return { version: null, note: `no version of ${model} has the alias @${CHAMPION_ALIAS} yet (first version)` };
+  if (mv.version === candidateVersion)
+    return { version: null, note: `@${CHAMPION_ALIAS} already points at the candidate v${candidateVersion}` };
   const tags = tagsOf(mv);
   const what = `the champion ${model} v${mv.version}`;
   const tagged = tags[TAGS.onnxUri];
   if (tagged) return { version: mv, bytes: await s3Bytes(c.s3, tagged, what, signal), uri: tagged };
   // No tag: the ONNX file logged as the run's artifact model/model.onnx.
-  if (!mv.runId) throw new BadInputError(`${what} has neither an ${TAGS.onnxUri} tag nor a run, so mlo cannot find its ONNX model`);
+  if (!mv.runId)
+    throw new BadInputError(`${what} has neither an ${TAGS.onnxUri} tag nor a run, so mlo cannot find its ONNX model`);
   const run = await c.mlflow.getRun(mv.runId, { signal });
   try {
     const bytes = await c.mlflow.downloadArtifact(run.info.artifactUri, 'model/model.onnx', { signal });
     return { version: mv, bytes, uri: `${run.info.artifactUri}/model/model.onnx` };
   } catch (err) {
-    if (isMlflowNotFound(err)) throw new BadInputError(`${what} has no ${TAGS.onnxUri} tag and its run ${mv.runId} has no artifact model/model.onnx`);
+    if (isMlflowNotFound(err))
+      throw new BadInputError(
+        `${what} has no ${TAGS.onnxUri} tag and its run ${mv.runId} has no artifact model/model.onnx`,
+      );
     throw err;
   }
 }
 
-export async function loadModels(c: Clients, model: string, candidate: { version: string; onnxUri: string }, features: string[], signal?: AbortSignal): Promise<LoadedModels> {
+export async function loadModels(
+  c: Clients,
+  model: string,
+  candidate: { version: string; onnxUri: string },
+  features: string[],
+  signal?: AbortSignal,
+): Promise<LoadedModels> {
   let cv: ModelVersion;
   try {
     cv = await c.mlflow.getModelVersion(model, candidate.version, { signal });
   } catch (err) {
-    if (isMlflowNotFound(err)) throw new BadInputError(`the candidate ${model} v${candidate.version} is not in the MLflow registry`);
+    if (isMlflowNotFound(err))
+      throw new BadInputError(`the candidate ${model} v${candidate.version} is not in the MLflow registry`);
     throw err;
   }
   const ctags = tagsOf(cv);
   const cbytes = await s3Bytes(c.s3, candidate.onnxUri, `the candidate ${model} v${candidate.version}`, signal);
   const champ = await findChampion(c, model, candidate.version, signal);
-  const cand = await ScoringModel.load(cbytes, { role: 'candidate', version: candidate.version, uri: candidate.onnxUri, features, inputColumnsTag: ctags[TAGS.inputColumns], probabilityTag: ctags[TAGS.probability] });
-  if (champ.version === null) return { candidate: cand, candidateVersion: cv, champion: null, championVersion: null, championUri: null, championNote: champ.note };
+  const cand = await ScoringModel.load(cbytes, {
+    role: 'candidate',
+    version: candidate.version,
+    uri: candidate.onnxUri,
+    features,
+    inputColumnsTag: ctags[TAGS.inputColumns],
+    probabilityTag: ctags[TAGS.probability],
+  });
+  if (champ.version === null)
+    return {
+      candidate: cand,
+      candidateVersion: cv,
+      champion: null,
+      championVersion: null,
+      championUri: null,
+      championNote: champ.note,
+    };
   try {
     const htags = tagsOf(champ.version);
-    const h = await ScoringModel.load(champ.bytes, { role: 'champion', version: champ.version.version, uri: champ.uri, features, inputColumnsTag: htags[TAGS.inputColumns], probabilityTag: htags[TAGS.probability] });
-    return { candidate: cand, candidateVersion: cv, champion: h, championVersion: champ.version, championUri: champ.uri, championNote: null };
+    const h = await ScoringModel.load(champ.bytes, {
+      role: 'champion',
+      version: champ.version.version,
+      uri: champ.uri,
+      features,
+      inputColumnsTag: htags[TAGS.inputColumns],
+      probabilityTag: htags[TAGS.probability],
+    });
+    return {
+      candidate: cand,
+      candidateVersion: cv,
+      champion: h,
+      championVersion: champ.version,
+      championUri: champ.uri,
+      championNote: null,
+    };
   } catch (err) {
     await cand.release().catch(() => undefined);
     throw err;

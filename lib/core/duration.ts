@@ -14,7 +14,13 @@ export function parseDuration(text: string): number | undefined {
 }
 
 export function formatDuration(ms: number): string {
-  for (const [u, f] of [['w', UNITS.w], ['d', UNITS.d], ['h', UNITS.h], ['m', UNITS.m], ['s', UNITS.s]] as const) {
+  for (const [u, f] of [
+    ['w', UNITS.w],
+    ['d', UNITS.d],
+    ['h', UNITS.h],
+    ['m', UNITS.m],
+    ['s', UNITS.s],
+  ] as const) {
     if (f && ms % f === 0 && ms >= f) return `${ms / f}${u}`;
   }
   return `${ms}ms`;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { BadInputError } from '../errors';
+import { BadInputError } from '../core/errors';
 import { missingValueHandling, readOnnxGraph, type OnnxGraphInfo } from './onnx-graph';
 
 export type ProbabilityOutput = { name: string; index: number };
@@ -57,14 +57,19 @@ export function describeColumnDiff(model: string[], snapshot: string[]): string 
   const inModel = new Set(model);
   const missing = snapshot.filter((c) => !inModel.has(c));
   const extra = model.filter((c) => !inSnap.has(c));
-  if (model.length !== snapshot.length) parts.push(`the model takes ${model.length} columns, the snapshot has ${snapshot.length} features`);
+  if (model.length !== snapshot.length)
+    parts.push(`the model takes ${model.length} columns, the snapshot has ${snapshot.length} features`);
   if (missing.length > 0) parts.push(`snapshot features the model does not take: ${missing.join(', ')}`);
   if (extra.length > 0) parts.push(`model columns not in the snapshot: ${extra.join(', ')}`);
   const moved: string[] = [];
   for (let i = 0; i < Math.min(model.length, snapshot.length); i++) {
-    if (model[i] !== snapshot[i] && inSnap.has(model[i]!) && inModel.has(snapshot[i]!)) moved.push(`position ${i}: model "${model[i]}", snapshot "${snapshot[i]}"`);
+    if (model[i] !== snapshot[i] && inSnap.has(model[i]!) && inModel.has(snapshot[i]!))
+      moved.push(`position ${i}: model "${model[i]}", snapshot "${snapshot[i]}"`);
   }
-  if (moved.length > 0) parts.push(`columns in another order: ${moved.slice(0, 5).join('; ')}${moved.length > 5 ? `; … ${moved.length - 5} more` : ''}`);
+  if (moved.length > 0)
+    parts.push(
+      `columns in another order: ${moved.slice(0, 5).join('; ')}${moved.length > 5 ? `; … ${moved.length - 5} more` : ''}`,
+    );
   return parts.join('; ');
 }
 
@@ -111,7 +116,14 @@ export class ScoringModel {
     }
   }
 
-  private static check(session: InferenceSession, graph: OnnxGraphInfo, bytes: Uint8Array, o: LoadOptions, label: string, where: string): ScoringModel {
+  private static check(
+    session: InferenceSession,
+    graph: OnnxGraphInfo,
+    bytes: Uint8Array,
+    o: LoadOptions,
+    label: string,
+    where: string,
+  ): ScoringModel {
     const F = o.features.length;
     const problems: string[] = [];
 
@@ -120,21 +132,28 @@ export class ScoringModel {
     const input = ins[0];
     let inputShape: (number | string)[] = [];
     if (ins.length !== 1 || !input) {
-      problems.push(`it has ${ins.length} inputs (${ins.map((i) => i.name).join(', ')}); mlo feeds exactly one, the feature tensor`);
+      problems.push(
+        `it has ${ins.length} inputs (${ins.map((i) => i.name).join(', ')}); mlo feeds exactly one, the feature tensor`,
+      );
     } else if (!input.isTensor) {
       problems.push(`its input "${input.name}" is not a tensor`);
     } else {
       inputShape = [...input.shape];
       if (input.type !== 'float32') problems.push(`its input "${input.name}" is ${input.type}; mlo feeds float32`);
-      if (input.shape.length !== 2) problems.push(`its input "${input.name}" has shape [${input.shape.join(', ')}]; expected [N, ${F}]`);
+      if (input.shape.length !== 2)
+        problems.push(`its input "${input.name}" has shape [${input.shape.join(', ')}]; expected [N, ${F}]`);
       else if (typeof input.shape[1] === 'number' && input.shape[1] !== F) {
-        problems.push(`its input "${input.name}" takes ${input.shape[1]} features, the snapshot has ${F} (${o.features.join(', ')})`);
+        problems.push(
+          `its input "${input.name}" takes ${input.shape[1]} features, the snapshot has ${F} (${o.features.join(', ')})`,
+        );
       }
     }
 
     // The columns it was trained on, in order.
     if (o.inputColumnsTag === undefined) {
-      problems.push('its model version has no mlo.input_columns tag, so mlo cannot check which feature columns it takes');
+      problems.push(
+        'its model version has no mlo.input_columns tag, so mlo cannot check which feature columns it takes',
+      );
     } else {
       let cols: unknown;
       try {
@@ -143,9 +162,13 @@ export class ScoringModel {
         cols = undefined;
       }
       if (!Array.isArray(cols) || !cols.every((c): c is string => typeof c === 'string')) {
-        problems.push(`its mlo.input_columns tag is not a JSON list of column names: ${o.inputColumnsTag.slice(0, 200)}`);
+        problems.push(
+          `its mlo.input_columns tag is not a JSON list of column names: ${o.inputColumnsTag.slice(0, 200)}`,
+        );
       } else if (cols.length !== F || cols.some((c, i) => c !== o.features[i])) {
-        problems.push(`its input columns (mlo.input_columns) are not the snapshot's feature columns in order: ${describeColumnDiff(cols, o.features)}`);
+        problems.push(
+          `its input columns (mlo.input_columns) are not the snapshot's feature columns in order: ${describeColumnDiff(cols, o.features)}`,
+        );
       }
     }
 
@@ -154,42 +177,59 @@ export class ScoringModel {
     let prob: { name: string; index: number | undefined } | undefined;
     if (o.probabilityTag !== undefined) {
       prob = parseProbabilityTag(o.probabilityTag);
-      if (!prob) problems.push(`its mlo.probability_output tag "${o.probabilityTag}" is not of the form <output>[<index>]`);
+      if (!prob)
+        problems.push(`its mlo.probability_output tag "${o.probabilityTag}" is not of the form <output>[<index>]`);
     } else if (outs.some((x) => x.name === 'probabilities')) {
       prob = { name: 'probabilities', index: undefined };
     }
     let probColumns: number | undefined;
     if (o.probabilityTag === undefined && !prob) {
-      problems.push(`it has no probability output: its outputs are ${outs.map((x) => x.name).join(', ')}, none is "probabilities", and its model version has no mlo.probability_output tag naming one`);
+      problems.push(
+        `it has no probability output: its outputs are ${outs.map((x) => x.name).join(', ')}, none is "probabilities", and its model version has no mlo.probability_output tag naming one`,
+      );
     } else if (prob) {
       const wanted = prob.name;
       const meta = outs.find((x) => x.name === wanted);
       if (!meta) {
-        problems.push(`it has no output "${prob.name}" (its probability output per mlo.probability_output); its outputs are ${outs.map((x) => x.name).join(', ')}`);
+        problems.push(
+          `it has no output "${prob.name}" (its probability output per mlo.probability_output); its outputs are ${outs.map((x) => x.name).join(', ')}`,
+        );
       } else if (!meta.isTensor || (meta.type !== 'float32' && meta.type !== 'float64')) {
-        problems.push(`its output "${prob.name}" is ${meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor'} (a map or sequence: export without ZipMap); a probability output is a float tensor`);
+        problems.push(
+          `its output "${prob.name}" is ${meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor'} (a map or sequence: export without ZipMap); a probability output is a float tensor`,
+        );
       } else if (meta.shape.length === 2) {
         const cols = meta.shape[1];
         const index = prob.index ?? (cols === 1 ? 0 : 1);
         if (typeof cols === 'number') {
-          if (index >= cols) problems.push(`its output "${prob.name}" has ${cols} column(s); the probability is said to be column ${index}`);
+          if (index >= cols)
+            problems.push(
+              `its output "${prob.name}" has ${cols} column(s); the probability is said to be column ${index}`,
+            );
           probColumns = cols;
         }
         prob = { name: prob.name, index };
       } else if (meta.shape.length === 1) {
-        if ((prob.index ?? 0) !== 0) problems.push(`its output "${prob.name}" is one value per row; the probability cannot be column ${prob.index}`);
+        if ((prob.index ?? 0) !== 0)
+          problems.push(
+            `its output "${prob.name}" is one value per row; the probability cannot be column ${prob.index}`,
+          );
         prob = { name: prob.name, index: 0 };
         probColumns = 1;
       } else if (meta.shape.length === 0) {
         // Shape not declared: column 1 unless the tag says otherwise; checked on the first run.
         prob = { name: prob.name, index: prob.index ?? 1 };
       } else if (meta.shape.length > 2) {
-        problems.push(`its output "${prob.name}" has shape [${meta.shape.join(', ')}]; a probability output is [N] or [N, classes]`);
+        problems.push(
+          `its output "${prob.name}" has shape [${meta.shape.join(', ')}]; a probability output is [N] or [N, classes]`,
+        );
       }
     }
 
     if (problems.length > 0 || !prob || prob.index === undefined || !input) {
-      throw new BadInputError(`${where} does not fit the snapshot or mlo's model contract:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+      throw new BadInputError(
+        `${where} does not fit the snapshot or mlo's model contract:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      );
     }
     const missing = missingValueHandling(graph, input.name);
     const description: ModelDescription = {
@@ -213,25 +253,42 @@ export class ScoringModel {
    * `out[at + i]`. Returns the wall time of `session.run` in milliseconds. A probability that
    * is not a number in [0, 1] is bad input naming the row (`describeRow(i)`, i in 0..n-1).
    */
-  async run(input: Float32Array, n: number, out: Float64Array, at: number, describeRow: (i: number) => string): Promise<number> {
+  async run(
+    input: Float32Array,
+    n: number,
+    out: Float64Array,
+    at: number,
+    describeRow: (i: number) => string,
+  ): Promise<number> {
     const d = this.description;
-    const feeds = { [d.input.name]: new Tensor('float32', input.length === n * this.features ? input : input.subarray(0, n * this.features), [n, this.features]) };
+    const feeds = {
+      [d.input.name]: new Tensor(
+        'float32',
+        input.length === n * this.features ? input : input.subarray(0, n * this.features),
+        [n, this.features],
+      ),
+    };
     const t0 = process.hrtime.bigint();
     let res: InferenceSession.ReturnType;
     try {
       res = await this.session.run(feeds, [d.probability.name]);
     } catch (err) {
       // Scoring is deterministic: what fails once fails on every retry.
-      throw new BadInputError(`${d.label}: onnxruntime failed to score ${n} rows (${describeRow(0)} …): ${(err as Error).message.split('\n')[0]}`);
+      throw new BadInputError(
+        `${d.label}: onnxruntime failed to score ${n} rows (${describeRow(0)} …): ${(err as Error).message.split('\n')[0]}`,
+      );
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const t = res[d.probability.name];
     if (!t) throw new BadInputError(`${d.label} returned no output "${d.probability.name}"`);
     const data = t.data;
-    if (!(data instanceof Float32Array) && !(data instanceof Float64Array)) throw new BadInputError(`${d.label}: output "${d.probability.name}" is ${t.type}, not a float tensor`);
+    if (!(data instanceof Float32Array) && !(data instanceof Float64Array))
+      throw new BadInputError(`${d.label}: output "${d.probability.name}" is ${t.type}, not a float tensor`);
     const cols = this.probColumns ?? (n > 0 ? data.length / n : 1);
     if (!Number.isInteger(cols) || cols * n !== data.length || d.probability.index >= cols) {
-      throw new BadInputError(`${d.label}: output "${d.probability.name}" has shape [${t.dims.join(', ')}] for ${n} rows; expected [${n}, >${d.probability.index}]`);
+      throw new BadInputError(
+        `${d.label}: output "${d.probability.name}" has shape [${t.dims.join(', ')}] for ${n} rows; expected [${n}, >${d.probability.index}]`,
+      );
     }
     this.probColumns = cols;
     const idx = d.probability.index;
@@ -246,8 +303,14 @@ export class ScoringModel {
       for (let i = 0, k = idx; i < n; i++, k += cols) {
         const p = data[k]!;
         if (!(p >= 0 && p <= 1)) {
-          const hint = Number.isNaN(p) ? (d.handlesMissing ? '' : ` (${d.missingReason}; a NaN feature may have reached it)`) : '; the output named as its probability does not hold probabilities';
-          throw new BadInputError(`${d.label}: output "${d.probability.name}"[${idx}] is ${p} at ${describeRow(i)}, not a probability in [0, 1]${hint}`);
+          const hint = Number.isNaN(p)
+            ? d.handlesMissing
+              ? ''
+              : ` (${d.missingReason}; a NaN feature may have reached it)`
+            : '; the output named as its probability does not hold probabilities';
+          throw new BadInputError(
+            `${d.label}: output "${d.probability.name}"[${idx}] is ${p} at ${describeRow(i)}, not a probability in [0, 1]${hint}`,
+          );
         }
       }
     }

@@ -36,7 +36,11 @@ export function planTrials(base: Record<string, ParamValue>, sweep: SweepSpec | 
 }
 
 /** The best trial by a metric; trials without the metric never win. */
-export function pickBest<T extends { metrics: Record<string, number | null> }>(trials: T[], metric: string, goal: 'maximize' | 'minimize'): T | undefined {
+export function pickBest<T extends { metrics: Record<string, number | null> }>(
+  trials: T[],
+  metric: string,
+  goal: 'maximize' | 'minimize',
+): T | undefined {
   let best: T | undefined;
   for (const t of trials) {
     const v = t.metrics[metric];

@@ -48,12 +48,23 @@ export async function putObject(
   opts: { contentType?: string; metadata?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<void> {
   await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType, Metadata: opts.metadata }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: body,
+      ContentType: opts.contentType,
+      Metadata: opts.metadata,
+    }),
     { abortSignal: opts.signal },
   );
 }
 
-export async function getObjectBytes(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<Uint8Array> {
+export async function getObjectBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
   if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
   return out.Body.transformToByteArray();
@@ -75,11 +86,18 @@ export async function headObject(
   }
 }
 
-export async function listKeys(s3: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<{ key: string; size: number; etag: string }[]> {
+export async function listKeys(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<{ key: string; size: number; etag: string }[]> {
   const keys: { key: string; size: number; etag: string }[] = [];
   let token: string | undefined;
   do {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
+    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
+      abortSignal: signal,
+    });
     for (const o of out.Contents ?? []) if (o.Key) keys.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '' });
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
@@ -97,13 +115,23 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
   try {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
-    if (err instanceof S3ServiceException && (err.name === 'BucketAlreadyOwnedByYou' || err.name === 'BucketAlreadyExists')) return;
+    if (
+      err instanceof S3ServiceException &&
+      (err.name === 'BucketAlreadyOwnedByYou' || err.name === 'BucketAlreadyExists')
+    )
+      return;
     throw err;
   }
 }
 
 export function isNotFound(err: unknown): boolean {
   if (err instanceof NoSuchKey || err instanceof NotFound) return true;
-  if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey' || err.name === 'NoSuchBucket';
+  if (err instanceof S3ServiceException)
+    return (
+      err.$metadata.httpStatusCode === 404 ||
+      err.name === 'NotFound' ||
+      err.name === 'NoSuchKey' ||
+      err.name === 'NoSuchBucket'
+    );
   return false;
 }

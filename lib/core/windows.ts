@@ -70,7 +70,12 @@ export function runWindows(
   input: {
     asOf?: string;
     trainFrom?: string;
-    spec: { data: { labels: { maturity: string } }; training: { window: { days: number }; validation: { days: number } }; evaluation: { holdout: { days: number } }; shadow: { days: number } };
+    spec: {
+      data: { labels: { maturity: string } };
+      training: { window: { days: number }; validation: { days: number } };
+      evaluation: { holdout: { days: number } };
+      shadow: { days: number };
+    };
   },
   fallback: Date,
 ): RunWindows {

@@ -3,9 +3,9 @@
  * Pure: imported by workflow code, so no Node built-ins and no I/O here.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { FeatureSet } from '../lib/features/featureset';
-import type { ModelSpec } from '../lib/spec';
-import type { RunWindows } from '../lib/windows';
+import type { FeatureSet } from '../features/featureset';
+import type { ModelSpec } from '../spec/model-spec';
+import type { RunWindows } from './windows';
 
 /** mlo's custom search attributes, registered with the Temporal server at stack start. */
 export const SEARCH_ATTRIBUTES = {
@@ -61,6 +61,9 @@ export type TrainAndPromoteResult = {
   shadowReport?: string;
   stages: StageProgress[];
 };
+
+/** The workflow type `trainAndPromote`, as clients start it (they never import workflow code). */
+export type TrainAndPromoteWorkflow = (input: TrainAndPromoteInput) => Promise<TrainAndPromoteResult>;
 
 export const progressQuery = defineQuery<StageProgress[]>('progress');
 

@@ -7,15 +7,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import { DURATION_HELP, parseDuration } from './duration';
-import { BadInputError } from './errors';
-import { hashOf } from './hash';
-import { PROJECT_ROOT } from './config';
-import { AGG_FNS, type AggFn } from './features/kernel';
+import { DURATION_HELP, parseDuration } from '../core/duration';
+import { BadInputError } from '../core/errors';
+import { hashOf } from '../infra/hash';
+import { PROJECT_ROOT } from '../infra/config';
+import { AGG_FNS, type AggFn } from '../features/kernel';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
-const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a column name: letters, digits and "_", not starting with a digit');
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a column name: letters, digits and "_", not starting with a digit');
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, { message: `must be ${DURATION_HELP}` });
 const prefix = z
   .string()
@@ -36,8 +38,10 @@ const metricSchema = z
   })
   .strict()
   .superRefine((m, ctx) => {
-    if (NEEDS_OF.has(m.fn) && !m.of) ctx.addIssue({ code: 'custom', path: ['of'], message: `aggregation "${m.fn}" needs "of: <column>"` });
-    if (!NEEDS_OF.has(m.fn) && m.of) ctx.addIssue({ code: 'custom', path: ['of'], message: `aggregation "${m.fn}" takes no "of"` });
+    if (NEEDS_OF.has(m.fn) && !m.of)
+      ctx.addIssue({ code: 'custom', path: ['of'], message: `aggregation "${m.fn}" needs "of: <column>"` });
+    if (!NEEDS_OF.has(m.fn) && m.of)
+      ctx.addIssue({ code: 'custom', path: ['of'], message: `aggregation "${m.fn}" takes no "of"` });
   });
 
 /** Derived per-event columns: a small closed set of expression forms. */
@@ -47,13 +51,15 @@ export type DerivedExpr =
   | { op: 'day_of_week'; column: string }
   | { op: 'ne' | 'eq'; left: string; right: { column: string } | { literal: string | number } };
 
-export const DERIVED_HELP = 'log1p(col), hour_of_day(col), day_of_week(col), "a != b", "a == b", "col == \'value\'" or "col != 3"';
+export const DERIVED_HELP =
+  'log1p(col), hour_of_day(col), day_of_week(col), "a != b", "a == b", "col == \'value\'" or "col != 3"';
 
 export function parseDerivedExpr(expr: string): DerivedExpr | undefined {
   const s = expr.trim();
   const fn = /^(log1p|hour_of_day|day_of_week)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$/.exec(s);
   if (fn?.[1] && fn[2]) return { op: fn[1] as 'log1p' | 'hour_of_day' | 'day_of_week', column: fn[2] };
-  const cmp = /^([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=)\s*(?:([A-Za-z_][A-Za-z0-9_]*)|'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?))$/.exec(s);
+  const cmp =
+    /^([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=)\s*(?:([A-Za-z_][A-Za-z0-9_]*)|'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?))$/.exec(s);
   if (cmp?.[1] && cmp[2]) {
     const op = cmp[2] === '==' ? 'eq' : 'ne';
     if (cmp[3]) return { op, left: cmp[1], right: { column: cmp[3] } };
@@ -67,7 +73,9 @@ export function parseDerivedExpr(expr: string): DerivedExpr | undefined {
 const derivedSchema = z
   .object({
     name: identifier,
-    expr: z.string().refine((e) => parseDerivedExpr(e) !== undefined, { message: `is not an expression mlo knows; use ${DERIVED_HELP}` }),
+    expr: z.string().refine((e) => parseDerivedExpr(e) !== undefined, {
+      message: `is not an expression mlo knows; use ${DERIVED_HELP}`,
+    }),
   })
   .strict();
 
@@ -91,14 +99,37 @@ const featuresSchema = z
 
 // ---- gates --------------------------------------------------------------------------
 
-export const EVAL_GATE_METRICS = ['auc', 'pr_auc', 'log_loss', 'brier', 'ece', 'recall_at_fpr', 'recall_at_threshold'] as const;
-export const SHADOW_GATE_METRICS = ['psi', 'ks', 'agreement', 'block_rate_delta', 'block_rate', 'candidate_p99_ms'] as const;
+export const EVAL_GATE_METRICS = [
+  'auc',
+  'pr_auc',
+  'log_loss',
+  'brier',
+  'ece',
+  'recall_at_fpr',
+  'recall_at_threshold',
+] as const;
+export const SHADOW_GATE_METRICS = [
+  'psi',
+  'ks',
+  'agreement',
+  'block_rate_delta',
+  'block_rate',
+  'candidate_p99_ms',
+] as const;
 
-export type Gate = { text: string; metric: string; op: '>=' | '<=' | '>' | '<'; threshold: number; slice: boolean; minCount?: number };
+export type Gate = {
+  text: string;
+  metric: string;
+  op: '>=' | '<=' | '>' | '<';
+  threshold: number;
+  slice: boolean;
+  minCount?: number;
+};
 
 export function parseGate(text: string, allowed: readonly string[]): Gate | string {
   const m = /^\s*([a-z][a-z0-9_]*)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(?:where\s+n\s*>=\s*(\d+)\s*)?$/.exec(text);
-  if (!m?.[1] || !m[2] || !m[3]) return `"${text}" is not a gate; write "<metric> <op> <number>", e.g. "auc >= 0.85" or "slice_auc_delta >= -0.01 where n >= 500"`;
+  if (!m?.[1] || !m[2] || !m[3])
+    return `"${text}" is not a gate; write "<metric> <op> <number>", e.g. "auc >= 0.85" or "slice_auc_delta >= -0.01 where n >= 500"`;
   const metric = m[1];
   const slice = metric.startsWith('slice_');
   const base = metric.replace(/^slice_/, '').replace(/_delta$/, '');
@@ -106,7 +137,14 @@ export function parseGate(text: string, allowed: readonly string[]): Gate | stri
     return `unknown gate metric "${metric}"; use one of ${allowed.join(', ')}, a "_delta" against the champion (e.g. auc_delta), or "slice_<metric>_delta"`;
   }
   if (m[4] && !slice) return `"where n >= …" applies to slice gates only (slice_<metric>_delta): "${text}"`;
-  return { text: text.trim(), metric, op: m[2] as Gate['op'], threshold: Number(m[3]), slice, minCount: m[4] ? Number(m[4]) : undefined };
+  return {
+    text: text.trim(),
+    metric,
+    op: m[2] as Gate['op'],
+    threshold: Number(m[3]),
+    slice,
+    minCount: m[4] ? Number(m[4]) : undefined,
+  };
 }
 
 const gateList = (allowed: readonly string[]) =>
@@ -128,23 +166,40 @@ const scheduleSchema = z
     timezone: z.string().default('UTC'),
     jitter: duration.optional(),
     catchup_window: duration.default('1d'),
-    overlap: z.enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all']).default('skip'),
+    overlap: z
+      .enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'])
+      .default('skip'),
     paused: z.boolean().default(false),
   })
   .strict()
   .superRefine((s, ctx) => {
-    if (!s.cron === !s.interval) ctx.addIssue({ code: 'custom', message: 'give exactly one of "cron" (e.g. "0 3 * * *") or "interval" (e.g. 24h)' });
-    if (s.cron && s.cron.trim().split(/\s+/).length !== 5) ctx.addIssue({ code: 'custom', path: ['cron'], message: `"${s.cron}" is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"` });
+    if (!s.cron === !s.interval)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of "cron" (e.g. "0 3 * * *") or "interval" (e.g. 24h)',
+      });
+    if (s.cron && s.cron.trim().split(/\s+/).length !== 5)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cron'],
+        message: `"${s.cron}" is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"`,
+      });
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: s.timezone });
     } catch {
-      ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown time zone "${s.timezone}"; use an IANA name such as UTC or Europe/London` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timezone'],
+        message: `unknown time zone "${s.timezone}"; use an IANA name such as UTC or Europe/London`,
+      });
     }
   });
 
 export const modelSpecSchema = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be 2-63 lowercase letters, digits or "-", starting with a letter'),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be 2-63 lowercase letters, digits or "-", starting with a letter'),
     owner: email,
     description: z.string().optional(),
     data: z
@@ -173,12 +228,17 @@ export const modelSpecSchema = z
       .object({
         trainer: z
           .object({
-            command: z.array(z.string().min(1)).min(1, 'needs the trainer command, e.g. [python, trainers/gbdt/train.py]'),
+            command: z
+              .array(z.string().min(1))
+              .min(1, 'needs the trainer command, e.g. [python, trainers/gbdt/train.py]'),
             pool: z.enum(['gpu', 'cpu']).default('cpu'),
           })
           .strict(),
         window: z.object({ days: z.number().int().min(1).max(3650) }).strict(),
-        validation: z.object({ days: z.number().int().min(1).max(365) }).strict().default({ days: 7 }),
+        validation: z
+          .object({ days: z.number().int().min(1).max(365) })
+          .strict()
+          .default({ days: 7 }),
         params: z.record(z.string(), paramValue).default({}),
         seed: z.number().int().default(42),
         sweep: z
@@ -226,7 +286,12 @@ export const modelSpecSchema = z
   .superRefine((spec, ctx) => {
     const names = new Set<string>();
     const add = (n: string, p: (string | number)[]) => {
-      if (names.has(n)) ctx.addIssue({ code: 'custom', path: p, message: `feature "${n}" is defined twice; give each feature a unique name` });
+      if (names.has(n))
+        ctx.addIssue({
+          code: 'custom',
+          path: p,
+          message: `feature "${n}" is defined twice; give each feature a unique name`,
+        });
       names.add(n);
     };
     spec.features.columns.forEach((c, i) => add(c, ['features', 'columns', i]));
@@ -239,14 +304,25 @@ export const modelSpecSchema = z
         }
       }),
     );
-    if (names.size === 0) ctx.addIssue({ code: 'custom', path: ['features'], message: 'defines no features; add columns, derived or aggregations' });
+    if (names.size === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['features'],
+        message: 'defines no features; add columns, derived or aggregations',
+      });
     const slices = new Set(spec.features.slices);
     spec.evaluation.slices.forEach((s, i) => {
-      if (!slices.has(s)) ctx.addIssue({ code: 'custom', path: ['evaluation', 'slices', i], message: `slice "${s}" must also be listed in features.slices so the snapshot carries it` });
+      if (!slices.has(s))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['evaluation', 'slices', i],
+          message: `slice "${s}" must also be listed in features.slices so the snapshot carries it`,
+        });
     });
     const reviewers = new Set<string>();
     spec.promotion.reviewers.forEach((r, i) => {
-      if (reviewers.has(r)) ctx.addIssue({ code: 'custom', path: ['promotion', 'reviewers', i], message: `reviewer ${r} is listed twice` });
+      if (reviewers.has(r))
+        ctx.addIssue({ code: 'custom', path: ['promotion', 'reviewers', i], message: `reviewer ${r} is listed twice` });
       reviewers.add(r);
     });
   });
@@ -312,7 +388,9 @@ function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, p: Prope
 }
 
 function fieldPath(p: PropertyKey[]): string {
-  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i > 0 ? '.' : ''}${String(k)}`)).join('') || '(top level)';
+  return (
+    p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i > 0 ? '.' : ''}${String(k)}`)).join('') || '(top level)'
+  );
 }
 
 /** Parses and validates a spec's YAML text; `file` names it in errors. */
@@ -330,7 +408,8 @@ export function parseSpec(text: string, file: string): ModelSpec {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       let msg = i.message;
-      if (i.code === 'unrecognized_keys') msg = `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}; check the spelling`;
+      if (i.code === 'unrecognized_keys')
+        msg = `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}; check the spelling`;
       else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) msg = 'is required';
       const line = lineOf(doc, lc, i.path);
       return `${line ? `line ${line}: ` : ''}${fieldPath(i.path)}: ${msg}`;
@@ -340,7 +419,9 @@ export function parseSpec(text: string, file: string): ModelSpec {
   const spec = parsed.data;
   const base = path.basename(file).replace(/\.ya?ml$/, '');
   if (base !== spec.name && !file.startsWith('<')) {
-    throw new SpecError(file, [`name: "${spec.name}" must match the file name "${base}.yaml" (one spec per model, named after it)`]);
+    throw new SpecError(file, [
+      `name: "${spec.name}" must match the file name "${base}.yaml" (one spec per model, named after it)`,
+    ]);
   }
   return spec;
 }
@@ -350,7 +431,9 @@ export function loadSpecFile(file: string): ModelSpec {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BadInputError(`cannot read model spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new BadInputError(
+      `cannot read model spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   return parseSpec(text, path.relative(process.cwd(), file) || file);
 }
@@ -370,7 +453,9 @@ export function findModelSpec(name: string, dir = MODELS_DIR): { file: string; s
   const file = files.find((f) => path.basename(f).replace(/\.ya?ml$/, '') === name);
   if (!file) {
     const known = files.map((f) => path.basename(f).replace(/\.ya?ml$/, ''));
-    throw new BadInputError(`no model spec named "${name}" in ${path.relative(process.cwd(), dir) || dir}/; known models: ${known.join(', ') || '(none)'}`);
+    throw new BadInputError(
+      `no model spec named "${name}" in ${path.relative(process.cwd(), dir) || dir}/; known models: ${known.join(', ') || '(none)'}`,
+    );
   }
   return { file, spec: loadSpecFile(file) };
 }

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from './config';
+import { PROJECT_ROOT } from '../infra/config';
 
 export type WorkerPool = 'orchestrator' | 'cpu' | 'gpu';
 export const WORKER_POOLS: WorkerPool[] = ['orchestrator', 'cpu', 'gpu'];
@@ -17,12 +17,20 @@ export type RunningWorkers = {
   stop: (graceMs?: number) => Promise<void>;
 };
 
-export function startWorkers(opts: { logDir?: string; env?: NodeJS.ProcessEnv; onLine?: (pool: WorkerPool, line: string) => void } = {}): RunningWorkers {
+export function startWorkers(
+  opts: { logDir?: string; env?: NodeJS.ProcessEnv; onLine?: (pool: WorkerPool, line: string) => void } = {},
+): RunningWorkers {
   if (opts.logDir) fs.mkdirSync(opts.logDir, { recursive: true });
   const procs = WORKER_POOLS.map((pool) => {
     // node with tsx's loader: one process per worker, so signals reach the worker itself.
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], { cwd: PROJECT_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const log = opts.logDir ? fs.createWriteStream(path.join(opts.logDir, `worker-${pool}.log`), { flags: 'a' }) : undefined;
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const log = opts.logDir
+      ? fs.createWriteStream(path.join(opts.logDir, `worker-${pool}.log`), { flags: 'a' })
+      : undefined;
     const onData = (b: Buffer) => {
       log?.write(b);
       for (const line of b.toString('utf8').split('\n')) if (line.trim()) opts.onLine?.(pool, line);
@@ -45,7 +53,9 @@ export function startWorkers(opts: { logDir?: string; env?: NodeJS.ProcessEnv; o
             }
           };
           child.stdout?.on('data', onData);
-          child.once('exit', (code) => reject(new Error(`the ${pool} worker exited (${code}) before it polled its queue:\n${buf.slice(-2000)}`)));
+          child.once('exit', (code) =>
+            reject(new Error(`the ${pool} worker exited (${code}) before it polled its queue:\n${buf.slice(-2000)}`)),
+          );
         }),
     ),
   ).then(() => undefined);

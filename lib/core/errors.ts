@@ -57,7 +57,9 @@ export class UnreachableError extends MloError {
     readonly address: string,
     detail: string,
   ) {
-    super(`${service} is unreachable at ${address}: ${detail}. Start the dev stack with \`npm run stack -- up\`, or point the configuration at a running ${service}.`);
+    super(
+      `${service} is unreachable at ${address}: ${detail}. Start the dev stack with \`npm run stack -- up\`, or point the configuration at a running ${service}.`,
+    );
     this.name = 'UnreachableError';
   }
 }

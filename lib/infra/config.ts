@@ -7,9 +7,9 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from './errors';
+import { ConfigError } from '../core/errors';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The workflow bundle's entry point (Temporal bundles it for the deterministic sandbox). */
 export const WORKFLOWS_PATH = path.join(PROJECT_ROOT, 'workflows', 'index.ts');
 
@@ -22,21 +22,25 @@ const port = (name: string, dflt: number) =>
     .default(dflt);
 
 const url = (name: string) =>
-  z
-    .string()
-    .refine((v) => {
-      try {
-        const u = new URL(v);
-        return u.protocol === 'http:' || u.protocol === 'https:';
-      } catch {
-        return false;
-      }
-    }, `${name} must be an http(s) URL, e.g. http://127.0.0.1:5050`);
+  z.string().refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, `${name} must be an http(s) URL, e.g. http://127.0.0.1:5050`);
 
 const hostPort = (name: string) =>
-  z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, `${name} must be host:port, e.g. 127.0.0.1:7233`);
+  z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, `${name} must be host:port, e.g. 127.0.0.1:7233`);
 
-const queueName = (name: string) => z.string().min(1, `${name} must not be empty`).regex(/^[A-Za-z0-9._-]+$/, `${name} may hold only letters, digits, '.', '_' and '-'`);
+const queueName = (name: string) =>
+  z
+    .string()
+    .min(1, `${name} must not be empty`)
+    .regex(/^[A-Za-z0-9._-]+$/, `${name} may hold only letters, digits, '.', '_' and '-'`);
 
 /** Settings of the local dev stack (ports, data directory). */
 const stackSchema = z.object({
@@ -63,7 +67,14 @@ export type StackConfig = {
 
 export type Config = {
   temporal: { address: string; namespace: string; uiUrl: string };
-  s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
+  s3: {
+    endpoint: string;
+    region: string;
+    bucket: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    forcePathStyle: boolean;
+  };
   mlflow: { trackingUri: string; uiUrl: string };
   taskQueues: { orchestrator: string; cpu: string; gpu: string };
   gpu: { count: number | undefined };
@@ -81,11 +92,13 @@ function formatIssues(error: z.ZodError): string[] {
 
 export function loadStackConfig(env: Env = process.env): StackConfig {
   const parsed = stackSchema.safeParse(blankToUndefined(env));
-  if (!parsed.success) throw new ConfigError('Invalid dev stack settings in the environment', formatIssues(parsed.error));
+  if (!parsed.success)
+    throw new ConfigError('Invalid dev stack settings in the environment', formatIssues(parsed.error));
   const s = parsed.data;
   return {
     dir: path.resolve(s.MLO_STACK_DIR),
-    toolsCache: s.MLO_TOOLS_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? '/tmp', '.cache'), 'mlo', 'tools'),
+    toolsCache:
+      s.MLO_TOOLS_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(env.HOME ?? '/tmp', '.cache'), 'mlo', 'tools'),
     temporalPort: s.MLO_TEMPORAL_PORT,
     temporalUiPort: s.MLO_TEMPORAL_UI_PORT,
     temporalHttpPort: s.MLO_TEMPORAL_HTTP_PORT,
@@ -118,30 +131,51 @@ export function loadConfig(env: Env = process.env): Config {
   const sp = stack ?? loadStackConfig({});
   const schema = z.object({
     MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
-    MLO_TEMPORAL_NAMESPACE: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"').default('default'),
+    MLO_TEMPORAL_NAMESPACE: z
+      .string()
+      .min(1)
+      .regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"')
+      .default('default'),
     MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
     MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
     MLO_S3_REGION: z.string().min(1).default('us-east-1'),
     MLO_S3_BUCKET: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")')
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
+      )
       .default('mlo'),
     MLO_S3_ACCESS_KEY_ID: z.string().min(1).default('mlo-dev'),
-    MLO_S3_SECRET_ACCESS_KEY: z.string().min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters').default('mlo-dev-secret'),
-    MLO_S3_FORCE_PATH_STYLE: z.enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' }).default('true'),
+    MLO_S3_SECRET_ACCESS_KEY: z
+      .string()
+      .min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters')
+      .default('mlo-dev-secret'),
+    MLO_S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' })
+      .default('true'),
     MLO_MLFLOW_TRACKING_URI: url('MLO_MLFLOW_TRACKING_URI').default(`http://127.0.0.1:${sp.mlflowPort}`),
     MLO_MLFLOW_UI_URL: url('MLO_MLFLOW_UI_URL').optional(),
     MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
     MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
     MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
-    MLO_GPU_COUNT: z.coerce.number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' }).int('MLO_GPU_COUNT must be a whole number').min(0, 'MLO_GPU_COUNT must be 0 or more').optional(),
+    MLO_GPU_COUNT: z.coerce
+      .number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' })
+      .int('MLO_GPU_COUNT must be a whole number')
+      .min(0, 'MLO_GPU_COUNT must be 0 or more')
+      .optional(),
   });
   const parsed = schema.safeParse(e);
   if (!parsed.success) errors.push(...formatIssues(parsed.error));
-  if (errors.length > 0 || !parsed.success || !stack) throw new ConfigError('Invalid mlo configuration in the environment', errors);
+  if (errors.length > 0 || !parsed.success || !stack)
+    throw new ConfigError('Invalid mlo configuration in the environment', errors);
   const c = parsed.data;
   return {
-    temporal: { address: c.MLO_TEMPORAL_ADDRESS, namespace: c.MLO_TEMPORAL_NAMESPACE, uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, '') },
+    temporal: {
+      address: c.MLO_TEMPORAL_ADDRESS,
+      namespace: c.MLO_TEMPORAL_NAMESPACE,
+      uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, ''),
+    },
     s3: {
       endpoint: c.MLO_S3_ENDPOINT,
       region: c.MLO_S3_REGION,
@@ -150,7 +184,10 @@ export function loadConfig(env: Env = process.env): Config {
       secretAccessKey: c.MLO_S3_SECRET_ACCESS_KEY,
       forcePathStyle: c.MLO_S3_FORCE_PATH_STYLE === 'true',
     },
-    mlflow: { trackingUri: c.MLO_MLFLOW_TRACKING_URI.replace(/\/$/, ''), uiUrl: (c.MLO_MLFLOW_UI_URL ?? c.MLO_MLFLOW_TRACKING_URI).replace(/\/$/, '') },
+    mlflow: {
+      trackingUri: c.MLO_MLFLOW_TRACKING_URI.replace(/\/$/, ''),
+      uiUrl: (c.MLO_MLFLOW_UI_URL ?? c.MLO_MLFLOW_TRACKING_URI).replace(/\/$/, ''),
+    },
     taskQueues: { orchestrator: c.MLO_QUEUE_ORCHESTRATOR, cpu: c.MLO_QUEUE_CPU, gpu: c.MLO_QUEUE_GPU },
     gpu: { count: c.MLO_GPU_COUNT },
     stack,
