@@ -5,6 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/registry/audit';
 import type { ActivityDeps } from './deps';
+import { FailureType } from '../lib/core/failure-types';
 
 export const CHAMPION = 'champion';
 export const CHALLENGER = 'challenger';
@@ -87,7 +88,7 @@ export function registryActivities(deps: ActivityDeps) {
       const current = await championVersion(input.model);
       if (current !== input.expectedChampion) {
         throw ApplicationFailure.create({
-          type: 'MloChampionMoved',
+          type: FailureType.ChampionMoved,
           nonRetryable: true,
           message: `the champion of ${input.model} moved since the decision was made (expected ${input.expectedChampion ? `version ${input.expectedChampion}` : 'no champion'}, found ${current ? `version ${current}` : 'none'}); nothing was changed. Evaluate again against the current champion.`,
         });

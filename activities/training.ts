@@ -273,7 +273,7 @@ export function trainingActivities(deps: ActivityDeps) {
         await mlflow.endRun(state.runId, 'KILLED').catch(() => undefined);
         throw ctx.cancellationSignal.reason instanceof Error
           ? ctx.cancellationSignal.reason
-          : fail('MloCancelled', 'training was cancelled', true);
+          : fail(FailureType.Cancelled, 'training was cancelled', true);
       }
       if (run.exitCode === TRAINER_EXIT.badInput) {
         await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
@@ -285,14 +285,14 @@ export function trainingActivities(deps: ActivityDeps) {
       }
       if (run.exitCode === TRAINER_EXIT.transient) {
         throw fail(
-          'MloTrainerTransient',
+          FailureType.TrainerTransient,
           `trainer \`${cmd}\` hit a transient failure (exit ${TRAINER_EXIT.transient}; retrying):\n${tail}`,
           false,
         );
       }
       if (run.exitCode !== 0) {
         throw fail(
-          'MloTrainerCrashed',
+          FailureType.TrainerCrashed,
           `trainer \`${cmd}\` ${run.exitCode === null ? `was killed by ${run.signal}` : `exited ${run.exitCode}`}:\n${tail}`,
           false,
         );

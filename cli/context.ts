@@ -15,6 +15,7 @@ import { connectClient } from '../lib/infra/temporal';
 import { isDay } from '../lib/core/windows';
 import { stringFlag } from './args';
 import type { FlagSpec, ParsedArgs } from './command';
+import { isModelName } from '../lib/core/ids';
 
 export const MODELS_DIR_FLAG: FlagSpec = {
   name: 'models-dir',
@@ -79,20 +80,12 @@ export function onePositional(args: ParsedArgs, cmd: string, what: string): stri
   return first;
 }
 
-const MODEL_NAME = /^[a-z][a-z0-9-]{1,62}$/;
-
 export function checkModelName(name: string, flag = '--model'): string {
-  if (!MODEL_NAME.test(name))
+  if (!isModelName(name))
     throw new BadInputError(
       `${flag} "${name}" is not a model name (2-63 lowercase letters, digits or "-", starting with a letter)`,
     );
   return name;
-}
-
-/** The model of a workflow id mlo made (`train-and-promote/<m>/…`, `promotion/<m>`, `rollback/<m>`, `backfill/<m>/…`). */
-export function modelOfWorkflowId(id: string): string | undefined {
-  const m = /^(?:train-and-promote|promotion|rollback|backfill)\/([a-z][a-z0-9-]{1,62})(?:\/|$)/.exec(id);
-  return m?.[1];
 }
 
 /** A run argument is a workflow id when it holds a "/", else a model name. */

@@ -13,7 +13,6 @@ import type { Config } from '../lib/infra/config';
 import {
   STAGES,
   progressQuery,
-  promotionWorkflowId,
   type StageProgress,
   type TrainAndPromoteInput,
   type TrainAndPromoteResult,
@@ -22,6 +21,7 @@ import { backfillProgressQuery } from '../workflows/featureBackfill';
 import { SA } from '../lib/core/search-attributes';
 import { within, type Ctx } from './context';
 import { changedStageLines, formatElapsed, LiveView, renderStages, shellArg } from './render';
+import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
 
 /** What a run ended with, or where it stands. */
 export type RunOutcome =
@@ -204,7 +204,7 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
     const fb = stages.find((s) => s.stage === 'featureBackfill');
     if (fb?.status === 'running') {
       const p = await within(connection, 2000, () =>
-        client.workflow.getHandle(`${workflowId}/features`).query(backfillProgressQuery),
+        client.workflow.getHandle(featuresWorkflowId(workflowId)).query(backfillProgressQuery),
       );
       if (p) fb.progress = { done: p.done, total: p.total, unit: p.unit };
     }
@@ -216,13 +216,13 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
       windows = r.windows;
       candidate = r.candidateVersion ?? candidate;
       message = r.message;
-      // The promotion stage keeps its last progress note ("awaiting approval in …"); show the decision instead.
+      // A promotion stage that never recorded its decision (it still waits, by its phase): show the decision.
       const promo = stages.find((s) => s.stage === 'promotion');
       if (
         promo &&
         r.message &&
         promo.status === 'succeeded' &&
-        /^(awaiting approval|waiting for the pending promotion)/.test(promo.message ?? '')
+        (promo.phase === 'awaiting-approval' || promo.phase === 'waiting-for-promotion')
       )
         promo.message = `${r.outcome}: ${r.message}`;
     } catch (err) {
@@ -272,7 +272,7 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
   if (model && promo && (promo.status === 'running' || promo.status === 'succeeded'))
     links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
   if (model && candidate) links.mlflow = mlflowVersionLink(cfg, model, candidate);
-  if (status === 'RUNNING' && model && promo?.status === 'running' && promo.message?.startsWith('awaiting approval')) {
+  if (status === 'RUNNING' && model && promo?.status === 'running' && promo.phase === 'awaiting-approval') {
     awaitingApproval = {
       promotionWorkflowId: promotionWorkflowId(model),
       reviewers: input?.spec.promotion.reviewers ?? [],

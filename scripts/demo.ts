@@ -24,12 +24,12 @@ import {
   approveUpdate,
   progressQuery,
   promotionStateQuery,
-  promotionWorkflowId,
   type StageProgress,
   type TrainAndPromoteResult,
 } from '../lib/core/definitions';
 import { backfillProgressQuery } from '../workflows/featureBackfill';
 import type { Client } from '@temporalio/client';
+import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
 
 const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
 const MODELS = ['fraud-detector', 'fraud-baseline'];
@@ -62,7 +62,7 @@ async function follow(
       let line = fmtStage(s);
       if (s.stage === 'featureBackfill' && s.status === 'running') {
         const p = await client.workflow
-          .getHandle(`${workflowId}/features`)
+          .getHandle(featuresWorkflowId(workflowId))
           .query(backfillProgressQuery)
           .catch(() => undefined);
         if (p) line += ` (${p.done}/${p.total} partitions, ${p.reused} reused)`;
@@ -73,7 +73,7 @@ async function follow(
       }
     }
     const promo = stages.find((s) => s.stage === 'promotion');
-    if (promo?.status === 'running' && promo.message?.startsWith('awaiting approval') && !approved) {
+    if (promo?.status === 'running' && promo.phase === 'awaiting-approval' && !approved) {
       const ph = client.workflow.getHandle(promotionWorkflowId(model));
       const st = await ph.query(promotionStateQuery).catch(() => undefined);
       if (st?.status === 'awaiting-approval') {

@@ -1,4 +1,4 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities, FeatureSnapshotRef } from '../activities';
 import type { PartitionResult } from '../activities/features';
 import type { FeatureSet } from '../lib/features/featureset';
@@ -92,9 +92,4 @@ export async function featureBackfill(input: FeatureBackfillInput): Promise<Feat
     outputPrefix: plan.outputPrefix,
     partitions: done,
   });
-}
-
-/** The child workflow id of a run's backfill, so the CLI can query its progress. */
-export function backfillWorkflowId(parentId: string = workflowInfo().workflowId): string {
-  return `${parentId}/features`;
 }

@@ -226,7 +226,7 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 30,
-      nonRetryableErrorTypes: [FailureType.BadInput, 'MloChampionMoved'],
+      nonRetryableErrorTypes: [FailureType.BadInput, FailureType.ChampionMoved],
     },
   });
   const deadlineMs = parseDuration(input.deadline);

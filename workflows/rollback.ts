@@ -32,10 +32,6 @@ export type RollbackInput = {
   cpuQueue: string;
 };
 
-export function rollbackWorkflowId(model: string): string {
-  return `rollback/${model}`;
-}
-
 export async function rollback(input: RollbackInput): Promise<DecisionResult> {
   const acts = proxyActivities<Activities>({
     taskQueue: input.cpuQueue,
@@ -45,7 +41,7 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 30,
-      nonRetryableErrorTypes: [FailureType.BadInput, 'MloChampionMoved'],
+      nonRetryableErrorTypes: [FailureType.BadInput, FailureType.ChampionMoved],
     },
   });
   const bad = (message: string) =>

@@ -21,7 +21,6 @@ import type { TrialResult } from '../activities/training';
 import {
   STAGES,
   progressQuery,
-  promotionWorkflowId,
   type StageName,
   type StageProgress,
   type TrainAndPromoteInput,
@@ -30,6 +29,7 @@ import {
 import { featureBackfill } from './featureBackfill';
 import { promotion } from './promotion';
 import { SA } from '../lib/core/search-attributes';
+import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
 
 function durationMs(text: string): number {
   const ms = parseDuration(text);
@@ -133,7 +133,7 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
 
   const snapshot = await run('featureBackfill', () =>
     executeChild(featureBackfill, {
-      workflowId: `${workflowId}/features`,
+      workflowId: featuresWorkflowId(workflowId),
       taskQueue: workflowInfo().taskQueue,
       args: [
         {
@@ -262,22 +262,29 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
           { key: SA.candidateVersion, value: candidate.version },
         ]);
         const s = stages.find((x) => x.stage === 'promotion');
-        if (s) s.message = `awaiting approval in workflow ${promotionWorkflowId(input.model)}`;
+        if (s)
+          Object.assign(s, {
+            phase: 'awaiting-approval',
+            message: `awaiting approval in workflow ${promotionWorkflowId(input.model)}`,
+          });
         const decided = await child.result();
-        if (s) s.message = decided.message;
+        if (s) Object.assign(s, { phase: 'decided', message: decided.message });
         return decided;
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         if (spec.promotion.when_busy === 'refuse') {
           throw ApplicationFailure.create({
-            type: 'MloPromotionBusy',
+            type: FailureType.PromotionBusy,
             nonRetryable: true,
             message: `another promotion of ${input.model} is pending (workflow ${promotionWorkflowId(input.model)}); the model spec says when_busy: refuse. Decide or wait for that one, then run again.`,
           });
         }
         const s = stages.find((x) => x.stage === 'promotion');
         if (s)
-          s.message = `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`;
+          Object.assign(s, {
+            phase: 'waiting-for-promotion',
+            message: `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`,
+          });
         await sleep(Math.min(600_000, 5_000 * 2 ** Math.min(attempt, 7)));
       }
     }

@@ -28,12 +28,9 @@ import {
   withTemporal,
   type Ctx,
 } from '../context';
+import { backfillWorkflowId } from '../../lib/core/ids';
 import { exitCodeFor, failureInfo, viewFor } from '../runs';
 import { formatElapsed, LiveView, shellArg } from '../render';
-
-export function backfillWorkflowIdFor(model: string, from: string, to: string): string {
-  return `backfill/${model}/${from}..${to}`;
-}
 
 export type BackfillReport = {
   workflowId: string;
@@ -145,7 +142,7 @@ export const backfillCommand: Command = {
       labelCutoff: `${to}T00:00:00.000Z`,
       cpuQueue: cfg.taskQueues.cpu,
     };
-    const workflowId = backfillWorkflowIdFor(spec.name, from, to);
+    const workflowId = backfillWorkflowId(spec.name, from, to);
     const info = (line: string) => (json ? console.error(line) : console.log(line));
     return withTemporal(async (ctx) => {
       let attached = false;

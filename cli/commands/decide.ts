@@ -9,25 +9,24 @@ import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors'
 import { temporalUiLink } from '../../lib/client/runs';
 import {
   approveUpdate,
-  promotionWorkflowId,
   rejectUpdate,
   type Approval,
   type DecisionResult,
   type Rejection,
 } from '../../lib/core/definitions';
-import { rollbackWorkflowId } from '../../workflows/rollback';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
 import {
   checkModelName,
   isWorkflowIdArg,
   JSON_FLAG,
-  modelOfWorkflowId,
   onePositional,
   requireFlag,
   withTemporal,
   type Ctx,
 } from '../context';
+import { modelOfWorkflowId, promotionWorkflowId, rollbackWorkflowId } from '../../lib/core/ids';
+import { FailureType } from '../../lib/core/failure-types';
 
 /**
  * The workflow that takes the decision: a promotion or rollback id as given; for a
@@ -139,7 +138,7 @@ async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<Exi
               2,
             ),
           );
-        if (refusedType === 'MloChampionMoved') {
+        if (refusedType === FailureType.ChampionMoved) {
           console.error(`mlo ${cmd}: ${message}`);
           return EXIT_CODES.internal;
         }

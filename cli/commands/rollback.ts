@@ -8,11 +8,12 @@ import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
 import { temporalUiLink } from '../../lib/client/runs';
 import { findModelSpec } from '../../lib/spec/model-spec';
 import type { DecisionResult } from '../../lib/core/definitions';
-import { rollbackWorkflowId, type rollback, type RollbackInput } from '../../workflows/rollback';
+import { type rollback, type RollbackInput } from '../../workflows/rollback';
 import { boolFlag, stringFlag } from '../args';
 import type { Command } from '../command';
 import { JSON_FLAG, MODELS_DIR_FLAG, modelsDir, noPositionals, requester, requireFlag, withTemporal } from '../context';
 import { decisionCommands, exitCodeFor, failureInfo } from '../runs';
+import { rollbackWorkflowId } from '../../lib/core/ids';
 
 export const rollbackCommand: Command = {
   name: 'rollback',

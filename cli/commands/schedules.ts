@@ -14,7 +14,6 @@ import {
   desiredSchedule,
   planSync,
   readExistingSchedules,
-  retrainScheduleId,
   type DesiredSchedule,
   type ExistingSchedule,
   type SyncEntry,
@@ -24,6 +23,7 @@ import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
 import { checkModelName, dayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, requester, withTemporal } from '../context';
 import { table } from '../render';
+import { retrainScheduleId } from '../../lib/core/ids';
 
 const SUBCOMMANDS = ['sync', 'list', 'pause', 'unpause', 'trigger', 'backfill'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];

@@ -21,6 +21,7 @@ import {
   type LookState,
 } from '../runs';
 import { followBackfill } from './backfill';
+import { FailureType } from '../../lib/core/failure-types';
 
 /** Describes a workflow; an unknown id is bad input naming it. */
 export async function describeOrBadInput(ctx: Ctx, workflowId: string) {
@@ -99,7 +100,7 @@ export function renderDecision(r: DecisionReport): string[] {
 export function decisionExitCode(r: DecisionReport): ExitCode {
   if (r.result) return r.result.outcome === 'promoted' ? EXIT_CODES.ok : EXIT_CODES.rejected;
   if (r.status === 'RUNNING') return EXIT_CODES.ok;
-  return r.error?.type === 'MloBadInput' ? EXIT_CODES.badInput : EXIT_CODES.internal;
+  return r.error?.type === FailureType.BadInput ? EXIT_CODES.badInput : EXIT_CODES.internal;
 }
 
 export const statusCommand: Command = {

@@ -13,10 +13,7 @@ import { specHash, type ModelSpec } from '../spec/model-spec';
 import { isDay } from '../core/windows';
 import type { TrainAndPromoteInput } from '../core/definitions';
 import { SA } from '../core/search-attributes';
-
-export function runWorkflowId(model: string, asOf: string, trainFrom?: string): string {
-  return `train-and-promote/${model}/${trainFrom ? `${trainFrom}..` : ''}${asOf}`;
-}
+import { runWorkflowId } from '../core/ids';
 
 export function runInput(
   cfg: Config,

@@ -28,25 +28,12 @@ import { runInput } from './runs';
 import { specHash as hashSpec, type ModelSpec } from '../spec/model-spec';
 import { SA } from '../core/search-attributes';
 import type { TrainAndPromoteWorkflow } from '../core/definitions';
+import { RETRAIN_SCHEDULE_PREFIX, modelOfScheduleId, retrainScheduleId, scheduledRunWorkflowId } from '../core/ids';
 
-export const RETRAIN_SCHEDULE_PREFIX = 'mlo-retrain/';
 export const SCHEDULE_REQUESTED_BY = 'mlo-schedule';
 export const MEMO_KEY = 'mloRetrain';
 /** Bumped when the mapping from spec to schedule changes, so sync rewrites every schedule. */
 export const SCHEDULE_FORMAT = 1;
-
-export function retrainScheduleId(model: string): string {
-  return `${RETRAIN_SCHEDULE_PREFIX}${model}`;
-}
-
-export function modelOfScheduleId(id: string): string | undefined {
-  return id.startsWith(RETRAIN_SCHEDULE_PREFIX) ? id.slice(RETRAIN_SCHEDULE_PREFIX.length) : undefined;
-}
-
-/** The workflow id of scheduled runs; Temporal appends the nominal time (`…/scheduled-2026-03-15T03:00:00Z`). */
-export function scheduledRunWorkflowId(model: string): string {
-  return `train-and-promote/${model}/scheduled`;
-}
 
 /** Everything a schedule is made of besides the spec itself. */
 export type ScheduleSettings = {

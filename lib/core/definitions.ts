@@ -7,22 +7,22 @@ import type { FeatureSet } from '../features/featureset';
 import type { ModelSpec } from '../spec/model-spec';
 import type { RunWindows } from './windows';
 
-/** mlo's custom search attributes, registered with the Temporal server at stack start. */
-export const SEARCH_ATTRIBUTES = {
-  MloModel: 'Keyword',
-  MloStage: 'Keyword',
-  MloCandidateVersion: 'Keyword',
-  MloRequestedBy: 'Keyword',
-} as const;
-
 export const STAGES = ['featureBackfill', 'training', 'evaluation', 'shadow', 'promotion'] as const;
 export type StageName = (typeof STAGES)[number];
 
 export type StageStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
+/**
+ * What a running stage is waiting on, typed so that the CLI and the demo never decide a run's
+ * state by matching message text.
+ */
+export type StagePhase = 'awaiting-approval' | 'waiting-for-promotion' | 'decided';
+
 export type StageProgress = {
   stage: StageName;
   status: StageStatus;
+  /** Set by stages that wait (promotion): what they wait on. */
+  phase?: StagePhase;
   startedAt?: string;
   endedAt?: string;
   /** Free-form progress for the CLI: e.g. { done: 12, total: 60 } partitions. */
@@ -107,8 +107,3 @@ export const rejectUpdate = defineUpdate<DecisionResult, [Rejection]>('reject');
 export const approveSignal = defineSignal<[Approval]>('approveSignal');
 export const rejectSignal = defineSignal<[Rejection]>('rejectSignal');
 export const promotionStateQuery = defineQuery<PromotionState>('promotionState');
-
-/** The id of a model's promotion workflow: at most one runs per model at a time. */
-export function promotionWorkflowId(model: string): string {
-  return `promotion/${model}`;
-}

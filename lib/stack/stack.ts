@@ -12,7 +12,7 @@ import { Connection } from '@temporalio/client';
 import { loadConfig, type Config, type StackConfig } from '../infra/config';
 import { StackError } from '../core/errors';
 import { createS3Client, ensureBucket } from '../infra/s3';
-import { SEARCH_ATTRIBUTES } from '../core/definitions';
+import { SEARCH_ATTRIBUTE_KEYS, searchAttributeFlag } from '../core/search-attributes';
 import { ensureTemporalCli, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
 
 export type PartName = 'temporal' | 's3' | 'mlflow';
@@ -113,7 +113,7 @@ function defineParts(cfg: Config): Part[] {
         cfg.temporal.namespace,
         '--log-level',
         'warn',
-        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+        ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', searchAttributeFlag(key)]),
       ];
       return { cmd: bin, args };
     },

@@ -19,11 +19,12 @@ import { loadConfig, WORKFLOWS_PATH } from '../../lib/infra/config';
 import { MlflowClient } from '../../lib/registry/mlflow';
 import { createS3Client } from '../../lib/infra/s3';
 import { promotion } from '../../workflows';
-import { promotionStateQuery, promotionWorkflowId } from '../../lib/core/definitions';
+import { promotionStateQuery } from '../../lib/core/definitions';
 import type { PromotionInput } from '../../workflows/promotion';
 import { uniqueName } from '../helpers/temporal';
 import { launchChromium, requireTemporalUi, TemporalUi } from './temporal-ui';
 import { waitFor } from '../helpers/wait';
+import { promotionWorkflowId } from '../../lib/core/ids';
 
 const REQUESTER = 'carol@example.com';
 const REVIEWER = 'alice@example.com';

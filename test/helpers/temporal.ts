@@ -6,9 +6,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { defineSearchAttributeKey, type SearchAttributeType } from '@temporalio/common';
 import { PROJECT_ROOT } from '../../lib/infra/config';
-import { SEARCH_ATTRIBUTES } from '../../lib/core/definitions';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../lib/core/search-attributes';
 
 export function temporalCliPath(): string {
   const p = path.join(PROJECT_ROOT, '.tools', 'bin', 'temporal');
@@ -23,9 +22,7 @@ export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
       ui: false,
-      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) =>
-        defineSearchAttributeKey(name, type.toUpperCase() as SearchAttributeType),
-      ),
+      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
       extraArgs: ['--log-level', 'error'],
     },
   });

@@ -20,8 +20,9 @@ import { appendAudit } from '../../lib/registry/audit';
 import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
 import { createS3Client } from '../../lib/infra/s3';
 import { daysBetween, type DayRange } from '../../lib/core/windows';
-import { promotionStateQuery, promotionWorkflowId } from '../../lib/core/definitions';
+import { promotionStateQuery } from '../../lib/core/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { promotionWorkflowId } from '../../lib/core/ids';
 
 const MLO = path.join(PROJECT_ROOT, 'bin', 'mlo.cjs');
 const BASELINE = fs.readFileSync(path.join(PROJECT_ROOT, 'models', 'fraud-baseline.yaml'), 'utf8');

@@ -7,7 +7,7 @@ import { findModelSpec, specHash } from '../../lib/spec/model-spec';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { auditRows } from '../../cli/commands/audit';
 import { listQuery, stageColumn } from '../../cli/commands/list';
-import { asMloError, modelOfWorkflowId, requester } from '../../cli/context';
+import { asMloError, requester } from '../../cli/context';
 import {
   changedStageLines,
   eraseLines,
@@ -22,6 +22,7 @@ import {
 } from '../../cli/render';
 import { decisionCommands, exitCodeFor, failureInfo, modelRunsFilter, windowsOf } from '../../cli/runs';
 import type { StageProgress } from '../../lib/core/definitions';
+import { modelOfWorkflowId } from '../../lib/core/ids';
 
 const T0 = Date.parse('2026-03-15T10:00:00.000Z');
 

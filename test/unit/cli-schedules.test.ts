@@ -8,13 +8,13 @@ import {
   existingFromDescription,
   MEMO_KEY,
   planSync,
-  retrainScheduleId,
   scheduleOptions,
   type DesiredSchedule,
   type ExistingSchedule,
 } from '../../lib/client/schedules';
 import { findModelSpec, type ModelSpec } from '../../lib/spec/model-spec';
 import { renderPlan } from '../../cli/commands/schedules';
+import { retrainScheduleId } from '../../lib/core/ids';
 
 const cfg = loadConfig({ MLO_QUEUE_ORCHESTRATOR: 'orch', MLO_QUEUE_CPU: 'cpu', MLO_QUEUE_GPU: 'gpu' });
 const detector = findModelSpec('fraud-detector').spec;

@@ -18,15 +18,14 @@ import {
   approveSignal,
   approveUpdate,
   promotionStateQuery,
-  promotionWorkflowId,
   rejectSignal,
   rejectUpdate,
 } from '../../lib/core/definitions';
 import type { PromotionInput } from '../../workflows/promotion';
-import { rollbackWorkflowId } from '../../workflows/rollback';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { promotionWorkflowId, rollbackWorkflowId } from '../../lib/core/ids';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);

@@ -17,12 +17,12 @@ import {
   approveUpdate,
   progressQuery,
   promotionStateQuery,
-  promotionWorkflowId,
   type TrainAndPromoteInput,
 } from '../../lib/core/definitions';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { promotionWorkflowId } from '../../lib/core/ids';
 
 let env: TestWorkflowEnvironment;
 
