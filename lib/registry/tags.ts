@@ -1,0 +1,74 @@
+/**
+ * Every `mlo.*` MLflow tag, as typed constants: the lineage and decisions mlo records on runs,
+ * model versions and registered models. Nothing else in mlo writes a tag key as a string literal.
+ * Pure: no I/O.
+ */
+
+/** Tags on MLflow runs (a training trial, a sweep's parent run, an evaluation or shadow run). */
+export const RunTag = {
+  workflowId: 'mlo.workflow_id',
+  workflowRunId: 'mlo.workflow_run_id',
+  /** A trial's idempotency key: the same trial attempt reuses its run. */
+  trialKey: 'mlo.trial_key',
+  /** A sweep's idempotency key, on the sweep's parent run. */
+  sweepKey: 'mlo.sweep_key',
+  trials: 'mlo.trials',
+  bestTrial: 'mlo.best_trial',
+  bestRunId: 'mlo.best_run_id',
+  /** The trainer's result line (JSON), kept on the run for the registration step. */
+  trialResult: 'mlo.trial_result',
+  /** The checkpoint a resumed trial started from. */
+  resumedFrom: 'mlo.resumed_from',
+  /** The model version this run was registered as. */
+  modelVersion: 'mlo.model_version',
+} as const;
+
+/** Tags on registered model versions: lineage, evaluation and promotion. */
+export const VersionTag = {
+  /** The registration's idempotency key: a retry finds the version instead of creating a second one. */
+  registrationKey: 'mlo.registration_key',
+  featureSnapshotHash: 'mlo.feature_snapshot_hash',
+  featureManifestUri: 'mlo.feature_manifest_uri',
+  specHash: 'mlo.spec_hash',
+  codeVersion: 'mlo.code_version',
+  trainerCommand: 'mlo.trainer_command',
+  trainWindow: 'mlo.train_window',
+  validationWindow: 'mlo.validation_window',
+  holdoutWindow: 'mlo.holdout_window',
+  labelCutoff: 'mlo.label_cutoff',
+  workflowId: 'mlo.workflow_id',
+  workflowRunId: 'mlo.workflow_run_id',
+  requestedBy: 'mlo.requested_by',
+  sweepRunId: 'mlo.sweep_run_id',
+  /** The ONNX file in S3 that evaluation, shadow scoring and serving load. */
+  onnxUri: 'mlo.onnx_uri',
+  /** JSON array: the feature columns of the model's [N, F] input, in order. */
+  inputColumns: 'mlo.input_columns',
+  /** `<output>[<index>]`: where the positive-class probability is. */
+  probabilityOutput: 'mlo.probability_output',
+  evaluated: 'mlo.evaluated',
+  evaluationPassed: 'mlo.evaluation_passed',
+  evaluationReport: 'mlo.evaluation_report',
+  evaluationChampionVersion: 'mlo.evaluation_champion_version',
+  shadowPassed: 'mlo.shadow_passed',
+  shadowReport: 'mlo.shadow_report',
+  shadowChampionVersion: 'mlo.shadow_champion_version',
+  awaitingApprovalIn: 'mlo.awaiting_approval_in',
+  approvedBy: 'mlo.approved_by',
+  rejected: 'mlo.rejected',
+  promotedAt: 'mlo.promoted_at',
+  previousChampion: 'mlo.previous_champion',
+  replacedBy: 'mlo.replaced_by',
+  emergency: 'mlo.emergency',
+} as const;
+
+/** Tags on registered models. */
+export const ModelTag = {
+  owner: 'mlo.owner',
+  /** The latest alias move (JSON): who moved `champion`, from and to which version, when. */
+  lastAliasMove: 'mlo.last_alias_move',
+} as const;
+
+export type RunTagKey = (typeof RunTag)[keyof typeof RunTag];
+export type VersionTagKey = (typeof VersionTag)[keyof typeof VersionTag];
+export type ModelTagKey = (typeof ModelTag)[keyof typeof ModelTag];
