@@ -34,13 +34,14 @@ export type AuditRecord = {
   workflowRunId?: string;
 };
 
-export function auditPrefix(model: string): string {
+function auditPrefix(model: string): string {
   return `audit/${model}/`;
 }
 
 /** Appends a record; the same record (e.g. from a retried activity) lands on the same key. */
 export async function appendAudit(s3: S3Client, bucket: string, record: AuditRecord): Promise<string> {
-  const key = `${auditPrefix(record.model)}${record.at.replace(/[:.]/g, '-')}-${record.action}-${hashOf(record, 12)}.json`;
+  const at = record.at.replace(/[:.]/g, '-');
+  const key = `${auditPrefix(record.model)}${at}-${record.action}-${hashOf(record, 12)}.json`;
   await putObject(s3, bucket, key, `${JSON.stringify(record)}\n`, { contentType: 'application/json' });
   return s3Uri(bucket, key);
 }

@@ -4,10 +4,21 @@
  * Pure: no I/O.
  */
 
-/** Tags on MLflow runs (a training trial, a sweep's parent run, an evaluation or shadow run). */
+/**
+ * Tags on MLflow runs: a training trial, a sweep's parent run, and the candidate's training run that
+ * evaluation and shadow scoring publish their reports to. Lineage keys that a registered version
+ * carries too have the same value in VersionTag.
+ */
 export const RunTag = {
   workflowId: 'mlo.workflow_id',
   workflowRunId: 'mlo.workflow_run_id',
+  requestedBy: 'mlo.requested_by',
+  trainerCommand: 'mlo.trainer_command',
+  codeVersion: 'mlo.code_version',
+  featureSnapshotHash: 'mlo.feature_snapshot_hash',
+  specHash: 'mlo.spec_hash',
+  /** The ONNX file the trainer wrote; the version registered from this run carries it too. */
+  onnxUri: 'mlo.onnx_uri',
   /** A trial's idempotency key: the same trial attempt reuses its run. */
   trialKey: 'mlo.trial_key',
   /** A sweep's idempotency key, on the sweep's parent run. */
@@ -21,9 +32,19 @@ export const RunTag = {
   resumedFrom: 'mlo.resumed_from',
   /** The model version this run was registered as. */
   modelVersion: 'mlo.model_version',
+  /** The S3 URI of the evaluation report (report.json). */
+  evaluationReport: 'mlo.evaluation_report',
+  evaluationPassed: 'mlo.evaluation_passed',
+  /** The champion version the candidate was evaluated against, or `none`. */
+  evaluationChampionVersion: 'mlo.evaluation_champion_version',
+  /** The S3 URI of the shadow report (report.json). */
+  shadowReport: 'mlo.shadow_report',
+  shadowPassed: 'mlo.shadow_passed',
+  /** The champion version the candidate was shadowed against, or `none`. */
+  shadowChampionVersion: 'mlo.shadow_champion_version',
 } as const;
 
-/** Tags on registered model versions: lineage, evaluation and promotion. */
+/** Tags on registered model versions: lineage, the model's input and output, and promotion. */
 export const VersionTag = {
   /** The registration's idempotency key: a retry finds the version instead of creating a second one. */
   registrationKey: 'mlo.registration_key',
@@ -46,13 +67,6 @@ export const VersionTag = {
   inputColumns: 'mlo.input_columns',
   /** `<output>[<index>]`: where the positive-class probability is. */
   probabilityOutput: 'mlo.probability_output',
-  evaluated: 'mlo.evaluated',
-  evaluationPassed: 'mlo.evaluation_passed',
-  evaluationReport: 'mlo.evaluation_report',
-  evaluationChampionVersion: 'mlo.evaluation_champion_version',
-  shadowPassed: 'mlo.shadow_passed',
-  shadowReport: 'mlo.shadow_report',
-  shadowChampionVersion: 'mlo.shadow_champion_version',
   awaitingApprovalIn: 'mlo.awaiting_approval_in',
   approvedBy: 'mlo.approved_by',
   rejected: 'mlo.rejected',

@@ -3,25 +3,22 @@
  * uses its own names (a random suffix), so runs can repeat and share the server.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/infra/config';
 import {
-  aliasesOf,
   isRetryable,
   metricsOf,
   MlflowClient,
   MlflowInvalidInputError,
   MlflowNotFoundError,
   MlflowUnavailableError,
-  paramsOf,
   quoteFilterValue,
   tagFilterKey,
   tagsOf,
+  type Run,
 } from '../../lib/registry/mlflow';
+import { RunTag, VersionTag } from '../../lib/registry/tags';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg, { retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
@@ -34,10 +31,8 @@ beforeAll(async () => {
     const res = await fetch(`${cfg.mlflow.trackingUri}/health`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`/health answered HTTP ${res.status}`);
   } catch (err) {
-    throw new Error(
-      `MLflow is not reachable at ${cfg.mlflow.trackingUri} (${(err as Error).message}). Run \`npm run stack -- up\` first.`,
-      { cause: err },
-    );
+    const why = `MLflow is not reachable at ${cfg.mlflow.trackingUri} (${(err as Error).message}).`;
+    throw new Error(`${why} Run \`npm run stack -- up\` first.`, { cause: err });
   }
 });
 
@@ -60,44 +55,55 @@ describe('experiments', () => {
       Array.from({ length: 6 }, () => mlflow.getOrCreateExperiment(racing).then((e) => e.experimentId)),
     );
     expect(new Set(ids).size).toBe(1);
-
-    expect(await mlflow.getExperimentByName(unique('missing'))).toBeUndefined();
   });
 });
 
+/** A run's params as a map. */
+const paramsOf = (run: Run) => Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
+
+/** A new experiment with a sweep's parent run and one child run under it. */
+async function sweepWithChild(what: string) {
+  const exp = await mlflow.getOrCreateExperiment(unique(what));
+  const parent = await mlflow.createRun({
+    experimentId: exp.experimentId,
+    runName: 'sweep',
+    tags: { [RunTag.workflowId]: 'train-fraud' },
+    startTime: Date.now() - 1000,
+  });
+  const child = await mlflow.createRun({
+    experimentId: exp.experimentId,
+    runName: 'trial-0',
+    parentRunId: parent.info.runId,
+  });
+  return { exp, parent, child };
+}
+
 describe('runs', () => {
-  it('create, log params/metrics/batch, tag, update and search', async () => {
-    const exp = await mlflow.getOrCreateExperiment(unique('runs'));
-    const parent = await mlflow.createRun({
-      experimentId: exp.experimentId,
-      runName: 'sweep',
-      tags: { 'mlo.model': 'fraud' },
-      startTime: Date.now() - 1000,
-    });
+  it('creates runs, a child nested under its parent', async () => {
+    const { exp, parent, child } = await sweepWithChild('runs-create');
     expect(parent.info.status).toBe('RUNNING');
     expect(parent.info.artifactUri).toBe(`mlflow-artifacts:/${exp.experimentId}/${parent.info.runId}/artifacts`);
-    const child = await mlflow.createRun({
-      experimentId: exp.experimentId,
-      runName: 'trial-0',
-      parentRunId: parent.info.runId,
-    });
+    expect(tagsOf(parent)[RunTag.workflowId]).toBe('train-fraud');
     expect(tagsOf(child)['mlflow.parentRunId']).toBe(parent.info.runId);
+    await expect(mlflow.getRun('0123456789abcdef0123456789abcdef')).rejects.toBeInstanceOf(MlflowNotFoundError);
+  });
 
-    await mlflow.logParam(child.info.runId, 'learning_rate', 0.05);
-    await mlflow.logMetric(child.info.runId, { key: 'auc', value: 0.8, step: 0, timestamp: 1_700_000_000_000 });
-    await mlflow.logMetric(child.info.runId, { key: 'auc', value: 0.9, step: 1, timestamp: 1_700_000_001_000 });
+  it('logs a batch over several requests, sets a tag, and refuses a changed param', async () => {
+    const { child } = await sweepWithChild('runs-log');
     const sent = await mlflow.logBatch(child.info.runId, {
-      metrics: Array.from({ length: 1200 }, (_, i) => ({ key: 'loss', value: 1 / (i + 1), step: i })),
-      params: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`p${i}`, i])),
-      tags: { 'mlo.stage': 'training', owner: 'tests' },
+      metrics: [
+        { key: 'auc', value: 0.8, step: 0, timestamp: 1_700_000_000_000 },
+        { key: 'auc', value: 0.9, step: 1, timestamp: 1_700_000_001_000 },
+        ...Array.from({ length: 1200 }, (_, i) => ({ key: 'loss', value: 1 / (i + 1), step: i })),
+      ],
+      params: { learning_rate: 0.05, ...Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`p${i}`, i])) },
+      tags: { [RunTag.trialKey]: 'trial-0', owner: 'tests' },
     });
     expect(sent).toBe(2);
-    await mlflow.setRunTag(child.info.runId, 'temp', 'x');
-    await mlflow.deleteRunTag(child.info.runId, 'temp');
-    await expect(mlflow.deleteRunTag(child.info.runId, 'temp')).rejects.toBeInstanceOf(MlflowNotFoundError);
+    await mlflow.setRunTag(child.info.runId, RunTag.resumedFrom, 'step 3');
 
     // A param's value cannot change once logged.
-    await expect(mlflow.logParam(child.info.runId, 'learning_rate', 0.1)).rejects.toBeInstanceOf(
+    await expect(mlflow.logBatch(child.info.runId, { params: { learning_rate: 0.1 } })).rejects.toBeInstanceOf(
       MlflowInvalidInputError,
     );
 
@@ -107,44 +113,39 @@ describe('runs', () => {
     expect(Object.keys(paramsOf(got))).toHaveLength(151);
     expect(metricsOf(got).auc).toBe(0.9);
     expect(metricsOf(got).loss).toBeCloseTo(1 / 1200);
-    expect(tagsOf(got)['mlo.stage']).toBe('training');
-    expect(tagsOf(got).temp).toBeUndefined();
+    expect(tagsOf(got)[RunTag.trialKey]).toBe('trial-0');
+    expect(tagsOf(got)[RunTag.resumedFrom]).toBe('step 3');
+  });
 
+  it('ends runs and searches them by filter and page by page', async () => {
+    const { exp, parent, child } = await sweepWithChild('runs-search');
+    await mlflow.logBatch(child.info.runId, { params: { learning_rate: 0.05 } });
     const ended = await mlflow.endRun(child.info.runId, 'FINISHED');
     expect(ended.status).toBe('FINISHED');
     expect(ended.endTime).toBeGreaterThan(0);
-    const failed = await mlflow.updateRun(parent.info.runId, { status: 'FAILED', endTime: Date.now() });
+    const failed = await mlflow.endRun(parent.info.runId, 'FAILED');
     expect(failed.status).toBe('FAILED');
 
+    const isChild = `${tagFilterKey('mlflow.parentRunId')} = ${quoteFilterValue(parent.info.runId)}`;
     const children = await mlflow.searchRuns({
       experimentIds: [exp.experimentId],
-      filter: `${tagFilterKey('mlflow.parentRunId')} = ${quoteFilterValue(parent.info.runId)} and params.learning_rate = '0.05'`,
+      filter: `${isChild} and params.learning_rate = '0.05'`,
     });
     expect(children.items.map((r) => r.info.runId)).toEqual([child.info.runId]);
 
-    const page1 = await mlflow.searchRuns({
-      experimentIds: [exp.experimentId],
-      orderBy: ['attributes.start_time ASC'],
-      maxResults: 1,
-    });
+    const query = { experimentIds: [exp.experimentId], orderBy: ['attributes.start_time ASC'], maxResults: 1 };
+    const page1 = await mlflow.searchRuns(query);
     expect(page1.items.map((r) => r.info.runId)).toEqual([parent.info.runId]);
     expect(page1.nextPageToken).toBeTruthy();
-    const page2 = await mlflow.searchRuns({
-      experimentIds: [exp.experimentId],
-      orderBy: ['attributes.start_time ASC'],
-      maxResults: 1,
-      pageToken: page1.nextPageToken,
-    });
+    const page2 = await mlflow.searchRuns({ ...query, pageToken: page1.nextPageToken });
     expect(page2.items.map((r) => r.info.runId)).toEqual([child.info.runId]);
     const all = await mlflow.searchAllRuns({ experimentIds: [exp.experimentId], pageSize: 1 });
     expect(all).toHaveLength(2);
-
-    await expect(mlflow.getRun('0123456789abcdef0123456789abcdef')).rejects.toBeInstanceOf(MlflowNotFoundError);
   });
 });
 
 describe('artifacts through the proxy', () => {
-  it('uploads and downloads bytes and files unchanged, and lists them', async () => {
+  it('uploads and downloads bytes unchanged, and lists them', async () => {
     const exp = await mlflow.getOrCreateExperiment(unique('artifacts'));
     const run = await mlflow.createRun({ experimentId: exp.experimentId, runName: 'artifacts' });
     const uri = run.info.artifactUri;
@@ -157,22 +158,13 @@ describe('artifacts through the proxy', () => {
     expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
     expect(new TextDecoder().decode(await mlflow.downloadArtifact(uri, 'model/meta data.json'))).toBe('{"ok":true}');
 
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlo-mlflow-'));
-    try {
-      const src = path.join(dir, 'features.parquet');
-      const fileBytes = randomBytes(2_000_000);
-      await writeFile(src, fileBytes);
-      await mlflow.uploadArtifactFile(uri, 'data/features.parquet', src);
-      const dest = path.join(dir, 'copy.parquet');
-      await mlflow.downloadArtifactToFile(uri, 'data/features.parquet', dest);
-      expect((await readFile(dest)).equals(fileBytes)).toBe(true);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const report = new Uint8Array(randomBytes(2_000_000));
+    await mlflow.uploadArtifact(uri, 'evaluation/report.json', report);
+    expect(Buffer.from(await mlflow.downloadArtifact(uri, 'evaluation/report.json')).equals(report)).toBe(true);
 
     const root = await mlflow.listArtifacts(uri);
     expect(root.map((f) => [f.path, f.isDir]).sort()).toEqual([
-      ['data', true],
+      ['evaluation', true],
       ['model', true],
     ]);
     const model = await mlflow.listArtifacts(uri, 'model');
@@ -186,78 +178,84 @@ describe('artifacts through the proxy', () => {
   });
 });
 
-describe('model registry', () => {
-  it('registers versions, tags them, finds them by tag and moves aliases', async () => {
-    const name = unique('model');
-    modelsToDelete.push(name);
-    const exp = await mlflow.getOrCreateExperiment(unique('registry'));
-    const run = await mlflow.createRun({ experimentId: exp.experimentId, runName: 'train' });
-    await mlflow.uploadArtifact(run.info.artifactUri, 'model/model.onnx', new Uint8Array([1, 2, 3]));
+/** A new registered model with two versions (the first described), both from one run. */
+async function modelWithTwoVersions(what: string) {
+  const name = unique(what);
+  modelsToDelete.push(name);
+  const exp = await mlflow.getOrCreateExperiment(unique(`${what}-exp`));
+  const run = await mlflow.createRun({ experimentId: exp.experimentId, runName: 'train' });
+  await mlflow.uploadArtifact(run.info.artifactUri, 'model/model.onnx', new Uint8Array([1, 2, 3]));
+  await mlflow.createRegisteredModel(name);
+  const source = `${run.info.artifactUri}/model`;
+  const v1 = await mlflow.createModelVersion({
+    name,
+    source,
+    runId: run.info.runId,
+    tags: { [VersionTag.featureSnapshotHash]: 'snap-a' },
+    description: 'first',
+  });
+  const v2 = await mlflow.createModelVersion({
+    name,
+    source,
+    runId: run.info.runId,
+    tags: { [VersionTag.featureSnapshotHash]: 'snap-b' },
+  });
+  return { name, run, source, v1, v2 };
+}
 
+describe('model registry', () => {
+  it('creates a registered model once and tags it', async () => {
+    const name = unique('model-create');
+    modelsToDelete.push(name);
     const created = await mlflow.createRegisteredModel(name, { description: 'fraud', tags: { owner: 'risk' } });
-    const again = await mlflow.createRegisteredModel(name);
+    const again = await mlflow.createRegisteredModel(name, { description: 'ignored', tags: { owner: 'ignored' } });
     expect(again.name).toBe(name);
     expect(again.creationTimestamp).toBe(created.creationTimestamp);
+    expect(again.description).toBe('fraud');
     expect(tagsOf(again).owner).toBe('risk');
     await mlflow.setRegisteredModelTag(name, 'tier', 'gold');
-    await mlflow.deleteRegisteredModelTag(name, 'owner');
-    await mlflow.deleteRegisteredModelTag(name, 'owner'); // idempotent
-    expect(tagsOf(await mlflow.getRegisteredModel(name))).toEqual({ tier: 'gold' });
-    const found = await mlflow.searchRegisteredModels({ filter: `name = ${quoteFilterValue(name)}` });
-    expect(found.items.map((m) => m.name)).toEqual([name]);
+    expect(tagsOf(await mlflow.createRegisteredModel(name))).toEqual({ owner: 'risk', tier: 'gold' });
+  });
 
-    const source = `${run.info.artifactUri}/model`;
-    const v1 = await mlflow.createModelVersion({
-      name,
-      source,
-      runId: run.info.runId,
-      tags: { 'mlo.snapshot': 'snap-a' },
-      description: 'first',
-    });
-    const v2 = await mlflow.createModelVersion({
-      name,
-      source,
-      runId: run.info.runId,
-      tags: { 'mlo.snapshot': 'snap-b' },
-    });
+  it('registers versions, waits for them, tags them and finds them by tag', async () => {
+    const { name, run, source, v1, v2 } = await modelWithTwoVersions('model-versions');
     expect([v1.version, v2.version]).toEqual(['1', '2']);
     const ready = await mlflow.waitForModelVersionReady(name, v1.version, {
       pollIntervalMs: 100,
       waitTimeoutMs: 30_000,
     });
-    expect(ready.status).toBe('READY');
-    expect(ready.source).toBe(source);
-    expect(ready.runId).toBe(run.info.runId);
-    expect(ready.description).toBe('first');
+    expect(ready).toMatchObject({ status: 'READY', source, runId: run.info.runId, description: 'first' });
 
-    await mlflow.setModelVersionTag(name, v2.version, 'mlo.evaluated', 'true');
-    await mlflow.setModelVersionTag(name, v2.version, 'scratch', 'x');
-    await mlflow.deleteModelVersionTag(name, v2.version, 'scratch');
-    const updated = await mlflow.updateModelVersionDescription(name, v2.version, 'second');
-    expect(updated.description).toBe('second');
+    await mlflow.setModelVersionTag(name, v2.version, VersionTag.awaitingApprovalIn, 'promote-x');
     expect(tagsOf(await mlflow.getModelVersion(name, 2))).toEqual({
-      'mlo.snapshot': 'snap-b',
-      'mlo.evaluated': 'true',
+      [VersionTag.featureSnapshotHash]: 'snap-b',
+      [VersionTag.awaitingApprovalIn]: 'promote-x',
     });
+    await expect(mlflow.getModelVersion(name, 99)).rejects.toBeInstanceOf(MlflowNotFoundError);
 
     const bySnapshot = await mlflow.searchModelVersions({
-      filter: `name = ${quoteFilterValue(name)} and ${tagFilterKey('mlo.snapshot')} = 'snap-b'`,
+      filter: `name = ${quoteFilterValue(name)} and ${tagFilterKey(VersionTag.featureSnapshotHash)} = 'snap-b'`,
     });
     expect(bySnapshot.items.map((v) => v.version)).toEqual(['2']);
-    const byRun = await mlflow.searchAllModelVersions({
-      filter: `run_id = ${quoteFilterValue(run.info.runId)}`,
-      orderBy: ['version_number ASC'],
-      pageSize: 1,
-    });
-    expect(byRun.map((v) => v.version)).toEqual(['1', '2']);
+    const query = { filter: `run_id = ${quoteFilterValue(run.info.runId)}`, orderBy: ['version_number ASC'] };
+    const page1 = await mlflow.searchModelVersions({ ...query, maxResults: 1 });
+    const page2 = await mlflow.searchModelVersions({ ...query, maxResults: 1, pageToken: page1.nextPageToken });
+    expect([...page1.items, ...page2.items].map((v) => v.version)).toEqual(['1', '2']);
+  });
 
+  it('sets, moves and deletes aliases', async () => {
+    const { name, v1, v2 } = await modelWithTwoVersions('model-aliases');
     expect(await mlflow.getModelVersionByAlias(name, 'champion')).toBeUndefined();
     await mlflow.setAlias(name, 'champion', v1.version);
     await mlflow.setAlias(name, 'challenger', 2);
     const champion = await mlflow.getModelVersionByAlias(name, 'champion');
     expect(champion?.version).toBe('1');
     expect(champion?.aliases).toEqual(['champion']);
-    expect(aliasesOf(await mlflow.getRegisteredModel(name))).toEqual({ champion: '1', challenger: '2' });
+    const aliases = (await mlflow.createRegisteredModel(name)).aliases;
+    expect(aliases.sort((a, b) => a.alias.localeCompare(b.alias))).toEqual([
+      { alias: 'challenger', version: '2' },
+      { alias: 'champion', version: '1' },
+    ]);
 
     await mlflow.setAlias(name, 'champion', v2.version);
     expect((await mlflow.getModelVersionByAlias(name, 'champion'))?.version).toBe('2');
@@ -270,7 +268,6 @@ describe('model registry', () => {
     await expect(mlflow.getModelVersionByAlias(unique('no-such-model'), 'champion')).rejects.toBeInstanceOf(
       MlflowNotFoundError,
     );
-    await expect(mlflow.getModelVersion(name, 99)).rejects.toBeInstanceOf(MlflowNotFoundError);
   });
 });
 

@@ -4,8 +4,6 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import {
-  artifactProxyPath,
-  chunkBatch,
   isRetryable,
   LOG_BATCH_LIMITS,
   MlflowAlreadyExistsError,
@@ -18,6 +16,8 @@ import {
   quoteFilterValue,
   tagFilterKey,
 } from '../../lib/registry/mlflow';
+import { invalidInput } from '../../lib/registry/mlflow/errors';
+import { artifactProxyPath, chunkBatch } from '../../lib/registry/mlflow/wire';
 import { EXIT_CODES } from '../../lib/core/errors';
 import { loadConfig } from '../../lib/infra/config';
 
@@ -141,6 +141,15 @@ describe('MlflowClient retries', () => {
     expect(fn).toHaveBeenCalledTimes(4);
   });
 
+  it('times out a hanging attempt and retries it', async () => {
+    const { fn } = fakeFetch((req, call) => (call === 1 ? hang(req.init) : json(200, RUN)));
+    const run = await client(fn, { requestTimeoutMs: 50 }).getRun('r1');
+    expect(run.info.runId).toBe('r1');
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('MlflowClient giving up', () => {
   it('gives up with MlflowUnavailableError after the configured attempts', async () => {
     const { fn } = fakeFetch(() => {
       throw connectionRefused();
@@ -174,13 +183,6 @@ describe('MlflowClient retries', () => {
     expect(fn).toHaveBeenCalledTimes(5);
   });
 
-  it('times out a hanging attempt and retries it', async () => {
-    const { fn } = fakeFetch((req, call) => (call === 1 ? hang(req.init) : json(200, RUN)));
-    const run = await client(fn, { requestTimeoutMs: 50 }).getRun('r1');
-    expect(run.info.runId).toBe('r1');
-    expect(fn).toHaveBeenCalledTimes(2);
-  });
-
   it('uses the defaults that ride out about a minute of downtime', () => {
     const c = new MlflowClient({ trackingUri: BASE });
     let worst = 0;
@@ -212,7 +214,9 @@ describe('MlflowClient error mapping', () => {
 
   it('maps 400 RESOURCE_ALREADY_EXISTS and INVALID_PARAMETER_VALUE without retrying', async () => {
     const exists = fakeFetch(() => mlflowError(400, 'RESOURCE_ALREADY_EXISTS', 'Experiment(name=x) already exists.'));
-    await expect(client(exists.fn).createExperiment('x')).rejects.toBeInstanceOf(MlflowAlreadyExistsError);
+    await expect(client(exists.fn).createModelVersion({ name: 'x', source: 's' })).rejects.toBeInstanceOf(
+      MlflowAlreadyExistsError,
+    );
     expect(exists.fn).toHaveBeenCalledTimes(1);
 
     const invalid = fakeFetch(() =>
@@ -233,17 +237,50 @@ describe('MlflowClient error mapping', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MlflowError);
     expect(err).not.toBeInstanceOf(MlflowNotFoundError);
+    expect((err as MlflowError).message).toContain('failed (HTTP 404): Not Found (no such endpoint');
     expect((err as MlflowError).message).toContain('tracking URI');
     expect(fn).toHaveBeenCalledTimes(1);
   });
+});
 
-  it('getExperimentByName answers undefined for a missing experiment', async () => {
-    const { fn, requests } = fakeFetch(() =>
-      mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', "Could not find experiment with name 'x'"),
-    );
-    expect(await client(fn).getExperimentByName('x y')).toBeUndefined();
-    expect(requests[0]?.url.pathname).toBe('/api/2.0/mlflow/experiments/get-by-name');
+describe('MlflowClient experiments and aliases', () => {
+  it('getOrCreateExperiment looks the name up, creates the missing experiment and reads it', async () => {
+    const exp = {
+      experiment_id: '9',
+      name: 'x y',
+      artifact_location: 'mlflow-artifacts:/9',
+      lifecycle_stage: 'active',
+    };
+    const { fn, requests } = fakeFetch((req) => {
+      if (req.url.pathname.endsWith('/experiments/get-by-name'))
+        return mlflowError(404, 'RESOURCE_DOES_NOT_EXIST', "Could not find experiment with name 'x y'");
+      if (req.url.pathname.endsWith('/experiments/create')) return json(200, { experiment_id: '9' });
+      return json(200, { experiment: exp });
+    });
+    const got = await client(fn).getOrCreateExperiment('x y', { tags: { owner: 'o' } });
+    expect(got).toMatchObject({ experimentId: '9', name: 'x y', lifecycleStage: 'active', tags: [] });
+    expect(requests.map((r) => `${r.method} ${r.url.pathname}`)).toEqual([
+      'GET /api/2.0/mlflow/experiments/get-by-name',
+      'POST /api/2.0/mlflow/experiments/create',
+      'GET /api/2.0/mlflow/experiments/get',
+    ]);
     expect(requests[0]?.url.searchParams.get('experiment_name')).toBe('x y');
+    expect(requests[1]?.body).toEqual({ name: 'x y', tags: [{ key: 'owner', value: 'o' }] });
+    expect(requests[2]?.url.searchParams.get('experiment_id')).toBe('9');
+  });
+
+  it('getOrCreateExperiment refuses a deleted experiment of that name', async () => {
+    const exp = { experiment_id: '4', name: 'gone', lifecycle_stage: 'deleted' };
+    const { fn } = fakeFetch(() => json(200, { experiment: exp }));
+    const err = await client(fn)
+      .getOrCreateExperiment('gone')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MlflowInvalidInputError);
+    expect((err as MlflowError).message).toBe(
+      'MLflow experiment "gone" (id 4) is deleted; restore it in the MLflow UI or purge it with `mlflow gc`, ' +
+        'or use another name',
+    );
+    expect(fn).toHaveBeenCalledTimes(1);
   });
 
   it('getOrCreateExperiment reads the winner when a concurrent create wins the race', async () => {
@@ -283,13 +320,16 @@ describe('MlflowClient error mapping', () => {
       MlflowInvalidInputError,
     );
   });
+});
 
+describe('MlflowClient artifact errors', () => {
   it('maps a missing artifact (the proxy answers 500 wrapping S3 404) to not-found, without retrying', async () => {
     const { fn, requests } = fakeFetch(() =>
       mlflowError(
         500,
         'INTERNAL_ERROR',
-        'The following failures occurred while downloading one or more artifacts from s3://mlo/x:\nAn error occurred (404) when calling the HeadObject operation: Not Found',
+        'The following failures occurred while downloading one or more artifacts from s3://mlo/x:\n' +
+          'An error occurred (404) when calling the HeadObject operation: Not Found',
       ),
     );
     await expect(
@@ -298,7 +338,9 @@ describe('MlflowClient error mapping', () => {
     expect(fn).toHaveBeenCalledTimes(1);
     expect(requests[0]?.url.pathname).toBe('/api/2.0/mlflow-artifacts/artifacts/7/r1/artifacts/model/model%20onnx');
   });
+});
 
+describe('isRetryable', () => {
   it('isRetryable classifies errors', () => {
     const init = { method: 'GET', endpoint: '/x' };
     expect(isRetryable(connectionRefused())).toBe(true);
@@ -328,6 +370,42 @@ describe('MlflowClient error mapping', () => {
         }),
       ),
     ).toBe(true);
+  });
+});
+
+describe('MlflowClient waiting for a model version', () => {
+  const version = (status: string, statusMessage = '') =>
+    json(200, { model_version: { name: 'm', version: '3', status, status_message: statusMessage } });
+
+  it('polls until the version is READY', async () => {
+    const { fn } = fakeFetch((_req, call) => version(call < 3 ? 'PENDING_REGISTRATION' : 'READY'));
+    const mv = await client(fn).waitForModelVersionReady('m', 3, { pollIntervalMs: 1 });
+    expect(mv.status).toBe('READY');
+    expect(fn).toHaveBeenCalledTimes(3);
+  });
+
+  it('fails for good on FAILED_REGISTRATION, and retryably when still pending at the deadline', async () => {
+    const failed = fakeFetch(() => version('FAILED_REGISTRATION', 'copy failed'));
+    const err = await client(failed.fn)
+      .waitForModelVersionReady('m', 3)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MlflowError);
+    expect(err).toMatchObject({
+      message: 'MLflow model version m/3 failed registration: copy failed',
+      errorCode: 'FAILED_REGISTRATION',
+      endpoint: '/api/2.0/mlflow/model-versions/get',
+    });
+    expect(isRetryable(err)).toBe(false);
+
+    const pending = fakeFetch(() => version('PENDING_REGISTRATION'));
+    const late = await client(pending.fn)
+      .waitForModelVersionReady('m', 3, { waitTimeoutMs: 20, pollIntervalMs: 5 })
+      .catch((e: unknown) => e);
+    expect(late).toMatchObject({
+      message: 'MLflow model version m/3 is still PENDING_REGISTRATION after 20 ms',
+      errorCode: 'DEADLINE_EXCEEDED',
+    });
+    expect(isRetryable(late)).toBe(true);
   });
 });
 
@@ -379,7 +457,7 @@ describe('MlflowClient aborts', () => {
   });
 });
 
-describe('MlflowClient requests', () => {
+describe('MlflowClient log-batch', () => {
   it('splits log-batch into requests within the server limits', async () => {
     const { fn, requests } = fakeFetch(() => json(200, {}));
     const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: `m${i % 7}`, value: i, step: i, timestamp: 1 }));
@@ -418,8 +496,36 @@ describe('MlflowClient requests', () => {
 
   it('encodes non-finite metric values as protobuf JSON strings', async () => {
     const { fn, requests } = fakeFetch(() => json(200, {}));
-    await client(fn).logMetric('r1', { key: 'loss', value: NaN, step: 2, timestamp: 5 });
-    expect(requests[0]?.body).toEqual({ run_id: 'r1', key: 'loss', value: 'NaN', step: 2, timestamp: 5 });
+    await client(fn).logBatch('r1', {
+      metrics: [
+        { key: 'loss', value: NaN, step: 2, timestamp: 5 },
+        { key: 'hi', value: Infinity, step: 2.7, timestamp: 5.5 },
+        { key: 'lo', value: -Infinity, timestamp: 5 },
+      ],
+    });
+    expect(requests[0]?.body).toEqual({
+      run_id: 'r1',
+      metrics: [
+        { key: 'loss', value: 'NaN', step: 2, timestamp: 5 },
+        { key: 'hi', value: 'Infinity', step: 2, timestamp: 5 },
+        { key: 'lo', value: '-Infinity', step: 0, timestamp: 5 },
+      ],
+      params: [],
+      tags: [],
+    });
+  });
+});
+
+describe('MlflowClient runs', () => {
+  it('ends a run with its status and the end time now', async () => {
+    const { fn, requests } = fakeFetch(() => json(200, { run_info: { ...RUN.run.info, status: 'KILLED' } }));
+    const before = Date.now();
+    const info = await client(fn).endRun('r1', 'KILLED');
+    expect(info).toMatchObject({ runId: 'r1', status: 'KILLED', experimentId: '7' });
+    expect(requests[0]?.url.pathname).toBe('/api/2.0/mlflow/runs/update');
+    const body = requests[0]?.body as { run_id: string; status: string; end_time: number };
+    expect(body).toEqual({ run_id: 'r1', status: 'KILLED', end_time: body.end_time });
+    expect(body.end_time).toBeGreaterThanOrEqual(before);
   });
 
   it('creates a child run with the parent tag', async () => {
@@ -441,6 +547,18 @@ describe('MlflowClient requests', () => {
       ],
     });
   });
+});
+
+describe('MlflowClient requests', () => {
+  it('uploads an artifact as a raw octet-stream body', async () => {
+    const { fn, requests } = fakeFetch(() => new Response(null, { status: 200 }));
+    await client(fn).uploadArtifact('mlflow-artifacts:/7/r1/artifacts', 'model/meta data.json', '{"ok":true}');
+    const req = requests[0];
+    expect(req?.method).toBe('PUT');
+    expect(req?.url.pathname).toBe('/api/2.0/mlflow-artifacts/artifacts/7/r1/artifacts/model/meta%20data.json');
+    expect((req?.init?.headers as Record<string, string>)['content-type']).toBe('application/octet-stream');
+    expect(new TextDecoder().decode(req?.body as Uint8Array)).toBe('{"ok":true}');
+  });
 
   it('deletes an alias with DELETE and a JSON body; searches with repeated order_by', async () => {
     const { fn, requests } = fakeFetch(() => json(200, {}));
@@ -457,6 +575,16 @@ describe('MlflowClient requests', () => {
   it('builds from the configuration', () => {
     const cfg = loadConfig({ MLO_MLFLOW_TRACKING_URI: 'http://mlflow.example:5000/' });
     expect(MlflowClient.fromConfig(cfg).trackingUri).toBe('http://mlflow.example:5000');
+  });
+
+  it('takes only an http(s) tracking URI and at least one attempt', () => {
+    expect(new MlflowClient({ trackingUri: 'https://mlflow.example//' }).trackingUri).toBe('https://mlflow.example');
+    for (const trackingUri of ['mlflow.example:5000', 'file:///tmp/mlruns', 'not a url']) {
+      expect(() => new MlflowClient({ trackingUri })).toThrow(
+        `MLflow tracking URI must be an http(s) URL, got "${trackingUri}"`,
+      );
+    }
+    expect(() => new MlflowClient({ trackingUri: BASE, retry: { attempts: 0 } })).toThrow(MlflowInvalidInputError);
   });
 });
 
@@ -483,6 +611,13 @@ describe('artifact and filter helpers', () => {
     expect(quoteFilterValue("it's")).toBe('"it\'s"');
     expect(() => quoteFilterValue(`'"`)).toThrow(MlflowInvalidInputError);
     expect(tagFilterKey('owner')).toBe('tags.owner');
-    expect(tagFilterKey('mlo.snapshot-hash')).toBe('tags.`mlo.snapshot-hash`');
+    expect(tagFilterKey('team.cost-center')).toBe('tags.`team.cost-center`');
+    expect(() => tagFilterKey('a`b')).toThrow(MlflowInvalidInputError);
+  });
+
+  it('reports invalid input caught before any request without a method or endpoint', () => {
+    const err = invalidInput('bad');
+    expect(err).toBeInstanceOf(MlflowInvalidInputError);
+    expect(err).toMatchObject({ message: 'bad', kind: 'invalid_input', method: '', endpoint: '' });
   });
 });
