@@ -4,8 +4,8 @@
  * DEV ONLY. Everything lives in this process's memory. Sessions, grants and refresh tokens are
  * also written to `<state dir>/store.json` (mode 0600) after each change, so a signed-in browser and
  * `mlo login`'s refresh token survive a restart of the provider; codes, interactions and the like
- * do not (a restart in the middle of a sign-in means starting it again). Linear scans, no size
- * bounds beyond dropping expired entries: fine for a handful of users, not for production, where an
+ * do not (a restart in the middle of a sign-in means starting it again). Linear scans and at most
+ * 20,000 entries (the oldest go first): fine for a handful of users, not for production, where an
  * OpenID Connect provider of record keeps this state.
  */
 import fs from 'node:fs';
@@ -16,6 +16,8 @@ import { writePrivateFile } from './keys';
 export const STORE_FILE = 'store.json';
 /** Models written to disk; the rest are short-lived and kept in memory only. */
 const PERSISTED = new Set(['Session', 'Grant', 'RefreshToken']);
+/** Past this many entries the oldest are dropped (each dev sign-in leaves a session and a grant). */
+const MAX_ENTRIES = 20_000;
 
 type Entry = { model: string; id: string; payload: AdapterPayload; expiresAt?: number };
 
@@ -45,7 +47,13 @@ export class DevStore {
 
   set(model: string, id: string, payload: AdapterPayload, expiresInSeconds?: number): void {
     const expiresAt = expiresInSeconds === undefined ? undefined : Date.now() + expiresInSeconds * 1000;
-    this.entries.set(key(model, id), { model, id, payload: structuredClone(payload), expiresAt });
+    const k = key(model, id);
+    this.entries.delete(k); // re-insert: the Map's order is the age order
+    this.entries.set(k, { model, id, payload: structuredClone(payload), expiresAt });
+    for (const old of this.entries.keys()) {
+      if (this.entries.size <= MAX_ENTRIES) break;
+      this.entries.delete(old);
+    }
     this.changed(model);
   }
 

@@ -42,6 +42,7 @@ import {
   writeCachedTokens,
   type OidcClientConfig,
 } from '../../lib/identity/oidc-client';
+import { runTs, spawnTs } from '../helpers/spawn';
 import { CLI_REDIRECT_URI, GROUPS, MLO_AUDIENCE, USER_SCOPES, devClientSecret } from '../../lib/identity/shared';
 
 let tmp: string;
@@ -385,6 +386,55 @@ describe('dev OIDC provider + client', () => {
     expect(tokens.refreshToken).toBeTruthy();
   });
 
+  it('temporal-ui may sign in without PKCE, as a confidential client (the UI server sends a nonce, no challenge)', async () => {
+    const doc = await discover(dev.issuer);
+    const redirectUri = `http://127.0.0.1:${cfg.temporalUiPort}/auth/sso/callback`;
+    const u = new URL(doc.authorization_endpoint);
+    for (const [k, v] of Object.entries({
+      response_type: 'code',
+      client_id: 'temporal-ui',
+      redirect_uri: redirectUri,
+      scope: 'openid profile email groups offline_access',
+      state: 'st',
+      nonce: 'n-1',
+    }))
+      u.searchParams.set(k, v);
+    const callback = await driveDevSignIn(u.toString(), {
+      email: 'olivia@example.com',
+      password: devPassword('olivia@example.com'),
+    });
+    expect(callback.origin + callback.pathname).toBe(redirectUri);
+    const res = await fetch(doc.token_endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`temporal-ui:${devClientSecret('temporal-ui')}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code') ?? '',
+        redirect_uri: redirectUri,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { access_token: string; id_token: string; refresh_token?: string };
+    expect(decodeJwt(body.id_token)).toMatchObject({ nonce: 'n-1', aud: 'temporal-ui', groups: ['mlo-admins'] });
+    expect(await verifyAccessToken(body.access_token, { config: client })).toMatchObject({ groups: ['mlo-admins'] });
+    // The UI server refreshes with the refresh token (HTTP Basic again).
+    const refreshed = await fetch(doc.token_endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`temporal-ui:${devClientSecret('temporal-ui')}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: body.refresh_token ?? '' }),
+    });
+    expect(refreshed.status).toBe(200);
+    const r = (await refreshed.json()) as { access_token: string; id_token: string };
+    expect(decodeJwt(r.access_token)).toMatchObject({ aud: 'mlo', email: 'olivia@example.com' });
+    expect(decodeJwt(r.id_token)).toMatchObject({ email: 'olivia@example.com', groups: ['mlo-admins'] });
+  });
+
   it('loginWithPkce works end to end with a fake browser; tokens are cached 0600 and refreshed; MLO_TOKEN overrides', async () => {
     const printed: string[] = [];
     const tokens = await loginWithPkce({
@@ -457,6 +507,30 @@ describe('dev OIDC provider + client', () => {
     });
     expect(status).toBe(421);
     expect((await fetch(new URL('/healthz', dev.issuer))).status).toBe(200);
+  });
+
+  it('dev-provider-main runs as a process: logs to stdout, serves, exits 0 on SIGTERM; bad settings exit 2', async () => {
+    const p = spawnTs('lib/identity/dev-provider-main.ts', [], {
+      MLO_OIDC_PORT: '0',
+      MLO_OIDC_STATE_DIR: path.join(tmp, 'process'),
+    });
+    try {
+      const re = /provider at (http:\/\/127\.0\.0\.1:\d+)/;
+      await p.waitFor(re, 90_000);
+      const issuer = re.exec(p.output())?.[1] ?? '';
+      expect((await fetch(`${issuer}/healthz`)).status).toBe(200);
+      expect(
+        ((await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string }).issuer,
+      ).toBe(issuer);
+      p.child.kill('SIGTERM');
+      expect((await p.exited).code).toBe(0);
+      expect(p.output()).toContain('oidc: stopped');
+    } finally {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    }
+    const bad = await runTs('lib/identity/dev-provider-main.ts', [], { MLO_OIDC_HOST: '0.0.0.0' });
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('MLO_OIDC_HOST must be a loopback address');
   });
 
   it('tokens and refresh tokens survive a restart (same key, stored grants)', async () => {
