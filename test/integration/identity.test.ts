@@ -226,6 +226,10 @@ describe('dev OIDC provider + client', () => {
     expect(consent).toContain('data-mlo-prompt="consent"');
     const expired = await (await fetch(new URL('/interaction/nope', dev.issuer))).text();
     const error = await (await fetch(new URL('/auth?client_id=nope', dev.issuer))).text();
+    // With no session, oidc-provider's own auto-submitting sign-out form (an inline script): same origin only.
+    const logout = await (await fetch(new URL('/session/end', dev.issuer))).text();
+    expect(logout).toContain('/session/end/confirm');
+    for (const url of logout.match(/https?:\/\/[^\s"'<>)]+/g) ?? []) expect(new URL(url).origin).toBe(origin);
 
     for (const page of [html, consent, expired, error]) {
       const refs = [...page.matchAll(/\b(?:src|href|action)\s*=\s*["']?([^"'\s>]+)/gi)].map((m) => m[1] ?? '');

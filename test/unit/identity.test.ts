@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../lib/core/errors';
+import { ConfigError, UnreachableError } from '../../lib/core/errors';
 import { devClients, loadDevProviderConfig } from '../../lib/identity/dev-provider';
 import {
   DEV_USERS,
@@ -22,6 +22,7 @@ import {
   authorizeUrl,
   clearCachedTokens,
   createPkce,
+  discover,
   identityFromClaims,
   loadOidcConfig,
   parseTokenResponse,
@@ -392,5 +393,15 @@ describe('pages', () => {
     expect(pages[1]).toContain('weird&lt;');
     expect(escapeHtml(`<a href="x">'&`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;');
     expect(PAGE_HEADERS['content-security-policy']).toContain("default-src 'none'");
+  });
+});
+
+describe('an unreachable provider', () => {
+  it('is an UnreachableError that says how to start the stack', async () => {
+    const err = await discover('http://127.0.0.1:1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect((err as Error).message).toMatch(
+      /OIDC provider is unreachable at http:\/\/127\.0\.0\.1:1.*npm run stack -- up/s,
+    );
   });
 });
