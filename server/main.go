@@ -60,15 +60,15 @@ type flags struct {
 	namespaces, searchAttrs, dynConfig    listFlag
 	pragmas                               listFlag
 
-	authOn                                        bool
-	issuer, audiences, emailClaim, groupsClaim    string
-	adminGroup, serviceGroup, serviceSubjects     string
-	orchestrator, writerGroups, modelsDir         string
-	internalPort, internalHTTPPort                int
-	fourEyesLookup                                bool
-	uiClientID, uiScopes, uiCallback              string
-	uiAuthParams                                  listFlag
-	uiIDTokenAsBearer                             bool
+	authOn                                     bool
+	issuer, audiences, emailClaim, groupsClaim string
+	adminGroup, serviceGroup, serviceSubjects  string
+	orchestrator, writerGroups, modelsDir      string
+	internalPort, internalHTTPPort             int
+	fourEyesLookup                             bool
+	uiClientID, uiScopes, uiCallback           string
+	uiAuthParams                               listFlag
+	uiIDTokenAsBearer                          bool
 }
 
 func env(name, def string) string {
@@ -381,9 +381,6 @@ func authOptions(f *flags, opts devserver.Options, logger *slog.Logger) (*devser
 	authorizer := &auth.Authorizer{
 		Settings: s,
 		Models:   models,
-		OnDeny: func(method, ns, who, reason string) {
-			logger.Info("refused", "api", method, "namespace", ns, "caller", who, "reason", reason)
-		},
 	}
 
 	internalPort := f.internalPort

@@ -9,6 +9,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	schedulepb "go.temporal.io/api/schedule/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/api"
 	"go.temporal.io/server/common/authorization"
@@ -43,8 +44,6 @@ type Authorizer struct {
 	// Requesters, when set, lets the authorizer refuse an approval by the run's requester
 	// before it reaches the workflow.
 	Requesters RequesterLookup
-	// OnDeny, when set, is told of every refusal (for the server log).
-	OnDeny func(api, namespace, who, reason string)
 }
 
 var _ authorization.Authorizer = (*Authorizer)(nil)
@@ -96,10 +95,9 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	if reason == "" {
 		return allow, nil
 	}
-	if a.OnDeny != nil {
-		a.OnDeny(api.MethodName(target.APIName), target.Namespace, id.Name(), reason)
-	}
-	return authorization.Result{Decision: authorization.DecisionDeny, Reason: reason}, nil
+	// Returned as an error too: with the dynamic-config setting frontend.exposeAuthorizerErrors
+	// (on in mlo's server) the caller sees this message instead of "Request unauthorized.".
+	return authorization.Result{Decision: authorization.DecisionDeny, Reason: reason}, serviceerror.NewPermissionDenied(reason, reason)
 }
 
 var allow = authorization.Result{Decision: authorization.DecisionAllow}
@@ -248,7 +246,9 @@ func targetWorkflowID(req any) string {
 		GetWorkflowExecution() *commonpb.WorkflowExecution
 	}:
 		return r.GetWorkflowExecution().GetWorkflowId()
-	case interface{ GetExecution() *commonpb.WorkflowExecution }:
+	case interface {
+		GetExecution() *commonpb.WorkflowExecution
+	}:
 		return r.GetExecution().GetWorkflowId()
 	case interface{ GetWorkflowId() string }:
 		return r.GetWorkflowId()

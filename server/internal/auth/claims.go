@@ -75,8 +75,9 @@ func (m *ClaimMapper) Identify(ctx context.Context, header, extra string) *Ident
 		Email:    stringClaim(all, m.settings.EmailClaim),
 		Groups:   listClaim(all, m.settings.GroupsClaim),
 	}
-	if id.Subject == "" {
-		// Client-credentials tokens of some providers carry only client_id.
+	if id.Subject == "" && id.Email == "" {
+		// Client-credentials tokens of some providers carry only client_id (and no e-mail;
+		// a person's token without "sub" is refused below).
 		id.Subject = id.ClientID
 	}
 	if id.Subject == "" {

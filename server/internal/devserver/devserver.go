@@ -216,6 +216,10 @@ func (o *Options) dynamicConfig() dynamicconfig.StaticClient {
 		Pattern       string
 		AllowInsecure bool
 	}{{Pattern: cbHost, AllowInsecure: true}}
+	if o.Auth != nil {
+		// Refusals reach the caller with mlo's message naming the rule.
+		dc[dynamicconfig.ExposeAuthorizerErrors.Key()] = true
+	}
 	for k, v := range o.DynamicConfig {
 		dc[dynamicconfig.Key(k)] = v
 	}
