@@ -143,6 +143,12 @@ func (a *Authorizer) check(ctx context.Context, id *Identity, target *authorizat
 		}
 		return ""
 	case batchAPIs[method]:
+		// A batch signal reaches workflows through the internal frontend, without the
+		// decision checks and without a verified identity: it could forge a reviewer's
+		// decision, so no one sends one.
+		if r, ok := target.Request.(*workflowservice.StartBatchOperationRequest); ok && r.GetSignalOperation() != nil {
+			return deny("batch", "a batch operation may not send signals (it would bypass the reviewers' checks); %s must signal workflows one by one", id.Name())
+		}
 		return a.needAdmin(id, method, "")
 	case meta.Access == api.AccessAdmin:
 		return a.needAdmin(id, method, "")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	batchpb "go.temporal.io/api/batch/v1"
 	commonpb "go.temporal.io/api/common/v1"
 	schedulepb "go.temporal.io/api/schedule/v1"
 	"go.temporal.io/api/serviceerror"
@@ -341,6 +342,10 @@ func TestRuleAdminsOnly(t *testing.T) {
 	expect(t, a, erin, "StartBatchOperation", batch, "mlo: admins only: StartBatchOperation needs group mlo-admins")
 	expect(t, a, olivia, "StartBatchOperation", batch, "")
 	expect(t, a, erin, "StopBatchOperation", &workflowservice.StopBatchOperationRequest{Namespace: "default"}, "mlo: admins only:")
+	// Batch signals: not even admins (they would skip the decision checks).
+	sig := &workflowservice.StartBatchOperationRequest{Namespace: "default", VisibilityQuery: "WorkflowType='promotion'",
+		Operation: &workflowservice.StartBatchOperationRequest_SignalOperation{SignalOperation: &batchpb.BatchOperationSignal{Signal: "approveSignal"}}}
+	expect(t, a, olivia, "StartBatchOperation", sig, "mlo: batch: a batch operation may not send signals")
 	// Namespace and search-attribute administration.
 	expect(t, a, erin, "RegisterNamespace", &workflowservice.RegisterNamespaceRequest{Namespace: "x"}, "mlo: admins only:")
 	expect(t, a, orch, api.OperatorServicePrefix+"AddSearchAttributes", nil, "mlo: admins only:")
