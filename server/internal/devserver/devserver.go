@@ -172,7 +172,11 @@ func (o *Options) serverOptions() ([]temporal.ServerOption, error) {
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for _, name := range services {
 		sn := primitives.ServiceName(name)
-		hosts[sn] = static.SingleLocalHost(hostPort(conf.Services[name].RPC.BindOnIP, conf.Services[name].RPC.GRPCPort))
+		ip := conf.Services[name].RPC.BindOnIP
+		if addr := net.ParseIP(ip); addr == nil || addr.IsUnspecified() {
+			ip = loopback
+		}
+		hosts[sn] = static.SingleLocalHost(hostPort(ip, conf.Services[name].RPC.GRPCPort))
 	}
 	logger := Logger{Log: o.Logger, Level: o.LogLevel}
 	opts := []temporal.ServerOption{
