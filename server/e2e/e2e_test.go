@@ -520,6 +520,11 @@ func TestAuthOff(t *testing.T) {
 		t.Skip("starts a server")
 	}
 	bin := serverBinary(t)
+	out, err := exec.Command(bin, "--version").Output()
+	ok(t, err)
+	if got := strings.TrimSpace(string(out)); got != "mlo-temporal-server 0.1.0 (server 1.29.1, ui 2.42.1)" {
+		t.Fatalf("--version: %q", got)
+	}
 	port, uiPort := freeOr(t, 17233), freeOr(t, 18233)
 	logs := &bytes.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -544,7 +549,7 @@ func TestAuthOff(t *testing.T) {
 		return err == nil
 	})
 	defer c.Close()
-	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "promotion/fraud-detector", TaskQueue: taskQueue,
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "promotion/fraud-detector", TaskQueue: taskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword("MloModel").ValueSet("fraud-detector"))},
 		"promotion", map[string]any{"requestedBy": "anyone"})
 	ok(t, err)
