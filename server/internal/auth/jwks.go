@@ -42,7 +42,7 @@ type KeySource struct {
 func NewKeySource(issuer string) *KeySource {
 	return &KeySource{
 		Issuer:     strings.TrimRight(issuer, "/"),
-		HTTPClient: &http.Client{Timeout: 5 * time.Second},
+		HTTPClient: &http.Client{Timeout: 3 * time.Second},
 		MinRefresh: 2 * time.Second,
 		MaxAge:     time.Hour,
 		now:        time.Now,
@@ -189,7 +189,7 @@ func (k *KeySource) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 }
 
 func (k *KeySource) getJSON(ctx context.Context, url string, into any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
