@@ -3,7 +3,8 @@ import type { Activities, FeatureSnapshotRef } from '../activities';
 import type { PartitionResult } from '../activities/features';
 import type { FeatureSet } from '../lib/features/featureset';
 import type { DayRange } from '../lib/core/windows';
-import { FailureType } from '../lib/core/failure-types';
+import { mapBounded } from '../lib/core/concurrency';
+import * as profiles from './activity-options';
 
 export type FeatureBackfillInput = {
   model: string;
@@ -30,18 +31,7 @@ const PARTITIONS_PER_RUN = 500;
  * carry a compact result per partition, never data.
  */
 export async function featureBackfill(input: FeatureBackfillInput): Promise<FeatureSnapshotRef> {
-  const acts = proxyActivities<Activities>({
-    taskQueue: input.cpuQueue,
-    startToCloseTimeout: '30m',
-    heartbeatTimeout: '2m',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1m',
-      maximumAttempts: 8,
-      nonRetryableErrorTypes: [FailureType.BadInput],
-    },
-  });
+  const acts = proxyActivities<Activities>(profiles.partition(input.cpuQueue));
   const plan = input.carried ?? {
     ...(await acts.planFeatureBackfill({
       featureSet: input.featureSet,
@@ -61,22 +51,15 @@ export async function featureBackfill(input: FeatureBackfillInput): Promise<Feat
   }));
 
   const thisRun = todo.slice(0, PARTITIONS_PER_RUN);
-  const concurrency = Math.max(1, input.concurrency ?? 8);
-  let next = 0;
-  const lane = async () => {
-    while (next < thisRun.length) {
-      const day = thisRun[next++] as string;
-      const r = await acts.computeFeaturePartition({
-        featureSet: input.featureSet,
-        featureSetHash: plan.featureSetHash,
-        day,
-        labelCutoff: input.labelCutoff,
-        outputPrefix: plan.outputPrefix,
-      });
-      done.push(r);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, thisRun.length) }, lane));
+  const compute = (day: string) =>
+    acts.computeFeaturePartition({
+      featureSet: input.featureSet,
+      featureSetHash: plan.featureSetHash,
+      day,
+      labelCutoff: input.labelCutoff,
+      outputPrefix: plan.outputPrefix,
+    });
+  await mapBounded(thisRun, Math.max(1, input.concurrency ?? 8), compute, done);
 
   if (todo.length > thisRun.length) {
     await continueAsNew<typeof featureBackfill>({ ...input, carried: { ...plan, done } });

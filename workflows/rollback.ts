@@ -16,8 +16,9 @@ import type { Activities } from '../activities';
 import { parseDuration } from '../lib/core/duration';
 import { FailureType } from '../lib/core/failure-types';
 import { promotionStateQuery, type DecisionResult, type PromotionState } from '../lib/core/definitions';
-import { installDecisionHandlers, type DecisionRules } from './promotion';
 import { SA } from '../lib/core/search-attributes';
+import * as profiles from './activity-options';
+import { DecisionGate, refusalAudit, type Decision } from './decision-gate';
 
 export type RollbackInput = {
   model: string;
@@ -32,23 +33,71 @@ export type RollbackInput = {
   cpuQueue: string;
 };
 
+/** One rollback as its steps see it, once its target is known. */
+type Rollback = {
+  input: RollbackInput;
+  acts: Activities;
+  state: PromotionState;
+  workflowId: string;
+  /** The champion being rolled back, and the version that replaces it. */
+  current: string;
+  target: string;
+};
+
 export async function rollback(input: RollbackInput): Promise<DecisionResult> {
-  const acts = proxyActivities<Activities>({
-    taskQueue: input.cpuQueue,
-    startToCloseTimeout: '2m',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1m',
-      maximumAttempts: 30,
-      nonRetryableErrorTypes: [FailureType.BadInput, FailureType.ChampionMoved],
-    },
-  });
-  const bad = (message: string) =>
-    ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
+  const acts = proxyActivities<Activities>(profiles.aliasAndAudit(input.cpuQueue));
   const deadlineMs = parseDuration(input.deadline) ?? 0;
   // Handlers first, before any await: the UI lists them from the start.
-  const state: PromotionState = {
+  const state = initialState(input, deadlineMs);
+  setHandler(promotionStateQuery, () => state, {
+    description: 'The rollback: target version, reviewers, deadline, status and refused decisions.',
+  });
+  const gate = new DecisionGate(
+    {
+      model: input.model,
+      candidateVersion: state.candidateVersion,
+      requestedBy: input.requestedBy,
+      reviewers: input.reviewers,
+      deadlineAt: Date.now() + deadlineMs,
+      subject: 'rollback',
+      ready: false,
+    },
+    state,
+  );
+  if (!input.reason.trim()) throw badInput('a rollback needs a reason');
+  if (!input.emergency && !deadlineMs) throw badInput(`"${input.deadline}" is not a duration`);
+  const workflowId = workflowInfo().workflowId;
+  const { current, target } = await resolveTarget(acts, input);
+  const r: Rollback = { input, acts, state, workflowId, current, target };
+  await recordRequest(r);
+  if (input.emergency) return moveBack(r, input.requestedBy);
+
+  state.candidateVersion = target;
+  state.summary = `Roll back ${input.model} from version ${current} to version ${target}: ${input.reason}`;
+  state.status = 'awaiting-approval';
+  gate.open({ candidateVersion: target, subject: `rollback to version ${target}` });
+  setCurrentDetails(
+    `## Rollback awaiting approval: ${input.model} version ${current} → ${target}\n\n` +
+      `Requested by **${input.requestedBy}**: ${input.reason}\n\n` +
+      'Decide with **Send an Update** → `approve` `{"reviewer": "<you>"}` or ' +
+      '`reject` `{"reviewer": "<you>", "reason": "…"}`.',
+  );
+  return gate.wait(
+    (refusal) => acts.appendAuditRecord(refusalAudit(refusal, { model: input.model, version: target, workflowId })),
+    (d) => {
+      if (d.kind !== 'approve') return close(r, d);
+      state.status = 'promoted';
+      return moveBack(r, d.reviewer, d.comment);
+    },
+  );
+}
+
+function badInput(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
+}
+
+function initialState(input: RollbackInput, deadlineMs: number): PromotionState {
+  return {
     model: input.model,
     candidateVersion: input.toVersion ?? '(previous champion)',
     requestedBy: input.requestedBy,
@@ -58,43 +107,28 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     refusals: [],
     summary: `Roll back ${input.model}: ${input.reason}`,
   };
-  setHandler(promotionStateQuery, () => state, {
-    description: 'The rollback: target version, reviewers, deadline, status and refused decisions.',
-  });
-  const rules: DecisionRules & { ready: boolean } = {
-    model: input.model,
-    candidateVersion: state.candidateVersion,
-    requestedBy: input.requestedBy,
-    reviewers: input.reviewers,
-    deadlineAt: Date.now() + deadlineMs,
-    subject: 'rollback',
-    ready: false,
-  };
-  const decisions = installDecisionHandlers(rules, state);
-  if (!input.reason.trim()) throw bad('a rollback needs a reason');
-  if (!input.emergency && !deadlineMs) throw bad(`"${input.deadline}" is not a duration`);
-  const wf = workflowInfo().workflowId;
-  const { history, current } = await acts.championLineage({ model: input.model });
-  if (!current) throw bad(`${input.model} has no champion to roll back`);
-  let target = input.toVersion;
-  if (!target) {
-    for (let i = history.length - 1; i >= 0; i--) {
-      if (history[i] !== current) {
-        target = history[i];
-        break;
-      }
-    }
-    if (!target)
-      throw bad(
-        `the audit trail of ${input.model} holds no champion before version ${current}; name the version to roll back to`,
-      );
-  }
-  if (target === current) throw bad(`version ${target} already is the champion of ${input.model}`);
-  if (!history.includes(target))
-    throw bad(
-      `version ${target} never was champion of ${input.model}; former champions: ${[...new Set(history)].join(', ') || '(none)'}`,
-    );
+}
 
+/** The current champion and the version to roll back to: the named one, else the champion before. */
+async function resolveTarget(acts: Activities, input: RollbackInput): Promise<{ current: string; target: string }> {
+  const { history, current } = await acts.championLineage({ model: input.model });
+  if (!current) throw badInput(`${input.model} has no champion to roll back`);
+  const target = input.toVersion || history.findLast((v) => v !== current);
+  if (!target)
+    throw badInput(
+      `the audit trail of ${input.model} holds no champion before version ${current}; ` +
+        'name the version to roll back to',
+    );
+  if (target === current) throw badInput(`version ${target} already is the champion of ${input.model}`);
+  if (!history.includes(target)) {
+    const former = [...new Set(history)].join(', ') || '(none)';
+    throw badInput(`version ${target} never was champion of ${input.model}; former champions: ${former}`);
+  }
+  return { current, target };
+}
+
+/** Audits the request and shows it in the search attributes. */
+async function recordRequest({ input, acts, workflowId, current, target }: Rollback): Promise<void> {
   await acts.appendAuditRecord({
     model: input.model,
     action: 'rollback-requested',
@@ -104,7 +138,7 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     previousChampion: current,
     reason: input.reason,
     emergency: input.emergency,
-    workflowId: wf,
+    workflowId,
   });
   upsertSearchAttributes([
     { key: SA.model, value: input.model },
@@ -112,69 +146,51 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     { key: SA.candidateVersion, value: target },
     { key: SA.requestedBy, value: input.requestedBy },
   ]);
-  const move = async (actor: string, comment?: string): Promise<DecisionResult> => {
-    await acts.moveChampion({
-      model: input.model,
-      version: target,
-      expectedChampion: current,
-      actor,
-      action: 'rollback',
-      reason: comment ? `${input.reason} (${comment})` : input.reason,
-      emergency: input.emergency,
-      workflowId: wf,
-    });
-    upsertSearchAttributes([{ key: SA.stage, value: 'rolled-back' }]);
-    setCurrentDetails(`## Rolled back: ${input.model} champion is version ${target} (was ${current})`);
-    return {
-      outcome: 'promoted',
-      version: target,
-      decidedBy: actor,
-      message: `${input.model} champion rolled back from version ${current} to ${target}${input.emergency ? ' (emergency)' : ''}`,
-    };
-  };
-  if (input.emergency) return move(input.requestedBy);
+}
 
-  state.candidateVersion = target;
-  state.summary = `Roll back ${input.model} from version ${current} to version ${target}: ${input.reason}`;
-  state.status = 'awaiting-approval';
-  Object.assign(rules, { candidateVersion: target, subject: `rollback to version ${target}`, ready: true });
-  setCurrentDetails(
-    `## Rollback awaiting approval: ${input.model} version ${current} → ${target}\n\nRequested by **${input.requestedBy}**: ${input.reason}\n\nDecide with **Send an Update** → \`approve\` \`{"reviewer": "<you>"}\` or \`reject\` \`{"reviewer": "<you>", "reason": "…"}\`.`,
-  );
-  return decisions.wait(
-    async (r) => {
-      await acts.appendAuditRecord({
-        model: input.model,
-        action: 'refused',
-        actor: r.reviewer,
-        at: r.at,
-        version: target,
-        reason: `${r.kind} via ${r.via}: ${r.reason}`,
-        workflowId: wf,
-      });
-    },
-    async (d) => {
-      if (d.kind === 'approve') {
-        state.status = 'promoted';
-        return move(d.reviewer, d.comment);
-      }
-      state.status = d.kind === 'expire' ? 'expired' : 'rejected';
-      await acts.appendAuditRecord({
-        model: input.model,
-        action: d.kind === 'expire' ? 'expired' : 'rejected',
-        actor: d.reviewer,
-        at: d.at,
-        version: target,
-        reason: d.reason,
-        workflowId: wf,
-      });
-      upsertSearchAttributes([{ key: SA.stage, value: state.status }]);
-      return {
-        outcome: d.kind === 'expire' ? 'expired' : 'rejected',
-        version: target,
-        decidedBy: d.reviewer,
-        message: `rollback to version ${target} ${state.status}: ${d.reason ?? ''}`,
-      };
-    },
-  );
+/** Moves `champion` back to the target, if it still is on the version being rolled back. */
+async function moveBack(r: Rollback, actor: string, comment?: string): Promise<DecisionResult> {
+  const { input, current, target } = r;
+  await r.acts.moveChampion({
+    model: input.model,
+    version: target,
+    expectedChampion: current,
+    actor,
+    action: 'rollback',
+    reason: comment ? `${input.reason} (${comment})` : input.reason,
+    emergency: input.emergency,
+    workflowId: r.workflowId,
+  });
+  upsertSearchAttributes([{ key: SA.stage, value: 'rolled-back' }]);
+  setCurrentDetails(`## Rolled back: ${input.model} champion is version ${target} (was ${current})`);
+  return {
+    outcome: 'promoted',
+    version: target,
+    decidedBy: actor,
+    message:
+      `${input.model} champion rolled back from version ${current} to ${target}` +
+      (input.emergency ? ' (emergency)' : ''),
+  };
+}
+
+/** Rejected or expired: audited, and `champion` stays. */
+async function close({ input, acts, state, workflowId, target }: Rollback, d: Decision): Promise<DecisionResult> {
+  const status = d.kind === 'expire' ? 'expired' : 'rejected';
+  state.status = status;
+  await acts.appendAuditRecord({
+    model: input.model,
+    action: status,
+    actor: d.reviewer,
+    at: d.at,
+    version: target,
+    reason: d.reason,
+    workflowId,
+  });
+  upsertSearchAttributes([{ key: SA.stage, value: status }]);
+  return {
+    outcome: status,
+    version: target,
+    decidedBy: d.reviewer,
+    message: `rollback to version ${target} ${status}: ${d.reason ?? ''}`,
+  };
 }

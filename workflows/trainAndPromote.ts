@@ -1,41 +1,34 @@
 import {
   ApplicationFailure,
   executeChild,
-  isCancellation,
-  log,
   proxyActivities,
   setCurrentDetails,
-  setHandler,
   sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities';
+import type {
+  Activities,
+  CandidateRef,
+  EvaluationSummary,
+  FeatureSnapshotRef,
+  ShadowSummary,
+  StageInput,
+} from '../activities';
 import { FailureType } from '../lib/core/failure-types';
-import { runWindows } from '../lib/core/windows';
-import { parseDuration } from '../lib/core/duration';
-import { pickBest, planTrials } from '../lib/core/sweep';
+import { runWindows, type RunWindows } from '../lib/core/windows';
+import { pickBest, planTrials, type Trial } from '../lib/core/sweep';
+import { mapBounded } from '../lib/core/concurrency';
 import type { TrialResult } from '../activities/training';
-import {
-  STAGES,
-  progressQuery,
-  type StageName,
-  type StageProgress,
-  type TrainAndPromoteInput,
-  type TrainAndPromoteResult,
-} from '../lib/core/definitions';
+import type { DecisionResult, TrainAndPromoteInput, TrainAndPromoteResult } from '../lib/core/definitions';
 import { featureBackfill } from './featureBackfill';
-import { promotion } from './promotion';
+import { promotion, type PromotionInput } from './promotion';
+import * as profiles from './activity-options';
+import { StageTracker } from './stage-tracker';
 import { SA } from '../lib/core/search-attributes';
 import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
-
-function durationMs(text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw ApplicationFailure.nonRetryable(`"${text}" is not a duration`, FailureType.BadInput);
-  return ms;
-}
 
 /** When the run nominally happens: the schedule's nominal time, else the start time. */
 function nominalTime(): Date {
@@ -47,6 +40,31 @@ function nominalTime(): Date {
       : new Date(workflowInfo().startTime);
 }
 
+/** One proxy per timeout/retry profile. */
+function runActivities(input: TrainAndPromoteInput) {
+  const { training } = input.spec;
+  const trainQueue = training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu;
+  return {
+    cpu: proxyActivities<Activities>(profiles.cpuStage(input.queues.cpu)),
+    train: proxyActivities<Activities>(profiles.training(trainQueue, training.timeout, training.heartbeat_timeout)),
+    registry: proxyActivities<Activities>(profiles.registry(input.queues.cpu)),
+  };
+}
+
+/** What the steps of one run share. */
+type Run = {
+  input: TrainAndPromoteInput;
+  stages: StageTracker;
+  acts: ReturnType<typeof runActivities>;
+  windows: RunWindows;
+  workflowId: string;
+  /** The fields every stage activity takes. */
+  base: StageInput;
+};
+
+/** The candidate and the evidence reviewers see. */
+type Reviewed = { candidate: CandidateRef; evaluation: EvaluationSummary; shadow: ShadowSummary };
+
 /**
  * trainAndPromote: feature backfill → training dispatch → evaluation → shadow scoring → promotion.
  *
@@ -54,248 +72,204 @@ function nominalTime(): Date {
  * only URIs and small summaries between them.
  */
 export async function trainAndPromote(input: TrainAndPromoteInput): Promise<TrainAndPromoteResult> {
-  const stages: StageProgress[] = STAGES.map((stage) => ({ stage, status: 'pending' }));
-  setHandler(progressQuery, () => stages);
-
-  // One proxy per timeout/retry profile.
-  const cpu = proxyActivities<Activities>({
-    taskQueue: input.queues.cpu,
-    startToCloseTimeout: '2h',
-    heartbeatTimeout: '2m',
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      maximumInterval: '5m',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes: [FailureType.BadInput],
-    },
-  });
-  const train = proxyActivities<Activities>({
-    taskQueue: input.spec.training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu,
-    startToCloseTimeout: durationMs(input.spec.training.timeout),
-    heartbeatTimeout: durationMs(input.spec.training.heartbeat_timeout),
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      maximumInterval: '5m',
-      maximumAttempts: 6,
-      nonRetryableErrorTypes: [FailureType.BadInput],
-    },
-  });
-  const registry = proxyActivities<Activities>({
-    taskQueue: input.queues.cpu,
-    startToCloseTimeout: '2m',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1m',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: [FailureType.BadInput],
-    },
-  });
-
-  const run = async <T>(name: StageName, fn: () => Promise<T>): Promise<T> => {
-    const s = stages.find((x) => x.stage === name);
-    if (!s) throw ApplicationFailure.nonRetryable(`unknown stage ${name}`, FailureType.StageFailed);
-    s.status = 'running';
-    s.startedAt = new Date().toISOString();
-    upsertSearchAttributes([{ key: SA.stage, value: name }]);
-    try {
-      const out = await fn();
-      s.status = 'succeeded';
-      return out;
-    } catch (err) {
-      s.status = 'failed';
-      if (isCancellation(err)) throw err;
-      const inner = rootCause(err);
-      s.message = inner.message;
-      log.warn('stage failed', { stage: name, error: inner.message });
-      throw ApplicationFailure.create({
-        type: FailureType.StageFailed,
-        message: `stage ${name} failed: ${inner.message}`,
-        nonRetryable: true,
-        cause: err instanceof Error ? err : undefined,
-        details: [{ stage: name, type: (inner as { type?: string }).type }],
-      });
-    } finally {
-      s.endedAt = new Date().toISOString();
-    }
-  };
-
-  const spec = input.spec;
+  const stages = new StageTracker();
+  const acts = runActivities(input);
   upsertSearchAttributes([
     { key: SA.model, value: input.model },
     { key: SA.requestedBy, value: input.requestedBy },
   ]);
   const windows = runWindows(input, nominalTime());
   const workflowId = workflowInfo().workflowId;
-  const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };
+  const base = { model: input.model, spec: input.spec, specHash: input.specHash, windows, workflowId };
+  const run: Run = { input, stages, acts, windows, workflowId, base };
 
-  const snapshot = await run('featureBackfill', () =>
-    executeChild(featureBackfill, {
-      workflowId: featuresWorkflowId(workflowId),
-      taskQueue: workflowInfo().taskQueue,
-      args: [
-        {
-          model: input.model,
-          featureSet: input.featureSet,
-          range: windows.snapshot,
-          labelCutoff: windows.labelCutoff,
-          cpuQueue: input.queues.cpu,
-        },
-      ],
-    }),
-  );
-  const featureColumns = input.featureSet.featureOrder;
-  const candidate = await run('training', async () => {
-    const trials = planTrials(spec.training.params, spec.training.sweep, spec.training.seed);
-    const parent =
-      trials.length > 1
-        ? await registry.startSweepRun({ ...base, trials: trials.length, requestedBy: input.requestedBy })
-        : undefined;
-    const results: TrialResult[] = [];
-    let next = 0;
-    const lane = async () => {
-      while (next < trials.length) {
-        const t = trials[next++] as (typeof trials)[number];
-        results.push(
-          await train.trainTrial({
-            ...base,
-            snapshot,
-            featureColumns,
-            trialIndex: t.index,
-            params: t.params,
-            parentRunId: parent?.parentRunId,
-            requestedBy: input.requestedBy,
-          }),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(spec.training.sweep?.parallelism ?? 1, trials.length) }, lane));
-    const metric = spec.training.sweep?.metric ?? 'valid_auc';
-    const best =
-      pickBest(results, metric, spec.training.sweep?.goal ?? 'maximize') ??
-      (results.length === 1 ? results[0] : undefined);
-    if (!best)
-      throw ApplicationFailure.nonRetryable(
-        `no trial reported the sweep metric "${metric}"; fix training.sweep.metric or the trainer`,
-        FailureType.BadInput,
-      );
-    if (parent) await registry.finishSweepRun({ parentRunId: parent.parentRunId, best });
-    return registry.registerCandidate({
-      ...base,
-      snapshot,
-      trial: best,
-      featureColumns,
-      requestedBy: input.requestedBy,
-      parentRunId: parent?.parentRunId,
-    });
-  });
+  const snapshot = await stages.run('featureBackfill', () => backfillFeatures(run));
+  const candidate = await stages.run('training', () => trainCandidate(run, snapshot));
   // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
-  const championAtEvaluation = await registry.getChampion({ model: input.model });
-  const evaluation = await run('evaluation', () => cpu.evaluateCandidate({ ...base, snapshot, candidate }));
-  const shadow = await run('shadow', () => cpu.shadowScore({ ...base, snapshot, candidate }));
-  const result = (outcome: TrainAndPromoteResult['outcome'], message?: string): TrainAndPromoteResult => ({
-    model: input.model,
-    windows,
+  const championAtEvaluation = await acts.registry.getChampion({ model: input.model });
+  const evaluation = await stages.run('evaluation', () => acts.cpu.evaluateCandidate({ ...base, snapshot, candidate }));
+  const shadow = await stages.run('shadow', () => acts.cpu.shadowScore({ ...base, snapshot, candidate }));
+  const reviewed: Reviewed = { candidate, evaluation, shadow };
+
+  if (!evaluation.passed || !shadow.passed) return gateFailed(run, reviewed);
+  const decision = await stages.run('promotion', () => promote(run, reviewed, championAtEvaluation));
+  upsertSearchAttributes([{ key: SA.stage, value: decision.outcome }]);
+  return result(run, reviewed, decision.outcome, decision.message);
+}
+
+function result(
+  run: Run,
+  { candidate, evaluation, shadow }: Reviewed,
+  outcome: TrainAndPromoteResult['outcome'],
+  message?: string,
+): TrainAndPromoteResult {
+  return {
+    model: run.input.model,
+    windows: run.windows,
     outcome,
     candidateVersion: candidate.version,
     message,
     evaluationReport: evaluation.reportUri,
     shadowReport: shadow.reportUri,
-    stages,
-  });
-
-  if (!evaluation.passed || !shadow.passed) {
-    const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : '']
-      .filter(Boolean)
-      .join(' and ');
-    const promo = stages.find((x) => x.stage === 'promotion');
-    if (promo) {
-      promo.status = 'skipped';
-      promo.message = `not promoted: the ${failed} gates failed; nothing moved in the registry`;
-    }
-    upsertSearchAttributes([{ key: SA.stage, value: 'gate-failed' }]);
-    setCurrentDetails(
-      `## Gate failed: ${input.model} version ${candidate.version} is not promoted\n\n${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`,
-    );
-    return result('gate-failed', promo?.message);
-  }
-
-  const decision = await run('promotion', async () => {
-    const summary = `${evaluation.markdown}\n\n${shadow.markdown}`;
-    const args = {
-      model: input.model,
-      candidateVersion: candidate.version,
-      requestedBy: input.requestedBy,
-      reviewers: spec.promotion.reviewers,
-      deadline: spec.promotion.deadline,
-      championAtEvaluation,
-      summary,
-      evidence: {
-        evaluationReport: evaluation.reportUri,
-        shadowReport: shadow.reportUri,
-        trainAndPromote: workflowId,
-        mlflowRun: candidate.runId,
-      },
-      parentWorkflowId: workflowId,
-      cpuQueue: input.queues.cpu,
-    };
-    // One promotion per model at a time: the child's id is the model's lock.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const child = await startChild(promotion, {
-          workflowId: promotionWorkflowId(input.model),
-          taskQueue: workflowInfo().taskQueue,
-          args: [args],
-          staticSummary: `Promotion of ${input.model} version ${candidate.version}, requested by ${input.requestedBy}`,
-          staticDetails: summary.slice(0, 16_000),
-          typedSearchAttributes: [
-            { key: SA.model, value: input.model },
-            { key: SA.stage, value: 'awaiting-approval' },
-            { key: SA.candidateVersion, value: candidate.version },
-            { key: SA.requestedBy, value: input.requestedBy },
-          ],
-        });
-        upsertSearchAttributes([
-          { key: SA.stage, value: 'awaiting-approval' },
-          { key: SA.candidateVersion, value: candidate.version },
-        ]);
-        const s = stages.find((x) => x.stage === 'promotion');
-        if (s)
-          Object.assign(s, {
-            phase: 'awaiting-approval',
-            message: `awaiting approval in workflow ${promotionWorkflowId(input.model)}`,
-          });
-        const decided = await child.result();
-        if (s) Object.assign(s, { phase: 'decided', message: decided.message });
-        return decided;
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        if (spec.promotion.when_busy === 'refuse') {
-          throw ApplicationFailure.create({
-            type: FailureType.PromotionBusy,
-            nonRetryable: true,
-            message: `another promotion of ${input.model} is pending (workflow ${promotionWorkflowId(input.model)}); the model spec says when_busy: refuse. Decide or wait for that one, then run again.`,
-          });
-        }
-        const s = stages.find((x) => x.stage === 'promotion');
-        if (s)
-          Object.assign(s, {
-            phase: 'waiting-for-promotion',
-            message: `waiting for the pending promotion of ${input.model} (${promotionWorkflowId(input.model)}) to finish`,
-          });
-        await sleep(Math.min(600_000, 5_000 * 2 ** Math.min(attempt, 7)));
-      }
-    }
-  });
-  upsertSearchAttributes([{ key: SA.stage, value: decision.outcome }]);
-  return result(decision.outcome, decision.message);
+    stages: run.stages.list,
+  };
 }
 
-/** The innermost failure: an activity's or child workflow's own error, not its wrappers. */
-function rootCause(err: unknown): Error {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e : new Error(String(e));
+/** The point-in-time feature snapshot of the run's windows, as a child workflow. */
+function backfillFeatures({ input, windows, workflowId }: Run): Promise<FeatureSnapshotRef> {
+  return executeChild(featureBackfill, {
+    workflowId: featuresWorkflowId(workflowId),
+    taskQueue: workflowInfo().taskQueue,
+    args: [
+      {
+        model: input.model,
+        featureSet: input.featureSet,
+        range: windows.snapshot,
+        labelCutoff: windows.labelCutoff,
+        cpuQueue: input.queues.cpu,
+      },
+    ],
+  });
+}
+
+/**
+ * Trains every trial of the spec (a sweep: a bounded number at once, under one MLflow parent
+ * run) and registers the best as the candidate version.
+ */
+async function trainCandidate(run: Run, snapshot: FeatureSnapshotRef): Promise<CandidateRef> {
+  const { input, acts, base } = run;
+  const { training } = input.spec;
+  const featureColumns = input.featureSet.featureOrder;
+  const requestedBy = input.requestedBy;
+  const trials = planTrials(training.params, training.sweep, training.seed);
+  const parent =
+    trials.length > 1 ? await acts.registry.startSweepRun({ ...base, trials: trials.length, requestedBy }) : undefined;
+  const parentRunId = parent?.parentRunId;
+  const trainTrial = (t: Trial) =>
+    acts.train.trainTrial({
+      ...base,
+      snapshot,
+      featureColumns,
+      trialIndex: t.index,
+      params: t.params,
+      parentRunId,
+      requestedBy,
+    });
+  const results = await mapBounded(trials, training.sweep?.parallelism ?? 1, trainTrial);
+  const best = bestTrial(training.sweep, results);
+  if (parent) await acts.registry.finishSweepRun({ parentRunId: parent.parentRunId, best });
+  return acts.registry.registerCandidate({ ...base, snapshot, trial: best, featureColumns, requestedBy, parentRunId });
+}
+
+/** The best trial by the sweep's metric; a single trial wins without it. */
+function bestTrial(sweep: TrainAndPromoteInput['spec']['training']['sweep'], results: TrialResult[]): TrialResult {
+  const metric = sweep?.metric ?? 'valid_auc';
+  const best = pickBest(results, metric, sweep?.goal ?? 'maximize') ?? (results.length === 1 ? results[0] : undefined);
+  if (!best)
+    throw ApplicationFailure.nonRetryable(
+      `no trial reported the sweep metric "${metric}"; fix training.sweep.metric or the trainer`,
+      FailureType.BadInput,
+    );
+  return best;
+}
+
+/** A failed evaluation or shadow gate ends the run: the promotion stage is skipped. */
+function gateFailed(run: Run, reviewed: Reviewed): TrainAndPromoteResult {
+  const { candidate, evaluation, shadow } = reviewed;
+  const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : ''].filter(Boolean).join(' and ');
+  const message = `not promoted: the ${failed} gates failed; nothing moved in the registry`;
+  run.stages.skip('promotion', message);
+  upsertSearchAttributes([{ key: SA.stage, value: 'gate-failed' }]);
+  setCurrentDetails(
+    `## Gate failed: ${run.input.model} version ${candidate.version} is not promoted\n\n` +
+      `${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`,
+  );
+  return result(run, reviewed, 'gate-failed', message);
+}
+
+/**
+ * The promotion child workflow and its decision. One promotion per model at a time: the
+ * child's id is the model's lock; while another holds it, wait (when_busy: queue) or refuse.
+ */
+async function promote(run: Run, reviewed: Reviewed, championAtEvaluation: string | null): Promise<DecisionResult> {
+  const args = promotionInput(run, reviewed, championAtEvaluation);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await awaitDecision(run, args);
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await waitForPendingPromotion(run, attempt);
+    }
+  }
+}
+
+function promotionInput(
+  { input, workflowId }: Run,
+  { candidate, evaluation, shadow }: Reviewed,
+  championAtEvaluation: string | null,
+): PromotionInput {
+  return {
+    model: input.model,
+    candidateVersion: candidate.version,
+    requestedBy: input.requestedBy,
+    reviewers: input.spec.promotion.reviewers,
+    deadline: input.spec.promotion.deadline,
+    championAtEvaluation,
+    summary: `${evaluation.markdown}\n\n${shadow.markdown}`,
+    evidence: {
+      evaluationReport: evaluation.reportUri,
+      shadowReport: shadow.reportUri,
+      trainAndPromote: workflowId,
+      mlflowRun: candidate.runId,
+    },
+    parentWorkflowId: workflowId,
+    cpuQueue: input.queues.cpu,
+  };
+}
+
+/** Starts the promotion (failing if one of the model is pending) and waits for its decision. */
+async function awaitDecision({ input, stages }: Run, args: PromotionInput): Promise<DecisionResult> {
+  const { model, requestedBy } = input;
+  const version = args.candidateVersion;
+  const child = await startChild(promotion, {
+    workflowId: promotionWorkflowId(model),
+    taskQueue: workflowInfo().taskQueue,
+    args: [args],
+    staticSummary: `Promotion of ${model} version ${version}, requested by ${requestedBy}`,
+    staticDetails: args.summary.slice(0, 16_000),
+    typedSearchAttributes: [
+      { key: SA.model, value: model },
+      { key: SA.stage, value: 'awaiting-approval' },
+      { key: SA.candidateVersion, value: version },
+      { key: SA.requestedBy, value: requestedBy },
+    ],
+  });
+  upsertSearchAttributes([
+    { key: SA.stage, value: 'awaiting-approval' },
+    { key: SA.candidateVersion, value: version },
+  ]);
+  stages.waiting('promotion', 'awaiting-approval', `awaiting approval in workflow ${promotionWorkflowId(model)}`);
+  const decided = await child.result();
+  stages.waiting('promotion', 'decided', decided.message);
+  return decided;
+}
+
+/** Another promotion of the model is pending: refuse (when_busy: refuse), else back off and retry. */
+async function waitForPendingPromotion({ input, stages }: Run, attempt: number): Promise<void> {
+  const pending = promotionWorkflowId(input.model);
+  if (input.spec.promotion.when_busy === 'refuse') {
+    throw ApplicationFailure.create({
+      type: FailureType.PromotionBusy,
+      nonRetryable: true,
+      message:
+        `another promotion of ${input.model} is pending (workflow ${pending}); the model spec says ` +
+        'when_busy: refuse. Decide or wait for that one, then run again.',
+    });
+  }
+  stages.waiting(
+    'promotion',
+    'waiting-for-promotion',
+    `waiting for the pending promotion of ${input.model} (${pending}) to finish`,
+  );
+  await sleep(Math.min(600_000, 5_000 * 2 ** Math.min(attempt, 7)));
 }

@@ -20,8 +20,11 @@ export type RunWindows = {
 
 const DAY_MS = 86_400_000;
 
+/** A calendar day written YYYY-MM-DD (month 13 or February 30 are not days). */
 export function isDay(s: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(s) && new Date(`${s}T00:00:00Z`).toISOString().slice(0, 10) === s;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
+  const t = Date.parse(`${s}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
 }
 
 export function addDays(day: string, n: number): string {
