@@ -81,6 +81,8 @@ export const ModelTag = {
   owner: 'mlo.owner',
   /** The latest alias move (JSON): who moved `champion`, from and to which version, when. */
   lastAliasMove: 'mlo.last_alias_move',
+  /** The audit trail's anchored head (JSON `{"seq":N,"hash":"<sha256 hex>"}`): see lib/registry/audit. */
+  auditHead: 'mlo.audit_head',
 } as const;
 
 export type RunTagKey = (typeof RunTag)[keyof typeof RunTag];
