@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` is pure and fast; `integration` talks to the real dev stack
-// (Temporal, S3, MLflow), which `npm test` brings up before vitest starts.
+// (Temporal, S3, MLflow), which `npm test` brings up before vitest starts, and runs the tests
+// of deadlines on Temporal's time-skipping test server, which its global setup installs.
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -27,7 +28,7 @@ export default defineConfig({
           pool: 'forks',
           testTimeout: 180_000,
           hookTimeout: 180_000,
-          globalSetup: ['test/setup/require-stack.ts'],
+          globalSetup: ['test/setup/require-stack.ts', 'test/setup/test-server.ts'],
           fileParallelism: false,
         },
       },

@@ -15,7 +15,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import type { Browser, Page } from 'playwright-core';
 import { buildDeps, createCpuActivities } from '../../activities';
 import { readAudit } from '../../lib/registry/audit';
-import { loadConfig, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { loadConfig } from '../../lib/infra/config';
 import { MlflowClient } from '../../lib/registry/mlflow';
 import { createS3Client } from '../../lib/infra/s3';
 import { promotion } from '../../workflows';
@@ -24,6 +24,7 @@ import type { PromotionInput } from '../../workflows/promotion';
 import { uniqueName } from '../helpers/temporal';
 import { launchChromium, requireTemporalUi, TemporalUi } from './temporal-ui';
 import { waitFor } from '../helpers/wait';
+import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
 
 const REQUESTER = 'carol@example.com';
@@ -86,7 +87,7 @@ async function setUp(): Promise<void> {
       connection: nativeConnection,
       namespace: cfg.temporal.namespace,
       taskQueue: wfQueue,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: await workflowBundle(),
     }),
     Worker.create({
       connection: nativeConnection,

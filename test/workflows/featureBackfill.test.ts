@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { WorkflowFailedError, type ApplicationFailure } from '@temporalio/client';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { generateDataset, paymentsKey, S3Sink } from '../../lib/datagen';
 import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec, type FeatureSet } from '../../lib/features/featureset';
@@ -20,11 +20,13 @@ import { createS3Client, getObjectBytes, listKeys, parseS3Uri, putObject } from 
 import { parseSpec } from '../../lib/spec/model-spec';
 import { featureBackfill, type FeatureBackfillInput } from '../../workflows/featureBackfill';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { workflowBundle } from '../helpers/workflow-bundle';
 
 const cfg = loadConfig();
 const s3 = createS3Client(cfg.s3);
 const root = `test-backfill-${randomUUID().slice(0, 8)}/`;
 let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundle;
 let fset: FeatureSet;
 
 function specText(prefix: string): string {
@@ -60,7 +62,7 @@ beforeAll(async () => {
   const sink = await S3Sink.open(cfg.s3);
   await generateDataset({ events: 20_000, days: 16, start: '2026-01-01', seed: 7, prefix: `${root}raw/` }, sink);
   fset = featureSetFromSpec(parseSpec(specText(`${root}raw/`), '<test spec>'));
-  env = await createTestEnv();
+  [env, bundle] = await Promise.all([createTestEnv(), workflowBundle()]);
 }, 180_000);
 afterAll(async () => {
   await env?.teardown();
@@ -74,7 +76,7 @@ async function backfill(input: Partial<FeatureBackfillInput> = {}) {
       connection: env.nativeConnection,
       namespace: env.namespace,
       taskQueue: q.wf,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: bundle,
     }),
     Worker.create({
       connection: env.nativeConnection,

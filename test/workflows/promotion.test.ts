@@ -1,7 +1,8 @@
 /**
  * The promotion gate and rollback against a real Temporal dev server, the real MLflow
  * registry and the real S3 audit trail: decisions, refusals, deadline expiry, the
- * compare-and-set on `champion`, and rollback with and without a reviewer.
+ * compare-and-set on `champion`, and rollback with and without a reviewer. The deadline
+ * runs on Temporal's time-skipping test server instead, so that no test waits for it.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
 import { readAudit } from '../../lib/registry/audit';
-import { loadConfig, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { loadConfig } from '../../lib/infra/config';
 import { MlflowClient, tagsOf } from '../../lib/registry/mlflow';
 import { createS3Client } from '../../lib/infra/s3';
 import { promotion, rollback } from '../../workflows';
@@ -24,44 +25,54 @@ import {
 import type { PromotionInput } from '../../workflows/promotion';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { createTimeSkippingEnv } from '../helpers/time-skipping';
+import { workflowBundle } from '../helpers/workflow-bundle';
 import { waitFor } from '../helpers/wait';
 import { promotionWorkflowId, rollbackWorkflowId } from '../../lib/core/ids';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
 const s3 = createS3Client(cfg.s3);
+/** The dev server, for everything but the deadline. */
 let env: TestWorkflowEnvironment;
+/** The time-skipping test server, for the deadline: it passes at once, without a real wait. */
+let skippingEnv: TestWorkflowEnvironment;
 let cpuQueue: string;
 let wfQueue: string;
 let workers: Worker[] = [];
 let running: Promise<void>;
 
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await createTestEnv();
-  cpuQueue = uniqueName('cpu');
-  wfQueue = uniqueName('wf');
-  workers = await Promise.all([
+/** A workflow and a CPU worker on the same queue names on each server. */
+async function startWorkers(on: TestWorkflowEnvironment): Promise<Worker[]> {
+  return Promise.all([
     Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
+      connection: on.nativeConnection,
+      namespace: on.namespace,
       taskQueue: wfQueue,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: await workflowBundle(),
     }),
     Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
+      connection: on.nativeConnection,
+      namespace: on.namespace,
       taskQueue: cpuQueue,
       activities: createCpuActivities(buildDeps(cfg)),
     }),
   ]);
+}
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  cpuQueue = uniqueName('cpu');
+  wfQueue = uniqueName('wf');
+  [env, skippingEnv] = await Promise.all([createTestEnv(), createTimeSkippingEnv()]);
+  workers = (await Promise.all([startWorkers(env), startWorkers(skippingEnv)])).flat();
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
 }, 120_000);
 
 afterAll(async () => {
   for (const w of workers) w.shutdown();
   await running;
-  await env?.teardown();
+  await Promise.all([env?.teardown(), skippingEnv?.teardown()]);
   s3.destroy();
 });
 
@@ -93,8 +104,9 @@ function promotionInput(model: string, over: Partial<PromotionInput> = {}): Prom
 async function startPromotion(
   model: string,
   over: Partial<PromotionInput> = {},
+  on: TestWorkflowEnvironment = env,
 ): Promise<WorkflowHandle<typeof promotion>> {
-  const h = await env.client.workflow.start(promotion, {
+  const h = await on.client.workflow.start(promotion, {
     taskQueue: wfQueue,
     workflowId: promotionWorkflowId(model),
     args: [promotionInput(model, over)],
@@ -228,9 +240,14 @@ describe('promotion', () => {
 
   it('with no decision before the deadline the candidate is rejected as expired, and a late decision is refused', async () => {
     const model = await registeredModel(2);
-    const h = await startPromotion(model, { deadline: '4s', championAtEvaluation: null });
+    // The test server skips time only while a client waits for a result: the promotion is seen
+    // waiting for a decision first, then its 72 hours pass at once.
+    const h = await startPromotion(model, { deadline: '72h', championAtEvaluation: null }, skippingEnv);
     const r = await h.result();
-    recordHistory('promotion-expired', h, { address: env.address, namespace: env.namespace ?? 'default' });
+    recordHistory('promotion-expired', h, {
+      address: skippingEnv.address,
+      namespace: skippingEnv.namespace ?? 'default',
+    });
     expect(r).toMatchObject({ outcome: 'expired', decidedBy: 'mlo' });
     expect(await aliasOf(model, 'challenger')).toBeUndefined();
     expect(await aliasOf(model, 'champion')).toBeUndefined();

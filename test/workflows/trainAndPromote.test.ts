@@ -6,10 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
-import { WORKFLOWS_PATH } from '../../lib/infra/config';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
@@ -22,13 +21,15 @@ import {
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
 
 let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundle;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await createTestEnv();
+  [env, bundle] = await Promise.all([createTestEnv(), workflowBundle()]);
 });
 afterAll(async () => {
   await env?.teardown();
@@ -144,7 +145,7 @@ async function withWorkers<T>(
       connection: env.nativeConnection,
       namespace: env.namespace,
       taskQueue: q.wf,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: bundle,
     }),
     Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities }),
     Worker.create({

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { buildDeps, createCpuActivities, type Activities } from '../../activities';
 import type { TrialHeartbeat } from '../../activities/training';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { MlflowClient, quoteFilterValue, tagsOf } from '../../lib/registry/mlflow';
@@ -21,6 +21,7 @@ import { spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { workflowBundle } from '../helpers/workflow-bundle';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
@@ -38,6 +39,7 @@ let manifestUri = '';
 let connection: Connection;
 let nativeConnection: NativeConnection;
 let client: Client;
+let bundle: WorkflowBundle;
 const gpuWorkers: Spawned[] = [];
 
 function spec(name: string, params: string, extra = ''): ModelSpec {
@@ -95,6 +97,7 @@ beforeAll(async () => {
   connection = await Connection.connect({ address: cfg.temporal.address });
   client = new Client({ connection, namespace: cfg.temporal.namespace });
   nativeConnection = await NativeConnection.connect({ address: cfg.temporal.address });
+  bundle = await workflowBundle();
 }, 120_000);
 
 afterAll(async () => {
@@ -141,7 +144,7 @@ async function withPipeline<T>(q: Ctx, mlflowUri: string, fn: () => Promise<T>):
       connection: nativeConnection,
       namespace: cfg.temporal.namespace,
       taskQueue: q.wf,
-      workflowsPath: WORKFLOWS_PATH,
+      workflowBundle: bundle,
     }),
     Worker.create({
       connection: nativeConnection,
