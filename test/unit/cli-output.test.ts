@@ -22,10 +22,7 @@ const row = (over: Partial<ListedRun>): ListedRun => ({
 describe('mlo list output', () => {
   it('lists runs with their status and stage, newest first as given', () => {
     expect(
-      runLines([
-        row({}),
-        row({ workflowId: 'train-and-promote/m/2026-03-14', status: 'FAILED', stage: 'evaluation' }),
-      ]),
+      runLines([row({}), row({ workflowId: 'train-and-promote/m/2026-03-14', status: 'FAILED', stage: 'evaluation' })]),
     ).toEqual([
       'WORKFLOW                        STATUS   STAGE          VERSION  REQUESTED BY  STARTED (UTC)',
       'train-and-promote/m/2026-03-15  running  training                ann           2026-03-15 10:00:00',
