@@ -395,13 +395,18 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
 
 // ---- text ---------------------------------------------------------------------------
 
-function windowText(w: RunWindows | null): string {
-  if (!w) return '';
+/** `train a..b, validation c..d, holdout e..f, shadow g..h` */
+export function windowRanges(w: RunWindows): string {
   const range = (r: { from: string; to: string }) => `${r.from}..${r.to}`;
   return (
-    `as of ${w.asOf}: train ${range(w.train)}, validation ${range(w.validation)}, ` +
+    `train ${range(w.train)}, validation ${range(w.validation)}, ` +
     `holdout ${range(w.holdout)}, shadow ${range(w.shadow)}`
   );
+}
+
+function windowText(w: RunWindows | null): string {
+  if (!w) return '';
+  return `as of ${w.asOf}: ${windowRanges(w)}`;
 }
 
 /** The approval notice: the promotion's UI link and the exact commands. */

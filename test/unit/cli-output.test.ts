@@ -3,6 +3,7 @@ import { backfillEndLine, type BackfillReport } from '../../cli/commands/backfil
 import { writtenLines } from '../../cli/commands/gen-data';
 import { pendingLines, runLines, type ListedRun } from '../../cli/commands/list';
 import type { DatasetManifest, GenerateSummary } from '../../lib/datagen';
+import { windowRanges } from '../../cli/runs';
 
 const row = (over: Partial<ListedRun>): ListedRun => ({
   workflowId: 'train-and-promote/m/2026-03-15',
@@ -121,5 +122,25 @@ describe('mlo gen-data output', () => {
       ...lines,
       '  removed 3 files of the previous dataset under this prefix',
     ]);
+  });
+});
+
+describe('run windows', () => {
+  it('names each window as a day range', () => {
+    const r = (from: string, to: string) => ({ from, to });
+    expect(
+      windowRanges({
+        asOf: '2026-03-15',
+        labelCutoff: '2026-03-15T00:00:00.000Z',
+        train: r('2026-01-01', '2026-02-01'),
+        validation: r('2026-02-01', '2026-02-08'),
+        holdout: r('2026-02-08', '2026-02-15'),
+        shadow: r('2026-03-12', '2026-03-15'),
+        snapshot: r('2026-01-01', '2026-03-15'),
+      }),
+    ).toBe(
+      'train 2026-01-01..2026-02-01, validation 2026-02-01..2026-02-08, ' +
+        'holdout 2026-02-08..2026-02-15, shadow 2026-03-12..2026-03-15',
+    );
   });
 });
