@@ -157,7 +157,8 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
   if (isMloError(err)) return err;
   if (err instanceof NamespaceNotFoundError)
     return new BadInputError(
-      `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; check MLO_TEMPORAL_NAMESPACE`,
+      `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; ` +
+        'check MLO_TEMPORAL_NAMESPACE',
     );
   const grpc = chain(err).find((e) => isGrpcServiceError(e));
   if (grpc && (grpc as { code?: number }).code === 14) {

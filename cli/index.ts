@@ -98,7 +98,8 @@ export function topHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'configuration: MLO_* environment variables (see README); MLO_MODELS_DIR points at the model specs, MLO_USER names you.',
+    'configuration: MLO_* environment variables (see README); MLO_MODELS_DIR points at the model specs, ' +
+      'MLO_USER names you.',
     '',
     ...EXIT_CODE_HELP,
   ].join('\n');

@@ -3,12 +3,14 @@
  * backfill child's partitions, the result or failure), the report printed as text or JSON,
  * and the follow loop that redraws a live view on a terminal or prints one line per change.
  */
+import type { WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter, defineSearchAttributeKey } from '@temporalio/common';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/core/errors';
 import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/registry/mlflow';
 import { temporalUiLink } from '../lib/client/runs';
 import { runWindows, type RunWindows } from '../lib/core/windows';
 import { FailureType } from '../lib/core/failure-types';
+import { VersionTag } from '../lib/registry/tags';
 import type { Config } from '../lib/infra/config';
 import {
   STAGES,
@@ -131,7 +133,10 @@ export async function readRunInput(
   }
 }
 
-/** The run's windows, resolved as the workflow does: the given as-of day, else the schedule's nominal time, else the start time. */
+/**
+ * The run's windows, resolved as the workflow does: the given as-of day, else the schedule's nominal time,
+ * else the start time.
+ */
 export function windowsOf(input: TrainAndPromoteInput, scheduledAt: Date | undefined, startTime: Date): RunWindows {
   return runWindows(input, scheduledAt ?? startTime);
 }
@@ -167,8 +172,9 @@ async function findCandidateInMlflow(cfg: Config, model: string, runId: string):
       retry: { attempts: 1 },
       requestTimeoutMs: 3000,
     });
+    const ofRun = `${tagFilterKey(VersionTag.workflowRunId)} = ${quoteFilterValue(runId)}`;
     const page = await mlflow.searchModelVersions({
-      filter: `name = ${quoteFilterValue(model)} and ${tagFilterKey('mlo.workflow_run_id')} = ${quoteFilterValue(runId)}`,
+      filter: `name = ${quoteFilterValue(model)} and ${ofRun}`,
       maxResults: 5,
     });
     return page.items[0]?.version;
@@ -177,120 +183,208 @@ async function findCandidateInMlflow(cfg: Config, model: string, runId: string):
   }
 }
 
+/** What the run's Temporal status tells: the outcome, the stages and, once closed, the result or the failure. */
+type Look = {
+  outcome: RunOutcome;
+  stages: StageProgress[];
+  windows: RunWindows | null;
+  candidate?: string;
+  message?: string;
+  error?: RunReport['error'];
+};
+
+/** A running run: its stages from the progress query, with the backfill child's partition count. */
+async function lookAtRunning(
+  ctx: Ctx,
+  handle: WorkflowHandle,
+  workflowId: string,
+  taskQueue: string,
+  state: LookState,
+  look: Look,
+): Promise<Look> {
+  const { client, connection } = ctx;
+  const q = await within(connection, 3000, () => handle.query(progressQuery));
+  if (q) state.noWorker = undefined;
+  else state.noWorker = taskQueue;
+  const stages = q ?? look.stages;
+  const fb = stages.find((s) => s.stage === 'featureBackfill');
+  if (fb?.status === 'running') {
+    const p = await within(connection, 2000, () =>
+      client.workflow.getHandle(featuresWorkflowId(workflowId)).query(backfillProgressQuery),
+    );
+    if (p) fb.progress = { done: p.done, total: p.total, unit: p.unit };
+  }
+  return { ...look, stages };
+}
+
+/** A completed run: its result, or the failure reading it raised. */
+async function lookAtCompleted(handle: WorkflowHandle, look: Look): Promise<Look> {
+  let r: TrainAndPromoteResult;
+  try {
+    r = (await handle.result()) as TrainAndPromoteResult;
+  } catch (err) {
+    return { ...look, outcome: 'failed', error: failureInfo(err) };
+  }
+  // A promotion stage that never recorded its decision (it still waits, by its phase): show the decision.
+  const promo = r.stages.find((s) => s.stage === 'promotion');
+  if (
+    promo &&
+    r.message &&
+    promo.status === 'succeeded' &&
+    (promo.phase === 'awaiting-approval' || promo.phase === 'waiting-for-promotion')
+  )
+    promo.message = `${r.outcome}: ${r.message}`;
+  return {
+    ...look,
+    outcome: r.outcome,
+    stages: r.stages,
+    windows: r.windows,
+    candidate: r.candidateVersion ?? look.candidate,
+    message: r.message,
+  };
+}
+
+/** A failed run: the root failure, and the failed stage marked in the last progress the run reports. */
+async function lookAtFailed(ctx: Ctx, handle: WorkflowHandle, look: Look): Promise<Look> {
+  let error: RunReport['error'];
+  try {
+    await handle.result();
+  } catch (err) {
+    error = failureInfo(err);
+  }
+  const stages = (await within(ctx.connection, 3000, () => handle.query(progressQuery))) ?? look.stages;
+  if (error?.stage) {
+    const s = stages.find((x) => x.stage === error?.stage);
+    if (s && s.status !== 'failed') Object.assign(s, { status: 'failed', message: s.message ?? error.message });
+  }
+  return { ...look, outcome: 'failed', stages, error, message: failedMessage(error) };
+}
+
+/** `stage training failed (MloBadInput): …`, or `the run failed` when the failure cannot be read. */
+export function failedMessage(error: RunReport['error']): string {
+  if (!error) return 'the run failed';
+  const what = error.stage ? `stage ${error.stage} failed` : 'the run failed';
+  return `${what}${error.type ? ` (${error.type})` : ''}: ${error.message}`;
+}
+
+/** The outcome of a run that Temporal closed otherwise (terminated, cancelled, timed out). */
+export function closedOutcome(status: string): RunOutcome {
+  switch (status) {
+    case 'TERMINATED':
+      return 'terminated';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TIMED_OUT':
+      return 'timed-out';
+    default:
+      return 'failed';
+  }
+}
+
+/** Reads the run's state as its Temporal status says: the progress query while it runs, else its result. */
+function lookByStatus(
+  ctx: Ctx,
+  handle: WorkflowHandle,
+  d: WorkflowExecutionDescription,
+  state: LookState,
+  look: Look,
+): Promise<Look> {
+  switch (d.status.name) {
+    case 'RUNNING':
+      return lookAtRunning(ctx, handle, d.workflowId, d.taskQueue, state, look);
+    case 'COMPLETED':
+      return lookAtCompleted(handle, look);
+    case 'FAILED':
+      return lookAtFailed(ctx, handle, look);
+    default: {
+      const outcome = closedOutcome(d.status.name);
+      return Promise.resolve({ ...look, outcome, message: `the run was ${outcome}` });
+    }
+  }
+}
+
+/** The candidate: from the result or the search attribute, else (once trained) from MLflow's lineage tags. */
+async function lookUpCandidate(
+  cfg: Config,
+  state: LookState,
+  model: string,
+  runId: string,
+  look: Look,
+): Promise<string | undefined> {
+  let candidate = look.candidate;
+  const trained = look.stages.find((s) => s.stage === 'training')?.status === 'succeeded';
+  if (!candidate && trained && model && (state.lastMlflowLook ?? 0) < Date.now() - 5000) {
+    state.lastMlflowLook = Date.now();
+    candidate = await findCandidateInMlflow(cfg, model, runId);
+  }
+  if (candidate) state.candidate = candidate;
+  return candidate;
+}
+
+/** The run in the Temporal UI, its promotion once that started, and the candidate in MLflow. */
+function runLinks(
+  cfg: Config,
+  d: WorkflowExecutionDescription,
+  model: string,
+  stages: StageProgress[],
+  candidate: string | undefined,
+): RunReport['links'] {
+  const links: RunReport['links'] = { temporal: temporalUiLink(cfg, d.workflowId, d.runId) };
+  const promo = stages.find((s) => s.stage === 'promotion');
+  if (model && promo && (promo.status === 'running' || promo.status === 'succeeded'))
+    links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
+  if (model && candidate) links.mlflow = mlflowVersionLink(cfg, model, candidate);
+  return links;
+}
+
+/** Who may decide and how, while the run's promotion waits for a reviewer. */
+function awaitingApprovalOf(
+  d: WorkflowExecutionDescription,
+  model: string,
+  stages: StageProgress[],
+  input: TrainAndPromoteInput | undefined,
+): RunReport['awaitingApproval'] {
+  const promo = stages.find((s) => s.stage === 'promotion');
+  if (d.status.name !== 'RUNNING' || !model || promo?.status !== 'running' || promo.phase !== 'awaiting-approval')
+    return undefined;
+  return {
+    promotionWorkflowId: promotionWorkflowId(model),
+    reviewers: input?.spec.promotion.reviewers ?? [],
+    ...decisionCommands(d.workflowId),
+  };
+}
+
 /** One look at a trainAndPromote run. */
 export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState = {}): Promise<RunReport> {
-  const { cfg, client, connection } = ctx;
-  const handle = client.workflow.getHandle(workflowId, state.runId);
+  const handle = ctx.client.workflow.getHandle(workflowId, state.runId);
   const d = await handle.describe();
   state.runId ??= d.runId;
   if (state.input === undefined) state.input = (await readRunInput(ctx, workflowId, d.runId)) ?? null;
   const input = state.input ?? undefined;
   const model = input?.model ?? d.typedSearchAttributes.get(SA.model) ?? '';
   const scheduledAt = d.typedSearchAttributes.get(SCHEDULED_START);
-  let windows = input ? windowsOf(input, scheduledAt, d.startTime) : null;
-  let candidate = state.candidate ?? d.typedSearchAttributes.get(SA.candidateVersion);
-  let stages = state.stages ?? defaultStages();
-  let outcome: RunOutcome = 'running';
-  let message: string | undefined;
-  let error: RunReport['error'];
-  const status = d.status.name;
-
-  if (status === 'RUNNING') {
-    const q = await within(connection, 3000, () => handle.query(progressQuery));
-    if (q) {
-      stages = q;
-      state.noWorker = undefined;
-    } else state.noWorker = d.taskQueue;
-    const fb = stages.find((s) => s.stage === 'featureBackfill');
-    if (fb?.status === 'running') {
-      const p = await within(connection, 2000, () =>
-        client.workflow.getHandle(featuresWorkflowId(workflowId)).query(backfillProgressQuery),
-      );
-      if (p) fb.progress = { done: p.done, total: p.total, unit: p.unit };
-    }
-  } else if (status === 'COMPLETED') {
-    try {
-      const r = (await handle.result()) as TrainAndPromoteResult;
-      outcome = r.outcome;
-      stages = r.stages;
-      windows = r.windows;
-      candidate = r.candidateVersion ?? candidate;
-      message = r.message;
-      // A promotion stage that never recorded its decision (it still waits, by its phase): show the decision.
-      const promo = stages.find((s) => s.stage === 'promotion');
-      if (
-        promo &&
-        r.message &&
-        promo.status === 'succeeded' &&
-        (promo.phase === 'awaiting-approval' || promo.phase === 'waiting-for-promotion')
-      )
-        promo.message = `${r.outcome}: ${r.message}`;
-    } catch (err) {
-      outcome = 'failed';
-      error = failureInfo(err);
-    }
-  } else if (status === 'FAILED') {
-    outcome = 'failed';
-    try {
-      await handle.result();
-    } catch (err) {
-      error = failureInfo(err);
-    }
-    const q = await within(connection, 3000, () => handle.query(progressQuery));
-    if (q) stages = q;
-    if (error?.stage) {
-      const s = stages.find((x) => x.stage === error?.stage);
-      if (s && s.status !== 'failed') Object.assign(s, { status: 'failed', message: s.message ?? error.message });
-    }
-    message = error
-      ? `${error.stage ? `stage ${error.stage} failed` : 'the run failed'}${error.type ? ` (${error.type})` : ''}: ${error.message}`
-      : 'the run failed';
-  } else {
-    outcome =
-      status === 'TERMINATED'
-        ? 'terminated'
-        : status === 'CANCELLED'
-          ? 'cancelled'
-          : status === 'TIMED_OUT'
-            ? 'timed-out'
-            : 'failed';
-    message = `the run was ${outcome}`;
-  }
-  state.stages = stages;
-
-  // The candidate: from the result or the search attribute, else (once trained) from MLflow's lineage tags.
-  const trained = stages.find((s) => s.stage === 'training')?.status === 'succeeded';
-  if (!candidate && trained && model && (state.lastMlflowLook ?? 0) < Date.now() - 5000) {
-    state.lastMlflowLook = Date.now();
-    candidate = await findCandidateInMlflow(cfg, model, d.runId);
-  }
-  if (candidate) state.candidate = candidate;
-
-  const links: RunReport['links'] = { temporal: temporalUiLink(cfg, workflowId, d.runId) };
-  const promo = stages.find((s) => s.stage === 'promotion');
-  let awaitingApproval: RunReport['awaitingApproval'];
-  if (model && promo && (promo.status === 'running' || promo.status === 'succeeded'))
-    links.promotion = temporalUiLink(cfg, promotionWorkflowId(model));
-  if (model && candidate) links.mlflow = mlflowVersionLink(cfg, model, candidate);
-  if (status === 'RUNNING' && model && promo?.status === 'running' && promo.phase === 'awaiting-approval') {
-    awaitingApproval = {
-      promotionWorkflowId: promotionWorkflowId(model),
-      reviewers: input?.spec.promotion.reviewers ?? [],
-      ...decisionCommands(workflowId),
-    };
-  }
+  const look = await lookByStatus(ctx, handle, d, state, {
+    outcome: 'running',
+    stages: state.stages ?? defaultStages(),
+    windows: input ? windowsOf(input, scheduledAt, d.startTime) : null,
+    candidate: state.candidate ?? d.typedSearchAttributes.get(SA.candidateVersion),
+  });
+  state.stages = look.stages;
+  const candidate = await lookUpCandidate(ctx.cfg, state, model, d.runId, look);
+  const { outcome, stages, message, error } = look;
+  const awaitingApproval = awaitingApprovalOf(d, model, stages, input);
   return {
     workflowId,
     runId: d.runId,
     model,
-    status,
+    status: d.status.name,
     outcome,
     exitCode: exitCodeFor(outcome, error?.type),
     requestedBy: input?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy) ?? null,
     candidateVersion: candidate ?? null,
     stages,
-    windows,
-    links,
+    windows: look.windows,
+    links: runLinks(ctx.cfg, d, model, stages, candidate),
     ...(message !== undefined ? { message } : {}),
     ...(error ? { error } : {}),
     ...(awaitingApproval ? { awaitingApproval } : {}),
@@ -301,20 +395,29 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
 
 // ---- text ---------------------------------------------------------------------------
 
+/** `train a..b, validation c..d, holdout e..f, shadow g..h` */
+export function windowRanges(w: RunWindows): string {
+  const range = (r: { from: string; to: string }) => `${r.from}..${r.to}`;
+  return (
+    `train ${range(w.train)}, validation ${range(w.validation)}, ` +
+    `holdout ${range(w.holdout)}, shadow ${range(w.shadow)}`
+  );
+}
+
 function windowText(w: RunWindows | null): string {
   if (!w) return '';
-  return `as of ${w.asOf}: train ${w.train.from}..${w.train.to}, validation ${w.validation.from}..${w.validation.to}, holdout ${w.holdout.from}..${w.holdout.to}, shadow ${w.shadow.from}..${w.shadow.to}`;
+  return `as of ${w.asOf}: ${windowRanges(w)}`;
 }
 
 /** The approval notice: the promotion's UI link and the exact commands. */
 export function approvalLines(r: RunReport): string[] {
   const a = r.awaitingApproval;
   if (!a) return [];
-  const who = a.reviewers.length
-    ? `reviewers: ${a.reviewers.join(', ')}${r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : ''}`
-    : '';
+  const notRequester = r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : '';
+  const who = a.reviewers.length ? `reviewers: ${a.reviewers.join(', ')}${notRequester}` : '';
+  const version = r.candidateVersion ? ` version ${r.candidateVersion}` : '';
   return [
-    `awaiting approval of ${r.model}${r.candidateVersion ? ` version ${r.candidateVersion}` : ''}${who ? ` (${who})` : ''}`,
+    `awaiting approval of ${r.model}${version}${who ? ` (${who})` : ''}`,
     `  review in the Temporal UI: ${r.links.promotion ?? ''}`,
     `  approve: ${a.approve}`,
     `  reject:  ${a.reject}`,
@@ -356,8 +459,9 @@ export function renderRun(r: RunReport, state: LookState, now: number, opts: { c
   const elapsed = r.startedAt
     ? formatElapsed((r.closedAt ? Date.parse(r.closedAt) : now) - Date.parse(r.startedAt))
     : '';
+  const by = r.requestedBy ? `  requested by ${r.requestedBy}` : '';
   return [
-    `${r.workflowId}  ${r.status.toLowerCase()}${elapsed ? ` for ${elapsed}` : ''}${r.requestedBy ? `  requested by ${r.requestedBy}` : ''}`,
+    `${r.workflowId}  ${r.status.toLowerCase()}${elapsed ? ` for ${elapsed}` : ''}${by}`,
     ...(r.windows ? [`  ${windowText(r.windows)}`] : []),
     `  temporal: ${r.links.temporal}`,
     ...renderStages(r.stages, now, opts),
@@ -452,7 +556,8 @@ export async function latestRunOf(ctx: Ctx, model: string): Promise<string> {
   }
   if (!best)
     throw new BadInputError(
-      `no trainAndPromote run of "${model}" found in namespace ${ctx.cfg.temporal.namespace}; start one with \`mlo train-and-promote --model ${model}\`, or name a workflow id (see \`mlo list\`)`,
+      `no trainAndPromote run of "${model}" found in namespace ${ctx.cfg.temporal.namespace}; ` +
+        `start one with \`mlo train-and-promote --model ${model}\`, or name a workflow id (see \`mlo list\`)`,
     );
   return best.id;
 }

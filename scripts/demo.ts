@@ -9,8 +9,8 @@
  *   6. ends with a summary: stage timings, key metrics, where to look.
  * A second run reuses the stack, the data and every unchanged feature partition.
  */
-import { loadConfig } from '../lib/infra/config';
-import { EXIT_CODES, isMloError } from '../lib/core/errors';
+import { loadConfig, type Config } from '../lib/infra/config';
+import { EXIT_CODES, isMloError, type ExitCode } from '../lib/core/errors';
 import { generateDataset, S3Sink } from '../lib/datagen';
 import { MlflowClient, tagsOf } from '../lib/registry/mlflow';
 import { runInput, startOrAttach, temporalUiLink } from '../lib/client/runs';
@@ -24,12 +24,15 @@ import {
   approveUpdate,
   progressQuery,
   promotionStateQuery,
+  type PromotionState,
   type StageProgress,
   type TrainAndPromoteResult,
 } from '../lib/core/definitions';
 import { backfillProgressQuery } from '../workflows/featureBackfill';
 import type { Client } from '@temporalio/client';
 import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
+import { VersionTag } from '../lib/registry/tags';
+import { windowRanges } from '../cli/runs';
 
 const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
 const MODELS = ['fraud-detector', 'fraud-baseline'];
@@ -43,6 +46,73 @@ function fmtStage(s: StageProgress): string {
   return `${s.stage} ${s.status}${took}${s.message ? ` — ${s.message}` : ''}`;
 }
 
+/** Prints each stage line that changed since the last look (with the backfill's partitions). */
+async function sayStages(
+  client: Client,
+  model: string,
+  workflowId: string,
+  stages: StageProgress[],
+  seen: Map<string, string>,
+): Promise<void> {
+  for (const s of stages) {
+    let line = fmtStage(s);
+    if (s.stage === 'featureBackfill' && s.status === 'running') {
+      const p = await client.workflow
+        .getHandle(featuresWorkflowId(workflowId))
+        .query(backfillProgressQuery)
+        .catch(() => undefined);
+      if (p) line += ` (${p.done}/${p.total} partitions, ${p.reused} reused)`;
+    }
+    if (seen.get(s.stage) !== line && s.status !== 'pending') {
+      seen.set(s.stage, line);
+      say(`${model}: ${line}`);
+    }
+  }
+}
+
+/** Where and how a reviewer approves: the Temporal UI's Update form, or `mlo approve`. */
+function sayHowToApprove(cfg: Config, model: string, st: PromotionState, reviewer: string): void {
+  const pid = promotionWorkflowId(model);
+  const query = encodeURIComponent(`MloStage="awaiting-approval"`);
+  say(
+    `${model}: version ${st.candidateVersion} awaits approval by one of ` +
+      st.reviewers.filter((r) => r !== st.requestedBy).join(', '),
+  );
+  say(
+    `   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${query} → ${pid} → ` +
+      `"Send an Update" → approve {"reviewer": "${reviewer}"}`,
+  );
+  say(`   or run: npx mlo approve ${pid} --reviewer ${reviewer}`);
+}
+
+/**
+ * The approval step of a run waiting for it: announced once; with autoApprove, approved as a
+ * second reviewer. Returns whether the demo approved.
+ */
+async function approvalStep(
+  client: Client,
+  cfg: Config,
+  model: string,
+  autoApprove: boolean,
+  announced: { done: boolean },
+): Promise<boolean> {
+  const ph = client.workflow.getHandle(promotionWorkflowId(model));
+  const st = await ph.query(promotionStateQuery).catch(() => undefined);
+  if (st?.status !== 'awaiting-approval') return false;
+  // Four eyes: a reviewer other than the requester.
+  const reviewer = st.reviewers.find((r) => r !== st.requestedBy) ?? '<another reviewer>';
+  if (!announced.done) {
+    announced.done = true;
+    sayHowToApprove(cfg, model, st, reviewer);
+  }
+  if (!autoApprove) return false;
+  const r = await ph.executeUpdate(approveUpdate, {
+    args: [{ reviewer, candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }],
+  });
+  say(`${model}: ${r.message}`);
+  return true;
+}
+
 async function follow(
   client: Client,
   model: string,
@@ -52,67 +122,150 @@ async function follow(
   const handle = client.workflow.getHandle(workflowId);
   const cfg = loadConfig();
   const seen = new Map<string, string>();
-  let announced = false;
+  const announced = { done: false };
   let approved = false;
   for (;;) {
     const d = await handle.describe();
     if (d.status.name !== 'RUNNING') break;
     const stages = await handle.query(progressQuery).catch(() => [] as StageProgress[]);
-    for (const s of stages) {
-      let line = fmtStage(s);
-      if (s.stage === 'featureBackfill' && s.status === 'running') {
-        const p = await client.workflow
-          .getHandle(featuresWorkflowId(workflowId))
-          .query(backfillProgressQuery)
-          .catch(() => undefined);
-        if (p) line += ` (${p.done}/${p.total} partitions, ${p.reused} reused)`;
-      }
-      if (seen.get(s.stage) !== line && s.status !== 'pending') {
-        seen.set(s.stage, line);
-        say(`${model}: ${line}`);
-      }
-    }
+    await sayStages(client, model, workflowId, stages, seen);
     const promo = stages.find((s) => s.stage === 'promotion');
-    if (promo?.status === 'running' && promo.phase === 'awaiting-approval' && !approved) {
-      const ph = client.workflow.getHandle(promotionWorkflowId(model));
-      const st = await ph.query(promotionStateQuery).catch(() => undefined);
-      if (st?.status === 'awaiting-approval') {
-        // Four eyes: a reviewer other than the requester.
-        const reviewer = st.reviewers.find((r) => r !== st.requestedBy) ?? '<another reviewer>';
-        if (!announced) {
-          announced = true;
-          say(
-            `${model}: version ${st.candidateVersion} awaits approval by one of ${st.reviewers.filter((r) => r !== st.requestedBy).join(', ')}`,
-          );
-          say(
-            `   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${encodeURIComponent(`MloStage="awaiting-approval"`)} → ${promotionWorkflowId(model)} → "Send an Update" → approve {"reviewer": "${reviewer}"}`,
-          );
-          say(`   or run: npx mlo approve ${promotionWorkflowId(model)} --reviewer ${reviewer}`);
-        }
-        if (autoApprove) {
-          const r = await ph.executeUpdate(approveUpdate, {
-            args: [
-              {
-                reviewer,
-                candidateVersion: st.candidateVersion,
-                comment: 'approved by the demo as the second reviewer',
-              },
-            ],
-          });
-          say(`${model}: ${r.message}`);
-          approved = true;
-        }
-      }
-    }
+    if (promo?.status === 'running' && promo.phase === 'awaiting-approval' && !approved)
+      approved = await approvalStep(client, cfg, model, autoApprove, announced);
     await new Promise((r) => setTimeout(r, 1000));
   }
   return handle.result() as Promise<TrainAndPromoteResult>;
 }
 
+/** Generates the sample data, or reuses it when it is already there with the same parameters. */
+async function sampleData(cfg: Config): Promise<void> {
+  const sink = await S3Sink.open(cfg.s3);
+  const data = await generateDataset(SAMPLE, sink, (p) => {
+    if (p.kind === 'payments' && (p.dayIndex % 15 === 0 || p.dayIndex === p.days - 1))
+      say(`sample data: day ${p.dayIndex + 1}/${p.days} (${p.rows} payments, ${p.fraud} fraud)`);
+  });
+  const m = data.manifest;
+  say(
+    `${data.reused ? 'reusing' : 'generated'} sample data: ${m.events.actual} payments over ${SAMPLE.days} days ` +
+      `from ${SAMPLE.start}, ${(m.events.fraudRate * 100).toFixed(2)}% fraud, ${m.chargebacks.total} chargebacks ` +
+      `(s3://${cfg.s3.bucket}/${SAMPLE.prefix})`,
+  );
+}
+
+type DemoRun = { model: string; workflowId: string };
+type Settled = DemoRun & ({ result: TrainAndPromoteResult } | { error: string });
+
+/** Starts (or attaches to) the run of every sample model on the data up to `asOf`. */
+function startRuns(client: Client, cfg: Config, asOf: string): Promise<DemoRun[]> {
+  return Promise.all(
+    MODELS.map(async (model) => {
+      const { spec } = findModelSpec(model);
+      const input = { ...runInput(cfg, spec, { asOf, requestedBy: REQUESTER }), asOf };
+      const r = await startOrAttach(client, cfg, input);
+      say(
+        `${model}: ${r.attached ? 'attached to the running' : 'started'} run ${r.workflowId}\n` +
+          `           ${temporalUiLink(cfg, r.workflowId)}`,
+      );
+      return { model, workflowId: r.workflowId };
+    }),
+  );
+}
+
+/** Follows every run to its end; a failed run is kept with its error. */
+function settle(client: Client, runs: DemoRun[], autoApprove: boolean): Promise<Settled[]> {
+  return Promise.all(
+    runs.map(async (r): Promise<Settled> => {
+      try {
+        return { ...r, result: await follow(client, r.model, r.workflowId, autoApprove) };
+      } catch (err) {
+        return {
+          ...r,
+          error:
+            err instanceof Error
+              ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`
+              : String(err),
+        };
+      }
+    }),
+  );
+}
+
+/** The candidate's key metrics, the champion and the version's MLflow page. */
+async function printCandidate(mlflow: MlflowClient, cfg: Config, model: string, version: string): Promise<void> {
+  const v = await mlflow.getModelVersion(model, version);
+  const run = await mlflow.getRun(v.runId);
+  const metrics = run.data.metrics.filter((x) =>
+    /^(valid_auc|holdout_auc|holdout_auc_delta|holdout_pr_auc|shadow_psi)$/.test(x.key),
+  );
+  if (metrics.length > 0) console.log(`  metrics: ${metrics.map((x) => `${x.key}=${x.value.toFixed(4)}`).join(', ')}`);
+  const champion = await mlflow.getModelVersionByAlias(model, 'champion');
+  const approvedBy = champion ? tagsOf(champion)[VersionTag.approvedBy] : undefined;
+  const approval = approvedBy ? `approved by ${approvedBy}` : 'no approval tag';
+  console.log(`  champion: ${champion ? `version ${champion.version} (${approval})` : 'none'}`);
+  console.log(`  MLflow: ${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${version}`);
+}
+
+/** One run in the summary: outcome, windows, stage timings, metrics and links. */
+async function printResult(
+  mlflow: MlflowClient,
+  cfg: Config,
+  { model, workflowId, result }: DemoRun & { result: TrainAndPromoteResult },
+): Promise<void> {
+  const version = result.candidateVersion ? ` (version ${result.candidateVersion})` : '';
+  console.log(`\n${model}: ${result.outcome}${version}${result.message ? ` — ${result.message}` : ''}`);
+  console.log(`  windows: ${windowRanges(result.windows)}`);
+  for (const s of result.stages) console.log(`  ${fmtStage(s)}`);
+  if (result.candidateVersion) await printCandidate(mlflow, cfg, model, result.candidateVersion);
+  console.log(`  Temporal: ${temporalUiLink(cfg, workflowId)}`);
+  if (result.evaluationReport) console.log(`  reports: ${result.evaluationReport}, ${result.shadowReport ?? ''}`);
+}
+
+/** 0 when every run was promoted; else 1 for a failed run, 4 for a failed gate, 3 for a rejection. */
+function demoExitCode(failed: number, outcomes: TrainAndPromoteResult['outcome'][]): ExitCode {
+  if (failed > 0) return EXIT_CODES.internal;
+  return outcomes.every((o) => o === 'promoted')
+    ? EXIT_CODES.ok
+    : outcomes.some((o) => o === 'gate-failed')
+      ? EXIT_CODES.gateFailed
+      : EXIT_CODES.rejected;
+}
+
+/** Runs both sample models, follows them and prints the summary. */
+async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
+  const asOf = addDays(SAMPLE.start, SAMPLE.days);
+  const { client, connection } = await connectClient(cfg);
+  try {
+    const runs = await startRuns(client, cfg, asOf);
+    if (!autoApprove)
+      say(
+        'waiting for your approval in the Temporal UI (or `npx mlo approve …`); ' +
+          'pass --approve to let the demo approve as the second reviewer',
+      );
+    const settled = await settle(client, runs, autoApprove);
+    const failed = settled.filter((r): r is DemoRun & { error: string } => 'error' in r);
+    for (const f of failed)
+      console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
+    const results = settled.filter((r): r is DemoRun & { result: TrainAndPromoteResult } => 'result' in r);
+
+    const mlflow = MlflowClient.fromConfig(cfg);
+    console.log('\n=== mlo demo summary ===');
+    for (const r of results) await printResult(mlflow, cfg, r);
+    console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
+    console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+    return demoExitCode(
+      failed.length,
+      results.map((r) => r.result.outcome),
+    );
+  } finally {
+    await connection.close();
+  }
+}
+
 async function main(): Promise<number> {
   const autoApprove = process.argv.includes('--approve') || !process.stdout.isTTY;
   say(
-    'bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: several minutes)…',
+    'bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: ' +
+      'several minutes)…',
   );
   const up = await stackUp({ log: (l) => say(l) });
   say(`dev stack ready in ${up.seconds.toFixed(0)}s:\n${up.addresses.map((a) => `           ${a}`).join('\n')}`);
@@ -121,98 +274,10 @@ async function main(): Promise<number> {
   const workers = startWorkers({ logDir: path.join(cfg.stack.dir, 'logs') });
   try {
     await workers.ready;
-    say(
-      `workers polling: ${cfg.taskQueues.orchestrator}, ${cfg.taskQueues.cpu}, ${cfg.taskQueues.gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`,
-    );
-
-    const sink = await S3Sink.open(cfg.s3);
-    const data = await generateDataset(SAMPLE, sink, (p) => {
-      if (p.kind === 'payments' && (p.dayIndex % 15 === 0 || p.dayIndex === p.days - 1))
-        say(`sample data: day ${p.dayIndex + 1}/${p.days} (${p.rows} payments, ${p.fraud} fraud)`);
-    });
-    const m = data.manifest;
-    say(
-      `${data.reused ? 'reusing' : 'generated'} sample data: ${m.events.actual} payments over ${SAMPLE.days} days from ${SAMPLE.start}, ${(m.events.fraudRate * 100).toFixed(2)}% fraud, ${m.chargebacks.total} chargebacks (s3://${cfg.s3.bucket}/${SAMPLE.prefix})`,
-    );
-    const asOf = addDays(SAMPLE.start, SAMPLE.days);
-
-    const { client, connection } = await connectClient(cfg);
-    try {
-      const runs = await Promise.all(
-        MODELS.map(async (model) => {
-          const { spec } = findModelSpec(model);
-          const input = { ...runInput(cfg, spec, { asOf, requestedBy: REQUESTER }), asOf };
-          const r = await startOrAttach(client, cfg, input);
-          say(
-            `${model}: ${r.attached ? 'attached to the running' : 'started'} run ${r.workflowId}\n           ${temporalUiLink(cfg, r.workflowId)}`,
-          );
-          return { model, workflowId: r.workflowId };
-        }),
-      );
-      if (!autoApprove)
-        say(
-          'waiting for your approval in the Temporal UI (or `npx mlo approve …`); pass --approve to let the demo approve as the second reviewer',
-        );
-      const settled = await Promise.all(
-        runs.map(async (r) => {
-          try {
-            return { ...r, result: await follow(client, r.model, r.workflowId, autoApprove) };
-          } catch (err) {
-            return {
-              ...r,
-              error:
-                err instanceof Error
-                  ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`
-                  : String(err),
-            };
-          }
-        }),
-      );
-      const failed = settled.filter((r): r is typeof r & { error: string } => 'error' in r);
-      for (const f of failed)
-        console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
-      const results = settled.filter((r): r is typeof r & { result: TrainAndPromoteResult } => 'result' in r);
-
-      const mlflow = MlflowClient.fromConfig(cfg);
-      console.log('\n=== mlo demo summary ===');
-      for (const { model, workflowId, result } of results) {
-        console.log(
-          `\n${model}: ${result.outcome}${result.candidateVersion ? ` (version ${result.candidateVersion})` : ''}${result.message ? ` — ${result.message}` : ''}`,
-        );
-        console.log(
-          `  windows: train ${result.windows.train.from}..${result.windows.train.to}, validation ${result.windows.validation.from}..${result.windows.validation.to}, holdout ${result.windows.holdout.from}..${result.windows.holdout.to}, shadow ${result.windows.shadow.from}..${result.windows.shadow.to}`,
-        );
-        for (const s of result.stages) console.log(`  ${fmtStage(s)}`);
-        if (result.candidateVersion) {
-          const v = await mlflow.getModelVersion(model, result.candidateVersion);
-          const run = await mlflow.getRun(v.runId);
-          const metrics = run.data.metrics.filter((x) =>
-            /^(valid_auc|holdout_auc|holdout_auc_delta|holdout_pr_auc|shadow_psi)$/.test(x.key),
-          );
-          if (metrics.length > 0)
-            console.log(`  metrics: ${metrics.map((x) => `${x.key}=${x.value.toFixed(4)}`).join(', ')}`);
-          const champion = await mlflow.getModelVersionByAlias(model, 'champion');
-          console.log(
-            `  champion: ${champion ? `version ${champion.version} (${tagsOf(champion)['mlo.approved_by'] ? `approved by ${tagsOf(champion)['mlo.approved_by']}` : 'no approval tag'})` : 'none'}`,
-          );
-          console.log(
-            `  MLflow: ${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${result.candidateVersion}`,
-          );
-        }
-        console.log(`  Temporal: ${temporalUiLink(cfg, workflowId)}`);
-        if (result.evaluationReport) console.log(`  reports: ${result.evaluationReport}, ${result.shadowReport ?? ''}`);
-      }
-      console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
-      console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
-      if (failed.length > 0) return EXIT_CODES.internal;
-      return results.every((r) => r.result.outcome === 'promoted')
-        ? EXIT_CODES.ok
-        : results.some((r) => r.result.outcome === 'gate-failed')
-          ? EXIT_CODES.gateFailed
-          : EXIT_CODES.rejected;
-    } finally {
-      await connection.close();
-    }
+    const { orchestrator, cpu, gpu } = cfg.taskQueues;
+    say(`workers polling: ${orchestrator}, ${cpu}, ${gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`);
+    await sampleData(cfg);
+    return await runModels(cfg, autoApprove);
   } finally {
     await workers.stop();
   }

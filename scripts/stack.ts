@@ -9,9 +9,8 @@ async function main(cmd: string | undefined, rest: string[]): Promise<number> {
     case 'up': {
       const unknown = rest.filter((r) => !PARTS.includes(r as PartName));
       if (unknown.length > 0) {
-        console.error(
-          `mlo stack: unknown part ${unknown.map((u) => `"${u}"`).join(', ')}; the parts are ${PARTS.join(', ')}\n${USAGE}`,
-        );
+        const names = unknown.map((u) => `"${u}"`).join(', ');
+        console.error(`mlo stack: unknown part ${names}; the parts are ${PARTS.join(', ')}\n${USAGE}`);
         return 2;
       }
       const r = await stackUp({ only: rest.length > 0 ? (rest as PartName[]) : undefined });

@@ -46,7 +46,8 @@ async function ensureChromium(): Promise<void> {
   if (custom) {
     if (!fs.existsSync(custom))
       throw new StackError(
-        `MLO_CHROMIUM is ${custom}, and there is no file there. Point it at a Chromium or Chrome binary, or unset it to use Debian's /usr/bin/chromium.`,
+        `MLO_CHROMIUM is ${custom}, and there is no file there. ` +
+          "Point it at a Chromium or Chrome binary, or unset it to use Debian's /usr/bin/chromium.",
       );
     return;
   }
@@ -54,9 +55,11 @@ async function ensureChromium(): Promise<void> {
   const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
   const asRoot = process.getuid?.() === 0;
   if (!has('apt-get') || (!asRoot && !has('sudo'))) {
+    const cannot = has('apt-get') ? 'this user cannot run apt-get (not root, no sudo)' : 'apt-get is not available';
     throw new StackError(
-      `The browser tests need Chromium, /usr/bin/chromium is missing and ${has('apt-get') ? 'this user cannot run apt-get (not root, no sudo)' : 'apt-get is not available'} to install it. ` +
-        'Install Chromium with your package manager (on Debian/Ubuntu: `apt-get update && apt-get install -y --no-install-recommends chromium`), ' +
+      `The browser tests need Chromium, /usr/bin/chromium is missing and ${cannot} to install it. ` +
+        'Install Chromium with your package manager (on Debian/Ubuntu: ' +
+        '`apt-get update && apt-get install -y --no-install-recommends chromium`), ' +
         'or set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
     );
   }
@@ -68,14 +71,46 @@ async function ensureChromium(): Promise<void> {
     if (c !== 0) {
       throw new StackError(
         `\`${[cmd, ...pre, ...args].join(' ')}\` failed (exit ${c}) while installing Chromium for the browser tests. ` +
-          'Install it yourself (`apt-get update && apt-get install -y --no-install-recommends chromium`, as root), or set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
+          'Install it yourself (`apt-get update && apt-get install -y --no-install-recommends chromium`, as root), ' +
+          'or set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
       );
     }
   }
   if (!fs.existsSync('/usr/bin/chromium'))
     throw new StackError(
-      'apt-get installed chromium, yet /usr/bin/chromium is missing; set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
+      'apt-get installed chromium, yet /usr/bin/chromium is missing; ' +
+        'set MLO_CHROMIUM=<path to a Chromium or Chrome binary>.',
     );
+}
+
+/** lint, format, typecheck and vitest (with the extra arguments), in order; the first failure's exit code. */
+async function runChecks(): Promise<number> {
+  const steps: [string, string, string[]][] = [
+    ['lint', 'npx', ['eslint', '.', '--max-warnings', '0']],
+    ['format', 'npx', ['prettier', '--check', '.']],
+    ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
+    [
+      'vitest',
+      'npx',
+      [
+        'vitest',
+        'run',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${RESULTS}`,
+        ...process.argv.slice(2),
+      ],
+    ],
+  ];
+  for (const [name, cmd, args] of steps) {
+    console.log(`\n== ${name}`);
+    const c = await run(cmd, args);
+    if (c !== 0) {
+      console.error(`\n${name} failed (exit ${c})`);
+      return c;
+    }
+  }
+  return 0;
 }
 
 async function main(): Promise<number> {
@@ -89,32 +124,7 @@ async function main(): Promise<number> {
   try {
     console.log('\n== chromium (browser tests)');
     await ensureChromium();
-    const steps: [string, string, string[]][] = [
-      ['lint', 'npx', ['eslint', '.', '--max-warnings', '0']],
-      ['format', 'npx', ['prettier', '--check', '.']],
-      ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
-      [
-        'vitest',
-        'npx',
-        [
-          'vitest',
-          'run',
-          '--reporter=default',
-          '--reporter=json',
-          `--outputFile.json=${RESULTS}`,
-          ...process.argv.slice(2),
-        ],
-      ],
-    ];
-    for (const [name, cmd, args] of steps) {
-      console.log(`\n== ${name}`);
-      const c = await run(cmd, args);
-      if (c !== 0) {
-        console.error(`\n${name} failed (exit ${c})`);
-        code = c;
-        break;
-      }
-    }
+    code = await runChecks();
   } finally {
     if (startedHere && process.env.MLO_KEEP_STACK !== '1') {
       console.log('\n== stopping the dev stack this run started (MLO_KEEP_STACK=1 keeps it)');

@@ -2,6 +2,7 @@
  * `mlo backfill`: computes a model's feature snapshot for a day range (the featureBackfill
  * workflow on its own, outside a run), showing partitions done/total.
  */
+import type { WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { loadConfig } from '../../lib/infra/config';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
@@ -43,6 +44,57 @@ export type BackfillReport = {
   exitCode: ExitCode;
 };
 
+/** The line of a running backfill: its partitions, or that no worker answered yet. */
+function runningLine(progress: BackfillProgress | null, taskQueue: string): string {
+  return progress
+    ? `partitions ${progress.done}/${progress.total} (${progress.reused} reused)`
+    : `waiting for a worker on task queue ${taskQueue}`;
+}
+
+/** The closed backfill: its snapshot, or its failure and the exit code of that failure. */
+async function backfillReport(
+  ctx: Ctx,
+  h: WorkflowHandle,
+  d: WorkflowExecutionDescription,
+  progress: BackfillProgress | null,
+): Promise<BackfillReport> {
+  const report: BackfillReport = {
+    workflowId: d.workflowId,
+    runId: d.runId,
+    status: d.status.name,
+    progress,
+    snapshot: null,
+    links: { temporal: temporalUiLink(ctx.cfg, d.workflowId, d.runId) },
+    exitCode: EXIT_CODES.ok,
+  };
+  try {
+    report.snapshot = (await h.result()) as FeatureSnapshotRef;
+    report.progress = {
+      done: report.snapshot.partitions,
+      total: report.snapshot.partitions,
+      reused: progress?.reused ?? 0,
+      unit: 'partitions',
+    };
+  } catch (err) {
+    const f = failureInfo(err);
+    report.error = { type: f.type, message: f.message };
+    report.exitCode = exitCodeFor('failed', f.type);
+  }
+  return report;
+}
+
+/** The end of a backfill as text: the snapshot, or the failure. */
+export function backfillEndLine(report: BackfillReport): string {
+  const s = report.snapshot;
+  if (s)
+    return (
+      `done: ${s.partitions} partitions, ${s.rows} rows (${s.labeledRows} labeled, ${s.positives} positive); ` +
+      `manifest ${s.manifestUri} (hash ${s.hash.slice(0, 16)})`
+    );
+  const type = report.error?.type ? ` (${report.error.type})` : '';
+  return `failed${type}: ${report.error?.message ?? report.status} (exit ${report.exitCode})`;
+}
+
 /** Follows a backfill to its end (partitions done/total), then prints the snapshot. */
 export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean): Promise<ExitCode> {
   const view = viewFor(json);
@@ -54,9 +106,7 @@ export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean
     const d = await h.describe();
     if (d.status.name === 'RUNNING') {
       progress = (await within(ctx.connection, 3000, () => h.query(backfillProgressQuery))) ?? progress;
-      const line = progress
-        ? `partitions ${progress.done}/${progress.total} (${progress.reused} reused)`
-        : `waiting for a worker on task queue ${d.taskQueue}`;
+      const line = runningLine(progress, d.taskQueue);
       if (live)
         live.draw([`${workflowId}  running for ${formatElapsed(Date.now() - d.startTime.getTime())}`, `  ${line}`]);
       else if (view === 'plain' && line !== last) console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
@@ -65,38 +115,8 @@ export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean
       continue;
     }
     live?.done();
-    const report: BackfillReport = {
-      workflowId,
-      runId: d.runId,
-      status: d.status.name,
-      progress,
-      snapshot: null,
-      links: { temporal: temporalUiLink(ctx.cfg, workflowId, d.runId) },
-      exitCode: EXIT_CODES.ok,
-    };
-    try {
-      report.snapshot = (await h.result()) as FeatureSnapshotRef;
-      report.progress = {
-        done: report.snapshot.partitions,
-        total: report.snapshot.partitions,
-        reused: progress?.reused ?? 0,
-        unit: 'partitions',
-      };
-    } catch (err) {
-      const f = failureInfo(err);
-      report.error = { type: f.type, message: f.message };
-      report.exitCode = exitCodeFor('failed', f.type);
-    }
-    if (json) console.log(JSON.stringify(report, null, 2));
-    else if (report.snapshot) {
-      const s = report.snapshot;
-      console.log(
-        `done: ${s.partitions} partitions, ${s.rows} rows (${s.labeledRows} labeled, ${s.positives} positive); manifest ${s.manifestUri} (hash ${s.hash.slice(0, 16)})`,
-      );
-    } else
-      console.log(
-        `failed${report.error?.type ? ` (${report.error.type})` : ''}: ${report.error?.message ?? d.status.name} (exit ${report.exitCode})`,
-      );
+    const report = await backfillReport(ctx, h, d, progress);
+    console.log(json ? JSON.stringify(report, null, 2) : backfillEndLine(report));
     return report.exitCode;
   }
 }

@@ -3,7 +3,7 @@
  * promotion (or rollback) workflow. The workflow's validator decides; a refusal is printed
  * as it is and exits 2.
  */
-import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { temporalUiLink } from '../../lib/client/runs';
@@ -65,15 +65,15 @@ export async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<stri
     const parent = d.parentExecution?.workflowId;
     if (parent && parent !== arg)
       throw new BadInputError(
-        `the pending promotion of ${model} belongs to run ${parent}, not ${arg} (which waits for it to finish); decide that one: mlo approve ${parent} …`,
+        `the pending promotion of ${model} belongs to run ${parent}, not ${arg} (which waits for it to finish); ` +
+          `decide that one: mlo approve ${parent} …`,
       );
     return pid;
   }
   const model = checkModelName(arg, 'the model');
   for (const id of [promotionWorkflowId(model), rollbackWorkflowId(model)]) if (await running(id)) return id;
-  throw new BadInputError(
-    `nothing of ${model} awaits a decision (neither ${promotionWorkflowId(model)} nor ${rollbackWorkflowId(model)} is running); see \`mlo list --pending\``,
-  );
+  const ids = `neither ${promotionWorkflowId(model)} nor ${rollbackWorkflowId(model)} is running`;
+  throw new BadInputError(`nothing of ${model} awaits a decision (${ids}); see \`mlo list --pending\``);
 }
 
 function refusalMessage(err: WorkflowUpdateFailedError): string {
@@ -90,73 +90,91 @@ async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<Exi
     'a run: the trainAndPromote workflow id, the promotion (or rollback) workflow id, or the model name',
   );
   const reviewer = requireFlag(args, 'reviewer', cmd, 'alice@example.com');
-  const version = stringFlag(args, 'version');
+  const payload = decisionPayload(kind, args, reviewer);
   const json = boolFlag(args, 'json');
-  let payload: Approval | Rejection;
-  if (kind === 'approve')
-    payload = {
-      reviewer,
-      ...(version ? { candidateVersion: version } : {}),
-      ...(stringFlag(args, 'comment') ? { comment: stringFlag(args, 'comment') } : {}),
-    };
-  else
-    payload = {
-      reviewer,
-      reason: requireFlag(args, 'reason', cmd, '"recall on DE dropped"'),
-      ...(version ? { candidateVersion: version } : {}),
-    };
   const info = (line: string) => (json ? console.error(line) : console.log(line));
 
   return withTemporal(async (ctx) => {
     const target = await resolveDecisionTarget(ctx, arg);
-    const h = ctx.client.workflow.getHandle(target);
-    info(
-      `sending ${kind === 'approve' ? 'the approval' : 'the rejection'} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`,
-    );
+    const what = kind === 'approve' ? 'the approval' : 'the rejection';
+    info(`sending ${what} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`);
     let result: DecisionResult;
     try {
-      const upd =
-        kind === 'approve'
-          ? await h.startUpdate(approveUpdate, {
-              args: [payload as Approval],
-              waitForStage: WorkflowUpdateStage.ACCEPTED,
-            })
-          : await h.startUpdate(rejectUpdate, {
-              args: [payload as Rejection],
-              waitForStage: WorkflowUpdateStage.ACCEPTED,
-            });
-      result = await upd.result();
+      result = await sendDecision(ctx.client.workflow.getHandle(target), kind, payload);
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const message = refusalMessage(err);
-        const refusedType = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-        if (json)
-          console.log(
-            JSON.stringify(
-              { workflowId: target, decision: kind, reviewer, accepted: false, message, exitCode: EXIT_CODES.badInput },
-              null,
-              2,
-            ),
-          );
-        if (refusedType === FailureType.ChampionMoved) {
-          console.error(`mlo ${cmd}: ${message}`);
-          return EXIT_CODES.internal;
-        }
-        throw new BadInputError(`refused by ${target}: ${message}`);
-      }
+      if (err instanceof WorkflowUpdateFailedError) return refused(err, kind, target, reviewer, json);
       throw err;
     }
-    if (json)
-      console.log(
-        JSON.stringify(
-          { workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok },
-          null,
-          2,
-        ),
-      );
-    else console.log(`${result.outcome}: ${result.message}`);
+    if (json) {
+      const out = { workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok };
+      console.log(JSON.stringify(out, null, 2));
+    } else console.log(`${result.outcome}: ${result.message}`);
     return EXIT_CODES.ok;
   });
+}
+
+type Kind = 'approve' | 'reject';
+
+/** The Update's argument: the approval (with an optional comment) or the rejection (with its reason). */
+function decisionPayload(kind: Kind, args: ParsedArgs, reviewer: string): Approval | Rejection {
+  const version = stringFlag(args, 'version');
+  if (kind === 'approve')
+    return {
+      reviewer,
+      ...(version ? { candidateVersion: version } : {}),
+      ...(stringFlag(args, 'comment') ? { comment: stringFlag(args, 'comment') } : {}),
+    };
+  return {
+    reviewer,
+    reason: requireFlag(args, 'reason', kind, '"recall on DE dropped"'),
+    ...(version ? { candidateVersion: version } : {}),
+  };
+}
+
+/** Sends the decision as an Update and waits for the workflow's answer. */
+async function sendDecision(h: WorkflowHandle, kind: Kind, payload: Approval | Rejection): Promise<DecisionResult> {
+  const upd =
+    kind === 'approve'
+      ? await h.startUpdate(approveUpdate, {
+          args: [payload as Approval],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        })
+      : await h.startUpdate(rejectUpdate, {
+          args: [payload as Rejection],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        });
+  return upd.result();
+}
+
+/**
+ * A decision the workflow refused: exit 2 with its message; a champion someone else moved meanwhile
+ * exits 1. With --json, the refusal is also printed as an object.
+ */
+function refused(
+  err: WorkflowUpdateFailedError,
+  kind: Kind,
+  target: string,
+  reviewer: string,
+  json: boolean,
+): ExitCode {
+  const message = refusalMessage(err);
+  const refusedType = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+  if (json) {
+    const out = {
+      workflowId: target,
+      decision: kind,
+      reviewer,
+      accepted: false,
+      message,
+      exitCode: EXIT_CODES.badInput,
+    };
+    console.log(JSON.stringify(out, null, 2));
+  }
+  if (refusedType === FailureType.ChampionMoved) {
+    console.error(`mlo ${kind}: ${message}`);
+    return EXIT_CODES.internal;
+  }
+  throw new BadInputError(`refused by ${target}: ${message}`);
 }
 
 const common = [

@@ -3,7 +3,7 @@
  * files, one partition per day, manifest last) to the S3 bucket or a local directory.
  */
 import path from 'node:path';
-import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import {
   datasetParams,
   DEFAULTS,
@@ -12,6 +12,7 @@ import {
   LocalDirSink,
   S3Sink,
   type GenerateProgress,
+  type GenerateSummary,
   type PartitionSink,
 } from '../../lib/datagen';
 import { boolFlag, stringFlag } from '../args';
@@ -26,7 +27,8 @@ function wholeNumber(args: ParsedArgs, name: string, dflt: number): number {
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(n))
     throw new BadInputError(
-      `--${name} "${v}" is not a whole number: use digits (underscores allowed), e.g. --${name} ${EXAMPLES[name] ?? '1'}`,
+      `--${name} "${v}" is not a whole number: use digits (underscores allowed), ` +
+        `e.g. --${name} ${EXAMPLES[name] ?? '1'}`,
     );
   return n;
 }
@@ -46,7 +48,71 @@ function progressLine(p: GenerateProgress, tty: boolean): string {
   }
   if (p.kind === 'chargebacks') return `${p.day}  chargebacks ${fmt(p.rows).padStart(9)} rows`;
   const share = pct(p.rows > 0 ? p.fraud / p.rows : 0);
-  return `${p.day}  payments    ${fmt(p.rows).padStart(9)} rows  ${fmt(p.fraud).padStart(7)} fraud (${share})  [${p.dayIndex + 1}/${p.days}]`;
+  const counts = `${fmt(p.rows).padStart(9)} rows  ${fmt(p.fraud).padStart(7)} fraud (${share})`;
+  return `${p.day}  payments    ${counts}  [${p.dayIndex + 1}/${p.days}]`;
+}
+
+/** The summary of a dataset written: payments, chargebacks, entities, files and the manifest. */
+export function writtenLines(summary: GenerateSummary, manifestAt: string): string[] {
+  const m = summary.manifest;
+  const cb = m.chargebacks;
+  const parts = m.partitions.payments.length + m.partitions.chargebacks.length;
+  const bytes = [...m.partitions.payments, ...m.partitions.chargebacks].reduce((s, p) => s + p.bytes, 0);
+  const reasons = Object.entries(m.events.byPattern)
+    .map(([k, v]) => `${k} ${fmt(v)}`)
+    .join(', ');
+  const mib = (bytes / 1048576).toFixed(1);
+  return [
+    `gen-data: wrote ${fmt(m.events.actual)} payments ` +
+      `(${fmt(m.events.fraud)} fraud, ${pct(m.events.fraudRate)}: ${reasons})`,
+    `  and ${fmt(cb.total)} chargebacks (${fmt(cb.byReason.friendly_fraud)} friendly fraud) ` +
+      `reported ${cb.firstDay ?? '-'} .. ${cb.lastDay ?? '-'}`,
+    `  ${fmt(m.entities.cards)} cards, ${fmt(m.entities.customers)} customers, ` +
+      `${fmt(m.entities.merchants)} merchants; ` +
+      `${parts} files, ${mib} MiB in ${(summary.elapsedMs / 1000).toFixed(1)}s`,
+    `  manifest ${manifestAt} (content hash ${m.contentHash.slice(0, 16)})`,
+    ...(summary.removedStaleKeys > 0
+      ? [`  removed ${summary.removedStaleKeys} files of the previous dataset under this prefix`]
+      : []),
+  ];
+}
+
+async function run(args: ParsedArgs): Promise<ExitCode> {
+  if (args.positionals.length > 0)
+    throw new BadInputError(
+      `unexpected argument "${args.positionals[0]}": \`mlo gen-data\` takes only options; ` +
+        'see `mlo gen-data --help`',
+    );
+  const opts = {
+    events: wholeNumber(args, 'events', DEFAULTS.events),
+    days: wholeNumber(args, 'days', DEFAULTS.days),
+    start: stringFlag(args, 'start') ?? DEFAULTS.start,
+    seed: wholeNumber(args, 'seed', DEFAULTS.seed),
+    prefix: stringFlag(args, 'prefix') ?? DEFAULTS.prefix,
+    force: boolFlag(args, 'force'),
+  };
+  const outDir = stringFlag(args, 'out-dir');
+  if (outDir !== undefined && outDir.trim() === '')
+    throw new BadInputError('--out-dir "" is empty: name a directory, e.g. --out-dir /tmp/mlo-data');
+  // validate everything before touching S3 or the disk
+  const params = datasetParams(opts);
+
+  const sink: PartitionSink = outDir !== undefined ? new LocalDirSink(path.resolve(outDir)) : await S3Sink.open();
+  const tty = process.stdout.isTTY === true;
+  console.log(
+    `gen-data: ${fmt(params.events)} payments over ${params.days} days from ${params.start} ` +
+      `(seed ${params.seed}) into ${where(sink, params.prefix)}`,
+  );
+  const summary = await generateDataset(opts, sink, (p) => console.log(progressLine(p, tty)));
+  const m = summary.manifest;
+  const manifestAt = where(sink, summary.manifestKey);
+  if (summary.reused)
+    console.log(
+      `gen-data: reusing the existing dataset at ${manifestAt} (same parameters; ${fmt(m.events.actual)} payments, ` +
+        `${fmt(m.chargebacks.total)} chargebacks). Pass --force to regenerate it.`,
+    );
+  else console.log(writtenLines(summary, manifestAt).join('\n'));
+  return EXIT_CODES.ok;
 }
 
 export const genDataCommand: Command = {
@@ -77,55 +143,5 @@ export const genDataCommand: Command = {
     { name: 'out-dir', value: 'DIR', description: 'write into a local directory instead of the S3 bucket' },
     { name: 'force', description: 'regenerate even when a dataset with the same parameters exists' },
   ],
-  async run(args) {
-    if (args.positionals.length > 0)
-      throw new BadInputError(
-        `unexpected argument "${args.positionals[0]}": \`mlo gen-data\` takes only options; see \`mlo gen-data --help\``,
-      );
-    const opts = {
-      events: wholeNumber(args, 'events', DEFAULTS.events),
-      days: wholeNumber(args, 'days', DEFAULTS.days),
-      start: stringFlag(args, 'start') ?? DEFAULTS.start,
-      seed: wholeNumber(args, 'seed', DEFAULTS.seed),
-      prefix: stringFlag(args, 'prefix') ?? DEFAULTS.prefix,
-      force: boolFlag(args, 'force'),
-    };
-    const outDir = stringFlag(args, 'out-dir');
-    if (outDir !== undefined && outDir.trim() === '')
-      throw new BadInputError('--out-dir "" is empty: name a directory, e.g. --out-dir /tmp/mlo-data');
-    // validate everything before touching S3 or the disk
-    const params = datasetParams(opts);
-
-    const sink: PartitionSink = outDir !== undefined ? new LocalDirSink(path.resolve(outDir)) : await S3Sink.open();
-    const tty = process.stdout.isTTY === true;
-    console.log(
-      `gen-data: ${fmt(params.events)} payments over ${params.days} days from ${params.start} (seed ${params.seed}) into ${where(sink, params.prefix)}`,
-    );
-    const summary = await generateDataset(opts, sink, (p) => console.log(progressLine(p, tty)));
-    const m = summary.manifest;
-    const manifestAt = where(sink, summary.manifestKey);
-    if (summary.reused) {
-      console.log(
-        `gen-data: reusing the existing dataset at ${manifestAt} (same parameters; ${fmt(m.events.actual)} payments, ${fmt(m.chargebacks.total)} chargebacks). Pass --force to regenerate it.`,
-      );
-      return EXIT_CODES.ok;
-    }
-    const parts = m.partitions.payments.length + m.partitions.chargebacks.length;
-    const bytes = [...m.partitions.payments, ...m.partitions.chargebacks].reduce((s, p) => s + p.bytes, 0);
-    const reasons = Object.entries(m.events.byPattern)
-      .map(([k, v]) => `${k} ${fmt(v)}`)
-      .join(', ');
-    console.log(
-      [
-        `gen-data: wrote ${fmt(m.events.actual)} payments (${fmt(m.events.fraud)} fraud, ${pct(m.events.fraudRate)}: ${reasons})`,
-        `  and ${fmt(m.chargebacks.total)} chargebacks (${fmt(m.chargebacks.byReason.friendly_fraud)} friendly fraud) reported ${m.chargebacks.firstDay ?? '-'} .. ${m.chargebacks.lastDay ?? '-'}`,
-        `  ${fmt(m.entities.cards)} cards, ${fmt(m.entities.customers)} customers, ${fmt(m.entities.merchants)} merchants; ${parts} files, ${(bytes / 1048576).toFixed(1)} MiB in ${(summary.elapsedMs / 1000).toFixed(1)}s`,
-        `  manifest ${manifestAt} (content hash ${m.contentHash.slice(0, 16)})`,
-        ...(summary.removedStaleKeys > 0
-          ? [`  removed ${summary.removedStaleKeys} files of the previous dataset under this prefix`]
-          : []),
-      ].join('\n'),
-    );
-    return EXIT_CODES.ok;
-  },
+  run,
 };

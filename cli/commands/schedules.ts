@@ -3,7 +3,7 @@
  * them with the model specs, list them, pause, unpause, trigger and backfill one.
  */
 import path from 'node:path';
-import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { loadConfig, type Config } from '../../lib/infra/config';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { temporalUiLink } from '../../lib/client/runs';
@@ -42,7 +42,8 @@ export function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
   const rel = path.relative(process.cwd(), dir) || dir;
   if (files.length === 0)
     throw new BadInputError(
-      `no model specs (*.yaml) in ${rel}/: refusing to sync (it would delete every mlo-retrain/ schedule); check --models-dir / MLO_MODELS_DIR`,
+      `no model specs (*.yaml) in ${rel}/: refusing to sync (it would delete every mlo-retrain/ schedule); ` +
+        'check --models-dir / MLO_MODELS_DIR',
     );
   const problems: string[] = [];
   const out: { file: string; spec: ModelSpec }[] = [];
@@ -80,7 +81,8 @@ export function renderPlan(plan: SyncEntry[], dryRun: boolean): string[] {
   const n = (a: SyncEntry['action']) => plan.filter((e) => e.action === a).length;
   lines.push(
     dryRun
-      ? `dry run, nothing changed: would create ${n('create')}, update ${n('update')}, delete ${n('delete')}; ${n('unchanged')} unchanged`
+      ? `dry run, nothing changed: would create ${n('create')}, update ${n('update')}, delete ${n('delete')}; ` +
+          `${n('unchanged')} unchanged`
       : `created ${n('create')}, updated ${n('update')}, deleted ${n('delete')}; ${n('unchanged')} unchanged`,
   );
   return plan.length === 0
@@ -126,9 +128,15 @@ export function listingOf(e: ExistingSchedule): ScheduleListing {
   };
 }
 
+const when = (iso: string) => iso.replace('T', ' ').slice(0, 16);
+
+/** The LAST RUN column: when the last action was scheduled and the run it started. */
+function lastRun(a: ScheduleListing['recentActions'][number] | undefined): string {
+  return a ? `${when(a.scheduledAt)} ${a.workflowId}` : '-';
+}
+
 function renderListing(ls: ScheduleListing[]): string[] {
   if (ls.length === 0) return ['no mlo-retrain/ schedules; create them from the specs with `mlo schedules sync`'];
-  const when = (iso: string) => iso.replace('T', ' ').slice(0, 16);
   const out = table(
     ['MODEL', 'STATE', 'SPEC', 'NEXT RUNS (UTC)', 'LAST RUN'],
     ls.map((l) => [
@@ -136,15 +144,14 @@ function renderListing(ls: ScheduleListing[]): string[] {
       l.paused ? 'paused' : 'active',
       l.file ? `${l.file} (${(l.specHash ?? '').slice(0, 8)})` : '(not synced by mlo)',
       l.paused ? '-' : l.nextRuns.map(when).join(', '),
-      l.recentActions.length
-        ? `${when(l.recentActions[l.recentActions.length - 1]?.scheduledAt ?? '')} ${l.recentActions[l.recentActions.length - 1]?.workflowId ?? ''}`
-        : '-',
+      lastRun(l.recentActions[l.recentActions.length - 1]),
     ]),
   );
   for (const l of ls) {
     out.push(
       '',
-      `${l.scheduleId}: ${l.settings ?? ''}; ${l.actionsTaken} runs started, ${l.skippedOverlap} skipped (overlap), ${l.missedCatchupWindow} missed (catchup window)`,
+      `${l.scheduleId}: ${l.settings ?? ''}; ${l.actionsTaken} runs started, ` +
+        `${l.skippedOverlap} skipped (overlap), ${l.missedCatchupWindow} missed (catchup window)`,
     );
     if (l.note) out.push(`  note: ${l.note}`);
     for (const a of l.recentActions) out.push(`  ${when(a.scheduledAt)}  ${a.workflowId}`);
@@ -157,136 +164,152 @@ async function handleOf(client: Client, model: string) {
   const d = await describeSchedule(client, id);
   if (!d)
     throw new BadInputError(
-      `there is no schedule ${id}; a spec's \`schedule\` becomes one with \`mlo schedules sync\` (see \`mlo schedules list\`)`,
+      `there is no schedule ${id}; a spec's \`schedule\` becomes one with \`mlo schedules sync\` ` +
+        '(see `mlo schedules list`)',
     );
   return { handle: client.schedule.getHandle(id), description: d, id };
 }
 
-async function run(args: ParsedArgs): Promise<ExitCode> {
+/** The subcommand, checked against the flags it takes. */
+function subcommandOf(args: ParsedArgs): { sub: Sub; rest: string[] } {
   const [sub, ...rest] = args.positionals;
   if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
-    throw new BadInputError(
-      `${sub ? `unknown subcommand "schedules ${sub}"` : '`mlo schedules` needs a subcommand'}; use one of ${SUBCOMMANDS.join(', ')} (see \`mlo schedules --help\`)`,
-    );
+    const what = sub ? `unknown subcommand "schedules ${sub}"` : '`mlo schedules` needs a subcommand';
+    throw new BadInputError(`${what}; use one of ${SUBCOMMANDS.join(', ')} (see \`mlo schedules --help\`)`);
   }
   const s = sub as Sub;
   for (const f of Object.keys(args.flags)) {
     if (!FLAGS_OF[s].includes(f))
       throw new BadInputError(`--${f} does not apply to \`mlo schedules ${s}\`; see \`mlo schedules --help\``);
   }
-  const json = boolFlag(args, 'json');
+  return { sub: s, rest };
+}
+
+/** The one model name of pause, unpause, trigger and backfill ('' for sync and list, which take none). */
+function modelArgOf(s: Sub, rest: string[]): string {
   const needsModel = s === 'pause' || s === 'unpause' || s === 'trigger' || s === 'backfill';
-  if (needsModel && rest.length !== 1)
-    throw new BadInputError(
-      `\`mlo schedules ${s}\` needs exactly one model name, e.g. mlo schedules ${s} fraud-detector${s === 'backfill' ? ' --from 2026-03-01 --to 2026-03-08' : ''}`,
-    );
+  if (needsModel && rest.length !== 1) {
+    const example = `mlo schedules ${s} fraud-detector${s === 'backfill' ? ' --from 2026-03-01 --to 2026-03-08' : ''}`;
+    throw new BadInputError(`\`mlo schedules ${s}\` needs exactly one model name, e.g. ${example}`);
+  }
   if (!needsModel && rest.length > 0)
     throw new BadInputError(`unexpected argument "${rest[0]}" for \`mlo schedules ${s}\``);
-  const model = rest[0] ?? '';
+  return rest[0] ?? '';
+}
 
-  if (s === 'sync') {
-    const dryRun = boolFlag(args, 'dry-run');
-    const specs = loadAllSpecs(modelsDir(args));
-    const cfg = loadConfig();
-    const desired = desiredSchedules(cfg, specs);
-    return withTemporal(async ({ client }) => {
-      const existing = await readExistingSchedules(
-        client,
-        desired.map((d) => d.scheduleId),
-      );
-      const plan = planSync(desired, existing);
-      if (!dryRun) await applySync(client, cfg, plan);
-      if (json)
+/** `sync`: plans the changes that make the schedules match the specs, and applies them unless --dry-run. */
+function syncSchedules(args: ParsedArgs, json: boolean): Promise<ExitCode> {
+  const dryRun = boolFlag(args, 'dry-run');
+  const specs = loadAllSpecs(modelsDir(args));
+  const cfg = loadConfig();
+  const desired = desiredSchedules(cfg, specs);
+  return withTemporal(async ({ client }) => {
+    const existing = await readExistingSchedules(
+      client,
+      desired.map((d) => d.scheduleId),
+    );
+    const plan = planSync(desired, existing);
+    if (!dryRun) await applySync(client, cfg, plan);
+    if (json) {
+      const entries = plan.map((e) => ({
+        model: e.model,
+        scheduleId: e.scheduleId,
+        action: e.action,
+        changes: e.changes,
+      }));
+      console.log(JSON.stringify({ dryRun, entries }, null, 2));
+    } else console.log(renderPlan(plan, dryRun).join('\n'));
+    return EXIT_CODES.ok;
+  }, cfg);
+}
+
+/** `list`: every mlo-retrain/ schedule. */
+function listSchedules(json: boolean): Promise<ExitCode> {
+  return withTemporal(async ({ client }) => {
+    const ls = (await readExistingSchedules(client)).map(listingOf);
+    console.log(json ? JSON.stringify(ls, null, 2) : renderListing(ls).join('\n'));
+    return EXIT_CODES.ok;
+  });
+}
+
+/** `pause` / `unpause`: with a note that says who did it and why. */
+function setPaused(args: ParsedArgs, s: 'pause' | 'unpause', model: string, json: boolean): Promise<ExitCode> {
+  const why = stringFlag(args, 'note');
+  const note = `${s}d by ${requester(args)} via mlo schedules ${s}${why ? `: ${why}` : ''}`;
+  return withTemporal(async ({ client }) => {
+    const { handle, id } = await handleOf(client, model);
+    if (s === 'pause') await handle.pause(note);
+    else await handle.unpause(note);
+    const d = await handle.describe();
+    const out = {
+      scheduleId: id,
+      paused: d.state.paused,
+      note: d.state.note ?? null,
+      nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
+    };
+    console.log(
+      json
+        ? JSON.stringify(out, null, 2)
+        : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`,
+    );
+    return EXIT_CODES.ok;
+  });
+}
+
+type ScheduleHandle = Awaited<ReturnType<typeof handleOf>>['handle'];
+type ScheduleAction = ScheduleDescription['info']['recentActions'][number];
+
+/** The action taken asynchronously is awaited (briefly, 15 s) in the schedule's recent actions. */
+async function awaitNewAction(
+  handle: ScheduleHandle,
+  before: Set<string>,
+  t0: number,
+): Promise<ScheduleAction | undefined> {
+  for (;;) {
+    const d = await handle.describe();
+    const fresh = d.info.recentActions.find((a) => !before.has(a.action.workflow.workflowId));
+    if (fresh) return fresh;
+    if (Date.now() - t0 > 15_000) return undefined;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** `trigger`: starts a run now and names it once the schedule shows it. */
+function triggerSchedule(model: string, json: boolean): Promise<ExitCode> {
+  return withTemporal(async ({ client, cfg }) => {
+    const { handle, description, id } = await handleOf(client, model);
+    const before = new Set(description.info.recentActions.map((a) => a.action.workflow.workflowId));
+    const t0 = Date.now();
+    await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+    const fresh = await awaitNewAction(handle, before, t0);
+    if (!fresh) {
+      if (json) console.log(JSON.stringify({ scheduleId: id, workflowId: null }, null, 2));
+      else
         console.log(
-          JSON.stringify(
-            {
-              dryRun,
-              entries: plan.map((e) => ({
-                model: e.model,
-                scheduleId: e.scheduleId,
-                action: e.action,
-                changes: e.changes,
-              })),
-            },
-            null,
-            2,
-          ),
+          `triggered ${id}; the run has not shown up in the schedule's recent actions yet (see \`mlo schedules list\`)`,
         );
-      else console.log(renderPlan(plan, dryRun).join('\n'));
       return EXIT_CODES.ok;
-    }, cfg);
-  }
-
-  if (s === 'list') {
-    return withTemporal(async ({ client }) => {
-      const ls = (await readExistingSchedules(client)).map(listingOf);
-      console.log(json ? JSON.stringify(ls, null, 2) : renderListing(ls).join('\n'));
-      return EXIT_CODES.ok;
-    });
-  }
-
-  if (s === 'pause' || s === 'unpause') {
-    const note = `${s}d by ${requester(args)} via mlo schedules ${s}${stringFlag(args, 'note') ? `: ${stringFlag(args, 'note')}` : ''}`;
-    return withTemporal(async ({ client }) => {
-      const { handle, id } = await handleOf(client, model);
-      if (s === 'pause') await handle.pause(note);
-      else await handle.unpause(note);
-      const d = await handle.describe();
-      const out = {
-        scheduleId: id,
-        paused: d.state.paused,
-        note: d.state.note ?? null,
-        nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
-      };
+    }
+    const wf = fresh.action.workflow;
+    const out = {
+      scheduleId: id,
+      workflowId: wf.workflowId,
+      runId: wf.firstExecutionRunId,
+      scheduledAt: fresh.scheduledAt.toISOString(),
+      links: { temporal: temporalUiLink(cfg, wf.workflowId, wf.firstExecutionRunId) },
+    };
+    if (json) console.log(JSON.stringify(out, null, 2));
+    else
       console.log(
-        json
-          ? JSON.stringify(out, null, 2)
-          : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`,
+        `triggered ${id}: started ${wf.workflowId} (data up to ${out.scheduledAt.slice(0, 10)})\n` +
+          `  temporal: ${out.links.temporal}\n  follow it: mlo status ${wf.workflowId} --follow`,
       );
-      return EXIT_CODES.ok;
-    });
-  }
+    return EXIT_CODES.ok;
+  });
+}
 
-  if (s === 'trigger') {
-    return withTemporal(async ({ client, cfg }) => {
-      const { handle, description, id } = await handleOf(client, model);
-      const before = new Set(description.info.recentActions.map((a) => a.action.workflow.workflowId));
-      const t0 = Date.now();
-      await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
-      // The action is taken asynchronously: wait (briefly) for it to show in the schedule's recent actions.
-      for (;;) {
-        const d = await handle.describe();
-        const fresh = d.info.recentActions.find((a) => !before.has(a.action.workflow.workflowId));
-        if (fresh) {
-          const wf = fresh.action.workflow;
-          const out = {
-            scheduleId: id,
-            workflowId: wf.workflowId,
-            runId: wf.firstExecutionRunId,
-            scheduledAt: fresh.scheduledAt.toISOString(),
-            links: { temporal: temporalUiLink(cfg, wf.workflowId, wf.firstExecutionRunId) },
-          };
-          if (json) console.log(JSON.stringify(out, null, 2));
-          else
-            console.log(
-              `triggered ${id}: started ${wf.workflowId} (data up to ${out.scheduledAt.slice(0, 10)})\n  temporal: ${out.links.temporal}\n  follow it: mlo status ${wf.workflowId} --follow`,
-            );
-          return EXIT_CODES.ok;
-        }
-        if (Date.now() - t0 > 15_000) {
-          if (json) console.log(JSON.stringify({ scheduleId: id, workflowId: null }, null, 2));
-          else
-            console.log(
-              `triggered ${id}; the run has not shown up in the schedule's recent actions yet (see \`mlo schedules list\`)`,
-            );
-          return EXIT_CODES.ok;
-        }
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    });
-  }
-
-  // backfill
+/** `backfill`: starts the runs of every scheduled time in [--from, --to). */
+function backfillSchedule(args: ParsedArgs, model: string, json: boolean): Promise<ExitCode> {
   const from = dayFlag(args, 'from', 'the first day');
   const to = dayFlag(args, 'to', 'the exclusive end day');
   if (!from || !to)
@@ -301,17 +324,38 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
     console.log(
       json
         ? JSON.stringify(out, null, 2)
-        : `backfilling ${id}: every scheduled time from ${from} 00:00 UTC to ${to} 00:00 UTC starts a run (overlap allow_all), each on the data up to its own day.\n  see them with: mlo list --model ${model}`,
+        : `backfilling ${id}: every scheduled time from ${from} 00:00 UTC to ${to} 00:00 UTC starts a run ` +
+            `(overlap allow_all), each on the data up to its own day.\n  see them with: mlo list --model ${model}`,
     );
     return EXIT_CODES.ok;
   });
+}
+
+async function run(args: ParsedArgs): Promise<ExitCode> {
+  const { sub, rest } = subcommandOf(args);
+  const json = boolFlag(args, 'json');
+  const model = modelArgOf(sub, rest);
+  switch (sub) {
+    case 'sync':
+      return syncSchedules(args, json);
+    case 'list':
+      return listSchedules(json);
+    case 'pause':
+    case 'unpause':
+      return setPaused(args, sub, model, json);
+    case 'trigger':
+      return triggerSchedule(model, json);
+    case 'backfill':
+      return backfillSchedule(args, model, json);
+  }
 }
 
 export const schedulesCommand: Command = {
   name: 'schedules',
   summary: 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill',
   usage:
-    'mlo schedules sync [--dry-run] | list | pause <model> [--note …] | unpause <model> | trigger <model> | backfill <model> --from D --to D',
+    'mlo schedules sync [--dry-run] | list | pause <model> [--note …] | unpause <model> | trigger <model> | ' +
+    'backfill <model> --from D --to D',
   flags: [
     {
       name: 'dry-run',
@@ -326,14 +370,16 @@ export const schedulesCommand: Command = {
   ],
   details: [
     'subcommands:',
-    "  sync [--dry-run]          create, update and delete mlo-retrain/<model> schedules to match the specs' `schedule`",
+    '  sync [--dry-run]          create, update and delete mlo-retrain/<model> schedules ' +
+      "to match the specs' `schedule`",
     '                            (only ids with that prefix; idempotent: a second sync reports all unchanged)',
     '  list                      each schedule: model, spec, paused or not, next run times, recent runs',
     "  pause <model>             stop starting runs (sync keeps a manual pause unless the spec's `paused` changes)",
     '  unpause <model>           start runs again',
     '  trigger <model>           start a run now (its data window ends today, UTC)',
     '  backfill <model> --from D --to D   start the runs of every scheduled time in the range (overlap allow_all)',
-    'A schedule starts trainAndPromote on the orchestrator queue with workflow id train-and-promote/<model>/scheduled-<time>,',
+    'A schedule starts trainAndPromote on the orchestrator queue ' +
+      'with workflow id train-and-promote/<model>/scheduled-<time>,',
     'requested by mlo-schedule, without an as-of day: each run trains on the window ending on its scheduled day.',
   ],
   run,

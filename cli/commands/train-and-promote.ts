@@ -2,14 +2,15 @@
  * `mlo train-and-promote`: validates the model spec, starts the run (or attaches to the one
  * already running for the same model and window) and follows it stage by stage.
  */
-import { loadConfig } from '../../lib/infra/config';
-import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import { loadConfig, type Config } from '../../lib/infra/config';
+import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { runInput, startOrAttach, temporalUiLink } from '../../lib/client/runs';
 import { findModelSpec } from '../../lib/spec/model-spec';
-import { STAGES } from '../../lib/core/definitions';
+import { STAGES, type TrainAndPromoteInput } from '../../lib/core/definitions';
 import { SA } from '../../lib/core/search-attributes';
 import { boolFlag } from '../args';
-import type { Command } from '../command';
+import type { Command, ParsedArgs } from '../command';
 import {
   dayFlag,
   JSON_FLAG,
@@ -20,15 +21,94 @@ import {
   requireFlag,
   todayUtc,
   withTemporal,
+  type Ctx,
 } from '../context';
 import { followRun, readRunInput, viewFor, windowsOf, type RunReport } from '../runs';
 import { shellArg } from '../render';
+
+/** The run as it was just started (or found running): no stage has reported yet. */
+function detachedReport(
+  cfg: Config,
+  d: WorkflowExecutionDescription,
+  input: TrainAndPromoteInput,
+  running: TrainAndPromoteInput | undefined,
+  attached: boolean,
+): RunReport {
+  return {
+    workflowId: d.workflowId,
+    runId: d.runId,
+    model: input.spec.name,
+    status: d.status.name,
+    outcome: attached ? 'attached' : 'started',
+    exitCode: EXIT_CODES.ok,
+    requestedBy: running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy) ?? null,
+    candidateVersion: null,
+    stages: STAGES.map((stage) => ({ stage, status: 'pending' })),
+    windows: windowsOf(input, undefined, d.startTime),
+    links: { temporal: temporalUiLink(cfg, d.workflowId, d.runId) },
+    startedAt: d.startTime.toISOString(),
+    closedAt: null,
+    attached,
+  };
+}
+
+/** Follows the run to its end; Ctrl-C stops following (exit 0), else the exit code is the run's. */
+async function followToEnd(ctx: Ctx, workflowId: string, attached: boolean, json: boolean): Promise<ExitCode> {
+  const { report, interrupted } = await followRun(ctx, workflowId, viewFor(json));
+  report.attached = attached;
+  if (interrupted) {
+    const info = (line: string) => (json ? console.error(line) : console.log(line));
+    info(`stopped following; the run goes on: mlo status ${shellArg(workflowId)} --follow`);
+    if (json) console.log(JSON.stringify(report, null, 2));
+    return EXIT_CODES.ok;
+  }
+  if (json) console.log(JSON.stringify(report, null, 2));
+  return report.exitCode;
+}
+
+async function run(args: ParsedArgs): Promise<ExitCode> {
+  noPositionals(args, 'train-and-promote');
+  if (boolFlag(args, 'wait') && boolFlag(args, 'detach'))
+    throw new BadInputError('--wait and --detach exclude each other; pick one');
+  const json = boolFlag(args, 'json');
+  const model = requireFlag(args, 'model', 'train-and-promote', 'fraud-detector');
+  const { spec } = findModelSpec(model, modelsDir(args));
+  const asOf = dayFlag(args, 'to', 'the as-of day, the exclusive end of the data') ?? todayUtc();
+  const trainFrom = dayFlag(args, 'from', "the training window's first day");
+  const cfg = loadConfig();
+  const input = { ...runInput(cfg, spec, { asOf, trainFrom, requestedBy: requester(args) }), asOf };
+  const info = (line: string) => (json ? console.error(line) : console.log(line));
+
+  return withTemporal(async (ctx) => {
+    const { workflowId, attached } = await startOrAttach(ctx.client, cfg, input);
+    const d = await ctx.client.workflow.getHandle(workflowId).describe();
+    const running = attached ? await readRunInput(ctx, workflowId, d.runId) : input;
+    if (attached) {
+      const by = running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy);
+      info(
+        `attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); ` +
+          'no second run was started',
+      );
+    } else info(`started ${workflowId}`);
+    if (!boolFlag(args, 'detach')) return followToEnd(ctx, workflowId, attached, json);
+
+    const report = detachedReport(cfg, d, input, running, attached);
+    if (json) console.log(JSON.stringify(report, null, 2));
+    else {
+      console.log(`workflow id: ${workflowId}`);
+      console.log(`temporal:    ${report.links.temporal}`);
+      console.log(`follow it:   mlo status ${shellArg(workflowId)} --follow`);
+    }
+    return EXIT_CODES.ok;
+  }, cfg);
+}
 
 export const trainAndPromoteCommand: Command = {
   name: 'train-and-promote',
   summary: 'train a model on a data window and take it through the gates to a reviewer',
   usage:
-    'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] [--requested-by <who>] [--json]',
+    'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] ' +
+    '[--requested-by <who>] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec to run (models/<name>.yaml)' },
     {
@@ -64,65 +144,5 @@ export const trainAndPromoteCommand: Command = {
     'Exit: 0 promoted (or detached), 2 bad input (also a stage failing with MloBadInput), 3 rejected or',
     'expired, 4 gate failed, 5 Temporal unreachable, 1 any other failure.',
   ],
-  async run(args) {
-    noPositionals(args, 'train-and-promote');
-    if (boolFlag(args, 'wait') && boolFlag(args, 'detach'))
-      throw new BadInputError('--wait and --detach exclude each other; pick one');
-    const json = boolFlag(args, 'json');
-    const model = requireFlag(args, 'model', 'train-and-promote', 'fraud-detector');
-    const { spec } = findModelSpec(model, modelsDir(args));
-    const asOf = dayFlag(args, 'to', 'the as-of day, the exclusive end of the data') ?? todayUtc();
-    const trainFrom = dayFlag(args, 'from', "the training window's first day");
-    const cfg = loadConfig();
-    const input = { ...runInput(cfg, spec, { asOf, trainFrom, requestedBy: requester(args) }), asOf };
-    const info = (line: string) => (json ? console.error(line) : console.log(line));
-
-    return withTemporal(async (ctx) => {
-      const { workflowId, attached } = await startOrAttach(ctx.client, cfg, input);
-      const d = await ctx.client.workflow.getHandle(workflowId).describe();
-      const running = attached ? await readRunInput(ctx, workflowId, d.runId) : input;
-      if (attached) {
-        const by = running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy);
-        info(
-          `attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); no second run was started`,
-        );
-      } else info(`started ${workflowId}`);
-
-      if (boolFlag(args, 'detach')) {
-        const report: RunReport = {
-          workflowId,
-          runId: d.runId,
-          model: spec.name,
-          status: d.status.name,
-          outcome: attached ? 'attached' : 'started',
-          exitCode: EXIT_CODES.ok,
-          requestedBy: running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy) ?? null,
-          candidateVersion: null,
-          stages: STAGES.map((stage) => ({ stage, status: 'pending' })),
-          windows: windowsOf(input, undefined, d.startTime),
-          links: { temporal: temporalUiLink(cfg, workflowId, d.runId) },
-          startedAt: d.startTime.toISOString(),
-          closedAt: null,
-          attached,
-        };
-        if (json) console.log(JSON.stringify(report, null, 2));
-        else {
-          console.log(`workflow id: ${workflowId}`);
-          console.log(`temporal:    ${report.links.temporal}`);
-          console.log(`follow it:   mlo status ${shellArg(workflowId)} --follow`);
-        }
-        return EXIT_CODES.ok;
-      }
-
-      const { report, interrupted } = await followRun(ctx, workflowId, viewFor(json));
-      report.attached = attached;
-      if (interrupted) {
-        info(`stopped following; the run goes on: mlo status ${shellArg(workflowId)} --follow`);
-        if (json) console.log(JSON.stringify(report, null, 2));
-        return EXIT_CODES.ok;
-      }
-      if (json) console.log(JSON.stringify(report, null, 2));
-      return report.exitCode;
-    }, cfg);
-  },
+  run,
 };

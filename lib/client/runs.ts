@@ -70,5 +70,6 @@ export async function startOrAttach(
 }
 
 export function temporalUiLink(cfg: Config, workflowId: string, runId?: string): string {
-  return `${cfg.temporal.uiUrl}/namespaces/${encodeURIComponent(cfg.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}` : ''}`;
+  const workflow = `workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}` : ''}`;
+  return `${cfg.temporal.uiUrl}/namespaces/${encodeURIComponent(cfg.temporal.namespace)}/${workflow}`;
 }

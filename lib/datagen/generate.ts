@@ -156,7 +156,8 @@ function normalizePrefix(prefix: string): string {
       .some((s) => s === '' || s === '.' || s === '..')
   ) {
     throw new BadInputError(
-      `--prefix "${prefix}" is not a usable key prefix: use letters, digits and . _ - = separated by single "/", without a leading "/", e.g. --prefix raw/`,
+      `--prefix "${prefix}" is not a usable key prefix: use letters, digits and . _ - = separated by single "/", ` +
+        'without a leading "/", e.g. --prefix raw/',
     );
   }
   return p;
@@ -191,18 +192,22 @@ export function datasetParams(opts: GenerateOptions): DatasetParams {
   const { events, days, start, seed } = opts;
   if (!Number.isInteger(events) || events < LIMITS.minEvents || events > LIMITS.maxEvents) {
     throw new BadInputError(
-      `--events ${events} is out of range: use a whole number from ${LIMITS.minEvents} to ${LIMITS.maxEvents} (e.g. --events 200000)`,
+      `--events ${events} is out of range: ` +
+        `use a whole number from ${LIMITS.minEvents} to ${LIMITS.maxEvents} (e.g. --events 200000)`,
     );
   }
   if (!Number.isInteger(days) || days < LIMITS.minDays || days > LIMITS.maxDays) {
     throw new BadInputError(
-      `--days ${days} is out of range: use a whole number of days from ${LIMITS.minDays} to ${LIMITS.maxDays} (e.g. --days 60)`,
+      `--days ${days} is out of range: ` +
+        `use a whole number of days from ${LIMITS.minDays} to ${LIMITS.maxDays} (e.g. --days 60)`,
     );
   }
   if (events / days > LIMITS.maxEventsPerDay) {
     const need = Math.ceil(events / LIMITS.maxEventsPerDay);
     throw new BadInputError(
-      `--events ${events} over --days ${days} is ${Math.ceil(events / days)} events a day, more than the ${LIMITS.maxEventsPerDay} a day partition may hold: use --days ${need} or more, or fewer --events`,
+      `--events ${events} over --days ${days} is ${Math.ceil(events / days)} events a day, ` +
+        `more than the ${LIMITS.maxEventsPerDay} a day partition may hold: ` +
+        `use --days ${need} or more, or fewer --events`,
     );
   }
   if (parseDay(start) === undefined)
@@ -625,123 +630,115 @@ function sameParams(a: DatasetParams, b: DatasetParams | undefined): boolean {
   );
 }
 
+const PATTERN_NAMES = [null, 'card_testing', 'geo_change', 'new_merchant_high_amount', 'compromised_merchant'] as const;
+
 /**
- * Generates the dataset into `sink`, day by day, and writes the manifest last. When a
- * manifest with identical parameters exists (and `force` is not set) nothing is written
- * and the existing manifest is returned with `reused: true`.
+ * One generation, day by day: the world, the day's buffers, chargebacks waiting for the day they
+ * are reported, the fraud budget carried between days, and the counts the manifest reports.
  */
-export async function generateDataset(
-  opts: GenerateOptions,
-  sink: PartitionSink,
-  onProgress?: (p: GenerateProgress) => void,
-): Promise<GenerateSummary> {
-  const started = Date.now();
-  const params = datasetParams(opts);
-  const { events, days, seed, prefix } = params;
-  const mKey = manifestKey(prefix);
+class Generation {
+  readonly world: World;
+  private readonly startMs: number;
+  private readonly totals: number[];
+  private readonly hours = new AliasTable(HOUR_WEIGHTS);
+  private readonly buf: DayEvents;
+  private readonly out: PaymentColumns;
+  private readonly sortKeys: Float64Array;
+  private readonly pending = new Map<number, ChargebackBuffer>();
+  /** cards exposed at a compromised merchant, by the day they are defrauded */
+  private readonly exposures = new Map<number, number[]>();
 
-  const previous = await readManifest(sink, prefix);
-  if (previous && !opts.force && sameParams(params, previous.params)) {
-    return {
-      reused: true,
-      manifestKey: mKey,
-      manifest: previous,
-      removedStaleKeys: 0,
-      elapsedMs: Date.now() - started,
-    };
-  }
-  // the dataset is incomplete from here until the new manifest is written
-  if (previous && sink.delete) await sink.delete(mKey);
-
-  const startMs = parseDay(params.start) as number;
-  const world = new World(new Rng(seed, 1), worldSize(events, days), days);
-  const totals = planDays(events, days, startMs, new Rng(seed, 2));
-  const hours = new AliasTable(HOUR_WEIGHTS);
-  const cap = Math.max(...totals);
-  const buf = new DayEvents(cap);
-  const out = paymentColumns(cap);
-  const sortKeys = new Float64Array(cap);
-  const pending = new Map<number, ChargebackBuffer>();
-  const exposures = new Map<number, number[]>();
-
-  const byPattern = {
+  readonly byPattern = {
     card_testing: 0,
     geo_change: 0,
     new_merchant_high_amount: 0,
     compromised_merchant: 0,
   } satisfies Record<FraudPattern, number>;
-  const byReason = { ...byPattern, friendly_fraud: 0 } satisfies Record<ChargebackReason, number>;
-  const patternNames = [
-    null,
-    'card_testing',
-    'geo_change',
-    'new_merchant_high_amount',
-    'compromised_merchant',
-  ] as const;
-  const paymentParts: DatasetManifest['partitions']['payments'] = [];
-  const chargebackParts: PartitionEntry[] = [];
-  let nextPaymentId = 1;
-  let carry = 0;
-  let plan: Plan | undefined;
-  let incidents = 0;
-  let fraudTotal = 0;
-  let actual = 0;
+  readonly byReason = { ...this.byPattern, friendly_fraud: 0 } satisfies Record<ChargebackReason, number>;
+  readonly paymentParts: DatasetManifest['partitions']['payments'] = [];
+  readonly chargebackParts: PartitionEntry[] = [];
+  fraudTotal = 0;
+  actual = 0;
 
-  const writeChargebacks = async (r: number) => {
-    const cb = pending.get(r) ?? new ChargebackBuffer();
-    pending.delete(r);
-    const dayStart = startMs + r * DAY_MS;
-    const day = dayString(dayStart);
-    const cols = cb.sorted(dayStart);
-    for (let i = 0; i < cols.length; i++)
-      byReason[CHARGEBACK_REASONS[(cols.reason[i] as number) - 1] as ChargebackReason]++;
-    const bytes = chargebacksToIpc(cols);
-    const key = chargebacksKey(prefix, day);
-    await sink.put(key, bytes);
-    chargebackParts.push({ day, key, rows: cols.length, bytes: bytes.length, sha256: sha256(bytes) });
-    onProgress?.({ kind: 'chargebacks', day, key, rows: cols.length, bytes: bytes.length });
-  };
+  private nextPaymentId = 1;
+  /** fraud budget not spent yet */
+  private carry = 0;
+  /** the next incident, drawn before it fits a day's budget */
+  private plan: Plan | undefined;
+  private incidents = 0;
 
-  for (let d = 0; d < days; d++) {
-    const rng = new Rng(seed, 3, d);
-    const total = totals[d] as number;
-    const dayStart = startMs + d * DAY_MS;
-    world.startTrips(rng, d);
-    buf.n = 0;
+  constructor(
+    private readonly params: DatasetParams,
+    private readonly sink: PartitionSink,
+    private readonly onProgress?: (p: GenerateProgress) => void,
+  ) {
+    const { events, days, seed } = params;
+    this.startMs = parseDay(params.start) as number;
+    this.world = new World(new Rng(seed, 1), worldSize(events, days), days);
+    this.totals = planDays(events, days, this.startMs, new Rng(seed, 2));
+    const cap = Math.max(...this.totals);
+    this.buf = new DayEvents(cap);
+    this.out = paymentColumns(cap);
+    this.sortKeys = new Float64Array(cap);
+  }
 
-    // fraud first, from the day's budget; what does not fit carries over to the next day
-    const budget = total * BASE_FRAUD_RATE * (0.85 + 0.3 * rng.next()) + carry;
+  /** Day `d`: fraud first, then ordinary payments; writes its payments and the chargebacks reported that day. */
+  async generateDay(d: number): Promise<void> {
+    const rng = new Rng(this.params.seed, 3, d);
+    const total = this.totals[d] as number;
+    const dayStart = this.startMs + d * DAY_MS;
+    this.world.startTrips(rng, d);
+    this.buf.n = 0;
+    const fraud = this.placeFraud(rng, d, total);
+    legitimate(rng, this.world, this.buf, d, total - fraud, this.hours, this.exposures);
+    const n = this.collectPayments(d, dayStart);
+    await this.writePayments(d, dayStart, n, fraud);
+    await this.writeChargebacks(d);
+  }
+
+  /** Fraud from the day's budget (what does not fit carries over to the next day); returns the payments placed. */
+  private placeFraud(rng: Rng, d: number, total: number): number {
+    const { world, buf } = this;
+    const budget = total * BASE_FRAUD_RATE * (0.85 + 0.3 * rng.next()) + this.carry;
     let avail = Math.min(Math.floor(budget), Math.floor(total / 2));
-    carry = budget - avail;
-    const exposed = exposures.get(d);
-    exposures.delete(d);
+    this.carry = budget - avail;
+    const exposed = this.exposures.get(d);
+    this.exposures.delete(d);
     if (exposed) avail -= compromisedDownstream(rng, world, buf, exposed, Math.floor(avail * DOWNSTREAM_SHARE));
     const active = world.compromises.filter(([, from, until]) => from <= d && d <= until).map(([m]) => m);
     // an incident too big for today's budget waits (budget carried over) for a later day
     for (;;) {
-      plan ??= planIncident(rng, active.length > 0, incidents);
-      if (plan.pattern === COMPROMISED_MERCHANT && active.length === 0) plan = planIncident(rng, false, incidents);
+      let plan = this.plan ?? planIncident(rng, active.length > 0, this.incidents);
+      if (plan.pattern === COMPROMISED_MERCHANT && active.length === 0) plan = planIncident(rng, false, this.incidents);
       plan.size = Math.max(1, Math.min(plan.size, Math.floor(total / 2)));
+      this.plan = plan;
       if (plan.size > avail) break;
       if (plan.pattern === CARD_TESTING) cardTesting(rng, world, buf, plan);
       else if (plan.pattern === GEO_CHANGE) geoChange(rng, world, buf, d, plan.size);
       else if (plan.pattern === NEW_MERCHANT_HIGH_AMOUNT) newMerchantHighAmount(rng, world, buf, plan.size);
       else compromisedDirect(rng, world, buf, plan.size, active);
       avail -= plan.size;
-      plan = undefined;
-      incidents++;
+      this.plan = undefined;
+      this.incidents++;
     }
-    carry += avail;
-    const fraud = buf.n;
-    legitimate(rng, world, buf, d, total - fraud, hours, exposures);
+    this.carry += avail;
+    return buf.n;
+  }
 
-    // sort by time (ties by generation order), assign ids, collect chargebacks
+  /**
+   * Sorts the day's events by time (ties by generation order) into the payment columns, assigns
+   * payment ids, and queues each chargeback for the day it is reported. Returns the day's row count.
+   */
+  private collectPayments(d: number, dayStart: number): number {
+    const { buf, out, pending, byPattern, startMs } = this;
     const n = buf.n;
-    for (let i = 0; i < n; i++) sortKeys[i] = (buf.t[i] as number) * ROW_BITS + i;
-    const keys = sortKeys.subarray(0, n);
+    for (let i = 0; i < n; i++) this.sortKeys[i] = (buf.t[i] as number) * ROW_BITS + i;
+    const keys = this.sortKeys.subarray(0, n);
     keys.sort();
-    const cbRng = new Rng(seed, 4, d);
-    const { cardCustomer, merchantMcc, cardCountry, merchantCountry } = world;
+    const cbRng = new Rng(this.params.seed, 4, d);
+    let nextPaymentId = this.nextPaymentId;
+    const { cardCustomer, merchantMcc, cardCountry, merchantCountry } = this.world;
+    // locals: imported bindings are getters under CommonJS interop, too slow for this loop
     const ECOM = CHANNEL_ECOMMERCE;
     const legit = LEGIT;
     const testing = CARD_TESTING;
@@ -769,7 +766,7 @@ export async function generateDataset(
       let reason = 0;
       let friendly = false;
       if (p !== legit) {
-        byPattern[patternNames[p] as FraudPattern]++;
+        byPattern[PATTERN_NAMES[p] as FraudPattern]++;
         if (cbRng.next() >= (p === testing ? P_NO_CHARGEBACK_TESTING : P_NO_CHARGEBACK)) reason = p;
       } else if (cbRng.next() < (ch === ECOM ? P_FRIENDLY_ECOMMERCE : P_FRIENDLY_CARD_PRESENT)) {
         reason = FRIENDLY_FRAUD;
@@ -783,66 +780,136 @@ export async function generateDataset(
         cb.add(pid, card + 1, reportedAt, amount, reason);
       }
     }
+    this.nextPaymentId = nextPaymentId;
     out.length = n;
-    const bytes = paymentsToIpc(out);
-    const day = dayString(dayStart);
-    const key = paymentsKey(prefix, day);
-    await sink.put(key, bytes);
-    paymentParts.push({ day, key, rows: n, fraud, bytes: bytes.length, sha256: sha256(bytes) });
-    fraudTotal += fraud;
-    actual += n;
-    onProgress?.({ kind: 'payments', day, dayIndex: d, days, key, rows: n, fraud, bytes: bytes.length });
-
-    await writeChargebacks(d);
+    return n;
   }
-  // labels reported after the generated range: their own later day partitions
-  const later = [...pending.keys()].sort((a, b) => a - b);
-  for (const r of later) await writeChargebacks(r);
 
-  const hash = createHash('sha256');
-  for (const p of [...paymentParts, ...chargebackParts]) hash.update(`${p.key}\t${p.sha256}\n`);
-  const chargebacksTotal = chargebackParts.reduce((s, p) => s + p.rows, 0);
-  const withRows = chargebackParts.filter((p) => p.rows > 0);
-  const manifest: DatasetManifest = {
-    kind: 'mlo.raw-dataset',
-    generator: { name: GENERATOR_NAME, version: GENERATOR_VERSION },
-    params,
-    range: { start: params.start, end: dayString(startMs + days * DAY_MS) },
-    events: {
-      requested: events,
-      actual,
-      fraud: fraudTotal,
-      fraudRate: Number((fraudTotal / actual).toFixed(6)),
-      byPattern,
-    },
-    chargebacks: {
-      total: chargebacksTotal,
-      byReason,
-      firstDay: withRows[0]?.day ?? null,
-      lastDay: withRows[withRows.length - 1]?.day ?? null,
-    },
-    entities: { cards: world.nCards, customers: world.nCustomers, merchants: world.nMerchants },
-    compromisedMerchants: world.compromises.map(([m, from, until]) => ({
-      merchantId: m + 1,
-      from: dayString(startMs + from * DAY_MS),
-      until: dayString(startMs + until * DAY_MS),
-    })),
-    schemas: { payments: describeSchema(PAYMENTS_SCHEMA), chargebacks: describeSchema(CHARGEBACKS_SCHEMA) },
-    partitions: { payments: paymentParts, chargebacks: chargebackParts },
-    contentHash: hash.digest('hex'),
-  };
+  private async writePayments(d: number, dayStart: number, n: number, fraud: number): Promise<void> {
+    const bytes = paymentsToIpc(this.out);
+    const day = dayString(dayStart);
+    const key = paymentsKey(this.params.prefix, day);
+    await this.sink.put(key, bytes);
+    this.paymentParts.push({ day, key, rows: n, fraud, bytes: bytes.length, sha256: sha256(bytes) });
+    this.fraudTotal += fraud;
+    this.actual += n;
+    const days = this.params.days;
+    this.onProgress?.({ kind: 'payments', day, dayIndex: d, days, key, rows: n, fraud, bytes: bytes.length });
+  }
+
+  /** Writes the chargebacks reported on day `r` (counted from the first day): one partition, maybe empty. */
+  async writeChargebacks(r: number): Promise<void> {
+    const cb = this.pending.get(r) ?? new ChargebackBuffer();
+    this.pending.delete(r);
+    const dayStart = this.startMs + r * DAY_MS;
+    const day = dayString(dayStart);
+    const cols = cb.sorted(dayStart);
+    for (let i = 0; i < cols.length; i++)
+      this.byReason[CHARGEBACK_REASONS[(cols.reason[i] as number) - 1] as ChargebackReason]++;
+    const bytes = chargebacksToIpc(cols);
+    const key = chargebacksKey(this.params.prefix, day);
+    await this.sink.put(key, bytes);
+    this.chargebackParts.push({ day, key, rows: cols.length, bytes: bytes.length, sha256: sha256(bytes) });
+    this.onProgress?.({ kind: 'chargebacks', day, key, rows: cols.length, bytes: bytes.length });
+  }
+
+  /** Labels reported after the generated range: their own later day partitions, in day order. */
+  async writeLaterChargebacks(): Promise<void> {
+    const later = [...this.pending.keys()].sort((a, b) => a - b);
+    for (const r of later) await this.writeChargebacks(r);
+  }
+
+  /** The manifest of everything written. */
+  manifest(): DatasetManifest {
+    const { params, startMs, world, paymentParts, chargebackParts, fraudTotal, actual } = this;
+    const hash = createHash('sha256');
+    for (const p of [...paymentParts, ...chargebackParts]) hash.update(`${p.key}\t${p.sha256}\n`);
+    const chargebacksTotal = chargebackParts.reduce((s, p) => s + p.rows, 0);
+    const withRows = chargebackParts.filter((p) => p.rows > 0);
+    return {
+      kind: 'mlo.raw-dataset',
+      generator: { name: GENERATOR_NAME, version: GENERATOR_VERSION },
+      params,
+      range: { start: params.start, end: dayString(startMs + params.days * DAY_MS) },
+      events: {
+        requested: params.events,
+        actual,
+        fraud: fraudTotal,
+        fraudRate: Number((fraudTotal / actual).toFixed(6)),
+        byPattern: this.byPattern,
+      },
+      chargebacks: {
+        total: chargebacksTotal,
+        byReason: this.byReason,
+        firstDay: withRows[0]?.day ?? null,
+        lastDay: withRows[withRows.length - 1]?.day ?? null,
+      },
+      entities: { cards: world.nCards, customers: world.nCustomers, merchants: world.nMerchants },
+      compromisedMerchants: world.compromises.map(([m, from, until]) => ({
+        merchantId: m + 1,
+        from: dayString(startMs + from * DAY_MS),
+        until: dayString(startMs + until * DAY_MS),
+      })),
+      schemas: { payments: describeSchema(PAYMENTS_SCHEMA), chargebacks: describeSchema(CHARGEBACKS_SCHEMA) },
+      partitions: { payments: paymentParts, chargebacks: chargebackParts },
+      contentHash: hash.digest('hex'),
+    };
+  }
+}
+
+/** Deletes the files a previous, different dataset under the same prefix had that `manifest` does not. */
+async function removeStaleKeys(
+  sink: PartitionSink,
+  previous: DatasetManifest,
+  manifest: DatasetManifest,
+  prefix: string,
+): Promise<number> {
+  if (!sink.delete) return 0;
+  let removed = 0;
+  const keep = new Set([...manifest.partitions.payments, ...manifest.partitions.chargebacks].map((p) => p.key));
+  for (const p of [...(previous.partitions?.payments ?? []), ...(previous.partitions?.chargebacks ?? [])]) {
+    if (typeof p.key === 'string' && p.key.startsWith(prefix) && !keep.has(p.key)) {
+      await sink.delete(p.key);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/**
+ * Generates the dataset into `sink`, day by day, and writes the manifest last. When a
+ * manifest with identical parameters exists (and `force` is not set) nothing is written
+ * and the existing manifest is returned with `reused: true`.
+ */
+export async function generateDataset(
+  opts: GenerateOptions,
+  sink: PartitionSink,
+  onProgress?: (p: GenerateProgress) => void,
+): Promise<GenerateSummary> {
+  const started = Date.now();
+  const params = datasetParams(opts);
+  const mKey = manifestKey(params.prefix);
+
+  const previous = await readManifest(sink, params.prefix);
+  if (previous && !opts.force && sameParams(params, previous.params)) {
+    return {
+      reused: true,
+      manifestKey: mKey,
+      manifest: previous,
+      removedStaleKeys: 0,
+      elapsedMs: Date.now() - started,
+    };
+  }
+  // the dataset is incomplete from here until the new manifest is written
+  if (previous && sink.delete) await sink.delete(mKey);
+
+  const gen = new Generation(params, sink, onProgress);
+  for (let d = 0; d < params.days; d++) await gen.generateDay(d);
+  await gen.writeLaterChargebacks();
+  const manifest = gen.manifest();
   await sink.put(mKey, encodeManifest(manifest));
 
   // a previous, different dataset under the same prefix: drop the files it had that this one does not
-  let removed = 0;
-  if (previous && sink.delete) {
-    const keep = new Set([...paymentParts, ...chargebackParts].map((p) => p.key));
-    for (const p of [...(previous.partitions?.payments ?? []), ...(previous.partitions?.chargebacks ?? [])]) {
-      if (typeof p.key === 'string' && p.key.startsWith(prefix) && !keep.has(p.key)) {
-        await sink.delete(p.key);
-        removed++;
-      }
-    }
-  }
+  const removed = previous ? await removeStaleKeys(sink, previous, manifest, params.prefix) : 0;
   return { reused: false, manifestKey: mKey, manifest, removedStaleKeys: removed, elapsedMs: Date.now() - started };
 }

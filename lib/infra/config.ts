@@ -114,22 +114,9 @@ function blankToUndefined(env: Env): Env {
   return out;
 }
 
-/**
- * Reads and validates the whole configuration. Throws a ConfigError listing every
- * problem (variable, value and what is expected), never just the first.
- */
-export function loadConfig(env: Env = process.env): Config {
-  const e = blankToUndefined(env);
-  const errors: string[] = [];
-  let stack: StackConfig | undefined;
-  try {
-    stack = loadStackConfig(e);
-  } catch (err) {
-    if (err instanceof ConfigError) errors.push(...err.problems);
-    else throw err;
-  }
-  const sp = stack ?? loadStackConfig({});
-  const schema = z.object({
+/** The schema of everything but the stack settings; defaults follow the stack's ports. */
+function configSchema(sp: StackConfig) {
+  return z.object({
     MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
     MLO_TEMPORAL_NAMESPACE: z
       .string()
@@ -165,11 +152,10 @@ export function loadConfig(env: Env = process.env): Config {
       .min(0, 'MLO_GPU_COUNT must be 0 or more')
       .optional(),
   });
-  const parsed = schema.safeParse(e);
-  if (!parsed.success) errors.push(...formatIssues(parsed.error));
-  if (errors.length > 0 || !parsed.success || !stack)
-    throw new ConfigError('Invalid mlo configuration in the environment', errors);
-  const c = parsed.data;
+}
+
+/** The validated variables as the typed configuration (URLs without a trailing "/"). */
+function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfig): Config {
   return {
     temporal: {
       address: c.MLO_TEMPORAL_ADDRESS,
@@ -192,4 +178,25 @@ export function loadConfig(env: Env = process.env): Config {
     gpu: { count: c.MLO_GPU_COUNT },
     stack,
   };
+}
+
+/**
+ * Reads and validates the whole configuration. Throws a ConfigError listing every
+ * problem (variable, value and what is expected), never just the first.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const e = blankToUndefined(env);
+  const errors: string[] = [];
+  let stack: StackConfig | undefined;
+  try {
+    stack = loadStackConfig(e);
+  } catch (err) {
+    if (err instanceof ConfigError) errors.push(...err.problems);
+    else throw err;
+  }
+  const parsed = configSchema(stack ?? loadStackConfig({})).safeParse(e);
+  if (!parsed.success) errors.push(...formatIssues(parsed.error));
+  if (errors.length > 0 || !parsed.success || !stack)
+    throw new ConfigError('Invalid mlo configuration in the environment', errors);
+  return configOf(parsed.data, stack);
 }

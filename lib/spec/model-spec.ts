@@ -129,12 +129,18 @@ export type Gate = {
 export function parseGate(text: string, allowed: readonly string[]): Gate | string {
   const m = /^\s*([a-z][a-z0-9_]*)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(?:where\s+n\s*>=\s*(\d+)\s*)?$/.exec(text);
   if (!m?.[1] || !m[2] || !m[3])
-    return `"${text}" is not a gate; write "<metric> <op> <number>", e.g. "auc >= 0.85" or "slice_auc_delta >= -0.01 where n >= 500"`;
+    return (
+      `"${text}" is not a gate; write "<metric> <op> <number>", ` +
+      'e.g. "auc >= 0.85" or "slice_auc_delta >= -0.01 where n >= 500"'
+    );
   const metric = m[1];
   const slice = metric.startsWith('slice_');
   const base = metric.replace(/^slice_/, '').replace(/_delta$/, '');
   if (!allowed.includes(base) && !allowed.includes(metric)) {
-    return `unknown gate metric "${metric}"; use one of ${allowed.join(', ')}, a "_delta" against the champion (e.g. auc_delta), or "slice_<metric>_delta"`;
+    return (
+      `unknown gate metric "${metric}"; use one of ${allowed.join(', ')}, ` +
+      'a "_delta" against the champion (e.g. auc_delta), or "slice_<metric>_delta"'
+    );
   }
   if (m[4] && !slice) return `"where n >= …" applies to slice gates only (slice_<metric>_delta): "${text}"`;
   return {
@@ -182,7 +188,9 @@ const scheduleSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['cron'],
-        message: `"${s.cron}" is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"`,
+        message:
+          `"${s.cron}" is not a 5-field cron expression (minute hour day-of-month month day-of-week), ` +
+          'e.g. "0 3 * * *"',
       });
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: s.timezone });
@@ -408,9 +416,10 @@ export function parseSpec(text: string, file: string): ModelSpec {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       let msg = i.message;
-      if (i.code === 'unrecognized_keys')
-        msg = `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}; check the spelling`;
-      else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) msg = 'is required';
+      if (i.code === 'unrecognized_keys') {
+        const keys = i.keys.map((k) => `"${k}"`).join(', ');
+        msg = `unknown field${i.keys.length > 1 ? 's' : ''} ${keys}; check the spelling`;
+      } else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) msg = 'is required';
       const line = lineOf(doc, lc, i.path);
       return `${line ? `line ${line}: ` : ''}${fieldPath(i.path)}: ${msg}`;
     });
@@ -431,9 +440,8 @@ export function loadSpecFile(file: string): ModelSpec {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BadInputError(
-      `cannot read model spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-    );
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new BadInputError(`cannot read model spec ${file}: ${why}`);
   }
   return parseSpec(text, path.relative(process.cwd(), file) || file);
 }
@@ -454,7 +462,8 @@ export function findModelSpec(name: string, dir = MODELS_DIR): { file: string; s
   if (!file) {
     const known = files.map((f) => path.basename(f).replace(/\.ya?ml$/, ''));
     throw new BadInputError(
-      `no model spec named "${name}" in ${path.relative(process.cwd(), dir) || dir}/; known models: ${known.join(', ') || '(none)'}`,
+      `no model spec named "${name}" in ${path.relative(process.cwd(), dir) || dir}/; ` +
+        `known models: ${known.join(', ') || '(none)'}`,
     );
   }
   return { file, spec: loadSpecFile(file) };

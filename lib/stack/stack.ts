@@ -79,10 +79,12 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-function defineParts(cfg: Config): Part[] {
+type StackPaths = ReturnType<typeof stackPaths>;
+
+/** The Temporal CLI's dev server: SQLite file, mlo's namespace and search attributes. */
+function temporalPart(cfg: Config, p: StackPaths): Part {
   const stack = cfg.stack;
-  const p = stackPaths(stack);
-  const temporal: Part = {
+  return {
     name: 'temporal',
     title: 'Temporal dev server',
     ports: [
@@ -94,49 +96,61 @@ function defineParts(cfg: Config): Part[] {
     async prepare(log) {
       const bin = await ensureTemporalCli(stack, log);
       fs.mkdirSync(path.dirname(p.temporalDb), { recursive: true });
-      const args = [
-        'server',
-        'start-dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(stack.temporalPort),
-        '--ui-port',
-        String(stack.temporalUiPort),
-        '--http-port',
-        String(stack.temporalHttpPort),
-        '--metrics-port',
-        String(stack.temporalMetricsPort),
-        '--db-filename',
-        p.temporalDb,
-        '--namespace',
-        cfg.temporal.namespace,
-        '--log-level',
-        'warn',
-        ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', searchAttributeFlag(key)]),
-      ];
-      return { cmd: bin, args };
+      return { cmd: bin, args: temporalArgs(cfg, p) };
     },
-    async healthy() {
-      if (!(await httpOk(`http://127.0.0.1:${stack.temporalUiPort}/`))) return false;
-      let conn: Connection | undefined;
-      try {
-        conn = await Connection.connect({ address: `127.0.0.1:${stack.temporalPort}`, connectTimeout: '2s' });
-        await conn.workflowService.getSystemInfo({});
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await conn?.close();
-      }
-    },
+    healthy: () => temporalHealthy(stack),
     addresses: [
       `Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace})`,
       `Temporal UI    http://127.0.0.1:${stack.temporalUiPort}`,
     ],
     startTimeoutMs: 90_000,
   };
-  const s3: Part = {
+}
+
+function temporalArgs(cfg: Config, p: StackPaths): string[] {
+  const stack = cfg.stack;
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(stack.temporalPort),
+    '--ui-port',
+    String(stack.temporalUiPort),
+    '--http-port',
+    String(stack.temporalHttpPort),
+    '--metrics-port',
+    String(stack.temporalMetricsPort),
+    '--db-filename',
+    p.temporalDb,
+    '--namespace',
+    cfg.temporal.namespace,
+    '--log-level',
+    'warn',
+    ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', searchAttributeFlag(key)]),
+  ];
+}
+
+/** The UI answers and the frontend answers a gRPC call. */
+async function temporalHealthy(stack: StackConfig): Promise<boolean> {
+  if (!(await httpOk(`http://127.0.0.1:${stack.temporalUiPort}/`))) return false;
+  let conn: Connection | undefined;
+  try {
+    conn = await Connection.connect({ address: `127.0.0.1:${stack.temporalPort}`, connectTimeout: '2s' });
+    await conn.workflowService.getSystemInfo({});
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await conn?.close();
+  }
+}
+
+/** versitygw over a directory (posix backend), with mlo's bucket. */
+function s3Part(cfg: Config, p: StackPaths): Part {
+  const stack = cfg.stack;
+  return {
     name: 's3',
     title: 'S3 API (versitygw)',
     ports: [{ port: stack.s3Port, variable: 'MLO_S3_PORT', what: 'S3 API' }],
@@ -173,7 +187,12 @@ function defineParts(cfg: Config): Part[] {
     addresses: [`S3 endpoint    http://127.0.0.1:${stack.s3Port} (bucket ${cfg.s3.bucket}, path-style)`],
     startTimeoutMs: 30_000,
   };
-  const mlflow: Part = {
+}
+
+/** The MLflow server from the venv: SQLite store, artifacts in the S3 bucket. */
+function mlflowPart(cfg: Config, p: StackPaths): Part {
+  const stack = cfg.stack;
+  return {
     name: 'mlflow',
     title: 'MLflow server',
     ports: [{ port: stack.mlflowPort, variable: 'MLO_MLFLOW_PORT', what: 'MLflow' }],
@@ -211,7 +230,12 @@ function defineParts(cfg: Config): Part[] {
     addresses: [`MLflow UI      http://127.0.0.1:${stack.mlflowPort}`],
     startTimeoutMs: 180_000,
   };
-  return [s3, temporal, mlflow];
+}
+
+/** The parts in start order: S3 first (MLflow's artifacts live there), then Temporal, then MLflow. */
+function defineParts(cfg: Config): Part[] {
+  const p = stackPaths(cfg.stack);
+  return [s3Part(cfg, p), temporalPart(cfg, p), mlflowPart(cfg, p)];
 }
 
 function readPid(stack: StackConfig, name: PartName): PidRecord | undefined {
@@ -268,7 +292,8 @@ async function waitHealthy(part: Part, rec: PidRecord, logFile: string): Promise
     await sleep(500);
   }
   throw new StackError(
-    `${part.title} did not become healthy within ${part.startTimeoutMs / 1000}s. Last lines of ${logFile}:\n${logTail(logFile)}`,
+    `${part.title} did not become healthy within ${part.startTimeoutMs / 1000}s. ` +
+      `Last lines of ${logFile}:\n${logTail(logFile)}`,
   );
 }
 
@@ -286,7 +311,8 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   for (const p of part.ports) {
     if (await portInUse(p.port)) {
       throw new StackError(
-        `port ${p.port} (${p.what}) is already in use by a process the mlo stack did not start. Stop that process, or choose another port with ${p.variable}=<port>.`,
+        `port ${p.port} (${p.what}) is already in use by a process the mlo stack did not start. ` +
+          `Stop that process, or choose another port with ${p.variable}=<port>.`,
       );
     }
   }

@@ -117,7 +117,8 @@ async function ensureGoTool(tool: GoTool, stack: StackConfig, log: Log, opts: { 
     const go = onPath('go');
     if (!go)
       throw new StackError(
-        `${tool.name} ${tool.version} is not built and Go is not on PATH. Install Go 1.25+ (or put ${tool.name} on PATH) and run again.`,
+        `${tool.name} ${tool.version} is not built and Go is not on PATH. ` +
+          `Install Go 1.25+ (or put ${tool.name} on PATH) and run again.`,
       );
     log(`building ${tool.name} ${tool.version} with go install (first time only; a few minutes) into ${dir}`);
     const tmp = `${dir}.tmp-${process.pid}`;

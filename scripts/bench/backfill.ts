@@ -29,7 +29,7 @@
  * sensitive to other load on a shared machine), partitions/s; each side runs `--reps` times,
  * alternating, and the best time of each counts. The last line is one JSON object.
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -38,7 +38,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { numericColumn, readIpcTable, requireColumn, timestampMs } from '../../lib/features/arrow-io';
 import { featureSetFromSpec, type FeatureSet } from '../../lib/features/featureset';
 import { findModelSpec } from '../../lib/spec/model-spec';
-import { parseFlags, usage, UsageError } from './lib/args';
+import { flagsOrExitCode, UsageError, type ParsedFlags } from './lib/args';
 import type { WorkerInit, WorkerResult } from './lib/backfill-worker';
 import { summarizeProfiles } from './lib/cpuprofile';
 import { BENCH_ROOT, ensureDataset, readBytes } from './lib/dataset';
@@ -56,7 +56,9 @@ const FLAGS = {
   'one-core': {
     kind: 'bool',
     default: true,
-    help: "run each mlo worker with V8's --single-threaded (no GC / compiler helper threads), so one worker uses one core as one DuckDB thread does; --one-core=false to allow them",
+    help:
+      "run each mlo worker with V8's --single-threaded (no GC / compiler helper threads), " +
+      'so one worker uses one core as one DuckDB thread does; --one-core=false to allow them',
   },
   profile: {
     kind: 'bool',
@@ -70,197 +72,278 @@ const log = (s: string) => console.log(s);
 const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 type MloRun = { workers: number; seconds: number; cpuSeconds: number; results: WorkerResult[] };
+type DuckRun = { seconds: number; cpuSeconds: number };
+type Runs = { mlo: MloRun[]; mlo1: MloRun[]; duck: DuckRun[] };
+type Flags = ParsedFlags<typeof FLAGS>;
+type WorkerBase = Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>;
 
-async function main(): Promise<number> {
-  let flags;
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log(`usage: npm run bench -- backfill [flags]\n${usage(FLAGS)}`);
-    return 0;
-  }
-  try {
-    flags = parseFlags(process.argv.slice(2), FLAGS);
-    if (flags.workers < 1 || flags.threads < 1 || flags.reps < 1)
-      throw new UsageError('--workers, --threads and --reps must be >= 1');
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`${err.message}\nusage: npm run bench -- backfill [flags]\n${usage(FLAGS)}`);
-    return 2;
-  }
+/** What every step of the benchmark works on. */
+type Bench = {
+  flags: Flags;
+  /** the 1-minute load average at the start */
+  load0: number;
+  dataDir: string;
+  paymentKeys: string[];
+  fs: FeatureSet;
+  days: string[];
+  events: number;
+  init: WorkerBase;
+  outDir: string;
+  profileDir: string;
+};
 
+const plural = (n: number, word: string, pad = '') => `${word}${n > 1 ? 's' : pad}`;
+const best = <T extends { seconds: number }>(xs: T[]) => xs.reduce((m, x) => (x.seconds < m.seconds ? x : m));
+
+/** The dataset (generated or reused) and the feature set; logs what the benchmark runs on. */
+async function setUp(flags: Flags): Promise<Bench> {
   const load0 = os.loadavg()[0]!;
   log(
-    `backfill benchmark: ${fmt(flags.events)} events over ${flags.days} days, model ${flags.model}, mlo workers ${flags.workers}, DuckDB threads ${flags.threads}, ${os.cpus().length} CPUs (load ${load0.toFixed(1)}), node ${process.version}`,
+    `backfill benchmark: ${fmt(flags.events)} events over ${flags.days} days, model ${flags.model}, ` +
+      `mlo workers ${flags.workers}, DuckDB threads ${flags.threads}, ${os.cpus().length} CPUs ` +
+      `(load ${load0.toFixed(1)}), node ${process.version}`,
   );
   const ds = await ensureDataset({ events: flags.events, days: flags.days, start: flags.start, seed: flags.seed }, log);
+  const m = ds.manifest;
   log(
-    `data: ${path.relative(process.cwd(), ds.dir)} (${ds.reused ? 'reused' : 'generated'}; ${fmt(ds.manifest.events.actual)} payments, ${fmt(ds.manifest.chargebacks.total)} chargebacks)`,
+    `data: ${path.relative(process.cwd(), ds.dir)} (${ds.reused ? 'reused' : 'generated'}; ` +
+      `${fmt(m.events.actual)} payments, ${fmt(m.chargebacks.total)} chargebacks)`,
   );
 
   const fs = featureSetFromSpec(findModelSpec(flags.model).spec);
-  const days = ds.manifest.partitions.payments.map((p) => p.day);
-  const labelCutoff = `${ds.manifest.range.end}T00:00:00.000Z`;
+  const labelCutoff = `${m.range.end}T00:00:00.000Z`;
   const aggNames = fs.aggregations.flatMap((g) => g.aggs.map((a) => a.name));
   log(
-    `features: ${fs.featureOrder.length} columns, ${aggNames.length} windowed aggregations in ${fs.aggregations.length} groups; lookback ${fs.lookbackMs / 86_400_000} days; label cut-off ${labelCutoff}`,
+    `features: ${fs.featureOrder.length} columns, ${aggNames.length} windowed aggregations in ` +
+      `${fs.aggregations.length} groups; lookback ${fs.lookbackMs / 86_400_000} days; label cut-off ${labelCutoff}`,
   );
 
   const runId = `${Date.now()}-${process.pid}`;
-  const outDir = path.join(BENCH_ROOT, 'out', runId);
-  const profileDir = path.join(BENCH_ROOT, 'profiles', runId);
-  const init: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'> = {
-    type: 'init',
-    model: flags.model,
+  const partitionsOf = (ps: { day: string; key: string; sha256: string }[]) =>
+    Object.fromEntries(ps.map((p) => [p.day, { key: p.key, sha256: p.sha256 }]));
+  return {
+    flags,
+    load0,
     dataDir: ds.dir,
-    payments: Object.fromEntries(ds.manifest.partitions.payments.map((p) => [p.day, { key: p.key, sha256: p.sha256 }])),
-    chargebacks: Object.fromEntries(
-      ds.manifest.partitions.chargebacks.map((p) => [p.day, { key: p.key, sha256: p.sha256 }]),
-    ),
-    labelCutoff,
-  };
-
-  // ---- timed runs, alternating sides
-  const duck = await openDuckDb(
+    paymentKeys: m.partitions.payments.map((p) => p.key),
     fs,
-    ds.dir,
-    ds.manifest.partitions.payments.map((p) => p.key),
+    days: m.partitions.payments.map((p) => p.day),
+    events: m.events.actual,
+    init: {
+      type: 'init',
+      model: flags.model,
+      dataDir: ds.dir,
+      payments: partitionsOf(m.partitions.payments),
+      chargebacks: partitionsOf(m.partitions.chargebacks),
+      labelCutoff,
+    },
+    outDir: path.join(BENCH_ROOT, 'out', runId),
+    profileDir: path.join(BENCH_ROOT, 'profiles', runId),
+  };
+}
+
+function mloRunLine(b: Bench, r: MloRun, label: string): string {
+  return (
+    `mlo    ${label}: ${fmt(r.seconds, 2)} s, ${fmt(b.events / r.seconds)} rows/s, ` +
+    `${fmt(b.days.length / r.seconds, 2)} partitions/s (cpu ${fmt(r.cpuSeconds, 1)} s)`
   );
-  const mloRuns: MloRun[] = [];
-  const mloRuns1: MloRun[] = [];
-  const duckRuns: { seconds: number; cpuSeconds: number }[] = [];
-  const { sql, columns } = featureSql(fs, 'events', 'duck_features');
+}
+
+/** Each side `--reps` times, alternating; with several workers, one worker is measured too. */
+async function timedRuns(b: Bench, conn: DuckDBConnection, sql: string): Promise<Runs> {
+  const { flags, init, days } = b;
+  const runs: Runs = { mlo: [], mlo1: [], duck: [] };
+  for (let rep = 0; rep < flags.reps; rep++) {
+    const last = rep === flags.reps - 1;
+    if (flags.workers > 1) {
+      const r1 = await runMlo(init, days, 1, null, false, b.profileDir, flags['one-core']);
+      runs.mlo1.push(r1);
+      log(mloRunLine(b, r1, '1 worker '));
+    }
+    // The last repetition writes mlo's output for the comparison (untimed).
+    const outDir = last ? b.outDir : null;
+    const r = await runMlo(init, days, flags.workers, outDir, flags.profile && last, b.profileDir, flags['one-core']);
+    runs.mlo.push(r);
+    log(mloRunLine(b, r, `${flags.workers} ${plural(flags.workers, 'worker', ' ')}`));
+    const d = await runDuck(conn, sql, flags.threads, !last);
+    runs.duck.push(d);
+    log(
+      `DuckDB ${flags.threads} ${plural(flags.threads, 'thread', ' ')}: ${fmt(d.seconds, 2)} s, ` +
+        `${fmt(b.events / d.seconds)} rows/s (cpu ${fmt(d.cpuSeconds, 1)} s)`,
+    );
+  }
+  return runs;
+}
+
+/** The same output bytes in every run, whatever the split across workers; else the benchmark fails. */
+function checkSameBytes(b: Bench, runs: Runs): void {
+  const hashesOf = (r: MloRun) => Object.assign({}, ...r.results.map((x) => x.hashes)) as Record<string, string>;
+  const reference = hashesOf(runs.mlo[runs.mlo.length - 1]!);
+  for (const r of [...runs.mlo, ...runs.mlo1]) {
+    const h = hashesOf(r);
+    const differ = b.days.filter((d) => h[d] !== reference[d]);
+    if (differ.length > 0)
+      throw new Error(
+        `mlo output differs between runs (${r.workers} vs ${b.flags.workers} workers) on ${differ.join(', ')}`,
+      );
+  }
+  const n = runs.mlo.length + runs.mlo1.length;
+  const split = runs.mlo1.length > 0 ? ` (1 and ${b.flags.workers} workers)` : '';
+  log(`mlo output bytes identical in all ${n} runs${split}, ${b.days.length} partitions each`);
+}
+
+/** Compares mlo's output with DuckDB's, column by column; returns the number of mismatches. */
+async function checkOutputs(b: Bench, conn: DuckDBConnection, columns: FeatureColumn[]): Promise<number> {
+  const check = await compare(conn, b.fs, columns, b.outDir, b.events);
+  log('');
+  log('mismatches per column (mlo vs DuckDB):');
+  for (const c of columns) {
+    const tolerance = c.tolerance.kind === 'exact' ? 'exact' : `relative ${c.tolerance.tol}`;
+    log(`  ${c.name.padEnd(40)} ${String(check.mismatches[c.name]).padStart(9)}   (${tolerance})`);
+  }
+  for (const e of check.examples) log(`  e.g. ${e}`);
+  if (check.rowProblems.length > 0) for (const p of check.rowProblems) log(`  rows: ${p}`);
+  return Object.values(check.mismatches).reduce((s, x) => s + x, 0) + check.rowProblems.length;
+}
+
+/** Where the mlo workers' time went, from their CPU profiles. */
+async function printProfiles(profileDir: string): Promise<void> {
+  const files = existsSync(profileDir)
+    ? (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f))
+    : [];
+  log(summarizeProfiles(files));
+  log(`(profiles: ${path.relative(process.cwd(), profileDir)}/ — times above are with the profiler on)`);
+}
+
+/** The rates of the best run of each side, their ratios, and the summary object of the last line. */
+function report(b: Bench, runs: Runs, aggregations: number, mismatches: number): Record<string, unknown> {
+  const { flags, days, events } = b;
+  const m = best(runs.mlo);
+  const d = best(runs.duck);
+  const mloRowsPerS = events / m.seconds;
+  const duckRowsPerS = events / d.seconds;
+  const ratio = mloRowsPerS / duckRowsPerS;
+  const cpuRatio = d.cpuSeconds / m.cpuSeconds;
+  const m1 = runs.mlo1.length > 0 ? best(runs.mlo1) : undefined;
+  log('');
+  log(
+    `rows/s  mlo ${fmt(mloRowsPerS)} (${flags.workers} ${plural(flags.workers, 'worker')})   ` +
+      `DuckDB ${fmt(duckRowsPerS)} (${flags.threads} ${plural(flags.threads, 'thread')})   ` +
+      `ratio mlo/DuckDB ${fmt(ratio, 3)} (by CPU time ${fmt(cpuRatio, 3)})`,
+  );
+  if (m1)
+    log(
+      `partitions/s  1 worker ${fmt(days.length / m1.seconds, 3)}   ` +
+        `${flags.workers} workers ${fmt(days.length / m.seconds, 3)}   (speed-up ${fmt(m1.seconds / m.seconds, 2)}x)`,
+    );
+  log(
+    mismatches === 0 ? 'outputs equal: every aggregation of every event matches' : `FAILED: ${mismatches} mismatches`,
+  );
+  return {
+    bench: 'backfill',
+    mlo_rows_per_s: Math.round(mloRowsPerS),
+    duckdb_rows_per_s: Math.round(duckRowsPerS),
+    ratio: Number(ratio.toFixed(4)),
+    cpu_ratio: Number(cpuRatio.toFixed(4)),
+    events,
+    days: days.length,
+    partitions: days.length,
+    aggregations,
+    workers: flags.workers,
+    threads: flags.threads,
+    partitions_per_s: Number((days.length / m.seconds).toFixed(3)),
+    ...(m1 && flags.workers > 1
+      ? {
+          partitions_per_s_1_worker: Number((days.length / m1.seconds).toFixed(3)),
+          [`partitions_per_s_${flags.workers}_workers`]: Number((days.length / m.seconds).toFixed(3)),
+          worker_speedup: Number((m1.seconds / m.seconds).toFixed(3)),
+        }
+      : {}),
+    mlo_seconds: Number(m.seconds.toFixed(3)),
+    duckdb_seconds: Number(d.seconds.toFixed(3)),
+    mlo_cpu_seconds: Number(m.cpuSeconds.toFixed(3)),
+    duckdb_cpu_seconds: Number(d.cpuSeconds.toFixed(3)),
+    reps: flags.reps,
+    v8_single_threaded: flags['one-core'],
+    loadavg_1m: [Number(b.load0.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
+    profiled: flags.profile,
+    mismatches,
+  };
+}
+
+async function main(): Promise<number> {
+  const flags = flagsOrExitCode('backfill', FLAGS, process.argv.slice(2), {
+    help: ['--help', '-h'],
+    check: (f) => {
+      if (f.workers < 1 || f.threads < 1 || f.reps < 1)
+        throw new UsageError('--workers, --threads and --reps must be >= 1');
+    },
+  });
+  if (typeof flags === 'number') return flags;
+  const b = await setUp(flags);
+
+  const duck = await openDuckDb(b.fs, b.dataDir, b.paymentKeys);
+  const { sql, columns } = featureSql(b.fs, 'events', 'duck_features');
   try {
-    for (let rep = 0; rep < flags.reps; rep++) {
-      const last = rep === flags.reps - 1;
-      if (flags.workers > 1) {
-        const r1 = await runMlo(init, days, 1, null, false, profileDir, flags['one-core']);
-        mloRuns1.push(r1);
-        log(
-          `mlo    1 worker : ${fmt(r1.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r1.seconds)} rows/s, ${fmt(days.length / r1.seconds, 2)} partitions/s (cpu ${fmt(r1.cpuSeconds, 1)} s)`,
-        );
-      }
-      // The last repetition writes mlo's output for the comparison (untimed).
-      const r = await runMlo(
-        init,
-        days,
-        flags.workers,
-        last ? outDir : null,
-        flags.profile && last,
-        profileDir,
-        flags['one-core'],
-      );
-      mloRuns.push(r);
-      log(
-        `mlo    ${flags.workers} worker${flags.workers > 1 ? 's' : ' '}: ${fmt(r.seconds, 2)} s, ${fmt(ds.manifest.events.actual / r.seconds)} rows/s, ${fmt(days.length / r.seconds, 2)} partitions/s (cpu ${fmt(r.cpuSeconds, 1)} s)`,
-      );
-      const d = await runDuck(duck.conn, sql, flags.threads, !last);
-      duckRuns.push(d);
-      log(
-        `DuckDB ${flags.threads} thread${flags.threads > 1 ? 's' : ' '}: ${fmt(d.seconds, 2)} s, ${fmt(ds.manifest.events.actual / d.seconds)} rows/s (cpu ${fmt(d.cpuSeconds, 1)} s)`,
-      );
-    }
-
-    // ---- same bytes in every run, whatever the split across workers
-    const hashesOf = (r: MloRun) => Object.assign({}, ...r.results.map((x) => x.hashes)) as Record<string, string>;
-    const reference = hashesOf(mloRuns[mloRuns.length - 1]!);
-    for (const r of [...mloRuns, ...mloRuns1]) {
-      const h = hashesOf(r);
-      const differ = days.filter((d) => h[d] !== reference[d]);
-      if (differ.length > 0)
-        throw new Error(
-          `mlo output differs between runs (${r.workers} vs ${flags.workers} workers) on ${differ.join(', ')}`,
-        );
-    }
-    log(
-      `mlo output bytes identical in all ${mloRuns.length + mloRuns1.length} runs${mloRuns1.length > 0 ? ` (1 and ${flags.workers} workers)` : ''}, ${days.length} partitions each`,
-    );
-
-    // ---- check
-    const check = await compare(duck.conn, fs, columns, outDir, ds.manifest.events.actual);
+    const runs = await timedRuns(b, duck.conn, sql);
+    checkSameBytes(b, runs);
+    const mismatches = await checkOutputs(b, duck.conn, columns);
     log('');
-    log('mismatches per column (mlo vs DuckDB):');
-    for (const c of columns)
-      log(
-        `  ${c.name.padEnd(40)} ${String(check.mismatches[c.name]).padStart(9)}   (${c.tolerance.kind === 'exact' ? 'exact' : `relative ${c.tolerance.tol}`})`,
-      );
-    for (const e of check.examples) log(`  e.g. ${e}`);
-    if (check.rowProblems.length > 0) for (const p of check.rowProblems) log(`  rows: ${p}`);
-    const totalMismatches = Object.values(check.mismatches).reduce((s, x) => s + x, 0) + check.rowProblems.length;
-
-    // ---- report
-    const best = <T extends { seconds: number }>(xs: T[]) => xs.reduce((m, x) => (x.seconds < m.seconds ? x : m));
-    const m = best(mloRuns);
-    const d = best(duckRuns);
-    const events = ds.manifest.events.actual;
-    const mloRowsPerS = events / m.seconds;
-    const duckRowsPerS = events / d.seconds;
-    const ratio = mloRowsPerS / duckRowsPerS;
-    const cpuRatio = d.cpuSeconds / m.cpuSeconds;
-    const m1 = mloRuns1.length > 0 ? best(mloRuns1) : undefined;
-    log('');
-    printBreakdown(m, events);
-    if (flags.profile) {
-      const files = existsSync(profileDir)
-        ? (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f))
-        : [];
-      log(summarizeProfiles(files));
-      log(`(profiles: ${path.relative(process.cwd(), profileDir)}/ — times above are with the profiler on)`);
-    }
-    log('');
-    log(
-      `rows/s  mlo ${fmt(mloRowsPerS)} (${flags.workers} worker${flags.workers > 1 ? 's' : ''})   DuckDB ${fmt(duckRowsPerS)} (${flags.threads} thread${flags.threads > 1 ? 's' : ''})   ratio mlo/DuckDB ${fmt(ratio, 3)} (by CPU time ${fmt(cpuRatio, 3)})`,
-    );
-    if (m1)
-      log(
-        `partitions/s  1 worker ${fmt(days.length / m1.seconds, 3)}   ${flags.workers} workers ${fmt(days.length / m.seconds, 3)}   (speed-up ${fmt(m1.seconds / m.seconds, 2)}x)`,
-      );
-    log(
-      totalMismatches === 0
-        ? 'outputs equal: every aggregation of every event matches'
-        : `FAILED: ${totalMismatches} mismatches`,
-    );
-    const summary: Record<string, unknown> = {
-      bench: 'backfill',
-      mlo_rows_per_s: Math.round(mloRowsPerS),
-      duckdb_rows_per_s: Math.round(duckRowsPerS),
-      ratio: Number(ratio.toFixed(4)),
-      cpu_ratio: Number(cpuRatio.toFixed(4)),
-      events,
-      days: days.length,
-      partitions: days.length,
-      aggregations: columns.length,
-      workers: flags.workers,
-      threads: flags.threads,
-      partitions_per_s: Number((days.length / m.seconds).toFixed(3)),
-      ...(m1 && flags.workers > 1
-        ? {
-            partitions_per_s_1_worker: Number((days.length / m1.seconds).toFixed(3)),
-            [`partitions_per_s_${flags.workers}_workers`]: Number((days.length / m.seconds).toFixed(3)),
-            worker_speedup: Number((m1.seconds / m.seconds).toFixed(3)),
-          }
-        : {}),
-      mlo_seconds: Number(m.seconds.toFixed(3)),
-      duckdb_seconds: Number(d.seconds.toFixed(3)),
-      mlo_cpu_seconds: Number(m.cpuSeconds.toFixed(3)),
-      duckdb_cpu_seconds: Number(d.cpuSeconds.toFixed(3)),
-      reps: flags.reps,
-      v8_single_threaded: flags['one-core'],
-      loadavg_1m: [Number(load0.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
-      profiled: flags.profile,
-      mismatches: totalMismatches,
-    };
-    console.log(JSON.stringify(summary));
-    return totalMismatches === 0 ? 0 : 1;
+    printBreakdown(best(runs.mlo), b.events);
+    if (flags.profile) await printProfiles(b.profileDir);
+    console.log(JSON.stringify(report(b, runs, columns.length, mismatches)));
+    return mismatches === 0 ? 0 : 1;
   } finally {
     duck.conn.closeSync();
     duck.instance.closeSync();
-    if (!flags['keep-output']) await rm(outDir, { recursive: true, force: true });
+    if (!flags['keep-output']) await rm(b.outDir, { recursive: true, force: true });
   }
 }
 
 // ------------------------------------------------------------------ mlo
 
+type WorkerHandle = { child: ChildProcess; next: (type: string) => Promise<Record<string, unknown>> };
+
+/**
+ * One forked mlo worker: it asks for days (handed out from `queue`, shared by every worker) and
+ * answers with typed messages that `next` waits for; an error message or an early exit fails it.
+ */
+function forkWorker(init: WorkerInit, queue: string[], execArgv: string[]): WorkerHandle {
+  const child = fork(path.join(__dirname, 'lib', 'backfill-worker.ts'), [], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const messages: { type: string; [k: string]: unknown }[] = [];
+  const waiters: (() => void)[] = [];
+  let exited: string | undefined;
+  child.on('message', (m: { type: string }) => {
+    if (m.type === 'next') {
+      child.send({ type: 'day', day: queue.shift() ?? null });
+      return;
+    }
+    messages.push(m);
+    waiters.splice(0).forEach((w) => w());
+  });
+  child.on('exit', (code, sig) => {
+    exited = `worker exited (${code ?? sig})`;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const next = async (type: string): Promise<Record<string, unknown>> => {
+    for (;;) {
+      const err = messages.find((m) => m.type === 'error');
+      if (err) throw new Error(`mlo worker failed: ${String(err.message)}`);
+      const i = messages.findIndex((m) => m.type === type);
+      if (i >= 0) return messages.splice(i, 1)[0]!;
+      if (exited) throw new Error(`${exited} before sending "${type}"`);
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  child.send(init);
+  return { child, next };
+}
+
 async function runMlo(
-  base: Omit<WorkerInit, 'days' | 'outDir' | 'profileFile'>,
+  base: WorkerBase,
   days: string[],
   workers: number,
   outDir: string | null,
@@ -273,42 +356,8 @@ async function runMlo(
   const queue = [...days];
   const execArgv = [...process.execArgv, ...(oneCore ? ['--single-threaded'] : [])];
   const children = Array.from({ length: n }, (_, k) => {
-    const child = fork(path.join(__dirname, 'lib', 'backfill-worker.ts'), [], {
-      execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const messages: { type: string; [k: string]: unknown }[] = [];
-    const waiters: (() => void)[] = [];
-    let exited: string | undefined;
-    child.on('message', (m: { type: string }) => {
-      if (m.type === 'next') {
-        child.send({ type: 'day', day: queue.shift() ?? null });
-        return;
-      }
-      messages.push(m);
-      waiters.splice(0).forEach((w) => w());
-    });
-    child.on('exit', (code, sig) => {
-      exited = `worker exited (${code ?? sig})`;
-      waiters.splice(0).forEach((w) => w());
-    });
-    const next = async (type: string): Promise<Record<string, unknown>> => {
-      for (;;) {
-        const err = messages.find((m) => m.type === 'error');
-        if (err) throw new Error(`mlo worker failed: ${String(err.message)}`);
-        const i = messages.findIndex((m) => m.type === type);
-        if (i >= 0) return messages.splice(i, 1)[0]!;
-        if (exited) throw new Error(`${exited} before sending "${type}"`);
-        await new Promise<void>((r) => waiters.push(r));
-      }
-    };
-    child.send({
-      ...base,
-      days,
-      outDir,
-      profileFile: profile ? path.join(profileDir, `worker-${k}.cpuprofile`) : null,
-    } satisfies WorkerInit);
-    return { child, next };
+    const profileFile = profile ? path.join(profileDir, `worker-${k}.cpuprofile`) : null;
+    return forkWorker({ ...base, days, outDir, profileFile }, queue, execArgv);
   });
   await Promise.all(children.map((c) => c.next('ready')));
   for (const c of children) c.child.send({ type: 'go' });
@@ -330,8 +379,11 @@ function printBreakdown(run: MloRun, events: number): void {
     ['computeFeaturePartition', sum((r) => r.steps.compute)],
     ['cache look-ups, loop', sum((r) => r.steps.other)],
   ] as const;
+  const rss = run.results.map((r) => `${r.rssMb} MB`).join(', ');
   log(
-    `mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ${sum((r) => r.cacheHits)} cache hits; worker rss ${run.results.map((r) => `${r.rssMb} MB`).join(', ')}):`,
+    `mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s ` +
+      `for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ` +
+      `${sum((r) => r.cacheHits)} cache hits; worker rss ${rss}):`,
   );
   for (const [name, s] of parts)
     log(`  ${name.padEnd(48)} ${fmt(s, 2).padStart(8)} s  ${fmt((100 * s) / total, 1).padStart(5)} %`);
@@ -350,9 +402,8 @@ async function openDuckDb(
   const tables = [];
   for (const key of keys) tables.push({ table: readIpcTable(await readBytes(dataDir, key), key), where: key });
   const n = await loadEvents(conn, 'events', fs, tables);
-  log(
-    `DuckDB ${String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0])}: loaded ${fmt(n)} events in ${fmt((performance.now() - t0) / 1000, 1)} s (untimed)`,
-  );
+  const version = String((await conn.runAndReadAll('SELECT version()')).getRows()[0]![0]);
+  log(`DuckDB ${version}: loaded ${fmt(n)} events in ${fmt((performance.now() - t0) / 1000, 1)} s (untimed)`);
   return { instance, conn };
 }
 
@@ -383,19 +434,15 @@ function equal(a: number, b: number, c: FeatureColumn): boolean {
   return Math.abs(a - b) <= c.tolerance.tol * Math.max(Math.abs(a), Math.abs(b));
 }
 
-async function compare(
+/** DuckDB's result, one array per column indexed by event id (the generator numbers payments 1..N). */
+async function readDuckResult(
   conn: DuckDBConnection,
-  fs: FeatureSet,
   columns: FeatureColumn[],
-  outDir: string,
   events: number,
-): Promise<Check> {
-  const mismatches: Record<string, number> = Object.fromEntries(columns.map((c) => [c.name, 0]));
-  const examples: string[] = [];
-  const rowProblems: string[] = [];
-  // DuckDB's result, indexed by event id (the generator numbers payments 1..N).
-  const duck = columns.map(() => new Float64Array(events + 1).fill(NaN));
-  const seenDuck = new Uint8Array(events + 1);
+  rowProblems: string[],
+): Promise<{ values: Float64Array[]; seen: Uint8Array }> {
+  const values = columns.map(() => new Float64Array(events + 1).fill(NaN));
+  const seen = new Uint8Array(events + 1);
   const result = await conn.stream(`SELECT * FROM duck_features`);
   let duckRows = 0;
   for (;;) {
@@ -406,20 +453,34 @@ async function compare(
     for (let i = 0; i < chunk.rowCount; i++) {
       const id = Number(ids.getItem(i));
       duckRows++;
-      if (!(id >= 1 && id <= events) || seenDuck[id]) {
+      if (!(id >= 1 && id <= events) || seen[id]) {
         if (rowProblems.length < 5) rowProblems.push(`DuckDB: event id ${id} out of range or repeated`);
         continue;
       }
-      seenDuck[id] = 1;
+      seen[id] = 1;
       for (let k = 0; k < vecs.length; k++) {
         const v = vecs[k]!.getItem(i) as number | null;
-        duck[k]![id] = v === null ? NaN : v;
+        values[k]![id] = v === null ? NaN : v;
         if (v === null && rowProblems.length < 5)
           rowProblems.push(`DuckDB: NULL in ${columns[k]!.name} for event ${id}`);
       }
     }
   }
   if (duckRows !== events) rowProblems.push(`DuckDB returned ${duckRows} rows, expected ${events}`);
+  return { values, seen };
+}
+
+async function compare(
+  conn: DuckDBConnection,
+  fs: FeatureSet,
+  columns: FeatureColumn[],
+  outDir: string,
+  events: number,
+): Promise<Check> {
+  const mismatches: Record<string, number> = Object.fromEntries(columns.map((c) => [c.name, 0]));
+  const examples: string[] = [];
+  const rowProblems: string[] = [];
+  const duck = await readDuckResult(conn, columns, events, rowProblems);
 
   const seenMlo = new Uint8Array(events + 1);
   let mloRows = 0;
@@ -439,7 +500,7 @@ async function compare(
       seenMlo[id] = 1;
       for (let k = 0; k < columns.length; k++) {
         const a = cols[k]![i]!;
-        const b = duck[k]![id]!;
+        const b = duck.values[k]![id]!;
         if (!equal(a, b, columns[k]!)) {
           mismatches[columns[k]!.name]!++;
           if (examples.length < 8)
@@ -451,7 +512,7 @@ async function compare(
   if (mloRows !== events)
     rowProblems.push(`mlo produced ${mloRows} rows in ${files.length} partitions, expected ${events}`);
   let missing = 0;
-  for (let id = 1; id <= events; id++) if (!seenMlo[id] || !seenDuck[id]) missing++;
+  for (let id = 1; id <= events; id++) if (!seenMlo[id] || !duck.seen[id]) missing++;
   if (missing > 0) rowProblems.push(`${missing} event ids missing from one side`);
   return { mismatches, examples, rowProblems };
 }

@@ -36,11 +36,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { env as ortEnv, InferenceSession, Tensor } from 'onnxruntime-node';
 import { PROJECT_ROOT } from '../../lib/infra/config';
+import type { Table } from 'apache-arrow';
 import { readIpcTable } from '../../lib/features/arrow-io';
 import { ScoringModel } from '../../lib/eval/onnx-model';
 import { scoreRows } from '../../lib/eval/score';
 import { featureColumns, fillTensor, newFillStats } from '../../lib/eval/tensor';
-import { parseFlags, usage, UsageError } from './lib/args';
+import { flagsOrExitCode, type ParsedFlags } from './lib/args';
 
 const FLAGS = {
   rows: { kind: 'int', default: 1_048_576, help: 'feature rows to score (at least 1M for the reported figure)' },
@@ -208,19 +209,11 @@ function run(cmd: string, args: string[]): Promise<string> {
 const best = (xs: number[]) => Math.min(...xs);
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 
-async function main(): Promise<number> {
-  if (process.argv.includes('--help')) {
-    console.log(`usage: npm run bench -- scoring [flags]\n${usage(FLAGS)}`);
-    return 0;
-  }
-  let flags;
-  try {
-    flags = parseFlags(process.argv.slice(2), FLAGS);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`${err.message}\nusage: npm run bench -- scoring [flags]\n${usage(FLAGS)}`);
-    return 2;
-  }
+type Flags = ParsedFlags<typeof FLAGS>;
+type PythonServer = ReturnType<typeof pythonServer>;
+
+/** The data and model directory of these parameters; prepared (in Python) unless cached there. */
+async function prepare(flags: Flags): Promise<string> {
   const dir = path.join(
     PROJECT_ROOT,
     '.bench',
@@ -235,21 +228,151 @@ async function main(): Promise<number> {
   const have = cached ? (JSON.parse(readFileSync(paramsFile, 'utf8')) as Record<string, number>) : undefined;
   if (!have || have.rows !== wanted.rows || have.rounds !== wanted.rounds || have.seed !== wanted.seed) {
     console.log(
-      `preparing ${fmt(flags.rows)} rows and a ${flags.rounds}-round GBDT model in ${path.relative(PROJECT_ROOT, dir)}/ …`,
+      `preparing ${fmt(flags.rows)} rows and a ${flags.rounds}-round GBDT model ` +
+        `in ${path.relative(PROJECT_ROOT, dir)}/ …`,
     );
     const script = path.join(dir, 'prepare.py');
     writeFileSync(script, PREPARE_PY);
     await run(PYTHON, [script, dir, String(flags.rows), String(flags.rounds), String(flags.seed), PROJECT_ROOT]);
   }
-  const params = JSON.parse(readFileSync(paramsFile, 'utf8')) as { trees: number };
-  const table = readIpcTable(readFileSync(path.join(dir, 'data.arrow')), 'data.arrow');
-  const modelBytes = readFileSync(path.join(dir, 'model.onnx'));
-  const n = table.numRows;
-  const batch = flags.batch;
-  console.log(
-    `${fmt(n)} rows × ${FEATURES.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
-  );
+  return dir;
+}
 
+/** The two Node sides: mlo's path and a bare session over one prepared tensor; each keeps its last scores. */
+class NodeSides {
+  mloScores: Float64Array = new Float64Array(0);
+  bareScores: Float64Array = new Float64Array(0);
+  private readonly prepared: Float32Array;
+  private readonly n: number;
+
+  constructor(
+    private readonly table: Table,
+    private readonly model: ScoringModel,
+    private readonly bare: InferenceSession,
+    private readonly batch: number,
+  ) {
+    this.n = table.numRows;
+    const F = FEATURES.length;
+    this.prepared = new Float32Array(this.n * F);
+    fillTensor(
+      this.prepared,
+      featureColumns(table, FEATURES, 'data.arrow'),
+      null,
+      0,
+      this.n,
+      { allowNaN: true },
+      newFillStats(F),
+      'data.arrow',
+    );
+  }
+
+  /** mlo: feature columns, then scoreRows (fill the tensor, run, copy the probabilities out). */
+  async mloPass(): Promise<number> {
+    const t0 = process.hrtime.bigint();
+    const cols = featureColumns(this.table, FEATURES, 'data.arrow');
+    const [s] = await scoreRows([this.model], cols, null, { batchSize: this.batch, where: 'data.arrow' });
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.mloScores = s!;
+    return sec;
+  }
+
+  /** session.run over subarrays of the prepared tensor; `keep` copies the scores out (for the check). */
+  async barePass(keep = false): Promise<number> {
+    const { n, batch, prepared } = this;
+    const F = FEATURES.length;
+    const t0 = process.hrtime.bigint();
+    for (let s = 0; s < n; s += batch) {
+      const len = Math.min(batch, n - s);
+      const res = await this.bare.run(
+        { features: new Tensor('float32', prepared.subarray(s * F, (s + len) * F), [len, F]) },
+        ['probabilities'],
+      );
+      if (keep) {
+        const p = res.probabilities!.data as Float32Array;
+        for (let i = 0; i < len; i++) this.bareScores[s + i] = p[2 * i + 1]!;
+      }
+    }
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+}
+
+type Times = { mlo: number[]; bare: number[]; python: number[]; pythonBare: number[] };
+
+/**
+ * A warm-up of every side (and the check's reference scores), then the timed passes,
+ * interleaved so that a noisy neighbour slows every side alike.
+ */
+async function timePasses(sides: NodeSides, py: PythonServer, n: number, reps: number): Promise<Times> {
+  const pySeconds = async (cmd: 'job' | 'bare') => (await py.ask(cmd)).s as number;
+  sides.bareScores = new Float64Array(n);
+  await sides.barePass(true);
+  await sides.mloPass();
+  await pySeconds('job');
+  await pySeconds('bare');
+  const t: Times = { mlo: [], bare: [], python: [], pythonBare: [] };
+  for (let r = 0; r < reps; r++) {
+    t.mlo.push(await sides.mloPass());
+    t.bare.push(await sides.barePass());
+    t.python.push(await pySeconds('job'));
+    t.pythonBare.push(await pySeconds('bare'));
+    console.log(
+      `  rep ${r + 1}: mlo ${t.mlo[r]!.toFixed(3)} s, bare ${t.bare[r]!.toFixed(3)} s, ` +
+        `python ${t.python[r]!.toFixed(3)} s, python bare ${t.pythonBare[r]!.toFixed(3)} s`,
+    );
+  }
+  return t;
+}
+
+/** The largest |mlo − other| over every row. */
+function maxAbsDiff(a: Float64Array, b: Float64Array, n: number): number {
+  let d = 0;
+  for (let i = 0; i < n; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+/** The rates, ratios and score differences as text, and the summary object of the last line. */
+function report(
+  t: Times,
+  d: { bare: number; python: number },
+  info: { n: number; trees: number; batch: number; reps: number; pythonOrt: unknown },
+): Record<string, unknown> {
+  const { n } = info;
+  const mlo = n / best(t.mlo);
+  const bareRate = n / best(t.bare);
+  const python = n / best(t.python);
+  const pythonBare = n / best(t.pythonBare);
+  console.log(`mlo (Arrow → tensor → onnxruntime-node ${ortEnv.versions.node ?? ''}) ${fmt(mlo)} rows/s`);
+  console.log(`bare onnxruntime-node session.run      ${fmt(bareRate)} rows/s`);
+  console.log(
+    `python onnxruntime ${String(info.pythonOrt)} (Arrow → numpy → run) ${fmt(python)} rows/s ` +
+      `(bare sess.run ${fmt(pythonBare)} rows/s)`,
+  );
+  console.log(
+    `mlo / bare ${(mlo / bareRate).toFixed(3)} (target ≥ 0.95), mlo / python ${(mlo / python).toFixed(3)} ` +
+      `(target ≥ 1.0), max |Δ| vs bare ${d.bare.toExponential(2)}, vs python ${d.python.toExponential(2)}`,
+  );
+  return {
+    bench: 'scoring',
+    rows: n,
+    features: FEATURES.length,
+    trees: info.trees,
+    batch: info.batch,
+    reps: info.reps,
+    mlo_rows_per_s: Math.round(mlo),
+    bare_rows_per_s: Math.round(bareRate),
+    python_rows_per_s: Math.round(python),
+    python_bare_rows_per_s: Math.round(pythonBare),
+    mlo_vs_bare: Number((mlo / bareRate).toFixed(4)),
+    mlo_vs_python: Number((mlo / python).toFixed(4)),
+    mlo_vs_python_bare: Number((mlo / pythonBare).toFixed(4)),
+    max_abs_diff_vs_python: d.python,
+    onnxruntime_node: ortEnv.versions.node ?? 'unknown',
+    onnxruntime_python: info.pythonOrt,
+  };
+}
+
+/** mlo's scoring model and a bare session of the same bytes, both single-threaded. */
+async function openSessions(dir: string, modelBytes: Buffer): Promise<{ model: ScoringModel; bare: InferenceSession }> {
   const model = await ScoringModel.load(modelBytes, {
     role: 'candidate',
     version: 'bench',
@@ -266,117 +389,43 @@ async function main(): Promise<number> {
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   });
-  const F = FEATURES.length;
-  const prepared = new Float32Array(n * F);
-  fillTensor(
-    prepared,
-    featureColumns(table, FEATURES, 'data.arrow'),
-    null,
-    0,
-    n,
-    { allowNaN: true },
-    newFillStats(F),
-    'data.arrow',
+  return { model, bare };
+}
+
+async function main(): Promise<number> {
+  const flags = flagsOrExitCode('scoring', FLAGS, process.argv.slice(2));
+  if (typeof flags === 'number') return flags;
+  const dir = await prepare(flags);
+  const params = JSON.parse(readFileSync(path.join(dir, 'params.json'), 'utf8')) as { trees: number };
+  const table = readIpcTable(readFileSync(path.join(dir, 'data.arrow')), 'data.arrow');
+  const modelBytes = readFileSync(path.join(dir, 'model.onnx'));
+  const n = table.numRows;
+  const batch = flags.batch;
+  console.log(
+    `${fmt(n)} rows × ${FEATURES.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ` +
+      `${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
   );
 
-  let mloScores: Float64Array = new Float64Array(0);
-  const mloPass = async (): Promise<number> => {
-    const t0 = process.hrtime.bigint();
-    const cols = featureColumns(table, FEATURES, 'data.arrow');
-    const [s] = await scoreRows([model], cols, null, { batchSize: batch, where: 'data.arrow' });
-    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
-    mloScores = s!;
-    return sec;
-  };
-  let bareScores: Float64Array = new Float64Array(0);
-  const barePass = async (keep = false): Promise<number> => {
-    const t0 = process.hrtime.bigint();
-    for (let s = 0; s < n; s += batch) {
-      const len = Math.min(batch, n - s);
-      const res = await bare.run(
-        { features: new Tensor('float32', prepared.subarray(s * F, (s + len) * F), [len, F]) },
-        ['probabilities'],
-      );
-      if (keep) {
-        const p = res.probabilities!.data as Float32Array;
-        for (let i = 0; i < len; i++) bareScores[s + i] = p[2 * i + 1]!;
-      }
-    }
-    return Number(process.hrtime.bigint() - t0) / 1e9;
-  };
-
+  const { model, bare } = await openSessions(dir, modelBytes);
+  const sides = new NodeSides(table, model, bare, batch);
   console.log('starting python onnxruntime …');
   const py = pythonServer(dir, batch);
   const pyInfo = await py.ready;
-  const pySeconds = async (cmd: 'job' | 'bare') => (await py.ask(cmd)).s as number;
-
-  // Warm-up of every side (and the check's reference scores), then the timed passes,
-  // interleaved so that a noisy neighbour slows every side alike.
-  bareScores = new Float64Array(n);
-  await barePass(true);
-  await mloPass();
-  await pySeconds('job');
-  await pySeconds('bare');
-  const tm: number[] = [];
-  const tb: number[] = [];
-  const tp: number[] = [];
-  const tpb: number[] = [];
-  for (let r = 0; r < flags.reps; r++) {
-    tm.push(await mloPass());
-    tb.push(await barePass());
-    tp.push(await pySeconds('job'));
-    tpb.push(await pySeconds('bare'));
-    console.log(
-      `  rep ${r + 1}: mlo ${tm[r]!.toFixed(3)} s, bare ${tb[r]!.toFixed(3)} s, python ${tp[r]!.toFixed(3)} s, python bare ${tpb[r]!.toFixed(3)} s`,
-    );
-  }
+  const times = await timePasses(sides, py, n, flags.reps);
   await model.release();
   await bare.release();
   await py.ask('save');
   py.close();
   const pyScores = readNpyFloat64(path.join(dir, 'python-scores.npy'));
 
-  let dBare = 0;
-  let dPy = 0;
-  for (let i = 0; i < n; i++) {
-    dBare = Math.max(dBare, Math.abs(mloScores[i]! - bareScores[i]!));
-    dPy = Math.max(dPy, Math.abs(mloScores[i]! - pyScores[i]!));
-  }
-
-  const mlo = n / best(tm);
-  const bareRate = n / best(tb);
-  const python = n / best(tp);
-  const pythonBare = n / best(tpb);
-  console.log(`mlo (Arrow → tensor → onnxruntime-node ${ortEnv.versions.node ?? ''}) ${fmt(mlo)} rows/s`);
-  console.log(`bare onnxruntime-node session.run      ${fmt(bareRate)} rows/s`);
-  console.log(
-    `python onnxruntime ${String(pyInfo.ort)} (Arrow → numpy → run) ${fmt(python)} rows/s (bare sess.run ${fmt(pythonBare)} rows/s)`,
-  );
-  console.log(
-    `mlo / bare ${(mlo / bareRate).toFixed(3)} (target ≥ 0.95), mlo / python ${(mlo / python).toFixed(3)} (target ≥ 1.0), max |Δ| vs bare ${dBare.toExponential(2)}, vs python ${dPy.toExponential(2)}`,
-  );
-  const ok = dBare <= 1e-6 && dPy <= 1e-6;
+  const diffs = {
+    bare: maxAbsDiff(sides.mloScores, sides.bareScores, n),
+    python: maxAbsDiff(sides.mloScores, pyScores, n),
+  };
+  const summary = report(times, diffs, { n, trees: params.trees, batch, reps: flags.reps, pythonOrt: pyInfo.ort });
+  const ok = diffs.bare <= 1e-6 && diffs.python <= 1e-6;
   if (!ok) console.error('scores differ by more than 1e-6: the comparison is not of the same computation');
-  console.log(
-    JSON.stringify({
-      bench: 'scoring',
-      rows: n,
-      features: F,
-      trees: params.trees,
-      batch,
-      reps: flags.reps,
-      mlo_rows_per_s: Math.round(mlo),
-      bare_rows_per_s: Math.round(bareRate),
-      python_rows_per_s: Math.round(python),
-      python_bare_rows_per_s: Math.round(pythonBare),
-      mlo_vs_bare: Number((mlo / bareRate).toFixed(4)),
-      mlo_vs_python: Number((mlo / python).toFixed(4)),
-      mlo_vs_python_bare: Number((mlo / pythonBare).toFixed(4)),
-      max_abs_diff_vs_python: dPy,
-      onnxruntime_node: ortEnv.versions.node ?? 'unknown',
-      onnxruntime_python: pyInfo.ort,
-    }),
-  );
+  console.log(JSON.stringify(summary));
   return ok ? 0 : 1;
 }
 

@@ -48,3 +48,30 @@ export function usage(spec: FlagSpec): string {
     )
     .join('\n');
 }
+
+/**
+ * A benchmark's flags, or the exit code when there is nothing to run: one of `help` (default
+ * `--help`) prints the usage and gives 0; a usage error (from parsing or from `check`) prints
+ * the message and the usage and gives 2.
+ */
+export function flagsOrExitCode<S extends FlagSpec>(
+  bench: string,
+  spec: S,
+  argv: readonly string[],
+  opts: { help?: readonly string[]; check?: (flags: ParsedFlags<S>) => void } = {},
+): ParsedFlags<S> | number {
+  const text = `usage: npm run bench -- ${bench} [flags]\n${usage(spec)}`;
+  if ((opts.help ?? ['--help']).some((h) => argv.includes(h))) {
+    console.log(text);
+    return 0;
+  }
+  try {
+    const flags = parseFlags(argv, spec);
+    opts.check?.(flags);
+    return flags;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`${err.message}\n${text}`);
+    return 2;
+  }
+}

@@ -68,21 +68,20 @@ export type WorkerResult = {
 };
 
 type Send = (m: unknown) => void;
+const send: Send = (m) => process.send?.(m);
+const now = () => performance.now() / 1000;
 
-async function main(): Promise<void> {
-  const send: Send = (m) => process.send?.(m);
-  const init = await nextMessage<WorkerInit>('init');
-  const fs = featureSetFromSpec(findModelSpec(init.model).spec);
-  const cutoffMs = Date.parse(init.labelCutoff);
-  const cutoffDay = new Date(cutoffMs).toISOString().slice(0, 10);
-  const lookbackDays = Math.ceil(fs.lookbackMs / DAY_MS);
+type FeatureSet = ReturnType<typeof featureSetFromSpec>;
+type Input = { key: string; etag: string; day: string };
+/** A partition's inputs, resolved as the activity resolves them. */
+type Plan = { day: string; target: Input; lookback: Input[]; labels: Input[] };
+
+/** The inputs of every partition this worker may compute: the day, its lookback days and the label days. */
+function planPartitions(init: WorkerInit, lookbackDays: number, cutoffDay: string): Map<string, Plan> {
   const allDays = Object.keys(init.payments).sort();
   const firstDay = allDays[0]!;
   const labelDays = Object.keys(init.chargebacks).sort();
-
-  // The inputs of every partition, resolved as the activity resolves them.
-  type Input = { key: string; etag: string; day: string };
-  const planOf = (day: string) => {
+  const planOf = (day: string): Plan => {
     const p = init.payments[day];
     if (!p) throw new Error(`no payments partition for ${day}`);
     const lookback: Input[] = [];
@@ -97,56 +96,63 @@ async function main(): Promise<void> {
       .map((d) => ({ key: init.chargebacks[d]!.key, etag: init.chargebacks[d]!.sha256, day: d }));
     return { day, target: { key: p.key, etag: p.sha256, day }, lookback, labels };
   };
-  const plans = new Map(init.days.map((d) => [d, planOf(d)]));
+  return new Map(init.days.map((d) => [d, planOf(d)]));
+}
 
-  // Untimed: the bytes of every file this worker reads, from disk.
+/** Untimed: the bytes of every file the plans read, from disk. */
+async function readInputs(dataDir: string, plans: Map<string, Plan>): Promise<Map<string, Uint8Array>> {
   const bytes = new Map<string, Uint8Array>();
   for (const p of plans.values())
     for (const f of [p.target, ...p.lookback, ...p.labels])
-      if (!bytes.has(f.key)) bytes.set(f.key, await readBytes(init.dataDir, f.key));
-  if (init.outDir) mkdirSync(init.outDir, { recursive: true });
-  send({ type: 'ready', files: bytes.size });
-  await nextMessage('go');
+      if (!bytes.has(f.key)) bytes.set(f.key, await readBytes(dataDir, f.key));
+  return bytes;
+}
 
-  const cache = new TableCache(CACHE_BYTES);
-  const steps = { decode: 0, labels: 0, compute: 0, other: 0 };
-  const hashes: Record<string, string> = {};
-  let decodedDays = 0;
-  let writeSeconds = 0;
-  let writeCpu = 0;
-  let rows = 0;
-  let labeledRows = 0;
-  const now = () => performance.now() / 1000;
-  const load = async (f: Input): Promise<LoadedDay> => {
-    const where = `${init.dataDir}/${f.key}`;
-    const table = await cache.get(f.key, f.etag, async () => {
+/**
+ * The timed loop's work: partitions computed one by one from the bytes read up front, through
+ * one TableCache, with the time of each step and the untimed output writes counted apart.
+ */
+class PartitionComputer {
+  readonly cache = new TableCache(CACHE_BYTES);
+  readonly steps = { decode: 0, labels: 0, compute: 0, other: 0 };
+  readonly hashes: Record<string, string> = {};
+  decodedDays = 0;
+  writeSeconds = 0;
+  writeCpu = 0;
+  rows = 0;
+  labeledRows = 0;
+  partitions = 0;
+
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly fs: FeatureSet,
+    private readonly bytes: Map<string, Uint8Array>,
+    private readonly cutoffMs: number,
+  ) {}
+
+  /** A day's table through the cache; a miss decodes the bytes (counted as decode time). */
+  private async load(f: Input): Promise<LoadedDay> {
+    const where = `${this.init.dataDir}/${f.key}`;
+    const table = await this.cache.get(f.key, f.etag, async () => {
       const t0 = now();
-      const b = bytes.get(f.key)!;
+      const b = this.bytes.get(f.key)!;
       const t = readIpcTable(b, where);
-      steps.decode += now() - t0;
-      decodedDays++;
+      this.steps.decode += now() - t0;
+      this.decodedDays++;
       return { table: t, bytes: b.byteLength };
     });
     return { day: f.day, where, table };
-  };
+  }
 
-  const profiler = init.profileFile ? await startProfiler() : undefined;
-  const cpu0 = process.cpuUsage();
-  const start = now();
-  let partitions = 0;
-  for (;;) {
-    const t0 = now();
-    send({ type: 'next' });
-    const { day } = await nextMessage<{ day: string | null }>('day');
-    if (day === null) break;
-    const p = plans.get(day);
-    if (!p) throw new Error(`asked for ${day}, not among the days read`);
-    partitions++;
-    const target = await load(p.target);
+  /** One partition; `t0` is when the worker asked for the day (waiting and look-ups count as "other"). */
+  async compute(p: Plan, t0: number): Promise<void> {
+    const { fs, cutoffMs, steps } = this;
+    this.partitions++;
+    const target = await this.load(p.target);
     const lookback: LoadedDay[] = [];
-    for (const f of p.lookback) lookback.push(await load(f));
+    for (const f of p.lookback) lookback.push(await this.load(f));
     const labelTables: LoadedDay[] = [];
-    for (const f of p.labels) labelTables.push(await load(f));
+    for (const f of p.labels) labelTables.push(await this.load(f));
     const t1 = now();
     const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
     const t2 = now();
@@ -154,41 +160,80 @@ async function main(): Promise<void> {
     const t3 = now();
     steps.labels += t2 - t1;
     steps.compute += t3 - t2;
-    steps.other += t1 - t0; // cache look-ups; decode time is moved out below
-    rows += out.stats.rows;
-    labeledRows += out.stats.labeledRows;
-    // Untimed: the activity's PUT, and the hash the parent compares across runs.
-    const c3 = process.cpuUsage();
-    hashes[p.day] = createHash('sha256').update(out.bytes).digest('hex');
-    if (init.outDir) writeFileSync(path.join(init.outDir, `day=${p.day}.arrow`), out.bytes);
-    writeSeconds += now() - t3;
-    const cw = process.cpuUsage(c3);
-    writeCpu += (cw.user + cw.system) / 1e6;
+    steps.other += t1 - t0; // cache look-ups; decode time is moved out in result()
+    this.rows += out.stats.rows;
+    this.labeledRows += out.stats.labeledRows;
+    this.write(p.day, out.bytes, t3);
   }
+
+  /** Untimed: the activity's PUT, and the hash the parent compares across runs. */
+  private write(day: string, bytes: Uint8Array, t3: number): void {
+    const c3 = process.cpuUsage();
+    this.hashes[day] = createHash('sha256').update(bytes).digest('hex');
+    if (this.init.outDir) writeFileSync(path.join(this.init.outDir, `day=${day}.arrow`), bytes);
+    this.writeSeconds += now() - t3;
+    const cw = process.cpuUsage(c3);
+    this.writeCpu += (cw.user + cw.system) / 1e6;
+  }
+
+  /** The result of the loop that ran from `start` to `end` using `cpu` (writes taken out). */
+  result(start: number, end: number, cpu: NodeJS.CpuUsage): WorkerResult {
+    this.steps.other -= this.steps.decode;
+    const mem = process.memoryUsage();
+    return {
+      type: 'done',
+      partitions: this.partitions,
+      rows: this.rows,
+      labeledRows: this.labeledRows,
+      seconds: end - start - this.writeSeconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6 - this.writeCpu,
+      steps: this.steps,
+      writeSeconds: this.writeSeconds,
+      decodedDays: this.decodedDays,
+      cacheHits: this.cache.hits,
+      hashes: this.hashes,
+      heapMb: Math.round(mem.heapUsed / 2 ** 20),
+      rssMb: Math.round(mem.rss / 2 ** 20),
+    };
+  }
+}
+
+/** The timed loop: asks the parent for the next day until there is none. */
+async function computeDays(init: WorkerInit, plans: Map<string, Plan>, computer: PartitionComputer): Promise<void> {
+  for (;;) {
+    const t0 = now();
+    send({ type: 'next' });
+    const { day } = await nextMessage<{ day: string | null }>('day');
+    if (day === null) break;
+    const p = plans.get(day);
+    if (!p) throw new Error(`asked for ${day}, not among the days read`);
+    await computer.compute(p, t0);
+  }
+}
+
+async function main(): Promise<void> {
+  const init = await nextMessage<WorkerInit>('init');
+  const fs = featureSetFromSpec(findModelSpec(init.model).spec);
+  const cutoffMs = Date.parse(init.labelCutoff);
+  const cutoffDay = new Date(cutoffMs).toISOString().slice(0, 10);
+  const plans = planPartitions(init, Math.ceil(fs.lookbackMs / DAY_MS), cutoffDay);
+  const bytes = await readInputs(init.dataDir, plans);
+  if (init.outDir) mkdirSync(init.outDir, { recursive: true });
+  send({ type: 'ready', files: bytes.size });
+  await nextMessage('go');
+
+  const computer = new PartitionComputer(init, fs, bytes, cutoffMs);
+  const profiler = init.profileFile ? await startProfiler() : undefined;
+  const cpu0 = process.cpuUsage();
+  const start = now();
+  await computeDays(init, plans, computer);
   const end = now();
   const cpu = process.cpuUsage(cpu0);
   if (profiler && init.profileFile) {
     mkdirSync(path.dirname(init.profileFile), { recursive: true });
     writeFileSync(init.profileFile, JSON.stringify(await profiler.stop()));
   }
-  steps.other -= steps.decode;
-  const mem = process.memoryUsage();
-  const result: WorkerResult = {
-    type: 'done',
-    partitions,
-    rows,
-    labeledRows,
-    seconds: end - start - writeSeconds,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6 - writeCpu,
-    steps,
-    writeSeconds,
-    decodedDays,
-    cacheHits: cache.hits,
-    hashes,
-    heapMb: Math.round(mem.heapUsed / 2 ** 20),
-    rssMb: Math.round(mem.rss / 2 ** 20),
-  };
-  send(result);
+  send(computer.result(start, end, cpu));
 }
 
 async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {

@@ -62,6 +62,42 @@ const RULES: Rule[] = [
   },
 ];
 
+/** The category of a sample's node: the first rule that matches a frame of its stack (cached per node). */
+function classifier(p: Profile): (id: number) => string {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const categoryOf = new Map<number, string>();
+  return (id: number): string => {
+    const cached = categoryOf.get(id);
+    if (cached !== undefined) return cached;
+    const stack: Node[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) stack.push(byId.get(at)!);
+    let cat = 'other';
+    for (const r of RULES) {
+      const frames = r.leafOnly ? stack.slice(0, 1) : stack;
+      if (frames.some((n) => r.match(n.callFrame.functionName, n.callFrame.url))) {
+        cat = r.name;
+        break;
+      }
+    }
+    categoryOf.set(id, cat);
+    return cat;
+  };
+}
+
+/** `fn lib/…:line`: a function and where it is, the path shortened to the package or the project folder. */
+function locationOf(n: Node): string {
+  const url = n.callFrame.url.replace(/^.*\/(node_modules\/[^/]+|lib|scripts)\//, '$1/');
+  return `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+}
+
+/** `  name…  1.23 s  45.6 %` */
+function timeLine(name: string, ms: number, total: number): string {
+  const share = ((100 * ms) / total).toFixed(1);
+  return `  ${name.padEnd(78)} ${(ms / 1000).toFixed(2).padStart(7)} s ${share.padStart(5)} %`;
+}
+
 export function summarizeProfiles(files: string[]): string {
   if (files.length === 0) return 'no CPU profiles found';
   const byCategory = new Map<string, number>();
@@ -70,47 +106,24 @@ export function summarizeProfiles(files: string[]): string {
   for (const f of files) {
     const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
-    const parent = new Map<number, number>();
-    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-    const categoryOf = new Map<number, string>();
-    const classify = (id: number): string => {
-      const cached = categoryOf.get(id);
-      if (cached !== undefined) return cached;
-      const stack: Node[] = [];
-      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) stack.push(byId.get(at)!);
-      let cat = 'other';
-      for (const r of RULES) {
-        const frames = r.leafOnly ? stack.slice(0, 1) : stack;
-        if (frames.some((n) => r.match(n.callFrame.functionName, n.callFrame.url))) {
-          cat = r.name;
-          break;
-        }
-      }
-      categoryOf.set(id, cat);
-      return cat;
-    };
+    const classify = classifier(p);
     for (let i = 0; i < p.samples.length; i++) {
       const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000; // ms
       const id = p.samples[i]!;
-      const n = byId.get(id)!;
       total += dt;
       const cat = classify(id);
       byCategory.set(cat, (byCategory.get(cat) ?? 0) + dt);
-      const loc = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules\/[^/]+|lib|scripts)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+      const loc = locationOf(byId.get(id)!);
       bySelf.set(loc, (bySelf.get(loc) ?? 0) + dt);
     }
   }
+  const profiles = `${files.length} profile${files.length > 1 ? 's' : ''}`;
   const lines = [
-    `CPU profile of the mlo workers' timed loops (${files.length} profile${files.length > 1 ? 's' : ''}, ${(total / 1000).toFixed(2)} s sampled), by category:`,
+    `CPU profile of the mlo workers' timed loops (${profiles}, ${(total / 1000).toFixed(2)} s sampled), by category:`,
   ];
-  for (const [k, v] of [...byCategory].sort((a, b) => b[1] - a[1]))
-    lines.push(
-      `  ${k.padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`,
-    );
+  for (const [k, v] of [...byCategory].sort((a, b) => b[1] - a[1])) lines.push(timeLine(k, v, total));
   lines.push('top functions by self time:');
   for (const [k, v] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 20))
-    lines.push(
-      `  ${k.slice(0, 78).padEnd(78)} ${(v / 1000).toFixed(2).padStart(7)} s ${((100 * v) / total).toFixed(1).padStart(5)} %`,
-    );
+    lines.push(timeLine(k.slice(0, 78), v, total));
   return lines.join('\n');
 }

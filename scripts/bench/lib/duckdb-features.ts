@@ -113,7 +113,9 @@ export function featureSql(fs: FeatureSet, events: string, out: string): { sql: 
       columns.push({ name: a.name, fn: a.fn, tolerance: tolerance(a.fn) });
     }
   }
-  const sql = `CREATE TABLE ${out} AS\nSELECT ${q(fs.events.id)},\n  ${exprs.join(',\n  ')}\nFROM ${events}\nWINDOW ${[...windows.values()].join(',\n  ')}`;
+  const sql =
+    `CREATE TABLE ${out} AS\nSELECT ${q(fs.events.id)},\n  ${exprs.join(',\n  ')}\nFROM ${events}\n` +
+    `WINDOW ${[...windows.values()].join(',\n  ')}`;
   return { sql, columns };
 }
 
@@ -126,9 +128,8 @@ export async function loadEvents(
 ): Promise<number> {
   const cols = eventColumns(fs);
   const types: DuckDBType[] = [BIGINT, BIGINT, ...cols.map((c) => (c.kind === 'key' ? INTEGER : DOUBLE))];
-  await conn.run(
-    `CREATE TABLE ${name} (${q(fs.events.id)} BIGINT, ${TS_MS} BIGINT, ${cols.map((c) => `${q(c.name)} ${c.kind === 'key' ? 'INTEGER' : 'DOUBLE'}`).join(', ')})`,
-  );
+  const colDefs = cols.map((c) => `${q(c.name)} ${c.kind === 'key' ? 'INTEGER' : 'DOUBLE'}`).join(', ');
+  await conn.run(`CREATE TABLE ${name} (${q(fs.events.id)} BIGINT, ${TS_MS} BIGINT, ${colDefs})`);
   const appender: DuckDBAppender = await conn.createAppender(name);
   let total = 0;
   for (const { table, where } of tables) {
