@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { rootCause } from '../lib/core/causes';
 import { FailureType } from '../lib/core/failure-types';
 import { runWindows } from '../lib/core/windows';
 import { parseDuration } from '../lib/core/duration';
@@ -291,11 +292,4 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   });
   upsertSearchAttributes([{ key: SA.stage, value: decision.outcome }]);
   return result(decision.outcome, decision.message);
-}
-
-/** The innermost failure: an activity's or child workflow's own error, not its wrappers. */
-function rootCause(err: unknown): Error {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e : new Error(String(e));
 }

@@ -7,7 +7,7 @@ import type { GateResult } from './gates';
 import type { EvalResult, ModelMetrics } from './evaluate';
 import type { MetricName } from './metrics';
 import type { ShadowResult } from './shadow';
-import { COLORS, histogramChart, lineChart } from './svg';
+import { COLORS, histogramChart, lineChart, type Series } from './svg';
 
 export const SUMMARY_LIMIT = 8000;
 
@@ -387,86 +387,74 @@ function fit(text: string, tail: string): string {
 
 // ---- plots --------------------------------------------------------------------------------
 
-export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
-  const r = rep.result;
-  const c = r.curves.candidate;
-  const h = r.curves.champion;
-  const name = (role: 'candidate' | 'champion', auc: number | null | undefined) =>
-    `${role} v${role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '')}${auc === undefined ? '' : ` (${f4(auc)})`}`;
-  const roc = lineChart({
+type CurveSet = EvaluationReport['result']['curves']['candidate'];
+
+/**
+ * One series per model, the champion's (when there is one) drawn first so the candidate's lies
+ * on top; `series` names and draws a model's curve given its role and its label.
+ */
+function bothModels(
+  rep: EvaluationReport,
+  series: (curves: CurveSet, role: 'candidate' | 'champion') => Omit<Series, 'color'>,
+): Series[] {
+  const h = rep.result.curves.champion;
+  return [
+    ...(h ? [{ ...series(h, 'champion'), color: COLORS.champion }] : []),
+    { ...series(rep.result.curves.candidate, 'candidate'), color: COLORS.candidate },
+  ];
+}
+
+/** "candidate v7 (0.9123)": a model in a legend, with a figure when given one. */
+function legendName(rep: EvaluationReport, role: 'candidate' | 'champion', figure?: number | null): string {
+  const version = role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '');
+  return `${role} v${version}${figure === undefined ? '' : ` (${f4(figure)})`}`;
+}
+
+function rocPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'ROC curve (holdout)',
     xLabel: 'false positive rate',
     yLabel: 'true positive rate (recall)',
     diagonal: true,
     legend: 'bottom-right',
-    series: [
-      ...(h
-        ? [
-            {
-              name: name('champion', r.champion?.values.auc),
-              color: COLORS.champion,
-              points: h.roc.map((p): [number, number] => [p.fpr, p.tpr]),
-            },
-          ]
-        : []),
-      {
-        name: name('candidate', r.candidate.values.auc),
-        color: COLORS.candidate,
-        points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]),
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: legendName(rep, role, rep.result[role]?.values.auc),
+      points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]),
+    })),
   });
-  const pr = lineChart({
+}
+
+function prPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'Precision–recall curve (holdout)',
     xLabel: 'recall',
     yLabel: 'precision',
     legend: 'bottom-left',
-    series: [
-      ...(h
-        ? [
-            {
-              name: name('champion', r.champion?.values.pr_auc),
-              color: COLORS.champion,
-              points: h.pr.map((p): [number, number] => [p.recall, p.precision]),
-            },
-          ]
-        : []),
-      {
-        name: name('candidate', r.candidate.values.pr_auc),
-        color: COLORS.candidate,
-        points: c.pr.map((p): [number, number] => [p.recall, p.precision]),
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: legendName(rep, role, rep.result[role]?.values.pr_auc),
+      points: c.pr.map((p): [number, number] => [p.recall, p.precision]),
+    })),
   });
-  const rel = (bins: typeof c.reliability): [number, number][] =>
-    bins.filter((b) => b.count > 0).map((b) => [b.meanScore!, b.positiveRate!]);
-  const calibration = lineChart({
+}
+
+function calibrationPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'Reliability (10 equal-width bins)',
     xLabel: 'mean predicted probability',
     yLabel: 'observed positive rate',
     diagonal: true,
     legend: 'bottom-right',
-    series: [
-      ...(h
-        ? [
-            {
-              name: `${name('champion', undefined)} ECE ${f4(r.champion?.values.ece)}`,
-              color: COLORS.champion,
-              points: rel(h.reliability),
-              dots: true,
-            },
-          ]
-        : []),
-      {
-        name: `${name('candidate', undefined)} ECE ${f4(r.candidate.values.ece)}`,
-        color: COLORS.candidate,
-        points: rel(c.reliability),
-        dots: true,
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: `${legendName(rep, role)} ECE ${f4(rep.result[role]?.values.ece)}`,
+      points: c.reliability.filter((b) => b.count > 0).map((b): [number, number] => [b.meanScore!, b.positiveRate!]),
+      dots: true,
+    })),
   });
-  const hist = r.histograms;
-  const scores = histogramChart({
+}
+
+function scoresPlot(rep: EvaluationReport): string {
+  const hist = rep.result.histograms;
+  return histogramChart({
     title: 'Score distribution by class (holdout)',
     xLabel: 'score',
     series: [
@@ -480,7 +468,15 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
         : []),
     ],
   });
-  return { 'roc.svg': roc, 'pr.svg': pr, 'calibration.svg': calibration, 'scores.svg': scores };
+}
+
+export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
+  return {
+    'roc.svg': rocPlot(rep),
+    'pr.svg': prPlot(rep),
+    'calibration.svg': calibrationPlot(rep),
+    'scores.svg': scoresPlot(rep),
+  };
 }
 
 export function shadowPlots(rep: ShadowReport): Record<string, string> {

@@ -21,6 +21,20 @@ export const RunTag = {
   resumedFrom: 'mlo.resumed_from',
   /** The model version this run was registered as. */
   modelVersion: 'mlo.model_version',
+  requestedBy: 'mlo.requested_by',
+  trainerCommand: 'mlo.trainer_command',
+  codeVersion: 'mlo.code_version',
+  featureSnapshotHash: 'mlo.feature_snapshot_hash',
+  specHash: 'mlo.spec_hash',
+  /** The ONNX file the trial wrote to S3. */
+  onnxUri: 'mlo.onnx_uri',
+  /** Evaluation and shadow scoring record their verdicts on the candidate's run. */
+  evaluationReport: 'mlo.evaluation_report',
+  evaluationPassed: 'mlo.evaluation_passed',
+  evaluationChampionVersion: 'mlo.evaluation_champion_version',
+  shadowReport: 'mlo.shadow_report',
+  shadowPassed: 'mlo.shadow_passed',
+  shadowChampionVersion: 'mlo.shadow_champion_version',
 } as const;
 
 /** Tags on registered model versions: lineage, evaluation and promotion. */
@@ -72,3 +86,10 @@ export const ModelTag = {
 export type RunTagKey = (typeof RunTag)[keyof typeof RunTag];
 export type VersionTagKey = (typeof VersionTag)[keyof typeof VersionTag];
 export type ModelTagKey = (typeof ModelTag)[keyof typeof ModelTag];
+
+/** The registry aliases mlo moves: serving loads `models:/<name>@champion`. */
+export const ModelAlias = {
+  champion: 'champion',
+  /** The candidate awaiting a reviewer's decision. */
+  challenger: 'challenger',
+} as const;

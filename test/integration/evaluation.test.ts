@@ -28,6 +28,7 @@ import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import type { EvaluationReport, ShadowReport } from '../../lib/eval/report';
 import { FailureType } from '../../lib/core/failure-types';
 import { metricsOf, tagsOf } from '../../lib/registry/mlflow';
+import { ModelAlias, RunTag, VersionTag } from '../../lib/registry/tags';
 import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import type { RunWindows } from '../../lib/core/windows';
@@ -288,7 +289,7 @@ describe('evaluateCandidate', () => {
   });
 
   it('compares the candidate with the champion: metrics equal scikit-learn on the same rows, gates, reports in S3 and MLflow', async () => {
-    await deps.mlflow.setAlias(MODEL, 'champion', champion.version);
+    await deps.mlflow.setAlias(MODEL, ModelAlias.champion, champion.version);
     const s = await evaluate(spec(), candidate);
     expect(s.championVersion).toBe(champion.version);
     expect(s.passed).toBe(true);
@@ -347,7 +348,7 @@ describe('evaluateCandidate', () => {
     expect(metrics.holdout_auc).toBeCloseTo(r.candidate.values.auc!, 9);
     expect(metrics.holdout_auc_delta).toBeCloseTo(r.delta!.auc!, 9);
     expect(metrics.evaluation_passed).toBe(1);
-    expect(tagsOf(run)['mlo.evaluation_report']).toBe(s.reportUri);
+    expect(tagsOf(run)[RunTag.evaluationReport]).toBe(s.reportUri);
 
     // The summary for the reviewer.
     const url = `${cfg.mlflow.uiUrl}/#/experiments/${run.info.experimentId}/runs/${candidate.runId}`;
@@ -376,9 +377,9 @@ describe('evaluateCandidate', () => {
     expect(s.markdown).toContain('❌ FAIL');
     expect(s.markdown).toMatch(/Failing slices:\n- (country|channel)=/);
     const run = await deps.mlflow.getRun(candidate.runId);
-    expect(tagsOf(run)['mlo.evaluation_passed']).toBe('false');
+    expect(tagsOf(run)[RunTag.evaluationPassed]).toBe('false');
     // nothing moved in the registry
-    expect((await deps.mlflow.getModelVersionByAlias(MODEL, 'champion'))?.version).toBe(champion.version);
+    expect((await deps.mlflow.getModelVersionByAlias(MODEL, ModelAlias.champion))?.version).toBe(champion.version);
   });
 
   it('treats a champion that is the candidate itself as no champion', async () => {
@@ -397,7 +398,7 @@ describe('evaluateCandidate', () => {
 
     it('input columns that differ from the snapshot', async () => {
       const swapped = [features[1]!, features[0]!, ...features.slice(2)];
-      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(swapped));
+      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, VersionTag.inputColumns, JSON.stringify(swapped));
       try {
         await expect(evaluate(spec(), candidate)).rejects.toMatchObject(
           badInput(
@@ -405,7 +406,12 @@ describe('evaluateCandidate', () => {
           ),
         );
       } finally {
-        await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(features));
+        await deps.mlflow.setModelVersionTag(
+          MODEL,
+          candidate.version,
+          VersionTag.inputColumns,
+          JSON.stringify(features),
+        );
       }
     });
 
