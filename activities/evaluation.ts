@@ -92,7 +92,8 @@ function checkSlices(manifest: FeatureSnapshotManifest, slices: string[], manife
   if (missing.length > 0) {
     throw new BadInputError(
       `evaluation.slices ${missing.join(', ')} are not slice columns of the snapshot ${manifestUri} ` +
-        `(it carries: ${manifest.columns.slices.join(', ') || 'none'}); add them to features.slices and rebuild the snapshot`,
+        `(it carries: ${manifest.columns.slices.join(', ') || 'none'}); ` +
+        'add them to features.slices and rebuild the snapshot',
     );
   }
 }

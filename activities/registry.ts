@@ -121,7 +121,8 @@ function championMoved(input: ChampionMoveInput, current: string | null): Applic
     nonRetryable: true,
     message:
       `the champion of ${input.model} moved since the decision was made (expected ${expected}, ` +
-      `found ${current ? `version ${current}` : 'none'}); nothing was changed. Evaluate again against the current champion.`,
+      `found ${current ? `version ${current}` : 'none'}); nothing was changed. ` +
+      'Evaluate again against the current champion.',
   });
 }
 

@@ -24,7 +24,7 @@ import { reportTarget, stageSummary } from './stage-report';
 import type { CandidateRef, FeatureSnapshotRef, ShadowSummary, StageInput } from './types';
 
 /** How many of the events the two models disagree on most the report lists. */
-export const SHADOW_TOP_N = 20;
+const SHADOW_TOP_N = 20;
 
 export type ShadowInput = StageInput & { snapshot: FeatureSnapshotRef; candidate: CandidateRef };
 

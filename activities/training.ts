@@ -74,7 +74,7 @@ export type RegisterInput = StageInput & {
   parentRunId?: string;
 };
 
-export function experimentName(model: string): string {
+function experimentName(model: string): string {
   return `mlo/${model}`;
 }
 
@@ -190,7 +190,11 @@ async function trainTrial(deps: ActivityDeps, input: TrialInput): Promise<TrialR
   ctx.heartbeat(state);
 
   const { run, result } = await runTrainer(deps, input, state);
-  const verdict = judgeTrainerRun(input, run, result, ctx.cancellationSignal);
+  const verdict = judgeTrainerRun(run, result, {
+    command: input.spec.training.trainer.command,
+    featureColumns: input.featureColumns,
+    cancellation: ctx.cancellationSignal,
+  });
   if ('error' in verdict) {
     if (verdict.endAs) await deps.mlflow.endRun(state.runId, verdict.endAs).catch(() => undefined);
     throw toActivityFailure(verdict.error);
@@ -397,15 +401,14 @@ type TrainerVerdict =
  * retried (the run stays open for the next attempt).
  */
 export function judgeTrainerRun(
-  input: Pick<TrialInput, 'spec' | 'featureColumns'>,
   run: TrainerRun,
   result: TrainerResult | undefined,
-  cancellation: AbortSignal,
+  trial: { command: string[]; featureColumns: string[]; cancellation: AbortSignal },
 ): TrainerVerdict {
-  const cmd = input.spec.training.trainer.command.join(' ');
+  const cmd = trial.command.join(' ');
   const tail = run.stderrTail.slice(-12).join('\n');
   if (run.aborted) {
-    const reason: unknown = cancellation.reason;
+    const reason: unknown = trial.cancellation.reason;
     return { endAs: 'KILLED', error: reason instanceof Error ? reason : new CancelledError('training was cancelled') };
   }
   if (run.exitCode === TRAINER_EXIT.badInput) {
@@ -429,10 +432,10 @@ export function judgeTrainerRun(
     return { endAs: 'FAILED', error: new BadInputError(message) };
   }
   const cols = result.inputSchema.columns;
-  if (cols.length !== input.featureColumns.length || cols.some((c, i) => c !== input.featureColumns[i])) {
+  if (cols.length !== trial.featureColumns.length || cols.some((c, i) => c !== trial.featureColumns[i])) {
     const message =
       `trainer \`${cmd}\` produced a model whose input columns (${cols.join(', ')}) are not ` +
-      `the snapshot's feature columns in order (${input.featureColumns.join(', ')})`;
+      `the snapshot's feature columns in order (${trial.featureColumns.join(', ')})`;
     return { endAs: 'FAILED', error: new BadInputError(message) };
   }
   return { result };

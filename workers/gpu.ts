@@ -3,7 +3,7 @@ import { buildDeps, createGpuActivities } from '../activities';
 import { describeGpuSlots, detectGpuSlots } from '../lib/trainer/gpu-slots';
 import { main, type PoolDefinition } from './run';
 
-export const gpuPool: PoolDefinition = {
+const gpuPool: PoolDefinition = {
   pool: 'gpu',
   taskQueue: (cfg) => cfg.taskQueues.gpu,
   options: async (cfg) => {

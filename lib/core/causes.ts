@@ -6,7 +6,7 @@
  */
 
 /** How many links `causeChain` follows unless told otherwise: a cyclic chain ends. */
-export const CAUSE_CHAIN_LIMIT = 20;
+const CAUSE_CHAIN_LIMIT = 20;
 
 /** The error and the errors it wraps, outermost first, up to `limit` entries; stops at a missing cause. */
 export function causeChain(err: unknown, limit = CAUSE_CHAIN_LIMIT): unknown[] {

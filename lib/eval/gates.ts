@@ -56,11 +56,11 @@ export function parseGates(texts: string[], allowed: readonly string[], section:
 }
 
 /** The metric a gate reads, without "slice_" and "_delta". */
-export function baseMetric(g: Gate): string {
+function baseMetric(g: Gate): string {
   return g.metric.replace(/^slice_/, '').replace(/_delta$/, '');
 }
 
-export function isDelta(g: Gate): boolean {
+function isDelta(g: Gate): boolean {
   return g.metric.endsWith('_delta');
 }
 
@@ -255,7 +255,9 @@ export function shadowGates(texts: string[], v: ShadowValues): GateResult[] {
       default:
         return {
           ...judge(g, null),
-          note: `fail: ${g.metric} is not defined for shadow scoring (psi, ks and agreement already compare with the champion)`,
+          note:
+            `fail: ${g.metric} is not defined for shadow scoring ` +
+            '(psi, ks and agreement already compare with the champion)',
         };
     }
   });

@@ -39,7 +39,7 @@ async function s3Bytes(s3: S3Client, uri: string, what: string, signal?: AbortSi
 }
 
 /** The champion's version and ONNX bytes, or why there is none. */
-export async function findChampion(
+async function findChampion(
   c: Clients,
   model: string,
   candidateVersion: string,

@@ -251,7 +251,9 @@ export function missingValueHandling(g: OnnxGraphInfo, input: string): { handles
   if (refusing.length > 0) {
     return {
       handles: false,
-      reason: `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, which define no meaning for NaN (missing values)`,
+      reason:
+        `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, ` +
+        'which define no meaning for NaN (missing values)',
     };
   }
   return { handles: true, reason: `its input feeds only ${ops}, which treat NaN as missing` };

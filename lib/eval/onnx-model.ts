@@ -37,7 +37,10 @@ export type LoadOptions = {
   inputColumnsTag: string | undefined;
   /** The model version's `mlo.probability_output` tag, `<output>[<index>]`. */
   probabilityTag: string | undefined;
-  /** Threads of the session's operators (default 1: deterministic sums, and the CPU pool parallelizes across activities). */
+  /**
+   * Threads of the session's operators (default 1: deterministic sums, and the CPU pool
+   * parallelizes across activities).
+   */
   intraOpNumThreads?: number;
 };
 
@@ -67,10 +70,10 @@ export function describeColumnDiff(model: string[], snapshot: string[]): string 
     if (model[i] !== snapshot[i] && inSnap.has(model[i]!) && inModel.has(snapshot[i]!))
       moved.push(`position ${i}: model "${model[i]}", snapshot "${snapshot[i]}"`);
   }
-  if (moved.length > 0)
-    parts.push(
-      `columns in another order: ${moved.slice(0, 5).join('; ')}${moved.length > 5 ? `; … ${moved.length - 5} more` : ''}`,
-    );
+  if (moved.length > 0) {
+    const more = moved.length > 5 ? `; … ${moved.length - 5} more` : '';
+    parts.push(`columns in another order: ${moved.slice(0, 5).join('; ')}${more}`);
+  }
   return parts.join('; ');
 }
 
@@ -300,13 +303,15 @@ function checkProbabilityShape(
   if (!meta) {
     const names = outs.map((x) => x.name).join(', ');
     return fail(
-      `it has no output "${prob.name}" (its probability output per ${VersionTag.probabilityOutput}); its outputs are ${names}`,
+      `it has no output "${prob.name}" (its probability output per ${VersionTag.probabilityOutput}); ` +
+        `its outputs are ${names}`,
     );
   }
   if (!meta.isTensor || (meta.type !== 'float32' && meta.type !== 'float64')) {
     const what = meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor';
     return fail(
-      `its output "${prob.name}" is ${what} (a map or sequence: export without ZipMap); a probability output is a float tensor`,
+      `its output "${prob.name}" is ${what} (a map or sequence: export without ZipMap); ` +
+        'a probability output is a float tensor',
     );
   }
   return probabilityColumn(meta, prob);

@@ -15,7 +15,7 @@ import type { ScoredWindow } from './window';
 
 export type ReportStage = 'evaluation' | 'shadow';
 
-export type ReportFile = { name: string; body: string; contentType: string };
+type ReportFile = { name: string; body: string; contentType: string };
 
 /** The run tags a stage records its verdict in. */
 const VERDICT_TAGS = {
@@ -27,7 +27,7 @@ const VERDICT_TAGS = {
   shadow: { report: RunTag.shadowReport, passed: RunTag.shadowPassed, champion: RunTag.shadowChampionVersion },
 } as const;
 
-export function reportPrefix(
+function reportPrefix(
   bucket: string,
   model: string,
   version: string,
@@ -40,7 +40,7 @@ export function reportPrefix(
 }
 
 /** The MLflow UI's page of a run. */
-export function runUrl(uiUrl: string, experimentId: string, runId: string): string {
+function runUrl(uiUrl: string, experimentId: string, runId: string): string {
   return `${uiUrl.replace(/\/$/, '')}/#/experiments/${experimentId}/runs/${runId}`;
 }
 
@@ -141,7 +141,7 @@ function reportContext(
 }
 
 /** report.json, report.md and the plots. */
-export function reportFiles(report: unknown, markdown: string, plots: Record<string, string>): ReportFile[] {
+function reportFiles(report: unknown, markdown: string, plots: Record<string, string>): ReportFile[] {
   return [
     { name: 'report.json', body: `${JSON.stringify(report, jsonNumbers, 2)}\n`, contentType: 'application/json' },
     { name: 'report.md', body: `${markdown}\n`, contentType: 'text/markdown; charset=utf-8' },

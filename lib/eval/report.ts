@@ -11,7 +11,10 @@ import { COLORS, histogramChart, lineChart, type Series } from './svg';
 
 export const SUMMARY_LIMIT = 8000;
 
-/** JSON.stringify replacer: JSON has no NaN or ±Infinity, so they are written as null (e.g. the +∞ threshold of the empty ROC point). */
+/**
+ * JSON.stringify replacer: JSON has no NaN or ±Infinity, so they are written as null (e.g. the +∞
+ * threshold of the empty ROC point).
+ */
 export function jsonNumbers(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? null : value;
 }
@@ -81,7 +84,7 @@ const LABELS: Record<MetricName, string> = {
 };
 const ORDER: MetricName[] = ['auc', 'pr_auc', 'log_loss', 'brier', 'ece', 'recall_at_fpr', 'recall_at_threshold'];
 
-export const f4 = (x: number | null | undefined): string =>
+const f4 = (x: number | null | undefined): string =>
   x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(4);
 const signed = (x: number | null | undefined): string =>
   x === null || x === undefined || Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
@@ -123,7 +126,10 @@ function pValue(p: number | null): string {
 function aucCi(r: EvalResult): string {
   const d = r.aucDifference;
   if (!d) return r.champion ? 'AUC difference: no interval (fewer than two positives or negatives).' : '';
-  return `AUC Δ (candidate − champion) ${signed(d.delta)}, 95% CI [${signed(d.ciLow)}, ${signed(d.ciHigh)}], p ${pValue(d.pValue)} (DeLong, paired on the same ${int(r.n)} rows).`;
+  return (
+    `AUC Δ (candidate − champion) ${signed(d.delta)}, 95% CI [${signed(d.ciLow)}, ${signed(d.ciHigh)}], ` +
+    `p ${pValue(d.pValue)} (DeLong, paired on the same ${int(r.n)} rows).`
+  );
 }
 
 function header(kind: string, ctx: ReportContext, passed: boolean): string[] {
@@ -141,7 +147,10 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   const lines: string[] = [];
   lines.push(...header('Evaluation', rep, r.passed), '');
   lines.push(
-    `Out-of-time holdout ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)): ${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives (${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`,
+    `Out-of-time holdout ${rep.window.from} .. ${rep.window.to} ` +
+      `(exclusive; ${rep.window.days.length} day partition(s)): ` +
+      `${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives ` +
+      `(${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`,
   );
   lines.push(
     `Operating threshold ${o.operatingThreshold} (score ≥ threshold is blocked); fixed FPR ${o.fixedFpr}.`,
@@ -151,7 +160,11 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   lines.push('#### Metrics', '', ...metricsTable(r.candidate, r.champion, r.delta), '');
   if (r.champion) lines.push(aucCi(r), '');
   const at = (m: ModelMetrics) =>
-    `threshold ${m.atThreshold.threshold}: recall ${f4(m.atThreshold.recall)}, precision ${f4(m.atThreshold.precision)}, FPR ${f4(m.atThreshold.fpr)}, blocked ${pct(m.atThreshold.flaggedRate)}; fixed FPR ${o.fixedFpr}: recall ${f4(m.values.recall_at_fpr)} at threshold ${f4(m.atFpr?.threshold ?? null)} (FPR ${f4(m.atFpr?.fpr ?? null)})`;
+    `threshold ${m.atThreshold.threshold}: recall ${f4(m.atThreshold.recall)}, ` +
+    `precision ${f4(m.atThreshold.precision)}, FPR ${f4(m.atThreshold.fpr)}, ` +
+    `blocked ${pct(m.atThreshold.flaggedRate)}; ` +
+    `fixed FPR ${o.fixedFpr}: recall ${f4(m.values.recall_at_fpr)} at threshold ${f4(m.atFpr?.threshold ?? null)} ` +
+    `(FPR ${f4(m.atFpr?.fpr ?? null)})`;
   lines.push(`- candidate — ${at(r.candidate)}`);
   if (r.champion) lines.push(`- champion — ${at(r.champion)}`);
   lines.push('');
@@ -167,8 +180,11 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
       const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
       lines.push(
         r.champion
-          ? `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ${signed(s.delta?.recall_at_threshold)} |`
-          : `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
+          ? `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ` +
+              `${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ` +
+              `${signed(s.delta?.recall_at_threshold)} |`
+          : `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ` +
+              `${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
       );
     }
     lines.push('');
@@ -195,19 +211,26 @@ function missingLines(missing: Record<string, number>, cand: ModelRef, champ: Mo
       ? 'No feature value was missing.'
       : with_.map(([k, v]) => `\`${k}\`: ${int(v)}`).join(', ') + '.',
   );
+  const takes = (m: ModelRef) => (m.handlesMissing ? 'takes' : 'does not take');
   out.push(
-    `Candidate: ${cand.handlesMissing ? 'takes missing values' : 'does not take missing values'} (${cand.missingReason}).${champ ? ` Champion: ${champ.handlesMissing ? 'takes' : 'does not take'} missing values (${champ.missingReason}).` : ''}`,
+    `Candidate: ${takes(cand)} missing values (${cand.missingReason}).` +
+      (champ ? ` Champion: ${takes(champ)} missing values (${champ.missingReason}).` : ''),
   );
   return out;
+}
+
+/** A model's run, ONNX file and short hash, for the lineage. */
+function modelLine(m: ModelRef): string {
+  return `run \`${m.runId}\`, ${m.onnxUri} (sha256 ${m.sha256.slice(0, 16)}…)`;
 }
 
 function lineage(ctx: ReportContext): string[] {
   return [
     '#### Lineage',
     '',
-    `- candidate v${ctx.candidate.version}: run \`${ctx.candidate.runId}\`, ${ctx.candidate.onnxUri} (sha256 ${ctx.candidate.sha256.slice(0, 16)}…)`,
+    `- candidate v${ctx.candidate.version}: ${modelLine(ctx.candidate)}`,
     ctx.champion
-      ? `- champion v${ctx.champion.version}: run \`${ctx.champion.runId}\`, ${ctx.champion.onnxUri} (sha256 ${ctx.champion.sha256.slice(0, 16)}…)`
+      ? `- champion v${ctx.champion.version}: ${modelLine(ctx.champion)}`
       : `- champion: none (${ctx.championNote ?? 'first version'})`,
     `- feature snapshot ${ctx.snapshot.hash}: ${ctx.snapshot.manifestUri}`,
     `- MLflow run: ${ctx.mlflowRunUrl}`,
@@ -218,9 +241,12 @@ function lineage(ctx: ReportContext): string[] {
 
 function definitions(): string {
   return [
-    '<sub>Definitions: AUC counts tied positive/negative pairs one half (Mann–Whitney); PR AUC is average precision without interpolation;',
-    'log loss clips p to [1e-15, 1−1e-15]; ECE uses 10 equal-width bins weighted by count; recall at fixed FPR is the best recall at a threshold',
-    "whose FPR ≤ the target (no interpolation); the AUC interval is DeLong's, paired on the same rows. Δ = candidate − champion.</sub>",
+    '<sub>Definitions: AUC counts tied positive/negative pairs one half (Mann–Whitney);',
+    'PR AUC is average precision without interpolation;',
+    'log loss clips p to [1e-15, 1−1e-15]; ECE uses 10 equal-width bins weighted by count;',
+    'recall at fixed FPR is the best recall at a threshold',
+    "whose FPR ≤ the target (no interpolation); the AUC interval is DeLong's, paired on the same rows.",
+    'Δ = candidate − champion.</sub>',
   ].join(' ');
 }
 
@@ -230,7 +256,8 @@ export function evaluationSummary(rep: EvaluationReport): string {
   const head = [
     ...header('Evaluation', rep, r.passed),
     '',
-    `Holdout ${rep.window.from}..${rep.window.to}: ${int(rep.rows.labelled)} labelled rows, ${int(rep.rows.positives)} positives.`,
+    `Holdout ${rep.window.from}..${rep.window.to}: ` +
+      `${int(rep.rows.labelled)} labelled rows, ${int(rep.rows.positives)} positives.`,
     '',
     ...gateTable(r.gates.map((g) => ({ ...g, note: g.note.length > 300 ? `${g.note.slice(0, 300)}…` : g.note }))),
     '',
@@ -245,7 +272,8 @@ export function evaluationSummary(rep: EvaluationReport): string {
         .filter((s) => s.status === 'fail')
         .map(
           (s) =>
-            `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`,
+            `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ` +
+            `${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`,
         ),
     );
   if (failing.length > 0)
@@ -275,7 +303,11 @@ export function shadowMarkdown(rep: ShadowReport): string {
   const lines: string[] = [];
   lines.push(...header('Shadow scoring', rep, r.passed), '');
   lines.push(
-    `Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)) through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, in batches of ${int(rep.options.batchSize)}. Operating threshold ${r.threshold} (score ≥ threshold is blocked).`,
+    `Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} ` +
+      `(exclusive; ${rep.window.days.length} day partition(s)) ` +
+      `through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, ` +
+      `in batches of ${int(rep.options.batchSize)}. ` +
+      `Operating threshold ${r.threshold} (score ≥ threshold is blocked).`,
     '',
   );
   lines.push('#### Gates', '', ...gateTable(r.gates), '');
@@ -287,7 +319,8 @@ export function shadowMarkdown(rep: ShadowReport): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   const q = (name: string, d: ShadowResult['candidate']) =>
-    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
+    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ` +
+    `${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
   lines.push(q('candidate', r.candidate));
   if (r.champion) lines.push(q('champion', r.champion));
   lines.push('');
@@ -299,9 +332,10 @@ export function shadowMarkdown(rep: ShadowReport): string {
       '| bin (upper edge) | champion | candidate |',
       '|---|---:|---:|',
     );
-    p.expected.forEach((e, i) =>
-      lines.push(`| ${i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge'} | ${pct(e)} | ${pct(p.actual[i])} |`),
-    );
+    p.expected.forEach((e, i) => {
+      const bin = i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge';
+      lines.push(`| ${bin} | ${pct(e)} | ${pct(p.actual[i])} |`);
+    });
     lines.push('');
   }
   if (r.top.length > 0) {
@@ -322,7 +356,9 @@ export function shadowMarkdown(rep: ShadowReport): string {
   lines.push(...lineage(rep));
   lines.push(
     '',
-    "<sub>PSI: 10 bins at the champion's score deciles (tied edges merged), proportions floored at 1e-4. KS: two-sample statistic. Agreement: share of events both block or both let through. Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
+    "<sub>PSI: 10 bins at the champion's score deciles (tied edges merged), proportions floored at 1e-4. " +
+      'KS: two-sample statistic. Agreement: share of events both block or both let through. ' +
+      "Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
   );
   return lines.join('\n');
 }
@@ -336,7 +372,8 @@ function shadowFigures(r: ShadowResult): string[] {
       `| decision agreement | ${pct(r.agreement, 3)} |`,
     );
     out.push(
-      `| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} (Δ ${signed(r.blockRateDelta)}) |`,
+      `| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} ` +
+        `(Δ ${signed(r.blockRateDelta)}) |`,
     );
     if (r.flips)
       out.push(`| newly blocked / newly allowed | ${int(r.flips.newlyBlocked)} / ${int(r.flips.newlyAllowed)} |`);

@@ -212,9 +212,12 @@ function derivedFeature(target: LoadedDay, d: FeatureSet['derived'][number]): Fl
     for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
   } else if (e.op === 'hour_of_day' || e.op === 'day_of_week') {
     const x = timestampMs(input(e.column), target.where, e.column);
-    if (e.op === 'hour_of_day')
+    if (e.op === 'hour_of_day') {
       for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
-    else for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
+    } else {
+      // 1970-01-01 was a Thursday; 0 = Sunday
+      for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7;
+    }
   } else {
     const left = codedColumn(input(e.left), target.where, e.left);
     const eq = e.op === 'eq';

@@ -187,11 +187,9 @@ async function pendingTrial(h: WorkflowHandle): Promise<{ details?: TrialHeartbe
 }
 
 async function versionsOf(model: string, workflowId: string) {
-  return (
-    await mlflow.searchModelVersions({
-      filter: `name = ${quoteFilterValue(model)} and tags.${tagFilterKey(VersionTag.workflowId)} = ${quoteFilterValue(workflowId)}`,
-    })
-  ).items;
+  const workflow = `${tagFilterKey(VersionTag.workflowId)} = ${quoteFilterValue(workflowId)}`;
+  const filter = `name = ${quoteFilterValue(model)} and ${workflow}`;
+  return (await mlflow.searchModelVersions({ filter })).items;
 }
 
 function uniqueModel(prefix: string): string {
