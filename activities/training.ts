@@ -184,7 +184,7 @@ async function trainTrial(deps: ActivityDeps, input: TrialInput): Promise<TrialR
       runId = found.info.runId;
     }
   }
-  runId ??= await createTrialRun(deps, input, exp.experimentId, trialKey);
+  if (!runId) runId = await createTrialRun(deps, input, exp.experimentId, trialKey);
   const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
   if (state.checkpoint) await noteResume(deps.mlflow, runId, state.checkpoint);
   ctx.heartbeat(state);

@@ -168,27 +168,7 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   lines.push(`- candidate — ${at(r.candidate)}`);
   if (r.champion) lines.push(`- champion — ${at(r.champion)}`);
   lines.push('');
-  if (r.slices.length > 0) {
-    lines.push('#### Slices', '');
-    lines.push(
-      r.champion
-        ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |'
-        : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |',
-    );
-    lines.push(r.champion ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|---:|');
-    for (const s of r.slices) {
-      const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
-      lines.push(
-        r.champion
-          ? `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ` +
-              `${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ` +
-              `${signed(s.delta?.recall_at_threshold)} |`
-          : `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ` +
-              `${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
-      );
-    }
-    lines.push('');
-  }
+  if (r.slices.length > 0) lines.push('#### Slices', '', ...sliceTable(r), '');
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
   lines.push(
     '#### Plots',
@@ -201,6 +181,28 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   lines.push(...lineage(rep));
   lines.push('', definitions());
   return lines.join('\n');
+}
+
+/** Every slice's metrics: with a champion, the candidate's AUC next to the champion's and the deltas. */
+function sliceTable(r: EvalResult): string[] {
+  const lines = [
+    r.champion
+      ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |'
+      : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |',
+    r.champion ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of r.slices) {
+    const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
+    const head = `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | `;
+    lines.push(
+      r.champion
+        ? head +
+            `${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ` +
+            `${signed(s.delta?.recall_at_threshold)} |`
+        : head + `${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
+    );
+  }
+  return lines;
 }
 
 function missingLines(missing: Record<string, number>, cand: ModelRef, champ: ModelRef | null): string[] {
@@ -312,45 +314,9 @@ export function shadowMarkdown(rep: ShadowReport): string {
   );
   lines.push('#### Gates', '', ...gateTable(r.gates), '');
   lines.push(...shadowFigures(r), '');
-  lines.push(
-    '#### Score quantiles',
-    '',
-    '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-  );
-  const q = (name: string, d: ShadowResult['candidate']) =>
-    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ` +
-    `${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
-  lines.push(q('candidate', r.candidate));
-  if (r.champion) lines.push(q('champion', r.champion));
-  lines.push('');
-  const p = r.psi;
-  if (p) {
-    lines.push(
-      '#### PSI bins (champion deciles)',
-      '',
-      '| bin (upper edge) | champion | candidate |',
-      '|---|---:|---:|',
-    );
-    p.expected.forEach((e, i) => {
-      const bin = i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge';
-      lines.push(`| ${bin} | ${pct(e)} | ${pct(p.actual[i])} |`);
-    });
-    lines.push('');
-  }
-  if (r.top.length > 0) {
-    lines.push(
-      `#### The ${r.top.length} events they disagree on most`,
-      '',
-      '| event id | time | champion | candidate | Δ |',
-      '|---|---|---:|---:|---:|',
-    );
-    for (const t of r.top)
-      lines.push(
-        `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
-      );
-    lines.push('');
-  }
+  lines.push(...quantileTable(r), '');
+  if (r.psi) lines.push(...psiTable(r.psi), '');
+  if (r.top.length > 0) lines.push(...disagreementTable(r.top), '');
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
   lines.push('#### Plots', '', '![scores](scores.svg)', '');
   lines.push(...lineage(rep));
@@ -361,6 +327,46 @@ export function shadowMarkdown(rep: ShadowReport): string {
       "Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
   );
   return lines.join('\n');
+}
+
+function quantileTable(r: ShadowResult): string[] {
+  const q = (name: string, d: ShadowResult['candidate']) =>
+    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ` +
+    `${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
+  return [
+    '#### Score quantiles',
+    '',
+    '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    q('candidate', r.candidate),
+    ...(r.champion ? [q('champion', r.champion)] : []),
+  ];
+}
+
+function psiTable(p: NonNullable<ShadowResult['psi']>): string[] {
+  const lines = [
+    '#### PSI bins (champion deciles)',
+    '',
+    '| bin (upper edge) | champion | candidate |',
+    '|---|---:|---:|',
+  ];
+  p.expected.forEach((e, i) => {
+    const bin = i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge';
+    lines.push(`| ${bin} | ${pct(e)} | ${pct(p.actual[i])} |`);
+  });
+  return lines;
+}
+
+function disagreementTable(top: ShadowResult['top']): string[] {
+  return [
+    `#### The ${top.length} events they disagree on most`,
+    '',
+    '| event id | time | champion | candidate | Δ |',
+    '|---|---|---:|---:|---:|',
+    ...top.map(
+      (t) => `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
+    ),
+  ];
 }
 
 function shadowFigures(r: ShadowResult): string[] {

@@ -307,23 +307,25 @@ export function computeWindowedFeatures(input: KernelInput, aggs: readonly AggSp
   return Object.fromEntries(plan.map(({ spec, out, owner }) => [spec.name, owner ? out : out.slice()]));
 }
 
+type ValueJob = {
+  col: string;
+  windowMs: number;
+  sum: Float64Array | null;
+  mean: Float64Array | null;
+  min: Float64Array | null;
+  max: Float64Array | null;
+  std: Float64Array | null;
+};
+type DistinctJob = { col: string; jobs: { windowMs: number; out: Float64Array }[] };
+
 function runPasses(
   L: Layout,
   plan: readonly { spec: AggSpec; out: Float64Array; owner: boolean }[],
   values: Readonly<Record<string, Float64Array>>,
   ids: Readonly<Record<string, Int32Array>>,
 ): void {
-  type ValueJob = {
-    col: string;
-    windowMs: number;
-    sum: Float64Array | null;
-    mean: Float64Array | null;
-    min: Float64Array | null;
-    max: Float64Array | null;
-    std: Float64Array | null;
-  };
   const valueJobs = new Map<string, ValueJob>();
-  const distinctJobs = new Map<string, { col: string; jobs: { windowMs: number; out: Float64Array }[] }>();
+  const distinctJobs = new Map<string, DistinctJob>();
   for (const { spec, out, owner } of plan) {
     if (!owner) continue;
     const windowMs = spec.windowMs ?? Infinity;
@@ -350,28 +352,29 @@ function runPasses(
       }
     }
   }
-
-  if (valueJobs.size > 0) {
-    const dq = new Int32Array(L.maxGroupSize);
-    const gathered = new Map<string, Float64Array>();
-    const negated = new Map<string, Float64Array>();
-    for (const job of valueJobs.values()) {
-      let sv = gathered.get(job.col);
-      if (!sv) gathered.set(job.col, (sv = gatherValues(values[job.col]!, L)));
-      if (job.sum !== null || job.mean !== null) sumPass(L, job.windowMs, sv, job.sum, job.mean);
-      if (job.min !== null) minPass(L, job.windowMs, sv, 1, job.min, dq);
-      if (job.max !== null) {
-        let neg = negated.get(job.col);
-        if (!neg) negated.set(job.col, (neg = sv.map((x) => -x)));
-        minPass(L, job.windowMs, neg, -1, job.max, dq);
-      }
-      if (job.std !== null) stdPass(L, job.windowMs, sv, job.std);
-    }
-  }
-
+  if (valueJobs.size > 0) runValueJobs(L, valueJobs.values(), values);
   for (const { col, jobs } of distinctJobs.values()) {
     const { sid, size } = gatherIds(ids[col]!, L);
     const cnt = new Int32Array(size);
     for (const { windowMs, out } of jobs) distinctPass(L, windowMs, sid, cnt, out);
+  }
+}
+
+/** Sum, mean, min, max and std passes; each value column is gathered (and negated for max) once. */
+function runValueJobs(L: Layout, jobs: Iterable<ValueJob>, values: Readonly<Record<string, Float64Array>>): void {
+  const dq = new Int32Array(L.maxGroupSize);
+  const gathered = new Map<string, Float64Array>();
+  const negated = new Map<string, Float64Array>();
+  for (const job of jobs) {
+    let sv = gathered.get(job.col);
+    if (!sv) gathered.set(job.col, (sv = gatherValues(values[job.col]!, L)));
+    if (job.sum !== null || job.mean !== null) sumPass(L, job.windowMs, sv, job.sum, job.mean);
+    if (job.min !== null) minPass(L, job.windowMs, sv, 1, job.min, dq);
+    if (job.max !== null) {
+      let neg = negated.get(job.col);
+      if (!neg) negated.set(job.col, (neg = sv.map((x) => -x)));
+      minPass(L, job.windowMs, neg, -1, job.max, dq);
+    }
+    if (job.std !== null) stdPass(L, job.windowMs, sv, job.std);
   }
 }
