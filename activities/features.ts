@@ -3,9 +3,9 @@
  * partition (content-addressed, reused when its inputs and definitions are unchanged), and
  * write the snapshot manifest last.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { BadInputError } from '../lib/core/errors';
-import { FailureType } from '../lib/core/failure-types';
+import { withActivityFailures } from '../lib/core/failures';
 import { readIpcTable } from '../lib/features/arrow-io';
 import { featureSetHash, type FeatureSet } from '../lib/features/featureset';
 import {
@@ -53,14 +53,8 @@ export type ManifestInput = {
   partitions: PartitionResult[];
 };
 
-export function partitionKey(outputPrefix: string, day: string, hash: string): string {
+function partitionKey(outputPrefix: string, day: string, hash: string): string {
   return `${outputPrefix}day=${day}/${hash}.arrow`;
-}
-
-function toFailure(err: unknown): unknown {
-  if (err instanceof BadInputError)
-    return ApplicationFailure.create({ type: FailureType.BadInput, message: err.message, nonRetryable: true });
-  return err;
 }
 
 type DayListing = Map<string, { key: string; etag: string; size: number }[]>;
@@ -79,199 +73,248 @@ async function listDays(deps: ActivityDeps, prefix: string, signal?: AbortSignal
   return out;
 }
 
-export function featureActivities(deps: ActivityDeps, opts: { cacheBytes?: number } = {}) {
-  const cache = new TableCache(opts.cacheBytes ?? 1024 * 1024 * 1024);
-  const bucket = deps.config.s3.bucket;
+/** Decoded input partitions kept per worker: consecutive days share most of their lookback. */
+const TABLE_CACHE_BYTES = 1024 * 1024 * 1024;
 
-  async function loadTables(
-    files: { key: string; etag: string }[],
-    day: string,
-    signal: AbortSignal,
-  ): Promise<LoadedDay[]> {
-    return Promise.all(
-      files.map(async (f) => {
-        const where = s3Uri(bucket, f.key);
-        const table = await cache.get(f.key, f.etag, async () => {
-          const bytes = await getObjectBytes(deps.s3, bucket, f.key, signal);
-          return { table: readIpcTable(bytes, where), bytes: bytes.byteLength };
-        });
-        return { day, where, table };
-      }),
-    );
-  }
-
+export function featureActivities(deps: ActivityDeps) {
+  const cache = new TableCache(TABLE_CACHE_BYTES);
   return {
     async planFeatureBackfill(input: PlanBackfillInput): Promise<PlanBackfillResult> {
-      try {
-        const fs = input.featureSet;
-        const hash = featureSetHash(fs);
-        const days = daysBetween(input.range);
-        if (days.length === 0)
-          throw new BadInputError(
-            `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
-          );
-        const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
-        const missing = days.filter((d) => !events.has(d));
-        if (missing.length > 0 && !fs.events.allowGaps) {
-          const shown =
-            missing.length > 5
-              ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more`
-              : missing.join(', ');
-          throw new BadInputError(
-            `raw event partition${missing.length > 1 ? 's' : ''} missing under s3://${bucket}/${fs.events.prefix}: day=${shown}. Generate or load the data (e.g. \`mlo gen-data\`), choose another date range, or set data.events.allow_gaps: true in the model spec.`,
-          );
-        }
-        return { featureSetHash: hash, days, outputPrefix: `features/${fs.model}/${hash}/` };
-      } catch (err) {
-        throw toFailure(err);
-      }
+      return withActivityFailures(() => planFeatureBackfill(deps, input));
     },
 
     async computeFeaturePartition(input: PartitionInput): Promise<PartitionResult> {
-      const ctx = Context.current();
-      const signal = ctx.cancellationSignal;
-      try {
-        const fs = input.featureSet;
-        const cutoffMs = Date.parse(input.labelCutoff);
-        const lookbackDays = Math.ceil(fs.lookbackMs / DAY_MS);
-        const [events, labels] = await Promise.all([
-          listDays(deps, fs.events.prefix, signal),
-          listDays(deps, fs.labels.prefix, signal),
-        ]);
-        const targetFiles = events.get(input.day);
-        if (!targetFiles && !fs.events.allowGaps) {
-          throw new BadInputError(
-            `raw event partition s3://${bucket}/${fs.events.prefix}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`,
-          );
-        }
-        const firstDay = [...events.keys()].sort()[0] ?? input.day;
-        const lookback: { day: string; files: { key: string; etag: string }[] }[] = [];
-        for (let k = lookbackDays; k >= 1; k--) {
-          const d = addDays(input.day, -k);
-          const files = events.get(d);
-          if (files) lookback.push({ day: d, files });
-          else if (d >= firstDay && !fs.events.allowGaps) {
-            throw new BadInputError(
-              `raw event partition s3://${bucket}/${fs.events.prefix}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; load it or set data.events.allow_gaps: true`,
-            );
-          }
-        }
-        // Labels of this day's events can be reported any day from the event day up to the cut-off.
-        const cutoffDay = new Date(cutoffMs).toISOString().slice(0, 10);
-        const labelFiles = [...labels.entries()]
-          .filter(([d]) => d >= input.day && d <= cutoffDay)
-          .sort(([a], [b]) => (a < b ? -1 : 1));
-        const hash = hashOf(
-          {
-            fs: input.featureSetHash,
-            day: input.day,
-            cutoff: input.labelCutoff,
-            events: (targetFiles ?? []).map((f) => [f.key, f.etag]),
-            lookback: lookback.flatMap((l) => l.files.map((f) => [f.key, f.etag])),
-            labels: labelFiles.flatMap(([, fl]) => fl.map((f) => [f.key, f.etag])),
-          },
-          24,
-        );
-        const key = partitionKey(input.outputPrefix, input.day, hash);
-        const existing = await headObject(deps.s3, bucket, key, signal);
-        if (existing) {
-          const m = existing.metadata;
-          ctx.heartbeat({ day: input.day, reused: true });
-          return {
-            day: input.day,
-            hash,
-            rows: Number(m.rows ?? 0),
-            labeledRows: Number(m['labeled-rows'] ?? 0),
-            positives: Number(m.positives ?? 0),
-            reused: true,
-          };
-        }
-        ctx.heartbeat({ day: input.day, step: 'load' });
-        const targetTables = await loadTables(targetFiles ?? [], input.day, signal);
-        const lookbackTables = (await Promise.all(lookback.map((l) => loadTables(l.files, l.day, signal)))).flat();
-        const labelTables = (await Promise.all(labelFiles.map(([d, fl]) => loadTables(fl, d, signal)))).flat();
-        ctx.heartbeat({ day: input.day, step: 'compute' });
-        const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
-        if (targetTables.length > 1)
-          throw new BadInputError(
-            `s3://${bucket}/${fs.events.prefix}day=${input.day}/ holds ${targetTables.length} files; mlo reads one file per day partition`,
-          );
-        const target: LoadedDay = targetTables[0] ?? {
-          day: input.day,
-          where: `s3://${bucket}/${fs.events.prefix}day=${input.day}/ (absent)`,
-          table: emptyLike(lookbackTables),
-        };
-        const out = computeFeaturePartition(fs, target, lookbackTables, labelIndex, cutoffMs);
-        ctx.heartbeat({ day: input.day, step: 'write' });
-        await putObject(deps.s3, bucket, key, out.bytes, {
-          contentType: 'application/vnd.apache.arrow.file',
-          metadata: {
-            rows: String(out.stats.rows),
-            'labeled-rows': String(out.stats.labeledRows),
-            positives: String(out.stats.positives),
-            'feature-set': input.featureSetHash,
-          },
-          signal,
-        });
-        return { day: input.day, hash, ...out.stats, reused: false };
-      } catch (err) {
-        throw toFailure(err);
-      }
+      return withActivityFailures(() => computePartition(deps, cache, input));
     },
 
     async writeFeatureManifest(input: ManifestInput): Promise<FeatureSnapshotRef> {
-      const fs = input.featureSet;
-      const partitions: FeatureSnapshotPartition[] = input.partitions.map((p) => ({
-        day: p.day,
-        uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
-        rows: p.rows,
-        labeledRows: p.labeledRows,
-        positives: p.positives,
-        hash: p.hash,
-      }));
-      const hash = hashOf(
-        {
-          fs: input.featureSetHash,
-          range: input.range,
-          cutoff: input.labelCutoff,
-          partitions: partitions.map((p) => [p.day, p.hash]),
-        },
-        24,
-      );
-      const manifest: FeatureSnapshotManifest = {
-        kind: FEATURE_SNAPSHOT_KIND,
-        model: input.model,
-        featureSetHash: input.featureSetHash,
-        hash,
-        window: input.range,
-        labelCutoff: input.labelCutoff,
-        columns: {
-          id: fs.events.id,
-          timestamp: fs.events.timestamp,
-          label: LABEL_COLUMN,
-          features: fs.featureOrder.map((name) => ({ name, type: 'float64' as const })),
-          slices: fs.slices,
-        },
-        partitions,
-        rows: partitions.reduce((s, p) => s + p.rows, 0),
-        labeledRows: partitions.reduce((s, p) => s + p.labeledRows, 0),
-        positives: partitions.reduce((s, p) => s + p.positives, 0),
-      };
-      const key = `${input.outputPrefix}snapshots/${hash}.json`;
-      // Written after every partition it lists; the same snapshot always has the same bytes.
-      await putObject(deps.s3, bucket, key, `${JSON.stringify(manifest, null, 2)}\n`, {
-        contentType: 'application/json',
-        signal: Context.current().cancellationSignal,
-      });
-      return {
-        manifestUri: s3Uri(bucket, key),
-        hash,
-        rows: manifest.rows,
-        partitions: partitions.length,
-        labeledRows: manifest.labeledRows,
-        positives: manifest.positives,
-      };
+      return writeFeatureManifest(deps, input);
     },
+  };
+}
+
+async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput): Promise<PlanBackfillResult> {
+  const bucket = deps.config.s3.bucket;
+  const fs = input.featureSet;
+  const hash = featureSetHash(fs);
+  const days = daysBetween(input.range);
+  if (days.length === 0)
+    throw new BadInputError(
+      `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
+    );
+  const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
+  const missing = days.filter((d) => !events.has(d));
+  if (missing.length > 0 && !fs.events.allowGaps) {
+    const shown =
+      missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ');
+    throw new BadInputError(
+      `raw event partition${missing.length > 1 ? 's' : ''} missing under s3://${bucket}/${fs.events.prefix}: ` +
+        `day=${shown}. Generate or load the data (e.g. \`mlo gen-data\`), choose another date range, ` +
+        'or set data.events.allow_gaps: true in the model spec.',
+    );
+  }
+  return { featureSetHash: hash, days, outputPrefix: `features/${fs.model}/${hash}/` };
+}
+
+type S3File = { key: string; etag: string };
+
+/** The raw files a partition is computed from: its day's events, the lookback days', and the labels'. */
+type PartitionSources = {
+  target: S3File[] | undefined;
+  lookback: { day: string; files: S3File[] }[];
+  labels: [string, S3File[]][];
+};
+
+/** Finds the partition's raw files; a missing event day (unless gaps are allowed) is bad input. */
+async function partitionSources(
+  deps: ActivityDeps,
+  input: PartitionInput,
+  signal: AbortSignal,
+): Promise<PartitionSources> {
+  const where = `s3://${deps.config.s3.bucket}/${input.featureSet.events.prefix}`;
+  const { events: ev, labels: lab, lookbackMs } = input.featureSet;
+  const lookbackDays = Math.ceil(lookbackMs / DAY_MS);
+  const [events, labels] = await Promise.all([listDays(deps, ev.prefix, signal), listDays(deps, lab.prefix, signal)]);
+  const target = events.get(input.day);
+  if (!target && !ev.allowGaps) {
+    throw new BadInputError(
+      `raw event partition ${where}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`,
+    );
+  }
+  const firstDay = [...events.keys()].sort()[0] ?? input.day;
+  const lookback: PartitionSources['lookback'] = [];
+  for (let k = lookbackDays; k >= 1; k--) {
+    const d = addDays(input.day, -k);
+    const files = events.get(d);
+    if (files) lookback.push({ day: d, files });
+    else if (d >= firstDay && !ev.allowGaps) {
+      throw new BadInputError(
+        `raw event partition ${where}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; ` +
+          'load it or set data.events.allow_gaps: true',
+      );
+    }
+  }
+  // Labels of this day's events can be reported any day from the event day up to the cut-off.
+  const cutoffDay = new Date(Date.parse(input.labelCutoff)).toISOString().slice(0, 10);
+  const labelFiles = [...labels.entries()]
+    .filter(([d]) => d >= input.day && d <= cutoffDay)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return { target, lookback, labels: labelFiles };
+}
+
+/** The partition's content address: the feature definitions, the day, the cut-off and every input file's ETag. */
+function partitionHash(input: PartitionInput, src: PartitionSources): string {
+  return hashOf(
+    {
+      fs: input.featureSetHash,
+      day: input.day,
+      cutoff: input.labelCutoff,
+      events: (src.target ?? []).map((f) => [f.key, f.etag]),
+      lookback: src.lookback.flatMap((l) => l.files.map((f) => [f.key, f.etag])),
+      labels: src.labels.flatMap(([, fl]) => fl.map((f) => [f.key, f.etag])),
+    },
+    24,
+  );
+}
+
+/** Decoded tables of a day's files, through the worker's cache. */
+async function loadTables(
+  deps: ActivityDeps,
+  cache: TableCache,
+  files: S3File[],
+  day: string,
+  signal: AbortSignal,
+): Promise<LoadedDay[]> {
+  const bucket = deps.config.s3.bucket;
+  return Promise.all(
+    files.map(async (f) => {
+      const where = s3Uri(bucket, f.key);
+      const table = await cache.get(f.key, f.etag, async () => {
+        const bytes = await getObjectBytes(deps.s3, bucket, f.key, signal);
+        return { table: readIpcTable(bytes, where), bytes: bytes.byteLength };
+      });
+      return { day, where, table };
+    }),
+  );
+}
+
+async function computePartition(
+  deps: ActivityDeps,
+  cache: TableCache,
+  input: PartitionInput,
+): Promise<PartitionResult> {
+  const ctx = Context.current();
+  const signal = ctx.cancellationSignal;
+  const bucket = deps.config.s3.bucket;
+  const src = await partitionSources(deps, input, signal);
+  const hash = partitionHash(input, src);
+  const key = partitionKey(input.outputPrefix, input.day, hash);
+  const existing = await headObject(deps.s3, bucket, key, signal);
+  if (existing) {
+    ctx.heartbeat({ day: input.day, reused: true });
+    return reusedPartition(input.day, hash, existing.metadata);
+  }
+  ctx.heartbeat({ day: input.day, step: 'load' });
+  const load = (files: S3File[], day: string) => loadTables(deps, cache, files, day, signal);
+  const targetTables = await load(src.target ?? [], input.day);
+  const lookbackTables = (await Promise.all(src.lookback.map((l) => load(l.files, l.day)))).flat();
+  const labelTables = (await Promise.all(src.labels.map(([d, fl]) => load(fl, d)))).flat();
+  ctx.heartbeat({ day: input.day, step: 'compute' });
+  const fs = input.featureSet;
+  const cutoffMs = Date.parse(input.labelCutoff);
+  const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
+  const dayPrefix = `s3://${bucket}/${fs.events.prefix}day=${input.day}/`;
+  if (targetTables.length > 1)
+    throw new BadInputError(`${dayPrefix} holds ${targetTables.length} files; mlo reads one file per day partition`);
+  const target: LoadedDay = targetTables[0] ?? {
+    day: input.day,
+    where: `${dayPrefix} (absent)`,
+    table: emptyLike(lookbackTables),
+  };
+  const out = computeFeaturePartition(fs, target, lookbackTables, labelIndex, cutoffMs);
+  ctx.heartbeat({ day: input.day, step: 'write' });
+  await putObject(deps.s3, bucket, key, out.bytes, {
+    contentType: 'application/vnd.apache.arrow.file',
+    metadata: {
+      rows: String(out.stats.rows),
+      'labeled-rows': String(out.stats.labeledRows),
+      positives: String(out.stats.positives),
+      'feature-set': input.featureSetHash,
+    },
+    signal,
+  });
+  return { day: input.day, hash, ...out.stats, reused: false };
+}
+
+/** The result of a partition computed before, from its object's metadata. */
+function reusedPartition(day: string, hash: string, m: Record<string, string | undefined>): PartitionResult {
+  return {
+    day,
+    hash,
+    rows: Number(m.rows ?? 0),
+    labeledRows: Number(m['labeled-rows'] ?? 0),
+    positives: Number(m.positives ?? 0),
+    reused: true,
+  };
+}
+
+/** The snapshot's manifest: every partition, the columns, the totals; addressed by the partitions' hashes. */
+function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshotManifest {
+  const fs = input.featureSet;
+  const partitions: FeatureSnapshotPartition[] = input.partitions.map((p) => ({
+    day: p.day,
+    uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
+    rows: p.rows,
+    labeledRows: p.labeledRows,
+    positives: p.positives,
+    hash: p.hash,
+  }));
+  const hash = hashOf(
+    {
+      fs: input.featureSetHash,
+      range: input.range,
+      cutoff: input.labelCutoff,
+      partitions: partitions.map((p) => [p.day, p.hash]),
+    },
+    24,
+  );
+  return {
+    kind: FEATURE_SNAPSHOT_KIND,
+    model: input.model,
+    featureSetHash: input.featureSetHash,
+    hash,
+    window: input.range,
+    labelCutoff: input.labelCutoff,
+    columns: {
+      id: fs.events.id,
+      timestamp: fs.events.timestamp,
+      label: LABEL_COLUMN,
+      features: fs.featureOrder.map((name) => ({ name, type: 'float64' as const })),
+      slices: fs.slices,
+    },
+    partitions,
+    rows: partitions.reduce((s, p) => s + p.rows, 0),
+    labeledRows: partitions.reduce((s, p) => s + p.labeledRows, 0),
+    positives: partitions.reduce((s, p) => s + p.positives, 0),
+  };
+}
+
+async function writeFeatureManifest(deps: ActivityDeps, input: ManifestInput): Promise<FeatureSnapshotRef> {
+  const bucket = deps.config.s3.bucket;
+  const manifest = snapshotManifest(bucket, input);
+  const key = `${input.outputPrefix}snapshots/${manifest.hash}.json`;
+  // Written after every partition it lists; the same snapshot always has the same bytes.
+  await putObject(deps.s3, bucket, key, `${JSON.stringify(manifest, null, 2)}\n`, {
+    contentType: 'application/json',
+    signal: Context.current().cancellationSignal,
+  });
+  return {
+    manifestUri: s3Uri(bucket, key),
+    hash: manifest.hash,
+    rows: manifest.rows,
+    partitions: manifest.partitions.length,
+    labeledRows: manifest.labeledRows,
+    positives: manifest.positives,
   };
 }
 

@@ -23,7 +23,10 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The CPU pool serves every activity: features, evaluation, shadow, registry, and training for models on the CPU pool. */
+/**
+ * The CPU pool serves every activity: features, evaluation, shadow, registry, and training for
+ * models on the CPU pool.
+ */
 export const createCpuActivities = createActivities;
 
 /** Activities served by the GPU pool: training only. */

@@ -4,11 +4,10 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/registry/audit';
-import type { ActivityDeps } from './deps';
 import { FailureType } from '../lib/core/failure-types';
-
-export const CHAMPION = 'champion';
-export const CHALLENGER = 'challenger';
+import type { MlflowClient } from '../lib/registry/mlflow';
+import { ModelAlias, ModelTag, VersionTag } from '../lib/registry/tags';
+import type { ActivityDeps } from './deps';
 
 export type ChampionMoveInput = {
   model: string;
@@ -23,61 +22,36 @@ export type ChampionMoveInput = {
   workflowId: string;
 };
 
+export type SetChallengerInput = {
+  model: string;
+  version: string;
+  requestedBy: string;
+  workflowId: string;
+  evidence?: Record<string, string>;
+};
+
+export type DropChallengerInput = {
+  model: string;
+  version: string;
+  actor: string;
+  reason: string;
+  action: 'rejected' | 'expired';
+  workflowId: string;
+};
+
 export function registryActivities(deps: ActivityDeps) {
-  const { mlflow } = deps;
-  const bucket = deps.config.s3.bucket;
-  const runId = () => Context.current().info.workflowExecution?.runId;
-
-  async function championVersion(model: string): Promise<string | null> {
-    try {
-      return (await mlflow.getModelVersionByAlias(model, CHAMPION))?.version ?? null;
-    } catch (err) {
-      if ((err as { kind?: string }).kind === 'not_found') return null; // no registered model yet
-      throw err;
-    }
-  }
-
-  /** Removes `challenger` when it is on this version (and only then). */
-  async function dropChallengerAlias(model: string, version: string): Promise<void> {
-    const ch = await mlflow.getModelVersionByAlias(model, CHALLENGER).catch(() => undefined);
-    if (ch?.version === version) await mlflow.deleteAlias(model, CHALLENGER);
-  }
-
-  async function audit(record: Omit<AuditRecord, 'at' | 'workflowRunId'> & { at?: string }): Promise<string> {
-    return appendAudit(deps.s3, bucket, {
-      ...record,
-      at: record.at ?? new Date().toISOString(),
-      workflowRunId: runId(),
-    });
-  }
-
   return {
     async getChampion(input: { model: string }): Promise<string | null> {
-      return championVersion(input.model);
+      return championVersion(deps.mlflow, input.model);
     },
 
     async appendAuditRecord(record: Omit<AuditRecord, 'workflowRunId'>): Promise<string> {
-      return audit(record);
+      return audit(deps, record);
     },
 
     /** Sets `challenger` on the candidate awaiting a decision. */
-    async setChallenger(input: {
-      model: string;
-      version: string;
-      requestedBy: string;
-      workflowId: string;
-      evidence?: Record<string, string>;
-    }): Promise<void> {
-      await mlflow.setAlias(input.model, CHALLENGER, input.version);
-      await mlflow.setModelVersionTag(input.model, input.version, 'mlo.awaiting_approval_in', input.workflowId);
-      await audit({
-        model: input.model,
-        action: 'challenger-set',
-        actor: 'mlo',
-        version: input.version,
-        workflowId: input.workflowId,
-        evidence: input.evidence,
-      });
+    async setChallenger(input: SetChallengerInput): Promise<void> {
+      return setChallenger(deps, input);
     },
 
     /**
@@ -85,74 +59,132 @@ export function registryActivities(deps: ActivityDeps) {
      * decision was made; otherwise fails for good instead of overwriting someone else's move.
      */
     async moveChampion(input: ChampionMoveInput): Promise<{ previous: string | null }> {
-      const current = await championVersion(input.model);
-      if (current !== input.expectedChampion) {
-        throw ApplicationFailure.create({
-          type: FailureType.ChampionMoved,
-          nonRetryable: true,
-          message: `the champion of ${input.model} moved since the decision was made (expected ${input.expectedChampion ? `version ${input.expectedChampion}` : 'no champion'}, found ${current ? `version ${current}` : 'none'}); nothing was changed. Evaluate again against the current champion.`,
-        });
-      }
-      const at = new Date().toISOString();
-      await mlflow.setAlias(input.model, CHAMPION, input.version);
-      await dropChallengerAlias(input.model, input.version);
-      await mlflow.setModelVersionTag(input.model, input.version, 'mlo.promoted_at', at);
-      await mlflow.setModelVersionTag(input.model, input.version, 'mlo.approved_by', input.actor);
-      await mlflow.setModelVersionTag(input.model, input.version, 'mlo.previous_champion', current ?? 'none');
-      if (input.emergency) await mlflow.setModelVersionTag(input.model, input.version, 'mlo.emergency', 'true');
-      if (current)
-        await mlflow.setModelVersionTag(input.model, current, 'mlo.replaced_by', `${input.version} at ${at}`);
-      await mlflow.setRegisteredModelTag(
-        input.model,
-        'mlo.last_alias_move',
-        JSON.stringify({ champion: input.version, previous: current, by: input.actor, at, action: input.action }),
-      );
-      await audit({
-        model: input.model,
-        action: input.action,
-        actor: input.actor,
-        at,
-        version: input.version,
-        previousChampion: current,
-        newChampion: input.version,
-        reason: input.reason,
-        emergency: input.emergency,
-        evidence: input.evidence,
-        workflowId: input.workflowId,
-      });
-      return { previous: current };
+      return moveChampion(deps, input);
     },
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
-    async dropChallenger(input: {
-      model: string;
-      version: string;
-      actor: string;
-      reason: string;
-      action: 'rejected' | 'expired';
-      workflowId: string;
-    }): Promise<void> {
-      await dropChallengerAlias(input.model, input.version);
-      await mlflow.setModelVersionTag(
-        input.model,
-        input.version,
-        'mlo.rejected',
-        `${input.action} by ${input.actor}: ${input.reason}`,
-      );
-      await audit({
-        model: input.model,
-        action: input.action,
-        actor: input.actor,
-        version: input.version,
-        reason: input.reason,
-        workflowId: input.workflowId,
-      });
+    async dropChallenger(input: DropChallengerInput): Promise<void> {
+      return dropChallenger(deps, input);
     },
 
     /** Versions that once were champion (from the audit trail), oldest first, and the current one. */
     async championLineage(input: { model: string }): Promise<{ history: string[]; current: string | null }> {
-      const records = await readAudit(deps.s3, bucket, input.model);
-      return { history: championHistory(records), current: await championVersion(input.model) };
+      const records = await readAudit(deps.s3, deps.config.s3.bucket, input.model);
+      return { history: championHistory(records), current: await championVersion(deps.mlflow, input.model) };
     },
   };
+}
+
+async function championVersion(mlflow: MlflowClient, model: string): Promise<string | null> {
+  try {
+    return (await mlflow.getModelVersionByAlias(model, ModelAlias.champion))?.version ?? null;
+  } catch (err) {
+    if ((err as { kind?: string }).kind === 'not_found') return null; // no registered model yet
+    throw err;
+  }
+}
+
+/** Removes `challenger` when it is on this version (and only then). */
+async function dropChallengerAlias(mlflow: MlflowClient, model: string, version: string): Promise<void> {
+  const ch = await mlflow.getModelVersionByAlias(model, ModelAlias.challenger).catch(() => undefined);
+  if (ch?.version === version) await mlflow.deleteAlias(model, ModelAlias.challenger);
+}
+
+async function audit(
+  deps: ActivityDeps,
+  record: Omit<AuditRecord, 'at' | 'workflowRunId'> & { at?: string },
+): Promise<string> {
+  return appendAudit(deps.s3, deps.config.s3.bucket, {
+    ...record,
+    at: record.at ?? new Date().toISOString(),
+    workflowRunId: Context.current().info.workflowExecution?.runId,
+  });
+}
+
+async function setChallenger(deps: ActivityDeps, input: SetChallengerInput): Promise<void> {
+  await deps.mlflow.setAlias(input.model, ModelAlias.challenger, input.version);
+  await deps.mlflow.setModelVersionTag(input.model, input.version, VersionTag.awaitingApprovalIn, input.workflowId);
+  await audit(deps, {
+    model: input.model,
+    action: 'challenger-set',
+    actor: 'mlo',
+    version: input.version,
+    workflowId: input.workflowId,
+    evidence: input.evidence,
+  });
+}
+
+function championMoved(input: ChampionMoveInput, current: string | null): ApplicationFailure {
+  const expected = input.expectedChampion ? `version ${input.expectedChampion}` : 'no champion';
+  return ApplicationFailure.create({
+    type: FailureType.ChampionMoved,
+    nonRetryable: true,
+    message:
+      `the champion of ${input.model} moved since the decision was made (expected ${expected}, ` +
+      `found ${current ? `version ${current}` : 'none'}); nothing was changed. ` +
+      'Evaluate again against the current champion.',
+  });
+}
+
+async function moveChampion(deps: ActivityDeps, input: ChampionMoveInput): Promise<{ previous: string | null }> {
+  const { mlflow } = deps;
+  const current = await championVersion(mlflow, input.model);
+  if (current !== input.expectedChampion) throw championMoved(input, current);
+  const at = new Date().toISOString();
+  await mlflow.setAlias(input.model, ModelAlias.champion, input.version);
+  await dropChallengerAlias(mlflow, input.model, input.version);
+  await tagPromotion(mlflow, input, current, at);
+  await audit(deps, {
+    model: input.model,
+    action: input.action,
+    actor: input.actor,
+    at,
+    version: input.version,
+    previousChampion: current,
+    newChampion: input.version,
+    reason: input.reason,
+    emergency: input.emergency,
+    evidence: input.evidence,
+    workflowId: input.workflowId,
+  });
+  return { previous: current };
+}
+
+/** Mirrors an alias move in MLflow tags: on the new champion, the replaced one, and the registered model. */
+async function tagPromotion(
+  mlflow: MlflowClient,
+  input: ChampionMoveInput,
+  current: string | null,
+  at: string,
+): Promise<void> {
+  const tag = (version: string, key: string, value: string) =>
+    mlflow.setModelVersionTag(input.model, version, key, value);
+  await tag(input.version, VersionTag.promotedAt, at);
+  await tag(input.version, VersionTag.approvedBy, input.actor);
+  await tag(input.version, VersionTag.previousChampion, current ?? 'none');
+  if (input.emergency) await tag(input.version, VersionTag.emergency, 'true');
+  if (current) await tag(current, VersionTag.replacedBy, `${input.version} at ${at}`);
+  await mlflow.setRegisteredModelTag(
+    input.model,
+    ModelTag.lastAliasMove,
+    JSON.stringify({ champion: input.version, previous: current, by: input.actor, at, action: input.action }),
+  );
+}
+
+async function dropChallenger(deps: ActivityDeps, input: DropChallengerInput): Promise<void> {
+  await dropChallengerAlias(deps.mlflow, input.model, input.version);
+  await deps.mlflow.setModelVersionTag(
+    input.model,
+    input.version,
+    VersionTag.rejected,
+    `${input.action} by ${input.actor}: ${input.reason}`,
+  );
+  await audit(deps, {
+    model: input.model,
+    action: input.action,
+    actor: input.actor,
+    version: input.version,
+    reason: input.reason,
+    workflowId: input.workflowId,
+  });
 }

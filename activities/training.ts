@@ -8,11 +8,28 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { BadInputError } from '../lib/core/errors';
 import { FailureType } from '../lib/core/failure-types';
-import { MlflowClient, isRetryable, quoteFilterValue, tagFilterKey, tagsOf, type Run } from '../lib/registry/mlflow';
+import { CancelledError, toActivityFailure } from '../lib/core/failures';
 import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
-import { TRAINER_CONTRACT, TRAINER_EXIT, type TrainerInput, type TrainerResult } from '../lib/trainer/contract';
-import { runTrainerProcess } from '../lib/trainer/process';
+import {
+  isRetryable,
+  quoteFilterValue,
+  tagFilterKey,
+  tagsOf,
+  type MetricInput,
+  type MlflowClient,
+  type Run,
+} from '../lib/registry/mlflow';
+import { ModelTag, RunTag, VersionTag } from '../lib/registry/tags';
+import {
+  TRAINER_CONTRACT,
+  TRAINER_EXIT,
+  type TrainerInput,
+  type TrainerLine,
+  type TrainerResult,
+} from '../lib/trainer/contract';
+import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 
@@ -57,299 +74,24 @@ export type RegisterInput = StageInput & {
   parentRunId?: string;
 };
 
-export const TAG = {
-  trialKey: 'mlo.trial_key',
-  trialResult: 'mlo.trial_result',
-  registrationKey: 'mlo.registration_key',
-  sweepKey: 'mlo.sweep_key',
-} as const;
-
-export function experimentName(model: string): string {
+function experimentName(model: string): string {
   return `mlo/${model}`;
 }
 
-function fail(type: string, message: string, nonRetryable: boolean): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable });
-}
-
-function safeId(workflowId: string): string {
-  return workflowId.replace(/[^A-Za-z0-9._=-]+/g, '_');
-}
-
 export function trainingActivities(deps: ActivityDeps) {
-  const { mlflow, config } = deps;
-  const bucket = config.s3.bucket;
-
-  async function findRun(experimentId: string, key: string, value: string): Promise<Run | undefined> {
-    const page = await mlflow.searchRuns({
-      experimentIds: [experimentId],
-      filter: `tags.${tagFilterKey(key)} = ${quoteFilterValue(value)}`,
-      maxResults: 1,
-    });
-    return page.items[0];
-  }
-
   return {
     /** The parent MLflow run of a sweep (trials are its child runs); idempotent by workflow id. */
     async startSweepRun(input: SweepRunInput): Promise<{ parentRunId: string }> {
-      const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
-      const sweepKey = `${input.workflowId}/${Context.current().info.workflowExecution?.runId ?? ''}`;
-      const existing = await findRun(exp.experimentId, TAG.sweepKey, sweepKey);
-      if (existing) return { parentRunId: existing.info.runId };
-      const run = await mlflow.createRun({
-        experimentId: exp.experimentId,
-        runName: `${input.model}-sweep`,
-        tags: {
-          [TAG.sweepKey]: sweepKey,
-          'mlo.workflow_id': input.workflowId,
-          'mlo.requested_by': input.requestedBy,
-          'mlo.trials': String(input.trials),
-        },
-      });
-      return { parentRunId: run.info.runId };
+      return startSweepRun(deps, input);
     },
 
     async finishSweepRun(input: { parentRunId: string; best: TrialResult }): Promise<void> {
-      const metrics = Object.entries(input.best.metrics)
-        .filter((e): e is [string, number] => typeof e[1] === 'number')
-        .map(([key, value]) => ({ key: `best_${key}`, value }));
-      await mlflow.logBatch(input.parentRunId, {
-        metrics,
-        tags: { 'mlo.best_trial': String(input.best.trialIndex), 'mlo.best_run_id': input.best.runId },
-      });
-      await mlflow.endRun(input.parentRunId, 'FINISHED');
+      return finishSweepRun(deps, input);
     },
 
     /** Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. */
     async trainTrial(input: TrialInput): Promise<TrialResult> {
-      const ctx = Context.current();
-      const info = ctx.info;
-      const previous = info.heartbeatDetails as TrialHeartbeat | undefined;
-      const trainer = input.spec.training.trainer;
-      const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
-      // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
-      const trialKey = `${input.workflowId}/${info.workflowExecution?.runId ?? ''}#${input.trialIndex}`;
-
-      let runId = previous?.runId;
-      if (!runId) {
-        const found = await findRun(exp.experimentId, TAG.trialKey, trialKey);
-        if (found) {
-          // A previous attempt finished this trial but its completion was lost: same answer.
-          const done = tagsOf(found)[TAG.trialResult];
-          if (found.info.status === 'FINISHED' && done) return JSON.parse(done) as TrialResult;
-          runId = found.info.runId;
-        }
-      }
-      if (!runId) {
-        const run = await mlflow.createRun({
-          experimentId: exp.experimentId,
-          runName: `${input.model}-${input.parentRunId ? `trial-${input.trialIndex}` : 'train'}`,
-          parentRunId: input.parentRunId,
-          tags: {
-            [TAG.trialKey]: trialKey,
-            'mlo.workflow_id': input.workflowId,
-            'mlo.workflow_run_id': info.workflowExecution?.runId ?? '',
-            'mlo.requested_by': input.requestedBy,
-            'mlo.trainer_command': trainer.command.join(' '),
-            'mlo.code_version': deps.codeVersion,
-            'mlo.feature_snapshot_hash': input.snapshot.hash,
-            'mlo.spec_hash': input.specHash,
-          },
-        });
-        runId = run.info.runId;
-        await mlflow.logBatch(runId, {
-          params: {
-            ...input.params,
-            seed: input.spec.training.seed,
-            trainer: trainer.command.join(' '),
-            pool: trainer.pool,
-          },
-        });
-      }
-      const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
-      if (state.checkpoint) {
-        await mlflow.setRunTag(
-          runId,
-          'mlo.resumed_from',
-          `step ${state.checkpoint.step} (${state.checkpoint.uri}) at attempt ${info.attempt}`,
-        );
-        log.info('resuming training from its last checkpoint', { runId, step: state.checkpoint.step });
-      }
-      ctx.heartbeat(state);
-
-      const base = `${safeId(input.workflowId)}/trial-${input.trialIndex}/`;
-      const trainerInput: TrainerInput = {
-        contract: TRAINER_CONTRACT,
-        manifestUri: input.snapshot.manifestUri,
-        featureColumns: input.featureColumns,
-        labelColumn: 'label',
-        train: input.windows.train,
-        validation: input.windows.validation,
-        params: input.params,
-        seed: input.spec.training.seed,
-        outputPrefix: `s3://${bucket}/models/${input.model}/${base}`,
-        checkpointPrefix: `s3://${bucket}/checkpoints/${input.model}/${base}`,
-        resume: state.checkpoint ?? null,
-        device: 'cpu',
-      };
-      const device = deps.devices.acquire();
-      trainerInput.device = device === 'cpu' ? 'cpu' : 'cuda:0'; // CUDA_VISIBLE_DEVICES renumbers the one visible GPU as 0
-      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlo-trainer-'));
-      const inputFile = path.join(dir, 'input.json');
-      await fs.writeFile(inputFile, JSON.stringify(trainerInput, null, 2));
-
-      let result: TrainerResult | undefined;
-      let pending: { key: string; value: number; step: number; timestamp: number }[] = [];
-      let flushing: Promise<void> = Promise.resolve();
-      const flush = (): Promise<void> => {
-        const batch = pending;
-        pending = [];
-        if (batch.length === 0) return flushing;
-        const send = async (): Promise<void> => {
-          try {
-            await mlflow.logBatch(state.runId, { metrics: batch });
-          } catch (err) {
-            log.warn('could not log trainer metrics to MLflow; this batch is dropped', { error: String(err) });
-          }
-        };
-        flushing = flushing.then(send);
-        return flushing;
-      };
-      // Beat well inside the heartbeat timeout, so only a dead worker misses it.
-      const beatMs = Math.min(10_000, Math.max(1000, (info.heartbeatTimeoutMs ?? 60_000) / 4));
-      const beat = setInterval(() => {
-        ctx.heartbeat(state);
-        void flush();
-      }, beatMs);
-      let run;
-      try {
-        run = await runTrainerProcess({
-          command: trainer.command,
-          inputFile,
-          signal: ctx.cancellationSignal,
-          onPid: (pid) => {
-            state.trainerPid = pid;
-            ctx.heartbeat(state);
-          },
-          env: {
-            ...process.env,
-            MLO_S3_ENDPOINT: config.s3.endpoint,
-            MLO_S3_BUCKET: bucket,
-            AWS_ACCESS_KEY_ID: config.s3.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-            AWS_DEFAULT_REGION: config.s3.region,
-            MLFLOW_TRACKING_URI: config.mlflow.trackingUri,
-            MLFLOW_RUN_ID: state.runId,
-            CUDA_VISIBLE_DEVICES: device === 'cpu' ? '' : device,
-            PYTHONUNBUFFERED: '1',
-          },
-          onLine: (line) => {
-            const now = Date.now();
-            if (line.type === 'progress') {
-              state.step = line.step;
-              state.total = line.total;
-              for (const [key, value] of Object.entries(line.metrics))
-                if (typeof value === 'number')
-                  pending.push({ key, value, step: Math.trunc(line.step), timestamp: now });
-              ctx.heartbeat(state);
-            } else if (line.type === 'checkpoint') {
-              state.checkpoint = { uri: line.uri, step: line.step };
-              ctx.heartbeat(state);
-            } else {
-              result = line;
-            }
-          },
-        });
-      } finally {
-        clearInterval(beat);
-        deps.devices.release(device);
-        await fs.rm(dir, { recursive: true, force: true });
-        await flush();
-      }
-
-      const cmd = trainer.command.join(' ');
-      const tail = run.stderrTail.slice(-12).join('\n');
-      if (run.aborted) {
-        await mlflow.endRun(state.runId, 'KILLED').catch(() => undefined);
-        throw ctx.cancellationSignal.reason instanceof Error
-          ? ctx.cancellationSignal.reason
-          : fail(FailureType.Cancelled, 'training was cancelled', true);
-      }
-      if (run.exitCode === TRAINER_EXIT.badInput) {
-        await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        throw fail(
-          FailureType.BadInput,
-          `trainer \`${cmd}\` rejected its input (exit ${TRAINER_EXIT.badInput}; not retried):\n${tail}`,
-          true,
-        );
-      }
-      if (run.exitCode === TRAINER_EXIT.transient) {
-        throw fail(
-          FailureType.TrainerTransient,
-          `trainer \`${cmd}\` hit a transient failure (exit ${TRAINER_EXIT.transient}; retrying):\n${tail}`,
-          false,
-        );
-      }
-      if (run.exitCode !== 0) {
-        throw fail(
-          FailureType.TrainerCrashed,
-          `trainer \`${cmd}\` ${run.exitCode === null ? `was killed by ${run.signal}` : `exited ${run.exitCode}`}:\n${tail}`,
-          false,
-        );
-      }
-      if (!result || run.violations.length > 0) {
-        await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        const why = !result
-          ? 'exited 0 without a result line'
-          : `printed lines outside the contract: ${run.violations.slice(0, 3).join(' | ')}`;
-        throw fail(
-          FailureType.BadInput,
-          `trainer \`${cmd}\` broke the trainer contract (${TRAINER_CONTRACT}): it ${why}`,
-          true,
-        );
-      }
-      const cols = result.inputSchema.columns;
-      if (cols.length !== input.featureColumns.length || cols.some((c, i) => c !== input.featureColumns[i])) {
-        await mlflow.endRun(state.runId, 'FAILED').catch(() => undefined);
-        throw fail(
-          FailureType.BadInput,
-          `trainer \`${cmd}\` produced a model whose input columns (${cols.join(', ')}) are not the snapshot's feature columns in order (${input.featureColumns.join(', ')})`,
-          true,
-        );
-      }
-
-      // The ONNX model and the feature manifest become artifacts of the run.
-      const onnx = parseS3Uri(result.onnxUri);
-      const manifest = parseS3Uri(input.snapshot.manifestUri);
-      const runInfo = await mlflow.getRun(state.runId);
-      await mlflow.uploadArtifact(
-        runInfo.info.artifactUri,
-        'model/model.onnx',
-        await getObjectBytes(deps.s3, onnx.bucket, onnx.key),
-      );
-      await mlflow.uploadArtifact(
-        runInfo.info.artifactUri,
-        'features/manifest.json',
-        await getObjectBytes(deps.s3, manifest.bucket, manifest.key),
-      );
-      const finalMetrics = Object.entries(result.metrics)
-        .filter((e): e is [string, number] => typeof e[1] === 'number')
-        .map(([key, value]) => ({ key, value }));
-      const out: TrialResult = {
-        trialIndex: input.trialIndex,
-        runId: state.runId,
-        onnxUri: result.onnxUri,
-        metrics: result.metrics,
-        params: input.params,
-        probabilityOutput: result.outputs.probability,
-        probabilityIndex: result.outputs.probabilityIndex ?? 1,
-      };
-      await mlflow.logBatch(state.runId, {
-        metrics: finalMetrics,
-        tags: { [TAG.trialResult]: JSON.stringify(out), 'mlo.onnx_uri': result.onnxUri },
-      });
-      await mlflow.endRun(state.runId, 'FINISHED');
-      return out;
+      return trainTrial(deps, input);
     },
 
     /**
@@ -357,57 +99,447 @@ export function trainingActivities(deps: ActivityDeps) {
      * finds the version by its registration tag instead of creating a second one.
      */
     async registerCandidate(input: RegisterInput): Promise<CandidateRef> {
-      const ctx = Context.current();
-      const name = input.model;
-      const regKey = `${input.workflowId}/${ctx.info.workflowExecution?.runId ?? ''}`;
-      await mlflow.createRegisteredModel(name, {
-        description: input.spec.description,
-        tags: { 'mlo.owner': input.spec.owner },
-      });
-      const filter = `name = ${quoteFilterValue(name)} and tags.${tagFilterKey(TAG.registrationKey)} = ${quoteFilterValue(regKey)}`;
-      const once = new MlflowClient({ trackingUri: config.mlflow.trackingUri, retry: { attempts: 1 } });
-      const run = await mlflow.getRun(input.trial.runId);
-      const w = input.windows;
-      const tags: Record<string, string> = {
-        [TAG.registrationKey]: regKey,
-        'mlo.feature_snapshot_hash': input.snapshot.hash,
-        'mlo.feature_manifest_uri': input.snapshot.manifestUri,
-        'mlo.train_window': `${w.train.from}..${w.train.to}`,
-        'mlo.validation_window': `${w.validation.from}..${w.validation.to}`,
-        'mlo.holdout_window': `${w.holdout.from}..${w.holdout.to}`,
-        'mlo.label_cutoff': w.labelCutoff,
-        'mlo.code_version': deps.codeVersion,
-        'mlo.trainer_command': input.spec.training.trainer.command.join(' '),
-        'mlo.spec_hash': input.specHash,
-        'mlo.workflow_id': input.workflowId,
-        'mlo.workflow_run_id': ctx.info.workflowExecution?.runId ?? '',
-        'mlo.requested_by': input.requestedBy,
-        'mlo.onnx_uri': input.trial.onnxUri,
-        'mlo.input_columns': JSON.stringify(input.featureColumns),
-        'mlo.probability_output': `${input.trial.probabilityOutput}[${input.trial.probabilityIndex}]`,
-        ...(input.parentRunId ? { 'mlo.sweep_run_id': input.parentRunId } : {}),
-      };
-      // Search before every create attempt: a create whose response was lost must not be repeated.
-      for (let attempt = 0; ; attempt++) {
-        const found = (await mlflow.searchModelVersions({ filter, maxResults: 5 })).items[0];
-        if (found) return { runId: input.trial.runId, version: found.version, onnxUri: input.trial.onnxUri };
-        try {
-          const mv = await once.createModelVersion({
-            name,
-            source: `${run.info.artifactUri}/model`,
-            runId: input.trial.runId,
-            tags,
-            description: `trained by ${input.workflowId}`,
-          });
-          await mlflow.waitForModelVersionReady(name, mv.version, { signal: ctx.cancellationSignal });
-          await mlflow.setRunTag(input.trial.runId, 'mlo.model_version', mv.version);
-          return { runId: input.trial.runId, version: mv.version, onnxUri: input.trial.onnxUri };
-        } catch (err) {
-          if (!isRetryable(err) || attempt >= 10) throw err;
-          ctx.heartbeat({ attempt });
-          await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
-        }
-      }
+      return registerCandidate(deps, input);
     },
   };
+}
+
+/** The id of the workflow run the current activity works for ('' outside one). */
+function workflowRunId(): string {
+  return Context.current().info.workflowExecution?.runId ?? '';
+}
+
+function safeId(workflowId: string): string {
+  return workflowId.replace(/[^A-Za-z0-9._=-]+/g, '_');
+}
+
+/** The number-valued entries of a metrics record, as MLflow metrics (keys optionally prefixed). */
+function numericMetrics(metrics: Record<string, number | null>, prefix = ''): MetricInput[] {
+  return Object.entries(metrics)
+    .filter((e): e is [string, number] => typeof e[1] === 'number')
+    .map(([key, value]) => ({ key: `${prefix}${key}`, value }));
+}
+
+async function findRun(
+  mlflow: MlflowClient,
+  experimentId: string,
+  key: string,
+  value: string,
+): Promise<Run | undefined> {
+  const page = await mlflow.searchRuns({
+    experimentIds: [experimentId],
+    filter: `tags.${tagFilterKey(key)} = ${quoteFilterValue(value)}`,
+    maxResults: 1,
+  });
+  return page.items[0];
+}
+
+// ---- sweeps -------------------------------------------------------------------------------
+
+async function startSweepRun({ mlflow }: ActivityDeps, input: SweepRunInput): Promise<{ parentRunId: string }> {
+  const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
+  const sweepKey = `${input.workflowId}/${workflowRunId()}`;
+  const existing = await findRun(mlflow, exp.experimentId, RunTag.sweepKey, sweepKey);
+  if (existing) return { parentRunId: existing.info.runId };
+  const run = await mlflow.createRun({
+    experimentId: exp.experimentId,
+    runName: `${input.model}-sweep`,
+    tags: {
+      [RunTag.sweepKey]: sweepKey,
+      [RunTag.workflowId]: input.workflowId,
+      [RunTag.requestedBy]: input.requestedBy,
+      [RunTag.trials]: String(input.trials),
+    },
+  });
+  return { parentRunId: run.info.runId };
+}
+
+async function finishSweepRun(
+  { mlflow }: ActivityDeps,
+  input: { parentRunId: string; best: TrialResult },
+): Promise<void> {
+  await mlflow.logBatch(input.parentRunId, {
+    metrics: numericMetrics(input.best.metrics, 'best_'),
+    tags: { [RunTag.bestTrial]: String(input.best.trialIndex), [RunTag.bestRunId]: input.best.runId },
+  });
+  await mlflow.endRun(input.parentRunId, 'FINISHED');
+}
+
+// ---- one trial ----------------------------------------------------------------------------
+
+async function trainTrial(deps: ActivityDeps, input: TrialInput): Promise<TrialResult> {
+  const ctx = Context.current();
+  const previous = ctx.info.heartbeatDetails as TrialHeartbeat | undefined;
+  const exp = await deps.mlflow.getOrCreateExperiment(experimentName(input.model));
+  // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
+  const trialKey = `${input.workflowId}/${workflowRunId()}#${input.trialIndex}`;
+
+  let runId = previous?.runId;
+  if (!runId) {
+    const found = await findRun(deps.mlflow, exp.experimentId, RunTag.trialKey, trialKey);
+    if (found) {
+      // A previous attempt finished this trial but its completion was lost: same answer.
+      const done = tagsOf(found)[RunTag.trialResult];
+      if (found.info.status === 'FINISHED' && done) return JSON.parse(done) as TrialResult;
+      runId = found.info.runId;
+    }
+  }
+  if (!runId) runId = await createTrialRun(deps, input, exp.experimentId, trialKey);
+  const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
+  if (state.checkpoint) await noteResume(deps.mlflow, runId, state.checkpoint);
+  ctx.heartbeat(state);
+
+  const { run, result } = await runTrainer(deps, input, state);
+  const verdict = judgeTrainerRun(run, result, {
+    command: input.spec.training.trainer.command,
+    featureColumns: input.featureColumns,
+    cancellation: ctx.cancellationSignal,
+  });
+  if ('error' in verdict) {
+    if (verdict.endAs) await deps.mlflow.endRun(state.runId, verdict.endAs).catch(() => undefined);
+    throw toActivityFailure(verdict.error);
+  }
+  return finishTrial(deps, input, state.runId, verdict.result);
+}
+
+/** The trial's MLflow run, with its lineage tags and parameters. */
+async function createTrialRun(
+  { mlflow, codeVersion }: ActivityDeps,
+  input: TrialInput,
+  experimentId: string,
+  trialKey: string,
+): Promise<string> {
+  const trainer = input.spec.training.trainer;
+  const run = await mlflow.createRun({
+    experimentId,
+    runName: `${input.model}-${input.parentRunId ? `trial-${input.trialIndex}` : 'train'}`,
+    parentRunId: input.parentRunId,
+    tags: {
+      [RunTag.trialKey]: trialKey,
+      [RunTag.workflowId]: input.workflowId,
+      [RunTag.workflowRunId]: workflowRunId(),
+      [RunTag.requestedBy]: input.requestedBy,
+      [RunTag.trainerCommand]: trainer.command.join(' '),
+      [RunTag.codeVersion]: codeVersion,
+      [RunTag.featureSnapshotHash]: input.snapshot.hash,
+      [RunTag.specHash]: input.specHash,
+    },
+  });
+  const runId = run.info.runId;
+  await mlflow.logBatch(runId, {
+    params: { ...input.params, seed: input.spec.training.seed, trainer: trainer.command.join(' '), pool: trainer.pool },
+  });
+  return runId;
+}
+
+async function noteResume(
+  mlflow: MlflowClient,
+  runId: string,
+  checkpoint: NonNullable<TrialHeartbeat['checkpoint']>,
+): Promise<void> {
+  const attempt = Context.current().info.attempt;
+  await mlflow.setRunTag(
+    runId,
+    RunTag.resumedFrom,
+    `step ${checkpoint.step} (${checkpoint.uri}) at attempt ${attempt}`,
+  );
+  log.info('resuming training from its last checkpoint', { runId, step: checkpoint.step });
+}
+
+/** The trainer's input file: where the snapshot is, what to train on, where to write. */
+function trainerInput(bucket: string, input: TrialInput, state: TrialHeartbeat, device: string): TrainerInput {
+  const base = `${safeId(input.workflowId)}/trial-${input.trialIndex}/`;
+  return {
+    contract: TRAINER_CONTRACT,
+    manifestUri: input.snapshot.manifestUri,
+    featureColumns: input.featureColumns,
+    labelColumn: 'label',
+    train: input.windows.train,
+    validation: input.windows.validation,
+    params: input.params,
+    seed: input.spec.training.seed,
+    outputPrefix: `s3://${bucket}/models/${input.model}/${base}`,
+    checkpointPrefix: `s3://${bucket}/checkpoints/${input.model}/${base}`,
+    resume: state.checkpoint ?? null,
+    // CUDA_VISIBLE_DEVICES renumbers the one visible GPU as 0
+    device: device === 'cpu' ? 'cpu' : 'cuda:0',
+  };
+}
+
+/** The trainer's environment: S3 and MLflow coordinates, its run, its GPU. */
+function trainerEnv(config: ActivityDeps['config'], runId: string, device: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    MLO_S3_ENDPOINT: config.s3.endpoint,
+    MLO_S3_BUCKET: config.s3.bucket,
+    AWS_ACCESS_KEY_ID: config.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
+    AWS_DEFAULT_REGION: config.s3.region,
+    MLFLOW_TRACKING_URI: config.mlflow.trackingUri,
+    MLFLOW_RUN_ID: runId,
+    CUDA_VISIBLE_DEVICES: device === 'cpu' ? '' : device,
+    PYTHONUNBUFFERED: '1',
+  };
+}
+
+/**
+ * Relays the trainer's progress metrics to MLflow in batches, one batch at a time and in order.
+ * A batch MLflow does not take is dropped with a warning: metrics never fail a trial.
+ */
+export class MetricRelay {
+  private pending: MetricInput[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly mlflow: Pick<MlflowClient, 'logBatch'>,
+    private readonly runId: string,
+  ) {}
+
+  push(metric: MetricInput): void {
+    this.pending.push(metric);
+  }
+
+  /** Sends what is pending; resolves once every batch sent so far is done. */
+  flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return this.flushing;
+    this.flushing = this.flushing.then(() => this.send(batch));
+    return this.flushing;
+  }
+
+  private async send(batch: MetricInput[]): Promise<void> {
+    try {
+      await this.mlflow.logBatch(this.runId, { metrics: batch });
+    } catch (err) {
+      log.warn('could not log trainer metrics to MLflow; this batch is dropped', { error: String(err) });
+    }
+  }
+}
+
+/**
+ * Takes one trainer line into the trial's state (heartbeating it) and its metrics into the
+ * relay; returns the trainer's result line when this is it.
+ */
+function onTrainerLine(
+  line: TrainerLine,
+  state: TrialHeartbeat,
+  relay: MetricRelay,
+  heartbeat: () => void,
+): TrainerResult | undefined {
+  if (line.type === 'progress') {
+    const now = Date.now();
+    state.step = line.step;
+    state.total = line.total;
+    for (const [key, value] of Object.entries(line.metrics))
+      if (typeof value === 'number') relay.push({ key, value, step: Math.trunc(line.step), timestamp: now });
+    heartbeat();
+    return undefined;
+  }
+  if (line.type === 'checkpoint') {
+    state.checkpoint = { uri: line.uri, step: line.step };
+    heartbeat();
+    return undefined;
+  }
+  return line;
+}
+
+/**
+ * Runs the trainer on one of this worker's devices, heartbeating the trial's state well inside
+ * the heartbeat timeout and relaying its metrics, and cleans up whatever happens.
+ */
+async function runTrainer(
+  deps: ActivityDeps,
+  input: TrialInput,
+  state: TrialHeartbeat,
+): Promise<{ run: TrainerRun; result: TrainerResult | undefined }> {
+  const ctx = Context.current();
+  const heartbeat = () => ctx.heartbeat(state);
+  const device = deps.devices.acquire();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlo-trainer-'));
+  const inputFile = path.join(dir, 'input.json');
+  await fs.writeFile(inputFile, JSON.stringify(trainerInput(deps.config.s3.bucket, input, state, device), null, 2));
+
+  let result: TrainerResult | undefined;
+  const relay = new MetricRelay(deps.mlflow, state.runId);
+  // Beat well inside the heartbeat timeout, so only a dead worker misses it.
+  const beatMs = Math.min(10_000, Math.max(1000, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 4));
+  const beat = setInterval(() => {
+    heartbeat();
+    void relay.flush();
+  }, beatMs);
+  try {
+    const run = await runTrainerProcess({
+      command: input.spec.training.trainer.command,
+      inputFile,
+      signal: ctx.cancellationSignal,
+      onPid: (pid) => {
+        state.trainerPid = pid;
+        heartbeat();
+      },
+      env: trainerEnv(deps.config, state.runId, device),
+      onLine: (line) => {
+        result = onTrainerLine(line, state, relay, heartbeat) ?? result;
+      },
+    });
+    return { run, result };
+  } finally {
+    clearInterval(beat);
+    deps.devices.release(device);
+    await fs.rm(dir, { recursive: true, force: true });
+    await relay.flush();
+  }
+}
+
+type TrainerVerdict =
+  | { result: TrainerResult }
+  | { error: unknown; /** How the trial's MLflow run ends, if the failure ends it. */ endAs?: 'KILLED' | 'FAILED' };
+
+/**
+ * What the trainer's exit means: its result, or the error the activity fails with. Bad input
+ * and broken contracts are final (the run ends FAILED); a transient failure or a crash is
+ * retried (the run stays open for the next attempt).
+ */
+export function judgeTrainerRun(
+  run: TrainerRun,
+  result: TrainerResult | undefined,
+  trial: { command: string[]; featureColumns: string[]; cancellation: AbortSignal },
+): TrainerVerdict {
+  const cmd = trial.command.join(' ');
+  const tail = run.stderrTail.slice(-12).join('\n');
+  if (run.aborted) {
+    const reason: unknown = trial.cancellation.reason;
+    return { endAs: 'KILLED', error: reason instanceof Error ? reason : new CancelledError('training was cancelled') };
+  }
+  if (run.exitCode === TRAINER_EXIT.badInput) {
+    const why = `rejected its input (exit ${TRAINER_EXIT.badInput}; not retried)`;
+    return { endAs: 'FAILED', error: new BadInputError(`trainer \`${cmd}\` ${why}:\n${tail}`) };
+  }
+  if (run.exitCode === TRAINER_EXIT.transient) {
+    const message = `trainer \`${cmd}\` hit a transient failure (exit ${TRAINER_EXIT.transient}; retrying):\n${tail}`;
+    return { error: ApplicationFailure.create({ type: FailureType.TrainerTransient, message, nonRetryable: false }) };
+  }
+  if (run.exitCode !== 0) {
+    const how = run.exitCode === null ? `was killed by ${run.signal}` : `exited ${run.exitCode}`;
+    const message = `trainer \`${cmd}\` ${how}:\n${tail}`;
+    return { error: ApplicationFailure.create({ type: FailureType.TrainerCrashed, message, nonRetryable: false }) };
+  }
+  if (!result || run.violations.length > 0) {
+    const why = !result
+      ? 'exited 0 without a result line'
+      : `printed lines outside the contract: ${run.violations.slice(0, 3).join(' | ')}`;
+    const message = `trainer \`${cmd}\` broke the trainer contract (${TRAINER_CONTRACT}): it ${why}`;
+    return { endAs: 'FAILED', error: new BadInputError(message) };
+  }
+  const cols = result.inputSchema.columns;
+  if (cols.length !== trial.featureColumns.length || cols.some((c, i) => c !== trial.featureColumns[i])) {
+    const message =
+      `trainer \`${cmd}\` produced a model whose input columns (${cols.join(', ')}) are not ` +
+      `the snapshot's feature columns in order (${trial.featureColumns.join(', ')})`;
+    return { endAs: 'FAILED', error: new BadInputError(message) };
+  }
+  return { result };
+}
+
+/** The ONNX model and the feature manifest become artifacts of the run; its metrics and result are logged. */
+async function finishTrial(
+  deps: ActivityDeps,
+  input: TrialInput,
+  runId: string,
+  result: TrainerResult,
+): Promise<TrialResult> {
+  const { mlflow, s3 } = deps;
+  const onnx = parseS3Uri(result.onnxUri);
+  const manifest = parseS3Uri(input.snapshot.manifestUri);
+  const runInfo = await mlflow.getRun(runId);
+  const artifactUri = runInfo.info.artifactUri;
+  await mlflow.uploadArtifact(artifactUri, 'model/model.onnx', await getObjectBytes(s3, onnx.bucket, onnx.key));
+  await mlflow.uploadArtifact(
+    artifactUri,
+    'features/manifest.json',
+    await getObjectBytes(s3, manifest.bucket, manifest.key),
+  );
+  const out: TrialResult = {
+    trialIndex: input.trialIndex,
+    runId,
+    onnxUri: result.onnxUri,
+    metrics: result.metrics,
+    params: input.params,
+    probabilityOutput: result.outputs.probability,
+    probabilityIndex: result.outputs.probabilityIndex ?? 1,
+  };
+  await mlflow.logBatch(runId, {
+    metrics: numericMetrics(result.metrics),
+    tags: { [RunTag.trialResult]: JSON.stringify(out), [RunTag.onnxUri]: result.onnxUri },
+  });
+  await mlflow.endRun(runId, 'FINISHED');
+  return out;
+}
+
+// ---- registration -------------------------------------------------------------------------
+
+/** The lineage a registered version carries, with the registration's idempotency key. */
+function versionTags(deps: ActivityDeps, input: RegisterInput, regKey: string): Record<string, string> {
+  const w = input.windows;
+  return {
+    [VersionTag.registrationKey]: regKey,
+    [VersionTag.featureSnapshotHash]: input.snapshot.hash,
+    [VersionTag.featureManifestUri]: input.snapshot.manifestUri,
+    [VersionTag.trainWindow]: `${w.train.from}..${w.train.to}`,
+    [VersionTag.validationWindow]: `${w.validation.from}..${w.validation.to}`,
+    [VersionTag.holdoutWindow]: `${w.holdout.from}..${w.holdout.to}`,
+    [VersionTag.labelCutoff]: w.labelCutoff,
+    [VersionTag.codeVersion]: deps.codeVersion,
+    [VersionTag.trainerCommand]: input.spec.training.trainer.command.join(' '),
+    [VersionTag.specHash]: input.specHash,
+    [VersionTag.workflowId]: input.workflowId,
+    [VersionTag.workflowRunId]: workflowRunId(),
+    [VersionTag.requestedBy]: input.requestedBy,
+    [VersionTag.onnxUri]: input.trial.onnxUri,
+    [VersionTag.inputColumns]: JSON.stringify(input.featureColumns),
+    [VersionTag.probabilityOutput]: `${input.trial.probabilityOutput}[${input.trial.probabilityIndex}]`,
+    ...(input.parentRunId ? { [VersionTag.sweepRunId]: input.parentRunId } : {}),
+  };
+}
+
+async function registerCandidate(deps: ActivityDeps, input: RegisterInput): Promise<CandidateRef> {
+  const { mlflow } = deps;
+  const ctx = Context.current();
+  const name = input.model;
+  const regKey = `${input.workflowId}/${workflowRunId()}`;
+  await mlflow.createRegisteredModel(name, {
+    description: input.spec.description,
+    tags: { [ModelTag.owner]: input.spec.owner },
+  });
+  const filter =
+    `name = ${quoteFilterValue(name)} and ` +
+    `tags.${tagFilterKey(VersionTag.registrationKey)} = ${quoteFilterValue(regKey)}`;
+  const run = await mlflow.getRun(input.trial.runId);
+  const tags = versionTags(deps, input, regKey);
+  const candidate = (version: string): CandidateRef => ({
+    runId: input.trial.runId,
+    version,
+    onnxUri: input.trial.onnxUri,
+  });
+  // Search before every create attempt: a create whose response was lost must not be repeated.
+  for (let attempt = 0; ; attempt++) {
+    const found = (await mlflow.searchModelVersions({ filter, maxResults: 5 })).items[0];
+    if (found) return candidate(found.version);
+    try {
+      const mv = await deps.mlflowOnce.createModelVersion({
+        name,
+        source: `${run.info.artifactUri}/model`,
+        runId: input.trial.runId,
+        tags,
+        description: `trained by ${input.workflowId}`,
+      });
+      await mlflow.waitForModelVersionReady(name, mv.version, { signal: ctx.cancellationSignal });
+      await mlflow.setRunTag(input.trial.runId, RunTag.modelVersion, mv.version);
+      return candidate(mv.version);
+    } catch (err) {
+      if (!isRetryable(err) || attempt >= 10) throw err;
+      ctx.heartbeat({ attempt });
+      await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
+    }
+  }
 }

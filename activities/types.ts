@@ -40,4 +40,3 @@ export type EvaluationSummary = {
   mlflowRunUrl?: string;
 };
 export type ShadowSummary = EvaluationSummary;
-export type PromotionDecision = { outcome: 'promoted' | 'rejected' | 'gate-failed' | 'expired' };

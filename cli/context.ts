@@ -9,6 +9,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { isGrpcServiceError } from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
 import { loadConfig, type Config } from '../lib/infra/config';
+import { causeChain } from '../lib/core/causes';
 import { BadInputError, isMloError, UnreachableError, type MloError } from '../lib/core/errors';
 import { MODELS_DIR } from '../lib/spec/model-spec';
 import { connectClient } from '../lib/infra/temporal';
@@ -128,20 +129,9 @@ const SOCKET_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
-function chain(err: unknown): unknown[] {
-  const out: unknown[] = [];
-  let e: unknown = err;
-  for (let i = 0; i < 10 && e; i++) {
-    out.push(e);
-    const next: unknown = (e as { cause?: unknown }).cause;
-    e = next;
-  }
-  return out;
-}
-
 /** A socket-level failure (refused, reset, unknown host, timeout) anywhere in the cause chain. */
 export function isConnectError(err: unknown): boolean {
-  return chain(err).some((e) => {
+  return causeChain(err, 10).some((e) => {
     const code = (e as { code?: unknown }).code;
     const name = (e as { name?: unknown }).name;
     return (
@@ -160,7 +150,7 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
       `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; ` +
         'check MLO_TEMPORAL_NAMESPACE',
     );
-  const grpc = chain(err).find((e) => isGrpcServiceError(e));
+  const grpc = causeChain(err, 10).find((e) => isGrpcServiceError(e));
   if (grpc && (grpc as { code?: number }).code === 14) {
     return new UnreachableError('Temporal', cfg?.temporal.address ?? '(MLO_TEMPORAL_ADDRESS)', (grpc as Error).message);
   }

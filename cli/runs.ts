@@ -9,6 +9,7 @@ import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/core/errors';
 import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/registry/mlflow';
 import { temporalUiLink } from '../lib/client/runs';
 import { runWindows, type RunWindows } from '../lib/core/windows';
+import { causeChain } from '../lib/core/causes';
 import { FailureType } from '../lib/core/failure-types';
 import { VersionTag } from '../lib/registry/tags';
 import type { Config } from '../lib/infra/config';
@@ -84,22 +85,13 @@ export function exitCodeFor(outcome: RunOutcome, failureType?: string): ExitCode
   }
 }
 
-function causes(err: unknown): unknown[] {
-  const out: unknown[] = [];
-  for (let e: unknown = err, i = 0; e && i < 20; i++) {
-    out.push(e);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return out;
-}
-
 /** The failed stage, the root failure type and the innermost message of a workflow failure. */
 export function failureInfo(err: unknown): { stage?: string; type?: string; message: string } {
   let stage: string | undefined;
   let detailType: string | undefined;
   let deepestType: string | undefined;
   let message = err instanceof Error ? err.message : String(err);
-  for (const e of causes(err)) {
+  for (const e of causeChain(err)) {
     if (e instanceof ApplicationFailure) {
       if (e.type === FailureType.StageFailed) {
         const d = e.details?.[0] as { stage?: unknown; type?: unknown } | undefined;

@@ -2,7 +2,7 @@
 import { buildDeps, createCpuActivities } from '../activities';
 import { main, type PoolDefinition } from './run';
 
-export const cpuPool: PoolDefinition = {
+const cpuPool: PoolDefinition = {
   pool: 'cpu',
   taskQueue: (cfg) => cfg.taskQueues.cpu,
   options: async (cfg) => ({ activities: createCpuActivities(buildDeps(cfg)) }),

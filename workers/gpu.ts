@@ -1,16 +1,14 @@
 /** The GPU pool (queue `mlo-gpu`): training only, one slot per GPU; CPU mode with one slot when none. */
 import { buildDeps, createGpuActivities } from '../activities';
-import { detectGpuSlots } from '../lib/trainer/gpu-slots';
+import { describeGpuSlots, detectGpuSlots } from '../lib/trainer/gpu-slots';
 import { main, type PoolDefinition } from './run';
 
-export const gpuPool: PoolDefinition = {
+const gpuPool: PoolDefinition = {
   pool: 'gpu',
   taskQueue: (cfg) => cfg.taskQueues.gpu,
   options: async (cfg) => {
     const slots = await detectGpuSlots(cfg.gpu.count);
-    console.log(
-      `[mlo gpu worker] ${slots.mode === 'gpu' ? `${slots.slots} GPU slot(s): ${slots.devices.join(', ')}` : 'no GPU found: training on CPU with one slot'}`,
-    );
+    console.log(`[mlo gpu worker] ${describeGpuSlots(slots)}`);
     return {
       activities: createGpuActivities(buildDeps(cfg, slots.devices)),
       maxConcurrentActivityTaskExecutions: slots.slots,

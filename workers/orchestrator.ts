@@ -2,7 +2,7 @@
 import { WORKFLOWS_PATH } from '../lib/infra/config';
 import { main, type PoolDefinition } from './run';
 
-export const orchestratorPool: PoolDefinition = {
+const orchestratorPool: PoolDefinition = {
   pool: 'orchestrator',
   taskQueue: (cfg) => cfg.taskQueues.orchestrator,
   options: async () => ({ workflowsPath: WORKFLOWS_PATH }),

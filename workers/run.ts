@@ -17,7 +17,7 @@ export type PoolDefinition = {
 
 let runtimeInstalled = false;
 
-export async function runWorker(def: PoolDefinition): Promise<void> {
+async function runWorker(def: PoolDefinition): Promise<void> {
   const cfg = loadConfig();
   if (!runtimeInstalled) {
     Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
@@ -32,8 +32,10 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
       taskQueue,
       ...(await def.options(cfg)),
     });
+    const described = def.describe ? `; ${def.describe(cfg)}` : '';
     console.log(
-      `[mlo ${def.pool} worker] polling task queue "${taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace})${def.describe ? `; ${def.describe(cfg)}` : ''}`,
+      `[mlo ${def.pool} worker] polling task queue "${taskQueue}" on ${cfg.temporal.address} ` +
+        `(namespace ${cfg.temporal.namespace})${described}`,
     );
     await worker.run();
     console.log(`[mlo ${def.pool} worker] stopped`);

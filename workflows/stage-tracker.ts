@@ -2,6 +2,7 @@ import { ApplicationFailure, isCancellation, log, setHandler, upsertSearchAttrib
 import { FailureType } from '../lib/core/failure-types';
 import { SA } from '../lib/core/search-attributes';
 import { STAGES, progressQuery, type StageName, type StagePhase, type StageProgress } from '../lib/core/definitions';
+import { rootCause } from '../lib/core/causes';
 
 /**
  * The stages of one trainAndPromote run as the `progress` query shows them: each starts pending,
@@ -64,11 +65,4 @@ export class StageTracker {
       details: [{ stage: s.stage, type: (inner as { type?: string }).type }],
     });
   }
-}
-
-/** The innermost failure: an activity's or child workflow's own error, not its wrappers. */
-function rootCause(err: unknown): Error {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e : new Error(String(e));
 }

@@ -5,6 +5,7 @@
  */
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { errorChain } from '../../lib/core/causes';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { temporalUiLink } from '../../lib/client/runs';
 import {
@@ -77,9 +78,9 @@ export async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<stri
 }
 
 function refusalMessage(err: WorkflowUpdateFailedError): string {
-  let e: unknown = err.cause;
-  while (e instanceof Error && e.cause instanceof Error && !(e instanceof ApplicationFailure && e.message)) e = e.cause;
-  return e instanceof Error ? e.message : err.message;
+  const chain = errorChain(err.cause);
+  const e = chain.find((x) => x instanceof ApplicationFailure && x.message) ?? chain[chain.length - 1];
+  return e ? e.message : err.message;
 }
 
 async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<ExitCode> {

@@ -58,7 +58,8 @@ export class UnreachableError extends MloError {
     detail: string,
   ) {
     super(
-      `${service} is unreachable at ${address}: ${detail}. Start the dev stack with \`npm run stack -- up\`, or point the configuration at a running ${service}.`,
+      `${service} is unreachable at ${address}: ${detail}. Start the dev stack with \`npm run stack -- up\`, ` +
+        `or point the configuration at a running ${service}.`,
     );
     this.name = 'UnreachableError';
   }

@@ -45,7 +45,8 @@ export async function readManifest(s3: S3Client, uri: string, signal?: AbortSign
     !Array.isArray(man.columns.features)
   ) {
     throw new BadInputError(
-      `${uri} is not a feature snapshot manifest (kind ${JSON.stringify(man.kind)}, expected "${FEATURE_SNAPSHOT_KIND}")`,
+      `${uri} is not a feature snapshot manifest ` +
+        `(kind ${JSON.stringify(man.kind)}, expected "${FEATURE_SNAPSHOT_KIND}")`,
     );
   }
   return man as FeatureSnapshotManifest;

@@ -102,44 +102,44 @@ function groupRows(codes: Int32Array, k: number): { order: Int32Array; start: In
   return { order, start };
 }
 
+/** One slice column's rows: metrics of every value that has rows, the largest slices first. */
+function sliceRows(x: EvalInputs, s: SliceColumn, opts: Parameters<typeof binaryMetrics>[2]): SliceRow[] {
+  const out: SliceRow[] = [];
+  const { order, start } = groupRows(s.codes, s.values.length);
+  for (let c = 0; c < s.values.length; c++) {
+    const rows = order.subarray(start[c], start[c + 1]);
+    if (rows.length === 0) continue;
+    const labels = new Uint8Array(rows.length);
+    const sc = new Float64Array(rows.length);
+    const sh = x.champion ? new Float64Array(rows.length) : null;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      labels[i] = x.labels[r]!;
+      sc[i] = x.candidate[r]!;
+      if (sh) sh[i] = x.champion![r]!;
+    }
+    const mc = binaryMetrics(sc, labels, opts);
+    const mh = sh ? binaryMetrics(sh, labels, opts) : null;
+    out.push({
+      column: s.column,
+      value: s.values[c]!,
+      slice: `${s.column}=${s.values[c]!}`,
+      n: rows.length,
+      positives: mc.positives,
+      candidate: mc.values,
+      champion: mh ? mh.values : null,
+      delta: mh ? deltaOf(mc.values, mh.values) : null,
+    });
+  }
+  return out.sort((a, b) => b.n - a.n || (a.value < b.value ? -1 : 1));
+}
+
 export function evaluateScores(x: EvalInputs): EvalResult {
   const opts = { fixedFpr: x.fixedFpr, operatingThreshold: x.operatingThreshold };
   const cand = binaryMetrics(x.candidate, x.labels, opts);
   const champ = x.champion ? binaryMetrics(x.champion, x.labels, opts) : null;
   const strip = (m: typeof cand): ModelMetrics => ({ values: m.values, atFpr: m.atFpr, atThreshold: m.atThreshold });
-
-  const slices: SliceRow[] = [];
-  for (const s of x.slices) {
-    const rowsOfColumn: SliceRow[] = [];
-    const { order, start } = groupRows(s.codes, s.values.length);
-    for (let c = 0; c < s.values.length; c++) {
-      const rows = order.subarray(start[c], start[c + 1]);
-      if (rows.length === 0) continue;
-      const labels = new Uint8Array(rows.length);
-      const sc = new Float64Array(rows.length);
-      const sh = x.champion ? new Float64Array(rows.length) : null;
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        labels[i] = x.labels[r]!;
-        sc[i] = x.candidate[r]!;
-        if (sh) sh[i] = x.champion![r]!;
-      }
-      const mc = binaryMetrics(sc, labels, opts);
-      const mh = sh ? binaryMetrics(sh, labels, opts) : null;
-      rowsOfColumn.push({
-        column: s.column,
-        value: s.values[c]!,
-        slice: `${s.column}=${s.values[c]!}`,
-        n: rows.length,
-        positives: mc.positives,
-        candidate: mc.values,
-        champion: mh ? mh.values : null,
-        delta: mh ? deltaOf(mc.values, mh.values) : null,
-      });
-    }
-    rowsOfColumn.sort((a, b) => b.n - a.n || (a.value < b.value ? -1 : 1));
-    slices.push(...rowsOfColumn);
-  }
+  const slices = x.slices.flatMap((s) => sliceRows(x, s, opts));
 
   const gates = evaluationGates(x.gates, { candidate: cand.values, champion: champ ? champ.values : null, slices });
   const bins = 50;

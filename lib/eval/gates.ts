@@ -46,7 +46,8 @@ export function compare(value: number, op: Gate['op'], threshold: number): boole
   }
 }
 
-function parseAll(texts: string[], allowed: readonly string[], section: string): Gate[] {
+/** Parses a spec section's gates; a gate that does not parse is bad input naming it. */
+export function parseGates(texts: string[], allowed: readonly string[], section: string): Gate[] {
   return texts.map((t, i) => {
     const g = parseGate(t, allowed);
     if (typeof g === 'string') throw new BadInputError(`${section}.gates[${i}]: ${g}`);
@@ -55,11 +56,11 @@ function parseAll(texts: string[], allowed: readonly string[], section: string):
 }
 
 /** The metric a gate reads, without "slice_" and "_delta". */
-export function baseMetric(g: Gate): string {
+function baseMetric(g: Gate): string {
   return g.metric.replace(/^slice_/, '').replace(/_delta$/, '');
 }
 
-export function isDelta(g: Gate): boolean {
+function isDelta(g: Gate): boolean {
   return g.metric.endsWith('_delta');
 }
 
@@ -117,89 +118,91 @@ export function evaluationGates(
   texts: string[],
   m: { candidate: MetricValues; champion: MetricValues | null; slices: SliceMetrics[] },
 ): GateResult[] {
-  return parseAll(texts, EVAL_GATE_METRICS, 'evaluation').map((g) => {
+  return parseGates(texts, EVAL_GATE_METRICS, 'evaluation').map((g) => {
     const base = baseMetric(g) as MetricName;
     const delta = isDelta(g);
     if (delta && !m.champion) return na(g, 'n/a: no champion (the first version is judged on absolute gates alone)');
-    if (!g.slice) {
-      const c = m.candidate[base];
-      if (!delta) return judge(g, c);
-      const h = m.champion![base];
-      return judge(g, c === null || h === null ? null : c - h);
-    }
-    const min = g.minCount ?? 1;
-    const rows: SliceGateRow[] = [];
-    for (const s of m.slices) {
-      if (s.n < min) continue;
-      const c = s.candidate[base];
-      const h = delta ? (s.champion?.[base] ?? null) : 0;
-      if (c === null || h === null) {
-        const why =
-          base === 'auc' || base === 'pr_auc' || base === 'recall_at_fpr'
-            ? s.positives === 0
-              ? 'no positives'
-              : s.positives === s.n
-                ? 'no negatives'
-                : 'undefined'
-            : 'undefined';
-        rows.push({
-          slice: s.slice,
-          n: s.n,
-          positives: s.positives,
-          value: null,
-          status: 'n/a',
-          note: `${base} ${why === 'undefined' ? 'undefined' : `undefined: one class (${why})`}`,
-        });
-        continue;
-      }
-      const v = delta ? c - h : c;
-      rows.push({
-        slice: s.slice,
-        n: s.n,
-        positives: s.positives,
-        value: v,
-        status: compare(v, g.op, g.threshold) ? 'pass' : 'fail',
-      });
-    }
-    const judged = rows.filter((r) => r.status !== 'n/a');
-    const failing = judged.filter((r) => r.status === 'fail');
-    const lowerIsWorse = g.op === '>=' || g.op === '>';
-    const worst = judged.reduce<SliceGateRow | undefined>(
-      (w, r) => (!w || (lowerIsWorse ? r.value! < w.value! : r.value! > w.value!) ? r : w),
-      undefined,
-    );
-    rows.sort((a, b) =>
-      a.status === b.status ? 0 : a.status === 'fail' ? -1 : b.status === 'fail' ? 1 : a.status === 'pass' ? -1 : 1,
-    );
-    const skipped = rows.length - judged.length;
-    const skippedNote = skipped > 0 ? `; ${skipped} slice(s) with n ≥ ${min} have no ${base} (one class)` : '';
-    if (judged.length === 0)
-      return { ...na(g, `n/a: no slice with n ≥ ${min} has a ${base}${skippedNote}`), slices: rows };
-    const base0 = {
-      gate: g.text,
-      metric: g.metric,
-      op: g.op,
-      threshold: g.threshold,
-      value: worst?.value ?? null,
-      slices: rows,
-    };
-    if (failing.length > 0) {
-      const list = failing
-        .slice(0, 5)
-        .map((r) => `${r.slice} (n=${r.n}, ${fmt(r.value)})`)
-        .join(', ');
-      return {
-        ...base0,
-        status: 'fail' as const,
-        note: `${failing.length} of ${judged.length} slices with n ≥ ${min} fail: ${list}${failing.length > 5 ? ', …' : ''}${skippedNote}`,
-      };
-    }
-    return {
-      ...base0,
-      status: 'pass' as const,
-      note: `all ${judged.length} slices with n ≥ ${min} meet ${g.op} ${g.threshold} (worst ${worst?.slice ?? ''}: ${fmt(worst?.value ?? null)})${skippedNote}`,
-    };
+    if (g.slice) return sliceGate(g, base, delta, m.slices);
+    const c = m.candidate[base];
+    if (!delta) return judge(g, c);
+    const h = m.champion![base];
+    return judge(g, c === null || h === null ? null : c - h);
   });
+}
+
+/** One slice's row of a slice gate: its value (or delta), or n/a when the metric is undefined on it. */
+function sliceRow(g: Gate, base: MetricName, delta: boolean, s: SliceMetrics): SliceGateRow {
+  const c = s.candidate[base];
+  const h = delta ? (s.champion?.[base] ?? null) : 0;
+  if (c === null || h === null) {
+    const ranking = base === 'auc' || base === 'pr_auc' || base === 'recall_at_fpr';
+    const oneClass = !ranking ? null : s.positives === 0 ? 'no positives' : s.positives === s.n ? 'no negatives' : null;
+    const note = `${base} ${oneClass === null ? 'undefined' : `undefined: one class (${oneClass})`}`;
+    return { slice: s.slice, n: s.n, positives: s.positives, value: null, status: 'n/a', note };
+  }
+  const v = delta ? c - h : c;
+  return {
+    slice: s.slice,
+    n: s.n,
+    positives: s.positives,
+    value: v,
+    status: compare(v, g.op, g.threshold) ? 'pass' : 'fail',
+  };
+}
+
+/** Failing slices first, then passing ones, then n/a. */
+function bySeverity(a: SliceGateRow, b: SliceGateRow): number {
+  if (a.status === b.status) return 0;
+  if (a.status === 'fail') return -1;
+  if (b.status === 'fail') return 1;
+  return a.status === 'pass' ? -1 : 1;
+}
+
+/**
+ * A slice gate holds for every slice with at least `minCount` rows; its value is the worst
+ * slice's. Slices where the metric is undefined (one class) are listed and skipped.
+ */
+function sliceGate(g: Gate, base: MetricName, delta: boolean, slices: SliceMetrics[]): GateResult {
+  const min = g.minCount ?? 1;
+  const rows = slices.filter((s) => s.n >= min).map((s) => sliceRow(g, base, delta, s));
+  const judged = rows.filter((r) => r.status !== 'n/a');
+  const failing = judged.filter((r) => r.status === 'fail');
+  const lowerIsWorse = g.op === '>=' || g.op === '>';
+  const worst = judged.reduce<SliceGateRow | undefined>(
+    (w, r) => (!w || (lowerIsWorse ? r.value! < w.value! : r.value! > w.value!) ? r : w),
+    undefined,
+  );
+  rows.sort(bySeverity);
+  const skipped = rows.length - judged.length;
+  const skippedNote = skipped > 0 ? `; ${skipped} slice(s) with n ≥ ${min} have no ${base} (one class)` : '';
+  if (judged.length === 0)
+    return { ...na(g, `n/a: no slice with n ≥ ${min} has a ${base}${skippedNote}`), slices: rows };
+  const result = {
+    gate: g.text,
+    metric: g.metric,
+    op: g.op,
+    threshold: g.threshold,
+    value: worst?.value ?? null,
+    slices: rows,
+  };
+  if (failing.length > 0) {
+    const list = failing
+      .slice(0, 5)
+      .map((r) => `${r.slice} (n=${r.n}, ${fmt(r.value)})`)
+      .join(', ');
+    const more = failing.length > 5 ? ', …' : '';
+    return {
+      ...result,
+      status: 'fail',
+      note: `${failing.length} of ${judged.length} slices with n ≥ ${min} fail: ${list}${more}${skippedNote}`,
+    };
+  }
+  const worstText = `worst ${worst?.slice ?? ''}: ${fmt(worst?.value ?? null)}`;
+  return {
+    ...result,
+    status: 'pass',
+    note: `all ${judged.length} slices with n ≥ ${min} meet ${g.op} ${g.threshold} (${worstText})${skippedNote}`,
+  };
 }
 
 export type ShadowValues = {
@@ -220,7 +223,7 @@ export type ShadowValues = {
  * champion's p99). Slice gates do not apply to shadow scoring and fail, naming why.
  */
 export function shadowGates(texts: string[], v: ShadowValues): GateResult[] {
-  return parseAll(texts, SHADOW_GATE_METRICS, 'shadow').map((g) => {
+  return parseGates(texts, SHADOW_GATE_METRICS, 'shadow').map((g) => {
     if (g.slice)
       return { ...judge(g, null), note: 'fail: shadow scoring has no slices; move this gate to evaluation.gates' };
     const needsChampion = [
@@ -252,7 +255,9 @@ export function shadowGates(texts: string[], v: ShadowValues): GateResult[] {
       default:
         return {
           ...judge(g, null),
-          note: `fail: ${g.metric} is not defined for shadow scoring (psi, ks and agreement already compare with the champion)`,
+          note:
+            `fail: ${g.metric} is not defined for shadow scoring ` +
+            '(psi, ks and agreement already compare with the champion)',
         };
     }
   });

@@ -8,14 +8,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { BadInputError } from '../core/errors';
 import { isNotFound as isMlflowNotFound, tagsOf, type MlflowClient, type ModelVersion } from '../registry/mlflow';
 import { getObjectBytes, isNotFound, parseS3Uri } from '../infra/s3';
+import { ModelAlias, VersionTag } from '../registry/tags';
 import { ScoringModel } from './onnx-model';
-
-export const CHAMPION_ALIAS = 'champion';
-export const TAGS = {
-  onnxUri: 'mlo.onnx_uri',
-  inputColumns: 'mlo.input_columns',
-  probability: 'mlo.probability_output',
-} as const;
 
 export type Clients = { s3: S3Client; mlflow: MlflowClient };
 
@@ -45,7 +39,7 @@ async function s3Bytes(s3: S3Client, uri: string, what: string, signal?: AbortSi
 }
 
 /** The champion's version and ONNX bytes, or why there is none. */
-export async function findChampion(
+async function findChampion(
   c: Clients,
   model: string,
   candidateVersion: string,
@@ -53,22 +47,24 @@ export async function findChampion(
 ): Promise<{ version: ModelVersion; bytes: Uint8Array; uri: string } | { version: null; note: string }> {
   let mv: ModelVersion | undefined;
   try {
-    mv = await c.mlflow.getModelVersionByAlias(model, CHAMPION_ALIAS, { signal });
+    mv = await c.mlflow.getModelVersionByAlias(model, ModelAlias.champion, { signal });
   } catch (err) {
     if (isMlflowNotFound(err)) return { version: null, note: `the registered model ${model} does not exist yet` };
     throw err;
   }
   if (!mv)
-    return { version: null, note: `no version of ${model} has the alias @${CHAMPION_ALIAS} yet (first version)` };
+    return { version: null, note: `no version of ${model} has the alias @${ModelAlias.champion} yet (first version)` };
   if (mv.version === candidateVersion)
-    return { version: null, note: `@${CHAMPION_ALIAS} already points at the candidate v${candidateVersion}` };
+    return { version: null, note: `@${ModelAlias.champion} already points at the candidate v${candidateVersion}` };
   const tags = tagsOf(mv);
   const what = `the champion ${model} v${mv.version}`;
-  const tagged = tags[TAGS.onnxUri];
+  const tagged = tags[VersionTag.onnxUri];
   if (tagged) return { version: mv, bytes: await s3Bytes(c.s3, tagged, what, signal), uri: tagged };
   // No tag: the ONNX file logged as the run's artifact model/model.onnx.
   if (!mv.runId)
-    throw new BadInputError(`${what} has neither an ${TAGS.onnxUri} tag nor a run, so mlo cannot find its ONNX model`);
+    throw new BadInputError(
+      `${what} has neither an ${VersionTag.onnxUri} tag nor a run, so mlo cannot find its ONNX model`,
+    );
   const run = await c.mlflow.getRun(mv.runId, { signal });
   try {
     const bytes = await c.mlflow.downloadArtifact(run.info.artifactUri, 'model/model.onnx', { signal });
@@ -76,7 +72,7 @@ export async function findChampion(
   } catch (err) {
     if (isMlflowNotFound(err))
       throw new BadInputError(
-        `${what} has no ${TAGS.onnxUri} tag and its run ${mv.runId} has no artifact model/model.onnx`,
+        `${what} has no ${VersionTag.onnxUri} tag and its run ${mv.runId} has no artifact model/model.onnx`,
       );
     throw err;
   }
@@ -105,8 +101,8 @@ export async function loadModels(
     version: candidate.version,
     uri: candidate.onnxUri,
     features,
-    inputColumnsTag: ctags[TAGS.inputColumns],
-    probabilityTag: ctags[TAGS.probability],
+    inputColumnsTag: ctags[VersionTag.inputColumns],
+    probabilityTag: ctags[VersionTag.probabilityOutput],
   });
   if (champ.version === null)
     return {
@@ -124,8 +120,8 @@ export async function loadModels(
       version: champ.version.version,
       uri: champ.uri,
       features,
-      inputColumnsTag: htags[TAGS.inputColumns],
-      probabilityTag: htags[TAGS.probability],
+      inputColumnsTag: htags[VersionTag.inputColumns],
+      probabilityTag: htags[VersionTag.probabilityOutput],
     });
     return {
       candidate: cand,

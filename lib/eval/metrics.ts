@@ -23,12 +23,12 @@
  * - KS: the two-sample statistic sup |F₁(x) − F₂(x)| over all scores.
  */
 
-export const LOG_LOSS_EPS = 1e-15;
-export const ECE_BINS = 10;
-export const PSI_BINS = 10;
-export const PSI_FLOOR = 1e-4;
+const LOG_LOSS_EPS = 1e-15;
+const ECE_BINS = 10;
+const PSI_BINS = 10;
+const PSI_FLOOR = 1e-4;
 /** z of the two-sided 95 % normal interval. */
-export const Z95 = 1.959963984540054;
+const Z95 = 1.959963984540054;
 
 /** Scores of the positives and of the negatives, each sorted ascending. */
 export type Ranked = { pos: Float64Array; neg: Float64Array };
@@ -60,7 +60,7 @@ export function lowerBound(a: Float64Array, x: number): number {
 }
 
 /** Number of elements of the ascending array `a` that are <= x. */
-export function upperBound(a: Float64Array, x: number): number {
+function upperBound(a: Float64Array, x: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -332,7 +332,7 @@ export function delongPaired(
 }
 
 /** Upper tail of the standard normal, P(Z > x), via erfc (relative error below 1.2e-7: plenty for a p-value). */
-export function normalSf(x: number): number {
+function normalSf(x: number): number {
   return 0.5 * erfc(x / Math.SQRT2);
 }
 

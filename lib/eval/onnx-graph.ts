@@ -136,6 +136,47 @@ function readNode(r: Reader): OnnxNode {
   return node;
 }
 
+/** An OperatorSetIdProto: domain = 1, version = 2. */
+function readOpset(o: Reader): { domain: string; version: number } {
+  let domain = '';
+  let version = 0;
+  for (const x of o.fields()) {
+    if (x.field === 1) domain = str(o, x.wire);
+    else if (x.field === 2 && x.wire === 0) version = o.varint();
+    else o.skip(x.wire);
+  }
+  return { domain, version };
+}
+
+/** A StringStringEntryProto: key = 1, value = 2. */
+function readEntry(p: Reader): [string, string] {
+  let key = '';
+  let value = '';
+  for (const x of p.fields()) {
+    if (x.field === 1) key = str(p, x.wire);
+    else if (x.field === 2) value = str(p, x.wire);
+    else p.skip(x.wire);
+  }
+  return [key, value];
+}
+
+/** A GraphProto's nodes (1), initializer names (5), inputs (11) and outputs (12), into `info`. */
+function readGraph(g: Reader, info: OnnxGraphInfo, initializers: Set<string>, inputs: string[]): void {
+  for (const x of g.fields()) {
+    if (x.field === 1) info.nodes.push(readNode(sub(g, x.wire)));
+    else if (x.field === 5) {
+      // TensorProto initializer: name = 8
+      const t = sub(g, x.wire);
+      for (const y of t.fields()) {
+        if (y.field === 8) initializers.add(str(t, y.wire));
+        else t.skip(y.wire);
+      }
+    } else if (x.field === 11) inputs.push(readName(sub(g, x.wire)));
+    else if (x.field === 12) info.outputs.push(readName(sub(g, x.wire)));
+    else g.skip(x.wire);
+  }
+}
+
 /** Parses a ModelProto; throws an Error saying why the bytes are not an ONNX model. */
 export function readOnnxGraph(bytes: Uint8Array): OnnxGraphInfo {
   if (bytes.length === 0) throw new Error('the file is empty');
@@ -155,42 +196,13 @@ export function readOnnxGraph(bytes: Uint8Array): OnnxGraphInfo {
   for (const { field, wire } of r.fields()) {
     if (field === 1 && wire === 0) info.irVersion = r.varint();
     else if (field === 2) info.producer = str(r, wire);
-    else if (field === 8) {
-      const o = sub(r, wire);
-      let domain = '';
-      let version = 0;
-      for (const x of o.fields()) {
-        if (x.field === 1) domain = str(o, x.wire);
-        else if (x.field === 2 && x.wire === 0) version = o.varint();
-        else o.skip(x.wire);
-      }
-      info.opsets.push({ domain, version });
-    } else if (field === 14) {
-      const p = sub(r, wire);
-      let key = '';
-      let value = '';
-      for (const x of p.fields()) {
-        if (x.field === 1) key = str(p, x.wire);
-        else if (x.field === 2) value = str(p, x.wire);
-        else p.skip(x.wire);
-      }
+    else if (field === 8) info.opsets.push(readOpset(sub(r, wire)));
+    else if (field === 14) {
+      const [key, value] = readEntry(sub(r, wire));
       info.metadata[key] = value;
     } else if (field === 7) {
       graphs++;
-      const g = sub(r, wire);
-      for (const x of g.fields()) {
-        if (x.field === 1) info.nodes.push(readNode(sub(g, x.wire)));
-        else if (x.field === 5) {
-          // TensorProto initializer: name = 8
-          const t = sub(g, x.wire);
-          for (const y of t.fields()) {
-            if (y.field === 8) initializers.add(str(t, y.wire));
-            else t.skip(y.wire);
-          }
-        } else if (x.field === 11) inputs.push(readName(sub(g, x.wire)));
-        else if (x.field === 12) info.outputs.push(readName(sub(g, x.wire)));
-        else g.skip(x.wire);
-      }
+      readGraph(sub(r, wire), info, initializers, inputs);
     } else r.skip(wire);
   }
   if (graphs !== 1)
@@ -239,7 +251,9 @@ export function missingValueHandling(g: OnnxGraphInfo, input: string): { handles
   if (refusing.length > 0) {
     return {
       handles: false,
-      reason: `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, which define no meaning for NaN (missing values)`,
+      reason:
+        `its input feeds ${[...new Set(refusing.map((n) => n.opType))].join(', ')}, ` +
+        'which define no meaning for NaN (missing values)',
     };
   }
   return { handles: true, reason: `its input feeds only ${ops}, which treat NaN as missing` };

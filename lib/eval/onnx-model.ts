@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { BadInputError } from '../core/errors';
+import { VersionTag } from '../registry/tags';
 import { missingValueHandling, readOnnxGraph, type OnnxGraphInfo } from './onnx-graph';
 
 export type ProbabilityOutput = { name: string; index: number };
@@ -36,7 +37,10 @@ export type LoadOptions = {
   inputColumnsTag: string | undefined;
   /** The model version's `mlo.probability_output` tag, `<output>[<index>]`. */
   probabilityTag: string | undefined;
-  /** Threads of the session's operators (default 1: deterministic sums, and the CPU pool parallelizes across activities). */
+  /**
+   * Threads of the session's operators (default 1: deterministic sums, and the CPU pool
+   * parallelizes across activities).
+   */
   intraOpNumThreads?: number;
 };
 
@@ -66,10 +70,10 @@ export function describeColumnDiff(model: string[], snapshot: string[]): string 
     if (model[i] !== snapshot[i] && inSnap.has(model[i]!) && inModel.has(snapshot[i]!))
       moved.push(`position ${i}: model "${model[i]}", snapshot "${snapshot[i]}"`);
   }
-  if (moved.length > 0)
-    parts.push(
-      `columns in another order: ${moved.slice(0, 5).join('; ')}${moved.length > 5 ? `; … ${moved.length - 5} more` : ''}`,
-    );
+  if (moved.length > 0) {
+    const more = moved.length > 5 ? `; … ${moved.length - 5} more` : '';
+    parts.push(`columns in another order: ${moved.slice(0, 5).join('; ')}${more}`);
+  }
   return parts.join('; ');
 }
 
@@ -125,127 +129,31 @@ export class ScoringModel {
     where: string,
   ): ScoringModel {
     const F = o.features.length;
-    const problems: string[] = [];
-
-    // The input: one float32 tensor [N, F].
-    const ins = session.inputMetadata;
-    const input = ins[0];
-    let inputShape: (number | string)[] = [];
-    if (ins.length !== 1 || !input) {
-      problems.push(
-        `it has ${ins.length} inputs (${ins.map((i) => i.name).join(', ')}); mlo feeds exactly one, the feature tensor`,
-      );
-    } else if (!input.isTensor) {
-      problems.push(`its input "${input.name}" is not a tensor`);
-    } else {
-      inputShape = [...input.shape];
-      if (input.type !== 'float32') problems.push(`its input "${input.name}" is ${input.type}; mlo feeds float32`);
-      if (input.shape.length !== 2)
-        problems.push(`its input "${input.name}" has shape [${input.shape.join(', ')}]; expected [N, ${F}]`);
-      else if (typeof input.shape[1] === 'number' && input.shape[1] !== F) {
-        problems.push(
-          `its input "${input.name}" takes ${input.shape[1]} features, the snapshot has ${F} (${o.features.join(', ')})`,
-        );
-      }
-    }
-
-    // The columns it was trained on, in order.
-    if (o.inputColumnsTag === undefined) {
-      problems.push(
-        'its model version has no mlo.input_columns tag, so mlo cannot check which feature columns it takes',
-      );
-    } else {
-      let cols: unknown;
-      try {
-        cols = JSON.parse(o.inputColumnsTag);
-      } catch {
-        cols = undefined;
-      }
-      if (!Array.isArray(cols) || !cols.every((c): c is string => typeof c === 'string')) {
-        problems.push(
-          `its mlo.input_columns tag is not a JSON list of column names: ${o.inputColumnsTag.slice(0, 200)}`,
-        );
-      } else if (cols.length !== F || cols.some((c, i) => c !== o.features[i])) {
-        problems.push(
-          `its input columns (mlo.input_columns) are not the snapshot's feature columns in order: ${describeColumnDiff(cols, o.features)}`,
-        );
-      }
-    }
-
-    // The probability output.
-    const outs = session.outputMetadata;
-    let prob: { name: string; index: number | undefined } | undefined;
-    if (o.probabilityTag !== undefined) {
-      prob = parseProbabilityTag(o.probabilityTag);
-      if (!prob)
-        problems.push(`its mlo.probability_output tag "${o.probabilityTag}" is not of the form <output>[<index>]`);
-    } else if (outs.some((x) => x.name === 'probabilities')) {
-      prob = { name: 'probabilities', index: undefined };
-    }
-    let probColumns: number | undefined;
-    if (o.probabilityTag === undefined && !prob) {
-      problems.push(
-        `it has no probability output: its outputs are ${outs.map((x) => x.name).join(', ')}, none is "probabilities", and its model version has no mlo.probability_output tag naming one`,
-      );
-    } else if (prob) {
-      const wanted = prob.name;
-      const meta = outs.find((x) => x.name === wanted);
-      if (!meta) {
-        problems.push(
-          `it has no output "${prob.name}" (its probability output per mlo.probability_output); its outputs are ${outs.map((x) => x.name).join(', ')}`,
-        );
-      } else if (!meta.isTensor || (meta.type !== 'float32' && meta.type !== 'float64')) {
-        problems.push(
-          `its output "${prob.name}" is ${meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor'} (a map or sequence: export without ZipMap); a probability output is a float tensor`,
-        );
-      } else if (meta.shape.length === 2) {
-        const cols = meta.shape[1];
-        const index = prob.index ?? (cols === 1 ? 0 : 1);
-        if (typeof cols === 'number') {
-          if (index >= cols)
-            problems.push(
-              `its output "${prob.name}" has ${cols} column(s); the probability is said to be column ${index}`,
-            );
-          probColumns = cols;
-        }
-        prob = { name: prob.name, index };
-      } else if (meta.shape.length === 1) {
-        if ((prob.index ?? 0) !== 0)
-          problems.push(
-            `its output "${prob.name}" is one value per row; the probability cannot be column ${prob.index}`,
-          );
-        prob = { name: prob.name, index: 0 };
-        probColumns = 1;
-      } else if (meta.shape.length === 0) {
-        // Shape not declared: column 1 unless the tag says otherwise; checked on the first run.
-        prob = { name: prob.name, index: prob.index ?? 1 };
-      } else if (meta.shape.length > 2) {
-        problems.push(
-          `its output "${prob.name}" has shape [${meta.shape.join(', ')}]; a probability output is [N] or [N, classes]`,
-        );
-      }
-    }
-
-    if (problems.length > 0 || !prob || prob.index === undefined || !input) {
+    const input = checkInput(session.inputMetadata, o.features);
+    const columnProblems = checkInputColumns(o.inputColumnsTag, o.features);
+    const output = checkProbabilityOutput(session.outputMetadata, o.probabilityTag);
+    const problems = [...input.problems, ...columnProblems, ...output.problems];
+    const prob = output.probability;
+    if (problems.length > 0 || !prob || prob.index === undefined || !input.meta) {
       throw new BadInputError(
         `${where} does not fit the snapshot or mlo's model contract:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
       );
     }
-    const missing = missingValueHandling(graph, input.name);
+    const missing = missingValueHandling(graph, input.meta.name);
     const description: ModelDescription = {
       label,
       role: o.role,
       version: o.version,
       uri: o.uri,
       sha256: createHash('sha256').update(bytes).digest('hex'),
-      input: { name: input.name, shape: inputShape },
+      input: { name: input.meta.name, shape: input.shape },
       probability: { name: prob.name, index: prob.index },
       handlesMissing: missing.handles,
       missingReason: missing.reason,
       producer: graph.producer,
       ops: [...new Set(graph.nodes.map((n) => n.opType))],
     };
-    return new ScoringModel(session, description, F, probColumns);
+    return new ScoringModel(session, description, F, output.columns);
   }
 
   /**
@@ -274,9 +182,8 @@ export class ScoringModel {
       res = await this.session.run(feeds, [d.probability.name]);
     } catch (err) {
       // Scoring is deterministic: what fails once fails on every retry.
-      throw new BadInputError(
-        `${d.label}: onnxruntime failed to score ${n} rows (${describeRow(0)} …): ${(err as Error).message.split('\n')[0]}`,
-      );
+      const why = (err as Error).message.split('\n')[0];
+      throw new BadInputError(`${d.label}: onnxruntime failed to score ${n} rows (${describeRow(0)} …): ${why}`);
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const t = res[d.probability.name];
@@ -287,38 +194,193 @@ export class ScoringModel {
     const cols = this.probColumns ?? (n > 0 ? data.length / n : 1);
     if (!Number.isInteger(cols) || cols * n !== data.length || d.probability.index >= cols) {
       throw new BadInputError(
-        `${d.label}: output "${d.probability.name}" has shape [${t.dims.join(', ')}] for ${n} rows; expected [${n}, >${d.probability.index}]`,
+        `${d.label}: output "${d.probability.name}" has shape [${t.dims.join(', ')}] for ${n} rows; ` +
+          `expected [${n}, >${d.probability.index}]`,
       );
     }
     this.probColumns = cols;
-    const idx = d.probability.index;
-    let acc = 0;
-    for (let i = 0, k = idx; i < n; i++, k += cols) {
-      const p = data[k]!;
-      out[at + i] = p;
-      // acc stays 0 for p in [0, 1]; NaN or a value outside makes it non-zero.
-      acc += p >= 0 && p <= 1 ? 0 : 1;
-    }
-    if (acc !== 0) {
-      for (let i = 0, k = idx; i < n; i++, k += cols) {
-        const p = data[k]!;
-        if (!(p >= 0 && p <= 1)) {
-          const hint = Number.isNaN(p)
-            ? d.handlesMissing
-              ? ''
-              : ` (${d.missingReason}; a NaN feature may have reached it)`
-            : '; the output named as its probability does not hold probabilities';
-          throw new BadInputError(
-            `${d.label}: output "${d.probability.name}"[${idx}] is ${p} at ${describeRow(i)}, not a probability in [0, 1]${hint}`,
-          );
-        }
-      }
-    }
+    copyProbabilities(d, data, cols, n, out, at, describeRow);
     t.dispose();
     return ms;
   }
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+type ValueMetadata = InferenceSession.ValueMetadata;
+type TensorMetadata = Extract<ValueMetadata, { isTensor: true }>;
+
+/** The input: one float32 tensor [N, F]. */
+function checkInput(
+  ins: readonly ValueMetadata[],
+  features: string[],
+): { meta: ValueMetadata | undefined; shape: (number | string)[]; problems: string[] } {
+  const F = features.length;
+  const problems: string[] = [];
+  const input = ins[0];
+  let shape: (number | string)[] = [];
+  if (ins.length !== 1 || !input) {
+    problems.push(
+      `it has ${ins.length} inputs (${ins.map((i) => i.name).join(', ')}); mlo feeds exactly one, the feature tensor`,
+    );
+  } else if (!input.isTensor) {
+    problems.push(`its input "${input.name}" is not a tensor`);
+  } else {
+    shape = [...input.shape];
+    if (input.type !== 'float32') problems.push(`its input "${input.name}" is ${input.type}; mlo feeds float32`);
+    if (input.shape.length !== 2)
+      problems.push(`its input "${input.name}" has shape [${input.shape.join(', ')}]; expected [N, ${F}]`);
+    else if (typeof input.shape[1] === 'number' && input.shape[1] !== F) {
+      problems.push(
+        `its input "${input.name}" takes ${input.shape[1]} features, the snapshot has ${F} (${features.join(', ')})`,
+      );
+    }
+  }
+  return { meta: input, shape, problems };
+}
+
+/** The columns it was trained on (its version's input-columns tag): the snapshot's features, in order. */
+function checkInputColumns(tag: string | undefined, features: string[]): string[] {
+  const TAG = VersionTag.inputColumns;
+  if (tag === undefined)
+    return [`its model version has no ${TAG} tag, so mlo cannot check which feature columns it takes`];
+  let cols: unknown;
+  try {
+    cols = JSON.parse(tag);
+  } catch {
+    cols = undefined;
+  }
+  if (!Array.isArray(cols) || !cols.every((c): c is string => typeof c === 'string'))
+    return [`its ${TAG} tag is not a JSON list of column names: ${tag.slice(0, 200)}`];
+  if (cols.length !== features.length || cols.some((c, i) => c !== features[i]))
+    return [
+      `its input columns (${TAG}) are not the snapshot's feature columns in order: ` +
+        describeColumnDiff(cols, features),
+    ];
+  return [];
+}
+
+type ProbabilityCheck = {
+  /** The output and column holding the probability; index undefined when it cannot be known. */
+  probability: { name: string; index: number | undefined } | undefined;
+  /** Columns of the output per row, when its shape declares them. */
+  columns: number | undefined;
+  problems: string[];
+};
+
+/** The probability output: named by the version's tag, else the output called "probabilities". */
+function checkProbabilityOutput(outs: readonly ValueMetadata[], tag: string | undefined): ProbabilityCheck {
+  const TAG = VersionTag.probabilityOutput;
+  const names = outs.map((x) => x.name).join(', ');
+  if (tag === undefined) {
+    if (!outs.some((x) => x.name === 'probabilities')) {
+      const problem =
+        `it has no probability output: its outputs are ${names}, none is "probabilities", ` +
+        `and its model version has no ${TAG} tag naming one`;
+      return { probability: undefined, columns: undefined, problems: [problem] };
+    }
+    return checkProbabilityShape(outs, { name: 'probabilities', index: undefined });
+  }
+  const prob = parseProbabilityTag(tag);
+  if (!prob)
+    return {
+      probability: undefined,
+      columns: undefined,
+      problems: [`its ${TAG} tag "${tag}" is not of the form <output>[<index>]`],
+    };
+  return checkProbabilityShape(outs, prob);
+}
+
+/** Where in the named output the probability is, from its declared shape. */
+function checkProbabilityShape(
+  outs: readonly ValueMetadata[],
+  prob: { name: string; index: number | undefined },
+): ProbabilityCheck {
+  const meta = outs.find((x) => x.name === prob.name);
+  const fail = (problem: string): ProbabilityCheck => ({ probability: prob, columns: undefined, problems: [problem] });
+  if (!meta) {
+    const names = outs.map((x) => x.name).join(', ');
+    return fail(
+      `it has no output "${prob.name}" (its probability output per ${VersionTag.probabilityOutput}); ` +
+        `its outputs are ${names}`,
+    );
+  }
+  if (!meta.isTensor || (meta.type !== 'float32' && meta.type !== 'float64')) {
+    const what = meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor';
+    return fail(
+      `its output "${prob.name}" is ${what} (a map or sequence: export without ZipMap); ` +
+        'a probability output is a float tensor',
+    );
+  }
+  return probabilityColumn(meta, prob);
+}
+
+function probabilityColumn(meta: TensorMetadata, prob: { name: string; index: number | undefined }): ProbabilityCheck {
+  const rank = meta.shape.length;
+  if (rank === 2) {
+    const cols = meta.shape[1];
+    const index = prob.index ?? (cols === 1 ? 0 : 1);
+    const known = typeof cols === 'number';
+    const problems =
+      known && index >= cols
+        ? [`its output "${prob.name}" has ${cols} column(s); the probability is said to be column ${index}`]
+        : [];
+    return { probability: { name: prob.name, index }, columns: known ? cols : undefined, problems };
+  }
+  if (rank === 1) {
+    const problems =
+      (prob.index ?? 0) !== 0
+        ? [`its output "${prob.name}" is one value per row; the probability cannot be column ${prob.index}`]
+        : [];
+    return { probability: { name: prob.name, index: 0 }, columns: 1, problems };
+  }
+  // Shape not declared: column 1 unless the tag says otherwise; checked on the first run.
+  if (rank === 0) return { probability: { name: prob.name, index: prob.index ?? 1 }, columns: undefined, problems: [] };
+  return {
+    probability: prob,
+    columns: undefined,
+    problems: [
+      `its output "${prob.name}" has shape [${meta.shape.join(', ')}]; a probability output is [N] or [N, classes]`,
+    ],
+  };
+}
+
+/**
+ * Copies column `d.probability.index` of each of the `n` rows of `data` (`cols` per row) to
+ * `out[at + i]`; a value that is not a probability in [0, 1] is bad input naming its row.
+ */
+function copyProbabilities(
+  d: ModelDescription,
+  data: Float32Array | Float64Array,
+  cols: number,
+  n: number,
+  out: Float64Array,
+  at: number,
+  describeRow: (i: number) => string,
+): void {
+  const idx = d.probability.index;
+  let acc = 0;
+  for (let i = 0, k = idx; i < n; i++, k += cols) {
+    const p = data[k]!;
+    out[at + i] = p;
+    // acc stays 0 for p in [0, 1]; NaN or a value outside makes it non-zero.
+    acc += p >= 0 && p <= 1 ? 0 : 1;
+  }
+  if (acc === 0) return;
+  for (let i = 0, k = idx; i < n; i++, k += cols) {
+    const p = data[k]!;
+    if (!(p >= 0 && p <= 1)) {
+      const hint = Number.isNaN(p)
+        ? d.handlesMissing
+          ? ''
+          : ` (${d.missingReason}; a NaN feature may have reached it)`
+        : '; the output named as its probability does not hold probabilities';
+      throw new BadInputError(
+        `${d.label}: output "${d.probability.name}"[${idx}] is ${p} at ${describeRow(i)}, ` +
+          `not a probability in [0, 1]${hint}`,
+      );
+    }
   }
 }

@@ -7,11 +7,14 @@ import type { GateResult } from './gates';
 import type { EvalResult, ModelMetrics } from './evaluate';
 import type { MetricName } from './metrics';
 import type { ShadowResult } from './shadow';
-import { COLORS, histogramChart, lineChart } from './svg';
+import { COLORS, histogramChart, lineChart, type Series } from './svg';
 
 export const SUMMARY_LIMIT = 8000;
 
-/** JSON.stringify replacer: JSON has no NaN or ±Infinity, so they are written as null (e.g. the +∞ threshold of the empty ROC point). */
+/**
+ * JSON.stringify replacer: JSON has no NaN or ±Infinity, so they are written as null (e.g. the +∞
+ * threshold of the empty ROC point).
+ */
 export function jsonNumbers(_key: string, value: unknown): unknown {
   return typeof value === 'number' && !Number.isFinite(value) ? null : value;
 }
@@ -81,7 +84,7 @@ const LABELS: Record<MetricName, string> = {
 };
 const ORDER: MetricName[] = ['auc', 'pr_auc', 'log_loss', 'brier', 'ece', 'recall_at_fpr', 'recall_at_threshold'];
 
-export const f4 = (x: number | null | undefined): string =>
+const f4 = (x: number | null | undefined): string =>
   x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(4);
 const signed = (x: number | null | undefined): string =>
   x === null || x === undefined || Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
@@ -123,7 +126,10 @@ function pValue(p: number | null): string {
 function aucCi(r: EvalResult): string {
   const d = r.aucDifference;
   if (!d) return r.champion ? 'AUC difference: no interval (fewer than two positives or negatives).' : '';
-  return `AUC Δ (candidate − champion) ${signed(d.delta)}, 95% CI [${signed(d.ciLow)}, ${signed(d.ciHigh)}], p ${pValue(d.pValue)} (DeLong, paired on the same ${int(r.n)} rows).`;
+  return (
+    `AUC Δ (candidate − champion) ${signed(d.delta)}, 95% CI [${signed(d.ciLow)}, ${signed(d.ciHigh)}], ` +
+    `p ${pValue(d.pValue)} (DeLong, paired on the same ${int(r.n)} rows).`
+  );
 }
 
 function header(kind: string, ctx: ReportContext, passed: boolean): string[] {
@@ -141,7 +147,10 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   const lines: string[] = [];
   lines.push(...header('Evaluation', rep, r.passed), '');
   lines.push(
-    `Out-of-time holdout ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)): ${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives (${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`,
+    `Out-of-time holdout ${rep.window.from} .. ${rep.window.to} ` +
+      `(exclusive; ${rep.window.days.length} day partition(s)): ` +
+      `${int(rep.rows.labelled)} labelled rows of ${int(rep.rows.total)}, ${int(rep.rows.positives)} positives ` +
+      `(${pct(rep.rows.positives / Math.max(1, rep.rows.labelled))}).`,
   );
   lines.push(
     `Operating threshold ${o.operatingThreshold} (score ≥ threshold is blocked); fixed FPR ${o.fixedFpr}.`,
@@ -151,28 +160,15 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   lines.push('#### Metrics', '', ...metricsTable(r.candidate, r.champion, r.delta), '');
   if (r.champion) lines.push(aucCi(r), '');
   const at = (m: ModelMetrics) =>
-    `threshold ${m.atThreshold.threshold}: recall ${f4(m.atThreshold.recall)}, precision ${f4(m.atThreshold.precision)}, FPR ${f4(m.atThreshold.fpr)}, blocked ${pct(m.atThreshold.flaggedRate)}; fixed FPR ${o.fixedFpr}: recall ${f4(m.values.recall_at_fpr)} at threshold ${f4(m.atFpr?.threshold ?? null)} (FPR ${f4(m.atFpr?.fpr ?? null)})`;
+    `threshold ${m.atThreshold.threshold}: recall ${f4(m.atThreshold.recall)}, ` +
+    `precision ${f4(m.atThreshold.precision)}, FPR ${f4(m.atThreshold.fpr)}, ` +
+    `blocked ${pct(m.atThreshold.flaggedRate)}; ` +
+    `fixed FPR ${o.fixedFpr}: recall ${f4(m.values.recall_at_fpr)} at threshold ${f4(m.atFpr?.threshold ?? null)} ` +
+    `(FPR ${f4(m.atFpr?.fpr ?? null)})`;
   lines.push(`- candidate — ${at(r.candidate)}`);
   if (r.champion) lines.push(`- champion — ${at(r.champion)}`);
   lines.push('');
-  if (r.slices.length > 0) {
-    lines.push('#### Slices', '');
-    lines.push(
-      r.champion
-        ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |'
-        : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |',
-    );
-    lines.push(r.champion ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|---:|');
-    for (const s of r.slices) {
-      const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
-      lines.push(
-        r.champion
-          ? `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ${signed(s.delta?.recall_at_threshold)} |`
-          : `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | ${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
-      );
-    }
-    lines.push('');
-  }
+  if (r.slices.length > 0) lines.push('#### Slices', '', ...sliceTable(r), '');
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
   lines.push(
     '#### Plots',
@@ -187,6 +183,28 @@ export function evaluationMarkdown(rep: EvaluationReport): string {
   return lines.join('\n');
 }
 
+/** Every slice's metrics: with a champion, the candidate's AUC next to the champion's and the deltas. */
+function sliceTable(r: EvalResult): string[] {
+  const lines = [
+    r.champion
+      ? '| slice | n | positives | AUC cand. | AUC champ. | Δ AUC | log loss Δ | recall@thr Δ |'
+      : '| slice | n | positives | AUC | PR AUC | log loss | recall@thr |',
+    r.champion ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of r.slices) {
+    const noAuc = s.candidate.auc === null ? ' (one class: no AUC)' : '';
+    const head = `| ${cell(s.slice)}${noAuc} | ${int(s.n)} | ${int(s.positives)} | ${f4(s.candidate.auc)} | `;
+    lines.push(
+      r.champion
+        ? head +
+            `${f4(s.champion?.auc)} | ${signed(s.delta?.auc)} | ${signed(s.delta?.log_loss)} | ` +
+            `${signed(s.delta?.recall_at_threshold)} |`
+        : head + `${f4(s.candidate.pr_auc)} | ${f4(s.candidate.log_loss)} | ${f4(s.candidate.recall_at_threshold)} |`,
+    );
+  }
+  return lines;
+}
+
 function missingLines(missing: Record<string, number>, cand: ModelRef, champ: ModelRef | null): string[] {
   const with_ = Object.entries(missing).filter(([, v]) => v > 0);
   const out = ['#### Missing values (NaN)', ''];
@@ -195,19 +213,26 @@ function missingLines(missing: Record<string, number>, cand: ModelRef, champ: Mo
       ? 'No feature value was missing.'
       : with_.map(([k, v]) => `\`${k}\`: ${int(v)}`).join(', ') + '.',
   );
+  const takes = (m: ModelRef) => (m.handlesMissing ? 'takes' : 'does not take');
   out.push(
-    `Candidate: ${cand.handlesMissing ? 'takes missing values' : 'does not take missing values'} (${cand.missingReason}).${champ ? ` Champion: ${champ.handlesMissing ? 'takes' : 'does not take'} missing values (${champ.missingReason}).` : ''}`,
+    `Candidate: ${takes(cand)} missing values (${cand.missingReason}).` +
+      (champ ? ` Champion: ${takes(champ)} missing values (${champ.missingReason}).` : ''),
   );
   return out;
+}
+
+/** A model's run, ONNX file and short hash, for the lineage. */
+function modelLine(m: ModelRef): string {
+  return `run \`${m.runId}\`, ${m.onnxUri} (sha256 ${m.sha256.slice(0, 16)}…)`;
 }
 
 function lineage(ctx: ReportContext): string[] {
   return [
     '#### Lineage',
     '',
-    `- candidate v${ctx.candidate.version}: run \`${ctx.candidate.runId}\`, ${ctx.candidate.onnxUri} (sha256 ${ctx.candidate.sha256.slice(0, 16)}…)`,
+    `- candidate v${ctx.candidate.version}: ${modelLine(ctx.candidate)}`,
     ctx.champion
-      ? `- champion v${ctx.champion.version}: run \`${ctx.champion.runId}\`, ${ctx.champion.onnxUri} (sha256 ${ctx.champion.sha256.slice(0, 16)}…)`
+      ? `- champion v${ctx.champion.version}: ${modelLine(ctx.champion)}`
       : `- champion: none (${ctx.championNote ?? 'first version'})`,
     `- feature snapshot ${ctx.snapshot.hash}: ${ctx.snapshot.manifestUri}`,
     `- MLflow run: ${ctx.mlflowRunUrl}`,
@@ -218,9 +243,12 @@ function lineage(ctx: ReportContext): string[] {
 
 function definitions(): string {
   return [
-    '<sub>Definitions: AUC counts tied positive/negative pairs one half (Mann–Whitney); PR AUC is average precision without interpolation;',
-    'log loss clips p to [1e-15, 1−1e-15]; ECE uses 10 equal-width bins weighted by count; recall at fixed FPR is the best recall at a threshold',
-    "whose FPR ≤ the target (no interpolation); the AUC interval is DeLong's, paired on the same rows. Δ = candidate − champion.</sub>",
+    '<sub>Definitions: AUC counts tied positive/negative pairs one half (Mann–Whitney);',
+    'PR AUC is average precision without interpolation;',
+    'log loss clips p to [1e-15, 1−1e-15]; ECE uses 10 equal-width bins weighted by count;',
+    'recall at fixed FPR is the best recall at a threshold',
+    "whose FPR ≤ the target (no interpolation); the AUC interval is DeLong's, paired on the same rows.",
+    'Δ = candidate − champion.</sub>',
   ].join(' ');
 }
 
@@ -230,7 +258,8 @@ export function evaluationSummary(rep: EvaluationReport): string {
   const head = [
     ...header('Evaluation', rep, r.passed),
     '',
-    `Holdout ${rep.window.from}..${rep.window.to}: ${int(rep.rows.labelled)} labelled rows, ${int(rep.rows.positives)} positives.`,
+    `Holdout ${rep.window.from}..${rep.window.to}: ` +
+      `${int(rep.rows.labelled)} labelled rows, ${int(rep.rows.positives)} positives.`,
     '',
     ...gateTable(r.gates.map((g) => ({ ...g, note: g.note.length > 300 ? `${g.note.slice(0, 300)}…` : g.note }))),
     '',
@@ -245,7 +274,8 @@ export function evaluationSummary(rep: EvaluationReport): string {
         .filter((s) => s.status === 'fail')
         .map(
           (s) =>
-            `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`,
+            `- ${s.slice} (n=${int(s.n)}, ${s.positives} positives): ` +
+            `${g.metric} ${signed(s.value)} vs ${g.op} ${g.threshold}`,
         ),
     );
   if (failing.length > 0)
@@ -275,56 +305,68 @@ export function shadowMarkdown(rep: ShadowReport): string {
   const lines: string[] = [];
   lines.push(...header('Shadow scoring', rep, r.passed), '');
   lines.push(
-    `Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} (exclusive; ${rep.window.days.length} day partition(s)) through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, in batches of ${int(rep.options.batchSize)}. Operating threshold ${r.threshold} (score ≥ threshold is blocked).`,
+    `Replayed ${int(r.n)} events of ${rep.window.from} .. ${rep.window.to} ` +
+      `(exclusive; ${rep.window.days.length} day partition(s)) ` +
+      `through ${rep.champion ? 'champion and candidate side by side' : 'the candidate (no champion)'}, ` +
+      `in batches of ${int(rep.options.batchSize)}. ` +
+      `Operating threshold ${r.threshold} (score ≥ threshold is blocked).`,
     '',
   );
   lines.push('#### Gates', '', ...gateTable(r.gates), '');
   lines.push(...shadowFigures(r), '');
-  lines.push(
-    '#### Score quantiles',
-    '',
-    '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-  );
-  const q = (name: string, d: ShadowResult['candidate']) =>
-    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
-  lines.push(q('candidate', r.candidate));
-  if (r.champion) lines.push(q('champion', r.champion));
-  lines.push('');
-  const p = r.psi;
-  if (p) {
-    lines.push(
-      '#### PSI bins (champion deciles)',
-      '',
-      '| bin (upper edge) | champion | candidate |',
-      '|---|---:|---:|',
-    );
-    p.expected.forEach((e, i) =>
-      lines.push(`| ${i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge'} | ${pct(e)} | ${pct(p.actual[i])} |`),
-    );
-    lines.push('');
-  }
-  if (r.top.length > 0) {
-    lines.push(
-      `#### The ${r.top.length} events they disagree on most`,
-      '',
-      '| event id | time | champion | candidate | Δ |',
-      '|---|---|---:|---:|---:|',
-    );
-    for (const t of r.top)
-      lines.push(
-        `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
-      );
-    lines.push('');
-  }
+  lines.push(...quantileTable(r), '');
+  if (r.psi) lines.push(...psiTable(r.psi), '');
+  if (r.top.length > 0) lines.push(...disagreementTable(r.top), '');
   lines.push(...missingLines(rep.missingValues, rep.candidate, rep.champion), '');
   lines.push('#### Plots', '', '![scores](scores.svg)', '');
   lines.push(...lineage(rep));
   lines.push(
     '',
-    "<sub>PSI: 10 bins at the champion's score deciles (tied edges merged), proportions floored at 1e-4. KS: two-sample statistic. Agreement: share of events both block or both let through. Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
+    "<sub>PSI: 10 bins at the champion's score deciles (tied edges merged), proportions floored at 1e-4. " +
+      'KS: two-sample statistic. Agreement: share of events both block or both let through. ' +
+      "Latency: wall time of each batch's session.run (process.hrtime), nearest-rank percentiles.</sub>",
   );
   return lines.join('\n');
+}
+
+function quantileTable(r: ShadowResult): string[] {
+  const q = (name: string, d: ShadowResult['candidate']) =>
+    `| ${name} | ${f4(d.mean)} | ${f4(d.quantiles.p01)} | ${f4(d.quantiles.p10)} | ${f4(d.quantiles.p50)} | ` +
+    `${f4(d.quantiles.p90)} | ${f4(d.quantiles.p99)} | ${pct(d.blockRate)} |`;
+  return [
+    '#### Score quantiles',
+    '',
+    '| | mean | p01 | p10 | p50 | p90 | p99 | blocked |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    q('candidate', r.candidate),
+    ...(r.champion ? [q('champion', r.champion)] : []),
+  ];
+}
+
+function psiTable(p: NonNullable<ShadowResult['psi']>): string[] {
+  const lines = [
+    '#### PSI bins (champion deciles)',
+    '',
+    '| bin (upper edge) | champion | candidate |',
+    '|---|---:|---:|',
+  ];
+  p.expected.forEach((e, i) => {
+    const bin = i < p.edges.length ? `≤ ${f4(p.edges[i])}` : '> last edge';
+    lines.push(`| ${bin} | ${pct(e)} | ${pct(p.actual[i])} |`);
+  });
+  return lines;
+}
+
+function disagreementTable(top: ShadowResult['top']): string[] {
+  return [
+    `#### The ${top.length} events they disagree on most`,
+    '',
+    '| event id | time | champion | candidate | Δ |',
+    '|---|---|---:|---:|---:|',
+    ...top.map(
+      (t) => `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
+    ),
+  ];
 }
 
 function shadowFigures(r: ShadowResult): string[] {
@@ -336,7 +378,8 @@ function shadowFigures(r: ShadowResult): string[] {
       `| decision agreement | ${pct(r.agreement, 3)} |`,
     );
     out.push(
-      `| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} (Δ ${signed(r.blockRateDelta)}) |`,
+      `| block rate champion → candidate | ${pct(r.champion.blockRate, 3)} → ${pct(r.candidate.blockRate, 3)} ` +
+        `(Δ ${signed(r.blockRateDelta)}) |`,
     );
     if (r.flips)
       out.push(`| newly blocked / newly allowed | ${int(r.flips.newlyBlocked)} / ${int(r.flips.newlyAllowed)} |`);
@@ -387,86 +430,74 @@ function fit(text: string, tail: string): string {
 
 // ---- plots --------------------------------------------------------------------------------
 
-export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
-  const r = rep.result;
-  const c = r.curves.candidate;
-  const h = r.curves.champion;
-  const name = (role: 'candidate' | 'champion', auc: number | null | undefined) =>
-    `${role} v${role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '')}${auc === undefined ? '' : ` (${f4(auc)})`}`;
-  const roc = lineChart({
+type CurveSet = EvaluationReport['result']['curves']['candidate'];
+
+/**
+ * One series per model, the champion's (when there is one) drawn first so the candidate's lies
+ * on top; `series` names and draws a model's curve given its role and its label.
+ */
+function bothModels(
+  rep: EvaluationReport,
+  series: (curves: CurveSet, role: 'candidate' | 'champion') => Omit<Series, 'color'>,
+): Series[] {
+  const h = rep.result.curves.champion;
+  return [
+    ...(h ? [{ ...series(h, 'champion'), color: COLORS.champion }] : []),
+    { ...series(rep.result.curves.candidate, 'candidate'), color: COLORS.candidate },
+  ];
+}
+
+/** "candidate v7 (0.9123)": a model in a legend, with a figure when given one. */
+function legendName(rep: EvaluationReport, role: 'candidate' | 'champion', figure?: number | null): string {
+  const version = role === 'candidate' ? rep.candidate.version : (rep.champion?.version ?? '');
+  return `${role} v${version}${figure === undefined ? '' : ` (${f4(figure)})`}`;
+}
+
+function rocPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'ROC curve (holdout)',
     xLabel: 'false positive rate',
     yLabel: 'true positive rate (recall)',
     diagonal: true,
     legend: 'bottom-right',
-    series: [
-      ...(h
-        ? [
-            {
-              name: name('champion', r.champion?.values.auc),
-              color: COLORS.champion,
-              points: h.roc.map((p): [number, number] => [p.fpr, p.tpr]),
-            },
-          ]
-        : []),
-      {
-        name: name('candidate', r.candidate.values.auc),
-        color: COLORS.candidate,
-        points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]),
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: legendName(rep, role, rep.result[role]?.values.auc),
+      points: c.roc.map((p): [number, number] => [p.fpr, p.tpr]),
+    })),
   });
-  const pr = lineChart({
+}
+
+function prPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'Precision–recall curve (holdout)',
     xLabel: 'recall',
     yLabel: 'precision',
     legend: 'bottom-left',
-    series: [
-      ...(h
-        ? [
-            {
-              name: name('champion', r.champion?.values.pr_auc),
-              color: COLORS.champion,
-              points: h.pr.map((p): [number, number] => [p.recall, p.precision]),
-            },
-          ]
-        : []),
-      {
-        name: name('candidate', r.candidate.values.pr_auc),
-        color: COLORS.candidate,
-        points: c.pr.map((p): [number, number] => [p.recall, p.precision]),
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: legendName(rep, role, rep.result[role]?.values.pr_auc),
+      points: c.pr.map((p): [number, number] => [p.recall, p.precision]),
+    })),
   });
-  const rel = (bins: typeof c.reliability): [number, number][] =>
-    bins.filter((b) => b.count > 0).map((b) => [b.meanScore!, b.positiveRate!]);
-  const calibration = lineChart({
+}
+
+function calibrationPlot(rep: EvaluationReport): string {
+  return lineChart({
     title: 'Reliability (10 equal-width bins)',
     xLabel: 'mean predicted probability',
     yLabel: 'observed positive rate',
     diagonal: true,
     legend: 'bottom-right',
-    series: [
-      ...(h
-        ? [
-            {
-              name: `${name('champion', undefined)} ECE ${f4(r.champion?.values.ece)}`,
-              color: COLORS.champion,
-              points: rel(h.reliability),
-              dots: true,
-            },
-          ]
-        : []),
-      {
-        name: `${name('candidate', undefined)} ECE ${f4(r.candidate.values.ece)}`,
-        color: COLORS.candidate,
-        points: rel(c.reliability),
-        dots: true,
-      },
-    ],
+    series: bothModels(rep, (c, role) => ({
+      name: `${legendName(rep, role)} ECE ${f4(rep.result[role]?.values.ece)}`,
+      points: c.reliability.filter((b) => b.count > 0).map((b): [number, number] => [b.meanScore!, b.positiveRate!]),
+      dots: true,
+    })),
   });
-  const hist = r.histograms;
-  const scores = histogramChart({
+}
+
+function scoresPlot(rep: EvaluationReport): string {
+  const hist = rep.result.histograms;
+  return histogramChart({
     title: 'Score distribution by class (holdout)',
     xLabel: 'score',
     series: [
@@ -480,7 +511,15 @@ export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
         : []),
     ],
   });
-  return { 'roc.svg': roc, 'pr.svg': pr, 'calibration.svg': calibration, 'scores.svg': scores };
+}
+
+export function evaluationPlots(rep: EvaluationReport): Record<string, string> {
+  return {
+    'roc.svg': rocPlot(rep),
+    'pr.svg': prPlot(rep),
+    'calibration.svg': calibrationPlot(rep),
+    'scores.svg': scoresPlot(rep),
+  };
 }
 
 export function shadowPlots(rep: ShadowReport): Record<string, string> {

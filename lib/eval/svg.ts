@@ -33,7 +33,8 @@ function frame(
 ): string {
   const parts: string[] = [];
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      'font-family="Helvetica, Arial, sans-serif" font-size="12">',
   );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
@@ -42,13 +43,15 @@ function frame(
   for (const t of xTicks) {
     const x = r3(t.v * PW);
     parts.push(
-      `<line x1="${x}" x2="${x}" y1="0" y2="${PH}" stroke="#eee"/><text x="${x}" y="${PH + 16}" text-anchor="middle">${esc(t.label)}</text>`,
+      `<line x1="${x}" x2="${x}" y1="0" y2="${PH}" stroke="#eee"/>` +
+        `<text x="${x}" y="${PH + 16}" text-anchor="middle">${esc(t.label)}</text>`,
     );
   }
   for (const t of yTicks) {
     const y = r3(PH - t.v * PH);
     parts.push(
-      `<line x1="0" x2="${PW}" y1="${y}" y2="${y}" stroke="#eee"/><text x="-6" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(t.label)}</text>`,
+      `<line x1="0" x2="${PW}" y1="${y}" y2="${y}" stroke="#eee"/>` +
+        `<text x="-6" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(t.label)}</text>`,
     );
   }
   parts.push(body);
@@ -64,7 +67,8 @@ function frame(
     legend.forEach((l, i) => {
       const y = y0 + 12 + i * 16;
       parts.push(
-        `<line x1="${r3(x0 + 6)}" x2="${r3(x0 + 26)}" y1="${y}" y2="${y}" stroke="${l.color}" stroke-width="2"/><text x="${r3(x0 + 32)}" y="${y}" dominant-baseline="middle">${esc(l.name)}</text>`,
+        `<line x1="${r3(x0 + 6)}" x2="${r3(x0 + 26)}" y1="${y}" y2="${y}" stroke="${l.color}" stroke-width="2"/>` +
+          `<text x="${r3(x0 + 32)}" y="${y}" dominant-baseline="middle">${esc(l.name)}</text>`,
       );
     });
   }
@@ -97,7 +101,8 @@ export function lineChart(o: {
       .map(([x, y]) => `${r3(x * PW)},${r3(PH - y * PH)}`);
     if (pts.length > 0)
       body.push(
-        `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"><title>${esc(s.name)}</title></polyline>`,
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}">` +
+          `<title>${esc(s.name)}</title></polyline>`,
       );
     if (s.dots)
       for (const p of pts)
@@ -128,7 +133,8 @@ export function histogramChart(o: {
     });
     pts.push(`${PW},${PH}`);
     body.push(
-      `<polyline fill="${s.color}" fill-opacity="0.18" stroke="${s.color}" stroke-width="1.5" points="${pts.join(' ')}"><title>${esc(s.name)}</title></polyline>`,
+      `<polyline fill="${s.color}" fill-opacity="0.18" stroke="${s.color}" stroke-width="1.5" ` +
+        `points="${pts.join(' ')}"><title>${esc(s.name)}</title></polyline>`,
     );
   });
   const yTicks = [0, 0.2, 0.4, 0.6, 0.8, 1].map((f) => ({ v: f, label: `${Number((f * yMax * 100).toFixed(2))}%` }));

@@ -150,17 +150,21 @@ function checkColumn(
       if (firstNan < 0) firstNan = row;
     } else if (!Number.isFinite(x)) {
       throw new BadInputError(
-        `${where}: feature "${name}" is ${x} at ${describeRow(row)}; infinite feature values are not allowed (fix the feature definition or the data)`,
+        `${where}: feature "${name}" is ${x} at ${describeRow(row)}; ` +
+          'infinite feature values are not allowed (fix the feature definition or the data)',
       );
     } else if (!Number.isFinite(Math.fround(x))) {
       throw new BadInputError(
-        `${where}: feature "${name}" is ${x} at ${describeRow(row)}, outside the float32 range of the model input (±3.4e38)`,
+        `${where}: feature "${name}" is ${x} at ${describeRow(row)}, ` +
+          'outside the float32 range of the model input (±3.4e38)',
       );
     }
   }
   if (nan > 0 && !policy.allowNaN) {
     throw new BadInputError(
-      `${where}: feature "${name}" is NaN (missing) at ${describeRow(firstNan)} and ${nan - 1} more row(s) of this batch; ${policy.refusal ?? 'the model does not declare missing-value handling'}`,
+      `${where}: feature "${name}" is NaN (missing) at ${describeRow(firstNan)} ` +
+        `and ${nan - 1} more row(s) of this batch; ` +
+        (policy.refusal ?? 'the model does not declare missing-value handling'),
     );
   }
   stats.nanPerColumn[f]! += nan;

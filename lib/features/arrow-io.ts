@@ -18,7 +18,8 @@ export function readIpcTable(bytes: Uint8Array, where: string): Table {
     return t;
   } catch (err) {
     throw new BadInputError(
-      `${where} is not a readable Arrow IPC file (${(err as Error).message}); rewrite it, or remove it and regenerate the partition`,
+      `${where} is not a readable Arrow IPC file (${(err as Error).message}); ` +
+        'rewrite it, or remove it and regenerate the partition',
     );
   }
 }
@@ -28,7 +29,8 @@ export function requireColumn(table: Table, name: string, where: string, kind: s
   if (!v) {
     const have = table.schema.fields.map((f) => f.name).join(', ');
     throw new BadInputError(
-      `${where} has no column "${name}" (needed as ${kind}); its columns are: ${have}. Fix the model spec's column name or the data.`,
+      `${where} has no column "${name}" (needed as ${kind}); its columns are: ${have}. ` +
+        "Fix the model spec's column name or the data.",
     );
   }
   return v;
@@ -85,7 +87,8 @@ export function timestampMs(v: Vector, where: string, name: string): Float64Arra
         out[at + i] = (v.get(at + i) as Date | number | null) === null ? NaN : Number(v.get(at + i));
     } else {
       throw new BadInputError(
-        `${where}: column "${name}" is ${typeName(t)}, not a timestamp; the spec's event time column must be a timestamp`,
+        `${where}: column "${name}" is ${typeName(t)}, not a timestamp; ` +
+          "the spec's event time column must be a timestamp",
       );
     }
     forEachNull(d, (i) => (out[at + i] = NaN));
@@ -133,14 +136,16 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
   for (const d of v.data) {
     const t = d.type as DataType;
     if (t.typeId === Type.Float || (t.typeId === Type.Int && (t as unknown as { bitWidth: number }).bitWidth <= 32)) {
-      out.set((d.values as Float64Array).subarray(0, d.length), at); // element-wise numeric conversion, as a loop would do
+      // element-wise numeric conversion, as a loop would do
+      out.set((d.values as Float64Array).subarray(0, d.length), at);
     } else if (t.typeId === Type.Int) {
       int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, true);
     } else if (t.typeId === Type.Bool) {
       for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as boolean | null) ? 1 : 0;
     } else {
       throw new BadInputError(
-        `${where}: column "${name}" is ${typeName(t)}, not numeric; use it in a comparison (e.g. ${name} == 'value') or list a numeric column`,
+        `${where}: column "${name}" is ${typeName(t)}, not numeric; ` +
+          `use it in a comparison (e.g. ${name} == 'value') or list a numeric column`,
       );
     }
     forEachNull(d, (i) => (out[at + i] = NaN));

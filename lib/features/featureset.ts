@@ -15,7 +15,7 @@ import {
 import type { AggSpec } from './kernel';
 
 /** Bump when the computation changes in a way that changes output bytes. */
-export const FEATURE_KERNEL_VERSION = 1;
+const FEATURE_KERNEL_VERSION = 1;
 
 export type FeatureSet = {
   model: string;
@@ -74,28 +74,4 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
 
 export function featureSetHash(fs: FeatureSet): string {
   return hashOf({ v: FEATURE_KERNEL_VERSION, fs });
-}
-
-/** Raw event columns a feature set reads, split by what they are used for. */
-export function requiredEventColumns(fs: FeatureSet): { numeric: string[]; ids: string[]; any: string[] } {
-  const numeric = new Set<string>(fs.columns);
-  const ids = new Set<string>();
-  const any = new Set<string>([fs.events.timestamp, fs.events.id, ...fs.slices]);
-  for (const d of fs.derived) {
-    if (d.expr.op === 'log1p') numeric.add(d.expr.column);
-    else if (d.expr.op === 'hour_of_day' || d.expr.op === 'day_of_week') any.add(d.expr.column);
-    else {
-      any.add(d.expr.left);
-      if ('column' in d.expr.right) any.add(d.expr.right.column);
-    }
-  }
-  for (const g of fs.aggregations) {
-    ids.add(g.entity);
-    for (const a of g.aggs) {
-      if (!a.of) continue;
-      if (a.fn === 'count_distinct') ids.add(a.of);
-      else numeric.add(a.of);
-    }
-  }
-  return { numeric: [...numeric], ids: [...ids], any: [...any] };
 }

@@ -65,7 +65,7 @@ export const AGG_FNS = ['count', 'sum', 'mean', 'min', 'max', 'std', 'count_dist
 export type AggFn = (typeof AGG_FNS)[number];
 
 /** Aggregations over a value column (Float64Array, NaN = null). */
-export const VALUE_FNS: readonly AggFn[] = ['sum', 'mean', 'min', 'max', 'std'];
+const VALUE_FNS: readonly AggFn[] = ['sum', 'mean', 'min', 'max', 'std'];
 
 export interface AggSpec {
   fn: AggFn;
@@ -99,7 +99,8 @@ export interface KernelInput {
 export type FeatureColumns = Record<string, Float64Array>;
 
 const WINDOW_FORM =
-  'a positive whole number followed by a unit: ms, s, m (minutes), h, d or w, e.g. "90s", "10m", "1h", "24h", "7d", "30d"';
+  'a positive whole number followed by a unit: ms, s, m (minutes), h, d or w, ' +
+  'e.g. "90s", "10m", "1h", "24h", "7d", "30d"';
 
 /** Parse a window such as "10m", "1h", "24h", "7d", "30d" or "90s" into milliseconds. */
 export function parseWindow(text: string): number {
@@ -150,18 +151,17 @@ export function validateAggSpecs(aggs: readonly AggSpec[], columns?: KernelColum
       const kind = isValue ? 'value' : 'id';
       const available = columns ? (isValue ? columns.values : columns.ids) : undefined;
       if (typeof spec.of !== 'string' || spec.of === '') {
+        const oneOf = available ? ` (one of: ${listOr(available)})` : '';
         problems.push(
-          `${label}: ${fn} needs \`of\`, the name of ${kind === 'value' ? 'a value' : 'an id'} column${available ? ` (one of: ${listOr(available)})` : ''}`,
+          `${label}: ${fn} needs \`of\`, the name of ${kind === 'value' ? 'a value' : 'an id'} column${oneOf}`,
         );
       } else if (available && !available.includes(spec.of)) {
-        problems.push(
-          `${label}: ${fn} of ${JSON.stringify(spec.of)}: no such ${kind} column; ${kind} columns: ${listOr(available)}`,
-        );
+        const of = JSON.stringify(spec.of);
+        problems.push(`${label}: ${fn} of ${of}: no such ${kind} column; ${kind} columns: ${listOr(available)}`);
       }
     } else if (spec.of !== undefined) {
-      problems.push(
-        `${label}: ${fn} takes no \`of\` (${fn === 'count' ? 'it counts events, null values included' : 'it uses only the timestamps'}); remove it`,
-      );
+      const uses = fn === 'count' ? 'it counts events, null values included' : 'it uses only the timestamps';
+      problems.push(`${label}: ${fn} takes no \`of\` (${uses}); remove it`);
     }
 
     const w = spec.windowMs;
@@ -211,7 +211,8 @@ export function resolveTargets(input: KernelInput): { selection: TargetSelection
   const end = input.targetEnd ?? n;
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > n || start > end) {
     throw new BadInputError(
-      `target rows [${String(start)}, ${String(end)}) must satisfy 0 <= targetStart <= targetEnd <= ${n} (the number of rows)`,
+      `target rows [${String(start)}, ${String(end)}) must satisfy ` +
+        `0 <= targetStart <= targetEnd <= ${n} (the number of rows)`,
     );
   }
   return { selection: { kind: 'range', start, end }, numTargets: end - start };
@@ -306,23 +307,25 @@ export function computeWindowedFeatures(input: KernelInput, aggs: readonly AggSp
   return Object.fromEntries(plan.map(({ spec, out, owner }) => [spec.name, owner ? out : out.slice()]));
 }
 
+type ValueJob = {
+  col: string;
+  windowMs: number;
+  sum: Float64Array | null;
+  mean: Float64Array | null;
+  min: Float64Array | null;
+  max: Float64Array | null;
+  std: Float64Array | null;
+};
+type DistinctJob = { col: string; jobs: { windowMs: number; out: Float64Array }[] };
+
 function runPasses(
   L: Layout,
   plan: readonly { spec: AggSpec; out: Float64Array; owner: boolean }[],
   values: Readonly<Record<string, Float64Array>>,
   ids: Readonly<Record<string, Int32Array>>,
 ): void {
-  type ValueJob = {
-    col: string;
-    windowMs: number;
-    sum: Float64Array | null;
-    mean: Float64Array | null;
-    min: Float64Array | null;
-    max: Float64Array | null;
-    std: Float64Array | null;
-  };
   const valueJobs = new Map<string, ValueJob>();
-  const distinctJobs = new Map<string, { col: string; jobs: { windowMs: number; out: Float64Array }[] }>();
+  const distinctJobs = new Map<string, DistinctJob>();
   for (const { spec, out, owner } of plan) {
     if (!owner) continue;
     const windowMs = spec.windowMs ?? Infinity;
@@ -349,28 +352,29 @@ function runPasses(
       }
     }
   }
-
-  if (valueJobs.size > 0) {
-    const dq = new Int32Array(L.maxGroupSize);
-    const gathered = new Map<string, Float64Array>();
-    const negated = new Map<string, Float64Array>();
-    for (const job of valueJobs.values()) {
-      let sv = gathered.get(job.col);
-      if (!sv) gathered.set(job.col, (sv = gatherValues(values[job.col]!, L)));
-      if (job.sum !== null || job.mean !== null) sumPass(L, job.windowMs, sv, job.sum, job.mean);
-      if (job.min !== null) minPass(L, job.windowMs, sv, 1, job.min, dq);
-      if (job.max !== null) {
-        let neg = negated.get(job.col);
-        if (!neg) negated.set(job.col, (neg = sv.map((x) => -x)));
-        minPass(L, job.windowMs, neg, -1, job.max, dq);
-      }
-      if (job.std !== null) stdPass(L, job.windowMs, sv, job.std);
-    }
-  }
-
+  if (valueJobs.size > 0) runValueJobs(L, valueJobs.values(), values);
   for (const { col, jobs } of distinctJobs.values()) {
     const { sid, size } = gatherIds(ids[col]!, L);
     const cnt = new Int32Array(size);
     for (const { windowMs, out } of jobs) distinctPass(L, windowMs, sid, cnt, out);
+  }
+}
+
+/** Sum, mean, min, max and std passes; each value column is gathered (and negated for max) once. */
+function runValueJobs(L: Layout, jobs: Iterable<ValueJob>, values: Readonly<Record<string, Float64Array>>): void {
+  const dq = new Int32Array(L.maxGroupSize);
+  const gathered = new Map<string, Float64Array>();
+  const negated = new Map<string, Float64Array>();
+  for (const job of jobs) {
+    let sv = gathered.get(job.col);
+    if (!sv) gathered.set(job.col, (sv = gatherValues(values[job.col]!, L)));
+    if (job.sum !== null || job.mean !== null) sumPass(L, job.windowMs, sv, job.sum, job.mean);
+    if (job.min !== null) minPass(L, job.windowMs, sv, 1, job.min, dq);
+    if (job.max !== null) {
+      let neg = negated.get(job.col);
+      if (!neg) negated.set(job.col, (neg = sv.map((x) => -x)));
+      minPass(L, job.windowMs, neg, -1, job.max, dq);
+    }
+    if (job.std !== null) stdPass(L, job.windowMs, sv, job.std);
   }
 }

@@ -148,6 +148,167 @@ function float64Vector(values: Float64Array, valid?: Uint8Array, nullCount = 0):
   );
 }
 
+/** The target day's event times; a row outside its day is bad input (the event log is mis-partitioned). */
+function targetTimes(target: LoadedDay, tsName: string): { ts: Float64Array; dayStart: number; firstTs: number } {
+  const t = target.table;
+  const n = t.numRows;
+  const ts = timestampMs(requireColumn(t, tsName, target.where, 'the event time'), target.where, tsName);
+  let minTs = Infinity;
+  for (let i = 0; i < n; i++) if (ts[i]! < minTs) minTs = ts[i]!;
+  const dayStart = Date.parse(`${target.day}T00:00:00Z`);
+  for (let i = 0; i < n; i++) {
+    const x = ts[i]!;
+    if (!(x >= dayStart && x < dayStart + DAY_MS)) {
+      const at = Number.isNaN(x) ? 'null' : new Date(x).toISOString();
+      throw new BadInputError(
+        `${target.where}: row ${i} has ${tsName} = ${at}, outside its day partition ${target.day}; ` +
+          'the event log is mis-partitioned',
+      );
+    }
+  }
+  return { ts, dayStart, firstTs: Number.isFinite(minTs) ? minTs : dayStart };
+}
+
+/**
+ * Input columns of the lookback days and then the target day (the last entry), each read once
+ * per partition however many aggregation groups use it.
+ */
+class DayColumns {
+  private numeric = new Map<string, Float64Array[]>();
+  private ids = new Map<string, Int32Array[]>();
+
+  constructor(private readonly days: LoadedDay[]) {}
+
+  numericOf(name: string): Float64Array[] {
+    let c = this.numeric.get(name);
+    if (!c) {
+      c = this.days.map((d) =>
+        numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name),
+      );
+      this.numeric.set(name, c);
+    }
+    return c;
+  }
+
+  idsOf(name: string): Int32Array[] {
+    let c = this.ids.get(name);
+    if (!c) {
+      c = this.days.map((d) => idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name));
+      this.ids.set(name, c);
+    }
+    return c;
+  }
+}
+
+/** A derived column (log1p, hour of day, day of week, (in)equality of two columns or a literal), target rows only. */
+function derivedFeature(target: LoadedDay, d: FeatureSet['derived'][number]): Float64Array {
+  const t = target.table;
+  const n = t.numRows;
+  const e = d.expr;
+  const input = (name: string) => requireColumn(t, name, target.where, `the input of ${d.name}`);
+  const out = new Float64Array(n);
+  if (e.op === 'log1p') {
+    const x = numericColumn(input(e.column), target.where, e.column);
+    for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
+  } else if (e.op === 'hour_of_day' || e.op === 'day_of_week') {
+    const x = timestampMs(input(e.column), target.where, e.column);
+    if (e.op === 'hour_of_day') {
+      for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
+    } else {
+      // 1970-01-01 was a Thursday; 0 = Sunday
+      for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7;
+    }
+  } else {
+    const left = codedColumn(input(e.left), target.where, e.left);
+    const eq = e.op === 'eq';
+    if ('column' in e.right) {
+      const right = codedColumn(input(e.right.column), target.where, e.right.column);
+      // Translate the right column's codes into the left's dictionary once, not per row.
+      const leftIndex = new Map(left.dict.map((s, k) => [s, k]));
+      const tr = new Int32Array(right.dict.length).map((_, k) => leftIndex.get(right.dict[k]!) ?? -2);
+      for (let i = 0; i < n; i++) {
+        const l = left.codes[i]!;
+        const r = right.codes[i]!;
+        out[i] = l < 0 || r < 0 ? NaN : (l === tr[r]) === eq ? 1 : 0;
+      }
+    } else {
+      const code = left.dict.indexOf(String(e.right.literal));
+      for (let i = 0; i < n; i++) {
+        const l = left.codes[i]!;
+        out[i] = l < 0 ? NaN : (l === code) === eq ? 1 : 0;
+      }
+    }
+  }
+  return out;
+}
+
+/** Where the target rows' windows reach back to, and the lookback days' times and spans. */
+type Lookback = { horizon: number; firstTs: number; dayStart: number; ts: Float64Array[]; spans: DaySpan[] };
+
+/**
+ * One aggregation group's windowed features: one kernel call over the target rows and the
+ * lookback rows the group can reach: within its longest window of the day's first event, and of
+ * an entity that has a target row. The kernel never reads any other row (older rows are outside
+ * every window of every target, other entities' rows are dropped by its layout), so leaving them
+ * out changes no output bit; it saves re-laying-out 30 days of lookback for a 10-minute window.
+ */
+function windowedFeatures(
+  g: FeatureSet['aggregations'][number],
+  columns: DayColumns,
+  lb: Lookback,
+  targetTs: Float64Array,
+): Record<string, Float64Array> {
+  const n = targetTs.length;
+  const valueDays: Record<string, Float64Array[]> = {};
+  const idDaysOf: Record<string, Int32Array[]> = {};
+  for (const a of g.aggs) {
+    if (!a.of) continue;
+    if (a.fn === 'count_distinct') idDaysOf[a.of] ??= columns.idsOf(a.of);
+    else valueDays[a.of] ??= columns.numericOf(a.of);
+  }
+  const keyDays = columns.idsOf(g.entity);
+  const reach = Math.max(...g.aggs.map((a) => a.windowMs ?? Infinity));
+  const from = Math.max(lb.horizon, lb.firstTs - reach);
+  const sel = selectLookbackRows(lb.ts, lb.spans, keyDays, from, lb.dayStart);
+  const m = sel.reduce((s, x) => s + x.length, 0);
+  const gatherF = (days: Float64Array[]) => gatherRows(days, sel, m, n, new Float64Array(m + n));
+  const gatherI = (days: Int32Array[]) => gatherRows(days, sel, m, n, new Int32Array(m + n));
+  const values: Record<string, Float64Array> = {};
+  const ids: Record<string, Int32Array> = {};
+  for (const [name, days] of Object.entries(valueDays)) values[name] = gatherF(days);
+  for (const [name, days] of Object.entries(idDaysOf)) ids[name] = gatherI(days);
+  return computeWindowedFeatures(
+    { ts: gatherF([...lb.ts, targetTs]), key: gatherI(keyDays), values, ids, targetStart: m, targetEnd: m + n },
+    g.aggs,
+  );
+}
+
+/**
+ * The label column: known only if reported before the cut-off, and only for events old enough
+ * to have matured; null otherwise.
+ */
+function labelColumn(
+  ids: Float64Array,
+  targetTs: Float64Array,
+  labels: LabelIndex,
+  matureBefore: number,
+): { vector: Vector; labeledRows: number; positives: number } {
+  const n = targetTs.length;
+  const label = new Float64Array(n);
+  const valid = new Uint8Array(Math.ceil(n / 8));
+  let labeledRows = 0;
+  let positives = 0;
+  for (let i = 0; i < n; i++) {
+    if (!(targetTs[i]! <= matureBefore)) continue;
+    const y = labels.has(ids[i]!) ? 1 : 0;
+    label[i] = y;
+    valid[i >> 3]! |= 1 << (i & 7);
+    labeledRows++;
+    positives += y;
+  }
+  return { vector: float64Vector(label, valid, n - labeledRows), labeledRows, positives };
+}
+
 /**
  * Computes a day's feature rows: the day's events in file order, with id, time, label,
  * slice columns and one Float64 column per feature (NaN = missing).
@@ -160,162 +321,39 @@ export function computeFeaturePartition(
   cutoffMs: number,
 ): { table: Table; bytes: Uint8Array; stats: PartitionStats } {
   const t = target.table;
-  const n = t.numRows;
   const tsName = fs.events.timestamp;
-  const targetTs = timestampMs(requireColumn(t, tsName, target.where, 'the event time'), target.where, tsName);
-  let minTs = Infinity;
-  for (let i = 0; i < n; i++) if (targetTs[i]! < minTs) minTs = targetTs[i]!;
-  const dayStart = Date.parse(`${target.day}T00:00:00Z`);
-  for (let i = 0; i < n; i++) {
-    const x = targetTs[i]!;
-    if (!(x >= dayStart && x < dayStart + DAY_MS)) {
-      throw new BadInputError(
-        `${target.where}: row ${i} has ${tsName} = ${Number.isNaN(x) ? 'null' : new Date(x).toISOString()}, outside its day partition ${target.day}; the event log is mis-partitioned`,
-      );
-    }
-  }
+  const { ts: targetTs, dayStart, firstTs } = targetTimes(target, tsName);
 
   // Lookback rows: only those the longest window can reach.
-  const firstTs = Number.isFinite(minTs) ? minTs : dayStart;
-  const horizon = firstTs - fs.lookbackMs;
   const lbTs = lookback.map((d) =>
     timestampMs(requireColumn(d.table, tsName, d.where, 'the event time'), d.where, tsName),
   );
-  const lbSpans = lbTs.map(spanOf);
+  const lb: Lookback = { horizon: firstTs - fs.lookbackMs, firstTs, dayStart, ts: lbTs, spans: lbTs.map(spanOf) };
+  const columns = new DayColumns([...lookback, target]);
 
-  // Input columns of the lookback days and then the target day, each read once per partition
-  // however many aggregation groups use it.
-  const numericCols = new Map<string, Float64Array[]>();
-  const idCols = new Map<string, Int32Array[]>();
-  const numericDays = (name: string): Float64Array[] => {
-    let c = numericCols.get(name);
-    if (!c) {
-      const read = (d: LoadedDay) =>
-        numericColumn(requireColumn(d.table, name, d.where, 'a numeric feature input'), d.where, name);
-      numericCols.set(name, (c = [...lookback.map(read), read(target)]));
-    }
-    return c;
-  };
-  const idDays = (name: string): Int32Array[] => {
-    let c = idCols.get(name);
-    if (!c) {
-      const read = (d: LoadedDay) =>
-        idColumn(requireColumn(d.table, name, d.where, 'an entity key or id'), d.where, name);
-      idCols.set(name, (c = [...lookback.map(read), read(target)]));
-    }
-    return c;
-  };
-
+  // Raw numeric columns and derived columns: target rows only; then the windowed aggregations.
   const features: Record<string, Float64Array> = {};
-
-  // Raw numeric columns and derived columns: target rows only.
   for (const c of fs.columns)
     features[c] = numericColumn(requireColumn(t, c, target.where, 'a feature column'), target.where, c);
-  for (const d of fs.derived) {
-    const e = d.expr;
-    const out = new Float64Array(n);
-    if (e.op === 'log1p') {
-      const x = numericColumn(
-        requireColumn(t, e.column, target.where, `the input of ${d.name}`),
-        target.where,
-        e.column,
-      );
-      for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
-    } else if (e.op === 'hour_of_day' || e.op === 'day_of_week') {
-      const x = timestampMs(requireColumn(t, e.column, target.where, `the input of ${d.name}`), target.where, e.column);
-      if (e.op === 'hour_of_day')
-        for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
-      else for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
-    } else {
-      const left = codedColumn(requireColumn(t, e.left, target.where, `the input of ${d.name}`), target.where, e.left);
-      const eq = e.op === 'eq';
-      if ('column' in e.right) {
-        const right = codedColumn(
-          requireColumn(t, e.right.column, target.where, `the input of ${d.name}`),
-          target.where,
-          e.right.column,
-        );
-        // Translate the right column's codes into the left's dictionary once, not per row.
-        const leftIndex = new Map(left.dict.map((s, k) => [s, k]));
-        const tr = new Int32Array(right.dict.length).map((_, k) => leftIndex.get(right.dict[k]!) ?? -2);
-        for (let i = 0; i < n; i++) {
-          const l = left.codes[i]!;
-          const r = right.codes[i]!;
-          out[i] = l < 0 || r < 0 ? NaN : (l === tr[r]) === eq ? 1 : 0;
-        }
-      } else {
-        const lit = String(e.right.literal);
-        const code = left.dict.indexOf(lit);
-        for (let i = 0; i < n; i++) {
-          const l = left.codes[i]!;
-          out[i] = l < 0 ? NaN : (l === code) === eq ? 1 : 0;
-        }
-      }
-    }
-    features[d.name] = out;
-  }
+  for (const d of fs.derived) features[d.name] = derivedFeature(target, d);
+  for (const g of fs.aggregations) Object.assign(features, windowedFeatures(g, columns, lb, targetTs));
 
-  // Windowed aggregations: one kernel call per entity group, over the target rows and the
-  // lookback rows the group can reach: within its longest window of the day's first event, and
-  // of an entity that has a target row. The kernel never reads any other row (older rows are
-  // outside every window of every target, other entities' rows are dropped by its layout), so
-  // leaving them out changes no output bit; it saves re-laying-out 30 days of lookback for a
-  // 10-minute window.
-  for (const g of fs.aggregations) {
-    const valueDays: Record<string, Float64Array[]> = {};
-    const idDaysOf: Record<string, Int32Array[]> = {};
-    for (const a of g.aggs) {
-      if (!a.of) continue;
-      if (a.fn === 'count_distinct') idDaysOf[a.of] ??= idDays(a.of);
-      else valueDays[a.of] ??= numericDays(a.of);
-    }
-    const keyDays = idDays(g.entity);
-    const reach = Math.max(...g.aggs.map((a) => a.windowMs ?? Infinity));
-    const from = Math.max(horizon, firstTs - reach);
-    const sel = selectLookbackRows(lbTs, lbSpans, keyDays, from, dayStart);
-    const m = sel.reduce((s, x) => s + x.length, 0);
-    const gatherF = (days: Float64Array[]) => gatherRows(days, sel, m, n, new Float64Array(m + n));
-    const gatherI = (days: Int32Array[]) => gatherRows(days, sel, m, n, new Int32Array(m + n));
-    const values: Record<string, Float64Array> = {};
-    const ids: Record<string, Int32Array> = {};
-    for (const [name, days] of Object.entries(valueDays)) values[name] = gatherF(days);
-    for (const [name, days] of Object.entries(idDaysOf)) ids[name] = gatherI(days);
-    const out = computeWindowedFeatures(
-      { ts: gatherF([...lbTs, targetTs]), key: gatherI(keyDays), values, ids, targetStart: m, targetEnd: m + n },
-      g.aggs,
-    );
-    Object.assign(features, out);
-  }
-
-  // Labels: known only if reported before the cut-off, and only for events old enough to have matured.
   const idVec = requireColumn(t, fs.events.id, target.where, 'the event id');
   const ids = eventIds(idVec, target.where, fs.events.id);
-  const label = new Float64Array(n);
-  const valid = new Uint8Array(Math.ceil(n / 8));
-  const matureBefore = cutoffMs - fs.labels.maturityMs;
-  let labeledRows = 0;
-  let positives = 0;
-  for (let i = 0; i < n; i++) {
-    if (!(targetTs[i]! <= matureBefore)) continue;
-    const y = labels.has(ids[i]!) ? 1 : 0;
-    label[i] = y;
-    valid[i >> 3]! |= 1 << (i & 7);
-    labeledRows++;
-    positives += y;
-  }
+  const label = labelColumn(ids, targetTs, labels, cutoffMs - fs.labels.maturityMs);
 
-  const columns: Record<string, Vector> = {
+  const out: Record<string, Vector> = {
     [fs.events.id]: idVec,
     [tsName]: requireColumn(t, tsName, target.where, 'the event time'),
-    [LABEL_COLUMN]: float64Vector(label, valid, n - labeledRows),
+    [LABEL_COLUMN]: label.vector,
   };
-  for (const s of fs.slices) columns[s] = requireColumn(t, s, target.where, 'a slice column');
+  for (const s of fs.slices) out[s] = requireColumn(t, s, target.where, 'a slice column');
   for (const f of fs.featureOrder) {
     const v = features[f];
     if (!v) throw new Error(`internal: feature ${f} was not computed`);
-    columns[f] = makeVector(v);
+    out[f] = makeVector(v);
   }
-  const table = new Table(columns);
+  const table = new Table(out);
   const bytes = tableToIPC(table, 'file');
-  return { table, bytes, stats: { rows: n, labeledRows, positives } };
+  return { table, bytes, stats: { rows: t.numRows, labeledRows: label.labeledRows, positives: label.positives } };
 }

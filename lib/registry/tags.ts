@@ -32,15 +32,12 @@ export const RunTag = {
   resumedFrom: 'mlo.resumed_from',
   /** The model version this run was registered as. */
   modelVersion: 'mlo.model_version',
-  /** The S3 URI of the evaluation report (report.json). */
+  /** Evaluation and shadow scoring record their verdicts on the candidate's run. */
   evaluationReport: 'mlo.evaluation_report',
   evaluationPassed: 'mlo.evaluation_passed',
-  /** The champion version the candidate was evaluated against, or `none`. */
   evaluationChampionVersion: 'mlo.evaluation_champion_version',
-  /** The S3 URI of the shadow report (report.json). */
   shadowReport: 'mlo.shadow_report',
   shadowPassed: 'mlo.shadow_passed',
-  /** The champion version the candidate was shadowed against, or `none`. */
   shadowChampionVersion: 'mlo.shadow_champion_version',
 } as const;
 
@@ -88,3 +85,10 @@ export const ModelTag = {
 export type RunTagKey = (typeof RunTag)[keyof typeof RunTag];
 export type VersionTagKey = (typeof VersionTag)[keyof typeof VersionTag];
 export type ModelTagKey = (typeof ModelTag)[keyof typeof ModelTag];
+
+/** The registry aliases mlo moves: serving loads `models:/<name>@champion`. */
+export const ModelAlias = {
+  champion: 'champion',
+  /** The candidate awaiting a reviewer's decision. */
+  challenger: 'challenger',
+} as const;

@@ -27,7 +27,7 @@ export type TrainerInput = {
 
 const metrics = z.record(z.string(), z.number().nullable()).default({});
 
-export const trainerLineSchema = z.discriminatedUnion('type', [
+const trainerLineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), step: z.number(), total: z.number().optional(), metrics }).passthrough(),
   z
     .object({ type: z.literal('checkpoint'), uri: z.string().startsWith('s3://'), step: z.number().int() })
@@ -57,10 +57,9 @@ export function parseTrainerLine(line: string): { ok: true; value: TrainerLine }
     return { ok: false, reason: `not JSON: ${line.slice(0, 200)}` };
   }
   const r = trainerLineSchema.safeParse(raw);
-  if (!r.success)
-    return {
-      ok: false,
-      reason: `${r.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')} in ${line.slice(0, 200)}`,
-    };
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ');
+    return { ok: false, reason: `${issues} in ${line.slice(0, 200)}` };
+  }
   return { ok: true, value: r.data };
 }

@@ -19,7 +19,7 @@ export type TrainerRun = {
 };
 
 /** `python`/`python3` resolve to the project's venv; a relative script path to the project. */
-export function resolveCommand(command: string[]): { cmd: string; args: string[] } {
+function resolveCommand(command: string[]): { cmd: string; args: string[] } {
   const [head, ...rest] = command;
   if (!head) throw new Error('empty trainer command');
   const venvPython = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
@@ -27,7 +27,7 @@ export function resolveCommand(command: string[]): { cmd: string; args: string[]
   return { cmd, args: rest };
 }
 
-export function killGroup(pid: number, signal: NodeJS.Signals): void {
+function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {

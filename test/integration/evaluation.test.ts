@@ -28,6 +28,7 @@ import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import type { EvaluationReport, ShadowReport } from '../../lib/eval/report';
 import { FailureType } from '../../lib/core/failure-types';
 import { metricsOf, tagsOf } from '../../lib/registry/mlflow';
+import { ModelAlias, RunTag, VersionTag } from '../../lib/registry/tags';
 import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import type { RunWindows } from '../../lib/core/windows';
@@ -60,7 +61,15 @@ data:
   events: { prefix: raw/payments/, timestamp: ts, id: payment_id }
   labels: { prefix: raw/chargebacks/, key: payment_id, timestamp: reported_at, maturity: 1d }
 features:
-  columns: [amount_log, amount_zscore_card, card_tx_count_1h, card_tx_count_24h, card_amount_sum_24h, merchant_distinct_7d, geo_mismatch, account_age_days_log]
+  columns:
+    - amount_log
+    - amount_zscore_card
+    - card_tx_count_1h
+    - card_tx_count_24h
+    - card_amount_sum_24h
+    - merchant_distinct_7d
+    - geo_mismatch
+    - account_age_days_log
   slices: [country, channel]
 training:
   trainer: { command: [python, trainers/gbdt/train.py], pool: cpu }
@@ -193,7 +202,8 @@ async function sklearnHoldout(
     'from sklearn.metrics import roc_auc_score, average_precision_score, log_loss, brier_score_loss',
     's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
     'get = lambda u: s3.get_object(Bucket=u[5:].split("/", 1)[0], Key=u[5:].split("/", 1)[1])["Body"].read()',
-    'm = json.loads(get(sys.argv[2])); w = json.loads(sys.argv[3]); cols = [f["name"] for f in m["columns"]["features"]]',
+    'm = json.loads(get(sys.argv[2])); w = json.loads(sys.argv[3])',
+    'cols = [f["name"] for f in m["columns"]["features"]]',
     'parts = sorted((p for p in m["partitions"] if w["from"] <= p["day"] < w["to"]), key=lambda p: p["day"])',
     't = pa.concat_tables([ipc.open_file(pa.py_buffer(get(p["uri"]))).read_all() for p in parts])',
     'y = t.column("label").to_numpy(zero_copy_only=False); keep = ~np.isnan(y); y = y[keep]',
@@ -201,7 +211,8 @@ async function sklearnHoldout(
     'out = {"n": int(len(y)), "positives": int(y.sum()), "auc": [], "ap": [], "logloss": [], "brier": []}',
     'so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1',
     'for u in sys.argv[4:]:',
-    '    p = ort.InferenceSession(get(u), so, providers=["CPUExecutionProvider"]).run(["probabilities"], {"features": X})[0][:, 1].astype(np.float64)',
+    '    sess = ort.InferenceSession(get(u), so, providers=["CPUExecutionProvider"])',
+    '    p = sess.run(["probabilities"], {"features": X})[0][:, 1].astype(np.float64)',
     '    out["auc"].append(roc_auc_score(y, p)); out["ap"].append(average_precision_score(y, p))',
     '    out["logloss"].append(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15))); out["brier"].append(brier_score_loss(y, p))',
     'print(json.dumps(out))',
@@ -288,7 +299,7 @@ describe('evaluateCandidate', () => {
   });
 
   it('compares the candidate with the champion: metrics equal scikit-learn on the same rows, gates, reports in S3 and MLflow', async () => {
-    await deps.mlflow.setAlias(MODEL, 'champion', champion.version);
+    await deps.mlflow.setAlias(MODEL, ModelAlias.champion, champion.version);
     const s = await evaluate(spec(), candidate);
     expect(s.championVersion).toBe(champion.version);
     expect(s.passed).toBe(true);
@@ -347,7 +358,7 @@ describe('evaluateCandidate', () => {
     expect(metrics.holdout_auc).toBeCloseTo(r.candidate.values.auc!, 9);
     expect(metrics.holdout_auc_delta).toBeCloseTo(r.delta!.auc!, 9);
     expect(metrics.evaluation_passed).toBe(1);
-    expect(tagsOf(run)['mlo.evaluation_report']).toBe(s.reportUri);
+    expect(tagsOf(run)[RunTag.evaluationReport]).toBe(s.reportUri);
 
     // The summary for the reviewer.
     const url = `${cfg.mlflow.uiUrl}/#/experiments/${run.info.experimentId}/runs/${candidate.runId}`;
@@ -376,9 +387,9 @@ describe('evaluateCandidate', () => {
     expect(s.markdown).toContain('❌ FAIL');
     expect(s.markdown).toMatch(/Failing slices:\n- (country|channel)=/);
     const run = await deps.mlflow.getRun(candidate.runId);
-    expect(tagsOf(run)['mlo.evaluation_passed']).toBe('false');
+    expect(tagsOf(run)[RunTag.evaluationPassed]).toBe('false');
     // nothing moved in the registry
-    expect((await deps.mlflow.getModelVersionByAlias(MODEL, 'champion'))?.version).toBe(champion.version);
+    expect((await deps.mlflow.getModelVersionByAlias(MODEL, ModelAlias.champion))?.version).toBe(champion.version);
   });
 
   it('treats a champion that is the candidate itself as no champion', async () => {
@@ -397,7 +408,7 @@ describe('evaluateCandidate', () => {
 
     it('input columns that differ from the snapshot', async () => {
       const swapped = [features[1]!, features[0]!, ...features.slice(2)];
-      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(swapped));
+      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, VersionTag.inputColumns, JSON.stringify(swapped));
       try {
         await expect(evaluate(spec(), candidate)).rejects.toMatchObject(
           badInput(
@@ -405,7 +416,12 @@ describe('evaluateCandidate', () => {
           ),
         );
       } finally {
-        await deps.mlflow.setModelVersionTag(MODEL, candidate.version, 'mlo.input_columns', JSON.stringify(features));
+        await deps.mlflow.setModelVersionTag(
+          MODEL,
+          candidate.version,
+          VersionTag.inputColumns,
+          JSON.stringify(features),
+        );
       }
     });
 
@@ -430,22 +446,30 @@ describe('evaluateCandidate', () => {
       // A small snapshot with the same feature columns: 02-01 all negatives, 02-02 an Infinity.
       const script = [
         'import sys, json, boto3, numpy as np, pyarrow as pa, pyarrow.ipc as ipc',
-        's3 = boto3.client("s3", endpoint_url=sys.argv[1]); bucket, key = sys.argv[2][5:].split("/", 1); cols = json.loads(sys.argv[3])',
+        's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
+        'bucket, key = sys.argv[2][5:].split("/", 1); cols = json.loads(sys.argv[3])',
         'parts = []',
         'for d, day in enumerate(["2025-02-01", "2025-02-02"]):',
         '    n = 300; rng = np.random.default_rng(d)',
-        '    t = {"payment_id": pa.array(np.arange(n) + 9_000_000 + d * 1000, pa.int64()), "ts": pa.array(np.full(n, 1738368000000 + d * 86400000), pa.timestamp("ms", tz="UTC")),',
-        '         "label": pa.array(np.zeros(n) if d == 0 else (np.arange(n) % 5 == 0).astype(float), pa.float64()), "country": pa.array(["US"] * n), "channel": pa.array(["web"] * n)}',
+        '    t = {"payment_id": pa.array(np.arange(n) + 9_000_000 + d * 1000, pa.int64()),',
+        '         "ts": pa.array(np.full(n, 1738368000000 + d * 86400000), pa.timestamp("ms", tz="UTC")),',
+        '         "label": pa.array(np.zeros(n) if d == 0 else (np.arange(n) % 5 == 0).astype(float), pa.float64()),',
+        '         "country": pa.array(["US"] * n), "channel": pa.array(["web"] * n)}',
         '    for c in cols: t[c] = pa.array(rng.normal(size=n), pa.float64())',
         '    if d == 1: t[cols[0]] = pa.array(np.where(np.arange(n) == 7, np.inf, rng.normal(size=n)), pa.float64())',
         '    tab = pa.table(t); sink = pa.BufferOutputStream()',
         '    with ipc.new_file(sink, tab.schema) as w: w.write_table(tab)',
         '    k = key + f"p/{day}.arrow"; s3.put_object(Bucket=bucket, Key=k, Body=sink.getvalue().to_pybytes())',
-        '    parts.append({"day": day, "uri": f"s3://{bucket}/{k}", "rows": n, "labeledRows": n, "positives": int(d * 60), "hash": day})',
-        'm = {"kind": "mlo.feature-snapshot/v1", "model": "x", "featureSetHash": "x", "hash": "bad-input-snapshot", "window": {"from": "2025-02-01", "to": "2025-02-03"}, "labelCutoff": "2025-03-01T00:00:00Z",',
-        '     "columns": {"id": "payment_id", "timestamp": "ts", "label": "label", "features": [{"name": c, "type": "float64"} for c in cols], "slices": ["country", "channel"]},',
+        '    parts.append({"day": day, "uri": f"s3://{bucket}/{k}", "rows": n, "labeledRows": n,',
+        '                  "positives": int(d * 60), "hash": day})',
+        'm = {"kind": "mlo.feature-snapshot/v1", "model": "x", "featureSetHash": "x", "hash": "bad-input-snapshot",',
+        '     "window": {"from": "2025-02-01", "to": "2025-02-03"}, "labelCutoff": "2025-03-01T00:00:00Z",',
+        '     "columns": {"id": "payment_id", "timestamp": "ts", "label": "label",',
+        '                 "features": [{"name": c, "type": "float64"} for c in cols],',
+        '                 "slices": ["country", "channel"]},',
         '     "partitions": parts, "rows": 600, "labeledRows": 600, "positives": 60}',
-        's3.put_object(Bucket=bucket, Key=key + "manifest.json", Body=json.dumps(m).encode()); print(f"s3://{bucket}/{key}manifest.json")',
+        's3.put_object(Bucket=bucket, Key=key + "manifest.json", Body=json.dumps(m).encode())',
+        'print(f"s3://{bucket}/{key}manifest.json")',
       ].join('\n');
       const r = await python(['-c', script, cfg.s3.endpoint, `${base}bad/`, JSON.stringify(features)]);
       expect(r.code, r.stderr).toBe(0);

@@ -149,7 +149,9 @@ async function scoreOnnx(onnxUris: string[]): Promise<number[][]> {
     'm = json.loads(get(sys.argv[2])); cols = json.loads(sys.argv[3]); day = sys.argv[4]',
     't = ipc.open_file(pa.py_buffer(get(next(p["uri"] for p in m["partitions"] if p["day"] == day)))).read_all()',
     'X = np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32)',
-    'out = [ort.InferenceSession(get(u), providers=["CPUExecutionProvider"]).run(["probabilities"], {"features": X})[0][:, 1].astype(float).tolist() for u in sys.argv[5:]]',
+    'sess = lambda u: ort.InferenceSession(get(u), providers=["CPUExecutionProvider"])',
+    'run = lambda u: sess(u).run(["probabilities"], {"features": X})',
+    'out = [run(u)[0][:, 1].astype(float).tolist() for u in sys.argv[5:]]',
     'print(json.dumps(out))',
   ].join('\n');
   const r = await runPython(
@@ -213,7 +215,8 @@ function requireSetup(): void {
 beforeAll(async () => {
   if (!fs.existsSync(PYTHON)) {
     setupError = new Error(
-      `the trainers' Python venv is missing (${PYTHON}); run \`npm run stack -- up\` (it creates .venv from requirements.txt) or \`npm test\``,
+      `the trainers' Python venv is missing (${PYTHON}); ` +
+        'run `npm run stack -- up` (it creates .venv from requirements.txt) or `npm test`',
     );
     return;
   }

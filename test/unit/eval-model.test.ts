@@ -1,8 +1,8 @@
 /**
  * Loading a model for scoring: the ONNX reader, the schema checks against the snapshot's
  * feature columns, the probability output, missing-value handling, and scoring through
- * onnxruntime-node. The models are tiny ONNX graphs encoded by hand below (protobuf wire format
- * of onnx.proto3), so the test needs no Python.
+ * onnxruntime-node. The models are tiny ONNX graphs encoded by hand (test/helpers/onnx.ts), so
+ * the test needs no Python.
  */
 import { tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
@@ -11,82 +11,8 @@ import { describeColumnDiff, parseProbabilityTag, ScoringModel, type LoadOptions
 import { missingValueHandling, readOnnxGraph, type OnnxGraphInfo } from '../../lib/eval/onnx-graph';
 import { nanPolicyFor, scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
-
-// ---- a minimal protobuf / ONNX encoder -----------------------------------------------------
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-const key = (field: number, wire: number) => varint(field * 8 + wire);
-const bytesField = (field: number, b: number[]) => [...key(field, 2), ...varint(b.length), ...b];
-const str = (field: number, s: string) => bytesField(field, [...new TextEncoder().encode(s)]);
-const int = (field: number, n: number) => [...key(field, 0), ...varint(n)];
-const f32 = (field: number, x: number) => [...key(field, 5), ...new Uint8Array(new Float32Array([x]).buffer)];
-
-/** ValueInfoProto of a float tensor; dims are numbers or symbolic names. */
-function valueInfo(name: string, dims: (number | string)[], elemType = 1): number[] {
-  const shape = dims.flatMap((d) => bytesField(1, typeof d === 'number' ? int(1, d) : str(2, d)));
-  const tensorType = [...int(1, elemType), ...bytesField(2, shape)];
-  return [...str(1, name), ...bytesField(2, bytesField(1, tensorType))];
-}
-function tensor(name: string, dims: number[], values: number[]): number[] {
-  const raw = [...new Uint8Array(new Float32Array(values).buffer)];
-  return [...dims.flatMap((d) => int(1, d)), ...int(2, 1), ...str(8, name), ...bytesField(9, raw)];
-}
-function node(op: string, inputs: string[], outputs: string[], attrs: number[][] = [], domain = ''): number[] {
-  return [
-    ...inputs.flatMap((i) => str(1, i)),
-    ...outputs.flatMap((o) => str(2, o)),
-    ...str(4, op),
-    ...attrs.flatMap((a) => bytesField(5, a)),
-    ...(domain ? str(7, domain) : []),
-  ];
-}
-function model(o: {
-  nodes: number[][];
-  inits: number[][];
-  inputs: number[][];
-  outputs: number[][];
-  opsets?: [string, number][];
-}): Uint8Array {
-  const graph = [
-    ...o.nodes.flatMap((n) => bytesField(1, n)),
-    ...str(2, 'g'),
-    ...o.inits.flatMap((t) => bytesField(5, t)),
-    ...o.inputs.flatMap((i) => bytesField(11, i)),
-    ...o.outputs.flatMap((x) => bytesField(12, x)),
-  ];
-  const opsets = (o.opsets ?? [['', 13]]).flatMap(([d, v]) => bytesField(8, [...(d ? str(1, d) : []), ...int(2, v)]));
-  return Uint8Array.from([...int(1, 8), ...str(2, 'mlo-test'), ...opsets, ...bytesField(7, graph)]);
-}
-
-/** p = sigmoid(features · w + b), output "probabilities" [N, 1]. */
-function logistic(
-  w: number[],
-  b: number,
-  o: { sigmoid?: boolean; outName?: string; inputDims?: (number | string)[] } = {},
-): Uint8Array {
-  const F = w.length;
-  const last = o.sigmoid === false ? 'z' : 'p';
-  return model({
-    nodes: [
-      node('MatMul', ['features', 'W'], ['xw']),
-      node('Add', ['xw', 'B'], ['z']),
-      ...(o.sigmoid === false ? [] : [node('Sigmoid', ['z'], ['p'])]),
-      node('Identity', [last], [o.outName ?? 'probabilities']),
-    ],
-    inits: [tensor('W', [F, 1], w), tensor('B', [1], [b])],
-    inputs: [valueInfo('features', o.inputDims ?? ['N', F])],
-    outputs: [valueInfo(o.outName ?? 'probabilities', ['N', 1])],
-  });
-}
+import { VersionTag } from '../../lib/registry/tags';
+import { f32, logistic, model, node, str, tensor, valueInfo } from '../helpers/onnx';
 
 const FEATURES = ['a', 'b'];
 const opts = (over: Partial<LoadOptions> = {}): LoadOptions => ({
@@ -246,7 +172,8 @@ describe('ScoringModel', () => {
     const err = await loadError(logistic([1, -1], 0), opts({ inputColumnsTag: JSON.stringify(['b', 'a']) }));
     expect(err).toBeInstanceOf(BadInputError);
     expect(err.message).toContain(
-      'its input columns (mlo.input_columns) are not the snapshot\'s feature columns in order: columns in another order: position 0: model "b", snapshot "a"; position 1: model "a", snapshot "b"',
+      `its input columns (${VersionTag.inputColumns}) are not the snapshot's feature columns in order: ` +
+        'columns in another order: position 0: model "b", snapshot "a"; position 1: model "a", snapshot "b"',
     );
     const three = await loadError(
       logistic([1, -1, 2], 0),
@@ -309,7 +236,8 @@ describe('helpers', () => {
 
   it('describes column differences', () => {
     expect(describeColumnDiff(['a', 'x'], ['a', 'b', 'c'])).toBe(
-      'the model takes 2 columns, the snapshot has 3 features; snapshot features the model does not take: b, c; model columns not in the snapshot: x',
+      'the model takes 2 columns, the snapshot has 3 features; snapshot features the model does not take: b, c; ' +
+        'model columns not in the snapshot: x',
     );
   });
 });

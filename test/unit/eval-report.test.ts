@@ -90,7 +90,8 @@ describe('evaluation summary', () => {
     expect(md).toContain('… 285 more in the report');
     expect(
       md.endsWith(
-        '[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7) · report: `s3://mlo/reports/fraud-detector/7/0123456789abcdef/evaluation/report.md`',
+        '[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7) · ' +
+          'report: `s3://mlo/reports/fraud-detector/7/0123456789abcdef/evaluation/report.md`',
       ),
     ).toBe(true);
   });

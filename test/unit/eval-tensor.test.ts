@@ -101,7 +101,8 @@ describe('fillTensor', () => {
     })();
     expect(err).toBeInstanceOf(BadInputError);
     expect(err!.message).toBe(
-      'part.arrow: feature "a" is NaN (missing) at row 1 and 1 more row(s) of this batch; candidate v2 cannot take missing values (its input feeds LinearClassifier)',
+      'part.arrow: feature "a" is NaN (missing) at row 1 and 1 more row(s) of this batch; ' +
+        'candidate v2 cannot take missing values (its input feeds LinearClassifier)',
     );
   });
 

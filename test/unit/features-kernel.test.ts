@@ -300,7 +300,8 @@ describe('aggregation spec validation', () => {
     const bad = [{ fn: 'median', of: 'amount', windowMs: HOUR, name: 'med' }] as unknown as AggSpec[];
     expect(() => validateAggSpecs(bad, columns)).toThrow(BadInputError);
     expect(() => validateAggSpecs(bad, columns)).toThrow(
-      'aggregation "med": unknown aggregation "median"; expected one of count, sum, mean, min, max, std, count_distinct, time_since_prev',
+      'aggregation "med": unknown aggregation "median"; ' +
+        'expected one of count, sum, mean, min, max, std, count_distinct, time_since_prev',
     );
   });
 
@@ -388,7 +389,8 @@ describe('computeWindowedFeatures: hand-computed examples', () => {
       { ts, key, values: { amount }, ids: { merchant }, targetStart: 2, targetEnd: 7 },
       aggs,
     );
-    // Target rows in input order: row2 (card 7 @10m), row3 (card 7 @10m), row4 (card 7 @20m), row5 (card 3 @12m), row6 (null key).
+    // Target rows in input order: row2 (card 7 @10m), row3 (card 7 @10m), row4 (card 7 @20m),
+    // row5 (card 3 @12m), row6 (null key).
     // row2 and row3 share a timestamp: both see only row0 (@0, exactly 10m before: on the edge, included).
     // row4 @20m sees rows 2, 3 in [10m, 20m); row0 @0 is outside 10m but inside 1h.
     expect(Array.from(out.n10m!)).toEqual([1, 1, 2, 1, 0]);
@@ -598,7 +600,8 @@ describe('no feature ever sees the current or a later event', () => {
           const late = i >= n || input.ts[i]! >= cutoff;
           ts[i] = i >= n ? cutoff + Math.floor(rnd() * 3) * MIN : input.ts[i]!;
           key[i] = i >= n || (input.ts[i]! > cutoff && rnd() < 0.3) ? Math.floor(rnd() * sc.numKeys) : input.key[i]!;
-          if (i < n && input.ts[i]! > cutoff && rnd() < 0.5) ts[i] = ts[i]! + Math.floor(rnd() * 10) * MIN; // strictly later events may move later
+          // strictly later events may move later
+          if (i < n && input.ts[i]! > cutoff && rnd() < 0.5) ts[i] = ts[i]! + Math.floor(rnd() * 10) * MIN;
           amount[i] = late ? rnd() * 1e6 - 5e5 : input.values!.amount![i]!;
           score[i] = late ? rnd() : input.values!.score![i]!;
           merchant[i] = late ? 1000 + Math.floor(rnd() * 50) : input.ids!.merchant![i]!;
@@ -656,7 +659,8 @@ describe('performance sanity (printed, not asserted)', () => {
     console.log(
       `[features-kernel] ${n} rows, ${aggs.length} aggregations over ${windows.length} windows: ` +
         `all rows as targets ${allMs.toFixed(0)} ms (${(((n / allMs) * 1000) / 1e6).toFixed(2)} M rows/s); ` +
-        `1 target day + 7 days lookback ${dayMs.toFixed(0)} ms (${(((n / dayMs) * 1000) / 1e6).toFixed(2)} M input rows/s)`,
+        `1 target day + 7 days lookback ${dayMs.toFixed(0)} ms ` +
+        `(${(((n / dayMs) * 1000) / 1e6).toFixed(2)} M input rows/s)`,
     );
     expect(out.count_600000!.length).toBe(n);
   });

@@ -14,7 +14,8 @@ import type { TrialHeartbeat } from '../../activities/training';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { MlflowClient, quoteFilterValue, tagsOf } from '../../lib/registry/mlflow';
+import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
+import { RunTag, VersionTag } from '../../lib/registry/tags';
 import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
 import { spawnTs, type Spawned } from '../helpers/spawn';
@@ -189,11 +190,9 @@ async function pendingTrial(h: WorkflowHandle): Promise<{ details?: TrialHeartbe
 }
 
 async function versionsOf(model: string, workflowId: string) {
-  return (
-    await mlflow.searchModelVersions({
-      filter: `name = ${quoteFilterValue(model)} and tags.\`mlo.workflow_id\` = ${quoteFilterValue(workflowId)}`,
-    })
-  ).items;
+  const workflow = `${tagFilterKey(VersionTag.workflowId)} = ${quoteFilterValue(workflowId)}`;
+  const filter = `name = ${quoteFilterValue(model)} and ${workflow}`;
+  return (await mlflow.searchModelVersions({ filter })).items;
 }
 
 function uniqueModel(prefix: string): string {
@@ -244,16 +243,16 @@ describe('training dispatch', () => {
       const versions = await versionsOf(s.name, h.workflowId);
       expect(versions).toHaveLength(1);
       const run = await mlflow.getRun(versions[0]!.runId);
-      const resumed = tagsOf(run)['mlo.resumed_from'];
+      const resumed = tagsOf(run)[RunTag.resumedFrom];
       expect(resumed).toMatch(/^step (\d+) \(s3:\/\/.*\) at attempt 2$/);
       expect(Number(/^step (\d+)/.exec(resumed ?? '')?.[1])).toBeGreaterThanOrEqual(beat.checkpoint!.step);
       // Lineage on the version.
       const tags = tagsOf(versions[0]!);
-      expect(tags['mlo.requested_by']).toBe('dana@example.com');
-      expect(tags['mlo.train_window']).toBe('2025-01-01..2025-01-04');
-      expect(tags['mlo.feature_manifest_uri']).toBe(manifestUri);
-      expect(tags['mlo.code_version']).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
-      expect(JSON.parse(tags['mlo.input_columns'] ?? '[]')).toEqual(FIXTURE_FEATURES);
+      expect(tags[VersionTag.requestedBy]).toBe('dana@example.com');
+      expect(tags[VersionTag.trainWindow]).toBe('2025-01-01..2025-01-04');
+      expect(tags[VersionTag.featureManifestUri]).toBe(manifestUri);
+      expect(tags[VersionTag.codeVersion]).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
+      expect(JSON.parse(tags[VersionTag.inputColumns] ?? '[]')).toEqual(FIXTURE_FEATURES);
     });
   }, 420_000);
 
@@ -326,7 +325,7 @@ describe('training dispatch', () => {
       const versions = await versionsOf(s.name, h.workflowId);
       expect(versions).toHaveLength(1);
       expect(versions[0]!.version).toBe(result.candidateVersion);
-      const parentId = tagsOf(versions[0]!)['mlo.sweep_run_id'];
+      const parentId = tagsOf(versions[0]!)[VersionTag.sweepRunId];
       expect(parentId).toBeDefined();
       const parent = await mlflow.getRun(parentId!);
       const children = await mlflow.searchAllRuns({
@@ -337,7 +336,7 @@ describe('training dispatch', () => {
       const auc = (r: (typeof children)[number]) => r.data.metrics.find((m) => m.key === 'valid_auc')?.value ?? -1;
       const best = children.reduce((a, b) => (auc(b) > auc(a) ? b : a));
       expect(versions[0]!.runId).toBe(best.info.runId);
-      expect(tagsOf(parent)['mlo.best_run_id']).toBe(best.info.runId);
+      expect(tagsOf(parent)[RunTag.bestRunId]).toBe(best.info.runId);
       expect(parent.info.status).toBe('FINISHED');
     });
   }, 300_000);
