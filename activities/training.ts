@@ -128,7 +128,7 @@ async function findRun(
 ): Promise<Run | undefined> {
   const page = await mlflow.searchRuns({
     experimentIds: [experimentId],
-    filter: `tags.${tagFilterKey(key)} = ${quoteFilterValue(value)}`,
+    filter: `${tagFilterKey(key)} = ${quoteFilterValue(value)}`,
     maxResults: 1,
   });
   return page.items[0];
@@ -513,7 +513,7 @@ async function registerCandidate(deps: ActivityDeps, input: RegisterInput): Prom
   });
   const filter =
     `name = ${quoteFilterValue(name)} and ` +
-    `tags.${tagFilterKey(VersionTag.registrationKey)} = ${quoteFilterValue(regKey)}`;
+    `${tagFilterKey(VersionTag.registrationKey)} = ${quoteFilterValue(regKey)}`;
   const run = await mlflow.getRun(input.trial.runId);
   const tags = versionTags(deps, input, regKey);
   const candidate = (version: string): CandidateRef => ({

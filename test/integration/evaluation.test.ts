@@ -27,7 +27,7 @@ import { trainingActivities, type RegisterInput, type TrialInput, type TrialResu
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import type { EvaluationReport, ShadowReport } from '../../lib/eval/report';
 import { FailureType } from '../../lib/core/failure-types';
-import { metricsOf, tagsOf } from '../../lib/registry/mlflow';
+import { metricsOf, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
 import { ModelAlias, RunTag, VersionTag } from '../../lib/registry/tags';
 import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
@@ -277,6 +277,37 @@ afterAll(async () => {
   } finally {
     deps.s3.destroy();
   }
+});
+
+describe('registerCandidate', () => {
+  it('a retried registration finds the version it created instead of registering a second one', async () => {
+    const s = spec();
+    const acts = trainingActivities(deps);
+    const wf = `wf-${id}-retried-registration`;
+    const trial: TrialResult = await runActivity((i: TrialInput) => acts.trainTrial(i), {
+      ...stage(s, { workflowId: wf }),
+      snapshot,
+      featureColumns: features,
+      trialIndex: 0,
+      params: { rounds: 5 },
+      requestedBy: 'test@example.com',
+    });
+    const register = () =>
+      runActivity((i: RegisterInput) => acts.registerCandidate(i), {
+        ...stage(s, { workflowId: wf }),
+        snapshot,
+        trial,
+        featureColumns: features,
+        requestedBy: 'test@example.com',
+      });
+    const first = await register();
+    const again = await register();
+    expect(again.version).toBe(first.version);
+    const versions = await deps.mlflow.searchModelVersions({
+      filter: `name = ${quoteFilterValue(s.name)} and ${tagFilterKey(VersionTag.workflowId)} = ${quoteFilterValue(wf)}`,
+    });
+    expect(versions.items.map((v) => v.version)).toEqual([first.version]);
+  });
 });
 
 describe('evaluateCandidate', () => {
