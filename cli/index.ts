@@ -14,7 +14,7 @@ import type * as ContextModule from './context';
  * flags, help and run) only when it is used, so `mlo --help` and each command pay only for
  * what they use.
  */
-export type CommandEntry = { name: string; summary: string; load: () => Promise<Command> };
+type CommandEntry = { name: string; summary: string; load: () => Promise<Command> };
 
 /**
  * require() under tsx's CommonJS hook (bin/mlo.cjs registers only that one); import() where
@@ -46,7 +46,7 @@ function command(name: string, file: string, exported: string, summary: string):
 }
 
 // prettier-ignore
-export const COMMANDS: CommandEntry[] = [
+const COMMANDS: CommandEntry[] = [
   command('train-and-promote', 'train-and-promote', 'trainAndPromoteCommand', 'train a model on a data window and take it through the gates to a reviewer'),
   command('status', 'status', 'statusCommand', 'show where a run stands (stages, windows, candidate, links); a model name means its latest run'),
   command('list', 'list', 'listCommand', 'list recent runs, or the promotions and rollbacks awaiting approval (--pending)'),
@@ -60,7 +60,7 @@ export const COMMANDS: CommandEntry[] = [
   command('gen-data', 'gen-data', 'genDataCommand', 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)'),
 ];
 
-export const EXIT_CODE_HELP = [
+const EXIT_CODE_HELP = [
   'exit codes:',
   '  0  success: promoted, or started/detached, or shown',
   '  1  internal error (a bug, or a run that failed for another reason)',
@@ -70,7 +70,7 @@ export const EXIT_CODE_HELP = [
   '  5  infrastructure unreachable (Temporal, S3, MLflow)',
 ];
 
-export function commandHelp(cmd: Command): string {
+function commandHelp(cmd: Command): string {
   const label = (f: Command['flags'][number]) => `--${f.name}${f.value ? ` ${f.value}` : ''}`;
   const width = Math.max(6, ...cmd.flags.map((f) => label(f).length));
   const lines = cmd.flags.map(
@@ -88,7 +88,7 @@ export function commandHelp(cmd: Command): string {
   ].join('\n');
 }
 
-export function topHelp(): string {
+function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'mlo — a durable orchestrator for the offline ML lifecycle',

@@ -27,13 +27,13 @@ export function table(headers: string[], rows: string[][]): string[] {
   );
 }
 
-export function progressText(p: StageProgress['progress']): string {
+function progressText(p: StageProgress['progress']): string {
   if (!p) return '';
   return `${p.unit} ${p.done}/${p.total}`;
 }
 
 /** Elapsed time of a stage: start to end, or start to now while it runs. */
-export function stageElapsed(s: StageProgress, now: number): string {
+function stageElapsed(s: StageProgress, now: number): string {
   if (!s.startedAt) return '';
   const start = Date.parse(s.startedAt);
   const end = s.endedAt ? Date.parse(s.endedAt) : now;
@@ -70,7 +70,7 @@ export function renderStages(stages: StageProgress[], now: number, opts: { color
 }
 
 /** The key of a stage's visible state: a plain line is printed when it changes. */
-export function stageKey(s: StageProgress): string {
+function stageKey(s: StageProgress): string {
   return [s.status, progressText(s.progress), s.message ?? ''].join('|');
 }
 

@@ -133,7 +133,7 @@ export function windowsOf(input: TrainAndPromoteInput, scheduledAt: Date | undef
   return runWindows(input, scheduledAt ?? startTime);
 }
 
-export function mlflowVersionLink(cfg: Config, model: string, version: string): string {
+function mlflowVersionLink(cfg: Config, model: string, version: string): string {
   return `${cfg.mlflow.uiUrl}/#/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`;
 }
 
@@ -402,7 +402,7 @@ function windowText(w: RunWindows | null): string {
 }
 
 /** The approval notice: the promotion's UI link and the exact commands. */
-export function approvalLines(r: RunReport): string[] {
+function approvalLines(r: RunReport): string[] {
   const a = r.awaitingApproval;
   if (!a) return [];
   const notRequester = r.requestedBy ? `; the requester (${r.requestedBy}) may not approve` : '';
@@ -417,7 +417,7 @@ export function approvalLines(r: RunReport): string[] {
 }
 
 /** Notices below the stage table: missing workers, the candidate, the approval step. */
-export function noticeLines(r: RunReport, state: LookState): string[] {
+function noticeLines(r: RunReport, state: LookState): string[] {
   const out: string[] = [];
   if (r.status === 'RUNNING' && state.noWorker)
     out.push(`no worker answered on task queue ${state.noWorker} yet; are the workers running? (\`npm run workers\`)`);
@@ -426,7 +426,7 @@ export function noticeLines(r: RunReport, state: LookState): string[] {
   return out;
 }
 
-export function summaryLine(r: RunReport): string {
+function summaryLine(r: RunReport): string {
   switch (r.outcome) {
     case 'promoted':
       return `promoted: ${r.message ?? `${r.model} version ${r.candidateVersion ?? '?'} is champion`}`;
@@ -462,7 +462,7 @@ export function renderRun(r: RunReport, state: LookState, now: number, opts: { c
   ];
 }
 
-export type View = 'live' | 'plain' | 'json';
+type View = 'live' | 'plain' | 'json';
 
 export function viewFor(json: boolean, out: { isTTY?: boolean } = process.stdout): View {
   return json ? 'json' : out.isTTY ? 'live' : 'plain';

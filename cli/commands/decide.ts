@@ -34,7 +34,7 @@ import { FailureType } from '../../lib/core/failure-types';
  * trainAndPromote run id, its model's promotion (which must belong to that run); for a model
  * name, its pending promotion, else its pending rollback.
  */
-export async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<string> {
+async function resolveDecisionTarget(ctx: Ctx, arg: string): Promise<string> {
   const running = async (id: string) => {
     try {
       const d = await ctx.client.workflow.getHandle(id).describe();

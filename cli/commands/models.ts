@@ -9,9 +9,9 @@ import { boolFlag } from '../args';
 import type { Command } from '../command';
 import { JSON_FLAG, MODELS_DIR_FLAG, modelsDir } from '../context';
 
-export type ValidationResult = { file: string; ok: boolean; model?: string; problems: string[] };
+type ValidationResult = { file: string; ok: boolean; model?: string; problems: string[] };
 
-export function validateFiles(files: string[]): ValidationResult[] {
+function validateFiles(files: string[]): ValidationResult[] {
   return files.map((f) => {
     const file = path.relative(process.cwd(), f) || f;
     try {

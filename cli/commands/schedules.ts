@@ -37,7 +37,7 @@ const FLAGS_OF: Record<Sub, string[]> = {
 };
 
 /** Loads every spec of the directory; any invalid one stops the sync before it changes anything. */
-export function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
+function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
   const files = listSpecFiles(dir);
   const rel = path.relative(process.cwd(), dir) || dir;
   if (files.length === 0)
@@ -63,7 +63,7 @@ export function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
   return out;
 }
 
-export function desiredSchedules(cfg: Config, specs: { file: string; spec: ModelSpec }[]): DesiredSchedule[] {
+function desiredSchedules(cfg: Config, specs: { file: string; spec: ModelSpec }[]): DesiredSchedule[] {
   return specs.flatMap(({ file, spec }) => desiredSchedule(cfg, spec, file) ?? []);
 }
 
@@ -90,7 +90,7 @@ export function renderPlan(plan: SyncEntry[], dryRun: boolean): string[] {
     : lines;
 }
 
-export type ScheduleListing = {
+type ScheduleListing = {
   scheduleId: string;
   model: string;
   file: string | null;
@@ -105,7 +105,7 @@ export type ScheduleListing = {
   skippedOverlap: number;
 };
 
-export function listingOf(e: ExistingSchedule): ScheduleListing {
+function listingOf(e: ExistingSchedule): ScheduleListing {
   const d = e.description;
   return {
     scheduleId: e.scheduleId,

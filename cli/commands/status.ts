@@ -25,7 +25,7 @@ import { followBackfill } from './backfill';
 import { FailureType } from '../../lib/core/failure-types';
 
 /** Describes a workflow; an unknown id is bad input naming it. */
-export async function describeOrBadInput(ctx: Ctx, workflowId: string) {
+async function describeOrBadInput(ctx: Ctx, workflowId: string) {
   try {
     return await ctx.client.workflow.getHandle(workflowId).describe();
   } catch (err) {
@@ -39,7 +39,7 @@ export async function describeOrBadInput(ctx: Ctx, workflowId: string) {
   }
 }
 
-export type DecisionReport = {
+type DecisionReport = {
   workflowId: string;
   runId: string;
   type: string;
@@ -51,7 +51,7 @@ export type DecisionReport = {
   commands?: { approve: string; reject: string };
 };
 
-export async function lookAtDecision(ctx: Ctx, workflowId: string): Promise<DecisionReport> {
+async function lookAtDecision(ctx: Ctx, workflowId: string): Promise<DecisionReport> {
   const h = ctx.client.workflow.getHandle(workflowId);
   const d = await h.describe();
   const state = (await within(ctx.connection, 3000, () => h.query(promotionStateQuery))) ?? null;
@@ -79,7 +79,7 @@ export async function lookAtDecision(ctx: Ctx, workflowId: string): Promise<Deci
   };
 }
 
-export function renderDecision(r: DecisionReport): string[] {
+function renderDecision(r: DecisionReport): string[] {
   const s = r.state;
   const lines = [`${r.workflowId} (${r.type})  ${r.status.toLowerCase()}`, `  temporal: ${r.links.temporal}`];
   if (s) {
@@ -98,7 +98,7 @@ export function renderDecision(r: DecisionReport): string[] {
   return lines;
 }
 
-export function decisionExitCode(r: DecisionReport): ExitCode {
+function decisionExitCode(r: DecisionReport): ExitCode {
   if (r.result) return r.result.outcome === 'promoted' ? EXIT_CODES.ok : EXIT_CODES.rejected;
   if (r.status === 'RUNNING') return EXIT_CODES.ok;
   return r.error?.type === FailureType.BadInput ? EXIT_CODES.badInput : EXIT_CODES.internal;

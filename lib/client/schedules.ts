@@ -30,13 +30,13 @@ import { SA } from '../core/search-attributes';
 import type { TrainAndPromoteWorkflow } from '../core/definitions';
 import { RETRAIN_SCHEDULE_PREFIX, modelOfScheduleId, retrainScheduleId, scheduledRunWorkflowId } from '../core/ids';
 
-export const SCHEDULE_REQUESTED_BY = 'mlo-schedule';
+const SCHEDULE_REQUESTED_BY = 'mlo-schedule';
 export const MEMO_KEY = 'mloRetrain';
 /** Bumped when the mapping from spec to schedule changes, so sync rewrites every schedule. */
-export const SCHEDULE_FORMAT = 1;
+const SCHEDULE_FORMAT = 1;
 
 /** Everything a schedule is made of besides the spec itself. */
-export type ScheduleSettings = {
+type ScheduleSettings = {
   cron: string | null;
   interval: string | null;
   timezone: string;
@@ -51,7 +51,7 @@ export type ScheduleSettings = {
   format: number;
 };
 
-export type ScheduleMemo = {
+type ScheduleMemo = {
   model: string;
   file: string;
   specHash: string;
@@ -61,7 +61,7 @@ export type ScheduleMemo = {
 
 export type DesiredSchedule = ScheduleMemo & { scheduleId: string; spec: ModelSpec };
 
-export function scheduleSettings(cfg: Config, spec: ModelSpec): ScheduleSettings | undefined {
+function scheduleSettings(cfg: Config, spec: ModelSpec): ScheduleSettings | undefined {
   const s = spec.schedule;
   if (!s) return undefined;
   return {
@@ -110,7 +110,7 @@ const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
   allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
 };
 
-export type RetrainScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<TrainAndPromoteWorkflow>>;
+type RetrainScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<TrainAndPromoteWorkflow>>;
 
 function memoOf(d: DesiredSchedule): ScheduleMemo {
   return { model: d.model, file: d.file, specHash: d.specHash, settingsHash: d.settingsHash, settings: d.settings };
@@ -191,7 +191,7 @@ export async function describeSchedule(client: Client, scheduleId: string): Prom
 }
 
 /** Ids of the schedules with the mlo-retrain/ prefix (from the list, which is eventually consistent). */
-export async function listRetrainScheduleIds(client: Client): Promise<string[]> {
+async function listRetrainScheduleIds(client: Client): Promise<string[]> {
   const ids: string[] = [];
   for await (const s of client.schedule.list())
     if (s.scheduleId.startsWith(RETRAIN_SCHEDULE_PREFIX)) ids.push(s.scheduleId);
@@ -214,7 +214,7 @@ export async function readExistingSchedules(client: Client, also: string[] = [])
 
 // ---- the plan -------------------------------------------------------------------------
 
-export type SyncAction = 'create' | 'update' | 'delete' | 'unchanged';
+type SyncAction = 'create' | 'update' | 'delete' | 'unchanged';
 
 export type SyncEntry = {
   model: string;

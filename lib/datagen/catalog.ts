@@ -5,7 +5,7 @@
  * the Arrow files, so changing an order changes the data (bump GENERATOR_VERSION).
  */
 
-export type CountryInfo = {
+type CountryInfo = {
   code: string;
   /** share of customers (card holders) living there */
   customers: number;
@@ -41,7 +41,7 @@ export const COUNTRIES: readonly CountryInfo[] = [
   { code: 'PH', customers: 0.02, merchants: 0.02, fraudOrigin: 1.2, travel: 0.4 },
 ];
 
-export type MccInfo = {
+type MccInfo = {
   code: string;
   description: string;
   /** median payment amount */
@@ -262,17 +262,11 @@ export const MCCS: readonly MccInfo[] = [
 ];
 
 export const CHANNELS = ['card_present', 'ecommerce'] as const;
-export type Channel = (typeof CHANNELS)[number];
 export const CHANNEL_CARD_PRESENT = 0;
 export const CHANNEL_ECOMMERCE = 1;
 
 /** Fraud patterns, by code (0 is "legitimate"); the chargeback `reason` is the name. */
-export const FRAUD_PATTERNS = [
-  'card_testing',
-  'geo_change',
-  'new_merchant_high_amount',
-  'compromised_merchant',
-] as const;
+const FRAUD_PATTERNS = ['card_testing', 'geo_change', 'new_merchant_high_amount', 'compromised_merchant'] as const;
 export type FraudPattern = (typeof FRAUD_PATTERNS)[number];
 export const LEGIT = 0;
 export const CARD_TESTING = 1;

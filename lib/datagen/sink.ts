@@ -29,7 +29,7 @@ function contentType(key: string): string {
 }
 
 /** Rejects keys that could escape the sink's root or are not plain relative paths. */
-export function checkKey(key: string): void {
+function checkKey(key: string): void {
   if (
     key === '' ||
     key.startsWith('/') ||
@@ -98,7 +98,7 @@ const NETWORK_CODES = new Set([
 ]);
 
 /** True when the error means the endpoint could not be reached at all. */
-export function isConnectionError(err: unknown): boolean {
+function isConnectionError(err: unknown): boolean {
   if (err instanceof AggregateError) return err.errors.some(isConnectionError);
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: unknown; name?: unknown; cause?: unknown };

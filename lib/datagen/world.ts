@@ -27,7 +27,7 @@ export class WeightedIds {
   }
 }
 
-export type WorldSize = { cards: number; merchants: number };
+type WorldSize = { cards: number; merchants: number };
 
 /** How many cards and merchants a dataset of `events` over `days` gets. */
 export function worldSize(events: number, days: number): WorldSize {

@@ -27,7 +27,6 @@ const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'must be an e-mail 
 
 // ---- features -------------------------------------------------------------------------
 
-export { AGG_FNS };
 const NEEDS_OF = new Set<AggFn>(['sum', 'mean', 'min', 'max', 'std', 'count_distinct']);
 
 const metricSchema = z
@@ -51,7 +50,7 @@ export type DerivedExpr =
   | { op: 'day_of_week'; column: string }
   | { op: 'ne' | 'eq'; left: string; right: { column: string } | { literal: string | number } };
 
-export const DERIVED_HELP =
+const DERIVED_HELP =
   'log1p(col), hour_of_day(col), day_of_week(col), "a != b", "a == b", "col == \'value\'" or "col != 3"';
 
 export function parseDerivedExpr(expr: string): DerivedExpr | undefined {
@@ -203,7 +202,7 @@ const scheduleSchema = z
     }
   });
 
-export const modelSpecSchema = z
+const modelSpecSchema = z
   .object({
     name: z
       .string()
@@ -336,8 +335,6 @@ export const modelSpecSchema = z
   });
 
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
-export type AggregationSpec = ModelSpec['features']['aggregations'][number];
-export type MetricSpec = AggregationSpec['metrics'][number];
 
 /** The feature column name of one aggregation over one window, e.g. card_id__sum_amount__24h. */
 export function aggFeatureName(entity: string, m: { fn: string; of?: string; name?: string }, window: string): string {

@@ -35,7 +35,7 @@ type Part = {
   startTimeoutMs: number;
 };
 
-export type PartStatus = {
+type PartStatus = {
   name: PartName;
   title: string;
   state: 'running' | 'starting' | 'stopped' | 'stale-pid' | 'port-taken';
@@ -373,7 +373,7 @@ async function stopProcess(rec: PidRecord): Promise<void> {
   signalGroup('SIGKILL');
 }
 
-export type UpResult = {
+type UpResult = {
   parts: { name: PartName; title: string; result: 'started' | 'running' }[];
   addresses: string[];
   seconds: number;

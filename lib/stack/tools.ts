@@ -14,8 +14,8 @@ import path from 'node:path';
 import { PROJECT_ROOT, type StackConfig } from '../infra/config';
 import { StackError } from '../core/errors';
 
-export const TEMPORAL_CLI_VERSION = '1.5.1';
-export const VERSITYGW_VERSION = '1.8.0';
+const TEMPORAL_CLI_VERSION = '1.5.1';
+const VERSITYGW_VERSION = '1.8.0';
 
 type GoTool = { name: string; version: string; module: string; versionMatch: RegExp };
 
@@ -32,10 +32,10 @@ const VERSITYGW: GoTool = {
   versionMatch: new RegExp(`${VERSITYGW_VERSION.replace(/\./g, '\\.')}`),
 };
 
-export const TOOLS_BIN = path.join(PROJECT_ROOT, '.tools', 'bin');
-export const VENV_DIR = path.join(PROJECT_ROOT, '.venv');
+const TOOLS_BIN = path.join(PROJECT_ROOT, '.tools', 'bin');
+const VENV_DIR = path.join(PROJECT_ROOT, '.venv');
 export const VENV_BIN = path.join(VENV_DIR, 'bin');
-export const REQUIREMENTS = path.join(PROJECT_ROOT, 'requirements.txt');
+const REQUIREMENTS = path.join(PROJECT_ROOT, 'requirements.txt');
 
 type Log = (line: string) => void;
 
@@ -72,7 +72,7 @@ function linkInto(binDir: string, name: string, target: string): string {
 }
 
 /** Runs a command, streaming its output into the log, and fails with its tail on error. */
-export async function runLogged(
+async function runLogged(
   cmd: string,
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; what: string },

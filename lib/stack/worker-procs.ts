@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../infra/config';
 
-export type WorkerPool = 'orchestrator' | 'cpu' | 'gpu';
-export const WORKER_POOLS: WorkerPool[] = ['orchestrator', 'cpu', 'gpu'];
+type WorkerPool = 'orchestrator' | 'cpu' | 'gpu';
+const WORKER_POOLS: WorkerPool[] = ['orchestrator', 'cpu', 'gpu'];
 
-export type RunningWorkers = {
+type RunningWorkers = {
   procs: { pool: WorkerPool; child: ChildProcess }[];
   /** Resolves once every worker printed that it polls its queue. */
   ready: Promise<void>;

@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { summaryOf } from './lib/summary';
 
 const DIR = __dirname;
 
@@ -17,10 +18,7 @@ function benchmarks(): { name: string; summary: string }[] {
   return readdirSync(DIR)
     .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.endsWith('.d.ts'))
     .sort()
-    .map((f) => {
-      const head = /\/\*\*\s*\n?\s*\*?\s*([^\n]*)/.exec(readFileSync(path.join(DIR, f), 'utf8'));
-      return { name: f.replace(/\.ts$/, ''), summary: head?.[1]?.trim() ?? '' };
-    });
+    .map((f) => ({ name: f.replace(/\.ts$/, ''), summary: summaryOf(readFileSync(path.join(DIR, f), 'utf8')) }));
 }
 
 function list(reason: string): number {

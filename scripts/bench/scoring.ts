@@ -1,5 +1,6 @@
 /**
- * Scoring: mlo's Arrow → tensor → onnxruntime-node path against a bare session.run and Python onnxruntime, same GBDT model and rows.
+ * Scoring: mlo's Arrow → tensor → onnxruntime-node path against a bare session.run and Python onnxruntime,
+ * same GBDT model and rows.
  *
  *   npm run bench -- scoring [--rows 1048576] [--batch 65536] [--rounds 300] [--reps 3]
  *   npx tsx scripts/bench/scoring.ts [same flags]

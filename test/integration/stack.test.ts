@@ -78,25 +78,29 @@ describe('dev stack', () => {
     expect(await portInUse(loadConfig().stack.temporalPort)).toBe(true);
   });
 
-  it('a port taken by another process is a clear error naming the port and the variable, and `down` leaves that process alone', async () => {
-    const dir = tempStackDir();
-    const squatter = net.createServer((s) => s.end());
-    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', () => r()));
-    const port = (squatter.address() as net.AddressInfo).port;
-    try {
-      const env = { MLO_STACK_DIR: dir, MLO_S3_PORT: String(port) };
-      const up = await runTs('scripts/stack.ts', ['up', 's3'], env);
-      expect(up.code).not.toBe(0);
-      expect(up.output).toContain(`port ${port} (S3 API) is already in use by a process the mlo stack did not start`);
-      expect(up.output).toContain('MLO_S3_PORT=<port>');
-      const down = await runTs('scripts/stack.ts', ['down'], env);
-      expect(down.code).toBe(0);
-      expect(down.output).toContain('nothing was running');
-      expect(await portInUse(port)).toBe(true);
-    } finally {
-      await new Promise((r) => squatter.close(r));
-    }
-  });
+  it(
+    'a port taken by another process is a clear error naming the port and the variable, ' +
+      'and `down` leaves that process alone',
+    async () => {
+      const dir = tempStackDir();
+      const squatter = net.createServer((s) => s.end());
+      await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', () => r()));
+      const port = (squatter.address() as net.AddressInfo).port;
+      try {
+        const env = { MLO_STACK_DIR: dir, MLO_S3_PORT: String(port) };
+        const up = await runTs('scripts/stack.ts', ['up', 's3'], env);
+        expect(up.code).not.toBe(0);
+        expect(up.output).toContain(`port ${port} (S3 API) is already in use by a process the mlo stack did not start`);
+        expect(up.output).toContain('MLO_S3_PORT=<port>');
+        const down = await runTs('scripts/stack.ts', ['down'], env);
+        expect(down.code).toBe(0);
+        expect(down.output).toContain('nothing was running');
+        expect(await portInUse(port)).toBe(true);
+      } finally {
+        await new Promise((r) => squatter.close(r));
+      }
+    },
+  );
 
   it('rejects an unknown part name with the list of parts', async () => {
     const r = await runTs('scripts/stack.ts', ['up', 'postgres']);

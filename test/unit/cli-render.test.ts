@@ -96,7 +96,9 @@ describe('render helpers', () => {
       ),
     ).toBe('training        succeeded (2s) — ok');
   });
+});
 
+describe('terminal output', () => {
   it('fits lines to the terminal width without counting colour codes', () => {
     expect(fitLine('abcdef', 4)).toBe('abc…');
     expect(fitLine('abc', 4)).toBe('abc');

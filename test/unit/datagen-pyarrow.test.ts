@@ -48,6 +48,51 @@ print(json.dumps({
 }))
 `;
 
+type Described = {
+  schema: [string, string, boolean][];
+  rows: number;
+  nulls: Record<string, number>;
+  head: Record<string, unknown[]>;
+};
+type PyarrowView = {
+  payments: Described;
+  chargebacks: Described;
+  payments_total: number;
+  payments_days: string[];
+  chargebacks_total: number;
+  amount_sum: number;
+};
+
+/** What pyarrow reads: one payments and one chargebacks partition, and the whole dataset's totals. */
+function readWithPyarrow(root: string, payKey: string, cbKey: string): PyarrowView {
+  const run = spawnSync(PYTHON, ['-c', SCRIPT, root, payKey, cbKey], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.error, `could not run ${PYTHON}`).toBeUndefined();
+  expect(run.status, `python failed:\n${run.stderr}`).toBe(0);
+  return JSON.parse(run.stdout) as PyarrowView;
+}
+
+const dict = 'dictionary<values=string, indices=int8, ordered=0>';
+const PAYMENTS_SCHEMA = [
+  ['payment_id', 'int64', false],
+  ['ts', 'timestamp[ms, tz=UTC]', false],
+  ['card_id', 'int32', false],
+  ['customer_id', 'int32', false],
+  ['merchant_id', 'int32', false],
+  ['mcc', dict, false],
+  ['amount', 'double', false],
+  ['channel', dict, false],
+  ['country', dict, false],
+  ['merchant_country', dict, false],
+  ['ip_country', dict, true],
+];
+const CHARGEBACKS_SCHEMA = [
+  ['payment_id', 'int64', false],
+  ['card_id', 'int32', false],
+  ['reported_at', 'timestamp[ms, tz=UTC]', false],
+  ['amount', 'double', false],
+  ['reason', 'string', false],
+];
+
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -57,7 +102,8 @@ describe('pyarrow reads the generated dataset', () => {
   it('with the types, row counts and values the generator wrote', async () => {
     if (!existsSync(PYTHON)) {
       throw new Error(
-        `the Python venv is missing (${PYTHON} does not exist): run \`npm run stack -- up\` to create .venv with pyarrow, then rerun the tests`,
+        `the Python venv is missing (${PYTHON} does not exist): ` +
+          'run `npm run stack -- up` to create .venv with pyarrow, then rerun the tests',
       );
     }
     const root = mkdtempSync(path.join(tmpdir(), 'mlo-datagen-py-'));
@@ -72,45 +118,9 @@ describe('pyarrow reads the generated dataset', () => {
     ) as DatasetManifest['partitions']['chargebacks'][number];
     expect(cb).toBeDefined();
 
-    const run = spawnSync(PYTHON, ['-c', SCRIPT, root, pay.key, cb.key], { encoding: 'utf8', timeout: 60_000 });
-    expect(run.error, `could not run ${PYTHON}`).toBeUndefined();
-    expect(run.status, `python failed:\n${run.stderr}`).toBe(0);
-    type Described = {
-      schema: [string, string, boolean][];
-      rows: number;
-      nulls: Record<string, number>;
-      head: Record<string, unknown[]>;
-    };
-    const out = JSON.parse(run.stdout) as {
-      payments: Described;
-      chargebacks: Described;
-      payments_total: number;
-      payments_days: string[];
-      chargebacks_total: number;
-      amount_sum: number;
-    };
-
-    const dict = 'dictionary<values=string, indices=int8, ordered=0>';
-    expect(out.payments.schema).toEqual([
-      ['payment_id', 'int64', false],
-      ['ts', 'timestamp[ms, tz=UTC]', false],
-      ['card_id', 'int32', false],
-      ['customer_id', 'int32', false],
-      ['merchant_id', 'int32', false],
-      ['mcc', dict, false],
-      ['amount', 'double', false],
-      ['channel', dict, false],
-      ['country', dict, false],
-      ['merchant_country', dict, false],
-      ['ip_country', dict, true],
-    ]);
-    expect(out.chargebacks.schema).toEqual([
-      ['payment_id', 'int64', false],
-      ['card_id', 'int32', false],
-      ['reported_at', 'timestamp[ms, tz=UTC]', false],
-      ['amount', 'double', false],
-      ['reason', 'string', false],
-    ]);
+    const out = readWithPyarrow(root, pay.key, cb.key);
+    expect(out.payments.schema).toEqual(PAYMENTS_SCHEMA);
+    expect(out.chargebacks.schema).toEqual(CHARGEBACKS_SCHEMA);
     expect(out.payments.rows).toBe(pay.rows);
     expect(out.chargebacks.rows).toBe(cb.rows);
     expect(out.payments_total).toBe(10_000);

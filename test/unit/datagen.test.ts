@@ -198,7 +198,7 @@ describe('rng', () => {
   });
 });
 
-describe('generateDataset', () => {
+describe('generateDataset: files', () => {
   it('writes byte-identical files for the same seed and different ones for another seed', async () => {
     const again = tempDir();
     await generateDataset(OPTS, new LocalDirSink(again));
@@ -246,7 +246,9 @@ describe('generateDataset', () => {
     // payment ids are unique across the dataset
     expect(new Set([...paymentsByDay.values()].flat().map((p) => p.id)).size).toBe(50_000);
   });
+});
 
+describe('generateDataset: fraud and labels', () => {
   it('has 0.5–2% fraud, as recorded and as seen in the chargebacks', () => {
     expect(manifest.events.fraudRate).toBeGreaterThanOrEqual(0.005);
     expect(manifest.events.fraudRate).toBeLessThanOrEqual(0.02);
@@ -292,7 +294,9 @@ describe('generateDataset', () => {
       manifest.partitions.payments.map((p) => p.day),
     );
   });
+});
 
+describe('generateDataset: fraud patterns', () => {
   it('has every fraud pattern, each looking like itself', () => {
     const byReason = new Map<string, Payment[]>();
     for (const c of chargebacks) {
@@ -360,7 +364,9 @@ describe('generateDataset', () => {
     expect(afterwards.length).toBeGreaterThan(0);
     expect(atMerchant.length + afterwards.length).toBeGreaterThanOrEqual(compromised.length * 0.9);
   });
+});
 
+describe('generateDataset: order and rhythm', () => {
   it('sorts payments by ts inside their day, with ip_country null exactly for card_present', () => {
     const problems: string[] = [];
     for (const [day, rows] of paymentsByDay) {
@@ -409,7 +415,9 @@ describe('generateDataset', () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
     expect(sizes.some((s) => s > 1)).toBe(true);
   });
+});
 
+describe('generateDataset: reuse and validation', () => {
   it('reuses a dataset with identical parameters unless forced, and replaces a different one', async () => {
     const dir = tempDir();
     const small = { events: 10_000, days: 10, start: '2026-02-01', seed: 5 };

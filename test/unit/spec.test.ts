@@ -21,7 +21,8 @@ data:
 features:
   columns: [amount]
   aggregations:
-    - { entity: card_id, windows: [1h, 24h], metrics: [{ fn: count }, { fn: sum, of: amount }, { fn: time_since_prev }] }
+    - { entity: card_id, windows: [1h, 24h],
+        metrics: [{ fn: count }, { fn: sum, of: amount }, { fn: time_since_prev }] }
 training:
   trainer: { command: [python, trainers/gbdt/train.py] }
   window: { days: 30 }
@@ -108,7 +109,9 @@ describe('model spec', () => {
     expect(p.join('\n')).toContain('feature "amount" is defined twice');
     expect(p.join('\n')).toContain('slice "country" must also be listed in features.slices');
   });
+});
 
+describe('model spec: gates, expressions, durations and schedules', () => {
   it('parses gates, derived expressions and durations', () => {
     expect(parseGate('slice_auc_delta >= -0.01 where n >= 500', EVAL_GATE_METRICS)).toEqual({
       text: 'slice_auc_delta >= -0.01 where n >= 500',

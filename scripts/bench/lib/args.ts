@@ -1,14 +1,11 @@
 /** A tiny `--name value` / `--name=value` / `--flag` parser for the benchmarks: unknown flags are errors. */
-export type FlagSpec = Record<
-  string,
-  { kind: 'int' | 'string' | 'bool'; default: number | string | boolean; help: string }
->;
+type FlagSpec = Record<string, { kind: 'int' | 'string' | 'bool'; default: number | string | boolean; help: string }>;
 
 export type ParsedFlags<S extends FlagSpec> = { [K in keyof S]: S[K]['default'] };
 
 export class UsageError extends Error {}
 
-export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S): ParsedFlags<S> {
+function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S): ParsedFlags<S> {
   const out: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(spec)) out[k] = v.default;
   for (let i = 0; i < argv.length; i++) {
@@ -40,7 +37,7 @@ export function parseFlags<S extends FlagSpec>(argv: readonly string[], spec: S)
   return out as ParsedFlags<S>;
 }
 
-export function usage(spec: FlagSpec): string {
+function usage(spec: FlagSpec): string {
   return Object.entries(spec)
     .map(
       ([k, v]) =>

@@ -8,12 +8,12 @@ import path from 'node:path';
 import { generateDataset, LocalDirSink, type DatasetManifest } from '../../../lib/datagen';
 import { PROJECT_ROOT } from '../../../lib/infra/config';
 
-export type DatasetOptions = { events: number; days: number; start: string; seed: number };
+type DatasetOptions = { events: number; days: number; start: string; seed: number };
 
 export const BENCH_ROOT = path.join(PROJECT_ROOT, '.bench');
-export const PREFIX = 'raw/';
+const PREFIX = 'raw/';
 
-export function datasetDir(o: DatasetOptions): string {
+function datasetDir(o: DatasetOptions): string {
   return path.join(BENCH_ROOT, 'data', `events=${o.events}-days=${o.days}-start=${o.start}-seed=${o.seed}`);
 }
 

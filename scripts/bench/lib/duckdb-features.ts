@@ -25,16 +25,16 @@ import type { FeatureSet } from '../../../lib/features/featureset';
 import type { AggSpec } from '../../../lib/features/kernel';
 
 /** How a column is compared with mlo's: exactly, or to a relative tolerance. */
-export type Tolerance = { kind: 'exact' } | { kind: 'relative'; tol: number };
+type Tolerance = { kind: 'exact' } | { kind: 'relative'; tol: number };
 
 export type FeatureColumn = { name: string; fn: AggSpec['fn']; tolerance: Tolerance };
 
-export const TS_MS = 'ts_ms';
+const TS_MS = 'ts_ms';
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** The event columns the aggregations read, with their DuckDB types. */
-export function eventColumns(fs: FeatureSet): { name: string; kind: 'key' | 'value' }[] {
+function eventColumns(fs: FeatureSet): { name: string; kind: 'key' | 'value' }[] {
   const keys = new Set<string>();
   const values = new Set<string>();
   for (const g of fs.aggregations) {
