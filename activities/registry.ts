@@ -3,7 +3,8 @@
  * move audited in S3 and mirrored in MLflow tags.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/registry/audit';
+import { AuditTrail, MlflowAuditAnchor, type AuditRecord } from '../lib/registry/audit';
+import { withActivityFailures } from '../lib/core/failures';
 import { FailureType } from '../lib/core/failure-types';
 import type { MlflowClient } from '../lib/registry/mlflow';
 import { ModelAlias, ModelTag, VersionTag } from '../lib/registry/tags';
@@ -39,7 +40,16 @@ export type DropChallengerInput = {
   workflowId: string;
 };
 
-export function registryActivities(deps: ActivityDeps) {
+/** The registry activities' dependencies: the audit chain's one writer for every model of the bucket. */
+type RegistryDeps = ActivityDeps & { auditTrail: AuditTrail };
+
+export function registryActivities(base: ActivityDeps) {
+  const trail = new AuditTrail({
+    s3: base.s3,
+    bucket: base.config.s3.bucket,
+    anchor: new MlflowAuditAnchor(base.mlflow),
+  });
+  const deps: RegistryDeps = { ...base, auditTrail: trail };
   return {
     async getChampion(input: { model: string }): Promise<string | null> {
       return championVersion(deps.mlflow, input.model);
@@ -67,10 +77,16 @@ export function registryActivities(deps: ActivityDeps) {
       return dropChallenger(deps, input);
     },
 
-    /** Versions that once were champion (from the audit trail), oldest first, and the current one. */
+    /**
+     * Versions that once were champion, oldest first, from the verified audit chain only, and the
+     * current one. A chain that fails verification fails the rollback at once (bad input: a person
+     * must look at the bucket), never a guess from records that may have been tampered with.
+     */
     async championLineage(input: { model: string }): Promise<{ history: string[]; current: string | null }> {
-      const records = await readAudit(deps.s3, deps.config.s3.bucket, input.model);
-      return { history: championHistory(records), current: await championVersion(deps.mlflow, input.model) };
+      return withActivityFailures(async () => ({
+        history: await trail.championHistory(input.model),
+        current: await championVersion(deps.mlflow, input.model),
+      }));
     },
   };
 }
@@ -90,18 +106,29 @@ async function dropChallengerAlias(mlflow: MlflowClient, model: string, version:
   if (ch?.version === version) await mlflow.deleteAlias(model, ModelAlias.challenger);
 }
 
+/**
+ * Appends to the model's audit chain through its one writer. The idempotency key names the
+ * activity attempt's identity without the attempt number, so a retried activity finds the record
+ * its earlier attempt wrote instead of writing a second one.
+ */
 async function audit(
-  deps: ActivityDeps,
+  deps: RegistryDeps,
   record: Omit<AuditRecord, 'at' | 'workflowRunId'> & { at?: string },
 ): Promise<string> {
-  return appendAudit(deps.s3, deps.config.s3.bucket, {
-    ...record,
-    at: record.at ?? new Date().toISOString(),
-    workflowRunId: Context.current().info.workflowExecution?.runId,
-  });
+  const info = Context.current().info;
+  const runId = info.workflowExecution?.runId;
+  const appended = await withActivityFailures(() =>
+    deps.auditTrail.append(
+      { ...record, at: record.at ?? new Date().toISOString(), workflowRunId: runId },
+      {
+        idempotencyKey: `${info.workflowExecution?.workflowId ?? record.workflowId}/${runId}/${info.activityId}/${record.action}`,
+      },
+    ),
+  );
+  return appended.uri;
 }
 
-async function setChallenger(deps: ActivityDeps, input: SetChallengerInput): Promise<void> {
+async function setChallenger(deps: RegistryDeps, input: SetChallengerInput): Promise<void> {
   await deps.mlflow.setAlias(input.model, ModelAlias.challenger, input.version);
   await deps.mlflow.setModelVersionTag(input.model, input.version, VersionTag.awaitingApprovalIn, input.workflowId);
   await audit(deps, {
@@ -126,7 +153,7 @@ function championMoved(input: ChampionMoveInput, current: string | null): Applic
   });
 }
 
-async function moveChampion(deps: ActivityDeps, input: ChampionMoveInput): Promise<{ previous: string | null }> {
+async function moveChampion(deps: RegistryDeps, input: ChampionMoveInput): Promise<{ previous: string | null }> {
   const { mlflow } = deps;
   const current = await championVersion(mlflow, input.model);
   if (current !== input.expectedChampion) throw championMoved(input, current);
@@ -171,7 +198,7 @@ async function tagPromotion(
   );
 }
 
-async function dropChallenger(deps: ActivityDeps, input: DropChallengerInput): Promise<void> {
+async function dropChallenger(deps: RegistryDeps, input: DropChallengerInput): Promise<void> {
   await dropChallengerAlias(deps.mlflow, input.model, input.version);
   await deps.mlflow.setModelVersionTag(
     input.model,

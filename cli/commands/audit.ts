@@ -1,10 +1,20 @@
 /**
  * `mlo audit --model m`: the model's audit trail from S3 (alias moves, approvals, rejections,
- * expiries, refusals, rollbacks), oldest first.
+ * expiries, refusals, rollbacks), oldest first. `--verify` checks the hash chain against its anchor
+ * in MLflow and reports every gap, change or truncation.
  */
 import { loadConfig } from '../../lib/infra/config';
-import { EXIT_CODES, UnreachableError } from '../../lib/core/errors';
-import { readAudit, type AuditRecord } from '../../lib/registry/audit';
+import { EXIT_CODES, UnreachableError, type ExitCode } from '../../lib/core/errors';
+import {
+  describeProblems,
+  MlflowAuditAnchor,
+  readAudit,
+  verifyAudit,
+  type AuditRecord,
+  type AuditReport,
+} from '../../lib/registry/audit';
+import { MlflowClient } from '../../lib/registry/mlflow';
+import type { Config } from '../../lib/infra/config';
 import { createS3Client } from '../../lib/infra/s3';
 import { boolFlag } from '../args';
 import type { Command } from '../command';
@@ -27,16 +37,23 @@ export function auditRows(records: AuditRecord[]): string[][] {
 export const auditCommand: Command = {
   name: 'audit',
   summary: "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)",
-  usage: 'mlo audit --model <name> [--json]',
+  usage: 'mlo audit --model <name> [--verify] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model whose trail to show (audit/<model>/ in the bucket)' },
+    {
+      name: 'verify',
+      description: 'check the hash chain and its MLflow anchor; exit 2 on any gap, change or truncation',
+    },
     JSON_FLAG,
   ],
-  details: ['--json prints the records as an array (lib/audit.ts AuditRecord), oldest first.'],
+  details: [
+    '--json prints the records as an array (lib/registry/audit AuditRecord), oldest first; with --verify, the report.',
+  ],
   async run(args) {
     noPositionals(args, 'audit');
     const model = checkModelName(requireFlag(args, 'model', 'audit', 'fraud-detector'));
     const cfg = loadConfig();
+    if (boolFlag(args, 'verify')) return verifyCommand(cfg, model, boolFlag(args, 'json'));
     const s3 = createS3Client(cfg.s3);
     let records: AuditRecord[];
     try {
@@ -64,3 +81,26 @@ export const auditCommand: Command = {
     return EXIT_CODES.ok;
   },
 };
+
+/** `mlo audit --verify`: exit 0 when the chain verifies (warnings allowed), 2 when it does not. */
+async function verifyCommand(cfg: Config, model: string, json: boolean): Promise<ExitCode> {
+  const s3 = createS3Client(cfg.s3);
+  let report: AuditReport;
+  try {
+    report = await verifyAudit(s3, cfg.s3.bucket, model, new MlflowAuditAnchor(MlflowClient.fromConfig(cfg)));
+  } catch (err) {
+    if (isConnectError(err))
+      throw new UnreachableError('S3', cfg.s3.endpoint, err instanceof Error ? err.message || err.name : String(err));
+    throw err;
+  } finally {
+    s3.destroy();
+  }
+  if (json) console.log(JSON.stringify(report, null, 2));
+  else {
+    const head = report.head ? `head seq ${report.head.seq} (${report.head.hash.slice(0, 12)}…)` : 'no chained records';
+    console.log(`${model}: ${report.records} record(s), ${head}: ${report.ok ? 'verified' : 'FAILS verification'}`);
+    for (const p of report.problems)
+      console.log(`  ${p.severity === 'error' ? 'error  ' : 'warning'} ${describeProblems([p])}`);
+  }
+  return report.ok ? EXIT_CODES.ok : EXIT_CODES.badInput;
+}

@@ -18,7 +18,7 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-function sha256Hex(data: string | Uint8Array): string {
+export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 

@@ -72,7 +72,7 @@ function linkInto(binDir: string, name: string, target: string): string {
 }
 
 /** Runs a command, streaming its output into the log, and fails with its tail on error. */
-async function runLogged(
+export async function runLogged(
   cmd: string,
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; what: string },

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../../cli';
 import { loadConfig } from '../../lib/infra/config';
 import { createS3Client, getObjectBytes, listKeys } from '../../lib/infra/s3';
 import {
@@ -256,6 +257,24 @@ describe('AuditTrail against versitygw and MLflow', () => {
     expect(report.ok).toBe(false);
     expect(kinds(report.problems)).toEqual([['gap', 2]]);
     await expect(verifiedChampionHistory(s3, bucket, model, anchor)).rejects.toThrow(/seq 2 gap/);
+  });
+
+  it('`mlo audit --verify` exits 0 on an intact chain and 2 naming the problem after a record is deleted', async () => {
+    const model = await newModel();
+    await appendN(model, 3);
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    try {
+      expect(await runCli(['audit', '--model', model, '--verify'])).toBe(0);
+      expect(out.join('\n')).toContain(`${model}: 3 record(s), head seq 3`);
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: seqKey(model, 3) }));
+      out.length = 0;
+      expect(await runCli(['audit', '--model', model, '--verify'])).toBe(2);
+      expect(out.join('\n')).toContain('FAILS verification');
+      expect(out.join('\n')).toMatch(/error +(seq 3 )?truncated/);
+    } finally {
+      log.mockRestore();
+    }
   });
 
   it('detects deleted newest records as truncation (via the anchor), and refuses to append after it', async () => {
