@@ -3,7 +3,14 @@
  * move audited in S3 and mirrored in MLflow tags.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { appendAudit, championHistory, readAudit, type AuditRecord } from '../lib/registry/audit';
+import {
+  appendAudit,
+  championHistory,
+  readAudit,
+  type AuditIdentity,
+  type AuditRecord,
+  type AuditRequester,
+} from '../lib/registry/audit';
 import type { ActivityDeps } from './deps';
 import { FailureType } from '../lib/core/failure-types';
 
@@ -21,6 +28,9 @@ export type ChampionMoveInput = {
   emergency?: boolean;
   evidence?: Record<string, string>;
   workflowId: string;
+  /** Verified identities of the requester and of the reviewer who decided, for the audit record. */
+  requester?: AuditRequester;
+  decider?: AuditIdentity;
 };
 
 export function registryActivities(deps: ActivityDeps) {
@@ -67,6 +77,7 @@ export function registryActivities(deps: ActivityDeps) {
       requestedBy: string;
       workflowId: string;
       evidence?: Record<string, string>;
+      requester?: AuditRequester;
     }): Promise<void> {
       await mlflow.setAlias(input.model, CHALLENGER, input.version);
       await mlflow.setModelVersionTag(input.model, input.version, 'mlo.awaiting_approval_in', input.workflowId);
@@ -77,6 +88,7 @@ export function registryActivities(deps: ActivityDeps) {
         version: input.version,
         workflowId: input.workflowId,
         evidence: input.evidence,
+        requester: input.requester,
       });
     },
 
@@ -119,6 +131,8 @@ export function registryActivities(deps: ActivityDeps) {
         emergency: input.emergency,
         evidence: input.evidence,
         workflowId: input.workflowId,
+        requester: input.requester,
+        decider: input.decider,
       });
       return { previous: current };
     },
@@ -131,6 +145,8 @@ export function registryActivities(deps: ActivityDeps) {
       reason: string;
       action: 'rejected' | 'expired';
       workflowId: string;
+      requester?: AuditRequester;
+      decider?: AuditIdentity;
     }): Promise<void> {
       await dropChallengerAlias(input.model, input.version);
       await mlflow.setModelVersionTag(
@@ -146,6 +162,8 @@ export function registryActivities(deps: ActivityDeps) {
         version: input.version,
         reason: input.reason,
         workflowId: input.workflowId,
+        requester: input.requester,
+        decider: input.decider,
       });
     },
 

@@ -14,6 +14,7 @@ import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
 import { TRAINER_CONTRACT, TRAINER_EXIT, type TrainerInput, type TrainerResult } from '../lib/trainer/contract';
 import { runTrainerProcess } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
+import { loadDeployed } from './spec';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 
 export type ParamValue = string | number | boolean;
@@ -120,12 +121,16 @@ export function trainingActivities(deps: ActivityDeps) {
       await mlflow.endRun(input.parentRunId, 'FINISHED');
     },
 
-    /** Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. */
+    /**
+     * Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. The
+     * trainer and seed come from the deployed spec with the run's hash, not from the input.
+     */
     async trainTrial(input: TrialInput): Promise<TrialResult> {
       const ctx = Context.current();
       const info = ctx.info;
       const previous = info.heartbeatDetails as TrialHeartbeat | undefined;
-      const trainer = input.spec.training.trainer;
+      const { spec } = loadDeployed(deps, input);
+      const trainer = spec.training.trainer;
       const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
       // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
       const trialKey = `${input.workflowId}/${info.workflowExecution?.runId ?? ''}#${input.trialIndex}`;
@@ -160,7 +165,7 @@ export function trainingActivities(deps: ActivityDeps) {
         await mlflow.logBatch(runId, {
           params: {
             ...input.params,
-            seed: input.spec.training.seed,
+            seed: spec.training.seed,
             trainer: trainer.command.join(' '),
             pool: trainer.pool,
           },
@@ -186,7 +191,7 @@ export function trainingActivities(deps: ActivityDeps) {
         train: input.windows.train,
         validation: input.windows.validation,
         params: input.params,
-        seed: input.spec.training.seed,
+        seed: spec.training.seed,
         outputPrefix: `s3://${bucket}/models/${input.model}/${base}`,
         checkpointPrefix: `s3://${bucket}/checkpoints/${input.model}/${base}`,
         resume: state.checkpoint ?? null,
