@@ -13,6 +13,7 @@ import { MlflowClient, isRetryable, quoteFilterValue, tagFilterKey, tagsOf, type
 import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
 import { TRAINER_CONTRACT, TRAINER_EXIT, type TrainerInput, type TrainerResult } from '../lib/trainer/contract';
 import { runTrainerProcess } from '../lib/trainer/process';
+import { trainerEnv } from '../lib/trainer/env';
 import type { ActivityDeps } from './deps';
 import { loadDeployed } from './spec';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
@@ -236,18 +237,12 @@ export function trainingActivities(deps: ActivityDeps) {
             state.trainerPid = pid;
             ctx.heartbeat(state);
           },
-          env: {
-            ...process.env,
-            MLO_S3_ENDPOINT: config.s3.endpoint,
-            MLO_S3_BUCKET: bucket,
-            AWS_ACCESS_KEY_ID: config.s3.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-            AWS_DEFAULT_REGION: config.s3.region,
-            MLFLOW_TRACKING_URI: config.mlflow.trackingUri,
-            MLFLOW_RUN_ID: state.runId,
-            CUDA_VISIBLE_DEVICES: device === 'cpu' ? '' : device,
-            PYTHONUNBUFFERED: '1',
-          },
+          env: trainerEnv(process.env, {
+            s3: { ...config.s3, bucket },
+            mlflowTrackingUri: config.mlflow.trackingUri,
+            mlflowRunId: state.runId,
+            cudaVisibleDevices: device === 'cpu' ? '' : device,
+          }),
           onLine: (line) => {
             const now = Date.now();
             if (line.type === 'progress') {
