@@ -309,8 +309,14 @@ describe('training dispatch', () => {
       );
       expect(cause.message).toMatch(/num_leaves/);
       const history = await h.fetchHistory();
-      const attempts = (history.events ?? [])
-        .filter((e) => e.activityTaskStartedEventAttributes)
+      const events = history.events ?? [];
+      const trials = new Set(
+        events
+          .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainTrial')
+          .map((e) => String(e.eventId)),
+      );
+      const attempts = events
+        .filter((e) => trials.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)))
         .map((e) => e.activityTaskStartedEventAttributes?.attempt);
       expect(attempts).toEqual([1]);
       expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
