@@ -243,6 +243,8 @@ describe('promotion: verified identities', () => {
       decider: BOB,
       requester: { email: 'carol@example.com' },
     });
+    // The new path (deployed spec, header read by the interceptor) replays deterministically.
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await h.fetchHistory(), h.workflowId);
   });
 
   it('a payload naming someone other than the verified caller is refused, as update and as signal; the requester stays refused', async () => {

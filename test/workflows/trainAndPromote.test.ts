@@ -215,6 +215,9 @@ describe('trainAndPromote', () => {
         address: env.address,
         namespace: env.namespace ?? 'default',
       });
+      // The deployed-spec path replays deterministically (stored fixtures hold only older runs).
+      await Worker.runReplayHistory({ workflowBundle: bundle }, await h.fetchHistory(), h.workflowId);
+      await Worker.runReplayHistory({ workflowBundle: bundle }, await promo.fetchHistory(), promo.workflowId);
       return { r, q };
     });
     expect(out.r.outcome).toBe('promoted');
