@@ -17,4 +17,6 @@ export type ActivityDeps = {
   devices: DeviceSlots;
   /** Recorded on every model version (git commit). */
   codeVersion: string;
+  /** The deployed model specs; default: `$MLO_MODELS_DIR`, else the project's `models/`. */
+  modelsDir?: string;
 };

@@ -7,6 +7,7 @@ import { evaluationActivities } from './evaluation';
 import { featureActivities } from './features';
 import { registryActivities } from './registry';
 import { shadowActivities } from './shadow';
+import { specActivities } from './spec';
 import { trainingActivities } from './training';
 
 export type { ActivityDeps } from './deps';
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...evaluationActivities(deps),
     ...shadowActivities(deps),
     ...registryActivities(deps),
+    ...specActivities(deps),
   };
 }
 

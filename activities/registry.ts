@@ -3,7 +3,13 @@
  * move audited in S3 and mirrored in MLflow tags.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { AuditTrail, MlflowAuditAnchor, type AuditRecord } from '../lib/registry/audit';
+import {
+  AuditTrail,
+  MlflowAuditAnchor,
+  type AuditIdentity,
+  type AuditRecord,
+  type AuditRequester,
+} from '../lib/registry/audit';
 import { withActivityFailures } from '../lib/core/failures';
 import { FailureType } from '../lib/core/failure-types';
 import type { MlflowClient } from '../lib/registry/mlflow';
@@ -21,6 +27,9 @@ export type ChampionMoveInput = {
   emergency?: boolean;
   evidence?: Record<string, string>;
   workflowId: string;
+  /** Verified identities of the requester and of the reviewer who decided, for the audit record. */
+  requester?: AuditRequester;
+  decider?: AuditIdentity;
 };
 
 export type SetChallengerInput = {
@@ -29,6 +38,7 @@ export type SetChallengerInput = {
   requestedBy: string;
   workflowId: string;
   evidence?: Record<string, string>;
+  requester?: AuditRequester;
 };
 
 export type DropChallengerInput = {
@@ -38,6 +48,8 @@ export type DropChallengerInput = {
   reason: string;
   action: 'rejected' | 'expired';
   workflowId: string;
+  requester?: AuditRequester;
+  decider?: AuditIdentity;
 };
 
 /** The registry activities' dependencies: the audit chain's one writer for every model of the bucket. */
@@ -138,6 +150,7 @@ async function setChallenger(deps: RegistryDeps, input: SetChallengerInput): Pro
     version: input.version,
     workflowId: input.workflowId,
     evidence: input.evidence,
+    requester: input.requester,
   });
 }
 
@@ -173,6 +186,8 @@ async function moveChampion(deps: RegistryDeps, input: ChampionMoveInput): Promi
     emergency: input.emergency,
     evidence: input.evidence,
     workflowId: input.workflowId,
+    requester: input.requester,
+    decider: input.decider,
   });
   return { previous: current };
 }
@@ -213,5 +228,7 @@ async function dropChallenger(deps: RegistryDeps, input: DropChallengerInput): P
     version: input.version,
     reason: input.reason,
     workflowId: input.workflowId,
+    requester: input.requester,
+    decider: input.decider,
   });
 }

@@ -31,6 +31,8 @@ import {
 } from '../lib/trainer/contract';
 import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
+import { loadDeployed } from './spec';
+import { trainerEnv } from '../lib/trainer/env';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 
 export type ParamValue = string | number | boolean;
@@ -167,7 +169,12 @@ async function finishSweepRun(
 
 // ---- one trial ----------------------------------------------------------------------------
 
-async function trainTrial(deps: ActivityDeps, input: TrialInput): Promise<TrialResult> {
+/**
+ * Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. The trainer
+ * and seed come from the deployed spec with the run's hash, never from the activity's input.
+ */
+async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<TrialResult> {
+  const input: TrialInput = { ...forwarded, spec: loadDeployed(deps, forwarded).spec };
   const ctx = Context.current();
   const previous = ctx.info.heartbeatDetails as TrialHeartbeat | undefined;
   const exp = await deps.mlflow.getOrCreateExperiment(experimentName(input.model));
@@ -266,20 +273,14 @@ function trainerInput(bucket: string, input: TrialInput, state: TrialHeartbeat, 
   };
 }
 
-/** The trainer's environment: S3 and MLflow coordinates, its run, its GPU. */
-function trainerEnv(config: ActivityDeps['config'], runId: string, device: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    MLO_S3_ENDPOINT: config.s3.endpoint,
-    MLO_S3_BUCKET: config.s3.bucket,
-    AWS_ACCESS_KEY_ID: config.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-    AWS_DEFAULT_REGION: config.s3.region,
-    MLFLOW_TRACKING_URI: config.mlflow.trackingUri,
-    MLFLOW_RUN_ID: runId,
-    CUDA_VISIBLE_DEVICES: device === 'cpu' ? '' : device,
-    PYTHONUNBUFFERED: '1',
-  };
+/** The trainer's environment: an allowlist of the worker's, plus S3 and MLflow coordinates, its run, its GPU. */
+function trialEnv(config: ActivityDeps['config'], runId: string, device: string): NodeJS.ProcessEnv {
+  return trainerEnv(process.env, {
+    s3: config.s3,
+    mlflowTrackingUri: config.mlflow.trackingUri,
+    mlflowRunId: runId,
+    cudaVisibleDevices: device === 'cpu' ? '' : device,
+  });
 }
 
 /**
@@ -377,7 +378,7 @@ async function runTrainer(
         state.trainerPid = pid;
         heartbeat();
       },
-      env: trainerEnv(deps.config, state.runId, device),
+      env: trialEnv(deps.config, state.runId, device),
       onLine: (line) => {
         result = onTrainerLine(line, state, relay, heartbeat) ?? result;
       },

@@ -7,7 +7,8 @@ import type { WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/c
 import { ApplicationFailure, defaultPayloadConverter, defineSearchAttributeKey } from '@temporalio/common';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../lib/core/errors';
 import { MlflowClient, quoteFilterValue, tagFilterKey } from '../lib/registry/mlflow';
-import { temporalUiLink } from '../lib/client/runs';
+import { specOfRun, temporalUiLink } from '../lib/client/runs';
+import type { ModelSpec } from '../lib/spec/model-spec';
 import { runWindows, type RunWindows } from '../lib/core/windows';
 import { causeChain } from '../lib/core/causes';
 import { FailureType } from '../lib/core/failure-types';
@@ -129,7 +130,11 @@ export async function readRunInput(
  * The run's windows, resolved as the workflow does: the given as-of day, else the schedule's nominal time,
  * else the start time.
  */
-export function windowsOf(input: TrainAndPromoteInput, scheduledAt: Date | undefined, startTime: Date): RunWindows {
+export function windowsOf(
+  input: Pick<TrainAndPromoteInput, 'asOf' | 'trainFrom'> & { spec: ModelSpec },
+  scheduledAt: Date | undefined,
+  startTime: Date,
+): RunWindows {
   return runWindows(input, scheduledAt ?? startTime);
 }
 
@@ -341,7 +346,7 @@ function awaitingApprovalOf(
     return undefined;
   return {
     promotionWorkflowId: promotionWorkflowId(model),
-    reviewers: input?.spec.promotion.reviewers ?? [],
+    reviewers: (input && specOfRun(input))?.promotion.reviewers ?? [],
     ...decisionCommands(d.workflowId),
   };
 }
@@ -354,11 +359,12 @@ export async function lookAtRun(ctx: Ctx, workflowId: string, state: LookState =
   if (state.input === undefined) state.input = (await readRunInput(ctx, workflowId, d.runId)) ?? null;
   const input = state.input ?? undefined;
   const model = input?.model ?? d.typedSearchAttributes.get(SA.model) ?? '';
+  const spec = input && specOfRun(input);
   const scheduledAt = d.typedSearchAttributes.get(SCHEDULED_START);
   const look = await lookByStatus(ctx, handle, d, state, {
     outcome: 'running',
     stages: state.stages ?? defaultStages(),
-    windows: input ? windowsOf(input, scheduledAt, d.startTime) : null,
+    windows: spec ? windowsOf({ ...input, spec }, scheduledAt, d.startTime) : null,
     candidate: state.candidate ?? d.typedSearchAttributes.get(SA.candidateVersion),
   });
   state.stages = look.stages;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { PROJECT_ROOT, WORKFLOWS_PATH } from '../lib/infra/config';
+import { PROJECT_ROOT, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../lib/infra/config';
 
 async function main(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -28,7 +28,11 @@ async function main(): Promise<number> {
   const failures: { workflowId: string; error: string }[] = [];
   let replayed = 0;
   for await (const r of Worker.runReplayHistories(
-    { workflowsPath: WORKFLOWS_PATH, replayName: 'mlo-replay' },
+    {
+      workflowsPath: WORKFLOWS_PATH,
+      interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+      replayName: 'mlo-replay',
+    },
     histories,
   )) {
     replayed++;

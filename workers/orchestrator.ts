@@ -1,11 +1,14 @@
 /** The orchestrator pool: runs workflow code only (no activities). */
-import { WORKFLOWS_PATH } from '../lib/infra/config';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../lib/infra/config';
 import { main, type PoolDefinition } from './run';
 
-const orchestratorPool: PoolDefinition = {
+export const orchestratorPool: PoolDefinition = {
   pool: 'orchestrator',
   taskQueue: (cfg) => cfg.taskQueues.orchestrator,
-  options: async () => ({ workflowsPath: WORKFLOWS_PATH }),
+  options: async () => ({
+    workflowsPath: WORKFLOWS_PATH,
+    interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+  }),
 };
 
 if (require.main === module) main(orchestratorPool);

@@ -54,6 +54,21 @@ export function registry(taskQueue: string): ActivityOptions {
   };
 }
 
+/** Reading the model spec deployed with the workers: a small file; a missing or changed spec is final. */
+export function deployedSpec(taskQueue: string): ActivityOptions {
+  return {
+    taskQueue,
+    startToCloseTimeout: '1m',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: [FailureType.BadInput],
+    },
+  };
+}
+
 /** The feature backfill: planning, one day partition, the manifest. */
 export function partition(taskQueue: string): ActivityOptions {
   return {

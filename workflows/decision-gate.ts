@@ -2,7 +2,8 @@
  * The reviewer's gate of a promotion or rollback: approve/reject as updates (validated, so a
  * refused update fails for its caller and leaves no trace in the history) and as signals (for
  * clients without updates; a refused signal changes nothing and is recorded), then the first
- * acceptable decision or the deadline.
+ * acceptable decision or the deadline. When the server verified the caller (./identity.ts), the
+ * decision is recorded under that identity, and a payload naming someone else is refused.
  */
 import { allHandlersFinished, condition, log, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -15,7 +16,9 @@ import {
   type DecisionResult,
   type Refusal,
   type Rejection,
+  type VerifiedIdentity,
 } from '../lib/core/definitions';
+import { verifiedCallerOf, type VerifiedCaller } from './identity';
 
 export type DecisionRules = {
   model: string;
@@ -33,6 +36,8 @@ export type Decision = {
   reason?: string;
   comment?: string;
   at: string;
+  /** The reviewer's identity as the server verified it (absent on servers without authentication). */
+  identity?: VerifiedIdentity;
 };
 
 type Kind = 'approve' | 'reject';
@@ -72,6 +77,28 @@ export function refusalReason(
   return undefined;
 }
 
+/**
+ * Why a decision the server stamped with the caller's verified identity must be refused, or
+ * undefined when it is acceptable (or carries no verified identity). The server refuses a
+ * mismatch first; this is the workflow's own check of the same rule.
+ */
+export function identityRefusal(d: DecisionInput | undefined, caller: VerifiedCaller | undefined): string | undefined {
+  if (caller === undefined) return undefined;
+  if ('error' in caller)
+    return `the caller's verified identity cannot be read (${caller.error}); the decision is refused`;
+  if (!caller.email)
+    return `the verified caller (subject ${caller.subject}) has no e-mail; a decision needs a reviewer's e-mail`;
+  const named = typeof d?.reviewer === 'string' ? d.reviewer : undefined;
+  if (named !== caller.email) {
+    const who = named === undefined ? 'no reviewer' : `reviewer "${named}"`;
+    return (
+      `the decision names ${who} but the caller is ${caller.email} (verified by the server); ` +
+      `a reviewer decides only as themselves: {"reviewer": "${caller.email}"}`
+    );
+  }
+  return undefined;
+}
+
 /** The audit record of a refused decision on `version`. */
 export function refusalAudit(
   r: Refusal,
@@ -85,6 +112,7 @@ export function refusalAudit(
     version: target.version,
     reason: `${r.kind} via ${r.via}: ${r.reason}`,
     workflowId: target.workflowId,
+    ...(r.identity ? { decider: r.identity } : {}),
   };
 }
 
@@ -164,9 +192,12 @@ export class DecisionGate {
   }
 
   private why(kind: Kind, d: DecisionInput): string | undefined {
-    return this.rules.ready
-      ? refusalReason(kind, d, this.rules, this.decided(), Date.now())
-      : `the ${this.rules.subject} of ${this.rules.model} is still being prepared; try again in a moment`;
+    return (
+      identityRefusal(d, verifiedCallerOf(d)) ??
+      (this.rules.ready
+        ? refusalReason(kind, d, this.rules, this.decided(), Date.now())
+        : `the ${this.rules.subject} of ${this.rules.model} is still being prepared; try again in a moment`)
+    );
   }
 
   private registerHandlers(): void {
@@ -178,7 +209,7 @@ export class DecisionGate {
     setHandler(
       approveUpdate,
       async (a) => {
-        this.pending = { kind: 'approve', reviewer: a.reviewer, comment: a.comment, at: new Date().toISOString() };
+        this.pending = { kind: 'approve', ...reviewerOf(a), comment: a.comment, at: new Date().toISOString() };
         return this.outcome();
       },
       {
@@ -192,7 +223,7 @@ export class DecisionGate {
     setHandler(
       rejectUpdate,
       async (r) => {
-        this.pending = { kind: 'reject', reviewer: r.reviewer, reason: r.reason, at: new Date().toISOString() };
+        this.pending = { kind: 'reject', ...reviewerOf(r), reason: r.reason, at: new Date().toISOString() };
         return this.outcome();
       },
       {
@@ -227,7 +258,7 @@ export class DecisionGate {
     if (!reason) {
       this.pending = {
         kind,
-        reviewer: d.reviewer as string,
+        ...reviewerOf(d),
         reason: d.reason,
         comment: d.comment,
         at: new Date().toISOString(),
@@ -238,11 +269,21 @@ export class DecisionGate {
       at: new Date().toISOString(),
       via: 'signal',
       kind,
-      reviewer: typeof d?.reviewer === 'string' ? d.reviewer : '(none)',
+      ...reviewerOf(d, '(none)'),
       reason,
     };
     this.state.refusals.push(refusal);
     this.queued.push(refusal);
     log.warn('decision refused', refusal);
   }
+}
+
+/**
+ * Who decided: the verified identity when the server named one (then the reviewer is its
+ * e-mail), else the payload's reviewer.
+ */
+function reviewerOf(d: DecisionInput | undefined, none = ''): { reviewer: string; identity?: VerifiedIdentity } {
+  const caller = verifiedCallerOf(d);
+  if (caller && !('error' in caller) && caller.email) return { reviewer: caller.email, identity: caller };
+  return { reviewer: typeof d?.reviewer === 'string' ? d.reviewer : none };
 }

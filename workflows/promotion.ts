@@ -2,7 +2,9 @@
  * promotion: the gate to production for one candidate. Sets `challenger`, shows the evidence
  * in the Temporal UI, waits (for days, at no cost) for a reviewer's decision, then moves the
  * registry through the compare-and-set activity. At most one runs per model: its workflow id
- * is `promotion/<model>`. Every decision, refusal and alias move is audited.
+ * is `promotion/<model>`. Every decision, refusal and alias move is audited, naming the
+ * verified identities of requester and decider. Reviewers and deadline come from the model
+ * spec deployed with the workers (loaded here, not taken from the parent), never from the input.
  */
 import {
   ApplicationFailure,
@@ -15,18 +17,24 @@ import {
 import type { Activities } from '../activities';
 import { parseDuration } from '../lib/core/duration';
 import { FailureType } from '../lib/core/failure-types';
-import { promotionStateQuery, type DecisionResult, type PromotionState } from '../lib/core/definitions';
+import {
+  promotionStateQuery,
+  type DecisionResult,
+  type PromotionState,
+  type RequesterIdentity,
+} from '../lib/core/definitions';
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
 import { DecisionGate, refusalAudit, type Decision } from './decision-gate';
+import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
+import { requesterIdentity } from './identity';
 
 export type PromotionInput = {
   model: string;
+  /** The hash of the spec the run was started with: the promotion loads the deployed spec with it. */
+  specHash: string;
   candidateVersion: string;
   requestedBy: string;
-  reviewers: string[];
-  /** How long reviewers have (e.g. 72h); then the candidate is rejected as expired. */
-  deadline: string;
   /** The champion the candidate was evaluated against (null: none); compare-and-set on approval. */
   championAtEvaluation: string | null;
   /** Evaluation and shadow summary (Markdown, with links) shown in the UI. */
@@ -34,6 +42,12 @@ export type PromotionInput = {
   evidence: Record<string, string>;
   parentWorkflowId: string;
   cpuQueue: string;
+  /**
+   * Promotions started before the deployed spec were told their reviewers and deadline (e.g. 72h)
+   * here; their stored histories still replay with them. New promotions ignore both.
+   */
+  reviewers?: string[];
+  deadline?: string;
 };
 
 /** One promotion as its steps see it. */
@@ -42,13 +56,20 @@ type Promotion = {
   acts: Activities;
   state: PromotionState;
   workflowId: string;
+  requester: RequesterIdentity;
 };
+
+/** Who decides and until when. */
+type Rules = { reviewers: string[]; deadlineAt: number };
 
 export async function promotion(input: PromotionInput): Promise<DecisionResult> {
   const acts = proxyActivities<Activities>(profiles.aliasAndAudit(input.cpuQueue));
-  const deadlineAt = Date.now() + deadlineMs(input.deadline);
+  const startedAt = Date.now();
+  const deployed = usesDeployedSpec();
+  // Histories of promotions started before the deployed spec: the input's rules, as then.
+  const legacy = deployed ? undefined : inputRules(input, startedAt);
   const workflowId = workflowInfo().workflowId;
-  const state = initialState(input, deadlineAt);
+  const state = initialState(input, legacy);
   // Handlers first, before any await: the UI lists them from the start.
   setHandler(promotionStateQuery, () => state, {
     description: 'The promotion: candidate, reviewers, deadline, status, decision and refused decisions.',
@@ -58,14 +79,19 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
       model: input.model,
       candidateVersion: input.candidateVersion,
       requestedBy: input.requestedBy,
-      reviewers: input.reviewers,
-      deadlineAt,
+      reviewers: legacy?.reviewers ?? [],
+      deadlineAt: legacy?.deadlineAt ?? startedAt,
       subject: `promotion of version ${input.candidateVersion}`,
-      ready: true,
+      ready: legacy !== undefined,
     },
     state,
   );
-  const p: Promotion = { input, acts, state, workflowId };
+  if (!legacy) {
+    const rules = await deployedRules(input, startedAt);
+    Object.assign(state, { reviewers: rules.reviewers, deadline: new Date(rules.deadlineAt).toISOString() });
+    gate.open(rules);
+  }
+  const p: Promotion = { input, acts, state, workflowId, requester: requesterIdentity(input.requestedBy) };
   await openForReview(p);
   const target = { model: input.model, version: input.candidateVersion, workflowId };
   return gate.wait(
@@ -74,20 +100,31 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
   );
 }
 
-function deadlineMs(deadline: string): number {
-  const ms = parseDuration(deadline);
+function deadlineMs(deadline: string | undefined): number {
+  const ms = parseDuration(deadline ?? '');
   if (ms === undefined)
     throw ApplicationFailure.nonRetryable(`promotion.deadline "${deadline}" is not a duration`, FailureType.BadInput);
   return ms;
 }
 
-function initialState(input: PromotionInput, deadlineAt: number): PromotionState {
+/** Reviewers and deadline of the model spec deployed with the workers; the deadline counts from the start. */
+async function deployedRules(input: PromotionInput, startedAt: number): Promise<Rules> {
+  const { spec } = await loadDeployedSpec(input.cpuQueue, input.model, input.specHash);
+  return { reviewers: spec.promotion.reviewers, deadlineAt: startedAt + deadlineMs(spec.promotion.deadline) };
+}
+
+/** The rules an older promotion was told in its input (replaying its stored history). */
+function inputRules(input: PromotionInput, startedAt: number): Rules {
+  return { reviewers: input.reviewers ?? [], deadlineAt: startedAt + deadlineMs(input.deadline) };
+}
+
+function initialState(input: PromotionInput, rules: Rules | undefined): PromotionState {
   return {
     model: input.model,
     candidateVersion: input.candidateVersion,
     requestedBy: input.requestedBy,
-    reviewers: input.reviewers,
-    deadline: new Date(deadlineAt).toISOString(),
+    reviewers: rules?.reviewers ?? [],
+    deadline: rules ? new Date(rules.deadlineAt).toISOString() : '',
     status: 'preparing',
     refusals: [],
     summary: input.summary,
@@ -95,13 +132,14 @@ function initialState(input: PromotionInput, deadlineAt: number): PromotionState
 }
 
 /** Sets `challenger` and shows reviewers the evidence and how to decide. */
-async function openForReview({ input, acts, state, workflowId }: Promotion): Promise<void> {
+async function openForReview({ input, acts, state, workflowId, requester }: Promotion): Promise<void> {
   await acts.setChallenger({
     model: input.model,
     version: input.candidateVersion,
     requestedBy: input.requestedBy,
     workflowId,
     evidence: input.evidence,
+    requester,
   });
   upsertSearchAttributes([
     { key: SA.model, value: input.model },
@@ -113,7 +151,7 @@ async function openForReview({ input, acts, state, workflowId }: Promotion): Pro
   setCurrentDetails(
     [
       `## Awaiting approval: ${input.model} version ${version}`,
-      `Requested by **${input.requestedBy}**; reviewers: ${input.reviewers.join(', ')} ` +
+      `Requested by **${input.requestedBy}**; reviewers: ${state.reviewers.join(', ')} ` +
         `(the requester may not approve). Deadline: **${state.deadline}**.`,
       'Decide with **Send an Update** → ' +
         `\`approve\` \`{"reviewer": "<you>", "candidateVersion": "${version}"}\` or ` +
@@ -139,6 +177,8 @@ async function promote(p: Promotion, d: Decision): Promise<DecisionResult> {
       reason: d.comment,
       evidence: input.evidence,
       workflowId: p.workflowId,
+      requester: p.requester,
+      ...(d.identity ? { decider: d.identity } : {}),
     });
   } catch (err) {
     setStatus(state, 'failed');
@@ -149,6 +189,7 @@ async function promote(p: Promotion, d: Decision): Promise<DecisionResult> {
       reason: 'approved, but the champion moved since evaluation; nothing was promoted',
       action: 'rejected',
       workflowId: p.workflowId,
+      requester: p.requester,
     });
     throw err;
   }
@@ -166,7 +207,8 @@ async function promote(p: Promotion, d: Decision): Promise<DecisionResult> {
 }
 
 /** Rejected or expired: `challenger` goes, `champion` stays. */
-async function dropCandidate({ input, acts, state, workflowId }: Promotion, d: Decision): Promise<DecisionResult> {
+async function dropCandidate(p: Promotion, d: Decision): Promise<DecisionResult> {
+  const { input, acts, state, workflowId } = p;
   const expired = d.kind === 'expire';
   const version = input.candidateVersion;
   await acts.dropChallenger({
@@ -176,6 +218,8 @@ async function dropCandidate({ input, acts, state, workflowId }: Promotion, d: D
     reason: d.reason ?? '',
     action: expired ? 'expired' : 'rejected',
     workflowId,
+    requester: p.requester,
+    ...(d.identity ? { decider: d.identity } : {}),
   });
   setStatus(state, expired ? 'expired' : 'rejected');
   setCurrentDetails(`## ${expired ? 'Expired' : 'Rejected'}: ${input.model} version ${version}\n\n${d.reason ?? ''}`);

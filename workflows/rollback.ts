@@ -2,7 +2,8 @@
  * rollback: moves `champion` back to the previous champion, or to a named version that once
  * was champion (per the audit trail). A reviewer approves it by default (the same approve /
  * reject updates and signals as a promotion); the emergency path moves at once and is
- * audited as an emergency. Workflow id: `rollback/<model>`.
+ * audited as an emergency. Workflow id: `rollback/<model>`. Reviewers and deadline come from
+ * the model spec deployed with the workers, never from the input.
  */
 import {
   ApplicationFailure,
@@ -15,22 +16,35 @@ import {
 import type { Activities } from '../activities';
 import { parseDuration } from '../lib/core/duration';
 import { FailureType } from '../lib/core/failure-types';
-import { promotionStateQuery, type DecisionResult, type PromotionState } from '../lib/core/definitions';
+import {
+  promotionStateQuery,
+  type DecisionResult,
+  type PromotionState,
+  type RequesterIdentity,
+} from '../lib/core/definitions';
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
-import { DecisionGate, refusalAudit, type Decision } from './decision-gate';
+import { DecisionGate, refusalAudit, type Decision, type DecisionRules } from './decision-gate';
+import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
+import { requesterIdentity } from './identity';
 
 export type RollbackInput = {
   model: string;
+  /** The hash of the model spec the requester validated: the rollback loads the deployed spec with it. */
+  specHash: string;
   /** A version that once was champion; default: the champion before the current one. */
   toVersion?: string;
   requestedBy: string;
   reason: string;
   /** Skip the reviewer's approval (audited as an emergency). */
   emergency: boolean;
-  reviewers: string[];
-  deadline: string;
   cpuQueue: string;
+  /**
+   * Rollbacks started before the deployed spec were told their reviewers and deadline here;
+   * their stored histories still replay with them. New rollbacks ignore both.
+   */
+  reviewers?: string[];
+  deadline?: string;
 };
 
 /** One rollback as its steps see it, once its target is known. */
@@ -42,13 +56,17 @@ type Rollback = {
   /** The champion being rolled back, and the version that replaces it. */
   current: string;
   target: string;
+  requester: RequesterIdentity;
 };
 
 export async function rollback(input: RollbackInput): Promise<DecisionResult> {
   const acts = proxyActivities<Activities>(profiles.aliasAndAudit(input.cpuQueue));
-  const deadlineMs = parseDuration(input.deadline) ?? 0;
+  const startedAt = Date.now();
+  const deployed = usesDeployedSpec();
+  // Histories of rollbacks started before the deployed spec: the input's deadline, as then.
+  const deadlineMs = deployed ? 0 : (parseDuration(input.deadline ?? '') ?? 0);
   // Handlers first, before any await: the UI lists them from the start.
-  const state = initialState(input, deadlineMs);
+  const state = initialState(input, deployed ? undefined : deadlineMs);
   setHandler(promotionStateQuery, () => state, {
     description: 'The rollback: target version, reviewers, deadline, status and refused decisions.',
   });
@@ -57,7 +75,7 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
       model: input.model,
       candidateVersion: state.candidateVersion,
       requestedBy: input.requestedBy,
-      reviewers: input.reviewers,
+      reviewers: deployed ? [] : (input.reviewers ?? []),
       deadlineAt: Date.now() + deadlineMs,
       subject: 'rollback',
       ready: false,
@@ -65,17 +83,26 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     state,
   );
   if (!input.reason.trim()) throw badInput('a rollback needs a reason');
-  if (!input.emergency && !deadlineMs) throw badInput(`"${input.deadline}" is not a duration`);
+  if (!deployed && !input.emergency && !deadlineMs) throw badInput(`"${input.deadline}" is not a duration`);
+  const rules = deployed ? await deployedRules(input, startedAt, state) : {};
   const workflowId = workflowInfo().workflowId;
   const { current, target } = await resolveTarget(acts, input);
-  const r: Rollback = { input, acts, state, workflowId, current, target };
+  const r: Rollback = {
+    input,
+    acts,
+    state,
+    workflowId,
+    current,
+    target,
+    requester: requesterIdentity(input.requestedBy),
+  };
   await recordRequest(r);
   if (input.emergency) return moveBack(r, input.requestedBy);
 
   state.candidateVersion = target;
   state.summary = `Roll back ${input.model} from version ${current} to version ${target}: ${input.reason}`;
   state.status = 'awaiting-approval';
-  gate.open({ candidateVersion: target, subject: `rollback to version ${target}` });
+  gate.open({ ...rules, candidateVersion: target, subject: `rollback to version ${target}` });
   setCurrentDetails(
     `## Rollback awaiting approval: ${input.model} version ${current} → ${target}\n\n` +
       `Requested by **${input.requestedBy}**: ${input.reason}\n\n` +
@@ -87,7 +114,7 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
     (d) => {
       if (d.kind !== 'approve') return close(r, d);
       state.status = 'promoted';
-      return moveBack(r, d.reviewer, d.comment);
+      return moveBack(r, d.reviewer, d.comment, d);
     },
   );
 }
@@ -96,13 +123,31 @@ function badInput(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.BadInput, message, nonRetryable: true });
 }
 
-function initialState(input: RollbackInput, deadlineMs: number): PromotionState {
+/**
+ * Reviewers and deadline of the model spec deployed with the workers (the deadline counts from
+ * the start), shown in the state at once.
+ */
+async function deployedRules(
+  input: RollbackInput,
+  startedAt: number,
+  state: PromotionState,
+): Promise<Pick<DecisionRules, 'reviewers' | 'deadlineAt'>> {
+  const { spec } = await loadDeployedSpec(input.cpuQueue, input.model, input.specHash);
+  const ms = parseDuration(spec.promotion.deadline);
+  if (ms === undefined) throw badInput(`promotion.deadline "${spec.promotion.deadline}" is not a duration`);
+  const rules = { reviewers: spec.promotion.reviewers, deadlineAt: startedAt + ms };
+  Object.assign(state, { reviewers: rules.reviewers, deadline: new Date(rules.deadlineAt).toISOString() });
+  return rules;
+}
+
+/** The rollback's state; `deadlineMs` only for histories of rollbacks told their rules in the input. */
+function initialState(input: RollbackInput, deadlineMs: number | undefined): PromotionState {
   return {
     model: input.model,
     candidateVersion: input.toVersion ?? '(previous champion)',
     requestedBy: input.requestedBy,
-    reviewers: input.reviewers,
-    deadline: new Date(Date.now() + deadlineMs).toISOString(),
+    reviewers: deadlineMs === undefined ? [] : (input.reviewers ?? []),
+    deadline: deadlineMs === undefined ? '' : new Date(Date.now() + deadlineMs).toISOString(),
     status: 'preparing',
     refusals: [],
     summary: `Roll back ${input.model}: ${input.reason}`,
@@ -128,7 +173,7 @@ async function resolveTarget(acts: Activities, input: RollbackInput): Promise<{ 
 }
 
 /** Audits the request and shows it in the search attributes. */
-async function recordRequest({ input, acts, workflowId, current, target }: Rollback): Promise<void> {
+async function recordRequest({ input, acts, workflowId, current, target, requester }: Rollback): Promise<void> {
   await acts.appendAuditRecord({
     model: input.model,
     action: 'rollback-requested',
@@ -139,6 +184,7 @@ async function recordRequest({ input, acts, workflowId, current, target }: Rollb
     reason: input.reason,
     emergency: input.emergency,
     workflowId,
+    requester,
   });
   upsertSearchAttributes([
     { key: SA.model, value: input.model },
@@ -149,7 +195,7 @@ async function recordRequest({ input, acts, workflowId, current, target }: Rollb
 }
 
 /** Moves `champion` back to the target, if it still is on the version being rolled back. */
-async function moveBack(r: Rollback, actor: string, comment?: string): Promise<DecisionResult> {
+async function moveBack(r: Rollback, actor: string, comment?: string, d?: Decision): Promise<DecisionResult> {
   const { input, current, target } = r;
   await r.acts.moveChampion({
     model: input.model,
@@ -160,6 +206,8 @@ async function moveBack(r: Rollback, actor: string, comment?: string): Promise<D
     reason: comment ? `${input.reason} (${comment})` : input.reason,
     emergency: input.emergency,
     workflowId: r.workflowId,
+    requester: r.requester,
+    ...(d?.identity ? { decider: d.identity } : {}),
   });
   upsertSearchAttributes([{ key: SA.stage, value: 'rolled-back' }]);
   setCurrentDetails(`## Rolled back: ${input.model} champion is version ${target} (was ${current})`);
@@ -174,7 +222,10 @@ async function moveBack(r: Rollback, actor: string, comment?: string): Promise<D
 }
 
 /** Rejected or expired: audited, and `champion` stays. */
-async function close({ input, acts, state, workflowId, target }: Rollback, d: Decision): Promise<DecisionResult> {
+async function close(
+  { input, acts, state, workflowId, target, requester }: Rollback,
+  d: Decision,
+): Promise<DecisionResult> {
   const status = d.kind === 'expire' ? 'expired' : 'rejected';
   state.status = status;
   await acts.appendAuditRecord({
@@ -185,6 +236,8 @@ async function close({ input, acts, state, workflowId, target }: Rollback, d: De
     version: target,
     reason: d.reason,
     workflowId,
+    requester,
+    ...(d.identity ? { decider: d.identity } : {}),
   });
   upsertSearchAttributes([{ key: SA.stage, value: status }]);
   return {

@@ -23,12 +23,15 @@ import { pickBest, planTrials, type Trial } from '../lib/core/sweep';
 import { mapBounded } from '../lib/core/concurrency';
 import type { TrialResult } from '../activities/training';
 import type { DecisionResult, TrainAndPromoteInput, TrainAndPromoteResult } from '../lib/core/definitions';
+import type { FeatureSet } from '../lib/features/featureset';
+import type { ModelSpec } from '../lib/spec/model-spec';
 import { featureBackfill } from './featureBackfill';
 import { promotion, type PromotionInput } from './promotion';
 import * as profiles from './activity-options';
 import { StageTracker } from './stage-tracker';
 import { SA } from '../lib/core/search-attributes';
 import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
+import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
 
 /** When the run nominally happens: the schedule's nominal time, else the start time. */
 function nominalTime(): Date {
@@ -41,8 +44,8 @@ function nominalTime(): Date {
 }
 
 /** One proxy per timeout/retry profile. */
-function runActivities(input: TrainAndPromoteInput) {
-  const { training } = input.spec;
+function runActivities(input: TrainAndPromoteInput, spec: ModelSpec) {
+  const { training } = spec;
   const trainQueue = training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu;
   return {
     cpu: proxyActivities<Activities>(profiles.cpuStage(input.queues.cpu)),
@@ -51,9 +54,23 @@ function runActivities(input: TrainAndPromoteInput) {
   };
 }
 
+/**
+ * The run's spec and features: the deployed spec with the run's hash; in histories of runs
+ * started before it, the input's.
+ */
+async function runSpec(input: TrainAndPromoteInput): Promise<{ spec: ModelSpec; featureSet: FeatureSet }> {
+  if (usesDeployedSpec()) return loadDeployedSpec(input.queues.cpu, input.model, input.specHash);
+  if (!input.spec || !input.featureSet)
+    throw ApplicationFailure.nonRetryable(`the input of this run carries no model spec`, FailureType.BadInput);
+  return { spec: input.spec, featureSet: input.featureSet };
+}
+
 /** What the steps of one run share. */
 type Run = {
   input: TrainAndPromoteInput;
+  /** The validated spec the run uses (see runSpec), and its resolved features. */
+  spec: ModelSpec;
+  featureSet: FeatureSet;
   stages: StageTracker;
   acts: ReturnType<typeof runActivities>;
   windows: RunWindows;
@@ -73,15 +90,16 @@ type Reviewed = { candidate: CandidateRef; evaluation: EvaluationSummary; shadow
  */
 export async function trainAndPromote(input: TrainAndPromoteInput): Promise<TrainAndPromoteResult> {
   const stages = new StageTracker();
-  const acts = runActivities(input);
   upsertSearchAttributes([
     { key: SA.model, value: input.model },
     { key: SA.requestedBy, value: input.requestedBy },
   ]);
-  const windows = runWindows(input, nominalTime());
+  const { spec, featureSet } = await runSpec(input);
+  const acts = runActivities(input, spec);
+  const windows = runWindows({ asOf: input.asOf, trainFrom: input.trainFrom, spec }, nominalTime());
   const workflowId = workflowInfo().workflowId;
-  const base = { model: input.model, spec: input.spec, specHash: input.specHash, windows, workflowId };
-  const run: Run = { input, stages, acts, windows, workflowId, base };
+  const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };
+  const run: Run = { input, spec, featureSet, stages, acts, windows, workflowId, base };
 
   const snapshot = await stages.run('featureBackfill', () => backfillFeatures(run));
   const candidate = await stages.run('training', () => trainCandidate(run, snapshot));
@@ -116,14 +134,14 @@ function result(
 }
 
 /** The point-in-time feature snapshot of the run's windows, as a child workflow. */
-function backfillFeatures({ input, windows, workflowId }: Run): Promise<FeatureSnapshotRef> {
+function backfillFeatures({ input, featureSet, windows, workflowId }: Run): Promise<FeatureSnapshotRef> {
   return executeChild(featureBackfill, {
     workflowId: featuresWorkflowId(workflowId),
     taskQueue: workflowInfo().taskQueue,
     args: [
       {
         model: input.model,
-        featureSet: input.featureSet,
+        featureSet,
         range: windows.snapshot,
         labelCutoff: windows.labelCutoff,
         cpuQueue: input.queues.cpu,
@@ -138,8 +156,8 @@ function backfillFeatures({ input, windows, workflowId }: Run): Promise<FeatureS
  */
 async function trainCandidate(run: Run, snapshot: FeatureSnapshotRef): Promise<CandidateRef> {
   const { input, acts, base } = run;
-  const { training } = input.spec;
-  const featureColumns = input.featureSet.featureOrder;
+  const { training } = run.spec;
+  const featureColumns = run.featureSet.featureOrder;
   const requestedBy = input.requestedBy;
   const trials = planTrials(training.params, training.sweep, training.seed);
   const parent =
@@ -162,7 +180,7 @@ async function trainCandidate(run: Run, snapshot: FeatureSnapshotRef): Promise<C
 }
 
 /** The best trial by the sweep's metric; a single trial wins without it. */
-function bestTrial(sweep: TrainAndPromoteInput['spec']['training']['sweep'], results: TrialResult[]): TrialResult {
+function bestTrial(sweep: ModelSpec['training']['sweep'], results: TrialResult[]): TrialResult {
   const metric = sweep?.metric ?? 'valid_auc';
   const best = pickBest(results, metric, sweep?.goal ?? 'maximize') ?? (results.length === 1 ? results[0] : undefined);
   if (!best)
@@ -203,6 +221,7 @@ async function promote(run: Run, reviewed: Reviewed, championAtEvaluation: strin
   }
 }
 
+/** What the promotion is told: the candidate and its evidence. It loads reviewers and deadline from the deployed spec. */
 function promotionInput(
   { input, workflowId }: Run,
   { candidate, evaluation, shadow }: Reviewed,
@@ -210,10 +229,9 @@ function promotionInput(
 ): PromotionInput {
   return {
     model: input.model,
+    specHash: input.specHash,
     candidateVersion: candidate.version,
     requestedBy: input.requestedBy,
-    reviewers: input.spec.promotion.reviewers,
-    deadline: input.spec.promotion.deadline,
     championAtEvaluation,
     summary: `${evaluation.markdown}\n\n${shadow.markdown}`,
     evidence: {
@@ -255,9 +273,9 @@ async function awaitDecision({ input, stages }: Run, args: PromotionInput): Prom
 }
 
 /** Another promotion of the model is pending: refuse (when_busy: refuse), else back off and retry. */
-async function waitForPendingPromotion({ input, stages }: Run, attempt: number): Promise<void> {
+async function waitForPendingPromotion({ input, spec, stages }: Run, attempt: number): Promise<void> {
   const pending = promotionWorkflowId(input.model);
-  if (input.spec.promotion.when_busy === 'refuse') {
+  if (spec.promotion.when_busy === 'refuse') {
     throw ApplicationFailure.create({
       type: FailureType.PromotionBusy,
       nonRetryable: true,

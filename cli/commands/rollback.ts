@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../../lib/infra/config';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { temporalUiLink } from '../../lib/client/runs';
-import { findModelSpec } from '../../lib/spec/model-spec';
+import { findModelSpec, specHash } from '../../lib/spec/model-spec';
 import type { DecisionResult } from '../../lib/core/definitions';
 import { type rollback, type RollbackInput } from '../../workflows/rollback';
 import { boolFlag, stringFlag } from '../args';
@@ -16,23 +16,26 @@ import { JSON_FLAG, MODELS_DIR_FLAG, modelsDir, noPositionals, requester, requir
 import { decisionCommands, exitCodeFor, failureInfo } from '../runs';
 import { rollbackWorkflowId } from '../../lib/core/ids';
 
-/** The rollback the flags ask for, with the reviewers and deadline of the model spec's promotion section. */
-function rollbackRequest(args: ParsedArgs): Omit<RollbackInput, 'cpuQueue'> {
+/**
+ * The rollback the flags ask for, with the hash of the local model spec: the workers load their
+ * deployed spec with it and take its reviewers and deadline from there.
+ */
+function rollbackRequest(args: ParsedArgs): { input: Omit<RollbackInput, 'cpuQueue'>; reviewers: string[] } {
   const model = requireFlag(args, 'model', 'rollback', 'fraud-detector');
   const reason = requireFlag(args, 'reason', 'rollback', '"AUC dropped in production"');
   const toVersion = stringFlag(args, 'to-version');
   if (toVersion !== undefined && !/^[1-9]\d*$/.test(toVersion))
     throw new BadInputError(`--to-version "${toVersion}" is not a model version number, e.g. --to-version 3`);
   const { spec } = findModelSpec(model, modelsDir(args));
-  return {
+  const input = {
     model: spec.name,
+    specHash: specHash(spec),
     toVersion,
     requestedBy: requester(args),
     reason,
     emergency: boolFlag(args, 'emergency'),
-    reviewers: spec.promotion.reviewers,
-    deadline: spec.promotion.deadline,
   };
+  return { input, reviewers: spec.promotion.reviewers };
 }
 
 /** Starts the rollback workflow; a rollback of the model that is already running is bad input. */
@@ -95,8 +98,9 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   const json = boolFlag(args, 'json');
   const request = rollbackRequest(args);
   const cfg = loadConfig();
-  const input: RollbackInput = { ...request, cpuQueue: cfg.taskQueues.cpu };
-  const { emergency, reviewers } = input;
+  const input: RollbackInput = { ...request.input, cpuQueue: cfg.taskQueues.cpu };
+  const { emergency } = input;
+  const { reviewers } = request;
   const workflowId = rollbackWorkflowId(input.model);
   const info = (line: string) => (json ? console.error(line) : console.log(line));
   return withTemporal(async ({ client }) => {

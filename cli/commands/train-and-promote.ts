@@ -6,7 +6,7 @@ import type { WorkflowExecutionDescription } from '@temporalio/client';
 import { loadConfig, type Config } from '../../lib/infra/config';
 import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import { runInput, startOrAttach, temporalUiLink } from '../../lib/client/runs';
-import { findModelSpec } from '../../lib/spec/model-spec';
+import { findModelSpec, type ModelSpec } from '../../lib/spec/model-spec';
 import { STAGES, type TrainAndPromoteInput } from '../../lib/core/definitions';
 import { SA } from '../../lib/core/search-attributes';
 import { boolFlag } from '../args';
@@ -33,18 +33,19 @@ function detachedReport(
   input: TrainAndPromoteInput,
   running: TrainAndPromoteInput | undefined,
   attached: boolean,
+  spec: ModelSpec,
 ): RunReport {
   return {
     workflowId: d.workflowId,
     runId: d.runId,
-    model: input.spec.name,
+    model: input.model,
     status: d.status.name,
     outcome: attached ? 'attached' : 'started',
     exitCode: EXIT_CODES.ok,
     requestedBy: running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy) ?? null,
     candidateVersion: null,
     stages: STAGES.map((stage) => ({ stage, status: 'pending' })),
-    windows: windowsOf(input, undefined, d.startTime),
+    windows: windowsOf({ ...input, spec }, undefined, d.startTime),
     links: { temporal: temporalUiLink(cfg, d.workflowId, d.runId) },
     startedAt: d.startTime.toISOString(),
     closedAt: null,
@@ -92,7 +93,7 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
     } else info(`started ${workflowId}`);
     if (!boolFlag(args, 'detach')) return followToEnd(ctx, workflowId, attached, json);
 
-    const report = detachedReport(cfg, d, input, running, attached);
+    const report = detachedReport(cfg, d, input, running, attached, spec);
     if (json) console.log(JSON.stringify(report, null, 2));
     else {
       console.log(`workflow id: ${workflowId}`);

@@ -8,13 +8,17 @@ import type { TrainAndPromoteWorkflow } from '../core/definitions';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../infra/config';
 import { BadInputError } from '../core/errors';
-import { featureSetFromSpec } from '../features/featureset';
 import { specHash, type ModelSpec } from '../spec/model-spec';
+import { localSpecWithHash } from '../spec/deployed';
 import { isDay } from '../core/windows';
 import type { TrainAndPromoteInput } from '../core/definitions';
 import { SA } from '../core/search-attributes';
 import { runWorkflowId } from '../core/ids';
 
+/**
+ * A run's input: the model and the hash of its validated spec, never the spec itself (the
+ * workers run the spec they deploy, and only if its hash is this one).
+ */
 export function runInput(
   cfg: Config,
   spec: ModelSpec,
@@ -30,14 +34,20 @@ export function runInput(
     throw new BadInputError(`--requested-by "${opts.requestedBy}" must be an e-mail address or a user name`);
   return {
     model: spec.name,
-    spec,
     specHash: specHash(spec),
-    featureSet: featureSetFromSpec(spec),
     asOf: opts.asOf,
     trainFrom: opts.trainFrom,
     requestedBy: opts.requestedBy,
     queues: { cpu: cfg.taskQueues.cpu, gpu: cfg.taskQueues.gpu },
   };
+}
+
+/**
+ * The spec a run was started with, for display: the input's (runs started before the deployed
+ * spec carried it), else this machine's copy when its hash is the run's; undefined otherwise.
+ */
+export function specOfRun(input: TrainAndPromoteInput, modelsDir?: string): ModelSpec | undefined {
+  return input.spec ?? localSpecWithHash(input.model, input.specHash, modelsDir);
 }
 
 /** Starts the run, or attaches to the one already running for the same model and window. */

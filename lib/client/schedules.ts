@@ -57,6 +57,8 @@ type ScheduleMemo = {
   specHash: string;
   settingsHash: string;
   settings: ScheduleSettings;
+  /** The spec the schedule was made from, so sync can say which sections changed (runs never read it). */
+  spec?: ModelSpec;
 };
 
 export type DesiredSchedule = ScheduleMemo & { scheduleId: string; spec: ModelSpec };
@@ -113,7 +115,8 @@ const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
 type RetrainScheduleOptions = ScheduleOptions<ScheduleOptionsStartWorkflowAction<TrainAndPromoteWorkflow>>;
 
 function memoOf(d: DesiredSchedule): ScheduleMemo {
-  return { model: d.model, file: d.file, specHash: d.specHash, settingsHash: d.settingsHash, settings: d.settings };
+  const { model, file, specHash, settingsHash, settings, spec } = d;
+  return { model, file, specHash, settingsHash, settings, spec };
 }
 
 /** The Temporal Schedule of a desired schedule (used for create; update sends the same spec, action and policies). */
@@ -154,7 +157,7 @@ export type ExistingSchedule = {
   scheduleId: string;
   model: string;
   memo?: ScheduleMemo;
-  /** The spec the action was made from (its first argument), when readable. */
+  /** The spec the schedule was made from (its memo's; the action's argument for schedules made before), when readable. */
   spec?: ModelSpec;
   paused: boolean;
   description: ScheduleDescription;
@@ -174,7 +177,7 @@ export function existingFromDescription(description: ScheduleDescription): Exist
     scheduleId: description.scheduleId,
     model: modelOfScheduleId(description.scheduleId) ?? description.scheduleId,
     memo,
-    spec: arg?.spec,
+    spec: memo?.spec ?? arg?.spec,
     paused: description.state.paused,
     description,
   };

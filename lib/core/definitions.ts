@@ -33,13 +33,15 @@ export type StageProgress = {
 
 export type TaskQueues = { cpu: string; gpu: string };
 
+/**
+ * A run's input. The model spec is not in it: the run loads the spec deployed with the workers
+ * (activity `loadDeployedSpec`) and fails unless its hash is `specHash`, so no input can choose
+ * a run's reviewers, deadline, gates or trainer.
+ */
 export type TrainAndPromoteInput = {
   model: string;
-  /** The validated model spec (small), and its content hash: the record of what ran. */
-  spec: ModelSpec;
+  /** The hash (`specHash`) of the model spec the run is started with, as the client validated it. */
   specHash: string;
-  /** The spec's features resolved at validation time (the workflow never reads files). */
-  featureSet: FeatureSet;
   /**
    * The run's as-of day (YYYY-MM-DD, exclusive): every data window ends there. Absent for
    * scheduled runs: then it is the day of the schedule's nominal time.
@@ -49,6 +51,12 @@ export type TrainAndPromoteInput = {
   trainFrom?: string;
   requestedBy: string;
   queues: TaskQueues;
+  /**
+   * Runs started before the deployed spec carried the spec and its features here; their stored
+   * histories still replay with them. Runs that load the deployed spec ignore both.
+   */
+  spec?: ModelSpec;
+  featureSet?: FeatureSet;
 };
 
 export type TrainAndPromoteResult = {
@@ -84,11 +92,28 @@ export type Rejection = {
   candidateVersion?: string;
 };
 
+/**
+ * Who called, as the Temporal server verified it (its `mlo-verified-identity` header on
+ * decisions): the identity provider's subject and the e-mail it vouched for.
+ */
+export type VerifiedIdentity = { subject: string; email?: string };
+
+/** A requester as the server checked it at start: a person's e-mail, or a service's subject. */
+export type RequesterIdentity = { subject?: string; email?: string };
+
 export type PromotionOutcome = 'promoted' | 'rejected' | 'expired';
 
 export type DecisionResult = { outcome: PromotionOutcome; version: string; decidedBy: string; message: string };
 
-export type Refusal = { at: string; via: 'signal'; kind: 'approve' | 'reject'; reviewer: string; reason: string };
+export type Refusal = {
+  at: string;
+  via: 'signal';
+  kind: 'approve' | 'reject';
+  reviewer: string;
+  reason: string;
+  /** The verified caller, when the server named one. */
+  identity?: VerifiedIdentity;
+};
 
 export type PromotionState = {
   model: string;
@@ -97,7 +122,14 @@ export type PromotionState = {
   reviewers: string[];
   deadline: string;
   status: 'preparing' | 'awaiting-approval' | 'moving-registry' | PromotionOutcome | 'failed';
-  decision?: { kind: 'approve' | 'reject' | 'expire'; reviewer: string; reason?: string; at: string };
+  decision?: {
+    kind: 'approve' | 'reject' | 'expire';
+    reviewer: string;
+    reason?: string;
+    at: string;
+    /** The verified identity of the reviewer, when the server named one. */
+    identity?: VerifiedIdentity;
+  };
   refusals: Refusal[];
   summary: string;
 };

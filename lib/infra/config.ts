@@ -12,6 +12,8 @@ import { ConfigError } from '../core/errors';
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The workflow bundle's entry point (Temporal bundles it for the deterministic sandbox). */
 export const WORKFLOWS_PATH = path.join(PROJECT_ROOT, 'workflows', 'index.ts');
+/** Workflow interceptor modules every workflow worker and bundle registers (the verified identity of decisions). */
+export const WORKFLOW_INTERCEPTOR_MODULES = [path.join(PROJECT_ROOT, 'workflows', 'interceptors.ts')];
 
 const port = (name: string, dflt: number) =>
   z.coerce

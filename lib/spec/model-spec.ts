@@ -452,8 +452,11 @@ export function listSpecFiles(dir = MODELS_DIR): string[] {
     .map((f) => path.join(dir, f));
 }
 
-/** Finds a model's spec by name in `models/`; an unknown name lists the known ones. */
-export function findModelSpec(name: string, dir = MODELS_DIR): { file: string; spec: ModelSpec } {
+/**
+ * The file of a model's spec in `dir` (`<name>.yaml` or `<name>.yml`), chosen among the listed
+ * spec files, so a name can never address a file outside `dir`; an unknown name lists the known ones.
+ */
+export function findSpecFile(name: string, dir = MODELS_DIR): string {
   const files = listSpecFiles(dir);
   const file = files.find((f) => path.basename(f).replace(/\.ya?ml$/, '') === name);
   if (!file) {
@@ -463,5 +466,11 @@ export function findModelSpec(name: string, dir = MODELS_DIR): { file: string; s
         `known models: ${known.join(', ') || '(none)'}`,
     );
   }
+  return file;
+}
+
+/** Finds a model's spec by name in `models/`; an unknown name lists the known ones. */
+export function findModelSpec(name: string, dir = MODELS_DIR): { file: string; spec: ModelSpec } {
+  const file = findSpecFile(name, dir);
   return { file, spec: loadSpecFile(file) };
 }

@@ -9,6 +9,7 @@
  * Screenshots of the refused and approved states are left in /tmp (mlo-browser-*.png).
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -26,6 +27,7 @@ import { launchChromium, requireTemporalUi, TemporalUi } from './temporal-ui';
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
+import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
 
 const REQUESTER = 'carol@example.com';
 const REVIEWER = 'alice@example.com';
@@ -43,6 +45,8 @@ let running: Promise<void> | undefined;
 let handle: WorkflowHandle<typeof promotion> | undefined;
 let model: string;
 let workflowId: string;
+/** The specs the test's CPU worker deploys. */
+const specsDir = deployedSpecsDir();
 
 async function aliasOf(alias: string): Promise<string | undefined> {
   return (await mlflow.getModelVersionByAlias(model, alias))?.version;
@@ -93,13 +97,17 @@ async function setUp(): Promise<void> {
       connection: nativeConnection,
       namespace: cfg.temporal.namespace,
       taskQueue: cpuQueue,
-      activities: createCpuActivities(buildDeps(cfg)),
+      activities: createCpuActivities({ ...buildDeps(cfg), modelsDir: specsDir }),
     }),
   ]);
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
 
   // A registered model with versions 1 (champion) and 2 (the candidate) in the real registry.
   model = `ui-promo-${randomUUID().slice(0, 8)}`;
+  const { specHash } = deploySpec(specsDir, model, {
+    reviewers: [REVIEWER, 'bob@example.com', REQUESTER],
+    deadline: '1h',
+  });
   await mlflow.createRegisteredModel(model);
   for (const v of [1, 2])
     await mlflow.createModelVersion({ name: model, source: `s3://${cfg.s3.bucket}/test-models/${model}/v${v}` });
@@ -108,10 +116,9 @@ async function setUp(): Promise<void> {
   workflowId = promotionWorkflowId(model);
   const input: PromotionInput = {
     model,
+    specHash,
     candidateVersion: '2',
     requestedBy: REQUESTER,
-    reviewers: [REVIEWER, 'bob@example.com', REQUESTER],
-    deadline: '1h',
     championAtEvaluation: '1',
     summary: '| metric | candidate | champion |\n|---|---|---|\n| auc | 0.93 | 0.91 |',
     evidence: { evaluationReport: 's3://mlo/reports/x.json' },
@@ -139,6 +146,7 @@ afterAll(async () => {
   await nativeConnection?.close();
   await connection?.close();
   s3.destroy();
+  fs.rmSync(specsDir, { recursive: true, force: true });
 });
 
 describe('approving a promotion in the Temporal Web UI', () => {

@@ -16,8 +16,9 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
+import { loadDeployed } from '../../activities/spec';
 import { appendAudit } from '../../lib/registry/audit';
-import { loadConfig, PROJECT_ROOT, WORKFLOWS_PATH } from '../../lib/infra/config';
+import { loadConfig, PROJECT_ROOT, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../lib/infra/config';
 import { createS3Client } from '../../lib/infra/s3';
 import { daysBetween, type DayRange } from '../../lib/core/windows';
 import { promotionStateQuery } from '../../lib/core/definitions';
@@ -95,6 +96,10 @@ function writeSpec(name: string, schedule: string | null = null): string {
 function mocks(): Activities {
   const wid = () => Context.current().info.workflowExecution?.workflowId ?? '';
   return {
+    // The real one: the worker deploys the test's models directory, as the CLI reads it.
+    async loadDeployedSpec(i) {
+      return loadDeployed({ modelsDir: dir }, i);
+    },
     async planFeatureBackfill(i) {
       planned.push({ workflowId: wid(), range: i.range, labelCutoff: i.labelCutoff });
       if (wid().includes('/scheduled') || wid().includes('-bad-')) {
@@ -194,6 +199,7 @@ beforeAll(async () => {
     namespace: env.namespace,
     taskQueue: QUEUE,
     workflowsPath: WORKFLOWS_PATH,
+    interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     activities: mocks(),
   });
   workerRun = worker.run();

@@ -60,6 +60,9 @@ describe('the schedule of a spec', () => {
       specHash: d.specHash,
     });
     expect(input && 'asOf' in input ? input.asOf : undefined).toBeUndefined();
+    // The run takes its spec, reviewers and deadline from the workers' deployed spec, not from here.
+    const sent = Object.entries(input ?? {}).filter(([, v]) => v !== undefined);
+    expect(sent.map(([k]) => k).sort()).toEqual(['model', 'queues', 'requestedBy', 'specHash']);
     expect(o.memo?.[MEMO_KEY]).toMatchObject({
       model: 'fraud-detector',
       specHash: d.specHash,

@@ -8,5 +8,7 @@ describe('the workflow bundle of a test file', () => {
     const { code } = await first;
     expect(code).toContain('trainAndPromote');
     expect(code).toContain('promotion');
+    // With the workers' interceptor module (the verified identity of decisions).
+    expect(code).toContain('mlo-verified-identity');
   }, 120_000);
 });

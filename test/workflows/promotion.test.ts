@@ -1,12 +1,23 @@
 /**
  * The promotion gate and rollback against a real Temporal dev server, the real MLflow
  * registry and the real S3 audit trail: decisions, refusals, deadline expiry, the
- * compare-and-set on `champion`, and rollback with and without a reviewer. The deadline
- * runs on Temporal's time-skipping test server instead, so that no test waits for it.
+ * compare-and-set on `champion`, and rollback with and without a reviewer. Reviewers and
+ * deadline come from specs deployed with the test's CPU workers; decisions that carry the
+ * server's verified identity (the header a client interceptor adds here, as mlo's server does
+ * with authentication) are recorded under it. The deadline runs on Temporal's time-skipping
+ * test server instead, so that no test waits for it.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  type WorkflowClientInterceptor,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
@@ -29,6 +40,9 @@ import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { waitFor } from '../helpers/wait';
 import { promotionWorkflowId, rollbackWorkflowId } from '../../lib/core/ids';
+import { FailureType } from '../../lib/core/failure-types';
+import { deployedSpecsDir, deploySpec, type SpecOptions } from '../helpers/deployed-spec';
+import { IDENTITY_HEADER } from '../../workflows/identity';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
@@ -41,6 +55,9 @@ let cpuQueue: string;
 let wfQueue: string;
 let workers: Worker[] = [];
 let running: Promise<void>;
+/** The specs the test's CPU workers deploy, and the hash of each model's. */
+let specsDir: string;
+const hashes = new Map<string, string>();
 
 /** A workflow and a CPU worker on the same queue names on each server. */
 async function startWorkers(on: TestWorkflowEnvironment): Promise<Worker[]> {
@@ -55,7 +72,7 @@ async function startWorkers(on: TestWorkflowEnvironment): Promise<Worker[]> {
       connection: on.nativeConnection,
       namespace: on.namespace,
       taskQueue: cpuQueue,
-      activities: createCpuActivities(buildDeps(cfg)),
+      activities: createCpuActivities({ ...buildDeps(cfg), modelsDir: specsDir }),
     }),
   ]);
 }
@@ -64,6 +81,7 @@ beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   cpuQueue = uniqueName('cpu');
   wfQueue = uniqueName('wf');
+  specsDir = deployedSpecsDir();
   [env, skippingEnv] = await Promise.all([createTestEnv(), createTimeSkippingEnv()]);
   workers = (await Promise.all([startWorkers(env), startWorkers(skippingEnv)])).flat();
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
@@ -74,24 +92,36 @@ afterAll(async () => {
   await running;
   await Promise.all([env?.teardown(), skippingEnv?.teardown()]);
   s3.destroy();
+  if (specsDir) fs.rmSync(specsDir, { recursive: true, force: true });
 });
 
-/** A registered model with `n` versions (1..n) in the real registry. */
-async function registeredModel(n: number): Promise<string> {
+const REVIEWERS = ['alice@example.com', 'bob@example.com', 'carol@example.com'];
+
+/**
+ * A registered model with `n` versions (1..n) in the real registry, and its spec deployed with
+ * the workers (reviewers alice, bob and carol; deadline 1h, unless `spec` says otherwise).
+ */
+async function registeredModel(n: number, spec: SpecOptions = {}): Promise<string> {
   const name = `promo-${randomUUID().slice(0, 8)}`;
+  hashes.set(name, deploySpec(specsDir, name, { reviewers: REVIEWERS, deadline: '1h', ...spec }).specHash);
   await mlflow.createRegisteredModel(name);
   for (let i = 0; i < n; i++)
     await mlflow.createModelVersion({ name, source: `s3://${cfg.s3.bucket}/test-models/${name}/v${i + 1}` });
   return name;
 }
 
+function specHashOf(model: string): string {
+  const hash = hashes.get(model);
+  if (!hash) throw new Error(`no spec of ${model} is deployed in this test`);
+  return hash;
+}
+
 function promotionInput(model: string, over: Partial<PromotionInput> = {}): PromotionInput {
   return {
     model,
+    specHash: specHashOf(model),
     candidateVersion: '2',
     requestedBy: 'carol@example.com',
-    reviewers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
-    deadline: '1h',
     championAtEvaluation: '1',
     summary: '| metric | candidate | champion |\n|---|---|---|\n| auc | 0.93 | 0.91 |',
     evidence: { evaluationReport: 's3://mlo/reports/x.json' },
@@ -129,6 +159,141 @@ async function refusedUpdate(p: Promise<unknown>): Promise<string> {
   expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
   return ((err as WorkflowUpdateFailedError).cause as Error).message;
 }
+
+/**
+ * A client whose updates and signals carry the header `mlo-verified-identity` with `identity`,
+ * as mlo's Temporal server stamps it on decisions with authentication (this server has none).
+ */
+function clientAs(on: TestWorkflowEnvironment, identity: unknown): Client {
+  const header = defaultPayloadConverter.toPayload(identity);
+  const stamp: WorkflowClientInterceptor = {
+    startUpdate: (input, next) => next({ ...input, headers: { ...input.headers, [IDENTITY_HEADER]: header } }),
+    signal: (input, next) => next({ ...input, headers: { ...input.headers, [IDENTITY_HEADER]: header } }),
+  };
+  return new Client({ connection: on.connection, namespace: on.namespace, interceptors: { workflow: [stamp] } });
+}
+
+const ALICE = { subject: 'u-alice', email: 'alice@example.com' };
+const BOB = { subject: 'u-bob', email: 'bob@example.com' };
+const CAROL = { subject: 'u-carol', email: 'carol@example.com' };
+
+describe('promotion: the deployed spec decides', () => {
+  it('reviewers and deadline come from the deployed spec; an old-style input naming others changes nothing', async () => {
+    const model = await registeredModel(2);
+    await mlflow.setAlias(model, 'champion', '1');
+    const h = await startPromotion(model, { reviewers: ['mallory@example.com'], deadline: '1s' });
+    const state = await h.query(promotionStateQuery);
+    expect(state.reviewers).toEqual(REVIEWERS);
+    const started = (await h.describe()).startTime.getTime();
+    expect(Math.abs(Date.parse(state.deadline) - started - 3600_000)).toBeLessThan(5_000);
+    expect(
+      await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory@example.com' }] })),
+    ).toMatch(/^mallory@example.com is not a reviewer of promo-\w+; the model spec's reviewers are alice@/);
+    // The input's one-second deadline is long gone; the deployed hour is not.
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
+    expect(r).toMatchObject({ outcome: 'promoted', decidedBy: 'bob@example.com' });
+    expect(await aliasOf(model, 'champion')).toBe('2');
+  });
+
+  it("a promotion started with a spec hash the workers don't deploy fails at once, and nothing is set", async () => {
+    const model = await registeredModel(2);
+    const h = await env.client.workflow.start(promotion, {
+      taskQueue: wfQueue,
+      workflowId: promotionWorkflowId(model),
+      args: [promotionInput(model, { specHash: '0123456789abcdef' })],
+    });
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(cause.type).toBe(FailureType.BadInput);
+    expect(cause.message).toMatch(
+      new RegExp(
+        `^the workers deploy a different ${model}\\.yaml than the run was started with \\(the run's spec hash is ` +
+          `0123456789abcdef; .*${model}\\.yaml on the workers hashes to ${specHashOf(model)}\\); ` +
+          'redeploy the workers or start the run again$',
+      ),
+    );
+    expect(await aliasOf(model, 'challenger')).toBeUndefined();
+    expect(await readAudit(s3, cfg.s3.bucket, model)).toEqual([]);
+  });
+});
+
+describe('promotion: verified identities', () => {
+  it("a decision carrying the server's verified identity is recorded under it, in the state and the audit", async () => {
+    const model = await registeredModel(2);
+    await mlflow.setAlias(model, 'champion', '1');
+    const h = await startPromotion(model);
+    const asBob = clientAs(env, BOB).workflow.getHandle<typeof promotion>(h.workflowId);
+    const r = await asBob.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com', comment: 'ok' }] });
+    expect(r).toMatchObject({ outcome: 'promoted', decidedBy: 'bob@example.com' });
+    expect((await h.query(promotionStateQuery)).decision).toMatchObject({
+      kind: 'approve',
+      reviewer: 'bob@example.com',
+      identity: BOB,
+    });
+    const trail = await readAudit(s3, cfg.s3.bucket, model);
+    expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'champion-moved']);
+    expect(trail[0]?.requester).toEqual({ email: 'carol@example.com' });
+    expect(trail[1]).toMatchObject({
+      actor: 'bob@example.com',
+      decider: BOB,
+      requester: { email: 'carol@example.com' },
+    });
+    // The new path (deployed spec, header read by the interceptor) replays deterministically.
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await h.fetchHistory(), h.workflowId);
+  });
+
+  it('a payload naming someone other than the verified caller is refused, as update and as signal; the requester stays refused', async () => {
+    const model = await registeredModel(2);
+    await mlflow.setAlias(model, 'champion', '1');
+    const h = await startPromotion(model);
+    const asBob = clientAs(env, BOB).workflow.getHandle<typeof promotion>(h.workflowId);
+    expect(await refusedUpdate(asBob.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] }))).toBe(
+      'the decision names reviewer "alice@example.com" but the caller is bob@example.com (verified by the server); ' +
+        'a reviewer decides only as themselves: {"reviewer": "bob@example.com"}',
+    );
+    // The requester, verified, naming themselves: four eyes.
+    const asCarol = clientAs(env, CAROL).workflow.getHandle<typeof promotion>(h.workflowId);
+    expect(
+      await refusedUpdate(asCarol.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] })),
+    ).toBe('carol@example.com requested this run and may not approve it (four eyes); another reviewer must approve');
+    // A header that is not the server's (no subject) is no identity.
+    const forged = clientAs(env, { email: 'alice@example.com' }).workflow.getHandle<typeof promotion>(h.workflowId);
+    expect(
+      await refusedUpdate(forged.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] })),
+    ).toBe(
+      `the caller's verified identity cannot be read (header ${IDENTITY_HEADER} names no subject); the decision is refused`,
+    );
+    await asBob.signal(approveSignal, { reviewer: 'alice@example.com' });
+    const state = await waitFor('the refused signal to be recorded', async () => {
+      const st = await h.query(promotionStateQuery);
+      return st.refusals.length === 1 ? st : undefined;
+    });
+    expect(state.status).toBe('awaiting-approval');
+    expect(state.refusals[0]).toMatchObject({ kind: 'approve', reviewer: 'bob@example.com', identity: BOB });
+    expect(state.refusals[0]?.reason).toMatch(
+      /^the decision names reviewer "alice@example.com" but the caller is bob@/,
+    );
+    expect(await aliasOf(model, 'champion')).toBe('1');
+    // Alice, as herself, decides.
+    const asAlice = clientAs(env, ALICE).workflow.getHandle<typeof promotion>(h.workflowId);
+    await asAlice.signal(rejectSignal, { reviewer: 'alice@example.com', reason: 'recall dropped' });
+    expect(await h.result()).toMatchObject({ outcome: 'rejected', decidedBy: 'alice@example.com' });
+    const trail = await readAudit(s3, cfg.s3.bucket, model);
+    expect(trail.map((t) => [t.action, t.actor])).toEqual([
+      ['challenger-set', 'mlo'],
+      ['refused', 'bob@example.com'],
+      ['rejected', 'alice@example.com'],
+    ]);
+    expect(trail[1]?.decider).toEqual(BOB);
+    expect(trail[2]).toMatchObject({ decider: ALICE, requester: { email: 'carol@example.com' } });
+    expect(await aliasOf(model, 'champion')).toBe('1');
+  });
+});
 
 describe('promotion', () => {
   it('an allowed reviewer approves: champion moves, challenger goes, both versions are tagged and every step is audited', async () => {
@@ -223,7 +388,7 @@ describe('promotion', () => {
   it('a second decision is refused once one is made', async () => {
     const model = await registeredModel(2);
     await mlflow.setAlias(model, 'champion', '1');
-    const h = await startPromotion(model, { deadline: '1h' });
+    const h = await startPromotion(model);
     await h.signal(rejectSignal, { reviewer: 'alice@example.com', reason: 'not now' });
     // The update may race the workflow's completion: refused by the validator, or the workflow is done.
     const err = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] }).then(
@@ -239,10 +404,10 @@ describe('promotion', () => {
   });
 
   it('with no decision before the deadline the candidate is rejected as expired, and a late decision is refused', async () => {
-    const model = await registeredModel(2);
+    const model = await registeredModel(2, { deadline: '72h' });
     // The test server skips time only while a client waits for a result: the promotion is seen
     // waiting for a decision first, then its 72 hours pass at once.
-    const h = await startPromotion(model, { deadline: '72h', championAtEvaluation: null }, skippingEnv);
+    const h = await startPromotion(model, { championAtEvaluation: null }, skippingEnv);
     const r = await h.result();
     recordHistory('promotion-expired', h, {
       address: skippingEnv.address,
@@ -306,11 +471,10 @@ describe('rollback', () => {
       args: [
         {
           model,
+          specHash: specHashOf(model),
           requestedBy: 'carol@example.com',
           reason: 'false positives spiked',
           emergency: false,
-          reviewers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
-          deadline: '1h',
           cpuQueue,
         },
       ],
@@ -336,6 +500,47 @@ describe('rollback', () => {
     });
   });
 
+  it("a rollback's reviewers come from the deployed spec, and its audit names the verified requester and decider", async () => {
+    const model = await withHistory();
+    const h = await env.client.workflow.start(rollback, {
+      taskQueue: wfQueue,
+      workflowId: rollbackWorkflowId(model),
+      // An old-style input naming its own reviewers and deadline: ignored.
+      args: [
+        {
+          model,
+          specHash: specHashOf(model),
+          requestedBy: 'carol@example.com',
+          reason: 'false positives spiked',
+          emergency: false,
+          cpuQueue,
+          reviewers: ['mallory@example.com'],
+          deadline: '1s',
+        },
+      ],
+    });
+    const state = await waitFor('the rollback to wait', async () => {
+      const st = await h.query(promotionStateQuery);
+      return st.status === 'awaiting-approval' ? st : undefined;
+    });
+    expect(state.reviewers).toEqual(REVIEWERS);
+    expect(
+      await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory@example.com' }] })),
+    ).toMatch(/^mallory@example.com is not a reviewer of promo-/);
+    const asAlice = clientAs(env, ALICE).workflow.getHandle<typeof rollback>(h.workflowId);
+    const r = await asAlice.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+    expect(r).toMatchObject({ outcome: 'promoted', version: '1', decidedBy: 'alice@example.com' });
+    expect(await aliasOf(model, 'champion')).toBe('1');
+    const trail = await readAudit(s3, cfg.s3.bucket, model);
+    expect(trail.at(-2)).toMatchObject({ action: 'rollback-requested', requester: { email: 'carol@example.com' } });
+    expect(trail.at(-1)).toMatchObject({
+      action: 'rollback',
+      actor: 'alice@example.com',
+      decider: ALICE,
+      requester: { email: 'carol@example.com' },
+    });
+  });
+
   it('the emergency path moves at once and is audited as an emergency; a version that never was champion is refused', async () => {
     const model = await withHistory();
     const never = await env.client.workflow
@@ -345,12 +550,11 @@ describe('rollback', () => {
         args: [
           {
             model,
+            specHash: specHashOf(model),
             toVersion: '3',
             requestedBy: 'carol@example.com',
             reason: 'x',
             emergency: true,
-            reviewers: ['alice@example.com'],
-            deadline: '1h',
             cpuQueue,
           },
         ],
@@ -368,12 +572,11 @@ describe('rollback', () => {
       args: [
         {
           model,
+          specHash: specHashOf(model),
           toVersion: '1',
           requestedBy: 'carol@example.com',
           reason: 'fraud losses spiking',
           emergency: true,
-          reviewers: ['alice@example.com'],
-          deadline: '1h',
           cpuQueue,
         },
       ],

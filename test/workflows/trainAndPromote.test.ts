@@ -1,16 +1,22 @@
 /**
- * trainAndPromote's orchestration against a real Temporal dev server: stages on the queues
- * of their pools, URIs between them, gates that stop the run before promotion, and one
- * promotion per model at a time. Activities are mocked at the boundary, typed as the real ones.
+ * trainAndPromote's orchestration against a real Temporal dev server: the spec deployed with
+ * the workers (never the input's), stages on the queues of their pools, URIs between them,
+ * gates that stop the run before promotion, and one promotion per model at a time. Activities
+ * are mocked at the boundary, typed as the real ones, except `loadDeployedSpec`, which reads
+ * real spec files.
  */
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
+import { loadDeployed } from '../../activities/spec';
+import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec } from '../../lib/features/featureset';
-import { findModelSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
+import { findModelSpec, MODELS_DIR, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
 import {
   approveUpdate,
@@ -23,16 +29,21 @@ import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
+import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundle;
+/** Specs deployed only for this file's workers (the project's models/ is deployed too). */
+let specsDir: string;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  specsDir = deployedSpecsDir();
   [env, bundle] = await Promise.all([createTestEnv(), workflowBundle()]);
 });
 afterAll(async () => {
   await env?.teardown();
+  fs.rmSync(specsDir, { recursive: true, force: true });
 });
 
 function input(
@@ -41,9 +52,7 @@ function input(
 ): TrainAndPromoteInput {
   return {
     model: spec.name,
-    spec,
     specHash: specHash(spec),
-    featureSet: featureSetFromSpec(spec),
     asOf: '2026-03-15',
     requestedBy: 'carol@example.com',
     queues,
@@ -52,10 +61,20 @@ function input(
 
 type Seen = { name: string; queue: string }[];
 
-/** Every activity mocked at the boundary, typed as the real ones; `seen` records name and queue. */
-function mocks(seen: Seen, opts: { evaluationPassed?: boolean; champion?: string | null } = {}): Activities {
+/**
+ * Every activity mocked at the boundary, typed as the real ones, but the deployed spec: the real
+ * activity, over the project's models/ or this file's specs. `seen` records name and queue.
+ */
+function mocks(
+  seen: Seen,
+  opts: { evaluationPassed?: boolean; champion?: string | null; modelsDir?: string } = {},
+): Activities {
   const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
   return {
+    async loadDeployedSpec(i) {
+      record('loadDeployedSpec');
+      return loadDeployed({ modelsDir: opts.modelsDir ?? MODELS_DIR }, i);
+    },
     async planFeatureBackfill(i) {
       record('planFeatureBackfill');
       return { featureSetHash: 'fs1', days: [i.range.from, '2026-03-14'], outputPrefix: 'features/x/fs1/' };
@@ -196,6 +215,9 @@ describe('trainAndPromote', () => {
         address: env.address,
         namespace: env.namespace ?? 'default',
       });
+      // The deployed-spec path replays deterministically (stored fixtures hold only older runs).
+      await Worker.runReplayHistory({ workflowBundle: bundle }, await h.fetchHistory(), h.workflowId);
+      await Worker.runReplayHistory({ workflowBundle: bundle }, await promo.fetchHistory(), promo.workflowId);
       return { r, q };
     });
     expect(out.r.outcome).toBe('promoted');
@@ -216,6 +238,7 @@ describe('trainAndPromote', () => {
     ]);
     const q = out.q;
     expect(seen).toEqual([
+      { name: 'loadDeployedSpec', queue: q.cpu },
       { name: 'planFeatureBackfill', queue: q.cpu },
       { name: 'writeFeatureManifest', queue: q.cpu },
       { name: 'trainTrial', queue: q.gpu },
@@ -223,9 +246,98 @@ describe('trainAndPromote', () => {
       { name: 'getChampion', queue: q.cpu },
       { name: 'evaluateCandidate', queue: q.cpu },
       { name: 'shadowScore', queue: q.cpu },
+      { name: 'loadDeployedSpec', queue: q.cpu },
       { name: 'setChallenger', queue: q.cpu },
       { name: 'moveChampion', queue: q.cpu },
     ]);
+  });
+
+  it("a run started with a spec hash the workers don't deploy fails at once, naming both hashes, and trains nothing", async () => {
+    const seen: Seen = [];
+    const deployed = findModelSpec('fraud-detector').spec;
+    // The requester's copy differs from the workers' (here: other reviewers).
+    const local: ModelSpec = { ...deployed, promotion: { ...deployed.promotion, reviewers: ['mallory@example.com'] } };
+    const err = await withWorkers(mocks(seen), (q) =>
+      env.client.workflow
+        .execute(trainAndPromote, {
+          taskQueue: q.wf,
+          workflowId: uniqueName('tap'),
+          args: [input({ cpu: q.cpu, gpu: q.gpu }, local)],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect(cause.type).toBe(FailureType.BadInput);
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toBe(
+      'the workers deploy a different fraud-detector.yaml than the run was started with ' +
+        `(the run's spec hash is ${specHash(local)}; models/fraud-detector.yaml on the workers hashes to ` +
+        `${specHash(deployed)}); redeploy the workers or start the run again`,
+    );
+    // One attempt (not retried), and no stage ran.
+    expect(seen.map((s) => s.name)).toEqual(['loadDeployedSpec']);
+  });
+
+  it("an input's own spec changes nothing: trainer, gates, reviewers and deadline come from the deployed spec", async () => {
+    const { spec: deployed } = deploySpec(specsDir, 'forged-input', {
+      reviewers: ['alice@example.com', 'bob@example.com'],
+      deadline: '48h',
+    });
+    // An old-style input that names its own trainer, gates, reviewers and deadline.
+    const forged: ModelSpec = {
+      ...deployed,
+      training: { ...deployed.training, trainer: { command: ['sh', '-c', 'echo forged'], pool: 'cpu' } },
+      evaluation: { ...deployed.evaluation, gates: [] },
+      promotion: { ...deployed.promotion, reviewers: ['mallory@example.com'], deadline: '1s' },
+    };
+    const base = mocks([], { modelsDir: specsDir });
+    const specsSeen: Record<string, ModelSpec> = {};
+    const activities: Activities = {
+      ...base,
+      trainTrial(i) {
+        specsSeen.trainTrial = i.spec;
+        return base.trainTrial(i);
+      },
+      evaluateCandidate(i) {
+        specsSeen.evaluateCandidate = i.spec;
+        return base.evaluateCandidate(i);
+      },
+    };
+    await withWorkers(activities, async (q) => {
+      const h = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap'),
+        args: [
+          { ...input({ cpu: q.cpu, gpu: q.gpu }, deployed), spec: forged, featureSet: featureSetFromSpec(forged) },
+        ],
+      });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId('forged-input'));
+      const state = await waitFor('the promotion to wait for a decision', async () => {
+        const s = await promo.query(promotionStateQuery);
+        return s.status === 'awaiting-approval' ? s : undefined;
+      });
+      expect(state.reviewers).toEqual(['alice@example.com', 'bob@example.com']);
+      const started = (await promo.describe()).startTime.getTime();
+      expect(Date.parse(state.deadline) - started).toBeGreaterThanOrEqual(48 * 3600_000 - 5_000);
+      expect(Date.parse(state.deadline) - started).toBeLessThanOrEqual(48 * 3600_000 + 5_000);
+      expect(specsSeen.trainTrial?.training.trainer.command).toEqual(['python', 'trainers/logreg/train.py']);
+      expect(specsSeen.evaluateCandidate?.evaluation.gates).toEqual(deployed.evaluation.gates);
+      expect(deployed.evaluation.gates.length).toBeGreaterThan(0);
+      const refused = await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory@example.com' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(((refused as { cause?: Error }).cause as Error).message).toBe(
+        "mallory@example.com is not a reviewer of forged-input; the model spec's reviewers are alice@example.com, bob@example.com",
+      );
+      await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
+      expect((await h.result()).outcome).toBe('promoted');
+    });
   });
 
   it('a failed gate ends the run before promotion, and nothing moves in the registry', async () => {
@@ -279,7 +391,8 @@ describe('trainAndPromote', () => {
         'the second promotion',
         async () => {
           const d = await promo.describe();
-          return d.runId !== firstRun && d.status.name === 'RUNNING' ? d.runId : undefined;
+          if (d.runId === firstRun || d.status.name !== 'RUNNING') return undefined;
+          return (await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? d.runId : undefined;
         },
         60_000,
       );
@@ -291,9 +404,11 @@ describe('trainAndPromote', () => {
   });
 
   it('a second run for the same model is refused while one is pending (when_busy: refuse)', async () => {
-    const base = findModelSpec('fraud-detector').spec;
-    const spec: ModelSpec = { ...base, name: 'fraud-refuse', promotion: { ...base.promotion, when_busy: 'refuse' } };
-    await withWorkers(mocks([]), async (q) => {
+    const { spec } = deploySpec(specsDir, 'fraud-refuse', {
+      reviewers: ['alice@example.com', 'bob@example.com'],
+      whenBusy: 'refuse',
+    });
+    await withWorkers(mocks([], { modelsDir: specsDir }), async (q) => {
       const first = await env.client.workflow.start(trainAndPromote, {
         taskQueue: q.wf,
         workflowId: uniqueName('tap1'),

@@ -4,6 +4,7 @@
  * other stages are mocked at the boundary so each run ends right after registration.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,16 +14,16 @@ import { buildDeps, createCpuActivities, type Activities } from '../../activitie
 import type { TrialHeartbeat } from '../../activities/training';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { FailureType } from '../../lib/core/failure-types';
-import { featureSetFromSpec } from '../../lib/features/featureset';
 import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
 import { RunTag, VersionTag } from '../../lib/registry/tags';
-import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
+import { loadSpecFile, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
 import { spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
+import { deployedSpecsDir } from '../helpers/deployed-spec';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
@@ -42,9 +43,14 @@ let nativeConnection: NativeConnection;
 let client: Client;
 let bundle: WorkflowBundle;
 const gpuWorkers: Spawned[] = [];
+/** The specs the test's workers deploy (their MLO_MODELS_DIR). */
+const specsDir = deployedSpecsDir();
 
+/** A spec deployed with the test's workers. */
 function spec(name: string, params: string, extra = ''): ModelSpec {
-  return parseSpec(
+  const file = path.join(specsDir, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
     `
 name: ${name}
 owner: ml@example.com
@@ -65,8 +71,8 @@ evaluation:
 promotion:
   reviewers: [r@example.com]
 `,
-    '<training test spec>',
   );
+  return loadSpecFile(file);
 }
 
 beforeAll(async () => {
@@ -106,11 +112,12 @@ afterAll(async () => {
   // A failed test may leave a worker holding the connection; closing is best effort then.
   await nativeConnection?.close().catch(() => undefined);
   await connection?.close().catch(() => undefined);
+  fs.rmSync(specsDir, { recursive: true, force: true });
 });
 
 /** A GPU worker as its own process, as in production (CPU mode: no GPU here). */
 async function startGpuWorker(queue: string): Promise<Spawned> {
-  const w = spawnTs('workers/gpu.ts', [], { MLO_QUEUE_GPU: queue, MLO_GPU_COUNT: '0' });
+  const w = spawnTs('workers/gpu.ts', [], { MLO_QUEUE_GPU: queue, MLO_GPU_COUNT: '0', MLO_MODELS_DIR: specsDir });
   gpuWorkers.push(w);
   await w.waitFor(/polling task queue/, 60_000);
   return w;
@@ -120,7 +127,7 @@ type Ctx = { wf: string; cpu: string; gpu: string };
 
 /** In-process workflow and CPU workers: feature, evaluation, shadow and promotion stages mocked at the boundary. */
 async function withPipeline<T>(q: Ctx, mlflowUri: string, fn: () => Promise<T>): Promise<T> {
-  const deps = buildDeps({ ...cfg, mlflow: { ...cfg.mlflow, trackingUri: mlflowUri } });
+  const deps = { ...buildDeps({ ...cfg, mlflow: { ...cfg.mlflow, trackingUri: mlflowUri } }), modelsDir: specsDir };
   const real = createCpuActivities(deps);
   const mocks: Partial<Activities> = {
     async planFeatureBackfill() {
@@ -165,9 +172,7 @@ function start(s: ModelSpec, q: Ctx): Promise<WorkflowHandle<typeof trainAndProm
     args: [
       {
         model: s.name,
-        spec: s,
         specHash: specHash(s),
-        featureSet: featureSetFromSpec(s),
         asOf: '2025-01-08',
         requestedBy: 'dana@example.com',
         queues: { cpu: q.cpu, gpu: q.gpu },
@@ -303,8 +308,14 @@ describe('training dispatch', () => {
       );
       expect(cause.message).toMatch(/num_leaves/);
       const history = await h.fetchHistory();
-      const attempts = (history.events ?? [])
-        .filter((e) => e.activityTaskStartedEventAttributes)
+      const events = history.events ?? [];
+      const trials = new Set(
+        events
+          .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainTrial')
+          .map((e) => String(e.eventId)),
+      );
+      const attempts = events
+        .filter((e) => trials.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)))
         .map((e) => e.activityTaskStartedEventAttributes?.attempt);
       expect(attempts).toEqual([1]);
       expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);

@@ -30,6 +30,7 @@ export {
   type AuditAction,
   type AuditHead,
   type AuditIdentity,
+  type AuditRequester,
   type AuditRecord,
   type ChainedAuditRecord,
 } from './record';

@@ -21,6 +21,12 @@ export type AuditAction =
 /** A verified identity: the identity provider's subject, and the e-mail address it vouched for. */
 export type AuditIdentity = { subject: string; email?: string };
 
+/**
+ * A requester as the server verified it at start, where `requestedBy` must equal the caller: a
+ * person's e-mail, or a service's subject (the workflow does not learn a person's subject).
+ */
+export type AuditRequester = { subject?: string; email?: string };
+
 export type AuditRecord = {
   model: string;
   action: AuditAction;
@@ -36,7 +42,7 @@ export type AuditRecord = {
   workflowId: string;
   workflowRunId?: string;
   /** The verified identity that asked for the change (a promotion's or a rollback's requester). */
-  requester?: AuditIdentity;
+  requester?: AuditRequester;
   /** The verified identity that decided (approved, rejected or refused). */
   decider?: AuditIdentity;
 };

@@ -1,0 +1,92 @@
+/**
+ * The environment of a trainer process: only what the trainer contract (trainers/README.md §3)
+ * and its runtime need. Nothing else of the worker's environment reaches it, so MLflow
+ * credentials, OIDC client secrets, Temporal tokens and any other secret of the worker stay
+ * in the worker.
+ */
+
+/** Variables passed through from the worker by exact name: locale, paths, the runtime's own settings. */
+const PASS_NAMES = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'VIRTUAL_ENV',
+  'LD_LIBRARY_PATH',
+  'CUDA_HOME',
+  'CUDA_PATH',
+  'NVIDIA_VISIBLE_DEVICES',
+  'NVIDIA_DRIVER_CAPABILITIES',
+  // Thread counts of the numeric libraries (fixed per machine by operators).
+  'OMP_NUM_THREADS',
+  'OMP_PROC_BIND',
+  'OMP_PLACES',
+  'OPENBLAS_NUM_THREADS',
+  'MKL_NUM_THREADS',
+  'NUMEXPR_NUM_THREADS',
+  'VECLIB_MAXIMUM_THREADS',
+  // Certificate bundles for HTTPS to the S3 API.
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'AWS_CA_BUNDLE',
+  'REQUESTS_CA_BUNDLE',
+]);
+
+/** Variables passed through by prefix: locale categories and the Python interpreter's settings. */
+const PASS_PREFIXES = ['LC_', 'PYTHON'];
+
+/** Never passed through, whatever the lists above say: names that hold credentials. */
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIVATE|AUTH/i;
+
+export function isPassedThrough(name: string): boolean {
+  if (SECRET_NAME.test(name)) return false;
+  return PASS_NAMES.has(name) || PASS_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** What the trainer contract gives every trainer (trainers/README.md §3). */
+export type TrainerContractEnv = {
+  s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; region: string };
+  mlflowTrackingUri: string;
+  mlflowRunId: string;
+  /** The GPU the trainer may use, or '' for none. */
+  cudaVisibleDevices: string;
+};
+
+/** An MLflow URI without user and password, should the worker's carry them. */
+function withoutUserInfo(uri: string): string {
+  try {
+    const u = new URL(uri);
+    if (!u.username && !u.password) return uri;
+    u.username = '';
+    u.password = '';
+    const s = u.toString();
+    return uri.endsWith('/') || !s.endsWith('/') ? s : s.slice(0, -1);
+  } catch {
+    return uri;
+  }
+}
+
+/** The trainer's environment: the allowlisted part of the worker's, and the contract's variables. */
+export function trainerEnv(worker: NodeJS.ProcessEnv, contract: TrainerContractEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(worker))
+    if (value !== undefined && isPassedThrough(name)) env[name] = value;
+  return {
+    ...env,
+    MLO_S3_ENDPOINT: contract.s3.endpoint,
+    MLO_S3_BUCKET: contract.s3.bucket,
+    AWS_ACCESS_KEY_ID: contract.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: contract.s3.secretAccessKey,
+    AWS_DEFAULT_REGION: contract.s3.region,
+    MLFLOW_TRACKING_URI: withoutUserInfo(contract.mlflowTrackingUri),
+    MLFLOW_RUN_ID: contract.mlflowRunId,
+    CUDA_VISIBLE_DEVICES: contract.cudaVisibleDevices,
+    PYTHONUNBUFFERED: '1',
+  };
+}

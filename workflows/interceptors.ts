@@ -1,0 +1,45 @@
+/**
+ * Workflow interceptors, registered in the workflow bundle by every worker and bundle of mlo
+ * (`WORKFLOW_INTERCEPTOR_MODULES`): the approve/reject updates (validator and handler) and
+ * signals receive the caller's verified identity from the `mlo-verified-identity` header.
+ * Reading a header adds no command, so stored histories replay unchanged.
+ */
+import type {
+  Next,
+  SignalInput,
+  UpdateInput,
+  WorkflowInboundCallsInterceptor,
+  WorkflowInterceptors,
+} from '@temporalio/workflow';
+import {
+  DECISION_SIGNALS,
+  DECISION_UPDATES,
+  IDENTITY_HEADER,
+  readIdentityHeader,
+  withVerifiedCaller,
+} from './identity';
+
+function withIdentity(args: readonly unknown[], headers: UpdateInput['headers']): unknown[] {
+  const header = headers[IDENTITY_HEADER];
+  if (!header) return [...args];
+  return [withVerifiedCaller(args[0], readIdentityHeader(header)), ...args.slice(1)];
+}
+
+class VerifiedIdentityInbound implements WorkflowInboundCallsInterceptor {
+  validateUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'validateUpdate'>): void {
+    if (!DECISION_UPDATES.includes(input.name)) return next(input);
+    return next({ ...input, args: withIdentity(input.args, input.headers) });
+  }
+
+  handleUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'handleUpdate'>): Promise<unknown> {
+    if (!DECISION_UPDATES.includes(input.name)) return next(input);
+    return next({ ...input, args: withIdentity(input.args, input.headers) });
+  }
+
+  handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
+    if (!DECISION_SIGNALS.includes(input.signalName)) return next(input);
+    return next({ ...input, args: withIdentity(input.args, input.headers) });
+  }
+}
+
+export const interceptors = (): WorkflowInterceptors => ({ inbound: [new VerifiedIdentityInbound()] });
