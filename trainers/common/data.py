@@ -85,6 +85,15 @@ def check_columns(inp: TrainerInput, m: dict[str, Any]) -> None:
         raise BadInput("; ".join(problems), problems)
 
 
+def load_train_valid(s3: S3, inp: TrainerInput) -> tuple[Matrix, Matrix]:
+    """The input's training and validation windows of its snapshot, once its columns are checked against the manifest."""
+    m = load_manifest(s3, inp.manifest_uri)
+    check_columns(inp, m)
+    train = load_window(s3, inp, m, inp.train, "train")
+    valid = load_window(s3, inp, m, inp.validation, "validation")
+    return train, valid
+
+
 def _read_ipc(raw: bytes, uri: str) -> Any:
     import pyarrow as pa
     import pyarrow.ipc as ipc

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from .data import Matrix
 from .errors import Crash
+from .metrics import auc, logloss
 from .s3 import S3
 
 INPUT_NAME = "features"
@@ -43,6 +45,25 @@ def result_fields(inp: Any, *, onnx_uri: str, sha256: str, metrics: dict[str, An
         "device": "cpu",
         "trainer": trainer,
     }
+
+
+def final_metrics(train: Matrix, p_train: np.ndarray, valid: Matrix, p_valid: np.ndarray) -> dict[str, float]:
+    """The metrics every trainer reports of its final model, from its probabilities on both windows."""
+    return {
+        "valid_auc": auc(valid.y, p_valid),
+        "valid_logloss": logloss(valid.y, p_valid),
+        "train_auc": auc(train.y, p_train),
+        "train_logloss": logloss(train.y, p_train),
+        "valid_positive_rate": float(valid.y.mean()),
+    }
+
+
+def convert_to_onnx(convert: Any, model: Any, tensor_type: Any, n_features: int, **options: Any) -> bytes:
+    """Converts a fitted model with a converter (onnxmltools, skl2onnx) to the contract's ONNX model, canonical bytes.
+
+    `tensor_type` is the converter's own FloatTensorType; the one input is `features`, float32 [None, n_features].
+    """
+    return canonical_bytes(convert(model, initial_types=[(INPUT_NAME, tensor_type([None, n_features]))], **options))
 
 
 def canonical_bytes(model: Any) -> bytes:
@@ -103,6 +124,14 @@ def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: floa
             f"(row {worst}: onnx {got[worst]:.9f}, model {expected[worst]:.9f}); not uploading"
         )
     return diff
+
+
+def publish_onnx(s3: S3, inp: Any, onnx_bytes: bytes, *, valid: Matrix, p_valid: np.ndarray, tol: float, what: str,
+                 metrics: dict[str, float]) -> tuple[str, str]:
+    """Checks the ONNX model against the trainer's own validation probabilities (`what`), records the
+    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256)."""
+    metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what)
+    return upload_onnx(s3, inp.output_prefix, onnx_bytes)
 
 
 def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str]:

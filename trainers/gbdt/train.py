@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
 from common import emit  # noqa: E402
-from common.data import check_columns, load_manifest, load_window  # noqa: E402
+from common.data import load_train_valid  # noqa: E402
 from common.metrics import auc, logloss, sigmoid  # noqa: E402
-from common.model import canonical_bytes, check_onnx, result_fields, upload_onnx  # noqa: E402
+from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
 
@@ -146,10 +146,7 @@ def main(inp: TrainerInput) -> None:
     rounds = p["rounds"]
     s3 = S3()
 
-    manifest = load_manifest(s3, inp.manifest_uri)
-    check_columns(inp, manifest)
-    train = load_window(s3, inp, manifest, inp.train, "train")
-    valid = load_window(s3, inp, manifest, inp.validation, "validation")
+    train, valid = load_train_valid(s3, inp)
     emit.log(f"train {inp.train}: {train.rows} labeled rows ({train.positives} positive) of {train.rows_read}; "
              f"validation {inp.validation}: {valid.rows} labeled rows ({valid.positives} positive)")
 
@@ -266,19 +263,11 @@ def main(inp: TrainerInput) -> None:
 
     p_valid = final.predict(valid.X)
     p_train = final.predict(train.X)
-    metrics = {
-        "valid_auc": auc(valid.y, p_valid),
-        "valid_logloss": logloss(valid.y, p_valid),
-        "train_auc": auc(train.y, p_train),
-        "train_logloss": logloss(train.y, p_train),
-        "valid_positive_rate": float(valid.y.mean()),
-        "rounds": float(final_rounds),
-    }
+    metrics = {**final_metrics(train, p_train, valid, p_valid), "rounds": float(final_rounds)}
 
     onnx_bytes = export_onnx(final, len(inp.feature_columns))
-    diff = check_onnx(onnx_bytes, valid.X, p_valid, ONNX_TOLERANCE, "LightGBM's probabilities")
-    metrics["onnx_max_abs_diff"] = diff
-    onnx_uri, sha = upload_onnx(s3, inp.output_prefix, onnx_bytes)
+    onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
+                                 what="LightGBM's probabilities", metrics=metrics)
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f})")
     out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
                         trainer={"name": TRAINER, "library": "lightgbm", "version": lgb.__version__})
@@ -293,14 +282,8 @@ def export_onnx(booster: Any, n_features: int) -> bytes:
     from onnxmltools.convert import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    model = convert_lightgbm(
-        booster,
-        name="mlo-gbdt",
-        initial_types=[("features", FloatTensorType([None, n_features]))],
-        zipmap=False,
-        target_opset=ONNX_OPSET,
-    )
-    return canonical_bytes(model)
+    return convert_to_onnx(convert_lightgbm, booster, FloatTensorType, n_features, name="mlo-gbdt", zipmap=False,
+                           target_opset=ONNX_OPSET)
 
 
 if __name__ == "__main__":
