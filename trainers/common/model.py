@@ -114,7 +114,8 @@ def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: floa
     ins = [i.name for i in model.graph.input]
     outs = [o.name for o in model.graph.output]
     if ins != [INPUT_NAME] or PROBABILITY_OUTPUT not in outs or "label" not in outs:
-        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
+        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; "
+                    f"expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
     got = onnx_scores(onnx_bytes, X)
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
     if not np.isfinite(diff) or diff > tol:
@@ -142,5 +143,7 @@ def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str
     """
     sha = hashlib.sha256(onnx_bytes).hexdigest()
     uri = f"{output_prefix}model-{sha[:16]}.onnx"
-    s3.put_bytes(uri, onnx_bytes, content_type="application/octet-stream", metadata={"sha256": sha, "contract": "mlo.trainer/v1"})
+    s3.put_bytes(
+        uri, onnx_bytes, content_type="application/octet-stream", metadata={"sha256": sha, "contract": "mlo.trainer/v1"}
+    )
     return uri, sha

@@ -60,7 +60,9 @@ PARAMS: dict[str, Param] = {
     "max_bin": Param(255, "int", between(2, 65_535)),
     "scale_pos_weight": Param(1.0, "float", between(0, 1e6, lo_open=True)),
     "is_unbalance": Param(False, "bool"),
-    "early_stopping_rounds": Param(None, "int?", between(1, 100_000), "stop after k rounds without improvement on validation"),
+    "early_stopping_rounds": Param(
+        None, "int?", between(1, 100_000), "stop after k rounds without improvement on validation"
+    ),
     "early_stopping_metric": Param("logloss", "str", one_of("logloss", "auc")),
     "checkpoint_every": Param(50, "int", between(1, 100_000)),
     "progress_every": Param(10, "int", between(1, 100_000)),
@@ -140,9 +142,11 @@ def main(inp: TrainerInput) -> None:
         raise BadInput("params: is_unbalance and scale_pos_weight are exclusive; set one of them")
     bagging = p["bagging_freq"] > 0 and p["bagging_fraction"] < 1.0
     if bagging and inp.resume is not None:
-        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run (see trainers/README.md)")
+        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run "
+                 "(see trainers/README.md)")
     if inp.device != "cpu":
-        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), which serves any device")
+        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), "
+                 "which serves any device")
     rounds = p["rounds"]
     s3 = S3()
 
@@ -160,14 +164,21 @@ def main(inp: TrainerInput) -> None:
         try:
             init_booster = lgb.Booster(model_str=text)
         except lgb.basic.LightGBMError as e:
-            raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); resume from a checkpoint this trainer wrote") from None
+            raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); "
+                           "resume from a checkpoint this trainer wrote") from None
         start = init_booster.current_iteration()
         if start != inp.resume.step:
-            raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} rounds; pass the step of its checkpoint line")
+            raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} "
+                           "rounds; pass the step of its checkpoint line")
         if start > rounds:
-            raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; resume with the same params as the interrupted run")
-        if init_booster.num_feature() != len(inp.feature_columns) or init_booster.feature_name() != feature_names(inp.feature_columns):
-            raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns ({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
+            raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; "
+                           "resume with the same params as the interrupted run")
+        if (
+            init_booster.num_feature() != len(inp.feature_columns)
+            or init_booster.feature_name() != feature_names(inp.feature_columns)
+        ):
+            raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns "
+                           f"({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
 
     names = feature_names(inp.feature_columns)
     params = lgb_params(p, inp.seed)
@@ -191,7 +202,8 @@ def main(inp: TrainerInput) -> None:
 
     def before_round(env: Any) -> None:
         # env.iteration: 0-based index of the round about to be boosted (absolute, also when resumed)
-        env.model.reset_parameter({"feature_fraction_seed": round_seed(inp.seed, "feature_fraction", env.iteration + 1)})
+        ff_seed = round_seed(inp.seed, "feature_fraction", env.iteration + 1)
+        env.model.reset_parameter({"feature_fraction_seed": ff_seed})
 
     before_round.before_iteration = True  # type: ignore[attr-defined]
     before_round.order = 0  # type: ignore[attr-defined]
@@ -200,8 +212,10 @@ def main(inp: TrainerInput) -> None:
 
     def no_split() -> BadInput:
         return BadInput(
-            f"LightGBM finds no split on the {train.rows} training rows: the feature columns are constant there, or params "
-            f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; check the features or relax the params"
+            f"LightGBM finds no split on the {train.rows} training rows: "
+            "the feature columns are constant there, or params "
+            f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; "
+            "check the features or relax the params"
         )
 
     def after_round(env: Any) -> None:
@@ -210,9 +224,13 @@ def main(inp: TrainerInput) -> None:
         step = i + 1
         if env.model.current_iteration() < step:
             # LightGBM found no split with positive gain and added no tree: boosting has converged.
-            if env.model.current_iteration() <= 1 and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1:
+            if (
+                env.model.current_iteration() <= 1
+                and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1
+            ):
                 raise no_split()
-            emit.log(f"no split improves the model at round {step}; stopping with {env.model.current_iteration()} rounds")
+            emit.log(f"no split improves the model at round {step}; "
+                     f"stopping with {env.model.current_iteration()} rounds")
             nonlocal converged
             converged = True
             raise lgb.callback.EarlyStopException(env.model.current_iteration() - 1, [])
@@ -269,7 +287,8 @@ def main(inp: TrainerInput) -> None:
     onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
                                  what="LightGBM's probabilities", metrics=metrics)
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f})")
-    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
+                        valid_rows=valid.rows, params=p,
                         trainer={"name": TRAINER, "library": "lightgbm", "version": lgb.__version__})
     if stopper.patience is not None:
         out["bestIteration"] = final_rounds

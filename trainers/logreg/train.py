@@ -53,7 +53,8 @@ PARAMS: dict[str, Param] = {
 def main(inp: TrainerInput) -> None:
     p = resolve_params(inp.params, PARAMS, TRAINER)
     if inp.resume is not None:
-        emit.log(f"resume from step {inp.resume.step} ignored: the logreg trainer has no checkpoints and trains from the start")
+        emit.log(f"resume from step {inp.resume.step} ignored: "
+                 "the logreg trainer has no checkpoints and trains from the start")
     if inp.device != "cpu":
         emit.log(f"device {inp.device} requested; scikit-learn trains on the CPU")
     s3 = S3()
@@ -62,7 +63,8 @@ def main(inp: TrainerInput) -> None:
 
     all_missing = [c for j, c in enumerate(inp.feature_columns) if np.isnan(train.X[:, j]).all()]
     if all_missing:
-        raise BadInput(f"featureColumns: {', '.join(all_missing)} is null on every training row; drop it or fix the snapshot")
+        raise BadInput(f"featureColumns: {', '.join(all_missing)} is null on every training row; "
+                       "drop it or fix the snapshot")
 
     # Imported once the inputs are checked (scikit-learn takes seconds to import).
     import sklearn
@@ -75,11 +77,14 @@ def main(inp: TrainerInput) -> None:
     cw = p["class_weight"]
     if isinstance(cw, dict):
         cw = {int(k): float(v) for k, v in cw.items()}
+    logreg = LogisticRegression(
+        C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=inp.seed
+    )
     pipe = Pipeline(
         [
             ("impute", SimpleImputer(strategy=p["impute_strategy"])),
             ("scale", StandardScaler()),
-            ("clf", LogisticRegression(C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=inp.seed)),
+            ("clf", logreg),
         ]
     )
     # The model is fitted on the float32 inputs the ONNX model will see; one BLAS thread keeps sums in one order.
@@ -93,7 +98,8 @@ def main(inp: TrainerInput) -> None:
     n_iter = int(np.max(clf.n_iter_))
     metrics = {**final_metrics(train, p_train, valid, p_valid), "iterations": float(n_iter)}
     if n_iter >= p["max_iter"]:
-        emit.log(f"lbfgs stopped at max_iter={p['max_iter']} before converging; raise params.max_iter or lower params.C")
+        emit.log(f"lbfgs stopped at max_iter={p['max_iter']} before converging; "
+                 "raise params.max_iter or lower params.C")
     emit.progress(2, STEPS, {k: metrics[k] for k in ("train_logloss", "valid_logloss", "valid_auc")}, phase="fitted")
 
     onnx_bytes = export_onnx(pipe, len(inp.feature_columns))
@@ -102,7 +108,8 @@ def main(inp: TrainerInput) -> None:
     emit.progress(3, STEPS, {"onnx_max_abs_diff": metrics["onnx_max_abs_diff"]}, phase="exported")
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f})")
     coef = clf.coef_[0]
-    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
+                        valid_rows=valid.rows, params=p,
                         trainer={"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__})
     out["coefficients"] = {c: float(w) for c, w in zip(inp.feature_columns, coef)}
     emit.result(out)

@@ -167,8 +167,8 @@ def main() -> int:
         "labeledRows": sum(p["labeledRows"] for p in partitions),
         "positives": sum(p["positives"] for p in partitions),
     }
-    h = sha256_json({"generator": GENERATOR, "featureSetHash": feature_set_hash, "partitions": [p["hash"] for p in partitions],
-                     "labelCutoff": body["labelCutoff"]})
+    h = sha256_json({"generator": GENERATOR, "featureSetHash": feature_set_hash,
+                     "partitions": [p["hash"] for p in partitions], "labelCutoff": body["labelCutoff"]})
     manifest = {"kind": body["kind"], "model": body["model"], "featureSetHash": feature_set_hash, "hash": h,
                 **{k: v for k, v in body.items() if k not in ("kind", "model", "featureSetHash")}}
     muri = f"{prefix}manifest-{h[:16]}.json"
