@@ -19,7 +19,7 @@ import { scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
 import { createS3Client, getObjectBytes, parseS3Uri } from '../../lib/infra/s3';
 import { makeFixtureSnapshot, PY_S3_READER, pythonEnv, runPython, type PythonRun } from '../helpers/python';
-import { deleteUnder } from '../helpers/s3';
+import { removeTestData } from '../helpers/s3';
 
 const cfg = loadConfig();
 const id = randomUUID().slice(0, 8);
@@ -150,15 +150,7 @@ beforeAll(async () => {
   features = (await readManifest(s3, manifestUri)).columns.features.map((f) => f.name);
 });
 
-afterAll(async () => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-  if (!s3) return;
-  try {
-    await deleteUnder(s3, cfg.s3.bucket, prefix);
-  } finally {
-    s3.destroy();
-  }
-});
+afterAll(() => removeTestData({ tmpDir, s3, bucket: cfg.s3.bucket, prefix }));
 
 describe('scoring parity: mlo (Arrow → tensor → onnxruntime-node) vs Python onnxruntime', () => {
   for (const [trainer, script, params] of [

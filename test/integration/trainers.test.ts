@@ -20,7 +20,7 @@ import {
   runPython,
   VENV_PYTHON as PYTHON,
 } from '../helpers/python';
-import { deleteUnder } from '../helpers/s3';
+import { removeTestData } from '../helpers/s3';
 
 const cfg = loadConfig();
 const GBDT = 'trainers/gbdt/train.py';
@@ -200,15 +200,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-  if (!s3) return;
-  try {
-    await deleteUnder(s3, cfg.s3.bucket, prefix);
-  } finally {
-    s3.destroy();
-  }
-});
+afterAll(() => removeTestData({ tmpDir, s3, bucket: cfg.s3.bucket, prefix }));
 
 // One uninterrupted GBDT run, shared by the conformance, determinism and resume tests.
 const GBDT_PARAMS = { rounds: 120, checkpoint_every: 40 };
@@ -316,8 +308,10 @@ describe('failures map to the contract exit codes', () => {
         name: 'training window outside the snapshot',
         script: GBDT,
         inp: input('bad-window', { train: { from: '2024-06-01', to: '2024-07-01' } }),
-        stderr:
-          /bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition .*its days: 2025-01-01 … 2025-01-07/,
+        stderr: new RegExp(
+          String.raw`bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition ` +
+            '.*its days: 2025-01-01 … 2025-01-07',
+        ),
       },
       {
         name: 'training window with no mature labels',
@@ -332,8 +326,10 @@ describe('failures map to the contract exit codes', () => {
         name: 'bad params',
         script: GBDT,
         inp: input('bad-params', { params: { num_leaves: 1, learnin_rate: 0.1 } }),
-        stderr:
-          /bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer.*params\.num_leaves: 1 must be in \[2, 131072\]/,
+        stderr: new RegExp(
+          String.raw`bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer` +
+            String.raw`.*params\.num_leaves: 1 must be in \[2, 131072\]`,
+        ),
       },
       {
         name: 'input that is not the contract',

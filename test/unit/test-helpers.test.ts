@@ -1,9 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_FEATURES, PY_S3_READER, pythonEnv, runPython } from '../helpers/python';
-import { deleteUnder } from '../helpers/s3';
+import { deleteUnder, removeTestData } from '../helpers/s3';
 
 const s3Config = {
   s3: {
@@ -61,5 +63,41 @@ describe('test/helpers/s3 deleteUnder', () => {
     expect(deletes.map((d) => d.input.Delete?.Objects?.length)).toEqual([500, 500, 203]);
     expect(deletes.every((d) => d.input.Bucket === 'b')).toBe(true);
     expect(deletes.flatMap((d) => d.input.Delete?.Objects ?? [])).toEqual(keys);
+  });
+});
+
+describe('test/helpers/s3 removeTestData', () => {
+  const listing = (sent: unknown[], fail: boolean) =>
+    ({
+      send: (cmd: unknown) => {
+        sent.push(cmd);
+        if (fail) return Promise.reject(new Error('S3 is down'));
+        return Promise.resolve({ Contents: [{ Key: 'p/a' }], IsTruncated: false });
+      },
+      destroy: () => sent.push('destroyed'),
+    }) as unknown as S3Client;
+
+  it('removes the temporary directory, the objects under the prefix, then the client', async () => {
+    const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-helpers-'));
+    const sent: unknown[] = [];
+    await removeTestData({ tmpDir, s3: listing(sent, false), bucket: 'b', prefix: 'p/' });
+    expect(fs.existsSync(tmpDir)).toBe(false);
+    expect(sent.map((c) => (typeof c === 'string' ? c : c?.constructor.name))).toEqual([
+      'ListObjectsV2Command',
+      'DeleteObjectsCommand',
+      'destroyed',
+    ]);
+  });
+
+  it('destroys the client when the deletion fails, and needs no client', async () => {
+    const sent: unknown[] = [];
+    const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-helpers-'));
+    await expect(removeTestData({ tmpDir, s3: listing(sent, true), bucket: 'b', prefix: 'p/' })).rejects.toThrow(
+      'S3 is down',
+    );
+    expect(sent.at(-1)).toBe('destroyed');
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-helpers-'));
+    await removeTestData({ tmpDir: other, s3: undefined, bucket: 'b', prefix: 'p/' });
+    expect(fs.existsSync(other)).toBe(false);
   });
 });
