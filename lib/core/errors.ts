@@ -29,12 +29,12 @@ export abstract class MloError extends Error {
 export class ConfigError extends MloError {
   readonly code = 'CONFIG_INVALID';
   readonly exitCode = EXIT_CODES.badInput;
+  override name = 'ConfigError';
   constructor(
     summary: string,
     readonly problems: string[],
   ) {
     super(`${summary}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
   }
 }
 
@@ -42,16 +42,14 @@ export class ConfigError extends MloError {
 export class BadInputError extends MloError {
   readonly code = 'BAD_INPUT';
   readonly exitCode = EXIT_CODES.badInput;
-  constructor(message: string) {
-    super(message);
-    this.name = 'BadInputError';
-  }
+  override name = 'BadInputError';
 }
 
 /** A service the command needs (Temporal, S3, MLflow) did not answer. */
 export class UnreachableError extends MloError {
   readonly code = 'UNREACHABLE';
   readonly exitCode = EXIT_CODES.unreachable;
+  override name = 'UnreachableError';
   constructor(
     readonly service: string,
     readonly address: string,
@@ -61,7 +59,6 @@ export class UnreachableError extends MloError {
       `${service} is unreachable at ${address}: ${detail}. Start the dev stack with \`npm run stack -- up\`, ` +
         `or point the configuration at a running ${service}.`,
     );
-    this.name = 'UnreachableError';
   }
 }
 
@@ -69,10 +66,7 @@ export class UnreachableError extends MloError {
 export class StackError extends MloError {
   readonly code = 'STACK';
   readonly exitCode = EXIT_CODES.unreachable;
-  constructor(message: string) {
-    super(message);
-    this.name = 'StackError';
-  }
+  override name = 'StackError';
 }
 
 export function isMloError(err: unknown): err is MloError {

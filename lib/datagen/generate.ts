@@ -389,6 +389,11 @@ function cardTesting(rng: Rng, w: World, buf: DayEvents, plan: Plan): void {
   }
 }
 
+/** The IP country of a payment on channel `ch`: `country` online, none (-1) in person. */
+function onlineIp(ch: number, country: number): number {
+  return ch === CHANNEL_ECOMMERCE ? country : -1;
+}
+
 /** (b) Geography: an active card suddenly pays from another country, in person (counterfeit) or online. */
 function geoChange(rng: Rng, w: World, buf: DayEvents, day: number, k: number): void {
   const card = w.cardActivity.sample(rng);
@@ -405,15 +410,7 @@ function geoChange(rng: Rng, w: World, buf: DayEvents, day: number, k: number): 
       m = rng.chance(0.5) ? highTicketIn(w, f).sample(rng) : highTicketIn(w, home).sample(rng);
       ch = CHANNEL_ECOMMERCE;
     }
-    buf.push(
-      t,
-      card,
-      m,
-      amountAt(rng, w, m, card, 1.3 + 2 * rng.next()),
-      ch,
-      ch === CHANNEL_ECOMMERCE ? f : -1,
-      GEO_CHANGE,
-    );
+    buf.push(t, card, m, amountAt(rng, w, m, card, 1.3 + 2 * rng.next()), ch, onlineIp(ch, f), GEO_CHANGE);
     t += 5 * MINUTE_MS + rng.int(55 * MINUTE_MS);
   }
 }
@@ -488,15 +485,8 @@ function compromisedDownstream(rng: Rng, w: World, buf: DayEvents, cards: readon
       } else {
         m = highTicketIn(w, f).sample(rng);
       }
-      buf.push(
-        t,
-        card,
-        m,
-        amountAt(rng, w, m, card, 1.5 + 2.5 * rng.next()),
-        ch,
-        ch === CHANNEL_ECOMMERCE ? f : -1,
-        COMPROMISED_MERCHANT,
-      );
+      const amount = amountAt(rng, w, m, card, 1.5 + 2.5 * rng.next());
+      buf.push(t, card, m, amount, ch, onlineIp(ch, f), COMPROMISED_MERCHANT);
       t += 2 * MINUTE_MS + rng.int(58 * MINUTE_MS);
     }
     used += k;

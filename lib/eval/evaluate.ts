@@ -14,16 +14,10 @@ import {
   type CurveSet,
   type MetricName,
 } from './metrics';
+import { EVAL_GATE_METRICS } from '../spec/model-spec';
 
-export const METRIC_NAMES: MetricName[] = [
-  'auc',
-  'pr_auc',
-  'log_loss',
-  'brier',
-  'ece',
-  'recall_at_fpr',
-  'recall_at_threshold',
-];
+/** The metrics of each model, overall and per slice: those an evaluation gate can name. */
+export const METRIC_NAMES: MetricName[] = [...EVAL_GATE_METRICS];
 
 export type SliceColumn = { column: string; codes: Int32Array; values: string[] };
 

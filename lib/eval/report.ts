@@ -363,9 +363,10 @@ function disagreementTable(top: ShadowResult['top']): string[] {
     '',
     '| event id | time | champion | candidate | Δ |',
     '|---|---|---:|---:|---:|',
-    ...top.map(
-      (t) => `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)} |`,
-    ),
+    ...top.map((t) => {
+      const scores = `${f4(t.champion)} | ${f4(t.candidate)} | ${signed(t.delta)}`;
+      return `| ${cell(String(t.id))} | ${t.ts ?? '—'} | ${scores} |`;
+    }),
   ];
 }
 

@@ -122,7 +122,7 @@ export function fillTensor(
         acc += y * 0;
       }
     }
-    if (acc !== 0) checkColumn(m, f, rows, start, end, policy, stats, where, describeRow);
+    if (acc !== 0) checkColumn(m, f, rows, start, end, { policy, stats, where, describeRow });
   }
 }
 
@@ -133,11 +133,9 @@ function checkColumn(
   rows: Int32Array | null,
   start: number,
   end: number,
-  policy: NanPolicy,
-  stats: FillStats,
-  where: string,
-  describeRow: (row: number) => string,
+  check: { policy: NanPolicy; stats: FillStats; where: string; describeRow: (row: number) => string },
 ): void {
+  const { policy, stats, where, describeRow } = check;
   const c = m.columns[f]!;
   const name = m.names[f]!;
   let nan = 0;

@@ -149,8 +149,15 @@ class SortScratch {
   }
 }
 
+/**
+ * What a group sort rearranges, by sorted position: the input row, its output slot and its
+ * timestamp; and the timestamps by input row (`ts`).
+ */
+type Positions = { order: Int32Array; outIdx: Int32Array; sts: Float64Array; ts: Float64Array };
+
 /** Stable insertion sort of positions [a, b) by timestamp, moving `order` and `outIdx` along. */
-function insertionSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array, a: number, b: number): void {
+function insertionSort(pos: Positions, a: number, b: number): void {
+  const { order, outIdx, sts } = pos;
   for (let i = a + 1; i < b; i++) {
     const t = sts[i]!;
     const row = order[i]!;
@@ -169,16 +176,8 @@ function insertionSort(order: Int32Array, outIdx: Int32Array, sts: Float64Array,
 }
 
 /** Apply a permutation of the group [a, b): new position a+i takes old position a+perm[i]. */
-function permuteGroup(
-  order: Int32Array,
-  outIdx: Int32Array,
-  sts: Float64Array,
-  ts: Float64Array,
-  a: number,
-  b: number,
-  perm: Int32Array,
-  s: SortScratch,
-): void {
+function permuteGroup(pos: Positions, a: number, b: number, perm: Int32Array, s: SortScratch): void {
+  const { order, outIdx, sts, ts } = pos;
   const m = b - a;
   const tmpOrder = s.tmpOrder;
   const tmpOut = s.tmpOut;
@@ -201,15 +200,8 @@ function permuteGroup(
  * the same for every row of the group (integer epoch-ms timestamps of one entity usually
  * need 3 to 5 passes).
  */
-function radixSort(
-  order: Int32Array,
-  outIdx: Int32Array,
-  sts: Float64Array,
-  ts: Float64Array,
-  a: number,
-  b: number,
-  s: SortScratch,
-): void {
+function radixSort(pos: Positions, a: number, b: number, s: SortScratch): void {
+  const sts = pos.sts;
   const m = b - a;
   s.ensure(m);
   const f64 = s.f64;
@@ -265,33 +257,63 @@ function radixSort(
     [hi, hi2] = [hi2, hi];
     [ix, ix2] = [ix2, ix];
   }
-  permuteGroup(order, outIdx, sts, ts, a, b, ix, s);
+  permuteGroup(pos, a, b, ix, s);
 }
 
 /** Fallback for big-endian hosts: a comparator sort (stable: ties keep their order). */
-function comparatorSort(
-  order: Int32Array,
-  outIdx: Int32Array,
-  sts: Float64Array,
-  ts: Float64Array,
-  a: number,
-  b: number,
-  s: SortScratch,
-): void {
+function comparatorSort(pos: Positions, a: number, b: number, s: SortScratch): void {
+  const sts = pos.sts;
   const m = b - a;
   s.ensure(m);
   const perm = s.ixA.subarray(0, m);
   for (let i = 0; i < m; i++) perm[i] = i;
   perm.sort((x, y) => sts[a + x]! - sts[a + y]! || x - y);
-  permuteGroup(order, outIdx, sts, ts, a, b, perm, s);
+  permuteGroup(pos, a, b, perm, s);
+}
+
+/** Whether positions [a, b) are in time order. */
+function isTimeSorted(sts: Float64Array, a: number, b: number): boolean {
+  let prev = -Infinity;
+  for (let p = a; p < b; p++) {
+    const t = sts[p]!;
+    if (t < prev) return false;
+    prev = t;
+  }
+  return true;
+}
+
+/** First position of [a, b) holding a target row, or -1. */
+function firstTarget(outIdx: Int32Array, a: number, b: number): number {
+  for (let p = a; p < b; p++) if (outIdx[p]! >= 0) return p;
+  return -1;
+}
+
+/** Last position of [a, b) holding a target row, or -1. */
+function lastTarget(outIdx: Int32Array, a: number, b: number): number {
+  for (let p = b - 1; p >= a; p--) if (outIdx[p]! >= 0) return p;
+  return -1;
 }
 
 /** Build the layout. `ts` and `key` have one entry per input row. */
 export function buildLayout(ts: Float64Array, key: Int32Array, targets: TargetSelection): Layout {
-  const n = ts.length;
   const { gid, numIds } = denseGroups(ts, key);
+  const { start, order, outIdx, sts } = placeByGroup(ts, gid, numIds, targets);
+  const { groups, numGroups, maxGroupSize } = activeGroups(start, numIds, outIdx);
+  sortGroups({ order, outIdx, sts, ts }, groups, numGroups);
+  return { numValid: order.length, order, sts, outIdx, groups, numGroups, maxGroupSize };
+}
 
-  // Stable counting sort by group id; output slots are assigned in input-row order.
+/**
+ * Stable counting sort of the valid rows by group id: group g holds positions
+ * [start[g], start[g + 1]); output slots are assigned in input-row order.
+ */
+function placeByGroup(
+  ts: Float64Array,
+  gid: Int32Array,
+  numIds: number,
+  targets: TargetSelection,
+): { start: Int32Array; order: Int32Array; outIdx: Int32Array; sts: Float64Array } {
+  const n = ts.length;
   const start = new Int32Array(numIds + 1);
   for (let i = 0; i < n; i++) {
     const g = gid[i]!;
@@ -330,22 +352,22 @@ export function buildLayout(ts: Float64Array, key: Int32Array, targets: TargetSe
       if (isTarget) rank++;
     }
   }
+  return { start, order, outIdx, sts };
+}
 
-  // Active groups: the ones with at least one target row.
+/** The groups with at least one target row, four Int32 each (see Layout.groups), and the largest one's size. */
+function activeGroups(
+  start: Int32Array,
+  numIds: number,
+  outIdx: Int32Array,
+): { groups: Int32Array; numGroups: number; maxGroupSize: number } {
   let numGroups = 0;
   let groups = new Int32Array(64);
   let maxGroupSize = 0;
   for (let g = 0; g < numIds; g++) {
     const a = start[g]!;
     const b = start[g + 1]!;
-    let first = -1;
-    let last = -1;
-    for (let p = a; p < b; p++) {
-      if (outIdx[p]! >= 0) {
-        if (first < 0) first = p;
-        last = p;
-      }
-    }
+    const first = firstTarget(outIdx, a, b);
     if (first < 0) continue;
     if ((numGroups + 1) * 4 > groups.length) {
       const bigger = new Int32Array(groups.length * 2);
@@ -355,41 +377,25 @@ export function buildLayout(ts: Float64Array, key: Int32Array, targets: TargetSe
     groups[numGroups * 4] = a;
     groups[numGroups * 4 + 1] = b;
     groups[numGroups * 4 + 2] = first;
-    groups[numGroups * 4 + 3] = last;
+    groups[numGroups * 4 + 3] = lastTarget(outIdx, a, b);
     numGroups++;
     if (b - a > maxGroupSize) maxGroupSize = b - a;
   }
+  return { groups: groups.subarray(0, numGroups * 4), numGroups, maxGroupSize };
+}
 
-  // Sort the active groups that are out of time order.
+/** Sorts by time the active groups that are out of time order, and records their targets' new span. */
+function sortGroups(pos: Positions, groups: Int32Array, numGroups: number): void {
+  const { outIdx, sts } = pos;
   const scratch = new SortScratch();
   for (let g = 0; g < numGroups; g++) {
     const a = groups[g * 4]!;
     const b = groups[g * 4 + 1]!;
-    let sorted = true;
-    let prev = -Infinity;
-    for (let p = a; p < b; p++) {
-      const t = sts[p]!;
-      if (t < prev) {
-        sorted = false;
-        break;
-      }
-      prev = t;
-    }
-    if (sorted) continue;
-    if (b - a <= INSERTION_SORT_MAX) insertionSort(order, outIdx, sts, a, b);
-    else if (LITTLE_ENDIAN) radixSort(order, outIdx, sts, ts, a, b, scratch);
-    else comparatorSort(order, outIdx, sts, ts, a, b, scratch);
-    let first = -1;
-    let last = -1;
-    for (let p = a; p < b; p++) {
-      if (outIdx[p]! >= 0) {
-        if (first < 0) first = p;
-        last = p;
-      }
-    }
-    groups[g * 4 + 2] = first;
-    groups[g * 4 + 3] = last;
+    if (isTimeSorted(sts, a, b)) continue;
+    if (b - a <= INSERTION_SORT_MAX) insertionSort(pos, a, b);
+    else if (LITTLE_ENDIAN) radixSort(pos, a, b, scratch);
+    else comparatorSort(pos, a, b, scratch);
+    groups[g * 4 + 2] = firstTarget(outIdx, a, b);
+    groups[g * 4 + 3] = lastTarget(outIdx, a, b);
   }
-
-  return { numValid, order, sts, outIdx, groups: groups.subarray(0, numGroups * 4), numGroups, maxGroupSize };
 }

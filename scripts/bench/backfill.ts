@@ -43,6 +43,7 @@ import type { WorkerInit, WorkerResult } from './lib/backfill-worker';
 import { summarizeProfiles } from './lib/cpuprofile';
 import { BENCH_ROOT, ensureDataset, readBytes } from './lib/dataset';
 import { featureSql, loadEvents, type FeatureColumn } from './lib/duckdb-features';
+import { runMain } from './lib/main';
 
 const FLAGS = {
   events: { kind: 'int', default: 5_000_000, help: 'events to generate' },
@@ -517,12 +518,4 @@ async function compare(
   return { mismatches, examples, rowProblems };
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exitCode = 1;
-  },
-);
+void runMain(main);

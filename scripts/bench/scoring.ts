@@ -43,6 +43,7 @@ import { ScoringModel } from '../../lib/eval/onnx-model';
 import { scoreRows } from '../../lib/eval/score';
 import { featureColumns, fillTensor, newFillStats } from '../../lib/eval/tensor';
 import { flagsOrExitCode, type ParsedFlags } from './lib/args';
+import { runMain } from './lib/main';
 
 const FLAGS = {
   rows: { kind: 'int', default: 1_048_576, help: 'feature rows to score (at least 1M for the reported figure)' },
@@ -52,44 +53,25 @@ const FLAGS = {
   seed: { kind: 'int', default: 7, help: 'data seed' },
 } as const;
 
-const FEATURES = [
-  'amount_log',
-  'amount_zscore_card',
-  'card_tx_count_1h',
-  'card_tx_count_24h',
-  'card_amount_sum_24h',
-  'merchant_distinct_7d',
-  'geo_mismatch',
-  'account_age_days_log',
-];
 const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
 
-/** Writes the data and the model (argv: outdir rows rounds seed). */
+/** Writes the data and the model (argv: outdir rows rounds seed root). */
 const PREPARE_PY = String.raw`
 import json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(sys.argv[5]) / "trainers"))
+sys.path.insert(0, str(Path(sys.argv[5]) / "trainers" / "tools"))
 import numpy as np, pyarrow as pa, pyarrow.ipc as ipc, lightgbm as lgb
 from gbdt.train import PARAMS, export_onnx, lgb_params
 from common import resolve_params
+from make_fixture_snapshot import FEATURES, draw_features
 out, rows, rounds, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng([seed, 0])
 n = rows
 country_web = rng.random(n) < 0.5
-amount_log = rng.normal(3.5, 1.2, n)
-amount_z = rng.normal(0, 1, n)
-cnt_1h = rng.poisson(0.6, n).astype(np.float64)
-cnt_24h = cnt_1h + rng.poisson(3.0, n)
-sum_24h = np.exp(amount_log) * (1 + cnt_24h) * rng.lognormal(0, 0.3, n)
-merch_7d = rng.poisson(4.0, n).astype(np.float64)
-geo = (rng.random(n) < 0.12).astype(np.float64)
-age_log = np.log1p(rng.exponential(400, n))
-logit = (-3.2 + 0.55 * (amount_log - 3.5) + 0.7 * amount_z + 0.65 * cnt_1h + 1.5 * geo - 0.45 * (age_log - 5.5)
-         + 0.08 * merch_7d + 0.6 * country_web + 0.5 * geo * (amount_z > 1))
-y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
-sum_24h[rng.random(n) < 0.03] = np.nan
-cols = [amount_log, amount_z, cnt_1h, cnt_24h, sum_24h, merch_7d, geo, age_log]
-names = ${JSON.stringify(FEATURES)}
+cols, y, sum_null = draw_features(rng, n, country_web)
+cols[FEATURES.index("card_amount_sum_24h")][sum_null] = np.nan
+names = FEATURES
 table = pa.table({k: pa.array(v, pa.float64()) for k, v in zip(names, cols)})
 with ipc.new_file(str(out / "data.arrow"), table.schema) as w:
     w.write_table(table)
@@ -248,16 +230,17 @@ class NodeSides {
 
   constructor(
     private readonly table: Table,
+    private readonly features: string[],
     private readonly model: ScoringModel,
     private readonly bare: InferenceSession,
     private readonly batch: number,
   ) {
     this.n = table.numRows;
-    const F = FEATURES.length;
+    const F = features.length;
     this.prepared = new Float32Array(this.n * F);
     fillTensor(
       this.prepared,
-      featureColumns(table, FEATURES, 'data.arrow'),
+      featureColumns(table, features, 'data.arrow'),
       null,
       0,
       this.n,
@@ -270,7 +253,7 @@ class NodeSides {
   /** mlo: feature columns, then scoreRows (fill the tensor, run, copy the probabilities out). */
   async mloPass(): Promise<number> {
     const t0 = process.hrtime.bigint();
-    const cols = featureColumns(this.table, FEATURES, 'data.arrow');
+    const cols = featureColumns(this.table, this.features, 'data.arrow');
     const [s] = await scoreRows([this.model], cols, null, { batchSize: this.batch, where: 'data.arrow' });
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
     this.mloScores = s!;
@@ -280,7 +263,7 @@ class NodeSides {
   /** session.run over subarrays of the prepared tensor; `keep` copies the scores out (for the check). */
   async barePass(keep = false): Promise<number> {
     const { n, batch, prepared } = this;
-    const F = FEATURES.length;
+    const F = this.features.length;
     const t0 = process.hrtime.bigint();
     for (let s = 0; s < n; s += batch) {
       const len = Math.min(batch, n - s);
@@ -335,7 +318,7 @@ function maxAbsDiff(a: Float64Array, b: Float64Array, n: number): number {
 function report(
   t: Times,
   d: { bare: number; python: number },
-  info: { n: number; trees: number; batch: number; reps: number; pythonOrt: unknown },
+  info: { n: number; features: number; trees: number; batch: number; reps: number; pythonOrt: unknown },
 ): Record<string, unknown> {
   const { n } = info;
   const mlo = n / best(t.mlo);
@@ -355,7 +338,7 @@ function report(
   return {
     bench: 'scoring',
     rows: n,
-    features: FEATURES.length,
+    features: info.features,
     trees: info.trees,
     batch: info.batch,
     reps: info.reps,
@@ -373,13 +356,17 @@ function report(
 }
 
 /** mlo's scoring model and a bare session of the same bytes, both single-threaded. */
-async function openSessions(dir: string, modelBytes: Buffer): Promise<{ model: ScoringModel; bare: InferenceSession }> {
+async function openSessions(
+  dir: string,
+  modelBytes: Buffer,
+  features: string[],
+): Promise<{ model: ScoringModel; bare: InferenceSession }> {
   const model = await ScoringModel.load(modelBytes, {
     role: 'candidate',
     version: 'bench',
     uri: path.join(dir, 'model.onnx'),
-    features: FEATURES,
-    inputColumnsTag: JSON.stringify(FEATURES),
+    features,
+    inputColumnsTag: JSON.stringify(features),
     probabilityTag: 'probabilities[1]',
     intraOpNumThreads: 1,
   });
@@ -400,15 +387,17 @@ async function main(): Promise<number> {
   const params = JSON.parse(readFileSync(path.join(dir, 'params.json'), 'utf8')) as { trees: number };
   const table = readIpcTable(readFileSync(path.join(dir, 'data.arrow')), 'data.arrow');
   const modelBytes = readFileSync(path.join(dir, 'model.onnx'));
+  // The data file holds the fixture snapshot's feature columns, in their order, and nothing else.
+  const features = table.schema.fields.map((f) => f.name);
   const n = table.numRows;
   const batch = flags.batch;
   console.log(
-    `${fmt(n)} rows × ${FEATURES.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ` +
+    `${fmt(n)} rows × ${features.length} features, GBDT ${params.trees} trees, batches of ${fmt(batch)}, ` +
       `${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
   );
 
-  const { model, bare } = await openSessions(dir, modelBytes);
-  const sides = new NodeSides(table, model, bare, batch);
+  const { model, bare } = await openSessions(dir, modelBytes, features);
+  const sides = new NodeSides(table, features, model, bare, batch);
   console.log('starting python onnxruntime …');
   const py = pythonServer(dir, batch);
   const pyInfo = await py.ready;
@@ -423,7 +412,14 @@ async function main(): Promise<number> {
     bare: maxAbsDiff(sides.mloScores, sides.bareScores, n),
     python: maxAbsDiff(sides.mloScores, pyScores, n),
   };
-  const summary = report(times, diffs, { n, trees: params.trees, batch, reps: flags.reps, pythonOrt: pyInfo.ort });
+  const summary = report(times, diffs, {
+    n,
+    features: features.length,
+    trees: params.trees,
+    batch,
+    reps: flags.reps,
+    pythonOrt: pyInfo.ort,
+  });
   const ok = diffs.bare <= 1e-6 && diffs.python <= 1e-6;
   if (!ok) console.error('scores differ by more than 1e-6: the comparison is not of the same computation');
   console.log(JSON.stringify(summary));
@@ -442,12 +438,4 @@ function readNpyFloat64(file: string): Float64Array {
   return out;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exitCode = 1;
-  },
-);
+void runMain(main);

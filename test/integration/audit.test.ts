@@ -145,7 +145,9 @@ describe('AuditTrail against versitygw and MLflow', () => {
     await trail.append(rec(model, 9), { idempotencyKey: 'after' });
     expect((await verifyAudit(s3, bucket, model, anchor)).problems).toEqual([]);
   });
+});
 
+describe('AuditTrail against versitygw and MLflow: lost races and retries', () => {
   it('a writer that loses the race for a seq (412 from versitygw) retries on the next one', async () => {
     const model = await newModel();
     await appendN(model, 1);
@@ -197,7 +199,9 @@ describe('AuditTrail against versitygw and MLflow', () => {
     expect(u1).toBe(`s3://${bucket}/${seqKey(model, 3)}`);
     expect((await verifyAudit(s3, bucket, model, anchor)).problems).toEqual([]);
   });
+});
 
+describe('AuditTrail against versitygw and MLflow: tampering and gaps', () => {
   it("detects record 2's bytes overwritten without the condition", async () => {
     const model = await newModel();
     await appendN(model, 3);
@@ -258,7 +262,9 @@ describe('AuditTrail against versitygw and MLflow', () => {
     expect(kinds(report.problems)).toEqual([['gap', 2]]);
     await expect(verifiedChampionHistory(s3, bucket, model, anchor)).rejects.toThrow(/seq 2 gap/);
   });
+});
 
+describe('AuditTrail against versitygw and MLflow: the CLI, truncation, unanchored and legacy records', () => {
   it('`mlo audit --verify` exits 0 on an intact chain and 2 naming the problem after a record is deleted', async () => {
     const model = await newModel();
     await appendN(model, 3);

@@ -6,10 +6,7 @@
  * scikit-learn on the same rows, gates, the reports in S3 and in the candidate's MLflow run,
  * a failing gate, bad input, and shadow scoring with and without a champion.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +21,7 @@ import {
 import { evaluationActivities, type EvaluateInput } from '../../activities/evaluation';
 import { shadowActivities, type ShadowInput } from '../../activities/shadow';
 import { trainingActivities, type RegisterInput, type TrialInput, type TrialResult } from '../../activities/training';
-import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
+import { loadConfig } from '../../lib/infra/config';
 import type { EvaluationReport, ShadowReport } from '../../lib/eval/report';
 import { FailureType } from '../../lib/core/failure-types';
 import { metricsOf, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
@@ -32,9 +29,10 @@ import { ModelAlias, RunTag, VersionTag } from '../../lib/registry/tags';
 import { getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
 import { parseSpec, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import type { RunWindows } from '../../lib/core/windows';
+import { makeFixtureSnapshot, PY_S3_READER, pythonEnv, runPython, type PythonRun } from '../helpers/python';
+import { deleteUnder } from '../helpers/s3';
 
 const cfg = loadConfig();
-const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
 const id = randomUUID().slice(0, 8);
 const MODEL = `eval-it-${id}`;
 const prefix = `tmp/test-evaluation/${id}/`;
@@ -110,27 +108,7 @@ function stage(s: ModelSpec, over: Partial<StageInput> = {}): StageInput {
   return { model: MODEL, spec: s, specHash: specHash(s), windows: WINDOWS, workflowId: `wf-${id}`, ...over };
 }
 
-function python(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        MLO_S3_ENDPOINT: cfg.s3.endpoint,
-        AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
-        AWS_DEFAULT_REGION: cfg.s3.region,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const python = (args: string[]): Promise<PythonRun> => runPython(args, pythonEnv(cfg));
 
 async function manifestRef(uri: string): Promise<FeatureSnapshotRef> {
   const loc = parseS3Uri(uri);
@@ -198,10 +176,8 @@ async function sklearnHoldout(
   uris: string[],
 ): Promise<{ n: number; positives: number; auc: number[]; ap: number[]; logloss: number[]; brier: number[] }> {
   const script = [
-    'import sys, json, boto3, numpy as np, onnxruntime as ort, pyarrow as pa, pyarrow.ipc as ipc',
+    ...PY_S3_READER,
     'from sklearn.metrics import roc_auc_score, average_precision_score, log_loss, brier_score_loss',
-    's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
-    'get = lambda u: s3.get_object(Bucket=u[5:].split("/", 1)[0], Key=u[5:].split("/", 1)[1])["Body"].read()',
     'm = json.loads(get(sys.argv[2])); w = json.loads(sys.argv[3])',
     'cols = [f["name"] for f in m["columns"]["features"]]',
     'parts = sorted((p for p in m["partitions"] if w["from"] <= p["day"] < w["to"]), key=lambda p: p["day"])',
@@ -238,22 +214,13 @@ async function sklearnHoldout(
 
 beforeAll(async () => {
   deps = buildDeps(cfg);
-  const r = await python([
-    'trainers/tools/make_fixture_snapshot.py',
+  const r = await makeFixtureSnapshot(
     `${base}snapshot/`,
-    '--seed',
-    '5',
-    '--days',
-    '8',
-    '--rows-per-day',
-    '4000',
-    '--immature-days',
-    '2',
-    '--model',
-    MODEL,
-  ]);
+    ['--seed', '5', '--days', '8', '--rows-per-day', '4000', '--immature-days', '2', '--model', MODEL],
+    pythonEnv(cfg),
+  );
   expect(r.code, r.stderr).toBe(0);
-  snapshot = await manifestRef(r.stdout.trim().split('\n').at(-1)!);
+  snapshot = await manifestRef(r.manifestUri);
   // A weak model first (the future champion), then a stronger one (the candidate).
   champion = await trainAndRegister('a', { rounds: 12, num_leaves: 4, min_data_in_leaf: 200 });
   candidate = await trainAndRegister('b', { rounds: 150, learning_rate: 0.05 });
@@ -262,17 +229,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!deps) return;
   try {
-    for (const p of [prefix, `reports/${MODEL}/`, `models/${MODEL}/`, `checkpoints/${MODEL}/`]) {
-      const keys = await listKeys(deps.s3, cfg.s3.bucket, p);
-      for (let i = 0; i < keys.length; i += 500) {
-        await deps.s3.send(
-          new DeleteObjectsCommand({
-            Bucket: cfg.s3.bucket,
-            Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
-          }),
-        );
-      }
-    }
+    for (const p of [prefix, `reports/${MODEL}/`, `models/${MODEL}/`, `checkpoints/${MODEL}/`])
+      await deleteUnder(deps.s3, cfg.s3.bucket, p);
     await deps.mlflow.deleteRegisteredModel(MODEL).catch(() => undefined);
   } finally {
     deps.s3.destroy();

@@ -6,22 +6,22 @@
  * float32), both single-threaded. The rows include unlabelled ones and missing values (the
  * fixture's card_amount_sum_24h has ~3 % nulls).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
+import { loadConfig } from '../../lib/infra/config';
 import { partitionsIn, readManifest, readPartition } from '../../lib/eval/data';
 import { ScoringModel } from '../../lib/eval/onnx-model';
 import { scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
-import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
+import { createS3Client, getObjectBytes, parseS3Uri } from '../../lib/infra/s3';
+import { makeFixtureSnapshot, PY_S3_READER, pythonEnv, runPython, type PythonRun } from '../helpers/python';
+import { removeTestData } from '../helpers/s3';
 
 const cfg = loadConfig();
-const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
 const id = randomUUID().slice(0, 8);
 const prefix = `tmp/test-scoring-parity/${id}/`;
 const base = `s3://${cfg.s3.bucket}/${prefix}`;
@@ -31,26 +31,8 @@ let s3: S3Client;
 let manifestUri = '';
 let features: string[] = [];
 
-const env = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  MLO_S3_ENDPOINT: cfg.s3.endpoint,
-  AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
-  AWS_DEFAULT_REGION: cfg.s3.region,
-  CUDA_VISIBLE_DEVICES: '',
-});
-
-function python(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { cwd: PROJECT_ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const env = (): NodeJS.ProcessEnv => pythonEnv(cfg, { CUDA_VISIBLE_DEVICES: '' });
+const python = (args: string[]): Promise<PythonRun> => runPython(args, env());
 
 async function train(
   script: string,
@@ -87,9 +69,7 @@ async function train(
 /** Python onnxruntime's scores of every row of the days' partitions, in file order. */
 async function pythonScores(onnxUri: string, out: string): Promise<Float64Array> {
   const script = [
-    'import sys, json, boto3, numpy as np, onnxruntime as ort, pyarrow as pa, pyarrow.ipc as ipc',
-    's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
-    'get = lambda u: s3.get_object(Bucket=u[5:].split("/", 1)[0], Key=u[5:].split("/", 1)[1])["Body"].read()',
+    ...PY_S3_READER,
     'm = json.loads(get(sys.argv[2])); days = json.loads(sys.argv[3])',
     'cols = [f["name"] for f in m["columns"]["features"]]',
     'so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1',
@@ -164,36 +144,13 @@ async function mloScores(
 
 beforeAll(async () => {
   s3 = createS3Client(cfg.s3);
-  const r = await python([
-    'trainers/tools/make_fixture_snapshot.py',
-    `${base}snapshot/`,
-    '--seed',
-    '11',
-    '--rows-per-day',
-    '3000',
-  ]);
+  const r = await makeFixtureSnapshot(`${base}snapshot/`, ['--seed', '11', '--rows-per-day', '3000'], env());
   expect(r.code, r.stderr).toBe(0);
-  manifestUri = r.stdout.trim().split('\n').at(-1)!;
+  manifestUri = r.manifestUri;
   features = (await readManifest(s3, manifestUri)).columns.features.map((f) => f.name);
 });
 
-afterAll(async () => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-  if (!s3) return;
-  try {
-    const keys = await listKeys(s3, cfg.s3.bucket, prefix);
-    for (let i = 0; i < keys.length; i += 500) {
-      await s3.send(
-        new DeleteObjectsCommand({
-          Bucket: cfg.s3.bucket,
-          Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
-        }),
-      );
-    }
-  } finally {
-    s3.destroy();
-  }
-});
+afterAll(() => removeTestData({ tmpDir, s3, bucket: cfg.s3.bucket, prefix }));
 
 describe('scoring parity: mlo (Arrow → tensor → onnxruntime-node) vs Python onnxruntime', () => {
   for (const [trainer, script, params] of [

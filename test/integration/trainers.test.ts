@@ -4,30 +4,27 @@
  * <file>` from the repository root, with the contract's environment, against the dev stack's
  * S3 and a synthetic snapshot written by trainers/tools/make_fixture_snapshot.py.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
-import { createS3Client, getObjectBytes, listKeys, parseS3Uri } from '../../lib/infra/s3';
+import { loadConfig } from '../../lib/infra/config';
+import { createS3Client, getObjectBytes, parseS3Uri } from '../../lib/infra/s3';
+import {
+  FIXTURE_FEATURES as FEATURES,
+  makeFixtureSnapshot,
+  PY_S3_READER,
+  pythonEnv,
+  runPython,
+  VENV_PYTHON as PYTHON,
+} from '../helpers/python';
+import { removeTestData } from '../helpers/s3';
 
 const cfg = loadConfig();
-const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
 const GBDT = 'trainers/gbdt/train.py';
 const LOGREG = 'trainers/logreg/train.py';
-const FEATURES = [
-  'amount_log',
-  'amount_zscore_card',
-  'card_tx_count_1h',
-  'card_tx_count_24h',
-  'card_amount_sum_24h',
-  'merchant_distinct_7d',
-  'geo_mismatch',
-  'account_age_days_log',
-];
 /** The fixture's days: 2025-01-01 … 2025-01-07; labels are null after noon of 01-06 (01-07 has none). */
 const TRAIN = { from: '2025-01-01', to: '2025-01-05' };
 const VALIDATION = { from: '2025-01-05', to: '2025-01-07' };
@@ -58,32 +55,7 @@ let manifestUri = '';
 
 /** The environment the training activity gives a trainer. */
 function contractEnv(over: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    MLO_S3_ENDPOINT: cfg.s3.endpoint,
-    AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
-    AWS_DEFAULT_REGION: cfg.s3.region,
-    MLFLOW_TRACKING_URI: cfg.mlflow.trackingUri,
-    CUDA_VISIBLE_DEVICES: '',
-    ...over,
-  };
-}
-
-function runPython(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
-  });
+  return pythonEnv(cfg, { MLFLOW_TRACKING_URI: cfg.mlflow.trackingUri, CUDA_VISIBLE_DEVICES: '', ...over });
 }
 
 function input(name: string, over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -143,9 +115,7 @@ const lastStderrLine = (r: Run) => r.stderr.trim().split('\n').at(-1) ?? '';
 /** Positive-class probabilities of each ONNX model on the same rows (one validation day), by onnxruntime. */
 async function scoreOnnx(onnxUris: string[]): Promise<number[][]> {
   const script = [
-    'import sys, json, boto3, numpy as np, onnxruntime as ort, pyarrow as pa, pyarrow.ipc as ipc',
-    's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
-    'get = lambda u: s3.get_object(Bucket=u[5:].split("/", 1)[0], Key=u[5:].split("/", 1)[1])["Body"].read()',
+    ...PY_S3_READER,
     'm = json.loads(get(sys.argv[2])); cols = json.loads(sys.argv[3]); day = sys.argv[4]',
     't = ipc.open_file(pa.py_buffer(get(next(p["uri"] for p in m["partitions"] if p["day"] == day)))).read_all()',
     'X = np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32)',
@@ -221,11 +191,8 @@ beforeAll(async () => {
     return;
   }
   s3 = createS3Client(cfg.s3);
-  const r = await runPython(
-    ['trainers/tools/make_fixture_snapshot.py', `${base}snapshot/`, '--seed', '7'],
-    contractEnv(),
-  );
-  manifestUri = r.stdout.trim().split('\n').at(-1) ?? '';
+  const r = await makeFixtureSnapshot(`${base}snapshot/`, ['--seed', '7'], contractEnv());
+  manifestUri = r.manifestUri;
   if (r.code !== 0 || !/^s3:\/\/.+\/manifest-[0-9a-f]{16}\.json$/.test(manifestUri)) {
     setupError = new Error(
       `make_fixture_snapshot.py failed (exit ${r.code}); is the dev stack up? run \`npm run stack -- up\`\n${r.stderr}`,
@@ -233,23 +200,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-  if (!s3) return;
-  try {
-    const keys = await listKeys(s3, cfg.s3.bucket, prefix);
-    for (let i = 0; i < keys.length; i += 500) {
-      await s3.send(
-        new DeleteObjectsCommand({
-          Bucket: cfg.s3.bucket,
-          Delete: { Objects: keys.slice(i, i + 500).map((k) => ({ Key: k.key })) },
-        }),
-      );
-    }
-  } finally {
-    s3.destroy();
-  }
-});
+afterAll(() => removeTestData({ tmpDir, s3, bucket: cfg.s3.bucket, prefix }));
 
 // One uninterrupted GBDT run, shared by the conformance, determinism and resume tests.
 const GBDT_PARAMS = { rounds: 120, checkpoint_every: 40 };
@@ -357,8 +308,10 @@ describe('failures map to the contract exit codes', () => {
         name: 'training window outside the snapshot',
         script: GBDT,
         inp: input('bad-window', { train: { from: '2024-06-01', to: '2024-07-01' } }),
-        stderr:
-          /bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition .*its days: 2025-01-01 … 2025-01-07/,
+        stderr: new RegExp(
+          String.raw`bad input: train: window \[2024-06-01, 2024-07-01\) selects no partition ` +
+            '.*its days: 2025-01-01 … 2025-01-07',
+        ),
       },
       {
         name: 'training window with no mature labels',
@@ -373,8 +326,10 @@ describe('failures map to the contract exit codes', () => {
         name: 'bad params',
         script: GBDT,
         inp: input('bad-params', { params: { num_leaves: 1, learnin_rate: 0.1 } }),
-        stderr:
-          /bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer.*params\.num_leaves: 1 must be in \[2, 131072\]/,
+        stderr: new RegExp(
+          String.raw`bad input: bad params: .*params\.learnin_rate: unknown parameter for the gbdt trainer` +
+            String.raw`.*params\.num_leaves: 1 must be in \[2, 131072\]`,
+        ),
       },
       {
         name: 'input that is not the contract',

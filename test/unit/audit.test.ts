@@ -165,7 +165,9 @@ describe('checkChain', () => {
       expect(r.problems.map((p) => [p.kind, p.severity])).toEqual([['unanchored', 'warning']]);
     }
   });
+});
 
+describe('checkChain: edits and deletions', () => {
   it('an edited middle record breaks the link after it; a non-canonical edit is also "changed"', () => {
     const entries = chain(3);
     const anchor = anchored(headOf(entries));
@@ -226,7 +228,9 @@ describe('checkChain', () => {
     expect(kinds(all.problems)).toEqual([['truncated', 5]]);
     expect(all.problems[0]?.detail).toContain('all were deleted');
   });
+});
 
+describe('checkChain: misplaced records, legacy keys, bad anchors, tails', () => {
   it('records moved between keys or models, a bad genesis and unreadable bytes are failures', () => {
     const entries = chain(3);
     const anchor = anchored(headOf(entries));
@@ -413,7 +417,9 @@ describe('AuditTrail (in memory)', () => {
     expect((await trail.append(rec(1), { idempotencyKey: 'old' })).created).toBe(true);
     expect(s3.puts).toBe(4);
   });
+});
 
+describe('AuditTrail (in memory): lost races, refusals and bad input', () => {
   it('a lost race (412) re-reads the head and takes the next seq', async () => {
     const { s3, trail } = memoryTrail();
     await trail.append(rec(1), { idempotencyKey: 'a' });

@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/infra/config';
 import { generateDataset, LocalDirSink, type DatasetManifest } from '../../lib/datagen';
-
-const PYTHON = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
+import { VENV_PYTHON as PYTHON } from '../helpers/python';
 
 const SCRIPT = String.raw`
 import json, sys

@@ -83,7 +83,10 @@ describe('evaluation gates', () => {
     expect(g!.status).toBe('fail');
     expect(g!.value).toBeCloseTo(-0.03, 12);
     expect(g!.note).toMatch(
-      /^1 of 2 slices with n ≥ 500 fail: country=BR \(n=600, -0.0300\); 1 slice\(s\) with n ≥ 500 have no auc \(one class\)$/,
+      new RegExp(
+        String.raw`^1 of 2 slices with n ≥ 500 fail: country=BR \(n=600, -0.0300\); ` +
+          String.raw`1 slice\(s\) with n ≥ 500 have no auc \(one class\)$`,
+      ),
     );
     expect(g!.slices!.map((s) => [s.slice, s.status])).toEqual([
       ['country=BR', 'fail'],

@@ -77,7 +77,10 @@ describe('evaluation summary', () => {
     expect(md).toContain('| metric | candidate | champion | Δ |');
     expect(md).toMatch(/\| ROC AUC \| \d\.\d{4} \| \d\.\d{4} \| [+-]\d\.\d{4} \|/);
     expect(md).toMatch(
-      /AUC Δ \(candidate − champion\) -0\.\d{4}, 95% CI \[-0\.\d{4}, [+-]0\.\d{4}\], p [=<] .* \(DeLong, paired on the same 1,200 rows\)/,
+      new RegExp(
+        String.raw`AUC Δ \(candidate − champion\) -0\.\d{4}, 95% CI \[-0\.\d{4}, [+-]0\.\d{4}\], ` +
+          String.raw`p [=<] .* \(DeLong, paired on the same 1,200 rows\)`,
+      ),
     );
     expect(md).toContain('Failing slices:\n- merchant=merchant_0000 (n=400, 100 positives): slice_auc_delta -0.');
     expect(md).toContain('[MLflow run](http://127.0.0.1:5050/#/experiments/3/runs/run7)');

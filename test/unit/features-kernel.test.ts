@@ -445,7 +445,9 @@ describe('computeWindowedFeatures: hand-computed examples', () => {
     expect(Array.from(out.std!)).toEqual([NaN, NaN, NaN, 0, 0, 0]);
     expect(out.mean![3]).toBeCloseTo(0.1, 15);
   });
+});
 
+describe('computeWindowedFeatures: hand-computed edge cases', () => {
   it('null keys and non-finite timestamps are never history, and get 0 / NaN features', () => {
     const ts = new Float64Array([1, 2, NaN, 3, 4]);
     const key = new Int32Array([1, -1, 1, 1, -1]);

@@ -64,7 +64,8 @@ def _is_int(v: Any) -> bool:
 
 def _day_range(raw: Any, field: str, problems: list[str]) -> DayRange | None:
     if not isinstance(raw, dict):
-        problems.append(f'{field}: expected an object {{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}} (from inclusive, to exclusive)')
+        problems.append(f'{field}: expected an object {{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}} '
+                        '(from inclusive, to exclusive)')
         return None
     ok = True
     for k in ("from", "to"):
@@ -82,7 +83,8 @@ def _day_range(raw: Any, field: str, problems: list[str]) -> DayRange | None:
         return None
     r = DayRange(raw["from"], raw["to"])
     if r.start >= r.end:
-        problems.append(f"{field}: from ({r.start}) must be before to ({r.end}); to is exclusive, so one day is from=D, to=D+1")
+        problems.append(f"{field}: from ({r.start}) must be before to ({r.end}); "
+                        "to is exclusive, so one day is from=D, to=D+1")
         return None
     return r
 
@@ -101,13 +103,15 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
     try:
         raw = json.loads(raw_text)
     except json.JSONDecodeError as e:
-        raise BadInput(f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); write the input as one JSON object") from None
+        raise BadInput(f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+                       "write the input as one JSON object") from None
     if not isinstance(raw, dict):
         raise BadInput(f"{source} must hold one JSON object, got {type(raw).__name__}")
     problems: list[str] = []
 
     if raw.get("contract") != CONTRACT:
-        problems.append(f'contract: expected "{CONTRACT}", got {json.dumps(raw.get("contract"))}; this trainer speaks {CONTRACT} only')
+        problems.append(f'contract: expected "{CONTRACT}", got {json.dumps(raw.get("contract"))}; '
+                        f'this trainer speaks {CONTRACT} only')
 
     manifest_uri = _s3_uri(raw.get("manifestUri"), "manifestUri", problems)
 
@@ -127,12 +131,14 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
     if not isinstance(label, str) or not label:
         problems.append('labelColumn: expected a column name, e.g. "label"')
     elif label in feature_columns:
-        problems.append(f"labelColumn: {json.dumps(label)} is also in featureColumns; the label must not be a model input")
+        problems.append(f"labelColumn: {json.dumps(label)} is also in featureColumns; "
+                        "the label must not be a model input")
 
     train = _day_range(raw.get("train"), "train", problems)
     validation = _day_range(raw.get("validation"), "validation", problems)
     if train and validation and train.overlaps(validation):
-        problems.append(f"validation: window {validation} overlaps the training window {train}; use an out-of-time window that does not overlap")
+        problems.append(f"validation: window {validation} overlaps the training window {train}; "
+                        "use an out-of-time window that does not overlap")
 
     params = raw.get("params", {})
     if params is None:
@@ -159,7 +165,8 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
             ruri = _s3_uri(r.get("uri"), "resume.uri", problems)
             rstep = r.get("step")
             if not _is_int(rstep) or rstep < 1:
-                problems.append(f"resume.step: expected a positive integer (the checkpoint's step), got {json.dumps(rstep)}")
+                problems.append("resume.step: expected a positive integer (the checkpoint's step), "
+                                f"got {json.dumps(rstep)}")
             elif ruri:
                 resume = Resume(ruri, rstep)
 
@@ -223,7 +230,8 @@ def resolve_params(given: dict[str, Any], spec: dict[str, Param], trainer: str) 
     out: dict[str, Any] = {}
     for name in given:
         if name not in spec:
-            problems.append(f"params.{name}: unknown parameter for the {trainer} trainer; known: {', '.join(sorted(spec))}")
+            problems.append(f"params.{name}: unknown parameter for the {trainer} trainer; "
+                            f"known: {', '.join(sorted(spec))}")
     for name, p in spec.items():
         v = given.get(name, p.default)
         if name in given:

@@ -43,14 +43,20 @@ def load_manifest(s3: S3, uri: str) -> dict[str, Any]:
     try:
         m = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadInput(f"manifestUri {uri} is not JSON ({e}); point manifestUri at a feature snapshot manifest") from None
+        raise BadInput(
+            f"manifestUri {uri} is not JSON ({e}); point manifestUri at a feature snapshot manifest"
+        ) from None
     problems: list[str] = []
     if not isinstance(m, dict):
         raise BadInput(f"manifestUri {uri} does not hold a JSON object")
     if m.get("kind") != SNAPSHOT_KIND:
         problems.append(f'kind is {json.dumps(m.get("kind"))}, expected "{SNAPSHOT_KIND}"')
     cols = m.get("columns")
-    if not isinstance(cols, dict) or not isinstance(cols.get("features"), list) or not isinstance(cols.get("label"), str):
+    if (
+        not isinstance(cols, dict)
+        or not isinstance(cols.get("features"), list)
+        or not isinstance(cols.get("label"), str)
+    ):
         problems.append("columns must hold id, timestamp, label, features[] and slices[]")
     parts = m.get("partitions")
     if not isinstance(parts, list):
@@ -79,10 +85,20 @@ def check_columns(inp: TrainerInput, m: dict[str, Any]) -> None:
             )
     if inp.label_column != m["columns"]["label"]:
         problems.append(
-            f"labelColumn: {json.dumps(inp.label_column)} is not the snapshot's label column {json.dumps(m['columns']['label'])}"
+            f"labelColumn: {json.dumps(inp.label_column)} is not the snapshot's label column "
+            f"{json.dumps(m['columns']['label'])}"
         )
     if problems:
         raise BadInput("; ".join(problems), problems)
+
+
+def load_train_valid(s3: S3, inp: TrainerInput) -> tuple[Matrix, Matrix]:
+    """The input's training and validation windows of its snapshot, its columns checked against the manifest."""
+    m = load_manifest(s3, inp.manifest_uri)
+    check_columns(inp, m)
+    train = load_window(s3, inp, m, inp.train, "train")
+    valid = load_window(s3, inp, m, inp.validation, "validation")
+    return train, valid
 
 
 def _read_ipc(raw: bytes, uri: str) -> Any:
@@ -96,7 +112,8 @@ def _read_ipc(raw: bytes, uri: str) -> Any:
         try:
             return ipc.open_stream(buf).read_all()
         except pa.ArrowInvalid as e:
-            raise BadInput(f"partition {uri} is not an Arrow IPC file or stream ({e}); the snapshot is corrupt, rebuild it") from None
+            raise BadInput(f"partition {uri} is not an Arrow IPC file or stream ({e}); "
+                           "the snapshot is corrupt, rebuild it") from None
 
 
 def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, field: str) -> Matrix:
@@ -121,27 +138,32 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
         missing = [c for c in [*inp.feature_columns, inp.label_column] if c not in names]
         if missing:
             raise BadInput(
-                f"partition {p['day']} ({p['uri']}) lacks column(s) {', '.join(missing)}; the snapshot does not match its manifest, rebuild it"
+                f"partition {p['day']} ({p['uri']}) lacks column(s) {', '.join(missing)}; "
+                "the snapshot does not match its manifest, rebuild it"
             )
         rows_read += t.num_rows
         label = t.column(inp.label_column)
         try:
             label = label.cast(pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} is {label.type}, expected Float64 1/0 (null = not mature)") from None
+            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} is {label.type}, "
+                           "expected Float64 1/0 (null = not mature)") from None
         keep = pc.is_valid(label)
         t2 = t.filter(keep)
         y = t2.column(inp.label_column).cast(pa.float64()).to_numpy()
         if y.size and not np.all((y == 0.0) | (y == 1.0)):
             bad = np.unique(y[(y != 0.0) & (y != 1.0)])[:5]
-            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} holds values other than 0/1 (e.g. {bad.tolist()}); the label must be binary")
+            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} holds values other than 0/1 "
+                           f"(e.g. {bad.tolist()}); the label must be binary")
         cols = []
         for c in inp.feature_columns:
             col = t2.column(c)
             try:
                 col = col.cast(pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise BadInput(f"featureColumns: {c} in {p['uri']} is {col.type}, not numeric; features must be Float64") from None
+                raise BadInput(
+                    f"featureColumns: {c} in {p['uri']} is {col.type}, not numeric; features must be Float64"
+                ) from None
             cols.append(col.to_numpy(zero_copy_only=False))  # nulls become NaN
         X = np.column_stack(cols).astype(np.float32) if cols else np.zeros((t2.num_rows, 0), np.float32)
         xs.append(X)
@@ -160,6 +182,7 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
     if pos == 0 or pos == mat.rows:
         only = "1 (positive)" if pos else "0 (negative)"
         raise BadInput(
-            f"{field}: window {window} has {mat.rows} labeled rows, all of class {only}; a binary classifier needs both classes, widen the window"
+            f"{field}: window {window} has {mat.rows} labeled rows, all of class {only}; "
+            "a binary classifier needs both classes, widen the window"
         )
     return mat

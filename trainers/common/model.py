@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from .data import Matrix
 from .errors import Crash
+from .metrics import auc, logloss
 from .s3 import S3
 
 INPUT_NAME = "features"
@@ -43,6 +45,25 @@ def result_fields(inp: Any, *, onnx_uri: str, sha256: str, metrics: dict[str, An
         "device": "cpu",
         "trainer": trainer,
     }
+
+
+def final_metrics(train: Matrix, p_train: np.ndarray, valid: Matrix, p_valid: np.ndarray) -> dict[str, float]:
+    """The metrics every trainer reports of its final model, from its probabilities on both windows."""
+    return {
+        "valid_auc": auc(valid.y, p_valid),
+        "valid_logloss": logloss(valid.y, p_valid),
+        "train_auc": auc(train.y, p_train),
+        "train_logloss": logloss(train.y, p_train),
+        "valid_positive_rate": float(valid.y.mean()),
+    }
+
+
+def convert_to_onnx(convert: Any, model: Any, tensor_type: Any, n_features: int, **options: Any) -> bytes:
+    """Converts a fitted model with a converter (onnxmltools, skl2onnx) to the contract's ONNX model, canonical bytes.
+
+    `tensor_type` is the converter's own FloatTensorType; the one input is `features`, float32 [None, n_features].
+    """
+    return canonical_bytes(convert(model, initial_types=[(INPUT_NAME, tensor_type([None, n_features]))], **options))
 
 
 def canonical_bytes(model: Any) -> bytes:
@@ -93,7 +114,8 @@ def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: floa
     ins = [i.name for i in model.graph.input]
     outs = [o.name for o in model.graph.output]
     if ins != [INPUT_NAME] or PROBABILITY_OUTPUT not in outs or "label" not in outs:
-        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
+        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; "
+                    f"expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
     got = onnx_scores(onnx_bytes, X)
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
     if not np.isfinite(diff) or diff > tol:
@@ -105,6 +127,14 @@ def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: floa
     return diff
 
 
+def publish_onnx(s3: S3, inp: Any, onnx_bytes: bytes, *, valid: Matrix, p_valid: np.ndarray, tol: float, what: str,
+                 metrics: dict[str, float]) -> tuple[str, str]:
+    """Checks the ONNX model against the trainer's own validation probabilities (`what`), records the
+    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256)."""
+    metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what)
+    return upload_onnx(s3, inp.output_prefix, onnx_bytes)
+
+
 def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str]:
     """Writes the model under `<outputPrefix>model-<sha256[:16]>.onnx` (one PUT); returns (uri, sha256).
 
@@ -113,5 +143,7 @@ def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str
     """
     sha = hashlib.sha256(onnx_bytes).hexdigest()
     uri = f"{output_prefix}model-{sha[:16]}.onnx"
-    s3.put_bytes(uri, onnx_bytes, content_type="application/octet-stream", metadata={"sha256": sha, "contract": "mlo.trainer/v1"})
+    s3.put_bytes(
+        uri, onnx_bytes, content_type="application/octet-stream", metadata={"sha256": sha, "contract": "mlo.trainer/v1"}
+    )
     return uri, sha

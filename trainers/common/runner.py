@@ -34,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
 
 def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
     guard_stdout()
-    parser = _Parser(prog=trainer, description=f"mlo trainer {trainer} (contract mlo.trainer/v1, see trainers/README.md)")
+    parser = _Parser(
+        prog=trainer, description=f"mlo trainer {trainer} (contract mlo.trainer/v1, see trainers/README.md)"
+    )
     parser.add_argument("--input", required=True, help="path to input.json")
     args = parser.parse_args()
     code = EXIT_OK

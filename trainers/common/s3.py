@@ -75,8 +75,16 @@ class S3:
         where = f"S3 at {endpoint() or 'AWS'}"
         if isinstance(err, bx.NoCredentialsError):
             return BadInput(f"{op} {uri}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        if isinstance(err, (bx.EndpointConnectionError, bx.ConnectionError, bx.HTTPClientError, bx.ConnectTimeoutError, bx.ReadTimeoutError)):
-            return Transient(f"{op} {uri}: {where} is unreachable ({err}); check MLO_S3_ENDPOINT and that the S3 service is up")
+        unreachable = (
+            bx.EndpointConnectionError,
+            bx.ConnectionError,
+            bx.HTTPClientError,
+            bx.ConnectTimeoutError,
+            bx.ReadTimeoutError,
+        )
+        if isinstance(err, unreachable):
+            return Transient(f"{op} {uri}: {where} is unreachable ({err}); "
+                             "check MLO_S3_ENDPOINT and that the S3 service is up")
         if isinstance(err, bx.ClientError):
             code = str(err.response.get("Error", {}).get("Code", ""))
             status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -85,7 +93,8 @@ class S3:
             if code == "NoSuchBucket":
                 return BadInput(f"{op} {uri}: bucket does not exist at {where}")
             if code in _CREDENTIAL_CODES or status == 403:
-                return BadInput(f"{op} {uri}: {where} refused the credentials ({code}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+                return BadInput(f"{op} {uri}: {where} refused the credentials ({code}); "
+                                "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
             if code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500) or status == 429:
                 return Transient(f"{op} {uri}: {where} answered {status} {code}; retry later")
             return BadInput(f"{op} {uri}: {where} answered {status} {code}: {err}")
@@ -101,7 +110,13 @@ class S3:
         except Exception as e:  # noqa: BLE001 - classified below
             raise self._fail(e, "reading", uri, what) from e
 
-    def put_bytes(self, uri: str, body: bytes, content_type: str = "application/octet-stream", metadata: dict[str, str] | None = None) -> None:
+    def put_bytes(
+        self,
+        uri: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         bucket, key = parse_uri(uri)
         try:
             kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body, "ContentType": content_type}

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
 from common import emit  # noqa: E402
-from common.data import check_columns, load_manifest, load_window  # noqa: E402
+from common.data import load_train_valid  # noqa: E402
 from common.metrics import auc, logloss, sigmoid  # noqa: E402
-from common.model import canonical_bytes, check_onnx, result_fields, upload_onnx  # noqa: E402
+from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
 
@@ -60,7 +60,9 @@ PARAMS: dict[str, Param] = {
     "max_bin": Param(255, "int", between(2, 65_535)),
     "scale_pos_weight": Param(1.0, "float", between(0, 1e6, lo_open=True)),
     "is_unbalance": Param(False, "bool"),
-    "early_stopping_rounds": Param(None, "int?", between(1, 100_000), "stop after k rounds without improvement on validation"),
+    "early_stopping_rounds": Param(
+        None, "int?", between(1, 100_000), "stop after k rounds without improvement on validation"
+    ),
     "early_stopping_metric": Param("logloss", "str", one_of("logloss", "auc")),
     "checkpoint_every": Param(50, "int", between(1, 100_000)),
     "progress_every": Param(10, "int", between(1, 100_000)),
@@ -140,16 +142,15 @@ def main(inp: TrainerInput) -> None:
         raise BadInput("params: is_unbalance and scale_pos_weight are exclusive; set one of them")
     bagging = p["bagging_freq"] > 0 and p["bagging_fraction"] < 1.0
     if bagging and inp.resume is not None:
-        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run (see trainers/README.md)")
+        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run "
+                 "(see trainers/README.md)")
     if inp.device != "cpu":
-        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), which serves any device")
+        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), "
+                 "which serves any device")
     rounds = p["rounds"]
     s3 = S3()
 
-    manifest = load_manifest(s3, inp.manifest_uri)
-    check_columns(inp, manifest)
-    train = load_window(s3, inp, manifest, inp.train, "train")
-    valid = load_window(s3, inp, manifest, inp.validation, "validation")
+    train, valid = load_train_valid(s3, inp)
     emit.log(f"train {inp.train}: {train.rows} labeled rows ({train.positives} positive) of {train.rows_read}; "
              f"validation {inp.validation}: {valid.rows} labeled rows ({valid.positives} positive)")
 
@@ -163,14 +164,21 @@ def main(inp: TrainerInput) -> None:
         try:
             init_booster = lgb.Booster(model_str=text)
         except lgb.basic.LightGBMError as e:
-            raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); resume from a checkpoint this trainer wrote") from None
+            raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); "
+                           "resume from a checkpoint this trainer wrote") from None
         start = init_booster.current_iteration()
         if start != inp.resume.step:
-            raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} rounds; pass the step of its checkpoint line")
+            raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} "
+                           "rounds; pass the step of its checkpoint line")
         if start > rounds:
-            raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; resume with the same params as the interrupted run")
-        if init_booster.num_feature() != len(inp.feature_columns) or init_booster.feature_name() != feature_names(inp.feature_columns):
-            raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns ({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
+            raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; "
+                           "resume with the same params as the interrupted run")
+        if (
+            init_booster.num_feature() != len(inp.feature_columns)
+            or init_booster.feature_name() != feature_names(inp.feature_columns)
+        ):
+            raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns "
+                           f"({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
 
     names = feature_names(inp.feature_columns)
     params = lgb_params(p, inp.seed)
@@ -194,7 +202,8 @@ def main(inp: TrainerInput) -> None:
 
     def before_round(env: Any) -> None:
         # env.iteration: 0-based index of the round about to be boosted (absolute, also when resumed)
-        env.model.reset_parameter({"feature_fraction_seed": round_seed(inp.seed, "feature_fraction", env.iteration + 1)})
+        ff_seed = round_seed(inp.seed, "feature_fraction", env.iteration + 1)
+        env.model.reset_parameter({"feature_fraction_seed": ff_seed})
 
     before_round.before_iteration = True  # type: ignore[attr-defined]
     before_round.order = 0  # type: ignore[attr-defined]
@@ -203,8 +212,10 @@ def main(inp: TrainerInput) -> None:
 
     def no_split() -> BadInput:
         return BadInput(
-            f"LightGBM finds no split on the {train.rows} training rows: the feature columns are constant there, or params "
-            f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; check the features or relax the params"
+            f"LightGBM finds no split on the {train.rows} training rows: "
+            "the feature columns are constant there, or params "
+            f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; "
+            "check the features or relax the params"
         )
 
     def after_round(env: Any) -> None:
@@ -213,9 +224,13 @@ def main(inp: TrainerInput) -> None:
         step = i + 1
         if env.model.current_iteration() < step:
             # LightGBM found no split with positive gain and added no tree: boosting has converged.
-            if env.model.current_iteration() <= 1 and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1:
+            if (
+                env.model.current_iteration() <= 1
+                and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1
+            ):
                 raise no_split()
-            emit.log(f"no split improves the model at round {step}; stopping with {env.model.current_iteration()} rounds")
+            emit.log(f"no split improves the model at round {step}; "
+                     f"stopping with {env.model.current_iteration()} rounds")
             nonlocal converged
             converged = True
             raise lgb.callback.EarlyStopException(env.model.current_iteration() - 1, [])
@@ -266,21 +281,14 @@ def main(inp: TrainerInput) -> None:
 
     p_valid = final.predict(valid.X)
     p_train = final.predict(train.X)
-    metrics = {
-        "valid_auc": auc(valid.y, p_valid),
-        "valid_logloss": logloss(valid.y, p_valid),
-        "train_auc": auc(train.y, p_train),
-        "train_logloss": logloss(train.y, p_train),
-        "valid_positive_rate": float(valid.y.mean()),
-        "rounds": float(final_rounds),
-    }
+    metrics = {**final_metrics(train, p_train, valid, p_valid), "rounds": float(final_rounds)}
 
     onnx_bytes = export_onnx(final, len(inp.feature_columns))
-    diff = check_onnx(onnx_bytes, valid.X, p_valid, ONNX_TOLERANCE, "LightGBM's probabilities")
-    metrics["onnx_max_abs_diff"] = diff
-    onnx_uri, sha = upload_onnx(s3, inp.output_prefix, onnx_bytes)
+    onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
+                                 what="LightGBM's probabilities", metrics=metrics)
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f})")
-    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
+                        valid_rows=valid.rows, params=p,
                         trainer={"name": TRAINER, "library": "lightgbm", "version": lgb.__version__})
     if stopper.patience is not None:
         out["bestIteration"] = final_rounds
@@ -293,14 +301,8 @@ def export_onnx(booster: Any, n_features: int) -> bytes:
     from onnxmltools.convert import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    model = convert_lightgbm(
-        booster,
-        name="mlo-gbdt",
-        initial_types=[("features", FloatTensorType([None, n_features]))],
-        zipmap=False,
-        target_opset=ONNX_OPSET,
-    )
-    return canonical_bytes(model)
+    return convert_to_onnx(convert_lightgbm, booster, FloatTensorType, n_features, name="mlo-gbdt", zipmap=False,
+                           target_opset=ONNX_OPSET)
 
 
 if __name__ == "__main__":

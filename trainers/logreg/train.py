@@ -20,9 +20,8 @@ import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
 from common import emit  # noqa: E402
-from common.data import check_columns, load_manifest, load_window  # noqa: E402
-from common.metrics import auc, logloss  # noqa: E402
-from common.model import canonical_bytes, check_onnx, result_fields, upload_onnx  # noqa: E402
+from common.data import load_train_valid  # noqa: E402
+from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
 
@@ -54,19 +53,18 @@ PARAMS: dict[str, Param] = {
 def main(inp: TrainerInput) -> None:
     p = resolve_params(inp.params, PARAMS, TRAINER)
     if inp.resume is not None:
-        emit.log(f"resume from step {inp.resume.step} ignored: the logreg trainer has no checkpoints and trains from the start")
+        emit.log(f"resume from step {inp.resume.step} ignored: "
+                 "the logreg trainer has no checkpoints and trains from the start")
     if inp.device != "cpu":
         emit.log(f"device {inp.device} requested; scikit-learn trains on the CPU")
     s3 = S3()
-    manifest = load_manifest(s3, inp.manifest_uri)
-    check_columns(inp, manifest)
-    train = load_window(s3, inp, manifest, inp.train, "train")
-    valid = load_window(s3, inp, manifest, inp.validation, "validation")
+    train, valid = load_train_valid(s3, inp)
     emit.progress(1, STEPS, {"train_rows": train.rows, "valid_rows": valid.rows}, phase="loaded")
 
     all_missing = [c for j, c in enumerate(inp.feature_columns) if np.isnan(train.X[:, j]).all()]
     if all_missing:
-        raise BadInput(f"featureColumns: {', '.join(all_missing)} is null on every training row; drop it or fix the snapshot")
+        raise BadInput(f"featureColumns: {', '.join(all_missing)} is null on every training row; "
+                       "drop it or fix the snapshot")
 
     # Imported once the inputs are checked (scikit-learn takes seconds to import).
     import sklearn
@@ -79,11 +77,14 @@ def main(inp: TrainerInput) -> None:
     cw = p["class_weight"]
     if isinstance(cw, dict):
         cw = {int(k): float(v) for k, v in cw.items()}
+    logreg = LogisticRegression(
+        C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=inp.seed
+    )
     pipe = Pipeline(
         [
             ("impute", SimpleImputer(strategy=p["impute_strategy"])),
             ("scale", StandardScaler()),
-            ("clf", LogisticRegression(C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=inp.seed)),
+            ("clf", logreg),
         ]
     )
     # The model is fitted on the float32 inputs the ONNX model will see; one BLAS thread keeps sums in one order.
@@ -95,26 +96,20 @@ def main(inp: TrainerInput) -> None:
         p_train = pipe.predict_proba(Xtr)[:, 1]
     clf = pipe.named_steps["clf"]
     n_iter = int(np.max(clf.n_iter_))
-    metrics = {
-        "valid_auc": auc(valid.y, p_valid),
-        "valid_logloss": logloss(valid.y, p_valid),
-        "train_auc": auc(train.y, p_train),
-        "train_logloss": logloss(train.y, p_train),
-        "valid_positive_rate": float(valid.y.mean()),
-        "iterations": float(n_iter),
-    }
+    metrics = {**final_metrics(train, p_train, valid, p_valid), "iterations": float(n_iter)}
     if n_iter >= p["max_iter"]:
-        emit.log(f"lbfgs stopped at max_iter={p['max_iter']} before converging; raise params.max_iter or lower params.C")
+        emit.log(f"lbfgs stopped at max_iter={p['max_iter']} before converging; "
+                 "raise params.max_iter or lower params.C")
     emit.progress(2, STEPS, {k: metrics[k] for k in ("train_logloss", "valid_logloss", "valid_auc")}, phase="fitted")
 
     onnx_bytes = export_onnx(pipe, len(inp.feature_columns))
-    diff = check_onnx(onnx_bytes, valid.X, p_valid, ONNX_TOLERANCE, "scikit-learn's probabilities")
-    metrics["onnx_max_abs_diff"] = diff
-    onnx_uri, sha = upload_onnx(s3, inp.output_prefix, onnx_bytes)
-    emit.progress(3, STEPS, {"onnx_max_abs_diff": diff}, phase="exported")
+    onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
+                                 what="scikit-learn's probabilities", metrics=metrics)
+    emit.progress(3, STEPS, {"onnx_max_abs_diff": metrics["onnx_max_abs_diff"]}, phase="exported")
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f})")
     coef = clf.coef_[0]
-    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows, valid_rows=valid.rows, params=p,
+    out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
+                        valid_rows=valid.rows, params=p,
                         trainer={"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__})
     out["coefficients"] = {c: float(w) for c, w in zip(inp.feature_columns, coef)}
     emit.result(out)
@@ -125,14 +120,8 @@ def export_onnx(pipe: Any, n_features: int) -> bytes:
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
 
-    model = convert_sklearn(
-        pipe,
-        name="mlo-logreg",
-        initial_types=[("features", FloatTensorType([None, n_features]))],
-        options={LogisticRegression: {"zipmap": False}},
-        target_opset=ONNX_OPSET,
-    )
-    return canonical_bytes(model)
+    return convert_to_onnx(convert_sklearn, pipe, FloatTensorType, n_features, name="mlo-logreg",
+                           options={LogisticRegression: {"zipmap": False}}, target_opset=ONNX_OPSET)
 
 
 if __name__ == "__main__":

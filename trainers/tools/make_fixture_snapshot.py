@@ -56,12 +56,12 @@ def sha256_json(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def make_day(seed: int, day_index: int, day: dt.date, n: int, cutoff_ms: int | None) -> tuple[pa.Table, int, int]:
-    rng = np.random.default_rng([seed, day_index])
-    day_start_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
-    ts = day_start_ms + np.sort(rng.integers(0, 86_400_000, size=n))
-    country = rng.choice(len(COUNTRIES), size=n, p=[0.4, 0.15, 0.15, 0.1, 0.1, 0.1])
-    channel = rng.choice(len(CHANNELS), size=n, p=[0.5, 0.35, 0.15])
+def draw_features(rng: np.random.Generator, n: int, web: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Draws n rows: the FEATURES (Float64, in that order), labels from a logistic model of them and of
+    `web` (bool per row, the channel with more fraud), and the rows where card_amount_sum_24h is null.
+
+    Also the scoring benchmark's data (scripts/bench/scoring.ts): keep the order of the draws.
+    """
     amount_log = rng.normal(3.5, 1.2, n)
     amount_z = rng.normal(0, 1, n)
     cnt_1h = rng.poisson(0.6, n).astype(np.float64)
@@ -78,11 +78,21 @@ def make_day(seed: int, day_index: int, day: dt.date, n: int, cutoff_ms: int | N
         + 1.5 * geo
         - 0.45 * (age_log - 5.5)
         + 0.08 * merch_7d
-        + 0.6 * (channel == 0)
+        + 0.6 * web
         + 0.5 * geo * (amount_z > 1)
     )
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
     sum_null = rng.random(n) < 0.03
+    return [amount_log, amount_z, cnt_1h, cnt_24h, sum_24h, merch_7d, geo, age_log], y, sum_null
+
+
+def make_day(seed: int, day_index: int, day: dt.date, n: int, cutoff_ms: int | None) -> tuple[pa.Table, int, int]:
+    rng = np.random.default_rng([seed, day_index])
+    day_start_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    ts = day_start_ms + np.sort(rng.integers(0, 86_400_000, size=n))
+    country = rng.choice(len(COUNTRIES), size=n, p=[0.4, 0.15, 0.15, 0.1, 0.1, 0.1])
+    channel = rng.choice(len(CHANNELS), size=n, p=[0.5, 0.35, 0.15])
+    features, y, sum_null = draw_features(rng, n, channel == 0)
     label_valid = np.ones(n, dtype=bool) if cutoff_ms is None else ts < cutoff_ms
     ids = np.int64(day_index + 1) * 1_000_000 + np.arange(n, dtype=np.int64)
     cols = {
@@ -91,15 +101,9 @@ def make_day(seed: int, day_index: int, day: dt.date, n: int, cutoff_ms: int | N
         "label": pa.array(y, pa.float64(), mask=~label_valid),
         "country": pa.array([COUNTRIES[i] for i in country], pa.string()),
         "channel": pa.array([CHANNELS[i] for i in channel], pa.string()),
-        "amount_log": pa.array(amount_log, pa.float64()),
-        "amount_zscore_card": pa.array(amount_z, pa.float64()),
-        "card_tx_count_1h": pa.array(cnt_1h, pa.float64()),
-        "card_tx_count_24h": pa.array(cnt_24h, pa.float64()),
-        "card_amount_sum_24h": pa.array(sum_24h, pa.float64(), mask=sum_null),
-        "merchant_distinct_7d": pa.array(merch_7d, pa.float64()),
-        "geo_mismatch": pa.array(geo, pa.float64()),
-        "account_age_days_log": pa.array(age_log, pa.float64()),
     }
+    for name, values in zip(FEATURES, features):
+        cols[name] = pa.array(values, pa.float64(), mask=sum_null if name == "card_amount_sum_24h" else None)
     table = pa.table(cols)
     labeled = int(label_valid.sum())
     positives = int(y[label_valid].sum())
@@ -163,8 +167,8 @@ def main() -> int:
         "labeledRows": sum(p["labeledRows"] for p in partitions),
         "positives": sum(p["positives"] for p in partitions),
     }
-    h = sha256_json({"generator": GENERATOR, "featureSetHash": feature_set_hash, "partitions": [p["hash"] for p in partitions],
-                     "labelCutoff": body["labelCutoff"]})
+    h = sha256_json({"generator": GENERATOR, "featureSetHash": feature_set_hash,
+                     "partitions": [p["hash"] for p in partitions], "labelCutoff": body["labelCutoff"]})
     manifest = {"kind": body["kind"], "model": body["model"], "featureSetHash": feature_set_hash, "hash": h,
                 **{k: v for k, v in body.items() if k not in ("kind", "model", "featureSetHash")}}
     muri = f"{prefix}manifest-{h[:16]}.json"

@@ -20,6 +20,7 @@ import {
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { mapBounded } from '../../core/concurrency';
 import { BadInputError } from '../../core/errors';
 import { hashOf } from '../../infra/hash';
 import { isNotFound, s3Uri } from '../../infra/s3';
@@ -54,8 +55,10 @@ export class AuditIntegrityError extends BadInputError {
     readonly problems: AuditProblem[],
     doing: string,
   ) {
+    const errors = describeProblems(problems.filter((p) => p.severity === 'error'));
     super(
-      `the audit trail of ${model} fails verification (${describeProblems(problems.filter((p) => p.severity === 'error'))}); ${doing}. Investigate the bucket before any rollback — \`mlo audit --model ${model} --verify\``,
+      `the audit trail of ${model} fails verification (${errors}); ${doing}. ` +
+        `Investigate the bucket before any rollback — \`mlo audit --model ${model} --verify\``,
     );
     this.name = 'AuditIntegrityError';
   }
@@ -129,22 +132,8 @@ export class AuditTrail {
       throw new BadInputError(`an audit record needs an idempotency key of 1-${MAX_IDEMPOTENCY_KEY} characters`);
 
     for (let attempt = 1; ; attempt++) {
-      // The anchor first: it only ever names records already written, so the listing that follows
-      // sees at least that far unless records were deleted.
-      const anchorState = await this.readAnchor(model);
-      const anchoredSeq = anchorState.kind === 'anchored' ? anchorState.head.seq : undefined;
-      const startAfter = anchoredSeq === undefined ? 0 : Math.max(0, anchoredSeq - this.window);
-      const seqs = (await this.listChain(model, startAfter)).seqs;
-      const newest = seqs.at(-1) ?? 0;
-      const fromSeq = Math.max(1, Math.min(newest - this.window + 1, anchoredSeq ?? Infinity));
-      const entries = await this.readEntries(
-        model,
-        seqs.filter((s) => s >= fromSeq),
-      );
-      const { report, links } = checkChain({ model, entries, anchor: anchorState, fromSeq });
-      if (!report.ok) throw new AuditIntegrityError(model, report.problems, 'nothing was appended');
+      const { anchorState, newest, links } = await this.verifiedTail(model);
       const head = links.at(-1);
-
       const existing = links.slice(-this.window).find((l) => l.record.idempotencyKey === idempotencyKey);
       if (existing && head)
         return this.result(
@@ -160,31 +149,66 @@ export class AuditTrail {
         prevHash: head?.hash ?? GENESIS_HASH,
         idempotencyKey,
       };
-      const key = seqKey(model, chained.seq);
-      const bytes = encodeRecord(chained);
-      try {
-        await this.s3.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: bytes,
-            ContentType: 'application/json',
-            IfNoneMatch: '*',
-          }),
-        );
-      } catch (err) {
-        if (!isLostRace(err)) throw err;
-        if (attempt >= this.maxAttempts)
-          throw new Error(
-            `the audit trail of ${model}: ${attempt} appends in a row lost the race for the next record to concurrent writers; nothing was appended, try again`,
-            { cause: err },
-          );
+      const link = await this.create(chained, attempt);
+      if (!link) {
         await sleep(Math.round(Math.random() * 25 * attempt));
         continue;
       }
-      const link: ChainLink = { key, seq: chained.seq, hash: hashBytes(bytes), record: chained };
       return this.result(link, true, await this.moveAnchor(model, anchorState, { seq: link.seq, hash: link.hash }));
     }
+  }
+
+  /**
+   * Reads the anchor, lists the chain and checks its tail: the last `idempotencyWindow` records
+   * and every record past the anchor. AuditIntegrityError when the tail fails verification.
+   */
+  private async verifiedTail(model: string): Promise<{ anchorState: AnchorState; newest: number; links: ChainLink[] }> {
+    // The anchor first: it only ever names records already written, so the listing that follows
+    // sees at least that far unless records were deleted.
+    const anchorState = await this.readAnchor(model);
+    const anchoredSeq = anchorState.kind === 'anchored' ? anchorState.head.seq : undefined;
+    const startAfter = anchoredSeq === undefined ? 0 : Math.max(0, anchoredSeq - this.window);
+    const seqs = (await this.listChain(model, startAfter)).seqs;
+    const newest = seqs.at(-1) ?? 0;
+    const fromSeq = Math.max(1, Math.min(newest - this.window + 1, anchoredSeq ?? Infinity));
+    const entries = await this.readEntries(
+      model,
+      seqs.filter((s) => s >= fromSeq),
+    );
+    const { report, links } = checkChain({ model, entries, anchor: anchorState, fromSeq });
+    if (!report.ok) throw new AuditIntegrityError(model, report.problems, 'nothing was appended');
+    return { anchorState, newest, links };
+  }
+
+  /**
+   * Creates the record at its seq's key, never overwriting: its link, or undefined when a
+   * concurrent writer won that seq (an Error once `maxAttempts` attempts lost in a row).
+   */
+  private async create(chained: ChainedAuditRecord, attempt: number): Promise<ChainLink | undefined> {
+    const model = chained.model;
+    const key = seqKey(model, chained.seq);
+    const bytes = encodeRecord(chained);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: bytes,
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (err) {
+      if (!isLostRace(err)) throw err;
+      if (attempt >= this.maxAttempts)
+        throw new Error(
+          `the audit trail of ${model}: ${attempt} appends in a row lost the race for the next record ` +
+            'to concurrent writers; nothing was appended, try again',
+          { cause: err },
+        );
+      return undefined;
+    }
+    return { key, seq: chained.seq, hash: hashBytes(bytes), record: chained };
   }
 
   /** Verifies the whole chain of the model against the anchor. */
@@ -268,7 +292,8 @@ export class AuditTrail {
   }
 
   private async readEntries(model: string, seqs: number[]): Promise<ChainEntry[]> {
-    return mapLimit(seqs, this.concurrency, async (seq) => {
+    // checkChain orders the entries by seq, so the order reads finish in does not matter.
+    return mapBounded(seqs, this.concurrency, async (seq) => {
       const key = seqKey(model, seq);
       return { key, seq, bytes: await getBytes(this.s3, this.bucket, key) };
     });
@@ -335,15 +360,14 @@ export async function readAudit(s3: S3Client, bucket: string, model: string): Pr
     for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
-  const read = await mapLimit(keys.sort(), 8, async (key) => {
+  const read = await mapBounded(keys, 8, async (key) => {
     const bytes = await getBytes(s3, bucket, key);
     return bytes ? { key, record: JSON.parse(new TextDecoder().decode(bytes)) as AuditRecord } : undefined;
   });
-  const order = (r: AuditRecord) => (r as Partial<ChainedAuditRecord>).seq ?? 0;
   return read
     .filter((x) => x !== undefined)
-    .map((x) => x.record)
-    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : order(a) - order(b)));
+    .sort(displayOrder)
+    .map((x) => x.record);
 }
 
 function checkedModel(model: string): string {
@@ -375,17 +399,12 @@ export function isLostRace(err: unknown): boolean {
   );
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+/** By `at`, then seq (legacy records have none), then key, as reads finish in any order. */
+function displayOrder(a: { key: string; record: AuditRecord }, b: { key: string; record: AuditRecord }): number {
+  if (a.record.at < b.record.at) return -1;
+  if (a.record.at > b.record.at) return 1;
+  const seq = (r: AuditRecord) => (r as Partial<ChainedAuditRecord>).seq ?? 0;
+  return seq(a.record) - seq(b.record) || (a.key < b.key ? -1 : 1);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -110,45 +110,72 @@ export function checkChain(input: {
 }): ChainCheck {
   const { model, anchor } = input;
   const fromSeq = input.fromSeq ?? 1;
-  const problems: AuditProblem[] = [];
+  const entries = input.entries.filter((e) => e.seq >= fromSeq).sort((a, b) => a.seq - b.seq);
+  const parsed = parseEntries(model, entries);
+  const { hashes, links } = parsed;
+  const newest = entries.at(-1)?.seq ?? 0;
+  const problems: AuditProblem[] = [
+    ...unchainedProblems(model, input.otherKeys ?? []),
+    ...parsed.problems,
+    ...gapProblems(entries, fromSeq, newest),
+    ...linkProblems(links, hashes, fromSeq),
+    ...anchorProblems({ model, anchor, entries, hashes, fromSeq, newest }),
+  ];
 
-  for (const key of [...(input.otherKeys ?? [])].sort())
-    problems.push(
+  const head = hashes.has(newest) ? { seq: newest, hash: hashes.get(newest) ?? '' } : undefined;
+  const report: AuditReport = {
+    ok: !problems.some((p) => p.severity === 'error'),
+    model,
+    records: entries.length,
+    ...(head ? { head } : {}),
+    anchor,
+    problems,
+  };
+  return { report, links };
+}
+
+/** Objects under the prefix at keys that are not chain keys: listed, never used for lineage. */
+function unchainedProblems(model: string, otherKeys: string[]): AuditProblem[] {
+  return [...otherKeys]
+    .sort()
+    .map((key) =>
       problem(
         'unchained',
         `${key} is not a chain record (audit/${model}/<seq>.json); it is listed, never used for lineage`,
         { key },
       ),
     );
+}
 
-  const entries = input.entries.filter((e) => e.seq >= fromSeq).sort((a, b) => a.seq - b.seq);
+/**
+ * Reads each entry (sorted by seq): the hash of its stored bytes (also for records that do not
+ * parse, so the link after them is still checked), and its record when it parses and its fields
+ * agree with its key and model.
+ */
+function parseEntries(
+  model: string,
+  entries: ChainEntry[],
+): { hashes: Map<number, string>; links: ChainLink[]; problems: AuditProblem[] } {
   const hashes = new Map<number, string>();
   const links: ChainLink[] = [];
-
+  const problems: AuditProblem[] = [];
   for (const e of entries) {
+    const at = { seq: e.seq, key: e.key };
     if (!e.bytes) {
-      problems.push(problem('unreadable', `${e.key} is listed but could not be read`, { seq: e.seq, key: e.key }));
+      problems.push(problem('unreadable', `${e.key} is listed but could not be read`, at));
       continue;
     }
     const hash = hashBytes(e.bytes);
     hashes.set(e.seq, hash);
     const decoded = decodeRecord(e.bytes);
     if (!decoded.ok) {
-      problems.push(problem('unreadable', `${e.key} ${decoded.detail}`, { seq: e.seq, key: e.key }));
+      problems.push(problem('unreadable', `${e.key} ${decoded.detail}`, at));
       continue;
     }
     const r = decoded.record;
-    const at = { seq: e.seq, key: e.key };
-    if (r.seq !== e.seq) {
-      problems.push(problem('changed', `${e.key} holds a record that says seq ${String(r.seq)}`, at));
-      continue;
-    }
-    if (r.model !== model) {
-      problems.push(problem('changed', `${e.key} holds a record of model "${String(r.model)}"`, at));
-      continue;
-    }
-    if (!isHashHex(r.prevHash)) {
-      problems.push(problem('changed', `${e.key} has no valid prevHash`, at));
+    const mismatch = fieldMismatch(e, r, model);
+    if (mismatch) {
+      problems.push(problem('changed', mismatch, at));
       continue;
     }
     if (!isCanonicalEncoding(e.bytes, r))
@@ -157,32 +184,41 @@ export function checkChain(input: {
       );
     links.push({ key: e.key, seq: e.seq, hash, record: r });
   }
+  return { hashes, links, problems };
+}
 
-  // Contiguity: every seq from fromSeq to the newest one must be there.
+/** Why a decoded record does not belong at its key, or undefined when it does. */
+function fieldMismatch(e: ChainEntry, r: ChainedAuditRecord, model: string): string | undefined {
+  if (r.seq !== e.seq) return `${e.key} holds a record that says seq ${String(r.seq)}`;
+  if (r.model !== model) return `${e.key} holds a record of model "${String(r.model)}"`;
+  if (!isHashHex(r.prevHash)) return `${e.key} has no valid prevHash`;
+  return undefined;
+}
+
+/** Contiguity: every seq from fromSeq to the newest one must be there; one problem per missing run. */
+function gapProblems(entries: ChainEntry[], fromSeq: number, newest: number): AuditProblem[] {
   const present = new Set(entries.map((e) => e.seq));
-  const newest = entries.at(-1)?.seq ?? 0;
+  const problems: AuditProblem[] = [];
   for (let s = fromSeq; s <= newest; s++) {
     if (present.has(s)) continue;
     let end = s;
     while (end + 1 <= newest && !present.has(end + 1)) end++;
-    problems.push(
-      problem('gap', `${range(s, end)} of ${newest} ${s === end ? 'is' : 'are'} missing: deleted from the bucket`, {
-        seq: s,
-      }),
-    );
+    const verb = s === end ? 'is' : 'are';
+    problems.push(problem('gap', `${range(s, end)} of ${newest} ${verb} missing: deleted from the bucket`, { seq: s }));
     s = end;
   }
+  return problems;
+}
 
-  // Links: each record names the hash of the stored bytes before it.
+/** Links: each record names the hash of the stored bytes before it (record 1 the genesis value). */
+function linkProblems(links: ChainLink[], hashes: Map<number, string>, fromSeq: number): AuditProblem[] {
+  const problems: AuditProblem[] = [];
   for (const l of links) {
+    const at = { seq: l.seq, key: l.key };
+    const named = short(l.record.prevHash);
     if (l.seq === 1) {
       if (l.record.prevHash !== GENESIS_HASH)
-        problems.push(
-          problem('bad-link', `record 1's prevHash ${short(l.record.prevHash)}… is not the genesis value`, {
-            seq: 1,
-            key: l.key,
-          }),
-        );
+        problems.push(problem('bad-link', `record 1's prevHash ${named}… is not the genesis value`, at));
       continue;
     }
     if (l.seq === fromSeq) continue; // its predecessor was not read
@@ -192,85 +228,98 @@ export function checkChain(input: {
       problems.push(
         problem(
           'bad-link',
-          `record ${l.seq} names ${short(l.record.prevHash)}… as the hash of record ${l.seq - 1}, whose bytes hash to ${short(prev)}…: record ${l.seq - 1} was changed after record ${l.seq} was written, or record ${l.seq} was forged`,
-          { seq: l.seq, key: l.key },
+          `record ${l.seq} names ${named}… as the hash of record ${l.seq - 1}, ` +
+            `whose bytes hash to ${short(prev)}…: ` +
+            `record ${l.seq - 1} was changed after record ${l.seq} was written, or record ${l.seq} was forged`,
+          at,
         ),
       );
   }
+  return problems;
+}
 
-  // The anchor, kept outside the bucket, catches what the chain alone cannot: deleted or
-  // rewritten newest records.
+/**
+ * The anchor, kept outside the bucket, catches what the chain alone cannot: deleted or
+ * rewritten newest records.
+ */
+function anchorProblems(input: {
+  model: string;
+  anchor: AnchorState;
+  entries: ChainEntry[];
+  hashes: Map<number, string>;
+  fromSeq: number;
+  newest: number;
+}): AuditProblem[] {
+  const { model, anchor, entries } = input;
   const count = entries.length;
-  const noAnchor = (why: string) =>
+  const noAnchor = (why: string): AuditProblem[] =>
+    count > 0
+      ? [
+          problem(
+            'unanchored',
+            `${why}: the trail's ${count} record(s) cannot be checked against deletion of the newest ones`,
+            { seq: entries[0]?.seq },
+          ),
+        ]
+      : [];
+  switch (anchor.kind) {
+    case 'none':
+      return noAnchor('no anchor was consulted');
+    case 'no-model':
+      return noAnchor(`registered model ${model} does not exist in MLflow, so the trail is not anchored`);
+    case 'absent':
+      return noAnchor(`registered model ${model} carries no anchor tag`);
+    case 'invalid':
+      return [problem('anchor-mismatch', `the anchor tag of ${model} is not {"seq":N,"hash":"…"}: ${anchor.detail}`)];
+    case 'anchored':
+      return anchoredHeadProblems({ ...input, head: anchor.head });
+  }
+}
+
+/** The chain against an anchored head: records deleted past it, it rewritten, records written after it. */
+function anchoredHeadProblems(input: {
+  head: AuditHead;
+  entries: ChainEntry[];
+  hashes: Map<number, string>;
+  fromSeq: number;
+  newest: number;
+}): AuditProblem[] {
+  const { head, entries, hashes, fromSeq, newest } = input;
+  const { seq, hash } = head;
+  if (seq > newest) {
+    const detail =
+      newest === 0
+        ? `the anchor names record ${seq} but the trail holds no chain records: all were deleted`
+        : `the anchor names record ${seq} but the newest record is ${newest}: ${range(newest + 1, seq)} were deleted`;
+    return [problem('truncated', detail, { seq })];
+  }
+  const problems: AuditProblem[] = [];
+  if (seq >= fromSeq) {
+    const actual = hashes.get(seq);
+    if (actual !== undefined && actual !== hash)
+      problems.push(
+        problem(
+          'changed',
+          `record ${seq} hashes to ${short(actual)}… but the anchor recorded ${short(hash)}…: it was rewritten`,
+          {
+            seq,
+            key: entries.find((e) => e.seq === seq)?.key,
+          },
+        ),
+      );
+  }
+  if (newest > seq) {
+    const verb = newest === seq + 1 ? 'is' : 'are';
     problems.push(
       problem(
         'unanchored',
-        `${why}: the trail's ${count} record(s) cannot be checked against deletion of the newest ones`,
-        { seq: entries[0]?.seq },
+        `${range(seq + 1, newest)} ${verb} past the anchor (record ${seq}): ` +
+          'a writer stopped between writing and anchoring; the next append re-anchors',
+        { seq: seq + 1 },
       ),
     );
-  switch (anchor.kind) {
-    case 'none':
-      if (count > 0) noAnchor('no anchor was consulted');
-      break;
-    case 'no-model':
-      if (count > 0) noAnchor(`registered model ${model} does not exist in MLflow, so the trail is not anchored`);
-      break;
-    case 'absent':
-      if (count > 0) noAnchor(`registered model ${model} carries no anchor tag`);
-      break;
-    case 'invalid':
-      problems.push(
-        problem('anchor-mismatch', `the anchor tag of ${model} is not {"seq":N,"hash":"…"}: ${anchor.detail}`),
-      );
-      break;
-    case 'anchored': {
-      const { seq, hash } = anchor.head;
-      if (seq > newest) {
-        problems.push(
-          problem(
-            'truncated',
-            newest === 0
-              ? `the anchor names record ${seq} but the trail holds no chain records: all were deleted`
-              : `the anchor names record ${seq} but the newest record is ${newest}: ${range(newest + 1, seq)} were deleted`,
-            { seq },
-          ),
-        );
-        break;
-      }
-      if (seq >= fromSeq) {
-        const actual = hashes.get(seq);
-        if (actual !== undefined && actual !== hash)
-          problems.push(
-            problem(
-              'changed',
-              `record ${seq} hashes to ${short(actual)}… but the anchor recorded ${short(hash)}…: it was rewritten`,
-              { seq, key: entries.find((e) => e.seq === seq)?.key },
-            ),
-          );
-      }
-      if (newest > seq)
-        problems.push(
-          problem(
-            'unanchored',
-            `${range(seq + 1, newest)} ${newest === seq + 1 ? 'is' : 'are'} past the anchor (record ${seq}): a writer stopped between writing and anchoring; the next append re-anchors`,
-            { seq: seq + 1 },
-          ),
-        );
-      break;
-    }
   }
-
-  const head = hashes.has(newest) ? { seq: newest, hash: hashes.get(newest) ?? '' } : undefined;
-  const report: AuditReport = {
-    ok: !problems.some((p) => p.severity === 'error'),
-    model,
-    records: count,
-    ...(head ? { head } : {}),
-    anchor,
-    problems,
-  };
-  return { report, links };
+  return problems;
 }
 
 /** One line per problem, for messages and the CLI: `seq 3 bad-link: …`. */

@@ -16,7 +16,10 @@ export type MlflowErrorInit = {
   cause?: unknown;
 };
 
-/** Any failure of an MLflow call. `kind` is the discriminator; subclasses exist per kind. */
+/**
+ * Any failure of an MLflow call. `kind` is the discriminator; subclasses exist per kind and
+ * differ only in `name`, `code`, `exitCode` and `kind`.
+ */
 export class MlflowError extends MloError {
   readonly code: string = 'MLFLOW_ERROR';
   readonly exitCode: ExitCode = EXIT_CODES.internal;
@@ -46,30 +49,21 @@ export class MlflowNotFoundError extends MlflowError {
   override readonly code: string = 'MLFLOW_NOT_FOUND';
   override readonly exitCode: ExitCode = EXIT_CODES.badInput;
   override readonly kind: MlflowErrorKind = 'not_found';
-  constructor(message: string, init: MlflowErrorInit) {
-    super(message, init);
-    this.name = 'MlflowNotFoundError';
-  }
+  override name = 'MlflowNotFoundError';
 }
 
 export class MlflowAlreadyExistsError extends MlflowError {
   override readonly code: string = 'MLFLOW_ALREADY_EXISTS';
   override readonly exitCode: ExitCode = EXIT_CODES.badInput;
   override readonly kind: MlflowErrorKind = 'already_exists';
-  constructor(message: string, init: MlflowErrorInit) {
-    super(message, init);
-    this.name = 'MlflowAlreadyExistsError';
-  }
+  override name = 'MlflowAlreadyExistsError';
 }
 
 export class MlflowInvalidInputError extends MlflowError {
   override readonly code: string = 'MLFLOW_INVALID_INPUT';
   override readonly exitCode: ExitCode = EXIT_CODES.badInput;
   override readonly kind: MlflowErrorKind = 'invalid_input';
-  constructor(message: string, init: MlflowErrorInit) {
-    super(message, init);
-    this.name = 'MlflowInvalidInputError';
-  }
+  override name = 'MlflowInvalidInputError';
 }
 
 /** Retries ran out on connection errors, timeouts, 5xx or 429. Retryable later. */
@@ -77,13 +71,13 @@ export class MlflowUnavailableError extends MlflowError {
   override readonly code: string = 'MLFLOW_UNAVAILABLE';
   override readonly exitCode: ExitCode = EXIT_CODES.unreachable;
   override readonly kind: MlflowErrorKind = 'unavailable';
+  override name = 'MlflowUnavailableError';
   constructor(
     message: string,
     init: MlflowErrorInit,
     readonly attempts: number,
   ) {
     super(message, init);
-    this.name = 'MlflowUnavailableError';
   }
 }
 
