@@ -7,6 +7,9 @@
  * a failing gate, bad input, and shadow scoring with and without a champion.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,8 +54,8 @@ const WINDOWS: RunWindows = {
 const GATES = ['auc >= 0.7', 'auc_delta >= -0.05', 'slice_auc_delta >= -0.15 where n >= 500'];
 const SHADOW_GATES = ['psi <= 5', 'block_rate_delta <= 0.5'];
 
-function spec(o: { gates?: string[]; shadowGates?: string[] } = {}): ModelSpec {
-  const yaml = `
+function specYaml(o: { gates?: string[]; shadowGates?: string[] } = {}): string {
+  return `
 name: ${MODEL}
 owner: risk-ml@example.com
 data:
@@ -86,8 +89,15 @@ shadow:
 promotion:
   reviewers: [alice@example.com]
 `;
-  return parseSpec(yaml, '<evaluation-test>');
 }
+
+function spec(o: { gates?: string[]; shadowGates?: string[] } = {}): ModelSpec {
+  return parseSpec(specYaml(o), '<evaluation-test>');
+}
+
+/** The spec as the test's workers deploy it: trainTrial takes its trainer from here, by hash. */
+const deployedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-eval-specs-'));
+fs.writeFileSync(path.join(deployedDir, `${MODEL}.yaml`), specYaml());
 
 /** Runs an activity function in a mock activity context (quiet: expected failures are asserted, not logged). */
 function runActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
@@ -213,7 +223,7 @@ async function sklearnHoldout(
 }
 
 beforeAll(async () => {
-  deps = buildDeps(cfg);
+  deps = { ...buildDeps(cfg), modelsDir: deployedDir };
   const r = await makeFixtureSnapshot(
     `${base}snapshot/`,
     ['--seed', '5', '--days', '8', '--rows-per-day', '4000', '--immature-days', '2', '--model', MODEL],
