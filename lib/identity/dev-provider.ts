@@ -440,113 +440,135 @@ async function readForm(req: http.IncomingMessage): Promise<URLSearchParams | un
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+type Exchange = { req: http.IncomingMessage; res: http.ServerResponse };
+type InteractionContext = Exchange & { provider: Provider; uid: string; details: Interaction; clientName: string };
+
+function expiredPage(res: http.ServerResponse): void {
+  sendPage(
+    res,
+    400,
+    errorPage(
+      'Sign-in expired',
+      'This sign-in has expired, was already completed, or was started in another browser. ' +
+        'Go back to the application and sign in again.',
+    ),
+  );
+}
+
+/** The page of the interaction's current step: the login form or the consent form. */
+function showStep({ res, uid, details, clientName }: InteractionContext): void {
+  const prompt = details.prompt.name;
+  if (prompt === 'login') return sendPage(res, 200, loginPage({ uid, clientName }));
+  if (prompt === 'consent') {
+    const user = details.session?.accountId ? findDevUserBySub(details.session.accountId) : undefined;
+    const scope = details.params.scope;
+    const scopes = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
+    return sendPage(res, 200, consentPage({ uid, clientName, email: user?.email ?? '?', scopes }));
+  }
+  sendPage(res, 400, errorPage('Unsupported step', `The dev provider has no page for "${prompt}".`));
+}
+
+/** The login form: a wrong password shows the form again; a right one finishes the login step. */
+async function submitLogin(
+  ctx: InteractionContext,
+  form: URLSearchParams,
+  passwords: PasswordBook,
+  log: (l: string) => void,
+): Promise<void> {
+  const { req, res, provider, uid, clientName } = ctx;
+  const email = form.get(FORM_FIELDS.email) ?? '';
+  const user = await passwords.check(email, form.get(FORM_FIELDS.password) ?? '');
+  if (!user) {
+    log(`oidc: sign-in refused for ${JSON.stringify(email.slice(0, 100))} (${clientName}): wrong e-mail or password`);
+    const page = loginPage({ uid, clientName, email, error: 'Wrong e-mail or password.' });
+    return sendPage(res, LOGIN_FAILED_STATUS, page);
+  }
+  log(`oidc: ${user.email} signed in (${clientName})`);
+  const login = { login: { accountId: user.sub, amr: ['pwd'] } };
+  await provider.interactionFinished(req, res, login, { mergeWithLastSubmission: false });
+}
+
+/** The consent form: grants what the client asked for and finishes the consent step. */
+async function submitConsent({ req, res, provider, details }: InteractionContext): Promise<void> {
+  const accountId = details.session?.accountId;
+  const clientId = details.params.client_id;
+  if (!accountId || typeof clientId !== 'string') return expiredPage(res);
+  const grant =
+    (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ??
+    new provider.Grant({ accountId, clientId });
+  const missing = details.prompt.details as {
+    missingOIDCScope?: string[];
+    missingOIDCClaims?: string[];
+    missingResourceScopes?: Record<string, string[]>;
+  };
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+    grant.addResourceScope(indicator, scopes.join(' '));
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
+/** The interaction's details, or undefined (after answering "expired") when it is gone or another one. */
+async function interactionOf(
+  provider: Provider,
+  { req, res }: Exchange,
+  uid: string,
+): Promise<Interaction | undefined> {
+  let details: Interaction;
+  try {
+    details = await provider.interactionDetails(req, res);
+  } catch (err) {
+    if (!(err instanceof oidcErrors.SessionNotFound)) throw err;
+    expiredPage(res);
+    return undefined;
+  }
+  if (details.uid === uid) return details;
+  expiredPage(res);
+  return undefined;
+}
+
 /** `/interaction/<uid>` (GET: the page) and `/interaction/<uid>/<action>` (POST: the form). */
 function interactionHandler(provider: Provider, passwords: PasswordBook, log: (l: string) => void) {
   const clientName = async (clientId: unknown) => {
     const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
     return client?.clientName ?? (typeof clientId === 'string' ? clientId : 'an application');
   };
-  const expired = (res: http.ServerResponse) =>
-    sendPage(
-      res,
-      400,
-      errorPage(
-        'Sign-in expired',
-        'This sign-in has expired, was already completed, or was started in another browser. Go back to the application and sign in again.',
-      ),
-    );
 
   return async (req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<void> => {
     const [uid, action, ...rest] = pathname.slice(INTERACTION_PATH.length + 1).split('/');
     if (!uid || rest.length > 0) return sendPage(res, 404, errorPage('Not found', 'No such page.'));
-
-    let details: Awaited<ReturnType<Provider['interactionDetails']>>;
-    try {
-      details = await provider.interactionDetails(req, res);
-    } catch (err) {
-      if (err instanceof oidcErrors.SessionNotFound) return expired(res);
-      throw err;
-    }
-    if (details.uid !== uid) return expired(res);
+    const details = await interactionOf(provider, { req, res }, uid);
+    if (!details) return;
+    const ctx: InteractionContext = {
+      req,
+      res,
+      provider,
+      uid,
+      details,
+      clientName: await clientName(details.params.client_id),
+    };
     const prompt = details.prompt.name;
-    const name = await clientName(details.params.client_id);
 
-    if (req.method === 'GET' && action === undefined) {
-      if (prompt === 'login') return sendPage(res, 200, loginPage({ uid, clientName: name }));
-      if (prompt === 'consent') {
-        const user = details.session?.accountId ? findDevUserBySub(details.session.accountId) : undefined;
-        const scope = details.params.scope;
-        const scopes = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
-        return sendPage(res, 200, consentPage({ uid, clientName: name, email: user?.email ?? '?', scopes }));
-      }
-      return sendPage(res, 400, errorPage('Unsupported step', `The dev provider has no page for "${prompt}".`));
-    }
-
+    if (req.method === 'GET' && action === undefined) return showStep(ctx);
     if (req.method !== 'POST' || action === undefined) {
       res.writeHead(405, { allow: action === undefined ? 'GET' : 'POST' }).end();
       return;
     }
     const form = await readForm(req);
     // CSRF: the form must name the interaction whose (SameSite, path-scoped) cookie came with it.
-    if (!form || form.get(FORM_FIELDS.uid) !== uid) return expired(res);
+    if (!form || form.get(FORM_FIELDS.uid) !== uid) return expiredPage(res);
 
     if (action === INTERACTION_ACTIONS.abort) {
-      log(`oidc: sign-in cancelled for ${name}`);
-      await provider.interactionFinished(
-        req,
-        res,
-        { error: 'access_denied', error_description: 'the user cancelled the sign-in' },
-        { mergeWithLastSubmission: false },
-      );
+      log(`oidc: sign-in cancelled for ${ctx.clientName}`);
+      const denied = { error: 'access_denied', error_description: 'the user cancelled the sign-in' };
+      await provider.interactionFinished(req, res, denied, { mergeWithLastSubmission: false });
       return;
     }
-
-    if (action === INTERACTION_ACTIONS.login && prompt === 'login') {
-      const email = form.get(FORM_FIELDS.email) ?? '';
-      const user = await passwords.check(email, form.get(FORM_FIELDS.password) ?? '');
-      if (!user) {
-        log(`oidc: sign-in refused for ${JSON.stringify(email.slice(0, 100))} (${name}): wrong e-mail or password`);
-        return sendPage(
-          res,
-          LOGIN_FAILED_STATUS,
-          loginPage({ uid, clientName: name, email, error: 'Wrong e-mail or password.' }),
-        );
-      }
-      log(`oidc: ${user.email} signed in (${name})`);
-      await provider.interactionFinished(
-        req,
-        res,
-        { login: { accountId: user.sub, amr: ['pwd'] } },
-        { mergeWithLastSubmission: false },
-      );
-      return;
-    }
-
-    if (action === INTERACTION_ACTIONS.consent && prompt === 'consent') {
-      const accountId = details.session?.accountId;
-      const clientId = details.params.client_id;
-      if (!accountId || typeof clientId !== 'string') return expired(res);
-      const grant =
-        (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ??
-        new provider.Grant({ accountId, clientId });
-      const missing = details.prompt.details as {
-        missingOIDCScope?: string[];
-        missingOIDCClaims?: string[];
-        missingResourceScopes?: Record<string, string[]>;
-      };
-      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
-        grant.addResourceScope(indicator, scopes.join(' '));
-      const grantId = await grant.save();
-      await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-      return;
-    }
-
-    return sendPage(
-      res,
-      400,
-      errorPage('Out of step', `This form (${action}) does not match the current step (${prompt}).`),
-    );
+    if (action === INTERACTION_ACTIONS.login && prompt === 'login') return submitLogin(ctx, form, passwords, log);
+    if (action === INTERACTION_ACTIONS.consent && prompt === 'consent') return submitConsent(ctx);
+    const outOfStep = `This form (${action}) does not match the current step (${prompt}).`;
+    return sendPage(res, 400, errorPage('Out of step', outOfStep));
   };
 }
