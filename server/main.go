@@ -96,7 +96,31 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// cliArgs turns the Temporal CLI's command line into this binary's: a leading `server start-dev`
+// is dropped (the Temporal SDKs' test environments run `<path> server start-dev …` on an
+// existing binary), and `--log-format pretty` (their default) becomes `text`.
+func cliArgs(args []string) []string {
+	if len(args) >= 2 && args[0] == "server" && args[1] == "start-dev" {
+		args = args[2:]
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "--log-format" || a == "-log-format") && i+1 < len(args) && args[i+1] == "pretty":
+			out = append(out, a, "text")
+			i++
+		case a == "--log-format=pretty" || a == "-log-format=pretty":
+			out = append(out, "--log-format=text")
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	args = cliArgs(args)
 	d := auth.DefaultSettings()
 	f := &flags{}
 	fs := flag.NewFlagSet("mlo-temporal-server", flag.ContinueOnError)
