@@ -157,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.serviceSubjects, "service-subjects", env("MLO_SERVICE_SUBJECTS", ""), "further subjects treated as services, comma-separated (env MLO_SERVICE_SUBJECTS)")
 	fs.StringVar(&f.orchestrator, "orchestrator-subject", env("MLO_ORCHESTRATOR_SUBJECT", d.OrchestratorSubject), "service subject that starts promotion/rollback workflows (env MLO_ORCHESTRATOR_SUBJECT)")
 	fs.StringVar(&f.writerGroups, "writer-groups", env("MLO_WRITER_GROUPS", strings.Join(d.WriterGroups, ",")), "groups that may write; empty: every valid token (env MLO_WRITER_GROUPS)")
-	fs.StringVar(&f.modelsDir, "models-dir", env("MLO_MODELS_DIR", "models"), "directory of model specs, for reviewers (env MLO_MODELS_DIR)")
+	fs.StringVar(&f.modelsDir, "models-dir", env("MLO_MODELS_DIR", "models"), "directory of model specs, for reviewers; several separated by ':' (env MLO_MODELS_DIR)")
 	fs.IntVar(&f.internalPort, "internal-port", envInt("MLO_TEMPORAL_INTERNAL_PORT", 0), "internal frontend gRPC port on 127.0.0.1, with --auth (default: a free port)")
 	fs.IntVar(&f.internalHTTPPort, "internal-http-port", envInt("MLO_TEMPORAL_INTERNAL_HTTP_PORT", 0), "internal frontend HTTP port on 127.0.0.1, with --auth (default: a free port)")
 	fs.BoolVar(&f.fourEyesLookup, "four-eyes-lookup", true, "refuse an approval by the run's requester (MloRequestedBy) before it reaches the workflow")
