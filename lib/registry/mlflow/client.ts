@@ -3,6 +3,7 @@
  * with backoff, error answers mapped to MlflowErrors) and the endpoints mlo calls.
  */
 import type { Config } from '../../infra/config';
+import { basicAuthorization, defaultMlflowCredentials, useMlflowCredentials } from './credentials';
 import {
   describe,
   errName,
@@ -103,6 +104,8 @@ export class MlflowClient {
   readonly requestTimeoutMs: number;
   readonly artifactTimeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  /** The MLflow user this client signs in as (none: anonymous). */
+  readonly username: string | undefined;
   private readonly headers: Record<string, string>;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
 
@@ -113,12 +116,24 @@ export class MlflowClient {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.artifactTimeoutMs = opts.artifactTimeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS;
     this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
-    this.headers = { 'user-agent': 'mlo-mlflow-client', ...opts.headers };
+    const credentials = opts.credentials === undefined ? defaultMlflowCredentials(this.trackingUri) : opts.credentials;
+    this.username = credentials?.username;
+    this.headers = {
+      'user-agent': 'mlo-mlflow-client',
+      ...(credentials ? { authorization: basicAuthorization(credentials) } : {}),
+      ...opts.headers,
+    };
     this.onRetry = opts.onRetry;
   }
 
+  /**
+   * A client of the configured server, signed in as `cfg.mlflow.credentials` when set (which then
+   * also become this process's credentials for that server; see credentials.ts).
+   */
   static fromConfig(cfg: Config, overrides: Omit<MlflowClientOptions, 'trackingUri'> = {}): MlflowClient {
-    return new MlflowClient({ ...overrides, trackingUri: cfg.mlflow.trackingUri });
+    const credentials = overrides.credentials !== undefined ? overrides.credentials : cfg.mlflow.credentials;
+    if (cfg.mlflow.credentials) useMlflowCredentials(cfg.mlflow.trackingUri, cfg.mlflow.credentials);
+    return new MlflowClient({ ...overrides, trackingUri: cfg.mlflow.trackingUri, credentials });
   }
 
   // ----- experiments ---------------------------------------------------------------------------
@@ -677,6 +692,19 @@ export class MlflowClient {
     );
   }
 
+  /** What to do about an answer, for the error message. */
+  private hintFor(status: number, errorCode: string | undefined): string {
+    if (status === 404 && errorCode === undefined)
+      return ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)';
+    if (status === 401)
+      return this.username
+        ? ` (MLflow refused the password of ${this.username}; check MLFLOW_TRACKING_PASSWORD, or MLO_MLFLOW_REGISTRY_PASSWORD for the workers)`
+        : ' (this MLflow server requires a user: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)';
+    if (status === 403)
+      return ` (${this.username ?? 'this user'} may not do this: people have READ; only the registry's account, mlo-registry, changes mlo's experiments and registered models)`;
+    return '';
+  }
+
   /** The failure an error answer (not 2xx) stands for: 5xx and 429 retry, the rest is final. */
   private async failureFrom(spec: RequestSpec, res: Response): Promise<Failure> {
     const text = await res.text();
@@ -689,10 +717,7 @@ export class MlflowClient {
       serverMessage,
     };
     const snippet = serverMessage ?? (htmlToText(text).slice(0, 200) || res.statusText);
-    const hint =
-      res.status === 404 && errorCode === undefined
-        ? ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)'
-        : '';
+    const hint = this.hintFor(res.status, errorCode);
     const status = `HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}`;
     const message = `MLflow ${spec.method} ${spec.path} failed (${status}): ${snippet}${hint}`;
     const detail = `${status}: ${snippet}`;
