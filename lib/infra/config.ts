@@ -72,7 +72,13 @@ export type StackConfig = {
 export type MlflowCredentials = { username: string; password: string };
 
 export type Config = {
-  temporal: { address: string; namespace: string; uiUrl: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    uiUrl: string;
+    /** TLS to the frontend (`MLO_TEMPORAL_TLS`; default on unless the address is loopback): tokens travel with every call */
+    tls: boolean;
+  };
   s3: {
     endpoint: string;
     region: string;
@@ -137,6 +143,7 @@ function configSchema(sp: StackConfig) {
         .regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"')
         .default('default'),
       MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
+      MLO_TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'MLO_TEMPORAL_TLS must be "true" or "false"' }).optional(),
       MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
       MLO_S3_REGION: z.string().min(1).default('us-east-1'),
       MLO_S3_BUCKET: z
@@ -174,6 +181,12 @@ function configSchema(sp: StackConfig) {
     });
 }
 
+/** 127.0.0.1, localhost or [::1], with a port. */
+function isLoopback(hostPort: string): boolean {
+  const host = hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** The validated variables as the typed configuration (URLs without a trailing "/"). */
 function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfig): Config {
   return {
@@ -181,6 +194,7 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
       address: c.MLO_TEMPORAL_ADDRESS,
       namespace: c.MLO_TEMPORAL_NAMESPACE,
       uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, ''),
+      tls: c.MLO_TEMPORAL_TLS ? c.MLO_TEMPORAL_TLS === 'true' : !isLoopback(c.MLO_TEMPORAL_ADDRESS),
     },
     s3: {
       endpoint: c.MLO_S3_ENDPOINT,
