@@ -120,7 +120,7 @@ async function main(): Promise<number> {
   const up = await stackUp();
   const startedHere = up.parts.some((p) => p.result === 'started');
   console.log(up.parts.map((p) => `${p.title}: ${p.result}`).join('; '));
-  let code = 0;
+  let code: number;
   try {
     console.log('\n== chromium (browser tests)');
     await ensureChromium();

@@ -894,6 +894,50 @@ export async function devSignIn(
   return finishCodeFlow(flow, callback);
 }
 
+/**
+ * DEV ONLY. A token source for a dev user, signed in with `devSignIn` when first asked; renewed
+ * with its refresh token (or a new sign-in) a minute before the access token expires. For the demo
+ * and the tests, which act as several dev users without a browser.
+ */
+export function devUserTokenSource(
+  email: string,
+  password: string,
+  opts: { issuer?: string } = {},
+): TokenSource & { tokens(): Promise<TokenSet> } {
+  let current: TokenSet | undefined;
+  let inflight: Promise<TokenSet> | undefined;
+  const config = loadOidcConfig();
+  const issuer = opts.issuer ?? config.issuer;
+  const renew = async (): Promise<TokenSet> => {
+    if (current?.refreshToken) {
+      try {
+        return await refreshTokens({ ...config, issuer }, current.refreshToken);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+      }
+    }
+    return devSignIn(email, password, { issuer });
+  };
+  const tokens = async (): Promise<TokenSet> => {
+    if (current && isFresh(current, 10 * 60_000)) return current;
+    inflight ??= renew()
+      .then((t) => (current = t))
+      .finally(() => {
+        inflight = undefined;
+      });
+    return inflight;
+  };
+  return {
+    tokens,
+    async getAccessToken() {
+      return (await tokens()).accessToken;
+    },
+    invalidate() {
+      if (current) current = { ...current, expiresAt: 0 };
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Verification
 

@@ -9,6 +9,7 @@ import { featureSetFromSpec } from '../../lib/features/featureset';
 import { auditRows } from '../../cli/commands/audit';
 import { listQuery, stageColumn } from '../../cli/commands/list';
 import { asMloError, mustBeMe, type Me } from '../../cli/context';
+import type { ParsedArgs } from '../../cli/command';
 import {
   changedStageLines,
   eraseLines,
@@ -213,7 +214,10 @@ describe('CLI context', () => {
       name: 'erin@example.com',
       expiresAt: new Date(),
     };
-    const args = (v?: string) => ({ flags: v === undefined ? {} : { 'requested-by': v }, positionals: [] });
+    const args = (v?: string): ParsedArgs => ({
+      flags: v === undefined ? {} : { 'requested-by': v },
+      positionals: [],
+    });
     const check = (v?: string) => () => mustBeMe(args(v), 'requested-by', me, 'requested by caller', 'a run is …');
     expect(check()).not.toThrow();
     expect(check('Erin@Example.com')).not.toThrow();
