@@ -17,6 +17,7 @@ import {
   type MlflowErrorInit,
   type MlflowErrorKind,
   MlflowInvalidInputError,
+  MlflowNotFoundError,
   MlflowUnavailableError,
 } from './errors';
 import type {
@@ -399,6 +400,31 @@ export class MlflowClient {
     }
   }
 
+  /**
+   * A call about one of a registered model's versions or aliases. With authentication, MLflow
+   * answers 403, not 404, when the registered model does not exist (it tells no one which names
+   * exist); the model's own GET still answers 404, so a 403 is checked against it and becomes
+   * an MlflowNotFoundError when the model is missing.
+   */
+  private async ofModel<T>(name: string, opts: CallOptions, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof MlflowError) || err.status !== 403) throw err;
+      try {
+        await this.getRegisteredModel(name, opts);
+      } catch (check) {
+        if (isNotFound(check))
+          throw new MlflowNotFoundError(
+            `MLflow ${err.method} ${err.endpoint}: the registered model ${name} does not exist ` +
+              '(MLflow with authentication answers 403 for it)',
+            { method: err.method, endpoint: err.endpoint, status: 404, serverMessage: err.serverMessage, cause: err },
+          );
+      }
+      throw err;
+    }
+  }
+
   private async getRegisteredModel(name: string, opts: CallOptions): Promise<RegisteredModel> {
     const r = await this.get<{ registered_model?: WireRegisteredModel }>('/registered-models/get', { name }, opts);
     return fromWireRegisteredModel(r.registered_model ?? {});
@@ -410,17 +436,19 @@ export class MlflowClient {
   }
 
   async setRegisteredModelTag(name: string, key: string, value: string, opts: CallOptions = {}): Promise<void> {
-    await this.post('/registered-models/set-tag', { name, key, value }, opts);
+    await this.ofModel(name, opts, () => this.post('/registered-models/set-tag', { name, key, value }, opts));
   }
 
   /** Points `alias` at `version` (moving it if it pointed elsewhere). */
   async setAlias(name: string, alias: string, version: string | number, opts: CallOptions = {}): Promise<void> {
-    await this.post('/registered-models/alias', { name, alias, version: String(version) }, opts);
+    await this.ofModel(name, opts, () =>
+      this.post('/registered-models/alias', { name, alias, version: String(version) }, opts),
+    );
   }
 
   /** Idempotent: MLflow answers 200 when the alias is not set. */
   async deleteAlias(name: string, alias: string, opts: CallOptions = {}): Promise<void> {
-    await this.call('DELETE', '/registered-models/alias', { name, alias }, opts);
+    await this.ofModel(name, opts, () => this.call('DELETE', '/registered-models/alias', { name, alias }, opts));
   }
 
   /**
@@ -429,7 +457,9 @@ export class MlflowClient {
    */
   async getModelVersionByAlias(name: string, alias: string, opts: CallOptions = {}): Promise<ModelVersion | undefined> {
     try {
-      const r = await this.get<{ model_version?: WireModelVersion }>('/registered-models/alias', { name, alias }, opts);
+      const r = await this.ofModel(name, opts, () =>
+        this.get<{ model_version?: WireModelVersion }>('/registered-models/alias', { name, alias }, opts),
+      );
       return fromWireModelVersion(r.model_version ?? {});
     } catch (err) {
       if (isAliasNotSet(err)) return undefined;
@@ -471,10 +501,8 @@ export class MlflowClient {
   }
 
   async getModelVersion(name: string, version: string | number, opts: CallOptions = {}): Promise<ModelVersion> {
-    const r = await this.get<{ model_version?: WireModelVersion }>(
-      '/model-versions/get',
-      { name, version: String(version) },
-      opts,
+    const r = await this.ofModel(name, opts, () =>
+      this.get<{ model_version?: WireModelVersion }>('/model-versions/get', { name, version: String(version) }, opts),
     );
     return fromWireModelVersion(r.model_version ?? {});
   }
@@ -701,7 +729,11 @@ export class MlflowClient {
         ? ` (MLflow refused the password of ${this.username}; check MLFLOW_TRACKING_PASSWORD, or MLO_MLFLOW_REGISTRY_PASSWORD for the workers)`
         : ' (this MLflow server requires a user: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)';
     if (status === 403)
-      return ` (${this.username ?? 'this user'} may not do this: people have READ; only the registry's account, mlo-registry, changes mlo's experiments and registered models)`;
+      return (
+        ` (${this.username ?? 'this user'} may not do this: people have READ; only the registry's account, ` +
+        "mlo-registry, changes mlo's experiments and registered models. MLflow with authentication also answers " +
+        '403 for a run or model that does not exist)'
+      );
     return '';
   }
 
