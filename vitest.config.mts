@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` is pure and fast; `integration` talks to the real dev stack
-// (Temporal, S3, MLflow), which `npm test` brings up before vitest starts, and runs the tests
-// of deadlines on Temporal's time-skipping test server, which its global setup installs.
+// (S3, the OIDC provider, Temporal, MLflow), which `npm test` brings up before vitest starts,
+// and runs the tests of deadlines on Temporal's time-skipping test server, which its global
+// setup installs. Its test files sign in to MLflow as the registry (test/setup/registry-credentials.ts).
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -29,6 +30,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           globalSetup: ['test/setup/require-stack.ts', 'test/setup/test-server.ts'],
+          setupFiles: ['test/setup/registry-credentials.ts'],
           fileParallelism: false,
         },
       },

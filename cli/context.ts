@@ -1,9 +1,8 @@
 /**
- * What the `mlo` commands share: configuration, the Temporal connection (closed in
- * `finally`), the models directory, day and identity flags, run-id parsing, and the mapping
- * of foreign errors (gRPC, sockets) onto mlo's typed errors.
+ * What the `mlo` commands share: configuration, the signed-in identity, the authenticated
+ * Temporal connection (closed in `finally`), the models directory, day flags, run-id parsing,
+ * and the mapping of foreign errors (gRPC, sockets) onto mlo's typed errors.
  */
-import os from 'node:os';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { isGrpcServiceError } from '@temporalio/client';
@@ -17,6 +16,8 @@ import { isDay } from '../lib/core/windows';
 import { stringFlag } from './args';
 import type { FlagSpec, ParsedArgs } from './command';
 import { isModelName } from '../lib/core/ids';
+import { AuthError } from '../lib/identity/errors';
+import { userTokenSource, verifyAccessToken, type TokenSource } from '../lib/identity/oidc-client';
 
 export const MODELS_DIR_FLAG: FlagSpec = {
   name: 'models-dir',
@@ -55,15 +56,45 @@ export function todayUtc(now = new Date()): string {
   return now.toISOString().slice(0, 10);
 }
 
-/** --requested-by, else $MLO_USER, else the OS user name. */
-export function requester(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string {
-  const v = stringFlag(args, 'requested-by') ?? (env.MLO_USER || undefined);
-  if (v) return v;
-  try {
-    return os.userInfo().username;
-  } catch {
-    return env.USER ?? 'unknown';
-  }
+/** Who the CLI acts as: the verified identity of its access token. */
+export type Me = {
+  subject: string;
+  email?: string;
+  groups: string[];
+  /** what the servers compare requestedBy and reviewer with: a person's e-mail, a service's subject */
+  name: string;
+  expiresAt: Date;
+};
+
+/** The identity of a token source's current token, verified against the provider's keys. */
+export async function identityOf(tokens: TokenSource): Promise<Me> {
+  const id = await verifyAccessToken(await tokens.getAccessToken());
+  return {
+    subject: id.subject,
+    email: id.email,
+    groups: id.groups,
+    name: id.email ?? id.subject,
+    expiresAt: id.expiresAt,
+  };
+}
+
+/** The signed-in user (`mlo login`, or MLO_TOKEN): tokens and verified identity. */
+export async function signedIn(tokens: TokenSource = userTokenSource()): Promise<{ tokens: TokenSource; me: Me }> {
+  return { tokens, me: await identityOf(tokens) };
+}
+
+/**
+ * A flag that names a person where the servers require the caller (`--requested-by`,
+ * `--reviewer`) is redundant: it may only repeat the signed-in identity; anything else is refused
+ * here with the rule the server would apply.
+ */
+export function mustBeMe(args: ParsedArgs, flag: string, me: Me, rule: string, why: string): void {
+  const v = stringFlag(args, flag)?.trim();
+  if (v === undefined || v === '' || v.toLowerCase() === me.name.toLowerCase()) return;
+  throw new BadInputError(
+    `${rule}: --${flag} "${v}" is not you: you are signed in as ${me.name}, and ${why}. ` +
+      `Drop --${flag}, or sign in as ${v} (\`npx mlo login\`).`,
+  );
 }
 
 export function noPositionals(args: ParsedArgs, cmd: string): void {
@@ -96,9 +127,16 @@ export function isWorkflowIdArg(arg: string): boolean {
 
 export type Ctx = { cfg: Config; client: Client; connection: Connection };
 
-/** Loads the configuration, connects to Temporal, runs `fn`, and always closes the connection. */
-export async function withTemporal<T>(fn: (ctx: Ctx) => Promise<T>, cfg: Config = loadConfig()): Promise<T> {
-  const { client, connection } = await connectClient(cfg);
+/**
+ * Loads the configuration, connects to Temporal with the signed-in user's token (or `tokens`),
+ * runs `fn`, and always closes the connection.
+ */
+export async function withTemporal<T>(
+  fn: (ctx: Ctx) => Promise<T>,
+  cfg: Config = loadConfig(),
+  tokens: TokenSource = userTokenSource(),
+): Promise<T> {
+  const { client, connection } = await connectClient(cfg, tokens);
   try {
     return await fn({ cfg, client, connection });
   } catch (err) {
@@ -151,8 +189,19 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
         'check MLO_TEMPORAL_NAMESPACE',
     );
   const grpc = causeChain(err, 10).find((e) => isGrpcServiceError(e));
-  if (grpc && (grpc as { code?: number }).code === 14) {
+  const code = (grpc as { code?: number } | undefined)?.code;
+  if (grpc && code === 14) {
     return new UnreachableError('Temporal', cfg?.temporal.address ?? '(MLO_TEMPORAL_ADDRESS)', (grpc as Error).message);
+  }
+  // PERMISSION_DENIED / UNAUTHENTICATED: mlo's Temporal server refused the call; its message names the rule.
+  if (grpc && (code === 7 || code === 16)) {
+    const details = (grpc as { details?: string }).details || (grpc as Error).message;
+    if (code === 16 || /^mlo: authentication:/.test(details))
+      return new AuthError(
+        'token-invalid',
+        `Temporal refused the token: ${details}. Run \`npx mlo login\` to sign in again.`,
+      );
+    return new BadInputError(`refused by the Temporal server: ${details}`);
   }
   if (isConnectError(err)) {
     const detail = err instanceof Error ? err.message || err.name : String(err);

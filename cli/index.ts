@@ -58,16 +58,20 @@ const COMMANDS: CommandEntry[] = [
   command('schedules', 'schedules', 'schedulesCommand', 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill'),
   command('models', 'models', 'modelsCommand', 'validate model specs: `mlo models validate [file…]`'),
   command('gen-data', 'gen-data', 'genDataCommand', 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)'),
+  command('login', 'identity', 'loginCommand', 'sign in (OpenID Connect, authorization code with PKCE in your browser); the tokens are cached'),
+  command('logout', 'identity', 'logoutCommand', 'forget the cached sign-in of `mlo login`'),
+  command('whoami', 'identity', 'whoamiCommand', 'show who you are signed in as: subject, e-mail, groups'),
 ];
 
 const EXIT_CODE_HELP = [
   'exit codes:',
   '  0  success: promoted, or started/detached, or shown',
   '  1  internal error (a bug, or a run that failed for another reason)',
-  '  2  bad input: a flag, a model spec, a refused decision, or a run failing with MloBadInput',
+  '  2  bad input: a flag, a model spec, a refused decision or call, not signed in (run `npx mlo login`),',
+  '     or a run failing with MloBadInput',
   '  3  rejected by a reviewer, or expired',
   '  4  an evaluation or shadow gate failed',
-  '  5  infrastructure unreachable (Temporal, S3, MLflow)',
+  '  5  infrastructure unreachable (Temporal, S3, MLflow, the identity provider)',
 ];
 
 function commandHelp(cmd: Command): string {
@@ -98,8 +102,8 @@ function topHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'configuration: MLO_* environment variables (see README); MLO_MODELS_DIR points at the model specs, ' +
-      'MLO_USER names you.',
+    'configuration: MLO_* environment variables (see README); MLO_MODELS_DIR points at the model specs.',
+    'identity: `mlo login` signs you in (or MLO_TOKEN holds a token); you request runs and decide as yourself.',
     '',
     ...EXIT_CODE_HELP,
   ].join('\n');

@@ -144,8 +144,8 @@ function mlflowVersionLink(cfg: Config, model: string, version: string): string 
 
 export function decisionCommands(run: string): { approve: string; reject: string } {
   return {
-    approve: `mlo approve ${shellArg(run)} --reviewer <reviewer e-mail>`,
-    reject: `mlo reject ${shellArg(run)} --reviewer <reviewer e-mail> --reason "<why>"`,
+    approve: `mlo approve ${shellArg(run)}`,
+    reject: `mlo reject ${shellArg(run)} --reason "<why>"`,
   };
 }
 
@@ -417,6 +417,7 @@ function approvalLines(r: RunReport): string[] {
   return [
     `awaiting approval of ${r.model}${version}${who ? ` (${who})` : ''}`,
     `  review in the Temporal UI: ${r.links.promotion ?? ''}`,
+    `  a reviewer, signed in (\`mlo login\`), runs:`,
     `  approve: ${a.approve}`,
     `  reject:  ${a.reject}`,
   ];

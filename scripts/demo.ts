@@ -1,11 +1,15 @@
 /**
  * `npm run demo`, the main job end to end on the bundled sample data:
- *   1. brings the dev stack up (Temporal, S3, MLflow; built and installed on first use);
- *   2. starts the three worker pools;
+ *   1. brings the dev stack up (S3, the dev OIDC provider, Temporal, MLflow; built and installed
+ *      on first use);
+ *   2. starts the three worker pools (they sign in as the mlo-orchestrator service);
  *   3. generates the sample card-payments data if absent (deterministic: a second run reuses it);
- *   4. runs train-and-promote for both sample models side by side, up to the approval step;
- *   5. prints where to approve in the Temporal UI; when not attached to a terminal (or with
- *      --approve) it approves as a second reviewer, so each run ends with a `champion` in MLflow;
+ *   4. signs in as the engineer erin@example.com without a browser (devSignIn drives the dev
+ *      provider's sign-in page over HTTP; dev only) and requests train-and-promote for both sample
+ *      models side by side, up to the approval step;
+ *   5. prints how a reviewer signs in to the Temporal UI and approves; when not attached to a
+ *      terminal (or with --approve) it signs in as a reviewer of each model other than the
+ *      requester and approves with that reviewer's own token, so each run ends with a `champion`;
  *   6. ends with a summary: stage timings, key metrics, where to look.
  * A second run reuses the stack, the data and every unchanged feature partition.
  */
@@ -17,6 +21,8 @@ import { runInput, startOrAttach, temporalUiLink } from '../lib/client/runs';
 import { findModelSpec } from '../lib/spec/model-spec';
 import { stackUp } from '../lib/stack/stack';
 import { connectClient } from '../lib/infra/temporal';
+import { devUserTokenSource, type TokenSource } from '../lib/identity/oidc-client';
+import { devPassword } from '../lib/identity/dev-users';
 import { startWorkers } from '../lib/stack/worker-procs';
 import { addDays } from '../lib/core/windows';
 import path from 'node:path';
@@ -36,7 +42,8 @@ import { windowRanges } from '../cli/runs';
 
 const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
 const MODELS = ['fraud-detector', 'fraud-baseline'];
-const REQUESTER = 'alice@example.com';
+/** The engineer who requests the runs; each is approved by one of its model's reviewers (not the requester). */
+const REQUESTER = 'erin@example.com';
 const t0 = Date.now();
 const say = (line: string) => console.log(`[demo ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
 
@@ -70,7 +77,7 @@ async function sayStages(
   }
 }
 
-/** Where and how a reviewer approves: the Temporal UI's Update form, or `mlo approve`. */
+/** Where and how a reviewer approves: signed in to the Temporal UI (Send an Update), or with `mlo approve`. */
 function sayHowToApprove(cfg: Config, model: string, st: PromotionState, reviewer: string): void {
   const pid = promotionWorkflowId(model);
   const query = encodeURIComponent(`MloStage="awaiting-approval"`);
@@ -79,15 +86,29 @@ function sayHowToApprove(cfg: Config, model: string, st: PromotionState, reviewe
       st.reviewers.filter((r) => r !== st.requestedBy).join(', '),
   );
   say(
-    `   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${query} → ${pid} → ` +
+    `   open ${cfg.temporal.uiUrl}/namespaces/${cfg.temporal.namespace}/workflows?query=${query}, sign in as ` +
+      `a reviewer (e.g. ${reviewer} / ${devPassword(reviewer)}), then ${pid} → ` +
       `"Send an Update" → approve {"reviewer": "${reviewer}"}`,
   );
-  say(`   or run: npx mlo approve ${pid} --reviewer ${reviewer}`);
+  say(`   or, signed in as that reviewer (npx mlo login): npx mlo approve ${pid}`);
+}
+
+/** Approves as `reviewer`, signed in as that dev user (their own token, their own connection). */
+async function approveAs(cfg: Config, model: string, reviewer: string, candidateVersion: string): Promise<string> {
+  const { client, connection } = await connectClient(cfg, devUserTokenSource(reviewer, devPassword(reviewer)));
+  try {
+    const r = await client.workflow.getHandle(promotionWorkflowId(model)).executeUpdate(approveUpdate, {
+      args: [{ reviewer, candidateVersion, comment: `approved in the demo, signed in as ${reviewer}` }],
+    });
+    return r.message;
+  } finally {
+    await connection.close();
+  }
 }
 
 /**
- * The approval step of a run waiting for it: announced once; with autoApprove, approved as a
- * second reviewer. Returns whether the demo approved.
+ * The approval step of a run waiting for it: announced once; with autoApprove, approved by a
+ * reviewer other than the requester, signed in as that reviewer. Returns whether the demo approved.
  */
 async function approvalStep(
   client: Client,
@@ -106,10 +127,8 @@ async function approvalStep(
     sayHowToApprove(cfg, model, st, reviewer);
   }
   if (!autoApprove) return false;
-  const r = await ph.executeUpdate(approveUpdate, {
-    args: [{ reviewer, candidateVersion: st.candidateVersion, comment: 'approved by the demo as the second reviewer' }],
-  });
-  say(`${model}: ${r.message}`);
+  say(`${model}: signing in as ${reviewer} (dev provider, no browser) to approve version ${st.candidateVersion}`);
+  say(`${model}: ${await approveAs(cfg, model, reviewer, st.candidateVersion)}`);
   return true;
 }
 
@@ -230,16 +249,19 @@ function demoExitCode(failed: number, outcomes: TrainAndPromoteResult['outcome']
       : EXIT_CODES.rejected;
 }
 
-/** Runs both sample models, follows them and prints the summary. */
+/** Runs both sample models as the requester, follows them and prints the summary. */
 async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
   const asOf = addDays(SAMPLE.start, SAMPLE.days);
-  const { client, connection } = await connectClient(cfg);
+  const requester: TokenSource = devUserTokenSource(REQUESTER, devPassword(REQUESTER));
+  await requester.getAccessToken();
+  say(`signed in as ${REQUESTER} (dev provider, no browser): the runs are requested by ${REQUESTER}`);
+  const { client, connection } = await connectClient(cfg, requester);
   try {
     const runs = await startRuns(client, cfg, asOf);
     if (!autoApprove)
       say(
-        'waiting for your approval in the Temporal UI (or `npx mlo approve …`); ' +
-          'pass --approve to let the demo approve as the second reviewer',
+        'waiting for a reviewer to approve, signed in to the Temporal UI (or `npx mlo approve …`); ' +
+          'pass --approve to let the demo sign in as a reviewer and approve',
       );
     const settled = await settle(client, runs, autoApprove);
     const failed = settled.filter((r): r is DemoRun & { error: string } => 'error' in r);
@@ -247,7 +269,10 @@ async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
       console.error(`\n${f.model}: the run failed: ${f.error}\n  Temporal: ${temporalUiLink(cfg, f.workflowId)}`);
     const results = settled.filter((r): r is DemoRun & { result: TrainAndPromoteResult } => 'result' in r);
 
-    const mlflow = MlflowClient.fromConfig(cfg);
+    // People read MLflow (READ); only the workers' registry account changes it.
+    const mlflow = MlflowClient.fromConfig(cfg, {
+      credentials: cfg.mlflow.credentials ?? { username: REQUESTER, password: devPassword(REQUESTER) },
+    });
     console.log('\n=== mlo demo summary ===');
     for (const r of results) await printResult(mlflow, cfg, r);
     console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
@@ -264,8 +289,8 @@ async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
 async function main(): Promise<number> {
   const autoApprove = process.argv.includes('--approve') || !process.stdout.isTTY;
   say(
-    'bringing up the dev stack (the first time builds the Temporal CLI and the S3 server, and installs MLflow: ' +
-      'several minutes)…',
+    "bringing up the dev stack (the first time builds mlo's Temporal server and the S3 server, and installs " +
+      'MLflow: several minutes)…',
   );
   const up = await stackUp({ log: (l) => say(l) });
   say(`dev stack ready in ${up.seconds.toFixed(0)}s:\n${up.addresses.map((a) => `           ${a}`).join('\n')}`);

@@ -96,7 +96,31 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// cliArgs turns the Temporal CLI's command line into this binary's: a leading `server start-dev`
+// is dropped (the Temporal SDKs' test environments run `<path> server start-dev …` on an
+// existing binary), and `--log-format pretty` (their default) becomes `text`.
+func cliArgs(args []string) []string {
+	if len(args) >= 2 && args[0] == "server" && args[1] == "start-dev" {
+		args = args[2:]
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "--log-format" || a == "-log-format") && i+1 < len(args) && args[i+1] == "pretty":
+			out = append(out, a, "text")
+			i++
+		case a == "--log-format=pretty" || a == "-log-format=pretty":
+			out = append(out, "--log-format=text")
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	args = cliArgs(args)
 	d := auth.DefaultSettings()
 	f := &flags{}
 	fs := flag.NewFlagSet("mlo-temporal-server", flag.ContinueOnError)
@@ -133,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.serviceSubjects, "service-subjects", env("MLO_SERVICE_SUBJECTS", ""), "further subjects treated as services, comma-separated (env MLO_SERVICE_SUBJECTS)")
 	fs.StringVar(&f.orchestrator, "orchestrator-subject", env("MLO_ORCHESTRATOR_SUBJECT", d.OrchestratorSubject), "service subject that starts promotion/rollback workflows (env MLO_ORCHESTRATOR_SUBJECT)")
 	fs.StringVar(&f.writerGroups, "writer-groups", env("MLO_WRITER_GROUPS", strings.Join(d.WriterGroups, ",")), "groups that may write; empty: every valid token (env MLO_WRITER_GROUPS)")
-	fs.StringVar(&f.modelsDir, "models-dir", env("MLO_MODELS_DIR", "models"), "directory of model specs, for reviewers (env MLO_MODELS_DIR)")
+	fs.StringVar(&f.modelsDir, "models-dir", env("MLO_MODELS_DIR", "models"), "directory of model specs, for reviewers; several separated by ':' (env MLO_MODELS_DIR)")
 	fs.IntVar(&f.internalPort, "internal-port", envInt("MLO_TEMPORAL_INTERNAL_PORT", 0), "internal frontend gRPC port on 127.0.0.1, with --auth (default: a free port)")
 	fs.IntVar(&f.internalHTTPPort, "internal-http-port", envInt("MLO_TEMPORAL_INTERNAL_HTTP_PORT", 0), "internal frontend HTTP port on 127.0.0.1, with --auth (default: a free port)")
 	fs.BoolVar(&f.fourEyesLookup, "four-eyes-lookup", true, "refuse an approval by the run's requester (MloRequestedBy) before it reaches the workflow")

@@ -1,7 +1,9 @@
 /**
  * `mlo approve` and `mlo reject`: send the reviewer's decision as a Temporal Update to the
- * promotion (or rollback) workflow. The workflow's validator decides; a refusal is printed
- * as it is and exits 2.
+ * promotion (or rollback) workflow. The reviewer is the signed-in user: the Temporal server
+ * accepts a decision only from a reviewer of the model whose e-mail is the payload's `reviewer`
+ * (rules `reviewers`, `reviewer is caller`, `four eyes`); the workflow's validator then decides.
+ * A refusal, by either, is printed as it is and exits 2.
  */
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
@@ -21,8 +23,10 @@ import {
   checkModelName,
   isWorkflowIdArg,
   JSON_FLAG,
+  mustBeMe,
   onePositional,
   requireFlag,
+  signedIn,
   withTemporal,
   type Ctx,
 } from '../context';
@@ -90,28 +94,42 @@ async function decide(kind: 'approve' | 'reject', args: ParsedArgs): Promise<Exi
     cmd,
     'a run: the trainAndPromote workflow id, the promotion (or rollback) workflow id, or the model name',
   );
-  const reviewer = requireFlag(args, 'reviewer', cmd, 'alice@example.com');
+  if (kind === 'reject') requireFlag(args, 'reason', kind, '"recall on DE dropped"'); // bad input before signing in
+  const { tokens, me } = await signedIn();
+  mustBeMe(args, 'reviewer', me, 'reviewer is caller', 'a decision is recorded under the identity of whoever sends it');
+  const reviewer = me.name;
   const payload = decisionPayload(kind, args, reviewer);
   const json = boolFlag(args, 'json');
   const info = (line: string) => (json ? console.error(line) : console.log(line));
 
-  return withTemporal(async (ctx) => {
-    const target = await resolveDecisionTarget(ctx, arg);
-    const what = kind === 'approve' ? 'the approval' : 'the rejection';
-    info(`sending ${what} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`);
-    let result: DecisionResult;
-    try {
-      result = await sendDecision(ctx.client.workflow.getHandle(target), kind, payload);
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) return refused(err, kind, target, reviewer, json);
-      throw err;
-    }
-    if (json) {
-      const out = { workflowId: target, decision: kind, reviewer, accepted: true, ...result, exitCode: EXIT_CODES.ok };
-      console.log(JSON.stringify(out, null, 2));
-    } else console.log(`${result.outcome}: ${result.message}`);
-    return EXIT_CODES.ok;
-  });
+  return withTemporal(
+    async (ctx) => {
+      const target = await resolveDecisionTarget(ctx, arg);
+      const what = kind === 'approve' ? 'the approval' : 'the rejection';
+      info(`sending ${what} by ${reviewer} to ${target} (${temporalUiLink(ctx.cfg, target)})`);
+      let result: DecisionResult;
+      try {
+        result = await sendDecision(ctx.client.workflow.getHandle(target), kind, payload);
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) return refused(err, kind, target, reviewer, json);
+        throw err;
+      }
+      if (json) {
+        const out = {
+          workflowId: target,
+          decision: kind,
+          reviewer,
+          accepted: true,
+          ...result,
+          exitCode: EXIT_CODES.ok,
+        };
+        console.log(JSON.stringify(out, null, 2));
+      } else console.log(`${result.outcome}: ${result.message}`);
+      return EXIT_CODES.ok;
+    },
+    undefined,
+    tokens,
+  );
 }
 
 type Kind = 'approve' | 'reject';
@@ -182,7 +200,7 @@ const common = [
   {
     name: 'reviewer',
     value: 'E-MAIL',
-    description: "you: one of the model spec's promotion.reviewers (the requester may not approve)",
+    description: 'no longer needed: the reviewer is you, the signed-in user; anyone else is refused',
   },
   {
     name: 'version',
@@ -191,16 +209,17 @@ const common = [
   },
 ];
 const targetHelp = [
+  "You decide as the signed-in user (`mlo login`, or MLO_TOKEN): one of the model spec's promotion.reviewers.",
   '<run> is the trainAndPromote workflow id, the promotion workflow id (promotion/<model>), a rollback',
   'workflow id (rollback/<model>), or a model name (its pending promotion, else its pending rollback).',
-  "The decision is a Temporal Update; the workflow's validator checks it. A refusal (not a reviewer,",
-  'the requester approving, already decided, deadline passed, wrong version) is printed and exits 2.',
+  "The decision is a Temporal Update; the Temporal server and then the workflow's validator check it. A refusal",
+  '(not a reviewer, the requester approving, already decided, deadline passed, wrong version) is printed and exits 2.',
 ];
 
 export const approveCommand: Command = {
   name: 'approve',
   summary: 'approve a pending promotion (or rollback): moves the champion alias',
-  usage: 'mlo approve <run> --reviewer <e-mail> [--comment "…"] [--version N] [--json]',
+  usage: 'mlo approve <run> [--comment "…"] [--version N] [--json]',
   flags: [...common, { name: 'comment', value: 'TEXT', description: 'recorded in the audit trail' }, JSON_FLAG],
   details: targetHelp,
   run: (args) => decide('approve', args),
@@ -209,7 +228,7 @@ export const approveCommand: Command = {
 export const rejectCommand: Command = {
   name: 'reject',
   summary: 'reject a pending promotion (or rollback): nothing moves, the reason is audited',
-  usage: 'mlo reject <run> --reviewer <e-mail> --reason "…" [--version N] [--json]',
+  usage: 'mlo reject <run> --reason "…" [--version N] [--json]',
   flags: [
     ...common,
     { name: 'reason', value: 'TEXT', description: 'why (required; recorded in the audit trail)' },

@@ -94,8 +94,8 @@ export function pendingLines(rows: ListedRun[]): string[] {
         when(r.startedAt),
       ]),
     ),
-    '\ndecide with `mlo approve <workflow> --reviewer <e-mail>` or ' +
-      '`mlo reject <workflow> --reviewer <e-mail> --reason "…"`',
+    '\ndecide, signed in as a reviewer (`mlo login`), with `mlo approve <workflow>` or ' +
+      '`mlo reject <workflow> --reason "…"`',
     'review in the Temporal UI:',
     ...rows.map((r) => `  ${r.link}`),
   ];

@@ -12,7 +12,16 @@ import type { DecisionResult } from '../../lib/core/definitions';
 import { type rollback, type RollbackInput } from '../../workflows/rollback';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
-import { JSON_FLAG, MODELS_DIR_FLAG, modelsDir, noPositionals, requester, requireFlag, withTemporal } from '../context';
+import {
+  JSON_FLAG,
+  MODELS_DIR_FLAG,
+  modelsDir,
+  mustBeMe,
+  noPositionals,
+  requireFlag,
+  signedIn,
+  withTemporal,
+} from '../context';
 import { decisionCommands, exitCodeFor, failureInfo } from '../runs';
 import { rollbackWorkflowId } from '../../lib/core/ids';
 
@@ -20,7 +29,10 @@ import { rollbackWorkflowId } from '../../lib/core/ids';
  * The rollback the flags ask for, with the hash of the local model spec: the workers load their
  * deployed spec with it and take its reviewers and deadline from there.
  */
-function rollbackRequest(args: ParsedArgs): { input: Omit<RollbackInput, 'cpuQueue'>; reviewers: string[] } {
+function rollbackRequest(args: ParsedArgs): {
+  input: Omit<RollbackInput, 'cpuQueue' | 'requestedBy'>;
+  reviewers: string[];
+} {
   const model = requireFlag(args, 'model', 'rollback', 'fraud-detector');
   const reason = requireFlag(args, 'reason', 'rollback', '"AUC dropped in production"');
   const toVersion = stringFlag(args, 'to-version');
@@ -31,7 +43,6 @@ function rollbackRequest(args: ParsedArgs): { input: Omit<RollbackInput, 'cpuQue
     model: spec.name,
     specHash: specHash(spec),
     toVersion,
-    requestedBy: requester(args),
     reason,
     emergency: boolFlag(args, 'emergency'),
   };
@@ -56,7 +67,7 @@ async function startRollback(client: Client, cfg: Config, workflowId: string, in
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new BadInputError(
         `a rollback of ${model} is already running (${temporalUiLink(cfg, workflowId)}); ` +
-          `decide it (mlo approve ${workflowId} --reviewer …) or wait for it`,
+          `decide it (a reviewer runs: mlo approve ${workflowId}) or wait for it`,
       );
     }
     throw err;
@@ -98,40 +109,44 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   const json = boolFlag(args, 'json');
   const request = rollbackRequest(args);
   const cfg = loadConfig();
-  const input: RollbackInput = { ...request.input, cpuQueue: cfg.taskQueues.cpu };
+  const { tokens, me } = await signedIn();
+  mustBeMe(args, 'requested-by', me, 'rollback', 'a rollback is requested by whoever starts it');
+  const input: RollbackInput = { ...request.input, requestedBy: me.name, cpuQueue: cfg.taskQueues.cpu };
   const { emergency } = input;
   const { reviewers } = request;
   const workflowId = rollbackWorkflowId(input.model);
   const info = (line: string) => (json ? console.error(line) : console.log(line));
-  return withTemporal(async ({ client }) => {
-    const runId = await startRollback(client, cfg, workflowId, input);
-    const link = temporalUiLink(cfg, workflowId, runId);
-    info(`started ${workflowId}${emergency ? ' (emergency: no approval)' : ''}\n  temporal: ${link}`);
-    const cmds = decisionCommands(workflowId);
-    if (!emergency)
-      info(`  a reviewer (${reviewers.join(', ')}) decides:\n  approve: ${cmds.approve}\n  reject:  ${cmds.reject}`);
-    if (boolFlag(args, 'wait')) return awaitRollback(client, { workflowId, runId, emergency, link }, json);
-    if (json) {
-      const out = {
-        workflowId,
-        runId,
-        outcome: 'started',
-        emergency,
-        links: { temporal: link },
-        exitCode: EXIT_CODES.ok,
-      };
-      console.log(JSON.stringify(out, null, 2));
-    }
-    return EXIT_CODES.ok;
-  }, cfg);
+  return withTemporal(
+    async ({ client }) => {
+      const runId = await startRollback(client, cfg, workflowId, input);
+      const link = temporalUiLink(cfg, workflowId, runId);
+      info(`started ${workflowId}${emergency ? ' (emergency: no approval)' : ''}\n  temporal: ${link}`);
+      const cmds = decisionCommands(workflowId);
+      if (!emergency)
+        info(`  a reviewer (${reviewers.join(', ')}) decides:\n  approve: ${cmds.approve}\n  reject:  ${cmds.reject}`);
+      if (boolFlag(args, 'wait')) return awaitRollback(client, { workflowId, runId, emergency, link }, json);
+      if (json) {
+        const out = {
+          workflowId,
+          runId,
+          outcome: 'started',
+          emergency,
+          links: { temporal: link },
+          exitCode: EXIT_CODES.ok,
+        };
+        console.log(JSON.stringify(out, null, 2));
+      }
+      return EXIT_CODES.ok;
+    },
+    cfg,
+    tokens,
+  );
 }
 
 export const rollbackCommand: Command = {
   name: 'rollback',
   summary: "move a model's champion alias back to a former champion (reviewed, or --emergency)",
-  usage:
-    'mlo rollback --model <name> --reason "…" [--to-version N] [--emergency] [--requested-by <who>] ' +
-    '[--wait] [--json]',
+  usage: 'mlo rollback --model <name> --reason "…" [--to-version N] [--emergency] [--wait] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model to roll back' },
     { name: 'reason', value: 'TEXT', description: 'why (required; audited)' },
@@ -144,17 +159,17 @@ export const rollbackCommand: Command = {
     { name: 'emergency', description: "move at once, without a reviewer's approval (audited as an emergency)" },
     {
       name: 'requested-by',
-      value: 'WHO',
-      description: 'recorded as the requester (may not approve)',
-      default: '$MLO_USER or the OS user',
+      value: 'E-MAIL',
+      description: 'no longer needed: the requester is you, the signed-in user; anyone else is refused',
     },
     { name: 'wait', description: 'wait for the outcome; default: print the workflow id and exit' },
     JSON_FLAG,
     MODELS_DIR_FLAG,
   ],
   details: [
-    "Workflow id rollback/<model> on the orchestrator queue; reviewers and deadline come from the model spec's",
-    'promotion section. Unless --emergency, a reviewer decides with `mlo approve rollback/<model> --reviewer …`.',
+    'Requested by you, the signed-in user: a reviewer of the model or an admin (--emergency: admins only, the',
+    "server's `rollback` rule). Workflow id rollback/<model> on the orchestrator queue; reviewers and deadline come from the model spec's",
+    'promotion section. Unless --emergency, a reviewer, signed in, decides with `mlo approve rollback/<model>`.',
     'With --wait: exit 0 rolled back, 3 rejected or expired, 2 bad input (e.g. no former champion), ' +
       '1 other failures.',
   ],

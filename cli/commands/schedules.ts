@@ -1,6 +1,10 @@
 /**
  * `mlo schedules`: the Temporal Schedules of scheduled retraining (lib/schedules.ts): sync
  * them with the model specs, list them, pause, unpause, trigger and backfill one.
+ *
+ * `sync` signs in as the scheduler service (`mlo-scheduler`, client credentials, secret
+ * MLO_SCHEDULER_CLIENT_SECRET): the schedules' runs are requested by its subject, which the
+ * Temporal server requires to be the caller's. The other subcommands act as the signed-in user.
  */
 import path from 'node:path';
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
@@ -21,7 +25,18 @@ import {
 import { listSpecFiles, loadSpecFile, SpecError, type ModelSpec } from '../../lib/spec/model-spec';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
-import { checkModelName, dayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, requester, withTemporal } from '../context';
+import {
+  checkModelName,
+  dayFlag,
+  identityOf,
+  JSON_FLAG,
+  MODELS_DIR_FLAG,
+  modelsDir,
+  signedIn,
+  withTemporal,
+} from '../context';
+import { clientCredentialsToken, serviceCredentials } from '../../lib/identity/oidc-client';
+import { CLIENT_IDS } from '../../lib/identity/shared';
 import { table } from '../render';
 import { retrainScheduleId } from '../../lib/core/ids';
 
@@ -63,8 +78,13 @@ function loadAllSpecs(dir: string): { file: string; spec: ModelSpec }[] {
   return out;
 }
 
-function desiredSchedules(cfg: Config, specs: { file: string; spec: ModelSpec }[]): DesiredSchedule[] {
-  return specs.flatMap(({ file, spec }) => desiredSchedule(cfg, spec, file) ?? []);
+/** The schedules the specs ask for, their runs requested by `requestedBy` (the identity that syncs). */
+export function desiredSchedules(
+  cfg: Config,
+  specs: { file: string; spec: ModelSpec }[],
+  requestedBy?: string,
+): DesiredSchedule[] {
+  return specs.flatMap(({ file, spec }) => desiredSchedule(cfg, spec, file, requestedBy) ?? []);
 }
 
 /** The plan as text: one line per model, then one indented line per change. */
@@ -197,30 +217,39 @@ function modelArgOf(s: Sub, rest: string[]): string {
   return rest[0] ?? '';
 }
 
-/** `sync`: plans the changes that make the schedules match the specs, and applies them unless --dry-run. */
-function syncSchedules(args: ParsedArgs, json: boolean): Promise<ExitCode> {
+/**
+ * `sync`: plans the changes that make the schedules match the specs, and applies them unless
+ * --dry-run; as the scheduler service, whose subject requests the scheduled runs.
+ */
+async function syncSchedules(args: ParsedArgs, json: boolean): Promise<ExitCode> {
   const dryRun = boolFlag(args, 'dry-run');
   const specs = loadAllSpecs(modelsDir(args));
   const cfg = loadConfig();
-  const desired = desiredSchedules(cfg, specs);
-  return withTemporal(async ({ client }) => {
-    const existing = await readExistingSchedules(
-      client,
-      desired.map((d) => d.scheduleId),
-    );
-    const plan = planSync(desired, existing);
-    if (!dryRun) await applySync(client, cfg, plan);
-    if (json) {
-      const entries = plan.map((e) => ({
-        model: e.model,
-        scheduleId: e.scheduleId,
-        action: e.action,
-        changes: e.changes,
-      }));
-      console.log(JSON.stringify({ dryRun, entries }, null, 2));
-    } else console.log(renderPlan(plan, dryRun).join('\n'));
-    return EXIT_CODES.ok;
-  }, cfg);
+  const tokens = clientCredentialsToken(serviceCredentials(CLIENT_IDS.scheduler));
+  const scheduler = await identityOf(tokens);
+  const desired = desiredSchedules(cfg, specs, scheduler.name);
+  return withTemporal(
+    async ({ client }) => {
+      const existing = await readExistingSchedules(
+        client,
+        desired.map((d) => d.scheduleId),
+      );
+      const plan = planSync(desired, existing);
+      if (!dryRun) await applySync(client, cfg, plan);
+      if (json) {
+        const entries = plan.map((e) => ({
+          model: e.model,
+          scheduleId: e.scheduleId,
+          action: e.action,
+          changes: e.changes,
+        }));
+        console.log(JSON.stringify({ dryRun, entries }, null, 2));
+      } else console.log(renderPlan(plan, dryRun).join('\n'));
+      return EXIT_CODES.ok;
+    },
+    cfg,
+    tokens,
+  );
 }
 
 /** `list`: every mlo-retrain/ schedule. */
@@ -232,28 +261,33 @@ function listSchedules(json: boolean): Promise<ExitCode> {
   });
 }
 
-/** `pause` / `unpause`: with a note that says who did it and why. */
-function setPaused(args: ParsedArgs, s: 'pause' | 'unpause', model: string, json: boolean): Promise<ExitCode> {
+/** `pause` / `unpause`: with a note that says who did it (the signed-in user) and why. */
+async function setPaused(args: ParsedArgs, s: 'pause' | 'unpause', model: string, json: boolean): Promise<ExitCode> {
   const why = stringFlag(args, 'note');
-  const note = `${s}d by ${requester(args)} via mlo schedules ${s}${why ? `: ${why}` : ''}`;
-  return withTemporal(async ({ client }) => {
-    const { handle, id } = await handleOf(client, model);
-    if (s === 'pause') await handle.pause(note);
-    else await handle.unpause(note);
-    const d = await handle.describe();
-    const out = {
-      scheduleId: id,
-      paused: d.state.paused,
-      note: d.state.note ?? null,
-      nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
-    };
-    console.log(
-      json
-        ? JSON.stringify(out, null, 2)
-        : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`,
-    );
-    return EXIT_CODES.ok;
-  });
+  const { tokens, me } = await signedIn();
+  const note = `${s}d by ${me.name} via mlo schedules ${s}${why ? `: ${why}` : ''}`;
+  return withTemporal(
+    async ({ client }) => {
+      const { handle, id } = await handleOf(client, model);
+      if (s === 'pause') await handle.pause(note);
+      else await handle.unpause(note);
+      const d = await handle.describe();
+      const out = {
+        scheduleId: id,
+        paused: d.state.paused,
+        note: d.state.note ?? null,
+        nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
+      };
+      console.log(
+        json
+          ? JSON.stringify(out, null, 2)
+          : `${id} ${out.paused ? 'paused' : `active; next runs ${out.nextRuns.join(', ') || '-'}`} (${note})`,
+      );
+      return EXIT_CODES.ok;
+    },
+    undefined,
+    tokens,
+  );
 }
 
 type ScheduleHandle = Awaited<ReturnType<typeof handleOf>>['handle'];
@@ -380,7 +414,10 @@ export const schedulesCommand: Command = {
     '  backfill <model> --from D --to D   start the runs of every scheduled time in the range (overlap allow_all)',
     'A schedule starts trainAndPromote on the orchestrator queue ' +
       'with workflow id train-and-promote/<model>/scheduled-<time>,',
-    'requested by mlo-schedule, without an as-of day: each run trains on the window ending on its scheduled day.',
+    'requested by the scheduler service, without an as-of day: each run trains on the window ending on its scheduled day.',
+    '`sync` signs in as the scheduler service (mlo-scheduler, client credentials; secret MLO_SCHEDULER_CLIENT_SECRET),',
+    "so the runs are requested by its subject: the Temporal server requires a schedule's requester to be the caller",
+    '(rule `requested by caller`), and refuses a sync by a person. The other subcommands act as the signed-in user.',
   ],
   run,
 };

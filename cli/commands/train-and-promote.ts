@@ -16,9 +16,10 @@ import {
   JSON_FLAG,
   MODELS_DIR_FLAG,
   modelsDir,
+  mustBeMe,
   noPositionals,
-  requester,
   requireFlag,
+  signedIn,
   todayUtc,
   withTemporal,
   type Ctx,
@@ -77,39 +78,44 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   const asOf = dayFlag(args, 'to', 'the as-of day, the exclusive end of the data') ?? todayUtc();
   const trainFrom = dayFlag(args, 'from', "the training window's first day");
   const cfg = loadConfig();
-  const input = { ...runInput(cfg, spec, { asOf, trainFrom, requestedBy: requester(args) }), asOf };
+  // The run is requested by whoever starts it: the signed-in identity (rule `requested by caller`).
+  const { tokens, me } = await signedIn();
+  mustBeMe(args, 'requested-by', me, 'requested by caller', 'a run is requested by whoever starts it');
+  const input = { ...runInput(cfg, spec, { asOf, trainFrom, requestedBy: me.name }), asOf };
   const info = (line: string) => (json ? console.error(line) : console.log(line));
 
-  return withTemporal(async (ctx) => {
-    const { workflowId, attached } = await startOrAttach(ctx.client, cfg, input);
-    const d = await ctx.client.workflow.getHandle(workflowId).describe();
-    const running = attached ? await readRunInput(ctx, workflowId, d.runId) : input;
-    if (attached) {
-      const by = running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy);
-      info(
-        `attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); ` +
-          'no second run was started',
-      );
-    } else info(`started ${workflowId}`);
-    if (!boolFlag(args, 'detach')) return followToEnd(ctx, workflowId, attached, json);
+  return withTemporal(
+    async (ctx) => {
+      const { workflowId, attached } = await startOrAttach(ctx.client, cfg, input);
+      const d = await ctx.client.workflow.getHandle(workflowId).describe();
+      const running = attached ? await readRunInput(ctx, workflowId, d.runId) : input;
+      if (attached) {
+        const by = running?.requestedBy ?? d.typedSearchAttributes.get(SA.requestedBy);
+        info(
+          `attached to the running run ${workflowId} (started ${d.startTime.toISOString()}${by ? ` by ${by}` : ''}); ` +
+            'no second run was started',
+        );
+      } else info(`started ${workflowId}`);
+      if (!boolFlag(args, 'detach')) return followToEnd(ctx, workflowId, attached, json);
 
-    const report = detachedReport(cfg, d, input, running, attached, spec);
-    if (json) console.log(JSON.stringify(report, null, 2));
-    else {
-      console.log(`workflow id: ${workflowId}`);
-      console.log(`temporal:    ${report.links.temporal}`);
-      console.log(`follow it:   mlo status ${shellArg(workflowId)} --follow`);
-    }
-    return EXIT_CODES.ok;
-  }, cfg);
+      const report = detachedReport(cfg, d, input, running, attached, spec);
+      if (json) console.log(JSON.stringify(report, null, 2));
+      else {
+        console.log(`workflow id: ${workflowId}`);
+        console.log(`temporal:    ${report.links.temporal}`);
+        console.log(`follow it:   mlo status ${shellArg(workflowId)} --follow`);
+      }
+      return EXIT_CODES.ok;
+    },
+    cfg,
+    tokens,
+  );
 }
 
 export const trainAndPromoteCommand: Command = {
   name: 'train-and-promote',
   summary: 'train a model on a data window and take it through the gates to a reviewer',
-  usage:
-    'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] ' +
-    '[--requested-by <who>] [--json]',
+  usage: 'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec to run (models/<name>.yaml)' },
     {
@@ -128,14 +134,14 @@ export const trainAndPromoteCommand: Command = {
     { name: 'detach', description: 'print the workflow id and its Temporal UI link, and exit 0' },
     {
       name: 'requested-by',
-      value: 'WHO',
-      description: 'e-mail or user name recorded as the requester (may not approve)',
-      default: '$MLO_USER or the OS user',
+      value: 'E-MAIL',
+      description: 'no longer needed: the requester is you, the signed-in user; anyone else is refused',
     },
     JSON_FLAG,
     MODELS_DIR_FLAG,
   ],
   details: [
+    'The run is requested by you, the signed-in user (`mlo login`, or MLO_TOKEN), who may not approve it.',
     'One workflow id per model and window (train-and-promote/<model>/[<from>..]<to>): an identical',
     'request while that run is running attaches to it ("attached to the running run …").',
     'Following: on a terminal a live view per stage is redrawn in place; otherwise one line per change;',

@@ -30,8 +30,11 @@ export function runInput(
     throw new BadInputError(`--from "${opts.trainFrom}" is not a day; use YYYY-MM-DD`);
   if (opts.trainFrom && opts.asOf && opts.trainFrom >= opts.asOf)
     throw new BadInputError(`--from ${opts.trainFrom} must be before --to ${opts.asOf}`);
-  if (!/^[^\s@]+@[^\s@]+$|^[a-z][a-z0-9._-]*$/.test(opts.requestedBy))
-    throw new BadInputError(`--requested-by "${opts.requestedBy}" must be an e-mail address or a user name`);
+  if (!/^[^\s@]+@[^\s@]+$|^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(opts.requestedBy))
+    throw new BadInputError(
+      `the requester "${opts.requestedBy}" is neither an e-mail address nor a service's subject; ` +
+        'a run is requested by the signed-in identity (see `mlo whoami`)',
+    );
   return {
     model: spec.name,
     specHash: specHash(spec),

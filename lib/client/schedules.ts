@@ -2,8 +2,13 @@
  * Scheduled retraining: a model spec's `schedule` becomes a Temporal Schedule, id
  * `mlo-retrain/<model>`, whose action starts `trainAndPromote` (workflow id
  * `train-and-promote/<model>/scheduled`, to which Temporal appends the nominal time) with
- * `runInput(cfg, spec, { requestedBy: 'mlo-schedule' })` and no as-of day: the workflow reads
+ * `runInput(cfg, spec, { requestedBy })` and no as-of day: the workflow reads
  * TemporalScheduledStartTime and trains on the window that ends on that day.
+ *
+ * `requestedBy` is whoever syncs the schedules: mlo's Temporal server accepts a schedule that
+ * starts `trainAndPromote` only when its runs are requested by the caller (rule `requested by
+ * caller`). `mlo schedules sync` signs in as the scheduler service (`mlo-scheduler`, client
+ * credentials), so scheduled runs are requested by its subject, which may not approve them.
  *
  * `sync` makes the schedules match the specs: creates, updates and deletes (only ids with the
  * `mlo-retrain/` prefix), idempotently. What a schedule was made from (the spec hash, the
@@ -29,11 +34,13 @@ import { specHash as hashSpec, type ModelSpec } from '../spec/model-spec';
 import { SA } from '../core/search-attributes';
 import type { TrainAndPromoteWorkflow } from '../core/definitions';
 import { RETRAIN_SCHEDULE_PREFIX, modelOfScheduleId, retrainScheduleId, scheduledRunWorkflowId } from '../core/ids';
+import { CLIENT_IDS } from '../identity/shared';
 
-const SCHEDULE_REQUESTED_BY = 'mlo-schedule';
+/** The requester of scheduled runs: the subject of the scheduler service's token (client id `mlo-scheduler`). */
+export const SCHEDULE_REQUESTED_BY: string = CLIENT_IDS.scheduler;
 export const MEMO_KEY = 'mloRetrain';
 /** Bumped when the mapping from spec to schedule changes, so sync rewrites every schedule. */
-const SCHEDULE_FORMAT = 1;
+export const SCHEDULE_FORMAT = 2;
 
 /** Everything a schedule is made of besides the spec itself. */
 type ScheduleSettings = {
@@ -48,6 +55,8 @@ type ScheduleSettings = {
   cpuQueue: string;
   gpuQueue: string;
   workflowId: string;
+  /** who the scheduled runs are requested by: the identity that syncs the schedule */
+  requestedBy: string;
   format: number;
 };
 
@@ -63,7 +72,11 @@ type ScheduleMemo = {
 
 export type DesiredSchedule = ScheduleMemo & { scheduleId: string; spec: ModelSpec };
 
-function scheduleSettings(cfg: Config, spec: ModelSpec): ScheduleSettings | undefined {
+export function scheduleSettings(
+  cfg: Config,
+  spec: ModelSpec,
+  requestedBy: string = SCHEDULE_REQUESTED_BY,
+): ScheduleSettings | undefined {
   const s = spec.schedule;
   if (!s) return undefined;
   return {
@@ -78,13 +91,19 @@ function scheduleSettings(cfg: Config, spec: ModelSpec): ScheduleSettings | unde
     cpuQueue: cfg.taskQueues.cpu,
     gpuQueue: cfg.taskQueues.gpu,
     workflowId: scheduledRunWorkflowId(spec.name),
+    requestedBy,
     format: SCHEDULE_FORMAT,
   };
 }
 
-/** The schedule a spec asks for, or undefined when it has no `schedule`. */
-export function desiredSchedule(cfg: Config, spec: ModelSpec, file: string): DesiredSchedule | undefined {
-  const settings = scheduleSettings(cfg, spec);
+/** The schedule a spec asks for, its runs requested by `requestedBy`; undefined when it has no `schedule`. */
+export function desiredSchedule(
+  cfg: Config,
+  spec: ModelSpec,
+  file: string,
+  requestedBy: string = SCHEDULE_REQUESTED_BY,
+): DesiredSchedule | undefined {
+  const settings = scheduleSettings(cfg, spec, requestedBy);
   if (!settings) return undefined;
   return {
     model: spec.name,
@@ -137,11 +156,11 @@ export function scheduleOptions(cfg: Config, d: DesiredSchedule): RetrainSchedul
       taskQueue: s.taskQueue,
       workflowId: s.workflowId,
       // No asOf: the run's window ends on the day of its TemporalScheduledStartTime.
-      args: [runInput(cfg, d.spec, { requestedBy: SCHEDULE_REQUESTED_BY })],
+      args: [runInput(cfg, d.spec, { requestedBy: s.requestedBy })],
       memo,
       typedSearchAttributes: [
         { key: SA.model, value: d.model },
-        { key: SA.requestedBy, value: SCHEDULE_REQUESTED_BY },
+        { key: SA.requestedBy, value: s.requestedBy },
       ],
       staticSummary: `Scheduled retraining of ${d.model} (${d.file})`,
     },

@@ -96,7 +96,8 @@ export function loadDevProviderConfig(env: Record<string, string | undefined> = 
   const problems: string[] = [];
   let stack: ReturnType<typeof loadStackConfig> | undefined;
   try {
-    stack = loadStackConfig(e);
+    // MLO_OIDC_PORT is this provider's own (0 picks a free port), checked below.
+    stack = loadStackConfig({ ...e, MLO_OIDC_PORT: undefined });
   } catch (err) {
     if (err instanceof ConfigError) problems.push(...err.problems);
     else throw err;

@@ -79,6 +79,12 @@ const httpUrl = (name: string, example: string) =>
 const claimName = (name: string) =>
   z.string().regex(/^[A-Za-z0-9_:./-]+$/, `${name} must be a claim name (letters, digits, '_', ':', '.', '/', '-')`);
 
+/** The dev provider's issuer: `http://127.0.0.1:<MLO_OIDC_PORT>` (7380), where the dev stack runs it. */
+function devIssuer(env: Env): string {
+  const port = Number(env.MLO_OIDC_PORT);
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? `http://127.0.0.1:${port}` : DEFAULT_OIDC_ISSUER;
+}
+
 /**
  * Reads the client configuration from the environment (validated with zod; every problem at once).
  * Defaults point at the dev provider of the local stack.
@@ -87,7 +93,7 @@ export function loadOidcConfig(env: Env = process.env): OidcClientConfig {
   const e: Env = {};
   for (const [k, v] of Object.entries(env)) e[k] = v === '' ? undefined : v;
   const schema = z.object({
-    MLO_OIDC_ISSUER: httpUrl('MLO_OIDC_ISSUER', DEFAULT_OIDC_ISSUER).default(DEFAULT_OIDC_ISSUER),
+    MLO_OIDC_ISSUER: httpUrl('MLO_OIDC_ISSUER', DEFAULT_OIDC_ISSUER).default(devIssuer(e)),
     MLO_OIDC_CLIENT_ID: z.string().min(1).default(CLIENT_IDS.cli),
     MLO_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
     MLO_OIDC_AUDIENCE: z.string().min(1).default(MLO_AUDIENCE),
@@ -886,6 +892,50 @@ export async function devSignIn(
   });
   const callback = await driveDevSignIn(url, { email, password });
   return finishCodeFlow(flow, callback);
+}
+
+/**
+ * DEV ONLY. A token source for a dev user, signed in with `devSignIn` when first asked; renewed
+ * with its refresh token (or a new sign-in) a minute before the access token expires. For the demo
+ * and the tests, which act as several dev users without a browser.
+ */
+export function devUserTokenSource(
+  email: string,
+  password: string,
+  opts: { issuer?: string } = {},
+): TokenSource & { tokens(): Promise<TokenSet> } {
+  let current: TokenSet | undefined;
+  let inflight: Promise<TokenSet> | undefined;
+  const config = loadOidcConfig();
+  const issuer = opts.issuer ?? config.issuer;
+  const renew = async (): Promise<TokenSet> => {
+    if (current?.refreshToken) {
+      try {
+        return await refreshTokens({ ...config, issuer }, current.refreshToken);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+      }
+    }
+    return devSignIn(email, password, { issuer });
+  };
+  const tokens = async (): Promise<TokenSet> => {
+    if (current && isFresh(current, 10 * 60_000)) return current;
+    inflight ??= renew()
+      .then((t) => (current = t))
+      .finally(() => {
+        inflight = undefined;
+      });
+    return inflight;
+  };
+  return {
+    tokens,
+    async getAccessToken() {
+      return (await tokens()).accessToken;
+    },
+    invalidate() {
+      if (current) current = { ...current, expiresAt: 0 };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

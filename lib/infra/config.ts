@@ -54,6 +54,7 @@ const stackSchema = z.object({
   MLO_TEMPORAL_METRICS_PORT: port('MLO_TEMPORAL_METRICS_PORT', 7244),
   MLO_S3_PORT: port('MLO_S3_PORT', 7070),
   MLO_MLFLOW_PORT: port('MLO_MLFLOW_PORT', 5050),
+  MLO_OIDC_PORT: port('MLO_OIDC_PORT', 7380),
 });
 
 export type StackConfig = {
@@ -65,10 +66,21 @@ export type StackConfig = {
   temporalMetricsPort: number;
   s3Port: number;
   mlflowPort: number;
+  /** the dev OIDC provider (`MLO_OIDC_PORT`) */
+  oidcPort: number;
 };
 
+/** Basic-auth credentials of an MLflow server run with `--app-name basic-auth`. */
+export type MlflowCredentials = { username: string; password: string };
+
 export type Config = {
-  temporal: { address: string; namespace: string; uiUrl: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    uiUrl: string;
+    /** TLS to the frontend (`MLO_TEMPORAL_TLS`; default on unless the address is loopback): tokens travel with every call */
+    tls: boolean;
+  };
   s3: {
     endpoint: string;
     region: string;
@@ -77,7 +89,12 @@ export type Config = {
     secretAccessKey: string;
     forcePathStyle: boolean;
   };
-  mlflow: { trackingUri: string; uiUrl: string };
+  mlflow: {
+    trackingUri: string;
+    uiUrl: string;
+    /** MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (MLflow's own variables); none: anonymous */
+    credentials?: MlflowCredentials;
+  };
   taskQueues: { orchestrator: string; cpu: string; gpu: string };
   gpu: { count: number | undefined };
   stack: StackConfig;
@@ -107,6 +124,7 @@ export function loadStackConfig(env: Env = process.env): StackConfig {
     temporalMetricsPort: s.MLO_TEMPORAL_METRICS_PORT,
     s3Port: s.MLO_S3_PORT,
     mlflowPort: s.MLO_MLFLOW_PORT,
+    oidcPort: s.MLO_OIDC_PORT,
   };
 }
 
@@ -118,42 +136,57 @@ function blankToUndefined(env: Env): Env {
 
 /** The schema of everything but the stack settings; defaults follow the stack's ports. */
 function configSchema(sp: StackConfig) {
-  return z.object({
-    MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
-    MLO_TEMPORAL_NAMESPACE: z
-      .string()
-      .min(1)
-      .regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"')
-      .default('default'),
-    MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
-    MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
-    MLO_S3_REGION: z.string().min(1).default('us-east-1'),
-    MLO_S3_BUCKET: z
-      .string()
-      .regex(
-        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-        'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
-      )
-      .default('mlo'),
-    MLO_S3_ACCESS_KEY_ID: z.string().min(1).default('mlo-dev'),
-    MLO_S3_SECRET_ACCESS_KEY: z
-      .string()
-      .min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters')
-      .default('mlo-dev-secret'),
-    MLO_S3_FORCE_PATH_STYLE: z
-      .enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' })
-      .default('true'),
-    MLO_MLFLOW_TRACKING_URI: url('MLO_MLFLOW_TRACKING_URI').default(`http://127.0.0.1:${sp.mlflowPort}`),
-    MLO_MLFLOW_UI_URL: url('MLO_MLFLOW_UI_URL').optional(),
-    MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
-    MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
-    MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
-    MLO_GPU_COUNT: z.coerce
-      .number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' })
-      .int('MLO_GPU_COUNT must be a whole number')
-      .min(0, 'MLO_GPU_COUNT must be 0 or more')
-      .optional(),
-  });
+  return z
+    .object({
+      MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
+      MLO_TEMPORAL_NAMESPACE: z
+        .string()
+        .min(1)
+        .regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"')
+        .default('default'),
+      MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
+      MLO_TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'MLO_TEMPORAL_TLS must be "true" or "false"' }).optional(),
+      MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
+      MLO_S3_REGION: z.string().min(1).default('us-east-1'),
+      MLO_S3_BUCKET: z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
+        )
+        .default('mlo'),
+      MLO_S3_ACCESS_KEY_ID: z.string().min(1).default('mlo-dev'),
+      MLO_S3_SECRET_ACCESS_KEY: z
+        .string()
+        .min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters')
+        .default('mlo-dev-secret'),
+      MLO_S3_FORCE_PATH_STYLE: z
+        .enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' })
+        .default('true'),
+      MLO_MLFLOW_TRACKING_URI: url('MLO_MLFLOW_TRACKING_URI').default(`http://127.0.0.1:${sp.mlflowPort}`),
+      MLO_MLFLOW_UI_URL: url('MLO_MLFLOW_UI_URL').optional(),
+      MLFLOW_TRACKING_USERNAME: z.string().min(1).optional(),
+      MLFLOW_TRACKING_PASSWORD: z.string().min(1).optional(),
+      MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
+      MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
+      MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
+      MLO_GPU_COUNT: z.coerce
+        .number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' })
+        .int('MLO_GPU_COUNT must be a whole number')
+        .min(0, 'MLO_GPU_COUNT must be 0 or more')
+        .optional(),
+    })
+    .refine((c) => (c.MLFLOW_TRACKING_USERNAME === undefined) === (c.MLFLOW_TRACKING_PASSWORD === undefined), {
+      path: ['MLFLOW_TRACKING_USERNAME'],
+      message:
+        'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together: set both (an MLflow user and its password) or neither',
+    });
+}
+
+/** 127.0.0.1, localhost or [::1], with a port. */
+function isLoopback(hostPort: string): boolean {
+  const host = hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** The validated variables as the typed configuration (URLs without a trailing "/"). */
@@ -163,6 +196,7 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
       address: c.MLO_TEMPORAL_ADDRESS,
       namespace: c.MLO_TEMPORAL_NAMESPACE,
       uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, ''),
+      tls: c.MLO_TEMPORAL_TLS ? c.MLO_TEMPORAL_TLS === 'true' : !isLoopback(c.MLO_TEMPORAL_ADDRESS),
     },
     s3: {
       endpoint: c.MLO_S3_ENDPOINT,
@@ -175,6 +209,9 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
     mlflow: {
       trackingUri: c.MLO_MLFLOW_TRACKING_URI.replace(/\/$/, ''),
       uiUrl: (c.MLO_MLFLOW_UI_URL ?? c.MLO_MLFLOW_TRACKING_URI).replace(/\/$/, ''),
+      ...(c.MLFLOW_TRACKING_USERNAME && c.MLFLOW_TRACKING_PASSWORD
+        ? { credentials: { username: c.MLFLOW_TRACKING_USERNAME, password: c.MLFLOW_TRACKING_PASSWORD } }
+        : {}),
     },
     taskQueues: { orchestrator: c.MLO_QUEUE_ORCHESTRATOR, cpu: c.MLO_QUEUE_CPU, gpu: c.MLO_QUEUE_GPU },
     gpu: { count: c.MLO_GPU_COUNT },

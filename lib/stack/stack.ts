@@ -1,35 +1,43 @@
 /**
- * The local dev stack: Temporal dev server, an S3 API (versitygw over a directory) and an
- * MLflow server, each a detached process with a pid file under `<stack dir>/pids` and a
- * log under `<stack dir>/logs`. `up` is idempotent (a second one only checks health),
- * `down` stops only what `up` started, `status` reports each part.
+ * The local dev stack: an S3 API (versitygw over a directory), the dev OpenID Connect provider,
+ * mlo's Temporal server (authentication on) and an MLflow server (basic auth), each a detached
+ * process with a pid file under `<stack dir>/pids` and a log under `<stack dir>/logs`. `up` is
+ * idempotent (a second one only checks health and provisioning), `down` stops only what `up`
+ * started, `status` reports each part.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { loadConfig, type Config, type StackConfig } from '../infra/config';
+import { loadConfig, PROJECT_ROOT, type Config, type StackConfig } from '../infra/config';
 import { StackError } from '../core/errors';
 import { createS3Client, ensureBucket } from '../infra/s3';
 import { SEARCH_ATTRIBUTE_KEYS, searchAttributeFlag } from '../core/search-attributes';
-import { ensureTemporalCli, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
+import { MODELS_DIR } from '../spec/model-spec';
+import { CLIENT_IDS, devClientSecret, SERVICE_CLIENTS } from '../identity/shared';
+import { ensureMloServer, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
+import { devPeople, provisionMlflow, writeBasicAuthIni } from './mlflow-auth';
+import { MLFLOW_ADMIN_USERNAME, mlflowAdminPassword, mlflowFlaskSecretKey, registryMlflowCredentials } from './secrets';
 
-export type PartName = 'temporal' | 's3' | 'mlflow';
-export const PARTS: PartName[] = ['s3', 'temporal', 'mlflow'];
+export type PartName = 's3' | 'oidc' | 'temporal' | 'mlflow';
+export const PARTS: PartName[] = ['s3', 'oidc', 'temporal', 'mlflow'];
 
 type PidRecord = { pid: number; binary: string; startedAt: string; ports: number[] };
 
-type Launch = { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
+/** How to start a part; `match` is what its /proc cmdline holds (default: the command's file name). */
+type Launch = { cmd: string; args: string[]; env: NodeJS.ProcessEnv; cwd?: string; match?: string };
 
 type Part = {
   name: PartName;
   title: string;
+  /** Parts of phase 1 start first (in parallel), then those of phase 2. */
+  phase: 1 | 2;
   ports: { port: number; variable: string; what: string }[];
   /** Builds or installs the tool and returns how to start it. */
   prepare(log: (l: string) => void): Promise<Launch>;
   healthy(): Promise<boolean>;
-  /** Work to do once healthy (create the bucket, …). */
+  /** Work to do once healthy (create the bucket, provision users, …), also when it was running already. */
   afterStart?(): Promise<void>;
   addresses: string[];
   startTimeoutMs: number;
@@ -44,7 +52,7 @@ type PartStatus = {
   addresses: string[];
 };
 
-function stackPaths(stack: StackConfig) {
+export function stackPaths(stack: Pick<StackConfig, 'dir'>) {
   return {
     pids: path.join(stack.dir, 'pids'),
     logs: path.join(stack.dir, 'logs'),
@@ -52,12 +60,53 @@ function stackPaths(stack: StackConfig) {
     s3Root: path.join(stack.dir, 's3', 'data'),
     s3Meta: path.join(stack.dir, 's3', 'meta'),
     mlflowDb: path.join(stack.dir, 'mlflow', 'mlflow.db'),
+    mlflowAuthDb: path.join(stack.dir, 'mlflow', 'basic_auth.db'),
+    mlflowAuthIni: path.join(stack.dir, 'mlflow', 'basic_auth.ini'),
+    oidcState: path.join(stack.dir, 'oidc'),
+    /** Model specs deployed to this dev stack only (besides MLO_MODELS_DIR): its Temporal server reads both. */
+    localModels: path.join(stack.dir, 'models'),
   };
+}
+
+/** The dev provider's issuer, as the stack runs it. */
+export function stackIssuer(stack: Pick<StackConfig, 'oidcPort'>): string {
+  return `http://127.0.0.1:${stack.oidcPort}`;
+}
+
+/**
+ * Variables no part gets unless it needs them: passwords, client secrets, tokens and keys.
+ * Each part adds back its own.
+ */
+const SECRET_VARIABLES = new Set<string>([
+  'MLFLOW_AUTH_ADMIN_PASSWORD',
+  'MLFLOW_FLASK_SERVER_SECRET_KEY',
+  'MLO_MLFLOW_REGISTRY_PASSWORD',
+  'MLFLOW_TRACKING_USERNAME',
+  'MLFLOW_TRACKING_PASSWORD',
+  'MLFLOW_TRACKING_TOKEN',
+  'MLO_TOKEN',
+  'MLO_OIDC_CLIENT_SECRET',
+  'MLO_UI_OIDC_CLIENT_SECRET',
+  ...SERVICE_CLIENTS.map((c) => c.secretVariable),
+  'MLO_S3_SECRET_ACCESS_KEY',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'ROOT_ACCESS_KEY_ID',
+  'ROOT_SECRET_ACCESS_KEY',
+]);
+
+/** The environment without any secret, plus `extra` (undefined values are left out). */
+export function partEnv(extra: Record<string, string | undefined> = {}, env = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!SECRET_VARIABLES.has(k) && v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 async function httpOk(url: string, accept: (status: number) => boolean = (s) => s >= 200 && s < 300): Promise<boolean> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000), redirect: 'manual' });
     await res.arrayBuffer();
     return accept(res.status);
   } catch {
@@ -81,12 +130,54 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
 
 type StackPaths = ReturnType<typeof stackPaths>;
 
-/** The Temporal CLI's dev server: SQLite file, mlo's namespace and search attributes. */
+/** The dev OpenID Connect provider (lib/identity), under node with tsx like the other scripts. */
+function oidcPart(cfg: Config, p: StackPaths): Part {
+  const stack = cfg.stack;
+  const script = path.join(PROJECT_ROOT, 'lib', 'identity', 'dev-provider-main.ts');
+  return {
+    name: 'oidc',
+    title: 'OIDC provider (dev)',
+    phase: 1,
+    ports: [{ port: stack.oidcPort, variable: 'MLO_OIDC_PORT', what: 'OIDC provider' }],
+    async prepare() {
+      fs.mkdirSync(p.oidcState, { recursive: true, mode: 0o700 });
+      // It verifies the client secrets, so it gets those that are set (else it uses the dev ones).
+      const secrets = Object.fromEntries(
+        ['MLO_UI_OIDC_CLIENT_SECRET', ...SERVICE_CLIENTS.map((c) => c.secretVariable)].map((v) => [v, process.env[v]]),
+      );
+      return {
+        cmd: process.execPath,
+        args: ['--import', 'tsx', script],
+        cwd: PROJECT_ROOT, // where tsx resolves
+        match: 'dev-provider-main.ts',
+        env: partEnv({
+          ...secrets,
+          MLO_OIDC_PORT: String(stack.oidcPort),
+          MLO_OIDC_ISSUER: undefined,
+          MLO_OIDC_STATE_DIR: p.oidcState,
+          MLO_STACK_DIR: stack.dir,
+          MLO_TEMPORAL_UI_PORT: String(stack.temporalUiPort),
+        }),
+      };
+    },
+    healthy: () => httpOk(`${stackIssuer(stack)}/healthz`),
+    addresses: [`OIDC provider  ${stackIssuer(stack)} (dev users: lib/identity/README.md)`],
+    startTimeoutMs: 60_000,
+  };
+}
+
+/** The directories of model specs the stack's Temporal server reads reviewers from. */
+export function stackModelsDirs(stack: Pick<StackConfig, 'dir'>, env = process.env): string[] {
+  return [env.MLO_MODELS_DIR ? path.resolve(env.MLO_MODELS_DIR) : MODELS_DIR, stackPaths(stack).localModels];
+}
+
+/** mlo's Temporal server (server/): SQLite file, mlo's namespace and search attributes, OIDC authentication. */
 function temporalPart(cfg: Config, p: StackPaths): Part {
   const stack = cfg.stack;
   return {
     name: 'temporal',
-    title: 'Temporal dev server',
+    title: 'Temporal server (mlo)',
+    phase: 2,
     ports: [
       { port: stack.temporalPort, variable: 'MLO_TEMPORAL_PORT', what: 'Temporal gRPC' },
       { port: stack.temporalUiPort, variable: 'MLO_TEMPORAL_UI_PORT', what: 'Temporal Web UI' },
@@ -94,24 +185,30 @@ function temporalPart(cfg: Config, p: StackPaths): Part {
       { port: stack.temporalMetricsPort, variable: 'MLO_TEMPORAL_METRICS_PORT', what: 'Temporal metrics' },
     ],
     async prepare(log) {
-      const bin = await ensureTemporalCli(stack, log);
+      const bin = await ensureMloServer(stack, log);
       fs.mkdirSync(path.dirname(p.temporalDb), { recursive: true });
-      return { cmd: bin, args: temporalArgs(cfg, p) };
+      fs.mkdirSync(p.localModels, { recursive: true });
+      return {
+        cmd: bin,
+        args: temporalArgs(cfg, p),
+        // The UI's client secret only through the environment, so `ps` does not show it.
+        env: partEnv({
+          MLO_UI_OIDC_CLIENT_SECRET: process.env.MLO_UI_OIDC_CLIENT_SECRET || devClientSecret(CLIENT_IDS.temporalUi),
+        }),
+      };
     },
     healthy: () => temporalHealthy(stack),
     addresses: [
-      `Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace})`,
-      `Temporal UI    http://127.0.0.1:${stack.temporalUiPort}`,
+      `Temporal gRPC  127.0.0.1:${stack.temporalPort} (namespace ${cfg.temporal.namespace}; OIDC tokens required)`,
+      `Temporal UI    http://127.0.0.1:${stack.temporalUiPort} (sign in as a dev user)`,
     ],
-    startTimeoutMs: 90_000,
+    startTimeoutMs: 120_000,
   };
 }
 
 function temporalArgs(cfg: Config, p: StackPaths): string[] {
   const stack = cfg.stack;
   return [
-    'server',
-    'start-dev',
     '--ip',
     '127.0.0.1',
     '--port',
@@ -129,12 +226,21 @@ function temporalArgs(cfg: Config, p: StackPaths): string[] {
     '--log-level',
     'warn',
     ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', searchAttributeFlag(key)]),
+    '--auth',
+    '--oidc-issuer',
+    stackIssuer(stack),
+    '--models-dir',
+    stackModelsDirs(stack).join(path.delimiter),
   ];
 }
 
-/** The UI answers and the frontend answers a gRPC call. */
+/**
+ * The UI serves (with authentication it answers 503 until the identity provider's discovery
+ * works, then its pages or a redirect to sign in) and the frontend answers GetSystemInfo, the
+ * one call that needs no token.
+ */
 async function temporalHealthy(stack: StackConfig): Promise<boolean> {
-  if (!(await httpOk(`http://127.0.0.1:${stack.temporalUiPort}/`))) return false;
+  if (!(await httpOk(`http://127.0.0.1:${stack.temporalUiPort}/`, (s) => s >= 200 && s < 500))) return false;
   let conn: Connection | undefined;
   try {
     conn = await Connection.connect({ address: `127.0.0.1:${stack.temporalPort}`, connectTimeout: '2s' });
@@ -153,6 +259,7 @@ function s3Part(cfg: Config, p: StackPaths): Part {
   return {
     name: 's3',
     title: 'S3 API (versitygw)',
+    phase: 1,
     ports: [{ port: stack.s3Port, variable: 'MLO_S3_PORT', what: 'S3 API' }],
     async prepare(log) {
       const bin = await ensureVersitygw(stack, log);
@@ -171,7 +278,7 @@ function s3Part(cfg: Config, p: StackPaths): Part {
           p.s3Root,
         ],
         // Credentials go through the environment, not argv, so `ps` does not show them.
-        env: { ...process.env, ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey },
+        env: partEnv({ ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey }),
       };
     },
     // Any HTTP answer (an unauthenticated request gets 403) means the gateway is serving.
@@ -189,20 +296,28 @@ function s3Part(cfg: Config, p: StackPaths): Part {
   };
 }
 
-/** The MLflow server from the venv: SQLite store, artifacts in the S3 bucket. */
+/**
+ * The MLflow server from the venv with its basic-auth app: SQLite stores (tracking and users),
+ * artifacts in the S3 bucket. Once up, its users are provisioned (lib/stack/mlflow-auth.ts).
+ */
 function mlflowPart(cfg: Config, p: StackPaths): Part {
   const stack = cfg.stack;
+  const url = `http://127.0.0.1:${stack.mlflowPort}`;
   return {
     name: 'mlflow',
     title: 'MLflow server',
+    phase: 2,
     ports: [{ port: stack.mlflowPort, variable: 'MLO_MLFLOW_PORT', what: 'MLflow' }],
     async prepare(log) {
       await ensureVenv(log);
-      fs.mkdirSync(path.dirname(p.mlflowDb), { recursive: true });
+      fs.mkdirSync(path.dirname(p.mlflowDb), { recursive: true, mode: 0o700 });
+      writeBasicAuthIni(p.mlflowAuthIni, p.mlflowAuthDb);
       return {
         cmd: path.join(VENV_BIN, 'mlflow'),
         args: [
           'server',
+          '--app-name',
+          'basic-auth',
           '--host',
           '127.0.0.1',
           '--port',
@@ -215,27 +330,39 @@ function mlflowPart(cfg: Config, p: StackPaths): Part {
           '--artifacts-destination',
           `s3://${cfg.s3.bucket}/mlflow-artifacts`,
         ],
-        env: {
-          ...process.env,
+        env: partEnv({
+          MLFLOW_AUTH_CONFIG_PATH: p.mlflowAuthIni,
+          // Used when the user store is created (first start); never written to a file but the stack's secrets.
+          MLFLOW_AUTH_ADMIN_PASSWORD: mlflowAdminPassword(stack),
+          MLFLOW_FLASK_SERVER_SECRET_KEY: mlflowFlaskSecretKey(stack),
           MLFLOW_S3_ENDPOINT_URL: `http://127.0.0.1:${stack.s3Port}`,
           AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
           AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
           AWS_DEFAULT_REGION: cfg.s3.region,
           MLFLOW_S3_IGNORE_TLS: 'true',
           PYTHONUNBUFFERED: '1',
-        },
+        }),
       };
     },
-    healthy: () => httpOk(`http://127.0.0.1:${stack.mlflowPort}/health`),
-    addresses: [`MLflow UI      http://127.0.0.1:${stack.mlflowPort}`],
+    healthy: () => httpOk(`${url}/health`),
+    async afterStart() {
+      await provisionMlflow({
+        trackingUri: url,
+        admin: { username: MLFLOW_ADMIN_USERNAME, password: mlflowAdminPassword(stack) },
+        registry: registryMlflowCredentials(stack, { create: true })!,
+        people: devPeople(),
+        authDb: p.mlflowAuthDb,
+      });
+    },
+    addresses: [`MLflow UI      ${url} (basic auth: a dev user, e.g. alice@example.com / alice-dev-password)`],
     startTimeoutMs: 180_000,
   };
 }
 
-/** The parts in start order: S3 first (MLflow's artifacts live there), then Temporal, then MLflow. */
+/** The parts: S3 and the identity provider first, then Temporal and MLflow (see `phase`). */
 function defineParts(cfg: Config): Part[] {
   const p = stackPaths(cfg.stack);
-  return [s3Part(cfg, p), temporalPart(cfg, p), mlflowPart(cfg, p)];
+  return [s3Part(cfg, p), oidcPart(cfg, p), temporalPart(cfg, p), mlflowPart(cfg, p)];
 }
 
 function readPid(stack: StackConfig, name: PartName): PidRecord | undefined {
@@ -323,8 +450,8 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   const child = spawn(launch.cmd, launch.args, {
     detached: true,
     stdio: ['ignore', fd, fd],
-    env: launch.env ?? process.env,
-    cwd: stack.dir,
+    env: launch.env,
+    cwd: launch.cwd ?? stack.dir,
   });
   fs.closeSync(fd);
   const pid = child.pid;
@@ -332,7 +459,7 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   child.unref();
   const rec: PidRecord = {
     pid,
-    binary: launch.cmd,
+    binary: launch.match ?? launch.cmd,
     startedAt: new Date().toISOString(),
     ports: part.ports.map((p) => p.port),
   };
@@ -385,10 +512,18 @@ export async function stackUp(opts: { log?: (l: string) => void; only?: PartName
   const cfg = loadConfig();
   fs.mkdirSync(cfg.stack.dir, { recursive: true });
   const parts = defineParts(cfg).filter((p) => !opts.only || opts.only.includes(p.name));
-  // Parts start in parallel; MLflow needs S3 only when it first writes an artifact.
-  const settled = await Promise.allSettled(
-    parts.map(async (part) => ({ name: part.name, title: part.title, result: await startPart(cfg, part, log) })),
-  );
+  // Each phase's parts start in parallel: S3 and the identity provider, then Temporal (its UI
+  // needs the provider) and MLflow (it needs S3 only when it first writes an artifact).
+  const settled: PromiseSettledResult<UpResult['parts'][number]>[] = [];
+  for (const phase of [1, 2]) {
+    const now = parts.filter((p) => p.phase === phase);
+    settled.push(
+      ...(await Promise.allSettled(
+        now.map(async (part) => ({ name: part.name, title: part.title, result: await startPart(cfg, part, log) })),
+      )),
+    );
+    if (settled.some((s) => s.status === 'rejected')) break;
+  }
   const failures = settled
     .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
     .map((s) => (s.reason instanceof Error ? s.reason.message : String(s.reason)));
@@ -406,7 +541,7 @@ export async function stackDown(
   const log = opts.log ?? ((l: string) => console.log(l));
   const cfg = loadConfig();
   const out: { name: PartName; result: 'stopped' | 'not-running' }[] = [];
-  // Stop MLflow and Temporal before the storage they write to.
+  // Stop MLflow and Temporal before the storage and the identity provider they use.
   for (const part of [...defineParts(cfg)].reverse()) {
     const rec = readPid(cfg.stack, part.name);
     if (rec && isOurs(rec)) {

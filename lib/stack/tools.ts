@@ -1,7 +1,8 @@
 /**
  * The dev stack's tools, built or installed from the package registries this machine
  * reaches and never downloaded as prebuilt binaries:
- *   - Temporal CLI v1.5.1 (dev server): from PATH, else `go install` into a per-user cache;
+ *   - mlo's Temporal server (`server/`, Temporal server + Web UI + mlo's auth): `go build` into a
+ *     per-user cache, keyed by a hash of its sources;
  *   - versitygw (S3 API over a posix directory): `go install` into the same cache;
  *   - a Python venv `.venv` from the pinned requirements.txt (MLflow server, trainers' libraries).
  * Each build lives in `<cache>/<name>-<version>/` and `.tools/bin/<name>` links to it, so a
@@ -14,17 +15,10 @@ import path from 'node:path';
 import { PROJECT_ROOT, type StackConfig } from '../infra/config';
 import { StackError } from '../core/errors';
 
-const TEMPORAL_CLI_VERSION = '1.5.1';
-const VERSITYGW_VERSION = '1.8.0';
+export const VERSITYGW_VERSION = '1.8.0';
 
 type GoTool = { name: string; version: string; module: string; versionMatch: RegExp };
 
-const TEMPORAL: GoTool = {
-  name: 'temporal',
-  version: TEMPORAL_CLI_VERSION,
-  module: `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
-  versionMatch: new RegExp(`temporal version ${TEMPORAL_CLI_VERSION.replace(/\./g, '\\.')}\\b`),
-};
 const VERSITYGW: GoTool = {
   name: 'versitygw',
   version: VERSITYGW_VERSION,
@@ -32,10 +26,13 @@ const VERSITYGW: GoTool = {
   versionMatch: new RegExp(`${VERSITYGW_VERSION.replace(/\./g, '\\.')}`),
 };
 
-const TOOLS_BIN = path.join(PROJECT_ROOT, '.tools', 'bin');
+export const TOOLS_BIN = path.join(PROJECT_ROOT, '.tools', 'bin');
 const VENV_DIR = path.join(PROJECT_ROOT, '.venv');
 export const VENV_BIN = path.join(VENV_DIR, 'bin');
-const REQUIREMENTS = path.join(PROJECT_ROOT, 'requirements.txt');
+export const REQUIREMENTS = path.join(PROJECT_ROOT, 'requirements.txt');
+/** mlo's Temporal server: its Go module (see server/README.md) and the binary's name. */
+export const SERVER_DIR = path.join(PROJECT_ROOT, 'server');
+export const SERVER_BINARY = 'mlo-temporal-server';
 
 type Log = (line: string) => void;
 
@@ -140,8 +137,65 @@ async function ensureGoTool(tool: GoTool, stack: StackConfig, log: Log, opts: { 
   return linkInto(TOOLS_BIN, tool.name, bin);
 }
 
-export function ensureTemporalCli(stack: StackConfig, log: Log): Promise<string> {
-  return ensureGoTool(TEMPORAL, stack, log, { allowPath: true });
+/**
+ * The hash that keys a build of mlo's Temporal server: `go.mod`, `go.sum` and every `*.go` file
+ * under server/ except tests (`*_test.go`), by relative path and content. 12 hex characters.
+ */
+export function serverSourceHash(dir = SERVER_DIR): string {
+  const files: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile() && e.name.endsWith('.go') && !e.name.endsWith('_test.go')) files.push(r);
+    }
+  };
+  walk('');
+  const h = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', ...files.sort()]) {
+    h.update(`${f}\0`);
+    h.update(fs.readFileSync(path.join(dir, f)));
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+/**
+ * mlo's Temporal server, built from server/ with `go build` the first time a source changes:
+ * `<cache>/mlo-temporal-server-<hash>/mlo-temporal-server` (renamed into place whole, so a
+ * half-built binary never appears), linked from `.tools/bin/mlo-temporal-server`.
+ */
+export async function ensureMloServer(stack: StackConfig, log: Log): Promise<string> {
+  const hash = serverSourceHash();
+  const dir = path.join(stack.toolsCache, `${SERVER_BINARY}-${hash}`);
+  const bin = path.join(dir, SERVER_BINARY);
+  if (!fs.existsSync(bin)) {
+    const go = onPath('go');
+    if (!go)
+      throw new StackError(
+        `mlo's Temporal server (${SERVER_DIR}) is not built for these sources (${hash}) and Go is not on PATH. ` +
+          'Install Go 1.25+ and run again.',
+      );
+    log(
+      `building mlo's Temporal server (${hash}) with go build into ${dir} (first time: ~6 min; after a change: ~30 s)`,
+    );
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    try {
+      await runLogged(go, ['build', '-trimpath', '-o', path.join(tmp, SERVER_BINARY), '.'], {
+        cwd: SERVER_DIR,
+        log,
+        what: `go build of ${SERVER_DIR}`,
+      });
+      fs.mkdirSync(path.dirname(dir), { recursive: true });
+      fs.renameSync(tmp, dir); // atomic: a half-built server never appears in the cache
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(bin)) throw err; // another process finished first: use its build
+    }
+  }
+  return linkInto(TOOLS_BIN, SERVER_BINARY, bin);
 }
 
 export function ensureVersitygw(stack: StackConfig, log: Log): Promise<string> {

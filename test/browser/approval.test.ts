@@ -1,19 +1,24 @@
 /**
  * A reviewer's decision through the real Temporal Web UI: Chromium (headless, driven by
- * playwright-core) finds the waiting promotion by its search attributes, opens it and sends
- * the `approve` update from "Send an Update". A self-approval is refused, visibly, and moves
- * nothing; an allowed reviewer's approval moves `champion` in the real MLflow registry.
+ * playwright-core) signs in through the dev OIDC provider's login page, finds the waiting
+ * promotion by its search attributes, opens it and sends the `approve` update from "Send an
+ * Update". The requester's own approval is refused by the Temporal server (four eyes), visibly,
+ * and moves nothing; a reviewer's approval, signed in as that reviewer, moves `champion` in the
+ * real MLflow registry.
  *
- * Runs against the dev stack's own Temporal server (the UI belongs to it), with in-process
- * workers on unique task queues. Fails, never skips, without the stack or Chromium.
- * Screenshots of the refused and approved states are left in /tmp (mlo-browser-*.png).
+ * Runs against the dev stack's own Temporal server (the UI belongs to it, with authentication),
+ * with in-process workers on unique task queues, as the orchestrator service; the model's spec
+ * is deployed to the stack's own models/ for the test's duration. Fails, never skips, without
+ * the stack or Chromium. Screenshots of the refused and approved states are left in /tmp
+ * (mlo-browser-*.png).
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import type { Browser, Page } from 'playwright-core';
+import type { Connection, WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildDeps, createCpuActivities } from '../../activities';
 import { readAudit } from '../../lib/registry/audit';
 import { loadConfig } from '../../lib/infra/config';
@@ -28,6 +33,9 @@ import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
 import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
+import { stackPaths } from '../../lib/stack/stack';
+import { devPassword } from '../../lib/identity/dev-users';
+import { stackClient, stackWorkerConnection } from '../helpers/identity';
 
 const REQUESTER = 'carol@example.com';
 const REVIEWER = 'alice@example.com';
@@ -36,8 +44,8 @@ const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
 const s3 = createS3Client(cfg.s3);
 let browser: Browser | undefined;
-let page: Page;
-let ui: TemporalUi;
+const contexts: BrowserContext[] = [];
+let spec: string | undefined;
 let connection: Connection | undefined;
 let nativeConnection: NativeConnection | undefined;
 let workers: Worker[] = [];
@@ -55,9 +63,20 @@ async function aliasOf(alias: string): Promise<string | undefined> {
 /** What a reviewer types into the list's filter: the waiting promotion of this model. */
 const waitingQuery = () => `MloStage="awaiting-approval" AND MloModel="${model}"`;
 
-function screenshotOnFailure(name: string): void {
+/** A browser session of its own (cookies apart), signed in as `email` through the OIDC login page. */
+async function signedIn(email: string): Promise<{ page: Page; ui: TemporalUi }> {
+  const context = await browser!.newContext({ viewport: { width: 1400, height: 1000 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const ui = new TemporalUi(page, cfg.temporal.uiUrl, cfg.temporal.namespace);
+  await ui.signIn(email, devPassword(email));
+  return { page, ui };
+}
+
+function screenshotOnFailure(name: string, ui: TemporalUi): void {
   onTestFailed(async () => {
-    await ui?.screenshot(`/tmp/mlo-browser-${name}-failed.png`).catch(() => undefined);
+    await ui.screenshot(`/tmp/mlo-browser-${name}-failed.png`).catch(() => undefined);
   });
 }
 
@@ -81,9 +100,11 @@ async function setUp(): Promise<void> {
   browser = await launchChromium();
   await requireTemporalUi(cfg.temporal.uiUrl);
 
-  connection = await Connection.connect({ address: cfg.temporal.address });
-  nativeConnection = await NativeConnection.connect({ address: cfg.temporal.address });
-  const client = new Client({ connection, namespace: cfg.temporal.namespace });
+  // The workers and the promotion's start are the orchestrator service's (only it starts promotions).
+  const stack = await stackClient();
+  connection = stack.connection;
+  const client = stack.client;
+  nativeConnection = await stackWorkerConnection();
   const wfQueue = uniqueName('browser-wf');
   const cpuQueue = uniqueName('browser-cpu');
   workers = await Promise.all([
@@ -102,12 +123,16 @@ async function setUp(): Promise<void> {
   ]);
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
 
-  // A registered model with versions 1 (champion) and 2 (the candidate) in the real registry.
+  // A registered model with versions 1 (champion) and 2 (the candidate) in the real registry,
+  // and its spec deployed to the stack, whose Temporal server takes the reviewers from it.
   model = `ui-promo-${randomUUID().slice(0, 8)}`;
   const { specHash } = deploySpec(specsDir, model, {
     reviewers: [REVIEWER, 'bob@example.com', REQUESTER],
     deadline: '1h',
   });
+  spec = path.join(stackPaths(cfg.stack).localModels, `${model}.yaml`);
+  fs.mkdirSync(path.dirname(spec), { recursive: true });
+  fs.copyFileSync(path.join(specsDir, `${model}.yaml`), spec);
   await mlflow.createRegisteredModel(model);
   for (const v of [1, 2])
     await mlflow.createModelVersion({ name: model, source: `s3://${cfg.s3.bucket}/test-models/${model}/v${v}` });
@@ -129,10 +154,6 @@ async function setUp(): Promise<void> {
   await waitFor('the promotion to wait for a reviewer', async () =>
     (await handle?.query(promotionStateQuery))?.status === 'awaiting-approval' ? true : undefined,
   );
-
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  page.setDefaultTimeout(20_000);
-  ui = new TemporalUi(page, cfg.temporal.uiUrl, cfg.temporal.namespace);
 }
 
 afterAll(async () => {
@@ -140,7 +161,9 @@ afterAll(async () => {
     const d = await handle.describe().catch(() => undefined);
     if (d?.status.name === 'RUNNING') await handle.terminate('browser test cleanup').catch(() => undefined);
   }
+  for (const c of contexts) await c.close().catch(() => undefined);
   await browser?.close();
+  if (spec) fs.rmSync(spec, { force: true });
   for (const w of workers) w.shutdown();
   await running;
   await nativeConnection?.close();
@@ -150,17 +173,16 @@ afterAll(async () => {
 });
 
 describe('approving a promotion in the Temporal Web UI', () => {
-  it('a self-approval sent from "Send an Update" is refused, visibly, and moves nothing', async () => {
+  it('the requester, signed in, approving from "Send an Update" is refused by the server, visibly, and nothing moves', async () => {
     requireSetup();
-    screenshotOnFailure('refused');
+    const { ui } = await signedIn(REQUESTER);
+    screenshotOnFailure('refused', ui);
     await ui.openFromList(waitingQuery(), workflowId);
     const dialog = await ui.sendUpdate('approve', { reviewer: REQUESTER });
-    const refusal = dialog
-      .getByRole('alert')
-      .filter({ hasText: 'requested this run and may not approve it (four eyes)' });
+    const refusal = dialog.getByRole('alert').filter({ hasText: 'four eyes' });
     await refusal.waitFor({ state: 'visible' });
     expect(await refusal.innerText()).toContain(
-      `${REQUESTER} requested this run and may not approve it (four eyes); another reviewer must approve`,
+      `mlo: four eyes: ${REQUESTER} requested this run and cannot approve it`,
     );
     await ui.screenshot('/tmp/mlo-browser-refused.png');
 
@@ -175,9 +197,10 @@ describe('approving a promotion in the Temporal Web UI', () => {
     await dialog.waitFor({ state: 'hidden' });
   });
 
-  it('an allowed reviewer approves from "Send an Update": champion moves in MLflow', async () => {
+  it('a reviewer, signed in through the OIDC login page, approves from "Send an Update": champion moves in MLflow', async () => {
     requireSetup();
-    screenshotOnFailure('approved');
+    const { ui, page } = await signedIn(REVIEWER);
+    screenshotOnFailure('approved', ui);
     await ui.openFromList(waitingQuery(), workflowId);
     const dialog = await ui.sendUpdate('approve', { reviewer: REVIEWER, candidateVersion: '2' });
     // Accepted: the dialog closes once the update completes, and the page shows the result.

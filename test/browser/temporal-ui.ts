@@ -2,6 +2,11 @@
  * Drives the Temporal Web UI (2.42) the way a reviewer does, with playwright-core and the
  * machine's Chromium (Debian's package, or MLO_CHROMIUM). A browser is never downloaded.
  *
+ * Signing in (mlo's Temporal server with authentication): any UI page without a session goes to
+ * `/login` ("Welcome back.", button "Continue to SSO") → the dev OIDC provider's sign-in page
+ * (fields "E-mail" and "Password", button "Sign in") → its consent page the first time (button
+ * "Allow") → back to the UI page asked for, signed in; the UI then sends the user's token.
+ *
  * The UI flow, as the UI 2.42 renders it:
  *   workflow list `/namespaces/<ns>/workflows?query=<visibility query>` → the row's link (its
  *   text is the workflow id) → workflow page (heading `workflow-id-heading`) → "More Actions"
@@ -65,6 +70,28 @@ export class TemporalUi {
     readonly uiUrl: string,
     readonly namespace: string,
   ) {}
+
+  /**
+   * Signs in as a dev user through the OIDC login page: from the UI's sign-in page to the
+   * provider's form, filled as a person does, and back to the UI's namespace page.
+   */
+  async signIn(email: string, password: string): Promise<void> {
+    await this.page.goto(`${this.uiUrl}/namespaces/${encodeURIComponent(this.namespace)}/workflows`);
+    await this.page.getByRole('button', { name: 'Continue to SSO' }).click();
+    const form = this.page.getByLabel('E-mail');
+    await form.waitFor({ state: 'visible' });
+    await form.fill(email);
+    await this.page.getByLabel('Password').fill(password);
+    await this.page.getByRole('button', { name: 'Sign in' }).click();
+    const ui = new URL(this.uiUrl).origin;
+    const allow = this.page.getByRole('button', { name: 'Allow' });
+    // The consent page appears on a user's first sign-in to the UI's client; afterwards the provider skips it.
+    await Promise.race([
+      allow.waitFor({ state: 'visible' }).then(() => allow.click()),
+      this.page.waitForURL((u) => u.origin === ui),
+    ]);
+    await this.page.waitForURL((u) => u.origin === ui && !u.pathname.startsWith('/login'));
+  }
 
   /**
    * Opens the workflow list filtered by a visibility query and returns the link to `workflowId`,

@@ -1,15 +1,15 @@
 /**
  * Stored workflow histories for the replay test. Tests that run a workflow to an interesting
  * end call `recordHistory`; with MLO_RECORD_FIXTURES=1 the history is written to
- * test/fixtures/histories/<name>.json (commit it) by the Temporal CLI in the same JSON form
- * `historyFromJSON` reads. Without it, nothing is written.
+ * test/fixtures/histories/<name>.json (commit it) in the proto3 JSON form `historyFromJSON`
+ * reads (the form `temporal workflow show --output json` prints), by test/helpers/show-history.ts
+ * run to completion, so the file is there when this returns. Without it, nothing is written.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { PROJECT_ROOT } from '../../lib/infra/config';
-import { temporalCliPath } from './temporal';
 
 export const HISTORIES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'histories');
 
@@ -20,20 +20,16 @@ export function recordHistory(
 ): void {
   if (process.env.MLO_RECORD_FIXTURES !== '1') return;
   const json = execFileSync(
-    temporalCliPath(),
+    process.execPath,
     [
-      'workflow',
-      'show',
-      '--address',
+      '--import',
+      'tsx',
+      path.join(PROJECT_ROOT, 'test', 'helpers', 'show-history.ts'),
       server.address,
-      '--namespace',
       server.namespace,
-      '--workflow-id',
       handle.workflowId,
-      '--output',
-      'json',
     ],
-    { encoding: 'utf8' },
+    { cwd: PROJECT_ROOT, encoding: 'utf8' },
   );
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), json);

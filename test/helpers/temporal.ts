@@ -1,29 +1,32 @@
 /**
- * One Temporal environment per test file: a real dev server (the stack's Temporal CLI
- * binary) on a random port with mlo's search attributes, torn down with the file.
+ * One Temporal environment per test file: a real server on a random port with mlo's search
+ * attributes, torn down with the file. The server is mlo's own binary (server/, the one the dev
+ * stack runs, built by `npm run stack -- up`), which takes the Temporal CLI's
+ * `server start-dev …` command line; these ephemeral servers run with authentication off.
  */
 import path from 'node:path';
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PROJECT_ROOT } from '../../lib/infra/config';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../lib/core/search-attributes';
+import { SERVER_BINARY, TOOLS_BIN } from '../../lib/stack/tools';
 
-export function temporalCliPath(): string {
-  const p = path.join(PROJECT_ROOT, '.tools', 'bin', 'temporal');
+export function temporalServerPath(): string {
+  const p = path.join(TOOLS_BIN, SERVER_BINARY);
   if (!fs.existsSync(p))
-    throw new Error(`the Temporal CLI is not at ${p}; run \`npm run stack -- up\` (it builds it) or \`npm test\``);
+    throw new Error(`mlo's Temporal server is not at ${p}; run \`npm run stack -- up\` (it builds it) or \`npm test\``);
   return p;
 }
 
 export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
-      executable: { type: 'existing-path', path: temporalCliPath() },
+      executable: { type: 'existing-path', path: temporalServerPath() },
       ip: '127.0.0.1',
       ui: false,
       searchAttributes: SEARCH_ATTRIBUTE_KEYS,
-      extraArgs: ['--log-level', 'error'],
+      // Authentication off whatever MLO_AUTH says: these servers are the tests' own.
+      extraArgs: ['--log-level', 'error', '--auth=false'],
     },
   });
 }

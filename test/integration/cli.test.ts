@@ -1,9 +1,11 @@
 /**
  * The `mlo` command as a user runs it: `node bin/mlo.cjs …` as a child process against a real
- * Temporal dev server (one per file, from the stack's CLI binary, so `schedules sync` may
- * create and delete mlo-retrain/ schedules freely) and the dev stack's S3. Runs are served by
- * an in-process worker on a unique task queue with the real workflows and activities mocked at
- * the boundary; model specs are unique copies in a temporary models directory.
+ * Temporal server (one per file, mlo's own binary with authentication off, so `schedules sync`
+ * may create and delete mlo-retrain/ schedules freely), the dev stack's S3 and the dev stack's
+ * OIDC provider: each command runs as a dev user with that user's real token (MLO_TOKEN, from
+ * the provider's sign-in page driven over HTTP), and `schedules sync` as the scheduler service.
+ * Runs are served by an in-process worker on a unique task queue with the real workflows and
+ * activities mocked at the boundary; model specs are unique copies in a temporary models directory.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -24,10 +26,17 @@ import { daysBetween, type DayRange } from '../../lib/core/windows';
 import { promotionStateQuery } from '../../lib/core/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { promotionWorkflowId } from '../../lib/core/ids';
+import { userToken } from '../helpers/identity';
+import { devBrowser } from '../../lib/identity/oidc-client';
 
 const MLO = path.join(PROJECT_ROOT, 'bin', 'mlo.cjs');
 const BASELINE = fs.readFileSync(path.join(PROJECT_ROOT, 'models', 'fraud-baseline.yaml'), 'utf8');
-const REQUESTER = 'dana@example.com';
+/** The engineer whose token the commands carry unless a test says otherwise. */
+const REQUESTER = 'erin@example.com';
+const USERS = [REQUESTER, 'alice@example.com', 'carol@example.com', 'mallory@example.com'];
+const tokens = new Map<string, string>();
+/** The environment of a command run as `email` (signed in: MLO_TOKEN holds their token). */
+const as = (email: string): NodeJS.ProcessEnv => ({ MLO_TOKEN: tokens.get(email) });
 
 let env: TestWorkflowEnvironment;
 let dir: string;
@@ -38,7 +47,12 @@ const QUEUE = uniqueName('cli-q');
 const planned: { workflowId: string; range: DayRange; labelCutoff: string }[] = [];
 
 type Result = { code: number | null; stdout: string; stderr: string };
-type Proc = { done: Promise<Result>; stdout: () => string; waitFor: (re: RegExp, ms?: number) => Promise<void> };
+type Proc = {
+  done: Promise<Result>;
+  stdout: () => string;
+  stderr: () => string;
+  waitFor: (re: RegExp, ms?: number) => Promise<void>;
+};
 
 function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [MLO, ...args], {
@@ -48,7 +62,8 @@ function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
       MLO_TEMPORAL_ADDRESS: env.address,
       MLO_TEMPORAL_NAMESPACE: env.namespace ?? 'default',
       MLO_MODELS_DIR: dir,
-      MLO_USER: REQUESTER,
+      MLO_TOKEN: tokens.get(REQUESTER),
+      MLO_TOKEN_CACHE: path.join(dir, 'no-such-dir', 'tokens.json'),
       MLO_QUEUE_ORCHESTRATOR: QUEUE,
       MLO_QUEUE_CPU: QUEUE,
       MLO_QUEUE_GPU: QUEUE,
@@ -71,7 +86,7 @@ function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  return { done, stdout: () => stdout, waitFor };
+  return { done, stdout: () => stdout, stderr: () => stderr, waitFor };
 }
 
 const mlo = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => start(args, extraEnv).done;
@@ -192,6 +207,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  for (const u of USERS) tokens.set(u, await userToken(u));
   env = await createTestEnv();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlo-cli-models-'));
   worker = await Worker.create({
@@ -228,19 +244,17 @@ describe('mlo: help, flags and exit codes', () => {
       'schedules',
       'models',
       'gen-data',
+      'login',
+      'logout',
+      'whoami',
     ])
       expect(top.stdout).toContain(`  ${c} `);
-    const codes = [
-      'exit codes:',
-      '2 {2}bad input',
-      '3 {2}rejected',
-      '4 {2}an evaluation or shadow gate failed',
-      '5 {2}infrastructure unreachable',
-    ];
-    expect(top.stdout).toMatch(new RegExp(codes.join('[\\s\\S]*')));
+    expect(top.stdout).toMatch(
+      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation or shadow gate failed[\s\S]*5 {2}infrastructure unreachable/,
+    );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    expect(summaries.size).toBe(11);
+    expect(summaries.size).toBe(14);
     const helps = await Promise.all([...summaries.keys()].map((c) => mlo([c, '--help'])));
     [...summaries].forEach(([c, summary], i) => {
       expect(helps[i]?.code).toBe(0);
@@ -303,7 +317,83 @@ describe('mlo: help, flags and exit codes', () => {
   });
 });
 
-describe('mlo train-and-promote: attaching', () => {
+describe('mlo: who you are', () => {
+  it('whoami shows the verified identity of the token', async () => {
+    const r = await mlo(['whoami'], as('carol@example.com'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^carol@example\.com\n {2}subject: dev-carol\n {2}e-mail: {2}carol@example\.com\n {2}groups: {2}mlo-reviewers$/m,
+    );
+    expect(r.stdout).toContain('token from MLO_TOKEN');
+    expect(json(await mlo(['whoami', '--json'], as('mallory@example.com')))).toMatchObject({
+      subject: 'dev-mallory',
+      email: 'mallory@example.com',
+      groups: [],
+      source: 'MLO_TOKEN',
+    });
+  });
+
+  it('without a sign-in, commands exit 2 saying to run `npx mlo login`; an unreachable provider exits 5', async () => {
+    for (const args of [['whoami'], ['list'], ['approve', 'promotion/m']]) {
+      const r = await mlo(args, { MLO_TOKEN: '' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain('You are not signed in to http://127.0.0.1:');
+      expect(r.stderr).toContain('Run `npx mlo login` to sign in, or set MLO_TOKEN to a bearer token.');
+    }
+    const forged = await mlo(['whoami'], { MLO_TOKEN: `${tokens.get(REQUESTER)?.slice(0, -4)}AAAA` });
+    expect(forged.code).toBe(2);
+    expect(forged.stderr).toContain('signature does not verify with http://127.0.0.1:');
+    const port = await closedPort();
+    const down = await mlo(['whoami'], { MLO_OIDC_ISSUER: `http://127.0.0.1:${port}` });
+    expect(down.code).toBe(5);
+    expect(down.stderr).toContain(`OIDC provider is unreachable at http://127.0.0.1:${port}`);
+  });
+
+  it('login (authorization code + PKCE on a loopback port), whoami from the cache, logout', async () => {
+    const cache = path.join(dir, `tokens-${uniqueName('login')}.json`);
+    const signedOut = { MLO_TOKEN: '', MLO_TOKEN_CACHE: cache };
+    const login = start(['login', '--no-browser'], signedOut);
+    let url: string | undefined;
+    const deadline = Date.now() + 30_000;
+    while (!(url = /(http:\/\/\S+\/auth\?\S+)/.exec(login.stderr())?.[1]) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(url, login.stderr()).toContain('code_challenge_method=S256');
+    // The person's part, played over HTTP: the provider's sign-in and consent pages, then the redirect.
+    await devBrowser('alice@example.com', 'alice-dev-password')(url as string);
+    const r = await login.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('as alice@example.com');
+    expect(fs.statSync(cache).mode & 0o777).toBe(0o600);
+    const who = await mlo(['whoami'], signedOut);
+    expect(who.code).toBe(0);
+    expect(who.stdout).toMatch(/^alice@example\.com$/m);
+    expect(who.stdout).toContain(`token from ${cache}`);
+    const out = await mlo(['logout'], signedOut);
+    expect(out.stdout).toContain('signed out of http://127.0.0.1:');
+    expect((await mlo(['whoami'], signedOut)).code).toBe(2);
+  });
+
+  it('a run is requested by whoever is signed in: --requested-by naming someone else is refused, nothing starts', async () => {
+    const model = uniqueName('cli-requester');
+    writeSpec(model);
+    const r = await mlo([
+      'train-and-promote',
+      '--model',
+      model,
+      '--to',
+      '2026-03-15',
+      '--requested-by',
+      'bob@example.com',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `requested by caller: --requested-by "bob@example.com" is not you: you are signed in as ${REQUESTER}`,
+    );
+    await expect(env.client.workflow.getHandle(`train-and-promote/${model}/2026-03-15`).describe()).rejects.toThrow();
+  });
+});
+
+describe('mlo train-and-promote', () => {
   it('a second identical request attaches to the running run instead of starting a twin', async () => {
     const model = uniqueName('cli-attach');
     writeSpec(model);
@@ -336,55 +426,50 @@ describe('mlo train-and-promote: attaching', () => {
     expect(json(st)).toMatchObject({ workflowId: a.workflowId, outcome: 'running', windows: { asOf: '2026-03-15' } });
     await env.client.workflow.getHandle(String(a.workflowId)).terminate('cli test done');
   });
-});
 
-describe('mlo train-and-promote: following', () => {
-  it(
-    'follows a run to the approval step, refuses the requester, ' + "promotes on a reviewer's approval (plain lines)",
-    async () => {
-      const model = uniqueName('cli-promo');
-      writeSpec(model);
-      const run = start([
-        'train-and-promote',
-        '--model',
-        model,
-        '--to',
-        '2026-03-15',
-        '--requested-by',
-        'alice@example.com',
-      ]);
-      const wid = `train-and-promote/${model}/2026-03-15`;
-      await run.waitFor(/mlo approve \S+ --reviewer/);
-      expect(run.stdout()).toContain(`started ${wid}`);
-      expect(run.stdout()).toMatch(/featureBackfill +succeeded/);
-      expect(run.stdout()).toContain('review in the Temporal UI: http');
-      expect(run.stdout()).toContain(encodeURIComponent(promotionWorkflowId(model)));
-      expect(run.stdout()).toContain(`mlo approve ${wid} --reviewer <reviewer e-mail>`);
+  it("follows a run to the approval step, refuses the requester, promotes on a reviewer's approval (plain lines)", async () => {
+    const model = uniqueName('cli-promo');
+    writeSpec(model);
+    // alice requests it (--requested-by may repeat who is signed in, nothing else).
+    const run = start(
+      ['train-and-promote', '--model', model, '--to', '2026-03-15', '--requested-by', 'alice@example.com'],
+      as('alice@example.com'),
+    );
+    const wid = `train-and-promote/${model}/2026-03-15`;
+    await run.waitFor(/approve: mlo approve \S+/);
+    expect(run.stdout()).toContain(`started ${wid}`);
+    expect(run.stdout()).toMatch(/featureBackfill +succeeded/);
+    expect(run.stdout()).toContain('review in the Temporal UI: http');
+    expect(run.stdout()).toContain(encodeURIComponent(promotionWorkflowId(model)));
+    expect(run.stdout()).toContain(`approve: mlo approve ${wid}\n`);
 
-      const pending = json<{ workflowId: string }[]>(await mlo(['list', '--pending', '--model', model, '--json']));
-      expect(pending.map((p) => p.workflowId)).toEqual([promotionWorkflowId(model)]);
+    const pending = json<{ workflowId: string }[]>(await mlo(['list', '--pending', '--model', model, '--json']));
+    expect(pending.map((p) => p.workflowId)).toEqual([promotionWorkflowId(model)]);
 
-      const refused = await mlo(['approve', wid, '--reviewer', 'alice@example.com']);
-      expect(refused.code).toBe(2);
-      expect(refused.stderr).toContain('alice@example.com requested this run and may not approve it');
-      const notReviewer = await mlo(['approve', model, '--reviewer', 'mallory@example.com']);
-      expect(notReviewer.code).toBe(2);
-      expect(notReviewer.stderr).toContain('mallory@example.com is not a reviewer');
+    // The requester may not approve, nor name another reviewer: the CLI refuses that before sending.
+    const asAnother = await mlo(['approve', wid, '--reviewer', 'carol@example.com'], as('alice@example.com'));
+    expect(asAnother.code).toBe(2);
+    expect(asAnother.stderr).toContain(
+      'reviewer is caller: --reviewer "carol@example.com" is not you: you are signed in as alice@example.com',
+    );
+    const refused = await mlo(['approve', wid], as('alice@example.com'));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('alice@example.com requested this run and may not approve it');
+    const notReviewer = await mlo(['approve', model], as('mallory@example.com'));
+    expect(notReviewer.code).toBe(2);
+    expect(notReviewer.stderr).toContain('mallory@example.com is not a reviewer');
 
-      const ok = await mlo(['approve', wid, '--reviewer', 'carol@example.com', '--comment', 'looks good']);
-      expect(ok.code).toBe(0);
-      expect(ok.stdout).toContain(`promoted: ${model} version 3 is now champion (approved by carol@example.com)`);
-      const r = await run.done;
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^promoted: /m);
+    const ok = await mlo(['approve', wid, '--comment', 'looks good'], as('carol@example.com'));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`promoted: ${model} version 3 is now champion (approved by carol@example.com)`);
+    const r = await run.done;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^promoted: /m);
 
-      const st = json(await mlo(['status', wid, '--json']));
-      expect(st).toMatchObject({ outcome: 'promoted', candidateVersion: '3', exitCode: 0 });
-    },
-  );
-});
+    const st = json(await mlo(['status', wid, '--json']));
+    expect(st).toMatchObject({ outcome: 'promoted', candidateVersion: '3', exitCode: 0 });
+  });
 
-describe('mlo train-and-promote: --json and exit codes', () => {
   it('--json: one object at the end; a rejection exits 3', async () => {
     const model = uniqueName('cli-reject');
     writeSpec(model);
@@ -403,14 +488,10 @@ describe('mlo train-and-promote: --json and exit codes', () => {
         reviewers: ['alice@example.com', 'carol@example.com'],
       },
     });
-    const rej = await mlo([
-      'reject',
-      promotionWorkflowId(model),
-      '--reviewer',
-      'carol@example.com',
-      '--reason',
-      'recall on DE dropped',
-    ]);
+    const rej = await mlo(
+      ['reject', promotionWorkflowId(model), '--reason', 'recall on DE dropped'],
+      as('carol@example.com'),
+    );
     expect(rej.code).toBe(0);
     const r = await run.done;
     expect(r.code).toBe(3);
@@ -487,14 +568,14 @@ describe('mlo rollback, backfill and audit', () => {
     expect(json(em)).toMatchObject({ workflowId: `rollback/${model}`, outcome: 'promoted', version: '1', exitCode: 0 });
     const started = await mlo(['rollback', '--model', model, '--reason', 'again']);
     expect(started.code).toBe(0);
-    expect(started.stdout).toContain(`mlo approve rollback/${model} --reviewer`);
+    expect(started.stdout).toContain(`approve: mlo approve rollback/${model}`);
     await until('the rollback to await a decision', async () =>
       (await env.client.workflow.getHandle(`rollback/${model}`).query(promotionStateQuery)).status ===
       'awaiting-approval'
         ? true
         : undefined,
     );
-    const ok = await mlo(['approve', model, '--reviewer', 'carol@example.com']);
+    const ok = await mlo(['approve', model], as('carol@example.com'));
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('rolled back from version 2 to 1');
   });
@@ -571,100 +652,96 @@ describe('mlo rollback, backfill and audit', () => {
   });
 });
 
-describe('mlo schedules sync', () => {
-  it(
-    'sync creates, is idempotent, updates what changed, deletes what has no spec; ' + '--dry-run changes nothing',
-    async () => {
-      const a = uniqueName('cli-sched-a');
-      const b = uniqueName('cli-sched-b');
-      const noSchedule = uniqueName('cli-sched-none');
-      writeSpec(a, '{ cron: "0 3 * * *", timezone: UTC, overlap: skip }');
-      writeSpec(b, '{ interval: 24h, timezone: UTC, overlap: skip, paused: true }');
-      writeSpec(noSchedule);
-      type Entry = { model: string; scheduleId: string; action: string; changes: string[] };
-      type Plan = { dryRun: boolean; entries: Entry[] };
-      const ours = (entries: Entry[]) => entries.filter((e) => [a, b, noSchedule].includes(e.model));
+describe('mlo schedules', () => {
+  it('sync creates, is idempotent, updates what changed, deletes what has no spec; --dry-run changes nothing', async () => {
+    const a = uniqueName('cli-sched-a');
+    const b = uniqueName('cli-sched-b');
+    const noSchedule = uniqueName('cli-sched-none');
+    writeSpec(a, '{ cron: "0 3 * * *", timezone: UTC, overlap: skip }');
+    writeSpec(b, '{ interval: 24h, timezone: UTC, overlap: skip, paused: true }');
+    writeSpec(noSchedule);
+    type Entry = { model: string; scheduleId: string; action: string; changes: string[] };
+    type Plan = { dryRun: boolean; entries: Entry[] };
+    const ours = (entries: Entry[]) => entries.filter((e) => [a, b, noSchedule].includes(e.model));
 
-      const dry = json<Plan>(await mlo(['schedules', 'sync', '--dry-run', '--json']));
-      expect(ours(dry.entries).map((e) => [e.model, e.action])).toEqual([
-        [a, 'create'],
-        [b, 'create'],
-      ]);
-      expect(
-        await env.client.schedule
-          .getHandle(`mlo-retrain/${a}`)
-          .describe()
-          .catch(() => 'none'),
-      ).toBe('none');
+    const dry = json<Plan>(await mlo(['schedules', 'sync', '--dry-run', '--json']));
+    expect(ours(dry.entries).map((e) => [e.model, e.action])).toEqual([
+      [a, 'create'],
+      [b, 'create'],
+    ]);
+    expect(
+      await env.client.schedule
+        .getHandle(`mlo-retrain/${a}`)
+        .describe()
+        .catch(() => 'none'),
+    ).toBe('none');
 
-      const first = await mlo(['schedules', 'sync']);
-      expect(first.code).toBe(0);
-      expect(first.stdout).toMatch(new RegExp(`^create +${a} +mlo-retrain/${a}$`, 'm'));
-      const da = await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe();
-      expect(da.action).toMatchObject({
-        workflowType: 'trainAndPromote',
-        taskQueue: QUEUE,
-        workflowId: `train-and-promote/${a}/scheduled`,
-      });
-      const input = da.action.args?.[0] as { asOf?: string; requestedBy: string; model: string };
-      expect(input).toMatchObject({ model: a, requestedBy: 'mlo-schedule' });
-      expect(input.asOf).toBeUndefined();
-      expect(da.spec.timezone).toBe('UTC');
-      expect((await env.client.schedule.getHandle(`mlo-retrain/${b}`).describe()).state.paused).toBe(true);
+    const first = await mlo(['schedules', 'sync']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(new RegExp(`^create +${a} +mlo-retrain/${a}$`, 'm'));
+    const da = await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe();
+    expect(da.action).toMatchObject({
+      workflowType: 'trainAndPromote',
+      taskQueue: QUEUE,
+      workflowId: `train-and-promote/${a}/scheduled`,
+    });
+    const input = da.action.args?.[0] as { asOf?: string; requestedBy: string; model: string };
+    // Synced as the scheduler service: its runs are requested by its subject.
+    expect(input).toMatchObject({ model: a, requestedBy: 'mlo-scheduler' });
+    expect(input.asOf).toBeUndefined();
+    expect(da.spec.timezone).toBe('UTC');
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${b}`).describe()).state.paused).toBe(true);
 
-      const second = json<Plan>(await mlo(['schedules', 'sync', '--json']));
-      expect(ours(second.entries).map((e) => [e.model, e.action])).toEqual([
-        [a, 'unchanged'],
-        [b, 'unchanged'],
-      ]);
-      expect(second.entries.every((e) => e.action === 'unchanged')).toBe(true);
+    const second = json<Plan>(await mlo(['schedules', 'sync', '--json']));
+    expect(ours(second.entries).map((e) => [e.model, e.action])).toEqual([
+      [a, 'unchanged'],
+      [b, 'unchanged'],
+    ]);
+    expect(second.entries.every((e) => e.action === 'unchanged')).toBe(true);
 
-      writeSpec(a, '{ cron: "0 4 * * *", timezone: UTC, overlap: skip }');
-      fs.rmSync(path.join(dir, `${b}.yaml`));
-      const dry2 = await mlo(['schedules', 'sync', '--dry-run']);
-      expect(dry2.stdout).toMatch(new RegExp(`^update +${a} `, 'm'));
-      expect(dry2.stdout).toContain('cron: "0 3 * * *" → "0 4 * * *"');
-      expect(dry2.stdout).toMatch(new RegExp(`^delete +${b} `, 'm'));
-      expect(dry2.stdout).toContain('dry run, nothing changed');
-      const third = json<Plan>(await mlo(['schedules', 'sync', '--json']));
-      expect(ours(third.entries).map((e) => [e.model, e.action])).toEqual([
-        [a, 'update'],
-        [b, 'delete'],
-      ]);
-      expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).spec.calendars?.[0]?.hour).toEqual([
-        { start: 4, end: 4, step: 1 },
-      ]);
-      await expect(env.client.schedule.getHandle(`mlo-retrain/${b}`).describe()).rejects.toThrow();
-      const fourth = json<Plan>(await mlo(['schedules', 'sync', '--json']));
-      expect(fourth.entries.every((e) => e.action === 'unchanged')).toBe(true);
+    writeSpec(a, '{ cron: "0 4 * * *", timezone: UTC, overlap: skip }');
+    fs.rmSync(path.join(dir, `${b}.yaml`));
+    const dry2 = await mlo(['schedules', 'sync', '--dry-run']);
+    expect(dry2.stdout).toMatch(new RegExp(`^update +${a} `, 'm'));
+    expect(dry2.stdout).toContain('cron: "0 3 * * *" → "0 4 * * *"');
+    expect(dry2.stdout).toMatch(new RegExp(`^delete +${b} `, 'm'));
+    expect(dry2.stdout).toContain('dry run, nothing changed');
+    const third = json<Plan>(await mlo(['schedules', 'sync', '--json']));
+    expect(ours(third.entries).map((e) => [e.model, e.action])).toEqual([
+      [a, 'update'],
+      [b, 'delete'],
+    ]);
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).spec.calendars?.[0]?.hour).toEqual([
+      { start: 4, end: 4, step: 1 },
+    ]);
+    await expect(env.client.schedule.getHandle(`mlo-retrain/${b}`).describe()).rejects.toThrow();
+    const fourth = json<Plan>(await mlo(['schedules', 'sync', '--json']));
+    expect(fourth.entries.every((e) => e.action === 'unchanged')).toBe(true);
 
-      const list = json<{ model: string; paused: boolean; nextRuns: string[] }[]>(
-        await mlo(['schedules', 'list', '--json']),
-      );
-      const la = list.find((l) => l.model === a);
-      expect(la?.paused).toBe(false);
-      expect(la?.nextRuns[0]).toMatch(/T04:00:00\.000Z$/);
+    const list = json<{ model: string; paused: boolean; nextRuns: string[] }[]>(
+      await mlo(['schedules', 'list', '--json']),
+    );
+    const la = list.find((l) => l.model === a);
+    expect(la?.paused).toBe(false);
+    expect(la?.nextRuns[0]).toMatch(/T04:00:00\.000Z$/);
 
-      const paused = await mlo(['schedules', 'pause', a, '--note', 'data incident']);
-      expect(paused.code).toBe(0);
-      expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
-      // A manual pause survives a sync that does not change the spec's `paused`.
-      expect(
-        json<Plan>(await mlo(['schedules', 'sync', '--json'])).entries.every((e) => e.action === 'unchanged'),
-      ).toBe(true);
-      expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
-      expect((await mlo(['schedules', 'unpause', a])).code).toBe(0);
-      expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(false);
+    const paused = await mlo(['schedules', 'pause', a, '--note', 'data incident']);
+    expect(paused.code).toBe(0);
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
+    // A manual pause survives a sync that does not change the spec's `paused`.
+    expect(json<Plan>(await mlo(['schedules', 'sync', '--json'])).entries.every((e) => e.action === 'unchanged')).toBe(
+      true,
+    );
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(true);
+    expect((await mlo(['schedules', 'unpause', a])).code).toBe(0);
+    expect((await env.client.schedule.getHandle(`mlo-retrain/${a}`).describe()).state.paused).toBe(false);
 
-      // clean up: no spec with a schedule left → sync deletes the rest
-      fs.rmSync(path.join(dir, `${a}.yaml`));
-      const last = json<Plan>(await mlo(['schedules', 'sync', '--json']));
-      expect(ours(last.entries).map((e) => [e.model, e.action])).toEqual([[a, 'delete']]);
-    },
-  );
-});
+    // clean up: no spec with a schedule left → sync deletes the rest
+    fs.rmSync(path.join(dir, `${a}.yaml`));
+    const last = json<Plan>(await mlo(['schedules', 'sync', '--json']));
+    expect(ours(last.entries).map((e) => [e.model, e.action])).toEqual([[a, 'delete']]);
+  });
 
-describe('mlo schedules trigger and backfill', () => {
   it('a scheduled run trains on the window that ends on its scheduled day (trigger and backfill)', async () => {
     const model = uniqueName('cli-sched-run');
     writeSpec(model, '{ cron: "0 3 * * *", timezone: UTC, overlap: skip, paused: true }');
@@ -695,7 +772,7 @@ describe('mlo schedules trigger and backfill', () => {
       expect(st).toMatchObject({
         outcome: 'failed',
         exitCode: 2,
-        requestedBy: 'mlo-schedule',
+        requestedBy: 'mlo-scheduler',
         windows: { asOf: day },
         error: { type: 'MloBadInput', stage: 'featureBackfill' },
       });

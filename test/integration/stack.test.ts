@@ -1,15 +1,21 @@
 /**
  * `npm run stack -- up|down|status` as a user runs it: idempotent up, status, down that
  * stops only what the stack started, and a clear error for a port taken by another process.
+ * And what the running stack enforces: Temporal and MLflow authenticate every caller, and each
+ * part holds only the secrets it uses.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../lib/infra/config';
-import { portInUse } from '../../lib/stack/stack';
+import { portInUse, stackPaths } from '../../lib/stack/stack';
+import { secretsFile } from '../../lib/stack/secrets';
 import { runTs } from '../helpers/spawn';
+import { stackClient, userTokens } from '../helpers/identity';
+import { uniqueName } from '../helpers/temporal';
 
 const dirs: string[] = [];
 function tempStackDir(): string {
@@ -37,12 +43,14 @@ describe('dev stack', () => {
     const up = await runTs('scripts/stack.ts', ['up']);
     expect(up.code, up.output).toBe(0);
     expect(up.output).toMatch(/already running: S3 API/);
-    expect(up.output).toMatch(/already running: Temporal dev server/);
+    expect(up.output).toMatch(/already running: OIDC provider \(dev\)/);
+    expect(up.output).toMatch(/already running: Temporal server \(mlo\)/);
     expect(up.output).toMatch(/already running: MLflow server/);
     expect(up.output).toContain(`Temporal UI    http://127.0.0.1:${loadConfig().stack.temporalUiPort}`);
+    expect(up.output).toContain(`OIDC provider  http://127.0.0.1:${loadConfig().stack.oidcPort}`);
     const status = await runTs('scripts/stack.ts', ['status']);
     expect(status.code, status.output).toBe(0);
-    expect(status.output.match(/ running \(pid \d+\)/g)).toHaveLength(3);
+    expect(status.output.match(/ running \(pid \d+\)/g)).toHaveLength(4);
   });
 
   it('up, up again, status and down on a separate stack directory stop exactly what it started', async () => {
@@ -65,7 +73,7 @@ describe('dev stack', () => {
     const status = await runTs('scripts/stack.ts', ['status'], env);
     expect(status.output).toMatch(/S3 API \(versitygw\) +running \(pid \d+\)/);
     // The shared stack's Temporal and MLflow hold the default ports: not ours in this directory.
-    expect(status.output).toMatch(/Temporal dev server +port-taken/);
+    expect(status.output).toMatch(/Temporal server \(mlo\) +port-taken/);
     expect(status.code).not.toBe(0);
 
     const down = await runTs('scripts/stack.ts', ['down'], env);
@@ -105,6 +113,157 @@ describe('dev stack', () => {
   it('rejects an unknown part name with the list of parts', async () => {
     const r = await runTs('scripts/stack.ts', ['up', 'postgres']);
     expect(r.code).toBe(2);
-    expect(r.output).toContain('unknown part "postgres"; the parts are s3, temporal, mlflow');
+    expect(r.output).toContain('unknown part "postgres"; the parts are s3, oidc, temporal, mlflow');
+  });
+
+  it('the oidc part on its own: the dev provider answers /healthz and discovery, keeps its state 0700, and stops', async () => {
+    const dir = tempStackDir();
+    const port = await freePort();
+    const env = { MLO_STACK_DIR: dir, MLO_OIDC_PORT: String(port) };
+    const up = await runTs('scripts/stack.ts', ['up', 'oidc'], env);
+    expect(up.code, up.output).toBe(0);
+    expect(up.output).toContain(`OIDC provider  http://127.0.0.1:${port}`);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    const discovery = (await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json()) as {
+      issuer: string;
+    };
+    expect(discovery.issuer).toBe(`http://127.0.0.1:${port}`);
+    expect(fs.statSync(path.join(dir, 'oidc')).mode & 0o777).toBe(0o700);
+    const down = await runTs('scripts/stack.ts', ['down'], env);
+    expect(down.output).toMatch(/stopped OIDC provider \(dev\) \(pid \d+\)/);
+    expect(await portInUse(port)).toBe(false);
+  });
+});
+
+/** The messages of an error and its causes, joined: the SDK wraps the server's refusal. */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const out: string[] = [];
+    for (let e: unknown = err; e instanceof Error; e = e.cause) out.push(e.message);
+    return out.join(' <- ');
+  }
+  return 'accepted';
+}
+
+describe('the running dev stack authenticates', () => {
+  const cfg = loadConfig();
+
+  it('Temporal answers GetSystemInfo to anyone, and refuses a call without a token or a run requested for someone else', async () => {
+    const connection = await Connection.connect({ address: cfg.temporal.address });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      const anonymous = new Client({ connection, namespace: cfg.temporal.namespace });
+      expect(
+        await refusal(
+          anonymous.workflow.start('trainAndPromote', {
+            taskQueue: uniqueName('no-worker'),
+            workflowId: uniqueName('anonymous'),
+            args: [{ requestedBy: 'erin@example.com' }],
+          }),
+        ),
+      ).toContain('mlo: authentication: no bearer token');
+    } finally {
+      await connection.close();
+    }
+    const erin = await stackClient(userTokens('erin@example.com'));
+    try {
+      expect(
+        await refusal(
+          erin.client.workflow.start('trainAndPromote', {
+            taskQueue: uniqueName('no-worker'),
+            workflowId: uniqueName('for-someone-else'),
+            args: [{ model: uniqueName('m'), requestedBy: 'alice@example.com' }],
+          }),
+        ),
+      ).toContain(
+        'mlo: requested by caller: the input\'s requestedBy is "alice@example.com" but the caller is erin@example.com',
+      );
+    } finally {
+      await erin.connection.close();
+    }
+  });
+
+  it("its Temporal server judges decisions by the specs of MLO_MODELS_DIR and of the stack's own models/", async () => {
+    const model = uniqueName('stack-local');
+    const local = path.join(stackPaths(cfg.stack).localModels, `${model}.yaml`);
+    const carol = await stackClient(userTokens('carol@example.com'));
+    const decide = () =>
+      carol.client.workflow
+        .getHandle(`promotion/${model}`)
+        .executeUpdate('approve', { args: [{ reviewer: 'carol@example.com' }] });
+    try {
+      expect(
+        await refusal(
+          carol.client.workflow
+            .getHandle('promotion/fraud-detector')
+            .executeUpdate('approve', { args: [{ reviewer: 'carol@example.com' }] }),
+        ),
+      ).toContain('mlo: reviewers: carol@example.com is not a reviewer of fraud-detector');
+      expect(await refusal(decide())).toContain(`mlo: reviewers: model ${model} has no deployed spec`);
+      fs.writeFileSync(local, `name: ${model}\npromotion: { reviewers: [carol@example.com] }\n`);
+      // Past the reviewer rules (the server rereads the directory within a second): no such workflow.
+      await expect.poll(() => refusal(decide()), { timeout: 10_000 }).toMatch(/not found/i);
+    } finally {
+      fs.rmSync(local, { force: true });
+      await carol.connection.close();
+    }
+  });
+
+  it('MLflow: no user, no access; people read but may not move an alias; the registry may', async () => {
+    const url = cfg.mlflow.trackingUri;
+    const anonymous = await fetch(`${url}/api/2.0/mlflow/experiments/search?max_results=1`);
+    expect(anonymous.status).toBe(401);
+    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+    const registry = basic(process.env.MLFLOW_TRACKING_USERNAME ?? '', process.env.MLFLOW_TRACKING_PASSWORD ?? '');
+    const erin = basic('erin@example.com', 'erin-dev-password');
+    const name = uniqueName('stack-auth');
+    const post = (path: string, headers: Record<string, string>, body: unknown) =>
+      fetch(`${url}/api/2.0/mlflow/${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('registered-models/create', registry, { name })).status).toBe(200);
+    expect(
+      (await post('model-versions/create', registry, { name, source: `s3://${cfg.s3.bucket}/test-models/${name}` }))
+        .status,
+    ).toBe(200);
+    const read = await fetch(`${url}/api/2.0/mlflow/registered-models/get?name=${name}`, { headers: erin });
+    expect(read.status).toBe(200);
+    expect((await post('registered-models/alias', erin, { name, alias: 'champion', version: '1' })).status).toBe(403);
+    expect((await post('registered-models/alias', registry, { name, alias: 'champion', version: '1' })).status).toBe(
+      200,
+    );
+    const outsider = await fetch(`${url}/api/2.0/mlflow/registered-models/get?name=${name}`, {
+      headers: basic('mallory@example.com', 'mallory-dev-password'),
+    });
+    expect(outsider.status).toBe(401);
+  });
+
+  it('keeps its generated secrets in a 0600 file, and gives each part only the secrets it uses', () => {
+    expect(fs.statSync(secretsFile(cfg.stack)).mode & 0o777).toBe(0o600);
+    const environ = (part: string) => {
+      const { pid } = JSON.parse(fs.readFileSync(path.join(stackPaths(cfg.stack).pids, `${part}.json`), 'utf8')) as {
+        pid: number;
+      };
+      const vars = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return { names: new Set(vars.map((v) => v.split('=')[0])), cmdline };
+    };
+    const temporal = environ('temporal');
+    expect(temporal.names.has('MLO_UI_OIDC_CLIENT_SECRET')).toBe(true);
+    expect(temporal.cmdline).not.toContain('secret');
+    const mlflow = environ('mlflow');
+    expect(mlflow.names.has('MLFLOW_AUTH_ADMIN_PASSWORD')).toBe(true);
+    for (const part of [temporal, mlflow, environ('oidc'), environ('s3')]) {
+      for (const v of ['MLO_MLFLOW_REGISTRY_PASSWORD', 'MLFLOW_TRACKING_PASSWORD', 'MLO_TOKEN'])
+        expect(part.names.has(v)).toBe(false);
+    }
+    expect(environ('s3').names.has('MLFLOW_AUTH_ADMIN_PASSWORD')).toBe(false);
+    expect(environ('oidc').names.has('MLFLOW_AUTH_ADMIN_PASSWORD')).toBe(false);
+    expect(temporal.names.has('MLFLOW_AUTH_ADMIN_PASSWORD')).toBe(false);
   });
 });

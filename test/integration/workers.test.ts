@@ -3,17 +3,18 @@
  * server, and shut down cleanly on SIGINT/SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { loadConfig } from '../../lib/infra/config';
 import { spawnTs } from '../helpers/spawn';
 import { uniqueName } from '../helpers/temporal';
+import { stackClient } from '../helpers/identity';
 
 const cfg = loadConfig();
 let conn: Connection;
 
 beforeAll(async () => {
-  conn = await Connection.connect({ address: cfg.temporal.address });
+  conn = (await stackClient()).connection;
 });
 afterAll(async () => {
   await conn?.close();

@@ -42,8 +42,8 @@ describe('mlo list output', () => {
     expect(pendingLines([r])).toEqual([
       'WORKFLOW     MODEL  VERSION  REQUESTED BY  STAGE              STARTED (UTC)',
       'promotion/m  m      3        ann           awaiting-approval  2026-03-15 10:00:00',
-      '\ndecide with `mlo approve <workflow> --reviewer <e-mail>` or ' +
-        '`mlo reject <workflow> --reviewer <e-mail> --reason "…"`',
+      '\ndecide, signed in as a reviewer (`mlo login`), with `mlo approve <workflow>` or ' +
+        '`mlo reject <workflow> --reason "…"`',
       'review in the Temporal UI:',
       '  http://ui/promotion/m',
     ]);

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, ActivityFailure, RetryState } from '@temporalio/common';
-import { UnreachableError } from '../../lib/core/errors';
+import { BadInputError, UnreachableError } from '../../lib/core/errors';
+import { AuthError } from '../../lib/identity/errors';
 import { loadConfig } from '../../lib/infra/config';
 import { findModelSpec, specHash } from '../../lib/spec/model-spec';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { auditRows } from '../../cli/commands/audit';
 import { listQuery, stageColumn } from '../../cli/commands/list';
-import { asMloError, requester } from '../../cli/context';
+import { asMloError, mustBeMe, type Me } from '../../cli/context';
+import type { ParsedArgs } from '../../cli/command';
 import {
   changedStageLines,
   eraseLines,
@@ -126,7 +128,10 @@ describe('terminal output', () => {
   it('quotes shell arguments only when needed', () => {
     expect(shellArg('train-and-promote/m/2026-03-15')).toBe('train-and-promote/m/2026-03-15');
     expect(shellArg("it's")).toBe(`'it'\\''s'`);
-    expect(decisionCommands('promotion/m').approve).toBe('mlo approve promotion/m --reviewer <reviewer e-mail>');
+    expect(decisionCommands('promotion/m')).toEqual({
+      approve: 'mlo approve promotion/m',
+      reject: 'mlo reject promotion/m --reason "<why>"',
+    });
   });
 });
 
@@ -180,7 +185,7 @@ describe('run outcomes', () => {
       spec,
       specHash: specHash(spec),
       featureSet: featureSetFromSpec(spec),
-      requestedBy: 'mlo-schedule',
+      requestedBy: 'mlo-scheduler',
       queues: { cpu: 'c', gpu: 'g' },
     };
     expect(windowsOf({ ...input, asOf: '2026-03-15' }, new Date('2026-04-01T03:00:00Z'), new Date()).asOf).toBe(
@@ -203,12 +208,42 @@ describe('CLI context', () => {
     expect(modelOfWorkflowId('something/else')).toBeUndefined();
   });
 
-  it('defaults the requester to $MLO_USER, then the OS user', () => {
-    expect(requester({ flags: { 'requested-by': 'x@example.com' }, positionals: [] }, { MLO_USER: 'y' })).toBe(
-      'x@example.com',
+  it('takes --requested-by / --reviewer only when they name the signed-in user, and names the rule otherwise', () => {
+    const me: Me = {
+      subject: 'dev-erin',
+      email: 'erin@example.com',
+      groups: ['mlo-engineers'],
+      name: 'erin@example.com',
+      expiresAt: new Date(),
+    };
+    const args = (v?: string): ParsedArgs => ({
+      flags: v === undefined ? {} : { 'requested-by': v },
+      positionals: [],
+    });
+    const check = (v?: string) => () => mustBeMe(args(v), 'requested-by', me, 'requested by caller', 'a run is …');
+    expect(check()).not.toThrow();
+    expect(check('Erin@Example.com')).not.toThrow();
+    expect(check('alice@example.com')).toThrow(BadInputError);
+    expect(check('alice@example.com')).toThrow(
+      'requested by caller: --requested-by "alice@example.com" is not you: you are signed in as erin@example.com',
     );
-    expect(requester({ flags: {}, positionals: [] }, { MLO_USER: 'y@example.com' })).toBe('y@example.com');
-    expect(requester({ flags: {}, positionals: [] }, {})).toMatch(/./);
+  });
+
+  it("maps the Temporal server's refusals: a rule to bad input, an authentication failure to `mlo login` (exit 2)", () => {
+    const grpc = (code: number, details: string) =>
+      new Error('wrapped', {
+        cause: Object.assign(new Error(`${code} X: ${details}`), { code, details, metadata: {} }),
+      });
+    const rule = asMloError(grpc(7, 'mlo: four eyes: erin@example.com requested this run and cannot approve it'));
+    expect(rule).toBeInstanceOf(BadInputError);
+    expect(rule?.message).toBe(
+      'refused by the Temporal server: mlo: four eyes: erin@example.com requested this run and cannot approve it',
+    );
+    const expired = asMloError(grpc(7, 'mlo: authentication: token expired at 2026-01-01T00:00:00Z'));
+    expect(expired).toBeInstanceOf(AuthError);
+    expect(expired?.exitCode).toBe(2);
+    expect(expired?.message).toContain('Run `npx mlo login`');
+    expect(asMloError(grpc(16, 'no token'))).toBeInstanceOf(AuthError);
   });
 
   it('maps Temporal UNAVAILABLE and socket errors to unreachable (exit 5)', () => {

@@ -55,7 +55,7 @@ describe('the schedule of a spec', () => {
     const input = o.action.args?.[0];
     expect(input).toMatchObject({
       model: 'fraud-detector',
-      requestedBy: 'mlo-schedule',
+      requestedBy: 'mlo-scheduler',
       queues: { cpu: 'cpu', gpu: 'gpu' },
       specHash: d.specHash,
     });

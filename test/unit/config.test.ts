@@ -5,7 +5,14 @@ import { ConfigError } from '../../lib/core/errors';
 describe('loadConfig', () => {
   it('defaults point at the local dev stack', () => {
     const cfg = loadConfig({ HOME: '/home/u' });
-    expect(cfg.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' });
+    expect(cfg.temporal).toEqual({
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      uiUrl: 'http://127.0.0.1:8233',
+      tls: false,
+    });
+    expect(cfg.stack.oidcPort).toBe(7380);
+    expect(cfg.mlflow.credentials).toBeUndefined();
     expect(cfg.s3.endpoint).toBe('http://127.0.0.1:7070');
     expect(cfg.s3.bucket).toBe('mlo');
     expect(cfg.s3.forcePathStyle).toBe(true);
@@ -79,5 +86,23 @@ describe('loadConfig', () => {
     }
     expect((err as ConfigError).problems).toHaveLength(8);
     expect((err as ConfigError).exitCode).toBe(2);
+  });
+
+  it('TLS to Temporal is on unless the address is loopback, and MLO_TEMPORAL_TLS decides when set', () => {
+    expect(loadConfig({ MLO_TEMPORAL_ADDRESS: 'localhost:7233' }).temporal.tls).toBe(false);
+    expect(loadConfig({ MLO_TEMPORAL_ADDRESS: '[::1]:7233' }).temporal.tls).toBe(false);
+    expect(loadConfig({ MLO_TEMPORAL_ADDRESS: 'temporal.internal:7233' }).temporal.tls).toBe(true);
+    expect(loadConfig({ MLO_TEMPORAL_ADDRESS: 'temporal.internal:7233', MLO_TEMPORAL_TLS: 'false' }).temporal.tls).toBe(
+      false,
+    );
+    expect(() => loadConfig({ MLO_TEMPORAL_TLS: 'yes' })).toThrow('MLO_TEMPORAL_TLS must be "true" or "false"');
+  });
+
+  it("takes MLflow credentials from MLflow's own variables, both or neither", () => {
+    const cfg = loadConfig({ MLFLOW_TRACKING_USERNAME: 'mlo-registry', MLFLOW_TRACKING_PASSWORD: 'p4ssw0rd-long' });
+    expect(cfg.mlflow.credentials).toEqual({ username: 'mlo-registry', password: 'p4ssw0rd-long' });
+    expect(() => loadConfig({ MLFLOW_TRACKING_USERNAME: 'mlo-registry' })).toThrow(
+      'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together',
+    );
   });
 });

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { WorkflowFailedError, type Client, type Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { buildDeps, createCpuActivities, type Activities } from '../../activities';
 import type { TrialHeartbeat } from '../../activities/training';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
@@ -21,12 +21,15 @@ import { trainAndPromote } from '../../workflows';
 import { spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { uniqueName } from '../helpers/temporal';
+import { stackClient, stackWorkerConnection, userTokens } from '../helpers/identity';
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { deployedSpecsDir } from '../helpers/deployed-spec';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
+/** The engineer who requests the runs (the server requires requestedBy to be the caller). */
+const REQUESTER = 'erin@example.com';
 const FIXTURE_FEATURES = [
   'amount_log',
   'amount_zscore_card',
@@ -101,9 +104,9 @@ beforeAll(async () => {
       },
     },
   ).trim();
-  connection = await Connection.connect({ address: cfg.temporal.address });
-  client = new Client({ connection, namespace: cfg.temporal.namespace });
-  nativeConnection = await NativeConnection.connect({ address: cfg.temporal.address });
+  // The dev stack's Temporal authenticates: an engineer requests the runs, the workers are the orchestrator.
+  ({ client, connection } = await stackClient(userTokens(REQUESTER)));
+  nativeConnection = await stackWorkerConnection();
   bundle = await workflowBundle();
 }, 120_000);
 
@@ -174,7 +177,7 @@ function start(s: ModelSpec, q: Ctx): Promise<WorkflowHandle<typeof trainAndProm
         model: s.name,
         specHash: specHash(s),
         asOf: '2025-01-08',
-        requestedBy: 'dana@example.com',
+        requestedBy: REQUESTER,
         queues: { cpu: q.cpu, gpu: q.gpu },
       },
     ],

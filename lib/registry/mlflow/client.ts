@@ -3,6 +3,7 @@
  * with backoff, error answers mapped to MlflowErrors) and the endpoints mlo calls.
  */
 import type { Config } from '../../infra/config';
+import { basicAuthorization, defaultMlflowCredentials, useMlflowCredentials } from './credentials';
 import {
   describe,
   errName,
@@ -16,6 +17,7 @@ import {
   type MlflowErrorInit,
   type MlflowErrorKind,
   MlflowInvalidInputError,
+  MlflowNotFoundError,
   MlflowUnavailableError,
 } from './errors';
 import type {
@@ -103,6 +105,8 @@ export class MlflowClient {
   readonly requestTimeoutMs: number;
   readonly artifactTimeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  /** The MLflow user this client signs in as (none: anonymous). */
+  readonly username: string | undefined;
   private readonly headers: Record<string, string>;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
 
@@ -113,12 +117,24 @@ export class MlflowClient {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.artifactTimeoutMs = opts.artifactTimeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS;
     this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
-    this.headers = { 'user-agent': 'mlo-mlflow-client', ...opts.headers };
+    const credentials = opts.credentials === undefined ? defaultMlflowCredentials(this.trackingUri) : opts.credentials;
+    this.username = credentials?.username;
+    this.headers = {
+      'user-agent': 'mlo-mlflow-client',
+      ...(credentials ? { authorization: basicAuthorization(credentials) } : {}),
+      ...opts.headers,
+    };
     this.onRetry = opts.onRetry;
   }
 
+  /**
+   * A client of the configured server, signed in as `cfg.mlflow.credentials` when set (which then
+   * also become this process's credentials for that server; see credentials.ts).
+   */
   static fromConfig(cfg: Config, overrides: Omit<MlflowClientOptions, 'trackingUri'> = {}): MlflowClient {
-    return new MlflowClient({ ...overrides, trackingUri: cfg.mlflow.trackingUri });
+    const credentials = overrides.credentials !== undefined ? overrides.credentials : cfg.mlflow.credentials;
+    if (cfg.mlflow.credentials) useMlflowCredentials(cfg.mlflow.trackingUri, cfg.mlflow.credentials);
+    return new MlflowClient({ ...overrides, trackingUri: cfg.mlflow.trackingUri, credentials });
   }
 
   // ----- experiments ---------------------------------------------------------------------------
@@ -384,6 +400,31 @@ export class MlflowClient {
     }
   }
 
+  /**
+   * A call about one of a registered model's versions or aliases. With authentication, MLflow
+   * answers 403, not 404, when the registered model does not exist (it tells no one which names
+   * exist); the model's own GET still answers 404, so a 403 is checked against it and becomes
+   * an MlflowNotFoundError when the model is missing.
+   */
+  private async ofModel<T>(name: string, opts: CallOptions, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof MlflowError) || err.status !== 403) throw err;
+      try {
+        await this.getRegisteredModel(name, opts);
+      } catch (check) {
+        if (isNotFound(check))
+          throw new MlflowNotFoundError(
+            `MLflow ${err.method} ${err.endpoint}: the registered model ${name} does not exist ` +
+              '(MLflow with authentication answers 403 for it)',
+            { method: err.method, endpoint: err.endpoint, status: 404, serverMessage: err.serverMessage, cause: err },
+          );
+      }
+      throw err;
+    }
+  }
+
   private async getRegisteredModel(name: string, opts: CallOptions): Promise<RegisteredModel> {
     const r = await this.get<{ registered_model?: WireRegisteredModel }>('/registered-models/get', { name }, opts);
     return fromWireRegisteredModel(r.registered_model ?? {});
@@ -395,17 +436,19 @@ export class MlflowClient {
   }
 
   async setRegisteredModelTag(name: string, key: string, value: string, opts: CallOptions = {}): Promise<void> {
-    await this.post('/registered-models/set-tag', { name, key, value }, opts);
+    await this.ofModel(name, opts, () => this.post('/registered-models/set-tag', { name, key, value }, opts));
   }
 
   /** Points `alias` at `version` (moving it if it pointed elsewhere). */
   async setAlias(name: string, alias: string, version: string | number, opts: CallOptions = {}): Promise<void> {
-    await this.post('/registered-models/alias', { name, alias, version: String(version) }, opts);
+    await this.ofModel(name, opts, () =>
+      this.post('/registered-models/alias', { name, alias, version: String(version) }, opts),
+    );
   }
 
   /** Idempotent: MLflow answers 200 when the alias is not set. */
   async deleteAlias(name: string, alias: string, opts: CallOptions = {}): Promise<void> {
-    await this.call('DELETE', '/registered-models/alias', { name, alias }, opts);
+    await this.ofModel(name, opts, () => this.call('DELETE', '/registered-models/alias', { name, alias }, opts));
   }
 
   /**
@@ -414,7 +457,9 @@ export class MlflowClient {
    */
   async getModelVersionByAlias(name: string, alias: string, opts: CallOptions = {}): Promise<ModelVersion | undefined> {
     try {
-      const r = await this.get<{ model_version?: WireModelVersion }>('/registered-models/alias', { name, alias }, opts);
+      const r = await this.ofModel(name, opts, () =>
+        this.get<{ model_version?: WireModelVersion }>('/registered-models/alias', { name, alias }, opts),
+      );
       return fromWireModelVersion(r.model_version ?? {});
     } catch (err) {
       if (isAliasNotSet(err)) return undefined;
@@ -456,10 +501,8 @@ export class MlflowClient {
   }
 
   async getModelVersion(name: string, version: string | number, opts: CallOptions = {}): Promise<ModelVersion> {
-    const r = await this.get<{ model_version?: WireModelVersion }>(
-      '/model-versions/get',
-      { name, version: String(version) },
-      opts,
+    const r = await this.ofModel(name, opts, () =>
+      this.get<{ model_version?: WireModelVersion }>('/model-versions/get', { name, version: String(version) }, opts),
     );
     return fromWireModelVersion(r.model_version ?? {});
   }
@@ -677,6 +720,23 @@ export class MlflowClient {
     );
   }
 
+  /** What to do about an answer, for the error message. */
+  private hintFor(status: number, errorCode: string | undefined): string {
+    if (status === 404 && errorCode === undefined)
+      return ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)';
+    if (status === 401)
+      return this.username
+        ? ` (MLflow refused the password of ${this.username}; check MLFLOW_TRACKING_PASSWORD, or MLO_MLFLOW_REGISTRY_PASSWORD for the workers)`
+        : ' (this MLflow server requires a user: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)';
+    if (status === 403)
+      return (
+        ` (${this.username ?? 'this user'} may not do this: people have READ; only the registry's account, ` +
+        "mlo-registry, changes mlo's experiments and registered models. MLflow with authentication also answers " +
+        '403 for a run or model that does not exist)'
+      );
+    return '';
+  }
+
   /** The failure an error answer (not 2xx) stands for: 5xx and 429 retry, the rest is final. */
   private async failureFrom(spec: RequestSpec, res: Response): Promise<Failure> {
     const text = await res.text();
@@ -689,10 +749,7 @@ export class MlflowClient {
       serverMessage,
     };
     const snippet = serverMessage ?? (htmlToText(text).slice(0, 200) || res.statusText);
-    const hint =
-      res.status === 404 && errorCode === undefined
-        ? ' (no such endpoint: is the tracking URI right, and is it an MLflow 2.x/3.x server?)'
-        : '';
+    const hint = this.hintFor(res.status, errorCode);
     const status = `HTTP ${res.status}${errorCode ? ` ${errorCode}` : ''}`;
     const message = `MLflow ${spec.method} ${spec.path} failed (${status}): ${snippet}${hint}`;
     const detail = `${status}: ${snippet}`;

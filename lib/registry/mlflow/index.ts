@@ -15,6 +15,9 @@
  * - Every call takes `{ signal?, timeoutMs? }`. Each HTTP attempt is bounded by the request
  *   timeout combined with the caller's signal. An aborted call rejects at once with the
  *   signal's reason (a DOMException `AbortError` by default) and never retries.
+ * - Authentication: HTTP Basic for `mlflow server --app-name basic-auth` (credentials.ts): the
+ *   client's `credentials`, else this process's credentials for that server, else
+ *   MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD. 401 and 403 are final and say what to set.
  * - Retries: connection errors (ECONNREFUSED, ECONNRESET, fetch's `TypeError: fetch failed`),
  *   per-request timeouts, HTTP 5xx and 429 retry with exponential backoff and jitter
  *   (`Retry-After` is honoured up to `maxDelayMs`). 4xx never retries. When retries run out
@@ -56,3 +59,4 @@ export {
 } from './errors';
 export { LOG_BATCH_LIMITS, quoteFilterValue, tagFilterKey } from './wire';
 export { MlflowClient } from './client';
+export { defaultMlflowCredentials, useMlflowCredentials } from './credentials';

@@ -2,6 +2,7 @@
  * The public types of the MLflow client (camelCase; the wire format's snake_case stays in
  * wire.ts), and the helpers that read tags and metrics as maps.
  */
+import type { MlflowCredentials } from '../../infra/config';
 
 export type Tag = { key: string; value: string };
 export type Param = { key: string; value: string };
@@ -113,8 +114,14 @@ export type MlflowClientOptions = {
   requestTimeoutMs?: number;
   /** Per-attempt timeout of artifact uploads and downloads. Default 10 min. */
   artifactTimeoutMs?: number;
-  /** Extra headers on every request (e.g. Authorization for a secured server). */
+  /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * The MLflow user to sign in as (HTTP Basic, `mlflow server --app-name basic-auth`); `null` for
+   * none. Default: see credentials.ts (this process's credentials for the server, else
+   * MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
+   */
+  credentials?: MlflowCredentials | null;
   /** Called before each retry sleep (logging, heartbeats). */
   onRetry?: (event: RetryEvent) => void;
 };

@@ -13,8 +13,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Models knows each deployed model's reviewers, from the model specs in a directory
-// (*.yaml, *.yml: `name: <model>` and `promotion: { reviewers: [e-mail, …] }`). It rereads
+// Models knows each deployed model's reviewers, from the model specs in a directory, or in
+// several (Dir separated by the OS's list separator, like PATH; a model defined twice keeps its
+// first definition) (*.yaml, *.yml: `name: <model>` and `promotion: { reviewers: [e-mail, …] }`). It rereads
 // the directory when a file is added, removed or changed (names, sizes, mtimes), checking at
 // most once per CheckEvery.
 type Models struct {
@@ -96,30 +97,40 @@ func (m *Models) refresh() {
 	m.reviewers, m.files, m.stamp = reviewers, where, stamp
 }
 
+// list returns the spec files of every directory in Dir (a list like PATH: directories
+// separated by the OS's list separator, ':' on Unix), each directory's files sorted, and a stamp
+// of their names, sizes and mtimes (and of the directories it could not read).
 func (m *Models) list() ([]string, string) {
-	entries, err := os.ReadDir(m.Dir)
-	if err != nil {
-		if m.OnProblem != nil && m.stamp != "error" {
-			m.OnProblem(m.Dir, err)
-		}
-		return nil, "error"
-	}
 	var files []string
 	var b strings.Builder
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
-			continue
-		}
-		info, err := e.Info()
+	for _, dir := range filepath.SplitList(m.Dir) {
+		entries, err := os.ReadDir(dir)
 		if err != nil {
+			// An unreadable directory holds no specs; the others still count.
+			mark := "!" + dir + "\n"
+			if m.OnProblem != nil && !strings.Contains(m.stamp, mark) {
+				m.OnProblem(dir, err)
+			}
+			b.WriteString(mark)
 			continue
 		}
-		p := filepath.Join(m.Dir, n)
-		files = append(files, p)
-		fmt.Fprintf(&b, "%s|%d|%d\n", n, info.Size(), info.ModTime().UnixNano())
+		var here []string
+		for _, e := range entries {
+			n := e.Name()
+			if e.IsDir() || strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			here = append(here, p)
+			fmt.Fprintf(&b, "%s|%d|%d\n", p, info.Size(), info.ModTime().UnixNano())
+		}
+		sort.Strings(here)
+		files = append(files, here...)
 	}
-	sort.Strings(files)
 	return files, b.String()
 }
 
