@@ -256,7 +256,7 @@ describe('training dispatch', () => {
       expect(Number(/^step (\d+)/.exec(resumed ?? '')?.[1])).toBeGreaterThanOrEqual(beat.checkpoint!.step);
       // Lineage on the version.
       const tags = tagsOf(versions[0]!);
-      expect(tags[VersionTag.requestedBy]).toBe('dana@example.com');
+      expect(tags[VersionTag.requestedBy]).toBe(REQUESTER);
       expect(tags[VersionTag.trainWindow]).toBe('2025-01-01..2025-01-04');
       expect(tags[VersionTag.featureManifestUri]).toBe(manifestUri);
       expect(tags[VersionTag.codeVersion]).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
