@@ -363,7 +363,9 @@ describe('evaluateCandidate', () => {
     const again = await evaluate(spec(), candidate);
     expect(again.reportUri).toBe(s.reportUri);
   });
+});
 
+describe('evaluateCandidate: failed gates, and a champion that is the candidate itself', () => {
   it('a failed gate returns passed: false with the failing gates named', async () => {
     const s = await evaluate(
       spec({ gates: ['auc >= 0.99', 'auc_delta >= 0.5', 'slice_auc_delta >= 0.3 where n >= 500', 'ece <= 0.5'] }),
@@ -387,108 +389,114 @@ describe('evaluateCandidate', () => {
     expect(s.markdown).toContain('@champion already points at the candidate v1');
     expect(s.gates![1]!.status).toBe('n/a');
   });
+});
 
-  describe('bad input is a non-retryable MloBadInput failure naming what is wrong', () => {
-    const badInput = (message: RegExp) => ({
-      type: FailureType.BadInput,
-      nonRetryable: true,
-      message: expect.stringMatching(message) as unknown,
-    });
+/** What a rejected activity's failure looks like when the input is bad: non-retryable, the message matching. */
+const badInput = (message: RegExp) => ({
+  type: FailureType.BadInput,
+  nonRetryable: true,
+  message: expect.stringMatching(message) as unknown,
+});
 
-    it('input columns that differ from the snapshot', async () => {
-      const swapped = [features[1]!, features[0]!, ...features.slice(2)];
-      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, VersionTag.inputColumns, JSON.stringify(swapped));
-      try {
-        await expect(evaluate(spec(), candidate)).rejects.toMatchObject(
-          badInput(
-            /candidate v2 .* does not fit the snapshot.*its input columns \(mlo.input_columns\) are not the snapshot's feature columns in order: columns in another order: position 0: model "amount_zscore_card", snapshot "amount_log"/s,
-          ),
-        );
-      } finally {
-        await deps.mlflow.setModelVersionTag(
-          MODEL,
-          candidate.version,
-          VersionTag.inputColumns,
-          JSON.stringify(features),
-        );
-      }
-    });
-
-    it('a file that is not ONNX', async () => {
-      await expect(evaluate(spec(), { ...candidate, onnxUri: snapshot.manifestUri })).rejects.toMatchObject(
-        badInput(/candidate v2 \(s3:\/\/.*manifest-.*\.json\) is not an ONNX model/),
-      );
-    });
-
-    it('an empty holdout, and one without labelled rows', async () => {
-      await expect(
-        evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-03-01', to: '2025-03-05' } } }),
-      ).rejects.toMatchObject(
-        badInput(/the holdout 2025-03-01..2025-03-05 is empty: the snapshot .* has no partition in it/),
-      );
-      await expect(
-        evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-01-08', to: '2025-01-09' } } }),
-      ).rejects.toMatchObject(badInput(/the holdout 2025-01-08..2025-01-09 has no labelled rows/));
-    });
-
-    it('a holdout with one class, and an infinite feature value', async () => {
-      // A small snapshot with the same feature columns: 02-01 all negatives, 02-02 an Infinity.
-      const script = [
-        'import sys, json, boto3, numpy as np, pyarrow as pa, pyarrow.ipc as ipc',
-        's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
-        'bucket, key = sys.argv[2][5:].split("/", 1); cols = json.loads(sys.argv[3])',
-        'parts = []',
-        'for d, day in enumerate(["2025-02-01", "2025-02-02"]):',
-        '    n = 300; rng = np.random.default_rng(d)',
-        '    t = {"payment_id": pa.array(np.arange(n) + 9_000_000 + d * 1000, pa.int64()),',
-        '         "ts": pa.array(np.full(n, 1738368000000 + d * 86400000), pa.timestamp("ms", tz="UTC")),',
-        '         "label": pa.array(np.zeros(n) if d == 0 else (np.arange(n) % 5 == 0).astype(float), pa.float64()),',
-        '         "country": pa.array(["US"] * n), "channel": pa.array(["web"] * n)}',
-        '    for c in cols: t[c] = pa.array(rng.normal(size=n), pa.float64())',
-        '    if d == 1: t[cols[0]] = pa.array(np.where(np.arange(n) == 7, np.inf, rng.normal(size=n)), pa.float64())',
-        '    tab = pa.table(t); sink = pa.BufferOutputStream()',
-        '    with ipc.new_file(sink, tab.schema) as w: w.write_table(tab)',
-        '    k = key + f"p/{day}.arrow"; s3.put_object(Bucket=bucket, Key=k, Body=sink.getvalue().to_pybytes())',
-        '    parts.append({"day": day, "uri": f"s3://{bucket}/{k}", "rows": n, "labeledRows": n,',
-        '                  "positives": int(d * 60), "hash": day})',
-        'm = {"kind": "mlo.feature-snapshot/v1", "model": "x", "featureSetHash": "x", "hash": "bad-input-snapshot",',
-        '     "window": {"from": "2025-02-01", "to": "2025-02-03"}, "labelCutoff": "2025-03-01T00:00:00Z",',
-        '     "columns": {"id": "payment_id", "timestamp": "ts", "label": "label",',
-        '                 "features": [{"name": c, "type": "float64"} for c in cols],',
-        '                 "slices": ["country", "channel"]},',
-        '     "partitions": parts, "rows": 600, "labeledRows": 600, "positives": 60}',
-        's3.put_object(Bucket=bucket, Key=key + "manifest.json", Body=json.dumps(m).encode())',
-        'print(f"s3://{bucket}/{key}manifest.json")',
-      ].join('\n');
-      const r = await python(['-c', script, cfg.s3.endpoint, `${base}bad/`, JSON.stringify(features)]);
-      expect(r.code, r.stderr).toBe(0);
-      const bad = {
-        manifestUri: r.stdout.trim(),
-        hash: 'bad-input-snapshot',
-        rows: 600,
-        partitions: 2,
-        labeledRows: 600,
-        positives: 60,
-      };
-      await expect(
-        evaluate(spec(), candidate, {
-          snapshot: bad,
-          windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-02' } },
-        }),
-      ).rejects.toMatchObject(
-        badInput(/the holdout 2025-02-01..2025-02-02 holds one class only \(300 labelled rows, 0 positives\)/),
-      );
-      await expect(
-        evaluate(spec(), candidate, {
-          snapshot: bad,
-          windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-03' } },
-        }),
-      ).rejects.toMatchObject(
+describe('evaluateCandidate: bad input is a non-retryable MloBadInput failure naming what is wrong', () => {
+  it('input columns that differ from the snapshot', async () => {
+    const swapped = [features[1]!, features[0]!, ...features.slice(2)];
+    await deps.mlflow.setModelVersionTag(MODEL, candidate.version, VersionTag.inputColumns, JSON.stringify(swapped));
+    try {
+      await expect(evaluate(spec(), candidate)).rejects.toMatchObject(
         badInput(
-          /feature "amount_log" is Infinity at row 7, payment_id 9001007, 2025-02-02T00:00:00.000Z; infinite feature values are not allowed/,
+          new RegExp(
+            String.raw`candidate v2 .* does not fit the snapshot.*its input columns \(mlo.input_columns\) ` +
+              String.raw`are not the snapshot's feature columns in order: columns in another order: ` +
+              String.raw`position 0: model "amount_zscore_card", snapshot "amount_log"`,
+            's',
+          ),
         ),
       );
-    });
+    } finally {
+      await deps.mlflow.setModelVersionTag(MODEL, candidate.version, VersionTag.inputColumns, JSON.stringify(features));
+    }
+  });
+
+  it('a file that is not ONNX', async () => {
+    await expect(evaluate(spec(), { ...candidate, onnxUri: snapshot.manifestUri })).rejects.toMatchObject(
+      badInput(/candidate v2 \(s3:\/\/.*manifest-.*\.json\) is not an ONNX model/),
+    );
+  });
+});
+
+describe('evaluateCandidate: a bad holdout is a non-retryable MloBadInput failure naming what is wrong', () => {
+  it('an empty holdout, and one without labelled rows', async () => {
+    await expect(
+      evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-03-01', to: '2025-03-05' } } }),
+    ).rejects.toMatchObject(
+      badInput(/the holdout 2025-03-01..2025-03-05 is empty: the snapshot .* has no partition in it/),
+    );
+    await expect(
+      evaluate(spec(), candidate, { windows: { ...WINDOWS, holdout: { from: '2025-01-08', to: '2025-01-09' } } }),
+    ).rejects.toMatchObject(badInput(/the holdout 2025-01-08..2025-01-09 has no labelled rows/));
+  });
+
+  it('a holdout with one class, and an infinite feature value', async () => {
+    // A small snapshot with the same feature columns: 02-01 all negatives, 02-02 an Infinity.
+    const script = [
+      'import sys, json, boto3, numpy as np, pyarrow as pa, pyarrow.ipc as ipc',
+      's3 = boto3.client("s3", endpoint_url=sys.argv[1])',
+      'bucket, key = sys.argv[2][5:].split("/", 1); cols = json.loads(sys.argv[3])',
+      'parts = []',
+      'for d, day in enumerate(["2025-02-01", "2025-02-02"]):',
+      '    n = 300; rng = np.random.default_rng(d)',
+      '    t = {"payment_id": pa.array(np.arange(n) + 9_000_000 + d * 1000, pa.int64()),',
+      '         "ts": pa.array(np.full(n, 1738368000000 + d * 86400000), pa.timestamp("ms", tz="UTC")),',
+      '         "label": pa.array(np.zeros(n) if d == 0 else (np.arange(n) % 5 == 0).astype(float), pa.float64()),',
+      '         "country": pa.array(["US"] * n), "channel": pa.array(["web"] * n)}',
+      '    for c in cols: t[c] = pa.array(rng.normal(size=n), pa.float64())',
+      '    if d == 1: t[cols[0]] = pa.array(np.where(np.arange(n) == 7, np.inf, rng.normal(size=n)), pa.float64())',
+      '    tab = pa.table(t); sink = pa.BufferOutputStream()',
+      '    with ipc.new_file(sink, tab.schema) as w: w.write_table(tab)',
+      '    k = key + f"p/{day}.arrow"; s3.put_object(Bucket=bucket, Key=k, Body=sink.getvalue().to_pybytes())',
+      '    parts.append({"day": day, "uri": f"s3://{bucket}/{k}", "rows": n, "labeledRows": n,',
+      '                  "positives": int(d * 60), "hash": day})',
+      'm = {"kind": "mlo.feature-snapshot/v1", "model": "x", "featureSetHash": "x", "hash": "bad-input-snapshot",',
+      '     "window": {"from": "2025-02-01", "to": "2025-02-03"}, "labelCutoff": "2025-03-01T00:00:00Z",',
+      '     "columns": {"id": "payment_id", "timestamp": "ts", "label": "label",',
+      '                 "features": [{"name": c, "type": "float64"} for c in cols],',
+      '                 "slices": ["country", "channel"]},',
+      '     "partitions": parts, "rows": 600, "labeledRows": 600, "positives": 60}',
+      's3.put_object(Bucket=bucket, Key=key + "manifest.json", Body=json.dumps(m).encode())',
+      'print(f"s3://{bucket}/{key}manifest.json")',
+    ].join('\n');
+    const r = await python(['-c', script, cfg.s3.endpoint, `${base}bad/`, JSON.stringify(features)]);
+    expect(r.code, r.stderr).toBe(0);
+    const bad = {
+      manifestUri: r.stdout.trim(),
+      hash: 'bad-input-snapshot',
+      rows: 600,
+      partitions: 2,
+      labeledRows: 600,
+      positives: 60,
+    };
+    await expect(
+      evaluate(spec(), candidate, {
+        snapshot: bad,
+        windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-02' } },
+      }),
+    ).rejects.toMatchObject(
+      badInput(/the holdout 2025-02-01..2025-02-02 holds one class only \(300 labelled rows, 0 positives\)/),
+    );
+    await expect(
+      evaluate(spec(), candidate, {
+        snapshot: bad,
+        windows: { ...WINDOWS, holdout: { from: '2025-02-01', to: '2025-02-03' } },
+      }),
+    ).rejects.toMatchObject(
+      badInput(
+        new RegExp(
+          String.raw`feature "amount_log" is Infinity at row 7, payment_id 9001007, 2025-02-02T00:00:00.000Z; ` +
+            'infinite feature values are not allowed',
+        ),
+      ),
+    );
   });
 });
 
