@@ -99,6 +99,53 @@ def _s3_uri(raw: Any, field: str, problems: list[str], *, prefix: bool = False) 
     return raw
 
 
+def _feature_columns(fc: Any, problems: list[str]) -> list[str]:
+    if not isinstance(fc, list) or len(fc) == 0 or not all(isinstance(c, str) and c for c in fc):
+        problems.append("featureColumns: expected a non-empty array of column names, in the model's input order")
+        return []
+    seen: set[str] = set()
+    for i, c in enumerate(fc):
+        if c in seen:
+            problems.append(f"featureColumns[{i}]: {json.dumps(c)} is listed twice; each column may appear once")
+        seen.add(c)
+    return list(fc)
+
+
+def _windows(raw: dict[str, Any], problems: list[str]) -> tuple[DayRange | None, DayRange | None]:
+    """The training and validation windows, which must not overlap."""
+    train = _day_range(raw.get("train"), "train", problems)
+    validation = _day_range(raw.get("validation"), "validation", problems)
+    if train and validation and train.overlaps(validation):
+        problems.append(f"validation: window {validation} overlaps the training window {train}; "
+                        "use an out-of-time window that does not overlap")
+    return train, validation
+
+
+def _params(params: Any, problems: list[str]) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        problems.append("params: expected an object of trainer parameters, e.g. {\"learning_rate\": 0.05}")
+        return {}
+    return params
+
+
+def _resume(r: Any, problems: list[str]) -> Resume | None:
+    if r is None:
+        return None
+    if not isinstance(r, dict):
+        problems.append('resume: expected null or {"uri": "s3://…/step-<n>.txt", "step": n}')
+        return None
+    ruri = _s3_uri(r.get("uri"), "resume.uri", problems)
+    rstep = r.get("step")
+    if not _is_int(rstep) or rstep < 1:
+        problems.append("resume.step: expected a positive integer (the checkpoint's step), "
+                        f"got {json.dumps(rstep)}")
+    elif ruri:
+        return Resume(ruri, rstep)
+    return None
+
+
 def parse_input(raw_text: str, source: str) -> TrainerInput:
     try:
         raw = json.loads(raw_text)
@@ -114,18 +161,7 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
                         f'this trainer speaks {CONTRACT} only')
 
     manifest_uri = _s3_uri(raw.get("manifestUri"), "manifestUri", problems)
-
-    fc = raw.get("featureColumns")
-    feature_columns: list[str] = []
-    if not isinstance(fc, list) or len(fc) == 0 or not all(isinstance(c, str) and c for c in fc):
-        problems.append("featureColumns: expected a non-empty array of column names, in the model's input order")
-    else:
-        seen: set[str] = set()
-        for i, c in enumerate(fc):
-            if c in seen:
-                problems.append(f"featureColumns[{i}]: {json.dumps(c)} is listed twice; each column may appear once")
-            seen.add(c)
-        feature_columns = list(fc)
+    feature_columns = _feature_columns(raw.get("featureColumns"), problems)
 
     label = raw.get("labelColumn")
     if not isinstance(label, str) or not label:
@@ -134,18 +170,9 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
         problems.append(f"labelColumn: {json.dumps(label)} is also in featureColumns; "
                         "the label must not be a model input")
 
-    train = _day_range(raw.get("train"), "train", problems)
-    validation = _day_range(raw.get("validation"), "validation", problems)
-    if train and validation and train.overlaps(validation):
-        problems.append(f"validation: window {validation} overlaps the training window {train}; "
-                        "use an out-of-time window that does not overlap")
+    train, validation = _windows(raw, problems)
 
-    params = raw.get("params", {})
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        problems.append("params: expected an object of trainer parameters, e.g. {\"learning_rate\": 0.05}")
-        params = {}
+    params = _params(raw.get("params", {}), problems)
 
     seed = raw.get("seed")
     if not _is_int(seed) or not (0 <= seed <= 2**31 - 1):
@@ -156,19 +183,7 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
     if raw.get("checkpointPrefix") is not None:
         checkpoint_prefix = _s3_uri(raw.get("checkpointPrefix"), "checkpointPrefix", problems, prefix=True)
 
-    resume = None
-    r = raw.get("resume")
-    if r is not None:
-        if not isinstance(r, dict):
-            problems.append('resume: expected null or {"uri": "s3://…/step-<n>.txt", "step": n}')
-        else:
-            ruri = _s3_uri(r.get("uri"), "resume.uri", problems)
-            rstep = r.get("step")
-            if not _is_int(rstep) or rstep < 1:
-                problems.append("resume.step: expected a positive integer (the checkpoint's step), "
-                                f"got {json.dumps(rstep)}")
-            elif ruri:
-                resume = Resume(ruri, rstep)
+    resume = _resume(raw.get("resume"), problems)
 
     device = raw.get("device", "cpu")
     if not isinstance(device, str) or not _DEVICE.match(device):

@@ -116,11 +116,47 @@ def _read_ipc(raw: bytes, uri: str) -> Any:
                            "the snapshot is corrupt, rebuild it") from None
 
 
-def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, field: str) -> Matrix:
-    """Reads the partitions of `window` and returns the labeled rows. Raises BadInput if none."""
+def _labeled_rows(t: Any, inp: TrainerInput, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of partition `p` (table `t`) with a mature label: features float32 (NaN = null), labels 0/1."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    names = set(t.column_names)
+    missing = [c for c in [*inp.feature_columns, inp.label_column] if c not in names]
+    if missing:
+        raise BadInput(
+            f"partition {p['day']} ({p['uri']}) lacks column(s) {', '.join(missing)}; "
+            "the snapshot does not match its manifest, rebuild it"
+        )
+    label = t.column(inp.label_column)
+    try:
+        label = label.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} is {label.type}, "
+                       "expected Float64 1/0 (null = not mature)") from None
+    keep = pc.is_valid(label)
+    t2 = t.filter(keep)
+    y = t2.column(inp.label_column).cast(pa.float64()).to_numpy()
+    if y.size and not np.all((y == 0.0) | (y == 1.0)):
+        bad = np.unique(y[(y != 0.0) & (y != 1.0)])[:5]
+        raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} holds values other than 0/1 "
+                       f"(e.g. {bad.tolist()}); the label must be binary")
+    cols = []
+    for c in inp.feature_columns:
+        col = t2.column(c)
+        try:
+            col = col.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise BadInput(
+                f"featureColumns: {c} in {p['uri']} is {col.type}, not numeric; features must be Float64"
+            ) from None
+        cols.append(col.to_numpy(zero_copy_only=False))  # nulls become NaN
+    X = np.column_stack(cols).astype(np.float32) if cols else np.zeros((t2.num_rows, 0), np.float32)
+    return X, y.astype(np.float64)
+
+
+def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, field: str) -> Matrix:
+    """Reads the partitions of `window` and returns the labeled rows. Raises BadInput if none."""
     parts = sorted((p for p in m["partitions"] if window.contains(p["day"])), key=lambda p: p["day"])
     if not parts:
         days = sorted(p["day"] for p in m["partitions"])
@@ -134,40 +170,10 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
     rows_read = 0
     for p in parts:
         t = _read_ipc(s3.get_bytes(p["uri"], f"partition {p['day']} listed in the manifest"), p["uri"])
-        names = set(t.column_names)
-        missing = [c for c in [*inp.feature_columns, inp.label_column] if c not in names]
-        if missing:
-            raise BadInput(
-                f"partition {p['day']} ({p['uri']}) lacks column(s) {', '.join(missing)}; "
-                "the snapshot does not match its manifest, rebuild it"
-            )
+        X, y = _labeled_rows(t, inp, p)
         rows_read += t.num_rows
-        label = t.column(inp.label_column)
-        try:
-            label = label.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} is {label.type}, "
-                           "expected Float64 1/0 (null = not mature)") from None
-        keep = pc.is_valid(label)
-        t2 = t.filter(keep)
-        y = t2.column(inp.label_column).cast(pa.float64()).to_numpy()
-        if y.size and not np.all((y == 0.0) | (y == 1.0)):
-            bad = np.unique(y[(y != 0.0) & (y != 1.0)])[:5]
-            raise BadInput(f"labelColumn {inp.label_column} in {p['uri']} holds values other than 0/1 "
-                           f"(e.g. {bad.tolist()}); the label must be binary")
-        cols = []
-        for c in inp.feature_columns:
-            col = t2.column(c)
-            try:
-                col = col.cast(pa.float64())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise BadInput(
-                    f"featureColumns: {c} in {p['uri']} is {col.type}, not numeric; features must be Float64"
-                ) from None
-            cols.append(col.to_numpy(zero_copy_only=False))  # nulls become NaN
-        X = np.column_stack(cols).astype(np.float32) if cols else np.zeros((t2.num_rows, 0), np.float32)
         xs.append(X)
-        ys.append(y.astype(np.float64))
+        ys.append(y)
     X = np.concatenate(xs, axis=0) if xs else np.zeros((0, len(inp.feature_columns)), np.float32)
     y = np.concatenate(ys) if ys else np.zeros(0, np.float64)
     if np.isinf(X).any():

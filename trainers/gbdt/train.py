@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
 from common import emit  # noqa: E402
-from common.data import load_train_valid  # noqa: E402
+from common.data import Matrix, load_train_valid  # noqa: E402
 from common.metrics import auc, logloss, sigmoid  # noqa: E402
 from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
 from common.runner import run  # noqa: E402
@@ -137,16 +137,7 @@ def feature_names(cols: list[str]) -> list[str]:
 
 
 def main(inp: TrainerInput) -> None:
-    p = resolve_params(inp.params, PARAMS, TRAINER)
-    if p["is_unbalance"] and p["scale_pos_weight"] != 1.0:
-        raise BadInput("params: is_unbalance and scale_pos_weight are exclusive; set one of them")
-    bagging = p["bagging_freq"] > 0 and p["bagging_fraction"] < 1.0
-    if bagging and inp.resume is not None:
-        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run "
-                 "(see trainers/README.md)")
-    if inp.device != "cpu":
-        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), "
-                 "which serves any device")
+    p, bagging = check_params(inp)
     rounds = p["rounds"]
     s3 = S3()
 
@@ -157,125 +148,184 @@ def main(inp: TrainerInput) -> None:
     # Inputs are checked before LightGBM is imported (it takes seconds), so bad input fails fast.
     import lightgbm as lgb
 
-    init_booster = None
-    start = 0
-    if inp.resume is not None:
-        text = s3.get_bytes(inp.resume.uri, "the resume checkpoint").decode("utf-8", errors="replace")
-        try:
-            init_booster = lgb.Booster(model_str=text)
-        except lgb.basic.LightGBMError as e:
-            raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); "
-                           "resume from a checkpoint this trainer wrote") from None
-        start = init_booster.current_iteration()
-        if start != inp.resume.step:
-            raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} "
-                           "rounds; pass the step of its checkpoint line")
-        if start > rounds:
-            raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; "
-                           "resume with the same params as the interrupted run")
-        if (
-            init_booster.num_feature() != len(inp.feature_columns)
-            or init_booster.feature_name() != feature_names(inp.feature_columns)
-        ):
-            raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns "
-                           f"({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
-
+    init_booster, start = load_checkpoint(lgb, s3, inp, rounds)
     names = feature_names(inp.feature_columns)
     params = lgb_params(p, inp.seed)
     dtrain = lgb.Dataset(train.X, label=train.y, feature_name=names, free_raw_data=False, params=params)
 
     stopper = EarlyStopping(p["early_stopping_rounds"], p["early_stopping_metric"])
-    valid_raw = np.zeros(valid.rows, dtype=np.float64)
-    stopped = False
+    valid_raw, stopped = replay_checkpoint(init_booster, start, valid, stopper)
     if init_booster is not None:
-        # Rebuild the validation scores and the early-stopping state of rounds 1..start, tree by tree,
-        # exactly as the uninterrupted run computed them.
-        for i in range(start):
-            valid_raw += init_booster.predict(valid.X, start_iteration=i, num_iteration=1, raw_score=True)
-            if stopper.update(i + 1, stopper.score(valid.y, valid_raw)):
-                stopped = True
-                break
         emit.log(f"resuming from {inp.resume.uri if inp.resume else ''} at round {start} of {rounds}")
-
-    # Re-seeding goes through Booster.reset_parameter, which is safe only with bagging off.
-    reseed = (p["feature_fraction"] < 1.0 or p["feature_fraction_bynode"] < 1.0) and not bagging
-
-    def before_round(env: Any) -> None:
-        # env.iteration: 0-based index of the round about to be boosted (absolute, also when resumed)
-        ff_seed = round_seed(inp.seed, "feature_fraction", env.iteration + 1)
-        env.model.reset_parameter({"feature_fraction_seed": ff_seed})
-
-    before_round.before_iteration = True  # type: ignore[attr-defined]
-    before_round.order = 0  # type: ignore[attr-defined]
-
-    converged = False
-
-    def no_split() -> BadInput:
-        return BadInput(
-            f"LightGBM finds no split on the {train.rows} training rows: "
-            "the feature columns are constant there, or params "
-            f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; "
-            "check the features or relax the params"
-        )
-
-    def after_round(env: Any) -> None:
-        nonlocal valid_raw
-        i = env.iteration
-        step = i + 1
-        if env.model.current_iteration() < step:
-            # LightGBM found no split with positive gain and added no tree: boosting has converged.
-            if (
-                env.model.current_iteration() <= 1
-                and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1
-            ):
-                raise no_split()
-            emit.log(f"no split improves the model at round {step}; "
-                     f"stopping with {env.model.current_iteration()} rounds")
-            nonlocal converged
-            converged = True
-            raise lgb.callback.EarlyStopException(env.model.current_iteration() - 1, [])
-        valid_raw += env.model.predict(valid.X, start_iteration=i, num_iteration=1, raw_score=True)
-        stop = stopper.update(step, stopper.score(valid.y, valid_raw))
-        if step % p["progress_every"] == 0 or step == rounds or stop:
-            train_ll = next((v for (_, name, v, _) in env.model.eval_train() if name == "binary_logloss"), float("nan"))
-            metrics = {
-                "train_logloss": train_ll,
-                "valid_logloss": logloss(valid.y, sigmoid(valid_raw)),
-                "valid_auc": auc(valid.y, valid_raw),
-            }
-            if stopper.patience is not None:
-                metrics["best_iteration"] = stopper.best_step
-            emit.progress(step, rounds, metrics)
-        # Also at the last round: a crash during export then resumes with nothing left to boost.
-        if inp.checkpoint_prefix and (step % p["checkpoint_every"] == 0 or step == rounds) and not stop:
-            uri = f"{inp.checkpoint_prefix}step-{step}.txt"
-            s3.put_bytes(uri, env.model.model_to_string().encode("utf-8"), content_type="text/plain")
-            emit.checkpoint(uri, step)
-        if stop:
-            raise lgb.callback.EarlyStopException(stopper.best_step - 1, [])
-
-    after_round.order = 100  # type: ignore[attr-defined]
+    boosting = Boosting(lgb, s3, inp, p, train.rows, valid, stopper, valid_raw)
 
     if stopped or start == rounds:
         assert init_booster is not None
         booster = init_booster
     else:
+        # Re-seeding goes through Booster.reset_parameter, which is safe only with bagging off.
+        reseed = (p["feature_fraction"] < 1.0 or p["feature_fraction_bynode"] < 1.0) and not bagging
         try:
             booster = lgb.train(
                 params,
                 dtrain,
                 num_boost_round=rounds - start,
                 init_model=init_booster,
-                callbacks=[before_round, after_round] if reseed else [after_round],
+                callbacks=boosting.callbacks(reseed),
                 keep_training_booster=True,
             )
         except lgb.basic.LightGBMError as e:
             if "num_features()" in str(e):
-                raise no_split() from None
+                raise no_split(train.rows, p) from None
             raise
     final_rounds = booster.current_iteration()
-    if stopper.patience is not None and not converged:
+    if stopper.patience is not None and not boosting.converged:
         final_rounds = stopper.best_step
+    publish(lgb, s3, inp, p, booster, final_rounds, train, valid, stopper)
+
+
+def check_params(inp: TrainerInput) -> tuple[dict[str, Any], bool]:
+    """The resolved params and whether bagging is on; logs what a resume or a device request will not get."""
+    p = resolve_params(inp.params, PARAMS, TRAINER)
+    if p["is_unbalance"] and p["scale_pos_weight"] != 1.0:
+        raise BadInput("params: is_unbalance and scale_pos_weight are exclusive; set one of them")
+    bagging = p["bagging_freq"] > 0 and p["bagging_fraction"] < 1.0
+    if bagging and inp.resume is not None:
+        emit.log("bagging is on: the resumed model is a valid continuation but not identical to an uninterrupted run "
+                 "(see trainers/README.md)")
+    if inp.device != "cpu":
+        emit.log(f"device {inp.device} requested; this trainer trains LightGBM on the CPU (deterministic), "
+                 "which serves any device")
+    return p, bagging
+
+
+def load_checkpoint(lgb: Any, s3: S3, inp: TrainerInput, rounds: int) -> tuple[Any, int]:
+    """The booster of the resume checkpoint and its rounds, checked against the input; (None, 0) without one."""
+    if inp.resume is None:
+        return None, 0
+    text = s3.get_bytes(inp.resume.uri, "the resume checkpoint").decode("utf-8", errors="replace")
+    try:
+        init_booster = lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError as e:
+        raise BadInput(f"resume.uri {inp.resume.uri} is not a LightGBM model string ({e}); "
+                       "resume from a checkpoint this trainer wrote") from None
+    start = init_booster.current_iteration()
+    if start != inp.resume.step:
+        raise BadInput(f"resume.step is {inp.resume.step} but the checkpoint {inp.resume.uri} holds {start} "
+                       "rounds; pass the step of its checkpoint line")
+    if start > rounds:
+        raise BadInput(f"resume.step {start} is beyond params.rounds {rounds}; "
+                       "resume with the same params as the interrupted run")
+    if (
+        init_booster.num_feature() != len(inp.feature_columns)
+        or init_booster.feature_name() != feature_names(inp.feature_columns)
+    ):
+        raise BadInput(f"the checkpoint {inp.resume.uri} was trained on other feature columns "
+                       f"({', '.join(init_booster.feature_name())}); resume with the same featureColumns")
+    return init_booster, start
+
+
+def replay_checkpoint(init_booster: Any, start: int, valid: Matrix, stopper: EarlyStopping) -> tuple[np.ndarray, bool]:
+    """The raw validation scores after `start` rounds, and whether early stopping had stopped by then.
+
+    On resume, rebuilds the validation scores and the early-stopping state of rounds 1..start, tree by
+    tree, exactly as the uninterrupted run computed them.
+    """
+    valid_raw = np.zeros(valid.rows, dtype=np.float64)
+    if init_booster is not None:
+        for i in range(start):
+            valid_raw += init_booster.predict(valid.X, start_iteration=i, num_iteration=1, raw_score=True)
+            if stopper.update(i + 1, stopper.score(valid.y, valid_raw)):
+                return valid_raw, True
+    return valid_raw, False
+
+
+def no_split(train_rows: int, p: dict[str, Any]) -> BadInput:
+    return BadInput(
+        f"LightGBM finds no split on the {train_rows} training rows: "
+        "the feature columns are constant there, or params "
+        f"(min_data_in_leaf {p['min_data_in_leaf']}, min_gain_to_split {p['min_gain_to_split']}, …) allow none; "
+        "check the features or relax the params"
+    )
+
+
+class Boosting:
+    """One run's work around LightGBM's rounds: before each, re-seeding the column sampling; after
+    each, the validation scores, early stopping, progress lines and checkpoints."""
+
+    def __init__(self, lgb: Any, s3: S3, inp: TrainerInput, p: dict[str, Any], train_rows: int, valid: Matrix,
+                 stopper: EarlyStopping, valid_raw: np.ndarray):
+        self.lgb, self.s3, self.inp, self.p = lgb, s3, inp, p
+        self.train_rows, self.valid, self.stopper = train_rows, valid, stopper
+        self.rounds: int = p["rounds"]
+        self.valid_raw = valid_raw  # raw validation scores of the rounds so far
+        self.converged = False  # LightGBM found no split with positive gain and added no tree
+
+    def callbacks(self, reseed: bool) -> list[Any]:
+        """LightGBM's callbacks (functions: it reads `before_iteration` and `order` from them)."""
+
+        def before_round(env: Any) -> None:
+            self.before_round(env)
+
+        def after_round(env: Any) -> None:
+            self.after_round(env)
+
+        before_round.before_iteration = True  # type: ignore[attr-defined]
+        before_round.order = 0  # type: ignore[attr-defined]
+        after_round.order = 100  # type: ignore[attr-defined]
+        return [before_round, after_round] if reseed else [after_round]
+
+    def before_round(self, env: Any) -> None:
+        # env.iteration: 0-based index of the round about to be boosted (absolute, also when resumed)
+        ff_seed = round_seed(self.inp.seed, "feature_fraction", env.iteration + 1)
+        env.model.reset_parameter({"feature_fraction_seed": ff_seed})
+
+    def after_round(self, env: Any) -> None:
+        lgb, p, valid, stopper, rounds = self.lgb, self.p, self.valid, self.stopper, self.rounds
+        i = env.iteration
+        step = i + 1
+        if env.model.current_iteration() < step:
+            self.converge(env, step)
+        self.valid_raw += env.model.predict(valid.X, start_iteration=i, num_iteration=1, raw_score=True)
+        stop = stopper.update(step, stopper.score(valid.y, self.valid_raw))
+        if step % p["progress_every"] == 0 or step == rounds or stop:
+            emit.progress(step, rounds, self.progress_metrics(env))
+        # Also at the last round: a crash during export then resumes with nothing left to boost.
+        if self.inp.checkpoint_prefix and (step % p["checkpoint_every"] == 0 or step == rounds) and not stop:
+            uri = f"{self.inp.checkpoint_prefix}step-{step}.txt"
+            self.s3.put_bytes(uri, env.model.model_to_string().encode("utf-8"), content_type="text/plain")
+            emit.checkpoint(uri, step)
+        if stop:
+            raise lgb.callback.EarlyStopException(stopper.best_step - 1, [])
+
+    def converge(self, env: Any, step: int) -> None:
+        """LightGBM found no split with positive gain and added no tree: boosting has converged (stops)."""
+        if (
+            env.model.current_iteration() <= 1
+            and env.model.dump_model(num_iteration=1)["tree_info"][0]["num_leaves"] <= 1
+        ):
+            raise no_split(self.train_rows, self.p)
+        emit.log(f"no split improves the model at round {step}; "
+                 f"stopping with {env.model.current_iteration()} rounds")
+        self.converged = True
+        raise self.lgb.callback.EarlyStopException(env.model.current_iteration() - 1, [])
+
+    def progress_metrics(self, env: Any) -> dict[str, float]:
+        valid = self.valid
+        train_ll = next((v for (_, name, v, _) in env.model.eval_train() if name == "binary_logloss"), float("nan"))
+        metrics = {
+            "train_logloss": train_ll,
+            "valid_logloss": logloss(valid.y, sigmoid(self.valid_raw)),
+            "valid_auc": auc(valid.y, self.valid_raw),
+        }
+        if self.stopper.patience is not None:
+            metrics["best_iteration"] = self.stopper.best_step
+        return metrics
+
+
+def publish(lgb: Any, s3: S3, inp: TrainerInput, p: dict[str, Any], booster: Any, final_rounds: int, train: Matrix,
+            valid: Matrix, stopper: EarlyStopping) -> None:
+    """The model of the first `final_rounds` rounds: metrics, ONNX export (checked, uploaded), the result line."""
     model_text = booster.model_to_string(num_iteration=final_rounds)
     final = lgb.Booster(model_str=model_text)
 

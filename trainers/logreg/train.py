@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
 from common import emit  # noqa: E402
-from common.data import load_train_valid  # noqa: E402
+from common.data import Matrix, load_train_valid  # noqa: E402
 from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
 from common.runner import run  # noqa: E402
 from common.s3 import S3  # noqa: E402
@@ -68,32 +68,9 @@ def main(inp: TrainerInput) -> None:
 
     # Imported once the inputs are checked (scikit-learn takes seconds to import).
     import sklearn
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
 
-    cw = p["class_weight"]
-    if isinstance(cw, dict):
-        cw = {int(k): float(v) for k, v in cw.items()}
-    logreg = LogisticRegression(
-        C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=inp.seed
-    )
-    pipe = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy=p["impute_strategy"])),
-            ("scale", StandardScaler()),
-            ("clf", logreg),
-        ]
-    )
-    # The model is fitted on the float32 inputs the ONNX model will see; one BLAS thread keeps sums in one order.
-    Xtr = train.X.astype(np.float64)
-    Xva = valid.X.astype(np.float64)
-    with threadpool_limits(limits=1):
-        pipe.fit(Xtr, train.y.astype(np.int64))
-        p_valid = pipe.predict_proba(Xva)[:, 1]
-        p_train = pipe.predict_proba(Xtr)[:, 1]
+    pipe = make_pipeline(p, inp.seed)
+    p_valid, p_train = fit(pipe, train, valid)
     clf = pipe.named_steps["clf"]
     n_iter = int(np.max(clf.n_iter_))
     metrics = {**final_metrics(train, p_train, valid, p_valid), "iterations": float(n_iter)}
@@ -113,6 +90,42 @@ def main(inp: TrainerInput) -> None:
                         trainer={"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__})
     out["coefficients"] = {c: float(w) for c, w in zip(inp.feature_columns, coef)}
     emit.result(out)
+
+
+def make_pipeline(p: dict[str, Any], seed: int) -> Any:
+    """SimpleImputer → StandardScaler → LogisticRegression (lbfgs) with the params."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cw = p["class_weight"]
+    if isinstance(cw, dict):
+        cw = {int(k): float(v) for k, v in cw.items()}
+    logreg = LogisticRegression(
+        C=p["C"], class_weight=cw, max_iter=p["max_iter"], tol=p["tol"], solver="lbfgs", random_state=seed
+    )
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy=p["impute_strategy"])),
+            ("scale", StandardScaler()),
+            ("clf", logreg),
+        ]
+    )
+
+
+def fit(pipe: Any, train: Matrix, valid: Matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Fits the pipeline on the training rows; its probabilities on the validation and training rows."""
+    from threadpoolctl import threadpool_limits
+
+    # The model is fitted on the float32 inputs the ONNX model will see; one BLAS thread keeps sums in one order.
+    Xtr = train.X.astype(np.float64)
+    Xva = valid.X.astype(np.float64)
+    with threadpool_limits(limits=1):
+        pipe.fit(Xtr, train.y.astype(np.int64))
+        p_valid = pipe.predict_proba(Xva)[:, 1]
+        p_train = pipe.predict_proba(Xtr)[:, 1]
+    return p_valid, p_train
 
 
 def export_onnx(pipe: Any, n_features: int) -> bytes:
