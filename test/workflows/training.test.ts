@@ -252,7 +252,7 @@ describe('training dispatch', () => {
       expect(Number(/^step (\d+)/.exec(resumed ?? '')?.[1])).toBeGreaterThanOrEqual(beat.checkpoint!.step);
       // Lineage on the version.
       const tags = tagsOf(versions[0]!);
-      expect(tags['mlo.requested_by']).toBe('dana@example.com');
+      expect(tags['mlo.requested_by']).toBe(REQUESTER);
       expect(tags['mlo.train_window']).toBe('2025-01-01..2025-01-04');
       expect(tags['mlo.feature_manifest_uri']).toBe(manifestUri);
       expect(tags['mlo.code_version']).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
