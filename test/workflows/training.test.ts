@@ -25,21 +25,12 @@ import { stackClient, stackWorkerConnection, userTokens } from '../helpers/ident
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { deployedSpecsDir } from '../helpers/deployed-spec';
+import { FIXTURE_FEATURES } from '../helpers/python';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
 /** The engineer who requests the runs (the server requires requestedBy to be the caller). */
 const REQUESTER = 'erin@example.com';
-const FIXTURE_FEATURES = [
-  'amount_log',
-  'amount_zscore_card',
-  'card_tx_count_1h',
-  'card_tx_count_24h',
-  'card_amount_sum_24h',
-  'merchant_distinct_7d',
-  'geo_mismatch',
-  'account_age_days_log',
-];
 let manifestUri = '';
 let connection: Connection;
 let nativeConnection: NativeConnection;
