@@ -60,15 +60,15 @@ type flags struct {
 	namespaces, searchAttrs, dynConfig    listFlag
 	pragmas                               listFlag
 
-	authOn                                     bool
-	issuer, audiences, emailClaim, groupsClaim string
-	adminGroup, serviceGroup, serviceSubjects  string
-	orchestrator, writerGroups, modelsDir      string
-	internalPort, internalHTTPPort             int
-	fourEyesLookup                             bool
-	uiClientID, uiScopes, uiCallback           string
-	uiAuthParams                               listFlag
-	uiIDTokenAsBearer                          bool
+	authOn                                              bool
+	issuer, audiences, emailClaim, groupsClaim          string
+	adminGroup, serviceGroup, serviceSubjects           string
+	orchestrator, writerGroups, readerGroups, modelsDir string
+	internalPort, internalHTTPPort                      int
+	fourEyesLookup                                      bool
+	uiClientID, uiScopes, uiCallback                    string
+	uiAuthParams                                        listFlag
+	uiIDTokenAsBearer                                   bool
 }
 
 func env(name, def string) string {
@@ -157,6 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.serviceSubjects, "service-subjects", env("MLO_SERVICE_SUBJECTS", ""), "further subjects treated as services, comma-separated (env MLO_SERVICE_SUBJECTS)")
 	fs.StringVar(&f.orchestrator, "orchestrator-subject", env("MLO_ORCHESTRATOR_SUBJECT", d.OrchestratorSubject), "service subject that starts promotion/rollback workflows (env MLO_ORCHESTRATOR_SUBJECT)")
 	fs.StringVar(&f.writerGroups, "writer-groups", env("MLO_WRITER_GROUPS", strings.Join(d.WriterGroups, ",")), "groups that may write; empty: every valid token (env MLO_WRITER_GROUPS)")
+	fs.StringVar(&f.readerGroups, "reader-groups", env("MLO_READER_GROUPS", ""), "groups that may read besides the writer groups (e.g. auditors); empty: every valid token (env MLO_READER_GROUPS)")
 	fs.StringVar(&f.modelsDir, "models-dir", env("MLO_MODELS_DIR", "models"), "directory of model specs, for reviewers; several separated by ':' (env MLO_MODELS_DIR)")
 	fs.IntVar(&f.internalPort, "internal-port", envInt("MLO_TEMPORAL_INTERNAL_PORT", 0), "internal frontend gRPC port on 127.0.0.1, with --auth (default: a free port)")
 	fs.IntVar(&f.internalHTTPPort, "internal-http-port", envInt("MLO_TEMPORAL_INTERNAL_HTTP_PORT", 0), "internal frontend HTTP port on 127.0.0.1, with --auth (default: a free port)")
@@ -390,6 +391,7 @@ func authOptions(f *flags, opts devserver.Options, logger *slog.Logger) (*devser
 		ServiceSubjects:     auth.SplitList(f.serviceSubjects),
 		OrchestratorSubject: f.orchestrator,
 		WriterGroups:        auth.SplitList(f.writerGroups),
+		ReaderGroups:        auth.SplitList(f.readerGroups),
 		UIClientID:          f.uiClientID,
 	}
 	if len(s.Audiences) == 0 {

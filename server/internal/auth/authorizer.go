@@ -121,7 +121,7 @@ func (a *Authorizer) check(ctx context.Context, id *Identity, target *authorizat
 	case strings.HasPrefix(target.APIName, api.OperatorServicePrefix), strings.HasPrefix(target.APIName, api.AdminServicePrefix),
 		strings.HasPrefix(target.APIName, api.NexusServicePrefix):
 		if meta.Access == api.AccessReadOnly {
-			return ""
+			return a.needReader(id)
 		}
 		if meta.Access == api.AccessAdmin || strings.HasPrefix(target.APIName, api.AdminServicePrefix) {
 			return a.needAdmin(id, method, "")
@@ -153,7 +153,7 @@ func (a *Authorizer) check(ctx context.Context, id *Identity, target *authorizat
 	case meta.Access == api.AccessAdmin:
 		return a.needAdmin(id, method, "")
 	case meta.Access == api.AccessReadOnly:
-		return ""
+		return a.needReader(id)
 	}
 
 	switch r := target.Request.(type) {
@@ -222,6 +222,20 @@ func (a *Authorizer) needWriter(id *Identity) string {
 		}
 	}
 	return deny("membership", "%s is in none of the groups %s, so may only read", id.Name(), strings.Join(a.Settings.WriterGroups, ", "))
+}
+
+// needReader: reads need one of the reader or writer groups, when reader groups are configured.
+func (a *Authorizer) needReader(id *Identity) string {
+	if len(a.Settings.ReaderGroups) == 0 || id.Service || id.Admin {
+		return ""
+	}
+	groups := append(append([]string{}, a.Settings.ReaderGroups...), a.Settings.WriterGroups...)
+	for _, g := range groups {
+		if id.InGroup(g) {
+			return ""
+		}
+	}
+	return deny("readers", "%s is in none of the groups %s, so may not read", id.Name(), strings.Join(groups, ", "))
 }
 
 func (a *Authorizer) isOrchestrator(id *Identity) bool {

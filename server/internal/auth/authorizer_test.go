@@ -409,3 +409,19 @@ func TestModelOf(t *testing.T) {
 		}
 	}
 }
+
+func TestRuleReaders(t *testing.T) {
+	a := newAuthorizer()
+	list := &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default"}
+	// Default: any valid token reads.
+	expect(t, a, mallory, "ListWorkflowExecutions", list, "")
+	// With reader groups, an identity in none of the reader or writer groups may not read.
+	a.Settings.ReaderGroups = []string{"mlo-auditors"}
+	expect(t, a, mallory, "ListWorkflowExecutions", list,
+		"mlo: readers: mallory@example.com is in none of the groups mlo-auditors, mlo-engineers, mlo-reviewers, mlo-admins, mlo-services, so may not read")
+	expect(t, a, mallory, "QueryWorkflow", &workflowservice.QueryWorkflowRequest{Namespace: "default", Execution: exec("promotion/fraud-detector")}, "mlo: readers:")
+	expect(t, a, erin, "ListWorkflowExecutions", list, "")
+	auditor := &Identity{Subject: "dana", Email: "dana@example.com", Groups: []string{"mlo-auditors"}}
+	expect(t, a, auditor, "ListWorkflowExecutions", list, "")
+	expect(t, a, auditor, "StartWorkflowExecution", start(t, "featureBackfill", "backfill/x", map[string]any{}), "mlo: membership:")
+}

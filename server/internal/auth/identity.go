@@ -94,8 +94,12 @@ type Settings struct {
 	// OrchestratorSubject is the service allowed to start promotion/rollback workflows.
 	OrchestratorSubject string
 	// WriterGroups: a caller must be in one of them to write (start runs, change
-	// schedules, …); reads need only a valid token. Empty: every valid token may write.
+	// schedules, …). Empty: every valid token may write.
 	WriterGroups []string
+	// ReaderGroups: when set, reads need one of them or of WriterGroups (or a service or
+	// admin identity), e.g. auditors who read but never write. Empty: every valid token
+	// may read.
+	ReaderGroups []string
 	// UIClientID is the Web UI's OIDC client: an ID token forwarded by the UI (header
 	// authorization-extras) is accepted for e-mail and groups when its "aud" holds it.
 	UIClientID string
