@@ -164,11 +164,8 @@ const defaultStages = (): StageProgress[] => STAGES.map((stage) => ({ stage, sta
 
 async function findCandidateInMlflow(cfg: Config, model: string, runId: string): Promise<string | undefined> {
   try {
-    const mlflow = new MlflowClient({
-      trackingUri: cfg.mlflow.trackingUri,
-      retry: { attempts: 1 },
-      requestTimeoutMs: 3000,
-    });
+    // Signed in as the configured MLflow user (MLFLOW_TRACKING_USERNAME/PASSWORD) when set; reading needs no more.
+    const mlflow = MlflowClient.fromConfig(cfg, { retry: { attempts: 1 }, requestTimeoutMs: 3000 });
     const ofRun = `${tagFilterKey(VersionTag.workflowRunId)} = ${quoteFilterValue(runId)}`;
     const page = await mlflow.searchModelVersions({
       filter: `name = ${quoteFilterValue(model)} and ${ofRun}`,

@@ -5,6 +5,7 @@
 import { EXIT_CODES, type ExitCode } from '../../lib/core/errors';
 import {
   clearCachedTokens,
+  revokeRefreshToken,
   loadOidcConfig,
   loginWithPkce,
   readCachedTokens,
@@ -55,12 +56,23 @@ async function login(args: ParsedArgs): Promise<ExitCode> {
 async function logout(args: ParsedArgs): Promise<ExitCode> {
   noPositionals(args, 'logout');
   const config = loadOidcConfig();
+  const refreshToken = readCachedTokens(config)?.refreshToken;
+  // Revoked first, so that a copy of the cache signs no one in; the cache goes either way.
+  const revoked = refreshToken ? await revokeRefreshToken(config, refreshToken).catch((e: unknown) => e) : false;
   const had = clearCachedTokens(config);
   console.log(
     had
       ? `signed out of ${config.issuer}: removed the cached tokens from ${config.tokenCacheFile}`
       : `not signed in to ${config.issuer} (nothing cached in ${config.tokenCacheFile})`,
   );
+  if (revoked === true) console.log('the refresh token was revoked at the provider');
+  else if (revoked instanceof Error)
+    console.error(
+      `warning: could not revoke the refresh token at ${config.issuer} (${revoked.message}); ` +
+        'it stays valid until it expires or an administrator revokes the session',
+    );
+  else if (refreshToken)
+    console.log(`note: ${config.issuer} offers no revocation endpoint; the refresh token expires on its own`);
   if (config.token) console.log('note: MLO_TOKEN is set, and mlo keeps using it until you unset it');
   return EXIT_CODES.ok;
 }

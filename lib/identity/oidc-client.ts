@@ -287,12 +287,8 @@ function formEncode(v: string): string {
  * POSTs to the token endpoint. A confidential client authenticates with HTTP Basic, a public
  * one sends its client_id. OAuth errors become AuthError('credentials-refused') with `fix` appended.
  */
-async function tokenRequest(
-  doc: DiscoveryDocument,
-  client: ClientAuth,
-  params: Record<string, string | undefined>,
-  fix: string,
-): Promise<TokenSet> {
+/** A form POST from `client`: a confidential client authenticates with HTTP Basic, a public one names itself. */
+function clientPost(client: ClientAuth, params: Record<string, string | undefined>): RequestInit {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) body.set(k, v);
   const headers: Record<string, string> = {
@@ -305,7 +301,34 @@ async function tokenRequest(
   } else {
     body.set('client_id', client.clientId);
   }
-  const res = await httpFetch('OIDC provider', doc.issuer, doc.token_endpoint, { method: 'POST', headers, body });
+  return { method: 'POST', headers, body };
+}
+
+/**
+ * Revokes a refresh token at the provider (RFC 7009), so that a copy of the token cache cannot
+ * sign in again after `mlo logout`. False when the provider has no revocation endpoint.
+ */
+export async function revokeRefreshToken(config: OidcClientConfig, refreshToken: string): Promise<boolean> {
+  const doc = await discover(config.issuer);
+  if (!doc.revocation_endpoint) return false;
+  const client = { clientId: config.clientId, clientSecret: config.clientSecret };
+  const params = { token: refreshToken, token_type_hint: 'refresh_token' };
+  const res = await httpFetch('OIDC provider', doc.issuer, doc.revocation_endpoint, clientPost(client, params));
+  if (!res.ok)
+    throw new AuthError(
+      res.status >= 500 ? 'protocol' : 'credentials-refused',
+      `${doc.issuer} refused to revoke the refresh token of client ${config.clientId}: HTTP ${res.status}`,
+    );
+  return true;
+}
+
+async function tokenRequest(
+  doc: DiscoveryDocument,
+  client: ClientAuth,
+  params: Record<string, string | undefined>,
+  fix: string,
+): Promise<TokenSet> {
+  const res = await httpFetch('OIDC provider', doc.issuer, doc.token_endpoint, clientPost(client, params));
   const json = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
   if (!res.ok) {
     const error = typeof json?.error === 'string' ? json.error : `HTTP ${res.status}`;

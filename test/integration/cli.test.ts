@@ -27,7 +27,7 @@ import { promotionStateQuery } from '../../lib/core/definitions';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { promotionWorkflowId } from '../../lib/core/ids';
 import { userToken } from '../helpers/identity';
-import { devBrowser } from '../../lib/identity/oidc-client';
+import { devBrowser, loadOidcConfig, readCachedTokens, refreshTokens } from '../../lib/identity/oidc-client';
 
 const MLO = path.join(PROJECT_ROOT, 'bin', 'mlo.cjs');
 const BASELINE = fs.readFileSync(path.join(PROJECT_ROOT, 'models', 'fraud-baseline.yaml'), 'utf8');
@@ -368,9 +368,15 @@ describe('mlo: who you are', () => {
     expect(who.code).toBe(0);
     expect(who.stdout).toMatch(/^alice@example\.com$/m);
     expect(who.stdout).toContain(`token from ${cache}`);
+    const config = loadOidcConfig({ ...process.env, ...signedOut });
+    const refreshToken = readCachedTokens(config)?.refreshToken;
+    expect(refreshToken).toBeTruthy();
     const out = await mlo(['logout'], signedOut);
     expect(out.stdout).toContain('signed out of http://127.0.0.1:');
+    expect(out.stdout).toContain('the refresh token was revoked at the provider');
     expect((await mlo(['whoami'], signedOut)).code).toBe(2);
+    // A copy of the cache taken before logout signs no one in: the provider revoked its refresh token.
+    await expect(refreshTokens(config, refreshToken!)).rejects.toThrow(/refused the refresh_token request/);
   });
 
   it('a run is requested by whoever is signed in: --requested-by naming someone else is refused, nothing starts', async () => {
