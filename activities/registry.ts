@@ -46,7 +46,7 @@ export type DropChallengerInput = {
   version: string;
   actor: string;
   reason: string;
-  action: 'rejected' | 'expired';
+  action: 'rejected' | 'expired' | 'cancelled';
   workflowId: string;
   requester?: AuditRequester;
   decider?: AuditIdentity;

@@ -25,6 +25,7 @@ import {
 } from '../lib/core/definitions';
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
+import { auditedCancellation, CANCELLED_REASON } from './cancellation';
 import { DecisionGate, refusalAudit, type Decision } from './decision-gate';
 import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
 import { requesterIdentity } from './identity';
@@ -92,11 +93,23 @@ export async function promotion(input: PromotionInput): Promise<DecisionResult> 
     gate.open(rules);
   }
   const p: Promotion = { input, acts, state, workflowId, requester: requesterIdentity(input.requestedBy) };
-  await openForReview(p);
   const target = { model: input.model, version: input.candidateVersion, workflowId };
-  return gate.wait(
-    (r) => acts.appendAuditRecord(refusalAudit(r, target)),
-    (d) => (d.kind === 'approve' ? promote(p, d) : dropCandidate(p, d)),
+  return auditedCancellation(
+    async () => {
+      await openForReview(p);
+      return gate.wait(
+        (r) => acts.appendAuditRecord(refusalAudit(r, target)),
+        (d) => (d.kind === 'approve' ? promote(p, d) : dropCandidate(p, d)),
+      );
+    },
+    () =>
+      acts.dropChallenger({
+        ...target,
+        actor: 'mlo',
+        reason: CANCELLED_REASON,
+        action: 'cancelled',
+        requester: p.requester,
+      }),
   );
 }
 

@@ -24,6 +24,7 @@ import {
 } from '../lib/core/definitions';
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
+import { auditedCancellation, CANCELLED_REASON } from './cancellation';
 import { DecisionGate, refusalAudit, type Decision, type DecisionRules } from './decision-gate';
 import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
 import { requesterIdentity } from './identity';
@@ -109,13 +110,27 @@ export async function rollback(input: RollbackInput): Promise<DecisionResult> {
       'Decide with **Send an Update** → `approve` `{"reviewer": "<you>"}` or ' +
       '`reject` `{"reviewer": "<you>", "reason": "…"}`.',
   );
-  return gate.wait(
-    (refusal) => acts.appendAuditRecord(refusalAudit(refusal, { model: input.model, version: target, workflowId })),
-    (d) => {
-      if (d.kind !== 'approve') return close(r, d);
-      state.status = 'promoted';
-      return moveBack(r, d.reviewer, d.comment, d);
-    },
+  return auditedCancellation(
+    () =>
+      gate.wait(
+        (refusal) => acts.appendAuditRecord(refusalAudit(refusal, { model: input.model, version: target, workflowId })),
+        (d) => {
+          if (d.kind !== 'approve') return close(r, d);
+          state.status = 'promoted';
+          return moveBack(r, d.reviewer, d.comment, d);
+        },
+      ),
+    () =>
+      acts.appendAuditRecord({
+        model: input.model,
+        action: 'cancelled',
+        actor: 'mlo',
+        at: new Date().toISOString(),
+        version: target,
+        reason: CANCELLED_REASON,
+        workflowId,
+        requester: r.requester,
+      }),
   );
 }
 

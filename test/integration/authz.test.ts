@@ -314,6 +314,17 @@ describe('requested by caller: a run is requested by whoever starts it', () => {
     expect([d.status.name, d.type]).toEqual(['RUNNING', 'trainAndPromote']);
     await admin.workflow.getHandle(ownId).terminate('authz test: allowed start, cleaned up');
     expect((await admin.workflow.getHandle(ownId).describe()).status.name).toBe('TERMINATED');
+    // Who started and who terminated, as the server verified them, in the history.
+    const events = (await admin.workflow.getHandle(ownId).fetchHistory()).events ?? [];
+    expect(events[0]?.workflowExecutionStartedEventAttributes?.identity).toMatch(
+      /^mlo-verified:erin@example\.com \(sub dev-erin\) client:/,
+    );
+    const terminated = events.find(
+      (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    );
+    expect(terminated?.workflowExecutionTerminatedEventAttributes?.identity).toMatch(
+      /^mlo-verified:olivia@example\.com \(sub dev-olivia\) client:/,
+    );
   });
 
   it('reviewers (inputs): a run naming a reviewer the deployed spec does not have is refused; nothing starts', async () => {
@@ -567,8 +578,22 @@ describe('admins only: terminate and cancel of promotion/*', () => {
       ),
     ).toBe(false);
 
-    await admin.terminate('authz test: the admin stops it');
-    expect((await admin.describe()).status.name).toBe('TERMINATED');
+    // The admin's cancellation: the promotion records it (audit, challenger removed) and ends cancelled;
+    // the history names the admin as the server verified her, whatever identity her client sent.
+    await admin.cancel();
+    await expect(admin.result()).rejects.toThrow();
+    expect((await admin.describe()).status.name).toBe('CANCELLED');
+    const cancelRequested = (await admin.fetchHistory()).events?.find(
+      (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+    );
+    expect(cancelRequested?.workflowExecutionCancelRequestedEventAttributes?.identity).toMatch(
+      /^mlo-verified:olivia@example\.com \(sub dev-olivia\) client:/,
+    );
+    const trail = await readAudit(s3, cfg.s3.bucket, model);
+    expect(trail.map((r) => r.action)).toEqual(['challenger-set', 'cancelled']);
+    expect(trail[1]).toMatchObject({ actor: 'mlo', version: '2', workflowId: wid, requester: { email: carol } });
+    expect(await orch.aliasOf(model, 'challenger')).toBeUndefined();
+    expect(await orch.aliasOf(model, 'champion')).toBe('1');
   });
 });
 

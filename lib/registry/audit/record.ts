@@ -12,6 +12,7 @@ export type AuditAction =
   | 'approved'
   | 'rejected'
   | 'expired'
+  | 'cancelled'
   | 'refused'
   | 'champion-moved'
   | 'challenger-removed'

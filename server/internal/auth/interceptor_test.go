@@ -9,6 +9,7 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	updatepb "go.temporal.io/api/update/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc"
@@ -119,5 +120,48 @@ func TestModelsReloadOnChange(t *testing.T) {
 	_ = os.Remove(filepath.Join(dir, "fraud-baseline.yml"))
 	if _, ok := m.Reviewers("fraud-baseline"); ok {
 		t.Fatal("removed spec still known")
+	}
+}
+
+func TestCallerIdentityStampedForHistory(t *testing.T) {
+	terminate := &workflowservice.TerminateWorkflowExecutionRequest{Namespace: "default", Identity: "olivia@example.com"}
+	info := &grpc.UnaryServerInfo{FullMethod: "/temporal.api.workflowservice.v1.WorkflowService/TerminateWorkflowExecution"}
+	run := func(ctx context.Context, req any) {
+		t.Helper()
+		if _, err := IdentityHeaderInterceptor(ctx, req, info, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A client that types someone else's name into identity: history gets the verified caller first.
+	run(withClaims(erin), terminate)
+	if want := "mlo-verified:erin@example.com (sub erin) client:olivia@example.com"; terminate.Identity != want {
+		t.Errorf("identity %q, want %q", terminate.Identity, want)
+	}
+	// A service: its subject.
+	cancel := &workflowservice.RequestCancelWorkflowExecutionRequest{Identity: "123@host"}
+	run(withClaims(orch), cancel)
+	if want := "mlo-verified:mlo-orchestrator client:123@host"; cancel.Identity != want {
+		t.Errorf("identity %q, want %q", cancel.Identity, want)
+	}
+	// Updates carry it in their meta.
+	upd := update(t, "promotion/fraud-detector", "approve", map[string]any{"reviewer": "bob@example.com"})
+	upd.Request.Meta = &updatepb.Meta{UpdateId: "u1", Identity: "x"}
+	run(withClaims(bob), upd)
+	if want := "mlo-verified:bob@example.com (sub bob) client:x"; upd.Request.Meta.Identity != want {
+		t.Errorf("update identity %q, want %q", upd.Request.Meta.Identity, want)
+	}
+	// Worker APIs keep the worker's own identity; calls without a verified caller are untouched.
+	poll := &workflowservice.PollActivityTaskQueueRequest{Identity: "123@host"}
+	pollInfo := &grpc.UnaryServerInfo{FullMethod: "/temporal.api.workflowservice.v1.WorkflowService/PollActivityTaskQueue"}
+	if _, err := IdentityHeaderInterceptor(withClaims(orch), poll, pollInfo, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if poll.Identity != "123@host" {
+		t.Errorf("poll identity %q changed", poll.Identity)
+	}
+	internal := &workflowservice.TerminateWorkflowExecutionRequest{Identity: "system"}
+	run(context.Background(), internal)
+	if internal.Identity != "system" {
+		t.Errorf("internal identity %q changed", internal.Identity)
 	}
 }
