@@ -83,6 +83,11 @@ async function signsIn(base: string, who: MlflowCredentials): Promise<boolean> {
   const r = await call(base, who, 'GET', '/api/2.0/mlflow/users/current', {});
   if (r.status === 200) return true;
   if (r.status === 401) return false;
+  if (r.status === 404)
+    throw new StackError(
+      `MLflow at ${base} runs without authentication (it has no users API): it was started before the stack ` +
+        'ran it with `--app-name basic-auth`. Restart the stack: `npm run stack -- down`, then `npm run stack -- up`.',
+    );
   throw failed(`signing in as ${who.username}`, r);
 }
 

@@ -16,7 +16,7 @@ import { createS3Client, ensureBucket } from '../infra/s3';
 import { SEARCH_ATTRIBUTE_KEYS, searchAttributeFlag } from '../core/search-attributes';
 import { MODELS_DIR } from '../spec/model-spec';
 import { CLIENT_IDS, devClientSecret, SERVICE_CLIENTS } from '../identity/shared';
-import { ensureMloServer, ensureVenv, ensureVersitygw, VENV_BIN } from './tools';
+import { ensureMloServer, ensureVenv, ensureVersitygw, SERVER_BINARY, serverSourceHash, VENV_BIN } from './tools';
 import { devPeople, provisionMlflow, writeBasicAuthIni } from './mlflow-auth';
 import { MLFLOW_ADMIN_USERNAME, mlflowAdminPassword, mlflowFlaskSecretKey, registryMlflowCredentials } from './secrets';
 
@@ -31,6 +31,8 @@ type Launch = { cmd: string; args: string[]; env: NodeJS.ProcessEnv; cwd?: strin
 type Part = {
   name: PartName;
   title: string;
+  /** What the recorded program of a running part holds (see Launch.match): anything else is an older stack's. */
+  program: string;
   /** Parts of phase 1 start first (in parallel), then those of phase 2. */
   phase: 1 | 2;
   ports: { port: number; variable: string; what: string }[];
@@ -137,6 +139,7 @@ function oidcPart(cfg: Config, p: StackPaths): Part {
   return {
     name: 'oidc',
     title: 'OIDC provider (dev)',
+    program: 'dev-provider-main.ts',
     phase: 1,
     ports: [{ port: stack.oidcPort, variable: 'MLO_OIDC_PORT', what: 'OIDC provider' }],
     async prepare() {
@@ -177,6 +180,7 @@ function temporalPart(cfg: Config, p: StackPaths): Part {
   return {
     name: 'temporal',
     title: 'Temporal server (mlo)',
+    program: SERVER_BINARY,
     phase: 2,
     ports: [
       { port: stack.temporalPort, variable: 'MLO_TEMPORAL_PORT', what: 'Temporal gRPC' },
@@ -259,6 +263,7 @@ function s3Part(cfg: Config, p: StackPaths): Part {
   return {
     name: 's3',
     title: 'S3 API (versitygw)',
+    program: 'versitygw',
     phase: 1,
     ports: [{ port: stack.s3Port, variable: 'MLO_S3_PORT', what: 'S3 API' }],
     async prepare(log) {
@@ -306,6 +311,7 @@ function mlflowPart(cfg: Config, p: StackPaths): Part {
   return {
     name: 'mlflow',
     title: 'MLflow server',
+    program: 'mlflow',
     phase: 2,
     ports: [{ port: stack.mlflowPort, variable: 'MLO_MLFLOW_PORT', what: 'MLflow' }],
     async prepare(log) {
@@ -430,6 +436,16 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   const logFile = path.join(paths.logs, `${part.name}.log`);
   const existing = readPid(stack, part.name);
   if (existing && isOurs(existing)) {
+    if (!existing.binary.includes(part.program))
+      throw new StackError(
+        `${part.title}: the running process (pid ${existing.pid}, ${existing.binary}) was started by an older mlo ` +
+          `stack, not ${part.program}. Restart the stack: \`npm run stack -- down\`, then \`npm run stack -- up\`.`,
+      );
+    if (part.name === 'temporal' && !existing.binary.includes(`${SERVER_BINARY}-${serverSourceHash()}`))
+      log(
+        `note: the running Temporal server (pid ${existing.pid}) was built from other sources than server/ holds now; ` +
+          '`npm run stack -- down` and `up` run the current ones',
+      );
     await waitHealthy(part, existing, logFile);
     await part.afterStart?.();
     return 'running';

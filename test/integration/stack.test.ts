@@ -4,6 +4,7 @@
  * And what the running stack enforces: Temporal and MLflow authenticate every caller, and each
  * part holds only the secrets it uses.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -114,6 +115,26 @@ describe('dev stack', () => {
     const r = await runTs('scripts/stack.ts', ['up', 'postgres']);
     expect(r.code).toBe(2);
     expect(r.output).toContain('unknown part "postgres"; the parts are s3, oidc, temporal, mlflow');
+  });
+
+  it("a part still running a former stack's program is named, with the restart to do, and left alone", async () => {
+    const dir = tempStackDir();
+    // What an older stack left: its Temporal part recorded as another program (here a `sleep`).
+    const older = spawn('sleep', ['120'], { stdio: 'ignore' });
+    try {
+      fs.mkdirSync(path.join(dir, 'pids'), { recursive: true });
+      const rec = { pid: older.pid, binary: '/usr/bin/sleep', startedAt: new Date().toISOString(), ports: [] };
+      fs.writeFileSync(path.join(dir, 'pids', 'temporal.json'), JSON.stringify(rec));
+      const up = await runTs('scripts/stack.ts', ['up', 'temporal'], { MLO_STACK_DIR: dir });
+      expect(up.code).toBe(5);
+      expect(up.output).toContain(
+        `Temporal server (mlo): the running process (pid ${older.pid}, /usr/bin/sleep) was started by an older mlo stack`,
+      );
+      expect(up.output).toContain('`npm run stack -- down`, then `npm run stack -- up`');
+      expect(older.exitCode).toBeNull();
+    } finally {
+      older.kill();
+    }
   });
 
   it('the oidc part on its own: the dev provider answers /healthz and discovery, keeps its state 0700, and stops', async () => {
