@@ -36,6 +36,8 @@ type Outcome = { label: string; workflowId: string; error?: string };
 type Report = {
   source: string;
   replayed: number;
+  /** the workflow id of every history replayed */
+  workflowIds: string[];
   failures: Outcome[];
   skipped: { label: string; reason: string }[];
 };
@@ -110,6 +112,14 @@ async function replay(items: Item[], workflowsPath: string): Promise<Outcome[]> 
   return outcomes;
 }
 
+function summary(outcomes: Outcome[]): Pick<Report, 'replayed' | 'workflowIds' | 'failures'> {
+  return {
+    replayed: outcomes.length,
+    workflowIds: outcomes.map((o) => o.workflowId),
+    failures: outcomes.filter((o) => o.error),
+  };
+}
+
 /** The core's nondeterminism message (which command met which event), else the first line. */
 function briefly(message: string): string {
   const nondeterminism = /\[TMPRL1100\] Nondeterminism error: ([^"]*)/.exec(message);
@@ -122,17 +132,18 @@ function print(report: Report, json: boolean, fromServer: boolean): void {
     console.log(JSON.stringify(report));
     return;
   }
-  const what = fromServer ? 'open workflows' : 'stored histories';
+  const what = (n: number) =>
+    fromServer ? `open workflow${n === 1 ? '' : 's'}` : `stored histor${n === 1 ? 'y' : 'ies'}`;
   for (const s of report.skipped) console.log(`skipped  ${s.label}: ${s.reason}`);
   const failed = new Set(report.failures.map((f) => f.label));
   for (const f of report.failures) console.log(`BREAKS   ${f.label}: ${f.error}`);
   console.log(
-    `replay: ${report.replayed - failed.size} of ${report.replayed} ${what} (${report.source}) replay on this code` +
+    `replay: ${report.replayed - failed.size} of ${report.replayed} ${what(report.replayed)} (${report.source}) replay on this code` +
       (report.skipped.length ? `; ${report.skipped.length} pinned ones skipped` : ''),
   );
   if (report.failures.length === 0) return;
   console.log(
-    `replay: ${report.failures.length} ${what} would break on this code: ` +
+    `replay: ${report.failures.length} ${what(report.failures.length)} would break on this code: ` +
       `${report.failures.map((f) => f.workflowId).join(', ')}. ` +
       (fromServer ? 'Do not deploy it. ' : '') +
       "Guard the changed commands with patched('<change id>') so that runs started before the change keep " +
@@ -164,14 +175,13 @@ async function main(): Promise<number> {
     const { items, skipped } = await withTemporal((ctx) => openItems(ctx.client, taskQueue), cfg, tokens);
     const source = `task queue ${taskQueue} on ${cfg.temporal.address}, namespace ${cfg.temporal.namespace}`;
     const outcomes = await replay(items, workflowsPath);
-    report = { source, replayed: outcomes.length, failures: outcomes.filter((o) => o.error), skipped };
+    report = { source, ...summary(outcomes), skipped };
   } else {
     const items = storedItems();
     const outcomes = await replay(items, workflowsPath);
     report = {
       source: path.relative(process.cwd(), HISTORIES_DIR) || HISTORIES_DIR,
-      replayed: outcomes.length,
-      failures: outcomes.filter((o) => o.error),
+      ...summary(outcomes),
       skipped: [],
     };
     if (outcomes.length !== items.length) throw new Error(`replayed ${outcomes.length} of ${items.length} histories`);
