@@ -135,11 +135,16 @@ function print(report: Report, json: boolean, fromServer: boolean): void {
   const what = (n: number) =>
     fromServer ? `open workflow${n === 1 ? '' : 's'}` : `stored histor${n === 1 ? 'y' : 'ies'}`;
   for (const s of report.skipped) console.log(`skipped  ${s.label}: ${s.reason}`);
+  const pinned = report.skipped.length ? `; ${report.skipped.length} pinned skipped` : '';
+  if (report.replayed === 0 && fromServer) {
+    console.log(`replay: no open workflows to check (${report.source})${pinned}`);
+    return;
+  }
   const failed = new Set(report.failures.map((f) => f.label));
   for (const f of report.failures) console.log(`BREAKS   ${f.label}: ${f.error}`);
   console.log(
-    `replay: ${report.replayed - failed.size} of ${report.replayed} ${what(report.replayed)} (${report.source}) replay on this code` +
-      (report.skipped.length ? `; ${report.skipped.length} pinned ones skipped` : ''),
+    `replay: ${report.replayed - failed.size} of ${report.replayed} ${what(report.replayed)} (${report.source}) ` +
+      `replay on this code${pinned}`,
   );
   if (report.failures.length === 0) return;
   console.log(
