@@ -74,7 +74,9 @@ async function openItems(client: Client, taskQueue: string): Promise<{ items: It
   const query = `ExecutionStatus = "Running" AND TaskQueue = "${taskQueue}"`;
   for await (const wf of client.workflow.list({ query })) {
     const label = `${wf.workflowId} (type ${wf.type}, run ${wf.runId})`;
-    const versioning = wf.raw.versioningInfo;
+    const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+    // The list (visibility) does not carry the run's versioning; its description does.
+    const versioning = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
     if (decodeVersioningBehavior(versioning?.behavior) === 'PINNED') {
       const version = versioning?.deploymentVersion;
       skipped.push({
@@ -83,7 +85,7 @@ async function openItems(client: Client, taskQueue: string): Promise<{ items: It
       });
       continue;
     }
-    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    const history = await handle.fetchHistory();
     items.push({ workflowId: wf.workflowId, history, label });
   }
   return { items, skipped };

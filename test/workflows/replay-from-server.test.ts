@@ -4,7 +4,8 @@
  * as the orchestrator service), against the working tree's workflows (passes) and against a
  * changed promotion (fails, naming the waiting promotion). Then a deploy while a promotion waits,
  * on a test server: the guarded change passes the check, the workers are replaced by ones running
- * it, and the waiting promotion is approved and completes on them.
+ * it, and the waiting promotion is approved and completes on them; and a run pinned to a worker
+ * deployment version is left to its version's workers.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -36,6 +37,7 @@ type Report = {
   replayed: number;
   workflowIds: string[];
   failures: { label: string; workflowId: string; error: string }[];
+  skipped: { label: string; reason: string }[];
 };
 
 /** One promotion's queues, deployed specs and registered model. */
@@ -81,6 +83,38 @@ async function workers(connection: NativeConnection, namespace: string, s: Setup
       namespace,
       taskQueue: s.cpuQueue,
       activities: createCpuActivities({ ...buildDeps(cfg), modelsDir: s.specsDir }),
+    }),
+  ]);
+}
+
+/** The same workers as versioned ones of `deployment` build `buildId`, pinning the runs they start. */
+async function pinnedWorkers(
+  connection: NativeConnection,
+  namespace: string,
+  s: Setup,
+  deployment: string,
+  code: string,
+): Promise<Worker[]> {
+  const workerDeploymentOptions = {
+    version: { deploymentName: deployment, buildId: 'b1' },
+    useWorkerVersioning: true,
+    defaultVersioningBehavior: 'PINNED',
+  } as const;
+  return Promise.all([
+    Worker.create({
+      connection,
+      namespace,
+      taskQueue: s.wfQueue,
+      workflowBundle: { code },
+      interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+      workerDeploymentOptions,
+    }),
+    Worker.create({
+      connection,
+      namespace,
+      taskQueue: s.cpuQueue,
+      activities: createCpuActivities({ ...buildDeps(cfg), modelsDir: s.specsDir }),
+      workerDeploymentOptions,
     }),
   ]);
 }
@@ -230,6 +264,37 @@ describe('a deploy while a promotion waits (test server)', () => {
     } finally {
       for (const w of after) w.shutdown();
       await afterRun;
+    }
+  }, 240_000);
+
+  it('a run pinned to a worker deployment version is skipped, named with its version', async () => {
+    const server = { MLO_TEMPORAL_ADDRESS: env.address, MLO_TEMPORAL_NAMESPACE: env.namespace ?? 'default' };
+    const namespace = env.namespace ?? 'default';
+    const p = await newSetup();
+    const deployment = uniqueName('mlo-orchestrator');
+    const pinned = await pinnedWorkers(env.nativeConnection, namespace, p, deployment, (await workflowBundle()).code);
+    const run = Promise.all(pinned.map((w) => w.run()));
+    try {
+      await waitFor('the version to be current', () =>
+        env.client.workflowService
+          .setWorkerDeploymentCurrentVersion({ namespace, deploymentName: deployment, buildId: 'b1' })
+          .then(() => true),
+      );
+      const h = await startWaiting(env.client, p);
+      const r = await check(p, ['--as-service', '--json', '--workflows', CHANGED], server);
+      expect(r.report?.replayed).toBe(0);
+      expect(r.report?.skipped).toEqual([
+        {
+          label: `${h.workflowId} (type promotion, run ${h.firstExecutionRunId})`,
+          reason: `pinned to ${deployment}.b1`,
+        },
+      ]);
+      expect(r.code).toBe(0);
+      await h.terminate('replay test done');
+    } finally {
+      for (const w of pinned) w.shutdown();
+      await run;
+      fs.rmSync(p.specsDir, { recursive: true, force: true });
     }
   }, 240_000);
 });
