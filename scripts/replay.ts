@@ -19,7 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { decodeVersioningBehavior } from '@temporalio/common';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayWorkerOptions } from '@temporalio/worker';
@@ -75,20 +76,37 @@ async function openItems(client: Client, taskQueue: string): Promise<{ items: It
   for await (const wf of client.workflow.list({ query })) {
     const label = `${wf.workflowId} (type ${wf.type}, run ${wf.runId})`;
     const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
-    // The list (visibility) does not carry the run's versioning; its description does.
-    const versioning = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
-    if (decodeVersioningBehavior(versioning?.behavior) === 'PINNED') {
-      const version = versioning?.deploymentVersion;
-      skipped.push({
-        label,
-        reason: `pinned to ${version ? `${version.deploymentName}.${version.buildId}` : 'a deployment version'}`,
-      });
+    let history: History;
+    try {
+      // The list (visibility) does not carry the run's versioning; its description does.
+      const pinned = pinnedTo((await handle.describe()).raw.workflowExecutionInfo?.versioningInfo);
+      if (pinned) {
+        skipped.push({ label, reason: `pinned to ${pinned}` });
+        continue;
+      }
+      history = await handle.fetchHistory();
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      skipped.push({ label, reason: 'closed and deleted while being checked' });
       continue;
     }
-    const history = await handle.fetchHistory();
     items.push({ workflowId: wf.workflowId, history, label });
   }
   return { items, skipped };
+}
+
+type Versioning = temporal.api.workflow.v1.IWorkflowExecutionVersioningInfo;
+
+/** The deployment version a run is pinned to (by an operator's override, else by its workers), if any. */
+function pinnedTo(v: Versioning | null | undefined): string | undefined {
+  const name = (d?: { deploymentName?: string | null; buildId?: string | null } | null) =>
+    d ? `${d.deploymentName}.${d.buildId}` : 'a deployment version';
+  const override = v?.versioningOverride;
+  if (override?.pinned) return name(override.pinned.version);
+  if (override?.autoUpgrade) return undefined;
+  if (decodeVersioningBehavior(override?.behavior) === 'PINNED') return override?.pinnedVersion || name();
+  if (decodeVersioningBehavior(v?.behavior) === 'PINNED') return name(v?.deploymentVersion);
+  return undefined;
 }
 
 /** Replays `items` in order against the bundle of `workflowsPath`. */
@@ -176,6 +194,10 @@ async function main(): Promise<number> {
   if (opts['from-server']) {
     const cfg = loadConfig();
     const taskQueue = opts['task-queue'] ?? cfg.taskQueues.orchestrator;
+    if (!/^[^"\\]+$/.test(taskQueue)) {
+      console.error(`replay: --task-queue "${taskQueue}" is not a task queue name (no quotes or backslashes)`);
+      return 2;
+    }
     const tokens = opts['as-service']
       ? clientCredentialsToken(serviceCredentials(CLIENT_IDS.orchestrator))
       : userTokenSource();
