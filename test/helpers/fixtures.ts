@@ -1,17 +1,19 @@
 /**
  * Stored workflow histories for the replay test. Tests that run a workflow to an interesting
- * end call `recordHistory`; with MLO_RECORD_FIXTURES=1 the history is written to
- * test/fixtures/histories/<name>.json (commit it) in the proto3 JSON form `historyFromJSON`
+ * end call `recordHistory`. Under `npm run record-fixtures` (MLO_RECORD_FIXTURES=1 and the release
+ * name in MLO_FIXTURES_RELEASE) the history is written to
+ * test/fixtures/histories/<release>/<name>.json (commit it) in the proto3 JSON form `historyFromJSON`
  * reads (the form `temporal workflow show --output json` prints), by test/helpers/show-history.ts
- * run to completion, so the file is there when this returns. Without it, nothing is written.
+ * run to completion, so the file is there when this returns. An existing file is never replaced:
+ * the call throws. Without MLO_RECORD_FIXTURES, nothing is written.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { PROJECT_ROOT } from '../../lib/infra/config';
+import { HISTORIES_DIR, writeStoredHistory } from '../../scripts/stored-histories';
 
-export const HISTORIES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'histories');
+export { HISTORIES_DIR };
 
 export function recordHistory(
   name: string,
@@ -19,6 +21,9 @@ export function recordHistory(
   server: { address: string; namespace: string },
 ): void {
   if (process.env.MLO_RECORD_FIXTURES !== '1') return;
+  const release = process.env.MLO_FIXTURES_RELEASE;
+  if (!release)
+    throw new Error('MLO_RECORD_FIXTURES=1 without MLO_FIXTURES_RELEASE: record with `npm run record-fixtures`');
   const json = execFileSync(
     process.execPath,
     [
@@ -31,6 +36,5 @@ export function recordHistory(
     ],
     { cwd: PROJECT_ROOT, encoding: 'utf8' },
   );
-  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
-  fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), json);
+  writeStoredHistory(release, name, json);
 }

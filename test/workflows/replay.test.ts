@@ -1,40 +1,53 @@
 /**
- * Replays stored histories of real runs against today's workflow code. A change that would
- * break a running promotion (or any stored run) is nondeterministic here and fails CI; such a
- * change must go through `patched()`. Refresh the fixtures with `npm run record-fixtures`.
+ * Replays the stored histories of real runs (test/fixtures/histories/<release>/, every release's)
+ * against today's workflow code. A change that would break a running promotion (or any stored
+ * run) is nondeterministic here and fails CI; such a change must go through `patched()`. Stored
+ * histories are never rewritten: `npm run record-fixtures` adds a release's directory.
  */
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { HISTORIES_DIR } from '../helpers/fixtures';
+import { storedHistoryFiles } from '../../scripts/stored-histories';
 import { runTs } from '../helpers/spawn';
 
-const files = fs.existsSync(HISTORIES_DIR)
-  ? fs
-      .readdirSync(HISTORIES_DIR)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
-  : [];
+type Report = { replayed: number; failures: { label: string; workflowId: string; error: string }[] };
+
+const files = storedHistoryFiles();
+
+async function replayStored(args: string[] = []): Promise<{ code: number | null; report: Report }> {
+  const r = await runTs('scripts/replay.ts', ['--json', ...args]);
+  const last = r.output.trim().split('\n').at(-1) ?? '';
+  return { code: r.code, report: JSON.parse(last) as Report };
+}
 
 describe('stored histories replay against the current workflow code', () => {
-  it('has stored histories of promotions, rollbacks and full runs', () => {
+  it('has stored histories of promotions, rollbacks and full runs, each under a release', () => {
     const names = files.join(' ');
     expect(names).toMatch(/promotion-approved/);
     expect(names).toMatch(/promotion-rejected/);
     expect(names).toMatch(/promotion-expired/);
     expect(names).toMatch(/rollback/);
     expect(names).toMatch(/train-and-promote/);
+    for (const f of files) expect(f).toMatch(/^[A-Za-z0-9][A-Za-z0-9._+-]*\/[^/]+\.json$/);
   });
 
   it('every stored history replays without nondeterminism', async () => {
-    const r = await runTs('scripts/replay.ts', []);
-    const last = r.output.trim().split('\n').at(-1) ?? '';
-    const out = JSON.parse(last) as {
-      replayed: number;
-      files: number;
-      failures: { workflowId: string; error: string }[];
-    };
-    expect(out.failures).toEqual([]);
-    expect(out.replayed).toBe(files.length);
-    expect(r.code).toBe(0);
+    const { code, report } = await replayStored();
+    expect(report.failures).toEqual([]);
+    expect(report.replayed).toBe(files.length);
+    expect(code).toBe(0);
+  }, 120_000);
+
+  it('a promotion that adds one command before its wait breaks every stored promotion, each named', async () => {
+    const { code, report } = await replayStored(['--workflows', 'test/fixtures/changed-workflows/index.ts']);
+    const promotions = files.filter((f) => /\/promotion-/.test(f));
+    expect(promotions.length).toBeGreaterThan(0);
+    expect(report.failures.map((f) => f.label).sort()).toEqual(promotions);
+    // Older histories meet the timer where they scheduled an activity; newer ones where they recorded the
+    // `deployed-spec` patch marker.
+    for (const f of report.failures)
+      expect(f.error).toMatch(
+        /^nondeterminism: (Timer machine does not handle this event|Non-deprecated patch marker encountered)/,
+      );
+    expect(report.replayed).toBe(files.length);
+    expect(code).toBe(1);
   }, 120_000);
 });

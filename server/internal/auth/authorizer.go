@@ -60,7 +60,9 @@ var workerAPIs = map[string]bool{
 	"ResetStickyTaskQueue": true, "ShutdownWorker": true, "RecordWorkerHeartbeat": true,
 }
 
-// Methods that change workers' versioning and task-queue settings: services or admins.
+// Methods that change workers' versioning and task-queue settings: the orchestrator (whose
+// workers run mlo's workflows) or admins. Another service could otherwise make a deployment
+// version of its own current and take over the orchestrator's task queue.
 var workerManagementAPIs = map[string]bool{
 	"UpdateWorkerBuildIdCompatibility": true, "UpdateWorkerVersioningRules": true,
 	"SetCurrentDeployment": true, "SetWorkerDeploymentCurrentVersion": true,
@@ -138,8 +140,8 @@ func (a *Authorizer) check(ctx context.Context, id *Identity, target *authorizat
 		}
 		return ""
 	case workerManagementAPIs[method]:
-		if !id.Service && !id.Admin {
-			return deny("workers", "only service identities (group %s) or admins (group %s) may change worker settings (%s); %s is neither", a.Settings.ServiceGroup, a.Settings.AdminGroup, method, id.Name())
+		if !a.isOrchestrator(id) && !id.Admin {
+			return deny("workers", "only %s or admins (group %s) may change worker versioning and settings (%s); %s is neither", a.Settings.OrchestratorSubject, a.Settings.AdminGroup, method, id.Name())
 		}
 		return ""
 	case batchAPIs[method]:

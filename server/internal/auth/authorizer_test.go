@@ -185,6 +185,20 @@ func TestRuleWorkers(t *testing.T) {
 	expect(t, a, &Identity{Subject: "mlo-gpu-worker", Service: true}, "PollActivityTaskQueue", &workflowservice.PollActivityTaskQueueRequest{Namespace: "default"}, "")
 }
 
+func TestRuleWorkerVersioning(t *testing.T) {
+	a := newAuthorizer()
+	setCurrent := &workflowservice.SetWorkerDeploymentCurrentVersionRequest{Namespace: "default", DeploymentName: "mlo-orchestrator", BuildId: "abc"}
+	expect(t, a, sched, "SetWorkerDeploymentCurrentVersion", setCurrent,
+		"mlo: workers: only mlo-orchestrator or admins (group mlo-admins) may change worker versioning and settings (SetWorkerDeploymentCurrentVersion); mlo-scheduler is neither")
+	expect(t, a, erin, "SetWorkerDeploymentRampingVersion", &workflowservice.SetWorkerDeploymentRampingVersionRequest{Namespace: "default"}, "mlo: workers:")
+	expect(t, a, &Identity{Subject: "mlo-gpu-worker", Service: true}, "UpdateWorkerVersioningRules", &workflowservice.UpdateWorkerVersioningRulesRequest{Namespace: "default"}, "mlo: workers:")
+	expect(t, a, orch, "SetWorkerDeploymentCurrentVersion", setCurrent, "")
+	expect(t, a, olivia, "SetWorkerDeploymentCurrentVersion", setCurrent, "")
+	expect(t, a, olivia, "DeleteWorkerDeploymentVersion", &workflowservice.DeleteWorkerDeploymentVersionRequest{Namespace: "default"}, "")
+	// Reading deployments needs any valid token.
+	expect(t, a, mallory, "DescribeWorkerDeployment", &workflowservice.DescribeWorkerDeploymentRequest{Namespace: "default"}, "")
+}
+
 func TestRuleDecisionsUpdate(t *testing.T) {
 	a := newAuthorizer()
 	const wid = "promotion/fraud-detector"
