@@ -5,7 +5,6 @@
  * local directory, and each as-of day's train and validation partitions are computed with its
  * label cut-off and written with a `mlo.feature-snapshot/v1` manifest through a sink (local or S3).
  */
-import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { generateDataset, LocalDirSink, paymentsKey, chargebacksKey, type PartitionSink } from '../../lib/datagen';
 import { readIpcTable } from '../../lib/features/arrow-io';
