@@ -40,6 +40,8 @@ const SPECS = ['fraud-detector', 'fraud-baseline'];
 const TOLERANCE = 1e-5;
 let s3: S3Client | undefined;
 let raw: LocalDirSink;
+/** What each case measured, printed at the end (the figures trainers/README.md quotes). */
+const measured: Record<string, string | number>[] = [];
 
 beforeAll(async () => {
   s3 = createS3Client(cfg.s3);
@@ -47,6 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (measured.length) console.info(`ONNX fidelity per as-of day:\n${JSON.stringify(measured, null, 1)}`);
   await removeTestData({ tmpDir, s3, bucket: cfg.s3.bucket, prefix });
 });
 
@@ -57,7 +60,12 @@ const env = trainerEnv(process.env, {
   cudaVisibleDevices: '',
 });
 
-type Case = { result: TrainerResult; checkpoints: { uri: string; step: number }[]; manifestUri: string };
+type Case = {
+  result: TrainerResult;
+  checkpoints: { uri: string; step: number }[];
+  manifestUri: string;
+  trainerMs: number;
+};
 
 /** Builds the day's snapshot in S3 and runs the spec's trainer on it as the training activity does. */
 async function trainOn(model: string, asOf: string): Promise<Case> {
@@ -90,6 +98,7 @@ async function trainOn(model: string, asOf: string): Promise<Case> {
   let result: TrainerResult | undefined;
   const checkpoints: Case['checkpoints'] = [];
   const cancellation = new AbortController().signal;
+  const t0 = Date.now();
   const run = await runTrainerProcess({
     command: spec.training.trainer.command,
     inputFile,
@@ -106,10 +115,10 @@ async function trainOn(model: string, asOf: string): Promise<Case> {
     cancellation,
   });
   if ('error' in verdict) throw verdict.error;
-  return { result: verdict.result, checkpoints, manifestUri: snap.manifestUri };
+  return { result: verdict.result, checkpoints, manifestUri: snap.manifestUri, trainerMs: Date.now() - t0 };
 }
 
-type Fidelity = { rows: number; days: number; maxAbsDiff: number; perDay: Record<string, number> };
+type Fidelity = { rows: number; days: number; maxAbsDiff: number; maxRelDiff: number; perDay: Record<string, number> };
 
 for (const model of SPECS) {
   const { spec } = findModelSpec(model);
@@ -123,10 +132,19 @@ for (const model of SPECS) {
 
     for (const asOf of days) {
       it(`as of ${asOf}`, async () => {
+        const t0 = Date.now();
         const c = await trainOn(model, asOf);
+        const m = c.result.metrics;
+        const row: (typeof measured)[number] = { model, asOf, validAuc: m.valid_auc ?? NaN, trainerMs: c.trainerMs };
+        measured.push(row);
+        row.validMaxAbsDiff = m.onnx_max_abs_diff ?? NaN;
         expect(c.result.validRows).toBeGreaterThan(1000);
-        expect(c.result.metrics.onnx_max_abs_diff).toBeLessThanOrEqual(TOLERANCE);
-        if (spec.training.trainer.command.join(' ').includes('gbdt')) await checkEveryRow(c);
+        expect(m.onnx_max_abs_diff).toBeLessThanOrEqual(TOLERANCE);
+        if (spec.training.trainer.command.join(' ').includes('gbdt')) {
+          const f = await checkEveryRow(c);
+          Object.assign(row, { allRows: f.rows, allRowsMaxAbsDiff: f.maxAbsDiff, allRowsMaxRelDiff: f.maxRelDiff });
+        }
+        row.caseMs = Date.now() - t0;
         await deleteUnder(s3!, cfg.s3.bucket, `${prefix}${model}/${asOf}/`);
       });
     }
@@ -134,7 +152,7 @@ for (const model of SPECS) {
 }
 
 /** The uploaded ONNX model against LightGBM's last-round checkpoint on every row of every snapshot day. */
-async function checkEveryRow(c: Case): Promise<void> {
+async function checkEveryRow(c: Case): Promise<Fidelity> {
   const last = c.checkpoints.at(-1);
   expect(last?.step).toBe(c.result.metrics.rounds);
   const r = await runPython(
@@ -156,4 +174,5 @@ async function checkEveryRow(c: Case): Promise<void> {
   expect(f.days).toBe(35);
   expect(f.rows).toBeGreaterThan(150_000);
   expect(f.maxAbsDiff).toBeLessThanOrEqual(TOLERANCE);
+  return f;
 }
