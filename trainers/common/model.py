@@ -153,7 +153,7 @@ def publish_onnx(s3: S3, inp: Any, onnx_bytes: bytes, *, valid: Matrix, p_valid:
                  metrics: dict[str, float], params: dict[str, Any] | None = None) -> tuple[str, str]:
     """Checks the ONNX model against the trainer's own validation probabilities (`what`), records the
     largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256).
-    `params` (the effective trainer parameters) are named in the message when the check fails."""
+    `params` (input.json's, i.e. the model spec's training.params) are named in the message when the check fails."""
     metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what, params)
     return upload_onnx(s3, inp.output_prefix, onnx_bytes)
 

@@ -53,8 +53,15 @@ def nan_goes_left(node: dict[str, Any]) -> bool:
 class _Nodes:
     """The TreeEnsembleClassifier's per-node attributes, addressed by (tree id, node id)."""
 
+    NEEDED = ("nodes_treeids", "nodes_nodeids", "nodes_modes", "nodes_featureids", "nodes_values",
+              "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true")
+
     def __init__(self, op: Any):
         self.attrs = {a.name: a for a in op.attribute}
+        missing = [name for name in self.NEEDED if name not in self.attrs]
+        if missing:
+            raise Deterministic(f"the ONNX tree ensemble lacks {', '.join(missing)} (another converter version?); "
+                                "pin onnxmltools to the version in requirements.txt")
         ids = zip(self.attrs["nodes_treeids"].ints, self.attrs["nodes_nodeids"].ints)
         self.pos = {key: i for i, key in enumerate(ids)}
         self.modes = [m.decode() for m in self.attrs["nodes_modes"].strings]
