@@ -22,7 +22,7 @@ continuation that differs from it.
 
 The ONNX export decides every split as LightGBM does on the float32 inputs both see: thresholds
 are rounded down to float32 and NaNs follow LightGBM's missing-value rules (gbdt/onnx_trees.py), so
-the export differs from LightGBM's probabilities only by float32 summation (measured below 2e-6).
+the export differs from LightGBM's probabilities only by float32 summation (measured: at most 7.5e-7 on the sample data).
 """
 from __future__ import annotations
 
