@@ -4,7 +4,8 @@
  * that straddle its threshold (the largest float32 not above it, the next one up, the nearest one)
  * and with NaN, on features with and without missing values in training; the export must match
  * LightGBM's probabilities there, while onnxmltools' export alone (thresholds rounded to nearest)
- * does not.
+ * does not. Splits one ONNX comparison cannot express (zero as missing, categorical) are refused as
+ * deterministic failures.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -94,5 +95,35 @@ describe('GBDT ONNX export: exact float32 decisions', () => {
     expect(p.floor[4]).toBe(3.4028234663852886e38); // the largest finite float32
     expect(p.floor[5]).toBe('-inf');
     expect(inf).toBe('inf');
+  });
+  it('refuses, as a deterministic failure, the splits one ONNX comparison cannot express', () => {
+    const script = String.raw`
+import sys
+sys.path.insert(0, 'trainers')
+import numpy as np, lightgbm as lgb
+from gbdt.train import export_onnx
+from common.errors import Deterministic
+rng = np.random.default_rng(1)
+X = rng.normal(size=(2000, 2)).astype(np.float32)
+X[rng.random(2000) < 0.3, 0] = 0
+y = (X[:, 0] + X[:, 1] > 0).astype(float)
+base = {"objective": "binary", "verbosity": -1, "num_threads": 1}
+cases = [
+    ({**base, "zero_as_missing": True}, X, "auto"),
+    (base, np.column_stack([np.floor(np.abs(X[:, 0]) * 3), X[:, 1]]).astype(np.float32), [0]),
+]
+for params, data, categorical in cases:
+    b = lgb.train(params, lgb.Dataset(data, label=y, params=params, categorical_feature=categorical), 3)
+    try:
+        export_onnx(b, 2)
+        print("exported")
+    except Deterministic as e:
+        print(e.message)
+`;
+    const r = spawnSync(PYTHON, ['-c', script], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const [zero, categorical] = r.stdout.trim().split('\n');
+    expect(zero).toMatch(/treats zero as missing \(missing_type Zero\), which the ONNX tree ensemble cannot express/);
+    expect(categorical).toMatch(/the split == on feature 0 is exported as BRANCH_EQ .*only numeric splits/);
   });
 });
