@@ -397,9 +397,9 @@ type TrainerVerdict =
   | { error: unknown; /** How the trial's MLflow run ends, if the failure ends it. */ endAs?: 'KILLED' | 'FAILED' };
 
 /**
- * What the trainer's exit means: its result, or the error the activity fails with. Bad input
- * and broken contracts are final (the run ends FAILED); a transient failure or a crash is
- * retried (the run stays open for the next attempt).
+ * What the trainer's exit means: its result, or the error the activity fails with. Bad input,
+ * deterministic failures (exit 3) and broken contracts are final (the run ends FAILED); a transient
+ * failure or a crash is retried (the run stays open for the next attempt).
  */
 export function judgeTrainerRun(
   run: TrainerRun,
@@ -414,6 +414,10 @@ export function judgeTrainerRun(
   }
   if (run.exitCode === TRAINER_EXIT.badInput) {
     const why = `rejected its input (exit ${TRAINER_EXIT.badInput}; not retried)`;
+    return { endAs: 'FAILED', error: new BadInputError(`trainer \`${cmd}\` ${why}:\n${tail}`) };
+  }
+  if (run.exitCode === TRAINER_EXIT.deterministic) {
+    const why = `failed deterministically (exit ${run.exitCode}; not retried: it would fail the same way)`;
     return { endAs: 'FAILED', error: new BadInputError(`trainer \`${cmd}\` ${why}:\n${tail}`) };
   }
   if (run.exitCode === TRAINER_EXIT.transient) {

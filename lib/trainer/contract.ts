@@ -1,14 +1,16 @@
 /**
  * The trainer contract (mlo.trainer/v1), TypeScript side. The full text is trainers/README.md:
  * a trainer is a command run with `--input <file>`; it prints JSON lines on stdout and exits
- * 0 on success, 2 for bad input (never retried), 75 for a transient failure (retried).
+ * 0 on success, 2 for bad input and 3 for a deterministic failure (never retried: the same input
+ * fails the same way, e.g. an ONNX export that does not reproduce the model), 75 for a transient
+ * failure (retried); any other exit is a crash (retried).
  */
 import { z } from 'zod';
 import type { DayRange } from '../core/windows';
 
 export const TRAINER_CONTRACT = 'mlo.trainer/v1';
 
-export const TRAINER_EXIT = { ok: 0, badInput: 2, transient: 75 } as const;
+export const TRAINER_EXIT = { ok: 0, badInput: 2, deterministic: 3, transient: 75 } as const;
 
 export type TrainerInput = {
   contract: typeof TRAINER_CONTRACT;

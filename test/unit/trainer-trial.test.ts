@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { judgeTrainerRun, MetricRelay } from '../../activities/training';
 import { BadInputError } from '../../lib/core/errors';
 import { FailureType } from '../../lib/core/failure-types';
-import { CancelledError } from '../../lib/core/failures';
+import { CancelledError, toActivityFailure } from '../../lib/core/failures';
 import type { TrainerResult } from '../../lib/trainer/contract';
 import type { TrainerRun } from '../../lib/trainer/process';
 
@@ -55,6 +55,39 @@ describe('judgeTrainerRun', () => {
     expect((err as Error).message).toBe(
       'trainer `python trainers/gbdt/train.py` rejected its input (exit 2; not retried):\nline 1\nline 2',
     );
+  });
+  it('exit 3 is a deterministic failure: not retried, the run ends FAILED, the stderr summary says what to change', () => {
+    const summary =
+      "mlo-trainer: deterministic failure: the ONNX export does not reproduce LightGBM's probabilities …; " +
+      'change the model spec\'s training.params (now {"rounds": 200}) or training.seed';
+    const v = judgeTrainerRun(run({ exitCode: 3, stderrTail: ['detail', summary] }), undefined, {
+      ...trial,
+      cancellation: live,
+    });
+    expect(v).toMatchObject({ endAs: 'FAILED' });
+    const err = (v as { error: unknown }).error;
+    expect(err).toBeInstanceOf(BadInputError);
+    expect((err as Error).message).toBe(
+      'trainer `python trainers/gbdt/train.py` failed deterministically (exit 3; not retried: it would fail the same way):' +
+        `\ndetail\n${summary}`,
+    );
+  });
+  it('every final verdict reaches the workflow as a non-retryable failure; transient ones stay retryable', () => {
+    const final: [TrainerRun, TrainerResult | undefined][] = [
+      [run({ exitCode: 2 }), undefined],
+      [run({ exitCode: 3 }), undefined],
+      [run(), undefined],
+      [run({ violations: ['not JSON: hello'] }), result()],
+      [run(), result(['geo_mismatch', 'amount'])],
+    ];
+    for (const [r, res] of final) {
+      const v = judgeTrainerRun(r, res, { ...trial, cancellation: live }) as { error: unknown };
+      expect(toActivityFailure(v.error)).toMatchObject({ type: FailureType.BadInput, nonRetryable: true });
+    }
+    for (const r of [run({ exitCode: 75 }), run({ exitCode: 1 }), run({ exitCode: null, signal: 'SIGKILL' })]) {
+      const v = judgeTrainerRun(r, undefined, { ...trial, cancellation: live }) as { error: unknown };
+      expect(toActivityFailure(v.error)).toMatchObject({ nonRetryable: false });
+    }
   });
   it('exit 75 and crashes are retried and leave the run open', () => {
     const transient = judgeTrainerRun(run({ exitCode: 75 }), undefined, { ...trial, cancellation: live });

@@ -2,6 +2,8 @@
 
     0   success: exactly one `result` line was printed
     2   bad input: never retried (input.json, snapshot, columns, windows, params, credentials)
+    3   deterministic failure: never retried; the same input fails the same way (e.g. an ONNX export
+        that does not reproduce the trained model)
     75  transient failure (EX_TEMPFAIL): retried (S3 unreachable, 5xx, throttling, timeouts)
     *   anything else is a crash: retried by the activity's retry policy
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_CRASH = 1
 EXIT_BAD_INPUT = 2
+EXIT_DETERMINISTIC = 3
 EXIT_TEMPFAIL = 75
 
 
@@ -42,8 +45,16 @@ class Transient(TrainerError):
     kind = "transient"
 
 
+class Deterministic(TrainerError):
+    """A failure that the same input reproduces every time (an export that does not reproduce the model,
+    a model the export cannot express). Retrying cannot help; the message says what to change."""
+
+    exit_code = EXIT_DETERMINISTIC
+    kind = "deterministic failure"
+
+
 class Crash(TrainerError):
-    """An internal check failed (e.g. the ONNX export does not reproduce the model's scores)."""
+    """An unexpected failure that a retry may not repeat."""
 
     exit_code = EXIT_CRASH
     kind = "crash"

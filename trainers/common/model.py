@@ -7,12 +7,13 @@ column 1 is the probability of the positive class.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import json
+from typing import Any, Callable
 
 import numpy as np
 
 from .data import Matrix
-from .errors import Crash
+from .errors import Deterministic
 from .metrics import auc, logloss
 from .s3 import S3
 
@@ -58,12 +59,17 @@ def final_metrics(train: Matrix, p_train: np.ndarray, valid: Matrix, p_valid: np
     }
 
 
-def convert_to_onnx(convert: Any, model: Any, tensor_type: Any, n_features: int, **options: Any) -> bytes:
+def convert_to_onnx(convert: Any, model: Any, tensor_type: Any, n_features: int,
+                    rewrite: Callable[[Any], Any] | None = None, **options: Any) -> bytes:
     """Converts a fitted model with a converter (onnxmltools, skl2onnx) to the contract's ONNX model, canonical bytes.
 
     `tensor_type` is the converter's own FloatTensorType; the one input is `features`, float32 [None, n_features].
+    `rewrite`, if given, edits the converted ModelProto in place before it is serialized.
     """
-    return canonical_bytes(convert(model, initial_types=[(INPUT_NAME, tensor_type([None, n_features]))], **options))
+    proto = convert(model, initial_types=[(INPUT_NAME, tensor_type([None, n_features]))], **options)
+    if rewrite is not None:
+        rewrite(proto)
+    return canonical_bytes(proto)
 
 
 def canonical_bytes(model: Any) -> bytes:
@@ -105,33 +111,50 @@ def onnx_scores(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
     return np.asarray(got, dtype=np.float64)[:, PROBABILITY_INDEX]
 
 
-def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: float, what: str) -> float:
-    """Checks the ONNX model's structure and that it reproduces `expected` within `tol`; raises Crash otherwise."""
+def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: float, what: str,
+               params: dict[str, Any] | None = None) -> float:
+    """Checks the ONNX model's structure and that it reproduces `expected` within `tol`; returns the largest
+    difference. Raises Deterministic otherwise: a deterministic trainer fails the same way on every retry."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
-    onnx.checker.check_model(model)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise Deterministic(f"the exported ONNX model is invalid ({e}); the trainer's converter is broken, "
+                            "fix the trainer") from None
     ins = [i.name for i in model.graph.input]
     outs = [o.name for o in model.graph.output]
     if ins != [INPUT_NAME] or PROBABILITY_OUTPUT not in outs or "label" not in outs:
-        raise Crash(f"the exported ONNX has inputs {ins} and outputs {outs}; "
-                    f"expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'")
+        raise Deterministic(f"the exported ONNX has inputs {ins} and outputs {outs}; "
+                            f"expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'; "
+                            "the trainer's converter is broken, fix the trainer")
     got = onnx_scores(onnx_bytes, X)
-    diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
-    if not np.isfinite(diff) or diff > tol:
-        worst = int(np.argmax(np.abs(got - expected)))
-        raise Crash(
+    err = np.abs(got - expected)
+    err[~np.isfinite(err)] = np.inf
+    diff = float(err.max()) if err.size else 0.0
+    if diff > tol:
+        worst = int(np.argmax(err))
+        raise Deterministic(
             f"the ONNX export does not reproduce {what} on the validation rows: max |diff| {diff:.3g} > {tol:g} "
-            f"(row {worst}: onnx {got[worst]:.9f}, model {expected[worst]:.9f}); not uploading"
+            f"(row {worst}: onnx {got[worst]:.9f}, model {expected[worst]:.9f}); not uploading. "
+            f"The same snapshot, params and seed fail the same way, so this is not retried: "
+            f"change the model spec's training.params (now {_params_text(params)}) or training.seed, "
+            "or report the trainer, input.json and snapshot as a defect of the trainer's ONNX export"
         )
     return diff
 
 
+def _params_text(params: dict[str, Any] | None) -> str:
+    return json.dumps(params, sort_keys=True, default=str) if params else "{}"
+
+
 def publish_onnx(s3: S3, inp: Any, onnx_bytes: bytes, *, valid: Matrix, p_valid: np.ndarray, tol: float, what: str,
-                 metrics: dict[str, float]) -> tuple[str, str]:
+                 metrics: dict[str, float], params: dict[str, Any] | None = None) -> tuple[str, str]:
     """Checks the ONNX model against the trainer's own validation probabilities (`what`), records the
-    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256)."""
-    metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what)
+    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256).
+    `params` (input.json's, i.e. the model spec's training.params) are named in the message when the check fails."""
+    metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what, params)
     return upload_onnx(s3, inp.output_prefix, onnx_bytes)
 
 

@@ -104,7 +104,7 @@ def main(inp: TrainerInput) -> None:
 
     onnx_bytes = export_onnx(pipe, len(inp.feature_columns))
     onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
-                                 what="scikit-learn's probabilities", metrics=metrics)
+                                 what="scikit-learn's probabilities", metrics=metrics, params=inp.params)
     emit.progress(3, STEPS, {"onnx_max_abs_diff": metrics["onnx_max_abs_diff"]}, phase="exported")
     emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f})")
     coef = clf.coef_[0]
