@@ -427,7 +427,8 @@ export class MlflowClient {
     }
   }
 
-  private async getRegisteredModel(name: string, opts: CallOptions): Promise<RegisteredModel> {
+  /** The registered model with its tags; one that does not exist is an MlflowNotFoundError. */
+  async getRegisteredModel(name: string, opts: CallOptions = {}): Promise<RegisteredModel> {
     const r = await this.get<{ registered_model?: WireRegisteredModel }>('/registered-models/get', { name }, opts);
     return fromWireRegisteredModel(r.registered_model ?? {});
   }
