@@ -278,14 +278,19 @@ describe('a champion move finishes exactly once after partial success', () => {
   it('the answer to the audit write is lost: the retry finds its record instead of writing a second', async () => {
     const model = await registeredModel(2);
     await promote(model, '1', null);
-    auditAnswerLost.add(model);
-    const r = await promote(model, '2', '1');
+    const h = await awaitingPromotion(model, '2', '1');
+    auditAnswerLost.add(model); // the next audit write is the move's
+    await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+    const r = await h.result();
 
     expect(r).toMatchObject({ outcome: 'promoted', version: '2' });
     expect(auditFaultsFired.some((k) => k.startsWith(auditPrefix(model)))).toBe(true);
     expect(await moveAttempts(model)).toEqual([2]);
     const moves = await auditedMoves(model);
     expect(moves.map((m) => m.newChampion)).toEqual(['1', '2']);
+    // The lost write did land, once, as the move's record.
+    expect(auditFaultsFired.filter((k) => k.startsWith(auditPrefix(model)))).toHaveLength(1);
+    expect((await readAudit(s3, cfg.s3.bucket, model)).filter((x) => x.action === 'champion-moved')).toHaveLength(2);
     await expectAuditAgrees(model);
   });
 
