@@ -25,6 +25,7 @@ import { FailureType } from '../../lib/core/failure-types';
 import { approveUpdate, promotionStateQuery, type DecisionResult } from '../../lib/core/definitions';
 import { promotion, rollback } from '../../workflows';
 import type { PromotionInput } from '../../workflows/promotion';
+import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { waitFor } from '../helpers/wait';
@@ -238,7 +239,16 @@ describe('a champion move finishes exactly once after partial success', () => {
     const model = await registeredModel(2);
     await promote(model, '1', null);
     faulty.arm(model, 'answer-lost-after-champion-set');
-    const r = await promote(model, '2', '1');
+    const h = await awaitingPromotion(model, '2', '1');
+    await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+    const r = await h.result();
+    const server = { address: env.address, namespace: env.namespace ?? 'default' };
+    recordHistory('promotion-approved-serialized-move', h, server);
+    recordHistory(
+      'champion-move-retried-after-lost-answer',
+      env.client.workflow.getHandle(championMoveWorkflowId(model)),
+      server,
+    );
 
     expect(r).toMatchObject({ outcome: 'promoted', version: '2' });
     expect(faulty.fired).toContainEqual({ model, fault: 'answer-lost-after-champion-set' });
@@ -324,11 +334,15 @@ describe('moves of one model are serialized', () => {
     // Each champion write now takes 4 s: unserialized, both movers would read version 2 first.
     faulty.slowChampion(model, 4_000);
 
+    const rollbackHandle = startEmergencyRollback(model);
     const [approved, rolledBack] = await Promise.all([
       failureOf(pending.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] })),
-      startEmergencyRollback(model).then((h) => failureOf(h.result())),
+      rollbackHandle.then((h) => failureOf(h.result())),
     ]);
     const promoted = await failureOf(pending.result());
+    const server = { address: env.address, namespace: env.namespace ?? 'default' };
+    recordHistory('race-promotion-against-rollback', pending, server);
+    recordHistory('race-rollback-against-promotion', await rollbackHandle, server);
 
     const outcomes = [promoted, rolledBack];
     const failed = outcomes.filter((e) => e !== undefined);
