@@ -1,4 +1,7 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { withActivityFailures } from '../lib/core/failures';
+import { FailureType } from '../lib/core/failure-types';
+import { isRetryable, MlflowError } from '../lib/registry/mlflow';
 
 /** How often a heartbeating activity reports that it is alive; well under any heartbeatTimeout. */
 const HEARTBEAT_EVERY_MS = 5_000;
@@ -17,4 +20,32 @@ export async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * The boundary of an activity that talks to the registry: heartbeating, and what it throws as its
+ * workflow must see it. Bad input is final, and so is an answer of MLflow that asking again cannot
+ * change (a version or model that does not exist, a refused parameter, a denied permission): it
+ * becomes a non-retryable MloBadInput naming the call, instead of being retried for the activity's
+ * whole time budget. Outages stay retryable.
+ */
+export function registryActivity<T>(work: () => Promise<T>): Promise<T> {
+  return heartbeating(() =>
+    withActivityFailures(async () => {
+      try {
+        return await work();
+      } catch (err) {
+        throw finalMlflowAnswer(err) ?? err;
+      }
+    }),
+  );
+}
+
+function finalMlflowAnswer(err: unknown): ApplicationFailure | undefined {
+  if (!(err instanceof MlflowError) || err.status === undefined || isRetryable(err)) return undefined;
+  return ApplicationFailure.create({
+    type: FailureType.BadInput,
+    nonRetryable: true,
+    message: `MLflow refused ${err.method} ${err.endpoint} (HTTP ${err.status}): ${err.message}`,
+  });
 }

@@ -19,7 +19,7 @@ import { FailureType } from '../lib/core/failure-types';
 import { tagsOf, type MlflowClient } from '../lib/registry/mlflow';
 import { ModelAlias, ModelTag, VersionTag } from '../lib/registry/tags';
 import type { ActivityDeps } from './deps';
-import { heartbeating } from './heartbeat';
+import { registryActivity } from './heartbeat';
 
 export type ChampionMoveInput = {
   model: string;
@@ -69,16 +69,16 @@ export function registryActivities(base: ActivityDeps) {
   const deps: RegistryDeps = { ...base, auditTrail: trail };
   return {
     async getChampion(input: { model: string }): Promise<string | null> {
-      return heartbeating(() => championVersion(deps.mlflow, input.model));
+      return registryActivity(() => championVersion(deps.mlflow, input.model));
     },
 
     async appendAuditRecord(record: Omit<AuditRecord, 'workflowRunId'>): Promise<string> {
-      return heartbeating(() => audit(deps, record));
+      return registryActivity(() => audit(deps, record));
     },
 
     /** Sets `challenger` on the candidate awaiting a decision. */
     async setChallenger(input: SetChallengerInput): Promise<void> {
-      return heartbeating(() => setChallenger(deps, input));
+      return registryActivity(() => setChallenger(deps, input));
     },
 
     /**
@@ -86,12 +86,12 @@ export function registryActivities(base: ActivityDeps) {
      * decision was made; otherwise fails for good instead of overwriting someone else's move.
      */
     async moveChampion(input: ChampionMoveInput): Promise<{ previous: string | null }> {
-      return heartbeating(() => moveChampion(deps, input));
+      return registryActivity(() => moveChampion(deps, input));
     },
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
     async dropChallenger(input: DropChallengerInput): Promise<void> {
-      return heartbeating(() => dropChallenger(deps, input));
+      return registryActivity(() => dropChallenger(deps, input));
     },
 
     /**
@@ -100,12 +100,10 @@ export function registryActivities(base: ActivityDeps) {
      * must look at the bucket), never a guess from records that may have been tampered with.
      */
     async championLineage(input: { model: string }): Promise<{ history: string[]; current: string | null }> {
-      return heartbeating(() =>
-        withActivityFailures(async () => ({
-          history: await trail.championHistory(input.model),
-          current: await championVersion(deps.mlflow, input.model),
-        })),
-      );
+      return registryActivity(async () => ({
+        history: await trail.championHistory(input.model),
+        current: await championVersion(deps.mlflow, input.model),
+      }));
     },
   };
 }

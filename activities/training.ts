@@ -30,7 +30,7 @@ import {
 } from '../lib/trainer/contract';
 import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
-import { heartbeating } from './heartbeat';
+import { registryActivity } from './heartbeat';
 import { loadDeployed } from './spec';
 import { trainerEnv } from '../lib/trainer/env';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
@@ -84,11 +84,11 @@ export function trainingActivities(deps: ActivityDeps) {
   return {
     /** The parent MLflow run of a sweep (trials are its child runs); idempotent by workflow id. */
     async startSweepRun(input: SweepRunInput): Promise<{ parentRunId: string }> {
-      return heartbeating(() => startSweepRun(deps, input));
+      return registryActivity(() => startSweepRun(deps, input));
     },
 
     async finishSweepRun(input: { parentRunId: string; best: TrialResult }): Promise<void> {
-      return heartbeating(() => finishSweepRun(deps, input));
+      return registryActivity(() => finishSweepRun(deps, input));
     },
 
     /** Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. */
@@ -101,7 +101,7 @@ export function trainingActivities(deps: ActivityDeps) {
      * finds the version by its registration tag instead of creating a second one.
      */
     async registerCandidate(input: RegisterInput): Promise<CandidateRef> {
-      return heartbeating(() => registerCandidate(deps, input));
+      return registryActivity(() => registerCandidate(deps, input));
     },
   };
 }

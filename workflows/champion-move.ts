@@ -9,6 +9,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ActivityFailure,
+  ApplicationFailure,
   ChildWorkflowFailure,
   ParentClosePolicy,
   patched,
@@ -18,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ChampionMoveInput } from '../activities/registry';
+import { FailureType } from '../lib/core/failure-types';
 import { championMoveWorkflowId } from '../lib/core/ids';
 import * as profiles from './activity-options';
 
@@ -34,6 +36,9 @@ export async function championMove(request: ChampionMoveRequest): Promise<{ prev
 
 /** Longest wait between two tries to start the move while another mover of the model holds it. */
 const MAX_WAIT_MS = 10_000;
+
+/** How long a mover waits for another: longer than any move may take (its activity's whole budget). */
+export const MAX_WAIT_FOR_OTHER_MOVE_MS = 3 * 3_600_000;
 
 /**
  * Moves `champion` through `champion/<model>`, after any move of the same model that is under
@@ -54,16 +59,30 @@ export async function moveChampionSerialized(
 }
 
 async function startWhenFree(request: ChampionMoveRequest) {
+  const workflowId = championMoveWorkflowId(request.move.model);
+  const giveUpAt = Date.now() + MAX_WAIT_FOR_OTHER_MOVE_MS;
   for (let waitMs = 500; ; waitMs = Math.min(MAX_WAIT_MS, waitMs * 2)) {
     try {
       return await startChild(championMove, {
-        workflowId: championMoveWorkflowId(request.move.model),
+        workflowId,
         args: [request],
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (Date.now() >= giveUpAt) throw otherMoveStuck(workflowId);
       await sleep(waitMs); // another move of this model is under way
     }
   }
+}
+
+function otherMoveStuck(workflowId: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: FailureType.ChampionMoveBusy,
+    nonRetryable: true,
+    message:
+      `another move of the champion has held ${workflowId} for over ${MAX_WAIT_FOR_OTHER_MOVE_MS / 3_600_000} hours, ` +
+      'longer than any move may take; nothing was changed. Look at that workflow in the Temporal UI ' +
+      '(an admin may terminate it once its alias, tags and audit record agree), then decide again.',
+  });
 }

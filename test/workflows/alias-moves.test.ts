@@ -27,6 +27,7 @@ import { promotion, rollback } from '../../workflows';
 import type { PromotionInput } from '../../workflows/promotion';
 import { recordHistory } from '../helpers/fixtures';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { waitFor } from '../helpers/wait';
 import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
@@ -99,7 +100,10 @@ workerS3.middlewareStack.add(
   { step: 'initialize', name: 'injectedAuditFault' },
 );
 
+/** The dev server, for everything but the long wait. */
 let env: TestWorkflowEnvironment;
+/** The time-skipping test server, for a mover that waits hours for another: its timers pass at once. */
+let skippingEnv: TestWorkflowEnvironment;
 let cpuQueue: string;
 let wfQueue: string;
 let workers: Worker[] = [];
@@ -108,42 +112,47 @@ let specsDir: string;
 const hashes = new Map<string, string>();
 const REVIEWERS = ['alice@example.com', 'bob@example.com', 'carol@example.com'];
 
+/** A workflow and a CPU worker (over the faulty clients) on the same queue names on each server. */
+async function startWorkers(on: TestWorkflowEnvironment): Promise<Worker[]> {
+  return Promise.all([
+    Worker.create({
+      connection: on.nativeConnection,
+      namespace: on.namespace,
+      taskQueue: wfQueue,
+      workflowBundle: await workflowBundle(),
+    }),
+    Worker.create({
+      connection: on.nativeConnection,
+      namespace: on.namespace,
+      taskQueue: cpuQueue,
+      activities: createCpuActivities({ ...buildDeps(cfg), mlflow: faulty, s3: workerS3, modelsDir: specsDir }),
+    }),
+  ]);
+}
+
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   cpuQueue = uniqueName('cpu');
   wfQueue = uniqueName('wf');
   specsDir = deployedSpecsDir();
-  env = await createTestEnv();
-  workers = await Promise.all([
-    Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
-      taskQueue: wfQueue,
-      workflowBundle: await workflowBundle(),
-    }),
-    Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
-      taskQueue: cpuQueue,
-      activities: createCpuActivities({ ...buildDeps(cfg), mlflow: faulty, s3: workerS3, modelsDir: specsDir }),
-    }),
-  ]);
+  [env, skippingEnv] = await Promise.all([createTestEnv(), createTimeSkippingEnv()]);
+  workers = (await Promise.all([startWorkers(env), startWorkers(skippingEnv)])).flat();
   running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   for (const w of workers) w.shutdown();
   await running;
-  await env?.teardown();
+  await Promise.all([env?.teardown(), skippingEnv?.teardown()]);
   s3.destroy();
   workerS3.destroy();
   if (specsDir) fs.rmSync(specsDir, { recursive: true, force: true });
 });
 
 /** A registered model with versions 1..n and its spec deployed with the workers. */
-async function registeredModel(n: number): Promise<string> {
+async function registeredModel(n: number, deadline = '1h'): Promise<string> {
   const name = `move-${randomUUID().slice(0, 8)}`;
-  hashes.set(name, deploySpec(specsDir, name, { reviewers: REVIEWERS, deadline: '1h' }).specHash);
+  hashes.set(name, deploySpec(specsDir, name, { reviewers: REVIEWERS, deadline }).specHash);
   await mlflow.createRegisteredModel(name);
   for (let i = 0; i < n; i++)
     await mlflow.createModelVersion({ name, source: `s3://${cfg.s3.bucket}/test-models/${name}/v${i + 1}` });
@@ -186,8 +195,11 @@ async function promote(model: string, candidate: string, champion: string | null
   return h.result();
 }
 
-function startEmergencyRollback(model: string): Promise<WorkflowHandle<typeof rollback>> {
-  return env.client.workflow.start(rollback, {
+function startEmergencyRollback(
+  model: string,
+  on: TestWorkflowEnvironment = env,
+): Promise<WorkflowHandle<typeof rollback>> {
+  return on.client.workflow.start(rollback, {
     taskQueue: wfQueue,
     workflowId: rollbackWorkflowId(model),
     args: [
@@ -325,6 +337,28 @@ describe('a champion move finishes exactly once after partial success', () => {
   });
 });
 
+describe('a registry answer that asking again cannot change', () => {
+  it('is final at once: a promotion of a version that does not exist fails in one attempt, naming it', async () => {
+    const model = await registeredModel(1);
+    const h = await env.client.workflow.start(promotion, {
+      taskQueue: wfQueue,
+      workflowId: promotionWorkflowId(model),
+      args: [promotionInput(model, '9', null)],
+    });
+    const err = await failureOf(h.result());
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = ((err as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+    expect(cause.type).toBe(FailureType.BadInput);
+    expect(cause.message).toMatch(
+      /^MLflow refused POST \/api\/2\.0\/mlflow\/registered-models\/alias \(HTTP 4\d\d\): /,
+    );
+    const history = await h.fetchHistory();
+    const attempts = (history.events ?? []).flatMap((e) => e.activityTaskStartedEventAttributes?.attempt ?? []);
+    expect(attempts.at(-1)).toBe(1);
+    expect(await championOf(model)).toBeUndefined();
+  });
+});
+
 describe('moves of one model are serialized', () => {
   it('a promotion and an emergency rollback at once: exactly one moves champion, the other is refused', async () => {
     const model = await registeredModel(3);
@@ -371,5 +405,35 @@ describe('moves of one model are serialized', () => {
     expect(runs).toHaveLength(4);
     const [first, second] = runs.slice(-2);
     expect(first && second && first.end <= second.start).toBe(true);
+  });
+
+  it('a mover that another holds back for longer than any move may take gives up, changing nothing', async () => {
+    const model = await registeredModel(2, '10h');
+    await promote(model, '1', null);
+    await promote(model, '2', '1');
+    // A workflow that holds champion/<model> for ten hours: a promotion started under that id,
+    // waiting for a decision until its deadline. (The test server skips time only while every
+    // workflow waits on a timer, so the holder must be one, not a workflow without a worker.)
+    const stuck = await skippingEnv.client.workflow.start(promotion, {
+      taskQueue: wfQueue,
+      workflowId: championMoveWorkflowId(model),
+      args: [promotionInput(model, '2', '1')],
+    });
+    try {
+      const h = await startEmergencyRollback(model, skippingEnv);
+      const err = await failureOf(h.result()); // the test server skips the hours of waiting
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(FailureType.ChampionMoveBusy);
+      expect(cause.message).toBe(
+        `another move of the champion has held champion/${model} for over 3 hours, longer than any move may ` +
+          'take; nothing was changed. Look at that workflow in the Temporal UI (an admin may terminate it once ' +
+          'its alias, tags and audit record agree), then decide again.',
+      );
+      expect(await championOf(model)).toBe('2');
+      expect((await auditedMoves(model)).map((m) => m.newChampion)).toEqual(['1', '2']);
+    } finally {
+      await stuck.terminate('test over');
+    }
   });
 });
