@@ -4,6 +4,7 @@ import { FailureType } from '../../lib/core/failure-types';
 import type { ActivityOptions } from '@temporalio/workflow';
 import { parseDuration } from '../../lib/core/duration';
 import * as profiles from '../../workflows/activity-options';
+import { MAX_WAIT_FOR_OTHER_MOVE_MS } from '../../workflows/champion-move';
 
 const retry = (initialInterval: string, maximumInterval: string, nonRetryable: string[]) => ({
   initialInterval,
@@ -88,6 +89,10 @@ describe('activity option profiles', () => {
       expect(ms(o?.heartbeatTimeout)).toBeLessThanOrEqual(60_000);
       expect(ms(o?.heartbeatTimeout)).toBeLessThan(ms(o?.startToCloseTimeout));
     }
+  });
+
+  it('a mover waits for another longer than any move may take, then gives up', () => {
+    expect(MAX_WAIT_FOR_OTHER_MOVE_MS).toBeGreaterThan(ms(profiles.aliasAndAudit('q').scheduleToCloseTimeout));
   });
 
   it("a training budget grows with the spec's timeout: two attempts and an outage", () => {
