@@ -1,6 +1,10 @@
 /**
  * The registry gate: the only code that moves MLflow aliases (`challenger`, `champion`), each
- * move audited in S3 and mirrored in MLflow tags.
+ * move audited in S3 and mirrored in MLflow tags. Every activity here heartbeats and is safe to
+ * retry after partial success: aliases and tags are set to the same values again, the audit
+ * record's idempotency key is the same on every attempt, and a `champion` move recognizes its
+ * own earlier work by the intent tag it writes first. Workflows move `champion` only through the
+ * serialized `championMove` workflow (workflows/champion-move.ts).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
@@ -12,9 +16,10 @@ import {
 } from '../lib/registry/audit';
 import { withActivityFailures } from '../lib/core/failures';
 import { FailureType } from '../lib/core/failure-types';
-import type { MlflowClient } from '../lib/registry/mlflow';
+import { tagsOf, type MlflowClient } from '../lib/registry/mlflow';
 import { ModelAlias, ModelTag, VersionTag } from '../lib/registry/tags';
 import type { ActivityDeps } from './deps';
+import { registryActivity } from './heartbeat';
 
 export type ChampionMoveInput = {
   model: string;
@@ -64,16 +69,16 @@ export function registryActivities(base: ActivityDeps) {
   const deps: RegistryDeps = { ...base, auditTrail: trail };
   return {
     async getChampion(input: { model: string }): Promise<string | null> {
-      return championVersion(deps.mlflow, input.model);
+      return registryActivity(() => championVersion(deps.mlflow, input.model));
     },
 
     async appendAuditRecord(record: Omit<AuditRecord, 'workflowRunId'>): Promise<string> {
-      return audit(deps, record);
+      return registryActivity(() => audit(deps, record));
     },
 
     /** Sets `challenger` on the candidate awaiting a decision. */
     async setChallenger(input: SetChallengerInput): Promise<void> {
-      return setChallenger(deps, input);
+      return registryActivity(() => setChallenger(deps, input));
     },
 
     /**
@@ -81,12 +86,12 @@ export function registryActivities(base: ActivityDeps) {
      * decision was made; otherwise fails for good instead of overwriting someone else's move.
      */
     async moveChampion(input: ChampionMoveInput): Promise<{ previous: string | null }> {
-      return moveChampion(deps, input);
+      return registryActivity(() => moveChampion(deps, input));
     },
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
     async dropChallenger(input: DropChallengerInput): Promise<void> {
-      return dropChallenger(deps, input);
+      return registryActivity(() => dropChallenger(deps, input));
     },
 
     /**
@@ -95,7 +100,7 @@ export function registryActivities(base: ActivityDeps) {
      * must look at the bucket), never a guess from records that may have been tampered with.
      */
     async championLineage(input: { model: string }): Promise<{ history: string[]; current: string | null }> {
-      return withActivityFailures(async () => ({
+      return registryActivity(async () => ({
         history: await trail.championHistory(input.model),
         current: await championVersion(deps.mlflow, input.model),
       }));
@@ -166,21 +171,39 @@ function championMoved(input: ChampionMoveInput, current: string | null): Applic
   });
 }
 
+/**
+ * Moves `champion`, safe to retry after partial success. Before the alias moves, the version is
+ * tagged with the move's intent (this activity's workflow run and activity id, the replaced
+ * champion, the time); a retry that finds `champion` already on the version and that intent on
+ * it knows the move is its own, and finishes the rest (challenger, tags, the audit record, whose
+ * idempotency key is the same on every attempt). Any other champion is someone else's move.
+ */
 async function moveChampion(deps: RegistryDeps, input: ChampionMoveInput): Promise<{ previous: string | null }> {
   const { mlflow } = deps;
+  const move = moveKey(input.workflowId);
   const current = await championVersion(mlflow, input.model);
-  if (current !== input.expectedChampion) throw championMoved(input, current);
-  const at = new Date().toISOString();
-  await mlflow.setAlias(input.model, ModelAlias.champion, input.version);
+  const intent = await readIntent(mlflow, input.model, input.version);
+  const ours = intent?.move === move ? intent : undefined;
+  let previous: string | null;
+  let at: string;
+  if (current === input.expectedChampion) {
+    previous = current;
+    at = ours?.at ?? new Date().toISOString();
+    const value: MoveIntent = { move, previous, at };
+    await mlflow.setModelVersionTag(input.model, input.version, VersionTag.championMove, JSON.stringify(value));
+    await mlflow.setAlias(input.model, ModelAlias.champion, input.version);
+  } else if (current === input.version && ours) {
+    ({ previous, at } = ours); // an earlier attempt of this move set the alias; finish its work
+  } else throw championMoved(input, current);
   await dropChallengerAlias(mlflow, input.model, input.version);
-  await tagPromotion(mlflow, input, current, at);
+  await tagPromotion(mlflow, input, previous, at);
   await audit(deps, {
     model: input.model,
     action: input.action,
     actor: input.actor,
     at,
     version: input.version,
-    previousChampion: current,
+    previousChampion: previous,
     newChampion: input.version,
     reason: input.reason,
     emergency: input.emergency,
@@ -189,7 +212,30 @@ async function moveChampion(deps: RegistryDeps, input: ChampionMoveInput): Promi
     requester: input.requester,
     decider: input.decider,
   });
-  return { previous: current };
+  return { previous };
+}
+
+/** The intent a move records on its version before moving `champion` there. */
+type MoveIntent = { move: string; previous: string | null; at: string };
+
+/** This move's identity, the same on every attempt: workflow id, run id and activity id. */
+function moveKey(workflowId: string): string {
+  const info = Context.current().info;
+  const run = info.workflowExecution;
+  return `${run?.workflowId ?? workflowId}/${run?.runId ?? ''}/${info.activityId}`;
+}
+
+async function readIntent(mlflow: MlflowClient, model: string, version: string): Promise<MoveIntent | undefined> {
+  const raw = tagsOf(await mlflow.getModelVersion(model, version))[VersionTag.championMove];
+  if (!raw) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Partial<MoveIntent>;
+    return typeof parsed.move === 'string' && typeof parsed.at === 'string'
+      ? { move: parsed.move, previous: parsed.previous ?? null, at: parsed.at }
+      : undefined;
+  } catch {
+    return undefined; // not written by a move: no move recognizes it as its own
+  }
 }
 
 /** Mirrors an alias move in MLflow tags: on the new champion, the replaced one, and the registered model. */

@@ -13,7 +13,6 @@ import { FailureType } from '../lib/core/failure-types';
 import { CancelledError, toActivityFailure } from '../lib/core/failures';
 import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
 import {
-  isRetryable,
   quoteFilterValue,
   tagFilterKey,
   tagsOf,
@@ -31,6 +30,7 @@ import {
 } from '../lib/trainer/contract';
 import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
 import type { ActivityDeps } from './deps';
+import { registryActivity } from './heartbeat';
 import { loadDeployed } from './spec';
 import { trainerEnv } from '../lib/trainer/env';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
@@ -84,11 +84,11 @@ export function trainingActivities(deps: ActivityDeps) {
   return {
     /** The parent MLflow run of a sweep (trials are its child runs); idempotent by workflow id. */
     async startSweepRun(input: SweepRunInput): Promise<{ parentRunId: string }> {
-      return startSweepRun(deps, input);
+      return registryActivity(() => startSweepRun(deps, input));
     },
 
     async finishSweepRun(input: { parentRunId: string; best: TrialResult }): Promise<void> {
-      return finishSweepRun(deps, input);
+      return registryActivity(() => finishSweepRun(deps, input));
     },
 
     /** Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. */
@@ -101,7 +101,7 @@ export function trainingActivities(deps: ActivityDeps) {
      * finds the version by its registration tag instead of creating a second one.
      */
     async registerCandidate(input: RegisterInput): Promise<CandidateRef> {
-      return registerCandidate(deps, input);
+      return registryActivity(() => registerCandidate(deps, input));
     },
   };
 }
@@ -138,12 +138,14 @@ async function findRun(
 
 // ---- sweeps -------------------------------------------------------------------------------
 
-async function startSweepRun({ mlflow }: ActivityDeps, input: SweepRunInput): Promise<{ parentRunId: string }> {
+async function startSweepRun(deps: ActivityDeps, input: SweepRunInput): Promise<{ parentRunId: string }> {
+  const { mlflow } = deps;
   const exp = await mlflow.getOrCreateExperiment(experimentName(input.model));
   const sweepKey = `${input.workflowId}/${workflowRunId()}`;
   const existing = await findRun(mlflow, exp.experimentId, RunTag.sweepKey, sweepKey);
   if (existing) return { parentRunId: existing.info.runId };
-  const run = await mlflow.createRun({
+  // One HTTP attempt: a create whose answer was lost is found by the next activity attempt.
+  const run = await deps.mlflowOnce.createRun({
     experimentId: exp.experimentId,
     runName: `${input.model}-sweep`,
     tags: {
@@ -507,44 +509,55 @@ function versionTags(deps: ActivityDeps, input: RegisterInput, regKey: string): 
   };
 }
 
+/**
+ * Registers the trial once per workflow run, however many attempts run, even two at once: the
+ * version carries the run's registration key (a tag set in the create call itself), so an attempt
+ * first looks for it, and creates only when none exists, with one HTTP attempt (a create whose
+ * answer was lost is found by the next activity attempt, never sent twice). Two overlapping
+ * attempts that both created keep the lowest version and delete the other. Any failure fails the
+ * attempt; Temporal retries it within the registry profile's time budget.
+ */
 async function registerCandidate(deps: ActivityDeps, input: RegisterInput): Promise<CandidateRef> {
   const { mlflow } = deps;
-  const ctx = Context.current();
   const name = input.model;
   const regKey = `${input.workflowId}/${workflowRunId()}`;
   await mlflow.createRegisteredModel(name, {
     description: input.spec.description,
     tags: { [ModelTag.owner]: input.spec.owner },
   });
+  let version = (await registeredVersions(mlflow, name, regKey))[0];
+  if (!version) {
+    const run = await mlflow.getRun(input.trial.runId);
+    await deps.mlflowOnce.createModelVersion({
+      name,
+      source: `${run.info.artifactUri}/model`,
+      runId: input.trial.runId,
+      tags: versionTags(deps, input, regKey),
+      description: `trained by ${input.workflowId}`,
+    });
+    version = await keepOneVersion(mlflow, name, regKey);
+  }
+  await mlflow.waitForModelVersionReady(name, version, { signal: Context.current().cancellationSignal });
+  await mlflow.setRunTag(input.trial.runId, RunTag.modelVersion, version);
+  return { runId: input.trial.runId, version, onnxUri: input.trial.onnxUri };
+}
+
+/** The versions registered under this key, lowest first. */
+async function registeredVersions(mlflow: MlflowClient, name: string, regKey: string): Promise<string[]> {
   const filter =
     `name = ${quoteFilterValue(name)} and ` +
     `${tagFilterKey(VersionTag.registrationKey)} = ${quoteFilterValue(regKey)}`;
-  const run = await mlflow.getRun(input.trial.runId);
-  const tags = versionTags(deps, input, regKey);
-  const candidate = (version: string): CandidateRef => ({
-    runId: input.trial.runId,
-    version,
-    onnxUri: input.trial.onnxUri,
-  });
-  // Search before every create attempt: a create whose response was lost must not be repeated.
-  for (let attempt = 0; ; attempt++) {
-    const found = (await mlflow.searchModelVersions({ filter, maxResults: 5 })).items[0];
-    if (found) return candidate(found.version);
-    try {
-      const mv = await deps.mlflowOnce.createModelVersion({
-        name,
-        source: `${run.info.artifactUri}/model`,
-        runId: input.trial.runId,
-        tags,
-        description: `trained by ${input.workflowId}`,
-      });
-      await mlflow.waitForModelVersionReady(name, mv.version, { signal: ctx.cancellationSignal });
-      await mlflow.setRunTag(input.trial.runId, RunTag.modelVersion, mv.version);
-      return candidate(mv.version);
-    } catch (err) {
-      if (!isRetryable(err) || attempt >= 10) throw err;
-      ctx.heartbeat({ attempt });
-      await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
-    }
+  const found = (await mlflow.searchModelVersions({ filter, maxResults: 50 })).items.map((v) => v.version);
+  return found.sort((a, b) => Number(a) - Number(b));
+}
+
+/** Keeps the lowest version registered under the key (an overlapping attempt may have made another). */
+async function keepOneVersion(mlflow: MlflowClient, name: string, regKey: string): Promise<string> {
+  const [keep, ...extra] = await registeredVersions(mlflow, name, regKey);
+  if (!keep) throw new Error(`MLflow created a version of ${name} but finds none tagged ${regKey}; retrying`);
+  for (const v of extra) {
+    log.warn('an overlapping registration attempt created a second version; deleting it', { name, version: v, keep });
+    await mlflow.deleteModelVersion(name, v);
   }
+  return keep;
 }

@@ -2,3 +2,4 @@ export { trainAndPromote } from './trainAndPromote';
 export { featureBackfill } from './featureBackfill';
 export { promotion } from './promotion';
 export { rollback } from './rollback';
+export { championMove } from './champion-move';

@@ -1,12 +1,14 @@
 /**
  * promotion: the gate to production for one candidate. Sets `challenger`, shows the evidence
  * in the Temporal UI, waits (for days, at no cost) for a reviewer's decision, then moves the
- * registry through the compare-and-set activity. At most one runs per model: its workflow id
+ * registry through the compare-and-set activity, in the serialized `champion/<model>` child
+ * workflow (champion-move.ts). At most one runs per model: its workflow id
  * is `promotion/<model>`. Every decision, refusal and alias move is audited, naming the
  * verified identities of requester and decider. Reviewers and deadline come from the model
  * spec deployed with the workers (loaded here, not taken from the parent), never from the input.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   proxyActivities,
   setCurrentDetails,
@@ -26,6 +28,7 @@ import {
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
 import { auditedCancellation, CANCELLED_REASON } from './cancellation';
+import { moveChampionSerialized } from './champion-move';
 import { DecisionGate, refusalAudit, type Decision } from './decision-gate';
 import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
 import { requesterIdentity } from './identity';
@@ -181,25 +184,28 @@ async function promote(p: Promotion, d: Decision): Promise<DecisionResult> {
   const { input, acts, state } = p;
   setStatus(state, 'moving-registry');
   try {
-    await acts.moveChampion({
+    const move = {
       model: input.model,
       version: input.candidateVersion,
       expectedChampion: input.championAtEvaluation,
       actor: d.reviewer,
-      action: 'champion-moved',
+      action: 'champion-moved' as const,
       reason: d.comment,
       evidence: input.evidence,
       workflowId: p.workflowId,
       requester: p.requester,
       ...(d.identity ? { decider: d.identity } : {}),
-    });
+    };
+    await moveChampionSerialized(acts, { move, cpuQueue: input.cpuQueue });
   } catch (err) {
     setStatus(state, 'failed');
     await acts.dropChallenger({
       model: input.model,
       version: input.candidateVersion,
       actor: 'mlo',
-      reason: 'approved, but the champion moved since evaluation; nothing was promoted',
+      reason: isChampionMoved(err)
+        ? 'approved, but the champion moved since evaluation; nothing was promoted'
+        : `approved, but the registry could not be updated: ${(err as Error).message}`,
       action: 'rejected',
       workflowId: p.workflowId,
       requester: p.requester,
@@ -217,6 +223,15 @@ async function promote(p: Promotion, d: Decision): Promise<DecisionResult> {
     decidedBy: d.reviewer,
     message: `${input.model} version ${input.candidateVersion} is now champion (approved by ${d.reviewer})`,
   };
+}
+
+/** The move failed because `champion` was no longer where the decision found it. */
+function isChampionMoved(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === FailureType.ChampionMoved
+  );
 }
 
 /** Rejected or expired: `challenger` goes, `champion` stays. */

@@ -25,6 +25,7 @@ import {
 import { SA } from '../lib/core/search-attributes';
 import * as profiles from './activity-options';
 import { auditedCancellation, CANCELLED_REASON } from './cancellation';
+import { moveChampionSerialized } from './champion-move';
 import { DecisionGate, refusalAudit, type Decision, type DecisionRules } from './decision-gate';
 import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
 import { requesterIdentity } from './identity';
@@ -209,21 +210,25 @@ async function recordRequest({ input, acts, workflowId, current, target, request
   ]);
 }
 
-/** Moves `champion` back to the target, if it still is on the version being rolled back. */
+/**
+ * Moves `champion` back to the target, if it still is on the version being rolled back, through
+ * the serialized `champion/<model>` child workflow (champion-move.ts).
+ */
 async function moveBack(r: Rollback, actor: string, comment?: string, d?: Decision): Promise<DecisionResult> {
   const { input, current, target } = r;
-  await r.acts.moveChampion({
+  const move = {
     model: input.model,
     version: target,
     expectedChampion: current,
     actor,
-    action: 'rollback',
+    action: 'rollback' as const,
     reason: comment ? `${input.reason} (${comment})` : input.reason,
     emergency: input.emergency,
     workflowId: r.workflowId,
     requester: r.requester,
     ...(d?.identity ? { decider: d.identity } : {}),
-  });
+  };
+  await moveChampionSerialized(r.acts, { move, cpuQueue: input.cpuQueue });
   upsertSearchAttributes([{ key: SA.stage, value: 'rolled-back' }]);
   setCurrentDetails(`## Rolled back: ${input.model} champion is version ${target} (was ${current})`);
   return {

@@ -10,6 +10,11 @@ export const FailureType = {
   StageFailed: 'MloStageFailed',
   /** `champion` no longer points where the promotion or rollback expected it: someone else moved it. */
   ChampionMoved: 'MloChampionMoved',
+  /**
+   * Another move of the model's `champion` held `champion/<model>` for longer than any move may
+   * take: a person must look at that workflow. Non-retryable.
+   */
+  ChampionMoveBusy: 'MloChampionMoveBusy',
   /** Another promotion of the model is running and the spec says `when_busy: refuse`. */
   PromotionBusy: 'MloPromotionBusy',
   /** The trainer exited with its "try again" code (75): retried. */

@@ -9,6 +9,7 @@
  *   <run id>/features                               the run's feature backfill (child)
  *   promotion/<model>                               the model's promotion (one at a time: the id is the lock)
  *   rollback/<model>                                the model's rollback (one at a time)
+ *   champion/<model>                                a move of the model's `champion` alias (child of either; one at a time)
  *   backfill/<model>/<from>..<to>                   a standalone feature backfill
  *   mlo-retrain/<model>                             the model's retraining schedule (a schedule id)
  */
@@ -32,6 +33,7 @@ export type WorkflowKindName = (typeof WorkflowKind)[keyof typeof WorkflowKind];
 const FEATURES_SUFFIX = '/features';
 const SCHEDULED = 'scheduled';
 export const RETRAIN_SCHEDULE_PREFIX = 'mlo-retrain/';
+export const CHAMPION_MOVE_PREFIX = 'champion/';
 
 /** A manual run of `trainAndPromote`: one per model and window, so a second request attaches to it. */
 export function runWorkflowId(model: string, asOf: string, trainFrom?: string): string {
@@ -56,6 +58,11 @@ export function promotionWorkflowId(model: string): string {
 /** The id of a model's rollback workflow: at most one runs per model at a time. */
 export function rollbackWorkflowId(model: string): string {
   return `${WorkflowKind.rollback}/${model}`;
+}
+
+/** The id of the child workflow that moves a model's `champion`: the id serializes every move of the model. */
+export function championMoveWorkflowId(model: string): string {
+  return `${CHAMPION_MOVE_PREFIX}${model}`;
 }
 
 /** A standalone feature backfill over `[from, to)`. */

@@ -71,6 +71,12 @@ export const VersionTag = {
   previousChampion: 'mlo.previous_champion',
   replacedBy: 'mlo.replaced_by',
   emergency: 'mlo.emergency',
+  /**
+   * The intent of the `champion` move to this version, written before the alias moves (JSON
+   * `{"move":"<workflow id>/<run id>/<activity id>","previous":"<version>"|null,"at":"<ISO>"}`):
+   * a retried move that finds `champion` already here recognizes its own work by it.
+   */
+  championMove: 'mlo.champion_move',
 } as const;
 
 /** Tags on registered models. */

@@ -19,6 +19,9 @@ import {
 import { invalidInput } from '../../lib/registry/mlflow/errors';
 import { artifactProxyPath, chunkBatch } from '../../lib/registry/mlflow/wire';
 import { EXIT_CODES } from '../../lib/core/errors';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ACTIVITY_MLFLOW_RETRY, activityCancellation, buildDeps } from '../../activities/build-deps';
 import { loadConfig } from '../../lib/infra/config';
 
 const BASE = 'http://mlflow.test:5050';
@@ -454,6 +457,36 @@ describe('MlflowClient aborts', () => {
     ac.abort();
     await expect(client(fn).getRun('r1', { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
     expect(fn).not.toHaveBeenCalled();
+  });
+});
+
+describe("MlflowClient inside an activity: the activity's cancellation", () => {
+  it('an ambient signal aborts a call in flight and its retries, without a signal of the call', async () => {
+    const { fn } = fakeFetch((req) => hang(req.init));
+    const ac = new AbortController();
+    const reason = new Error('activity cancelled');
+    const c = client(fn, { ambientSignal: () => ac.signal });
+    setTimeout(() => ac.abort(reason), 20);
+    await expect(c.getRun('r1')).rejects.toBe(reason);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it("the workers' client stops when its activity is cancelled, and tries only briefly", async () => {
+    const deps = buildDeps(loadConfig());
+    expect(deps.mlflow.retry).toEqual(ACTIVITY_MLFLOW_RETRY);
+    // Three attempts within a few seconds of backoff: longer outages are Temporal's to retry.
+    const { attempts, baseDelayMs, maxDelayMs } = ACTIVITY_MLFLOW_RETRY;
+    const backoff = Array.from({ length: attempts - 1 }, (_, i) => Math.min(maxDelayMs, baseDelayMs * 2 ** i));
+    expect(backoff.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(5_000);
+    expect(activityCancellation()).toBeUndefined(); // outside an activity
+
+    const { fn } = fakeFetch((req) => hang(req.init));
+    const c = client(fn, { ambientSignal: activityCancellation });
+    const env = new MockActivityEnvironment();
+    setTimeout(() => env.cancel(), 20);
+    const err = await env.run(() => c.getRun('r1')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledFailure);
+    expect(fn).toHaveBeenCalledTimes(1);
   });
 });
 

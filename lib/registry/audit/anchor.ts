@@ -44,9 +44,7 @@ export class MlflowAuditAnchor implements AuditAnchor {
   async read(model: string): Promise<AnchorState> {
     let rm: RegisteredModel;
     try {
-      // MlflowClient keeps getRegisteredModel private; going through it keeps the client's
-      // retries, timeouts, headers and error mapping for this read.
-      rm = await this.mlflow['getRegisteredModel'](model, {});
+      rm = await this.mlflow.getRegisteredModel(model);
     } catch (err) {
       if (isNotFound(err)) return { kind: 'no-model' };
       throw err;

@@ -40,7 +40,9 @@ export type AuditRecord = {
   reason?: string;
   emergency?: boolean;
   evidence?: Record<string, string>;
+  /** The promotion or rollback the event belongs to. */
   workflowId: string;
+  /** The run that wrote the record: for a move of `champion`, the run of its `champion/<model>` child. */
   workflowRunId?: string;
   /** The verified identity that asked for the change (a promotion's or a rollback's requester). */
   requester?: AuditRequester;

@@ -109,6 +109,7 @@ export class MlflowClient {
   readonly username: string | undefined;
   private readonly headers: Record<string, string>;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private readonly ambientSignal: (() => AbortSignal | undefined) | undefined;
 
   constructor(opts: MlflowClientOptions) {
     this.trackingUri = normalizeTrackingUri(opts.trackingUri);
@@ -125,6 +126,7 @@ export class MlflowClient {
       ...opts.headers,
     };
     this.onRetry = opts.onRetry;
+    this.ambientSignal = opts.ambientSignal;
   }
 
   /**
@@ -425,7 +427,8 @@ export class MlflowClient {
     }
   }
 
-  private async getRegisteredModel(name: string, opts: CallOptions): Promise<RegisteredModel> {
+  /** The registered model with its tags; one that does not exist is an MlflowNotFoundError. */
+  async getRegisteredModel(name: string, opts: CallOptions = {}): Promise<RegisteredModel> {
     const r = await this.get<{ registered_model?: WireRegisteredModel }>('/registered-models/get', { name }, opts);
     return fromWireRegisteredModel(r.registered_model ?? {});
   }
@@ -505,6 +508,15 @@ export class MlflowClient {
       this.get<{ model_version?: WireModelVersion }>('/model-versions/get', { name, version: String(version) }, opts),
     );
     return fromWireModelVersion(r.model_version ?? {});
+  }
+
+  /** Deletes one model version; one already gone is no error. */
+  async deleteModelVersion(name: string, version: string | number, opts: CallOptions = {}): Promise<void> {
+    try {
+      await this.call('DELETE', '/model-versions/delete', { name, version: String(version) }, opts);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   /**
@@ -637,6 +649,7 @@ export class MlflowClient {
     read: (res: Response, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const url = this.buildUrl(spec);
+    signal = anySignal(signal, this.ambientSignal?.());
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw abortReason(signal);
       const outcome = await this.attempt(url, spec, signal, read);
@@ -861,6 +874,11 @@ function classifyArtifactError(
   if (status === 500 && /\(404\)|\bNot Found\b|NoSuchKey|No such file|does not exist/i.test(message))
     return 'not_found';
   return undefined;
+}
+
+/** Either signal, or none. */
+function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  return a && b ? AbortSignal.any([a, b]) : (a ?? b);
 }
 
 /** The signal's reason (typed as Error for reject(); it is whatever the aborter passed). */

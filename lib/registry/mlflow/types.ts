@@ -124,6 +124,12 @@ export type MlflowClientOptions = {
   credentials?: MlflowCredentials | null;
   /** Called before each retry sleep (logging, heartbeats). */
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * The signal of whatever the call runs in (e.g. the current Temporal activity's cancellation),
+   * read at each call and honoured with the call's own `signal`: a cancelled activity stops its
+   * MLflow calls and their retry sleeps at once.
+   */
+  ambientSignal?: () => AbortSignal | undefined;
 };
 
 /** The tags of a run, experiment, registered model or model version as a map; a later key wins. */

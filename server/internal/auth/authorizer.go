@@ -20,9 +20,13 @@ const (
 	TypeTrainAndPromote = "trainAndPromote"
 	TypePromotion       = "promotion"
 	TypeRollback        = "rollback"
+	// TypeChampionMove moves a model's champion alias; promotions and rollbacks start it as a
+	// child under champion/<model>, so that the moves of one model run one at a time.
+	TypeChampionMove = "championMove"
 
 	PrefixPromotion = "promotion/"
 	PrefixRollback  = "rollback/"
+	PrefixChampion  = "champion/"
 )
 
 var (
@@ -197,7 +201,7 @@ func (a *Authorizer) check(ctx context.Context, id *Identity, target *authorizat
 		if a.isOrchestrator(id) {
 			return ""
 		}
-		return deny("protected workflows", "%s on %s is not allowed to %s; promotion and rollback workflows accept only reviewers' decisions, and admins' terminate/reset/cancel/delete", method, wid, id.Name())
+		return deny("protected workflows", "%s on %s is not allowed to %s; promotion and rollback workflows accept only reviewers' decisions, champion moves none, and all of them admins' terminate/reset/cancel/delete", method, wid, id.Name())
 	}
 	return a.needWriter(id)
 }
@@ -245,7 +249,13 @@ func (a *Authorizer) isOrchestrator(id *Identity) bool {
 }
 
 func isProtected(wid string) bool {
-	return strings.HasPrefix(wid, PrefixPromotion) || strings.HasPrefix(wid, PrefixRollback)
+	return strings.HasPrefix(wid, PrefixPromotion) || strings.HasPrefix(wid, PrefixRollback) ||
+		strings.HasPrefix(wid, PrefixChampion)
+}
+
+// isProtectedType: the workflow types only the orchestrator starts (and no schedule does).
+func isProtectedType(wfType string) bool {
+	return wfType == TypePromotion || wfType == TypeRollback || wfType == TypeChampionMove
 }
 
 // modelOf returns the model a promotion/rollback workflow id is for: the segment after
@@ -281,7 +291,7 @@ func targetWorkflowID(req any) string {
 // checkStart applies the start rules: who may start promotion and rollback workflows, and
 // that a run is requested by whoever starts it.
 func (a *Authorizer) checkStart(id *Identity, method, wfType, wid string, input *commonpb.Payloads) string {
-	protected := isProtected(wid) || wfType == TypePromotion || wfType == TypeRollback
+	protected := isProtected(wid) || isProtectedType(wfType)
 	if protected {
 		if a.isOrchestrator(id) {
 			return ""
@@ -320,6 +330,9 @@ func (a *Authorizer) checkStart(id *Identity, method, wfType, wid string, input 
 }
 
 func kindOf(wfType, wid string) string {
+	if wfType == TypeChampionMove || strings.HasPrefix(wid, PrefixChampion) {
+		return "champion-move"
+	}
 	if wfType == TypeRollback || strings.HasPrefix(wid, PrefixRollback) {
 		return "rollback"
 	}
@@ -388,9 +401,12 @@ func (a *Authorizer) checkDecision(ctx context.Context, id *Identity, namespace,
 	if !isProtected(wid) {
 		return a.needWriter(id)
 	}
-	if !decisionName[name] {
+	if !decisionName[name] || strings.HasPrefix(wid, PrefixChampion) {
 		if a.isOrchestrator(id) {
 			return ""
+		}
+		if strings.HasPrefix(wid, PrefixChampion) {
+			return deny("decisions", "%s moves the champion alias and accepts no decisions; %s %q from %s is refused (decide on promotion/… or rollback/…)", wid, kind, name, id.Name())
 		}
 		return deny("decisions", "%s accepts only the approve/reject updates and approveSignal/rejectSignal signals of reviewers; %s %q from %s is refused", wid, kind, name, id.Name())
 	}
@@ -431,7 +447,7 @@ func (a *Authorizer) checkSchedule(id *Identity, s *schedulepb.Schedule) string 
 		return ""
 	}
 	wfType, wid := sw.GetWorkflowType().GetName(), sw.GetWorkflowId()
-	if isProtected(wid) || wfType == TypePromotion || wfType == TypeRollback {
+	if isProtected(wid) || isProtectedType(wfType) {
 		return deny("schedules", "a schedule may not start %s workflows (type %q, id %q)", kindOf(wfType, wid), wfType, wid)
 	}
 	obj, err := firstArg(sw.GetInput())

@@ -305,6 +305,44 @@ func TestRuleWhoStartsWhat(t *testing.T) {
 	expect(t, a, bob, "SignalWithStartWorkflowExecution", sws, "mlo: who starts what:")
 }
 
+// champion/<model> moves the champion alias: only the orchestrator starts it (as the child of a
+// promotion or rollback), no schedule does, it takes no decisions, and only admins end it.
+func TestRuleChampionMove(t *testing.T) {
+	a := newAuthorizer()
+	const wid = "champion/fraud-detector"
+	in := map[string]any{"move": map[string]any{"model": "fraud-detector", "version": "3", "expectedChampion": "2"}, "cpuQueue": "mlo-cpu"}
+	expect(t, a, erin, "StartWorkflowExecution", start(t, "championMove", wid, in),
+		"mlo: who starts what: only mlo-orchestrator starts champion-move workflows (type \"championMove\", id \"champion/fraud-detector\"); erin@example.com may not")
+	expect(t, a, olivia, "StartWorkflowExecution", start(t, "championMove", wid, in), "mlo: who starts what:")
+	expect(t, a, alice, "StartWorkflowExecution", start(t, "championMove", wid, in), "mlo: who starts what:")
+	expect(t, a, sched, "StartWorkflowExecution", start(t, "championMove", wid, in), "mlo: who starts what:")
+	// The type under another id, another type (even a reviewer's rollback) under the id.
+	expect(t, a, erin, "StartWorkflowExecution", start(t, "championMove", "my-move", in), "mlo: who starts what:")
+	rb := map[string]any{"model": "fraud-detector", "requestedBy": "alice@example.com", "reason": "bad", "emergency": false}
+	expect(t, a, alice, "StartWorkflowExecution", start(t, "rollback", wid, rb), "mlo: who starts what:")
+	expect(t, a, erin, "StartWorkflowExecution", start(t, "trainAndPromote", wid, in), "mlo: who starts what:")
+	expect(t, a, orch, "StartWorkflowExecution", start(t, "championMove", wid, in), "")
+	sws := &workflowservice.SignalWithStartWorkflowExecutionRequest{Namespace: "default", WorkflowId: wid,
+		WorkflowType: &commonpb.WorkflowType{Name: "championMove"}, Input: payloads(t, in), SignalName: "approveSignal"}
+	expect(t, a, bob, "SignalWithStartWorkflowExecution", sws, "mlo: who starts what:")
+	// No decisions, not even a reviewer's.
+	expect(t, a, bob, "UpdateWorkflowExecution", update(t, wid, "approve", map[string]any{"reviewer": "bob@example.com"}),
+		"mlo: decisions: champion/fraud-detector moves the champion alias and accepts no decisions; update \"approve\" from bob@example.com is refused")
+	expect(t, a, bob, "SignalWorkflowExecution", signal(t, wid, "approveSignal", map[string]any{"reviewer": "bob@example.com"}), "mlo: decisions:")
+	// Ending it: admins only; other writes: the orchestrator.
+	term := &workflowservice.TerminateWorkflowExecutionRequest{Namespace: "default", WorkflowExecution: exec(wid)}
+	expect(t, a, erin, "TerminateWorkflowExecution", term, "mlo: admins only: TerminateWorkflowExecution on champion/fraud-detector needs group mlo-admins")
+	expect(t, a, olivia, "TerminateWorkflowExecution", term, "")
+	// Schedules never start it.
+	sch := &schedulepb.Schedule{Action: &schedulepb.ScheduleAction{Action: &schedulepb.ScheduleAction_StartWorkflow{
+		StartWorkflow: &workflowpb.NewWorkflowExecutionInfo{WorkflowId: "x", WorkflowType: &commonpb.WorkflowType{Name: "championMove"}, Input: payloads(t, in)},
+	}}}
+	expect(t, a, orch, "CreateSchedule", &workflowservice.CreateScheduleRequest{Namespace: "default", ScheduleId: "x", Schedule: sch},
+		"mlo: schedules: a schedule may not start champion-move workflows")
+	// Reads stay open.
+	expect(t, a, mallory, "DescribeWorkflowExecution", &workflowservice.DescribeWorkflowExecutionRequest{Namespace: "default", Execution: exec(wid)}, "")
+}
+
 func TestRuleRollbackStart(t *testing.T) {
 	a := newAuthorizer()
 	rb := func(by string, emergency bool, reviewers ...string) map[string]any {
