@@ -193,8 +193,7 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
   const state: TrialHeartbeat = { runId: trial, host: os.hostname() };
   if (previous?.result) {
     // The trainer of an earlier attempt exited 0; only the steps after it are left.
-    ctx.heartbeat({ ...state, result: previous.result });
-    return finishTrial(deps, input, state.runId, previous.result);
+    return finishBeating(deps, input, { ...state, result: previous.result });
   }
   await clearLeftovers(previous);
   state.checkpoint = (await resumePoint(deps, input)) ?? undefined;
@@ -212,8 +211,32 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
     throw toActivityFailure(verdict.error);
   }
   // Saved before MLflow and S3 are touched again: if they fail, the retry starts from here.
-  ctx.heartbeat({ ...state, result: verdict.result });
-  return finishTrial(deps, input, state.runId, verdict.result);
+  return finishBeating(deps, input, { ...state, result: verdict.result });
+}
+
+/** Finishes the trial from the trainer's result, heartbeating it all along (uploads can take minutes). */
+async function finishBeating(
+  deps: ActivityDeps,
+  input: TrialInput,
+  state: TrialHeartbeat & { result: TrainerResult },
+): Promise<TrialResult> {
+  return whileBeating(state, () => finishTrial(deps, input, state.runId, state.result));
+}
+
+/** Runs `fn`, heartbeating `details` now and then well inside the heartbeat timeout, so only a dead worker misses it. */
+async function whileBeating<T>(details: TrialHeartbeat, fn: () => Promise<T>, onBeat?: () => void): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat(details);
+  const beatMs = Math.min(10_000, Math.max(1000, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 4));
+  const beat = setInterval(() => {
+    ctx.heartbeat(details);
+    onBeat?.();
+  }, beatMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 /** The trial's MLflow run id, or the trial's result when an earlier attempt finished it. */
@@ -462,31 +485,27 @@ async function superviseTrainer(
   const ctx = Context.current();
   const heartbeat = () => ctx.heartbeat(state);
   let result: TrainerResult | undefined;
-  const beatMs = Math.min(10_000, Math.max(1000, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 4));
-  const beat = setInterval(() => {
-    heartbeat();
-    void relay.flush();
-  }, beatMs);
-  try {
-    const run = await runTrainerProcess({
-      command: input.spec.training.trainer.command,
-      inputFile: proc.inputFile,
-      signal: ctx.cancellationSignal,
-      onPid: (pid) => {
-        state.trainerPid = pid;
-        state.trainer = identify(pid);
-        proc.recordTrainer(state.trainer);
-        heartbeat();
-      },
-      env: proc.env,
-      onLine: (line) => {
-        result = onTrainerLine(line, state, relay, heartbeat) ?? result;
-      },
-    });
-    return { run, result };
-  } finally {
-    clearInterval(beat);
-  }
+  const run = await whileBeating(
+    state,
+    () =>
+      runTrainerProcess({
+        command: input.spec.training.trainer.command,
+        inputFile: proc.inputFile,
+        signal: ctx.cancellationSignal,
+        onPid: (pid) => {
+          state.trainerPid = pid;
+          state.trainer = identify(pid);
+          proc.recordTrainer(state.trainer);
+          heartbeat();
+        },
+        env: proc.env,
+        onLine: (line) => {
+          result = onTrainerLine(line, state, relay, heartbeat) ?? result;
+        },
+      }),
+    () => void relay.flush(),
+  );
+  return { run, result };
 }
 
 type TrainerVerdict =
