@@ -200,18 +200,19 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
   if (state.checkpoint) await noteResume(deps.mlflow, state.runId, state.checkpoint);
   ctx.heartbeat(state);
 
-  const { run, result } = await runTrainer(deps, input, state);
+  const { run, result, relay } = await runTrainer(deps, input, state);
   const verdict = judgeTrainerRun(run, result, {
     command: input.spec.training.trainer.command,
     featureColumns: input.featureColumns,
     cancellation: ctx.cancellationSignal,
   });
   if ('error' in verdict) {
+    await relay.flush();
     if (verdict.endAs) await deps.mlflow.endRun(state.runId, verdict.endAs).catch(() => undefined);
     throw toActivityFailure(verdict.error);
   }
   // Saved before MLflow and S3 are touched again: if they fail, the retry starts from here.
-  return finishBeating(deps, input, { ...state, result: verdict.result });
+  return finishBeating(deps, input, { ...state, result: verdict.result }, relay);
 }
 
 /** Finishes the trial from the trainer's result, heartbeating it all along (uploads can take minutes). */
@@ -219,8 +220,12 @@ async function finishBeating(
   deps: ActivityDeps,
   input: TrialInput,
   state: TrialHeartbeat & { result: TrainerResult },
+  relay?: MetricRelay,
 ): Promise<TrialResult> {
-  return whileBeating(state, () => finishTrial(deps, input, state.runId, state.result));
+  return whileBeating(state, async () => {
+    await relay?.flush();
+    return finishTrial(deps, input, state.runId, state.result);
+  });
 }
 
 /** Runs `fn`, heartbeating `details` now and then well inside the heartbeat timeout, so only a dead worker misses it. */
@@ -451,8 +456,9 @@ async function runTrainer(
   deps: ActivityDeps,
   input: TrialInput,
   state: TrialHeartbeat,
-): Promise<{ run: TrainerRun; result: TrainerResult | undefined }> {
-  const relay = new MetricRelay(deps.mlflow, state.runId, await loggedSteps(deps.mlflow, state.runId));
+): Promise<{ run: TrainerRun; result: TrainerResult | undefined; relay: MetricRelay }> {
+  // One attempt per batch: metrics are best effort, and a batch MLflow does not take must not hold the trial.
+  const relay = new MetricRelay(deps.mlflowOnce, state.runId, await loggedSteps(deps.mlflow, state.runId));
   const device = deps.devices.acquire();
   try {
     const scratch = await makeScratchDir();
@@ -460,17 +466,17 @@ async function runTrainer(
       const inputFile = path.join(scratch.dir, 'input.json');
       const body = trainerInput(deps.config.s3.bucket, input, state, device);
       await fs.writeFile(inputFile, JSON.stringify(body, null, 2));
-      return await superviseTrainer(deps, input, state, relay, {
+      const done = await superviseTrainer(deps, input, state, relay, {
         inputFile,
         env: trialEnv(deps.config, state.runId, device, scratch.tmp),
         recordTrainer: (id) => void scratch.recordTrainer(id).catch(() => undefined),
       });
+      return { ...done, relay };
     } finally {
       await scratch.remove();
     }
   } finally {
     deps.devices.release(device);
-    await relay.flush();
   }
 }
 

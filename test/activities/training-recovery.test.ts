@@ -4,6 +4,7 @@
  * and writes under its own prefix; a trainer that already exited 0 is never run again; a failure
  * before the trainer starts does not keep the worker's GPU slot.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { createS3Client, putObject } from '../../lib/infra/s3';
 import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
 import { RunTag } from '../../lib/registry/tags';
 import type { ModelSpec } from '../../lib/spec/model-spec';
+import { identify } from '../../lib/trainer/process-identity';
 import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
 import { deleteUnder } from '../helpers/s3';
 import { uniqueName } from '../helpers/temporal';
@@ -154,6 +156,24 @@ describe('a retried trial', () => {
     expect(report.checkpointPrefix).toBe(
       `s3://${cfg.s3.bucket}/checkpoints/${spec.name}/${wf}/${RUN_ID}/trial-0/attempt-2/`,
     );
+  });
+
+  it('first kills the trainer group the heartbeat names when it still runs on this host', async () => {
+    const { spec, specHash } = deployReporter();
+    const input = trialInput(spec, specHash, uniqueName('recovery'));
+    await failureOf(attemptOf(input, 1));
+    // A trainer that outlived its worker (it ignores the stdin lease), with a child of its own.
+    const script =
+      "require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });" +
+      'setInterval(() => {}, 1000);';
+    const leftover = spawn(process.execPath, ['-e', script], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    const trainer = identify(leftover.pid!)!;
+    const gone = new Promise((r) => leftover.once('exit', (_c, sig) => r(sig)));
+    const failure = await failureOf(attemptOf(input, 2, { runId: await trialRunId(input), trainer }));
+    expect(reportOf(failure).checkpointPrefix).toMatch(/attempt-2\/$/);
+    expect(await gone).toBe('SIGKILL');
+    expect(() => process.kill(-trainer.pid, 0)).toThrow();
   });
 
   it('never runs the trainer again once an earlier attempt saved its result in the heartbeat', async () => {

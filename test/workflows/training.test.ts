@@ -113,8 +113,13 @@ afterAll(async () => {
 });
 
 /** A GPU worker as its own process, as in production (CPU mode: no GPU here). */
-async function startGpuWorker(queue: string): Promise<Spawned> {
-  const w = spawnTs('workers/gpu.ts', [], { MLO_QUEUE_GPU: queue, MLO_GPU_COUNT: '0', MLO_MODELS_DIR: specsDir });
+async function startGpuWorker(queue: string, env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  const w = spawnTs('workers/gpu.ts', [], {
+    MLO_QUEUE_GPU: queue,
+    MLO_GPU_COUNT: '0',
+    MLO_MODELS_DIR: specsDir,
+    ...env,
+  });
   gpuWorkers.push(w);
   await w.waitFor(/polling task queue/, 60_000);
   return w;
@@ -451,6 +456,48 @@ describe('training dispatch', () => {
       expect(parent.info.status).toBe('FINISHED');
     });
   }, 300_000);
+
+  it('MLflow failing after the trainer exited 0: the retry finishes the trial from the saved result, without training again', async () => {
+    const s = spec(uniqueModel('saved'), '{ rounds: 200, checkpoint_every: 50 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    const mlflowUrl = new URL(cfg.mlflow.trackingUri);
+    const proxy = await TcpProxy.start({ host: mlflowUrl.hostname, port: Number(mlflowUrl.port) });
+    // The GPU worker reaches MLflow through the proxy; the pipeline's other stages do not.
+    await startGpuWorker(q.gpu, { MLO_MLFLOW_TRACKING_URI: proxy.url });
+    try {
+      await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+        const h = await start(s, q);
+        await waitFor('a running trainer', async () => (await pendingTrial(h))?.details?.trainer, 120_000, {
+          rethrow: true,
+        });
+        // From now on the trial needs MLflow only once its trainer has exited 0.
+        await proxy.down();
+        const saved = await waitFor(
+          'the first attempt to fail with the result saved',
+          async () => {
+            const p = await pendingTrial(h);
+            return p && p.attempt >= 2 && p.details?.result ? p.details : undefined;
+          },
+          300_000,
+          { rethrow: true },
+        );
+        await proxy.up();
+        const result = await h.result();
+        const versions = await versionsOf(s.name, h.workflowId);
+        expect(versions).toHaveLength(1);
+        expect(versions[0]!.version).toBe(result.candidateVersion);
+        expect(tagsOf(versions[0]!)[VersionTag.onnxUri]).toBe(saved.result!.onnxUri);
+        // No trainer ran again: a second run would have resumed from a checkpoint and said so.
+        const run = await mlflow.getRun(versions[0]!.runId);
+        expect(tagsOf(run)[RunTag.resumedFrom]).toBeUndefined();
+        expect(await checkpointSteps(h, s.name, 1)).toContain(200);
+        expect(await checkpointSteps(h, s.name, 2)).toEqual([]);
+        expect(run.info.status).toBe('FINISHED');
+      });
+    } finally {
+      await proxy.down();
+    }
+  }, 480_000);
 
   it('MLflow unreachable for a while during registration: retries, then success, still one version', async () => {
     const s = spec(uniqueModel('outage'), '{ rounds: 40, checkpoint_every: 20 }');
