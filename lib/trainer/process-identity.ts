@@ -64,13 +64,17 @@ function groupAlive(pgid: number): boolean {
 export type LeftoverOutcome = 'killed' | 'gone' | 'other-host' | 'not-ours';
 
 /**
- * Kills the process group a recorded group leader led, if that leader still runs on this host
- * (same boot, same start time: a recycled pid is never touched), and waits until the group is
- * empty. 'gone' when it already ended, 'other-host' when it ran elsewhere.
+ * Kills the process group a recorded group leader led, and waits until it is empty. The group is
+ * ours when its leader still runs (same host, boot and start time: a recycled pid is never
+ * touched), and also when the leader is gone but members remain: Linux does not reuse a pid as
+ * long as a process group of that id has members, so they can only be the leader's.
  */
 export async function killLeftoverGroup(leader: ProcessIdentity, waitMs = 10_000): Promise<LeftoverOutcome> {
   if (leader.host !== os.hostname()) return 'other-host';
-  if (!isRunning(leader)) return startTicksOf(leader.pid) === undefined ? 'gone' : 'not-ours';
+  if (leader.bootId !== bootId()) return 'gone';
+  const ticks = startTicksOf(leader.pid);
+  if (ticks !== undefined && ticks !== leader.startTicks) return 'not-ours';
+  if (!groupAlive(leader.pid)) return 'gone';
   try {
     process.kill(-leader.pid, 'SIGKILL');
   } catch {

@@ -65,11 +65,22 @@ describe('killLeftoverGroup', () => {
     expect(await killLeftoverGroup(id)).toBe('gone');
   });
 
+  it('kills what is left of the group when its leader died alone (an OOM kill of the trainer)', async () => {
+    const { leader, child } = await startGroup();
+    const id = identify(leader)!;
+    process.kill(leader, 'SIGKILL');
+    await new Promise((r) => started.at(-1)!.once('exit', r));
+    expect(alive(child)).toBe(true);
+    expect(await killLeftoverGroup(id)).toBe('killed');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alive(child)).toBe(false);
+  });
+
   it('never kills a process that only shares the pid (a recycled pid), nor one recorded on another host', async () => {
     const { leader, child } = await startGroup();
     const id = identify(leader)!;
     expect(await killLeftoverGroup({ ...id, startTicks: id.startTicks - 1 })).toBe('not-ours');
-    expect(await killLeftoverGroup({ ...id, bootId: '00000000-0000-0000-0000-000000000000' })).toBe('not-ours');
+    expect(await killLeftoverGroup({ ...id, bootId: '00000000-0000-0000-0000-000000000000' })).toBe('gone');
     expect(await killLeftoverGroup({ ...id, host: `${id.host}-elsewhere` })).toBe('other-host');
     expect(alive(leader) && alive(child)).toBe(true);
   });
