@@ -23,13 +23,14 @@ import {
 } from '../lib/registry/mlflow';
 import { ModelTag, RunTag, VersionTag } from '../lib/registry/tags';
 import {
+  parseTrainerLine,
   TRAINER_CONTRACT,
   TRAINER_EXIT,
   type TrainerInput,
   type TrainerLine,
   type TrainerResult,
 } from '../lib/trainer/contract';
-import { attemptPrefix, newestValidCheckpoint } from '../lib/trainer/checkpoints';
+import { attemptPrefix, newestValidCheckpoint, savedResult, saveResult } from '../lib/trainer/checkpoints';
 import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
 import { identify, killLeftoverGroup, type ProcessIdentity } from '../lib/trainer/process-identity';
 import { makeScratchDir, sweepAbandonedScratch } from '../lib/trainer/scratch';
@@ -191,9 +192,10 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
   const trial = await trialRun(deps, input, previous);
   if (typeof trial !== 'string') return trial;
   const state: TrialHeartbeat = { runId: trial, host: os.hostname() };
-  if (previous?.result) {
+  const earlier = previous?.result ?? (await resultOfEarlierAttempt(deps, input));
+  if (earlier) {
     // The trainer of an earlier attempt exited 0; only the steps after it are left.
-    return finishBeating(deps, input, { ...state, result: previous.result });
+    return finishBeating(deps, input, { ...state, result: earlier });
   }
   await clearLeftovers(previous);
   state.checkpoint = (await resumePoint(deps, input)) ?? undefined;
@@ -212,7 +214,30 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
     throw toActivityFailure(verdict.error);
   }
   // Saved before MLflow and S3 are touched again: if they fail, the retry starts from here.
-  return finishBeating(deps, input, { ...state, result: verdict.result }, relay);
+  const done = { ...state, result: verdict.result };
+  ctx.heartbeat(done);
+  await keepResult(deps, input, verdict.result);
+  return finishBeating(deps, input, done, relay);
+}
+
+/** The result line also in S3, in case the worker dies before the SDK sends the heartbeat; best effort. */
+async function keepResult(deps: ActivityDeps, input: TrialInput, result: TrainerResult): Promise<void> {
+  const prefix = trialCheckpointPrefix(deps.config.s3.bucket, input);
+  const attempt = Context.current().info.attempt;
+  await saveResult(deps.s3, prefix, attempt, result, AbortSignal.timeout(10_000)).catch((err: unknown) => {
+    log.warn('could not keep the trainer result in S3; the heartbeat has it', { error: String(err) });
+  });
+}
+
+/** A result line an earlier attempt kept in S3 (its heartbeat lost with its worker), or undefined. */
+async function resultOfEarlierAttempt(deps: ActivityDeps, input: TrialInput): Promise<TrainerResult | undefined> {
+  const prefix = trialCheckpointPrefix(deps.config.s3.bucket, input);
+  const saved = await savedResult(deps.s3, prefix, Context.current().cancellationSignal);
+  if (saved === undefined) return undefined;
+  const line = parseTrainerLine(JSON.stringify(saved));
+  if (line.ok && line.value.type === 'result') return line.value;
+  log.warn('ignoring a kept trainer result that is not a result line', { prefix });
+  return undefined;
 }
 
 /** Finishes the trial from the trainer's result, heartbeating it all along (uploads can take minutes). */

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { getObjectBytes, headObject, listKeys, parseS3Uri, s3Uri } from '../infra/s3';
+import { getObjectBytes, headObject, listKeys, parseS3Uri, putObject, s3Uri } from '../infra/s3';
 
 export type Checkpoint = { uri: string; step: number; attempt: number };
 
@@ -63,4 +63,30 @@ export async function newestValidCheckpoint(
     opts.skipped?.(c, why);
   }
   return null;
+}
+
+const RESULT_KEY = /(?:^|\/)attempt-(\d+)\/result\.json$/;
+
+/**
+ * Keeps a trainer's result line next to its attempt's checkpoints, `<attempt prefix>result.json`:
+ * with the heartbeat, which the SDK may not have sent yet when the worker dies, the second record
+ * that the trial's trainer exited 0.
+ */
+export async function saveResult(
+  s3: S3Client,
+  trialPrefix: string,
+  attempt: number,
+  result: unknown,
+  signal?: AbortSignal,
+): Promise<void> {
+  const { bucket, key } = parseS3Uri(`${attemptPrefix(trialPrefix, attempt)}result.json`);
+  await putObject(s3, bucket, key, JSON.stringify(result), { contentType: 'application/json', signal });
+}
+
+/** A result an earlier attempt of the trial saved, or undefined. */
+export async function savedResult(s3: S3Client, trialPrefix: string, signal?: AbortSignal): Promise<unknown> {
+  const { bucket, key } = parseS3Uri(trialPrefix);
+  const found = (await listKeys(s3, bucket, key, signal)).find((o) => RESULT_KEY.test(o.key.slice(key.length)));
+  if (!found) return undefined;
+  return JSON.parse(Buffer.from(await getObjectBytes(s3, bucket, found.key, signal)).toString('utf8')) as unknown;
 }

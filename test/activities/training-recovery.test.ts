@@ -204,6 +204,29 @@ describe('a retried trial', () => {
     expect(Array.from(model)).toEqual([8, 7, 1, 2, 3]);
   });
 
+  it('finishes from the result an earlier attempt kept in S3 when its heartbeat was lost with its worker', async () => {
+    const { spec, specHash } = deployReporter();
+    const input = trialInput(spec, specHash, uniqueName('recovery'));
+    await failureOf(attemptOf(input, 1));
+    const runId = await trialRunId(input);
+    const dir = `checkpoints/${spec.name}/${input.workflowId}`;
+    await putObject(s3, cfg.s3.bucket, `${dir}/model-kept.onnx`, new Uint8Array([8, 1, 1]));
+    await putObject(s3, cfg.s3.bucket, `${dir}/manifest.json`, '{"kind":"mlo.feature-snapshot/v1"}');
+    input.snapshot = { ...input.snapshot, manifestUri: `s3://${cfg.s3.bucket}/${dir}/manifest.json` };
+    const result = {
+      type: 'result',
+      onnxUri: `s3://${cfg.s3.bucket}/${dir}/model-kept.onnx`,
+      metrics: { valid_auc: 0.77 },
+      inputSchema: { name: 'features', dtype: 'float32', columns: ['amount'] },
+      outputs: { probability: 'probabilities', probabilityIndex: 1 },
+    };
+    await putObject(s3, cfg.s3.bucket, `${dir}/${RUN_ID}/trial-0/attempt-1/result.json`, JSON.stringify(result));
+    // The last heartbeat that reached the server predates the result; the reporter trainer would fail if run.
+    const out = await attemptOf(input, 2, { runId, step: 40 });
+    expect(out).toMatchObject({ runId, onnxUri: result.onnxUri, metrics: result.metrics });
+    expect((await mlflow.getRun(runId)).info.status).toBe('FINISHED');
+  });
+
   it('a failure before the trainer starts gives the GPU slot back', async () => {
     const { spec, specHash } = deployReporter();
     const input = trialInput(spec, specHash, uniqueName('recovery'));
