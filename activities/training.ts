@@ -1,8 +1,8 @@
 /**
  * Training dispatch (GPU or CPU pool): run one trainer trial as a child process under the
- * trainer contract, relay its progress as heartbeats and MLflow metrics, resume from the last
- * checkpoint after a crash, and register the chosen candidate in the MLflow registry with its
- * lineage, idempotently.
+ * trainer contract, relay its progress as heartbeats and MLflow metrics, resume from the newest
+ * valid checkpoint after a crash, and register the chosen candidate in the MLflow registry with
+ * its lineage, idempotently.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -22,13 +22,17 @@ import {
 } from '../lib/registry/mlflow';
 import { ModelTag, RunTag, VersionTag } from '../lib/registry/tags';
 import {
+  parseTrainerLine,
   TRAINER_CONTRACT,
   TRAINER_EXIT,
   type TrainerInput,
   type TrainerLine,
   type TrainerResult,
 } from '../lib/trainer/contract';
+import { attemptPrefix, newestValidCheckpoint, savedResult, saveResult } from '../lib/trainer/checkpoints';
 import { runTrainerProcess, type TrainerRun } from '../lib/trainer/process';
+import { identify, killLeftoverGroup, type ProcessIdentity } from '../lib/trainer/process-identity';
+import { makeScratchDir, sweepAbandonedScratch } from '../lib/trainer/scratch';
 import type { ActivityDeps } from './deps';
 import { registryActivity } from './heartbeat';
 import { loadDeployed } from './spec';
@@ -56,14 +60,21 @@ export type TrialResult = {
   probabilityIndex: number;
 };
 
-/** Heartbeat details: enough to resume after a crash, and to tell an operator which process trains. */
+/**
+ * Heartbeat details: which process trains (so a retry on the same host can kill a leftover), the
+ * progress, and, once the trainer has exited 0, its result (so a retry never trains again).
+ */
 export type TrialHeartbeat = {
   runId: string;
+  /** The checkpoint this attempt resumed from, then the last one it wrote. */
   checkpoint?: { uri: string; step: number };
   step?: number;
   total?: number;
   host?: string;
   trainerPid?: number;
+  /** The trainer's process group leader, identified beyond its pid. */
+  trainer?: ProcessIdentity;
+  result?: TrainerResult;
 };
 
 export type SweepRunInput = StageInput & { trials: number; requestedBy: string };
@@ -172,43 +183,142 @@ async function finishSweepRun(
 // ---- one trial ----------------------------------------------------------------------------
 
 /**
- * Runs one trainer trial to completion; resumes from the last heartbeat's checkpoint. The trainer
- * and seed come from the deployed spec with the run's hash, never from the activity's input.
+ * Runs one trainer trial to completion; a retry resumes from the newest valid checkpoint of the
+ * earlier attempts, and never trains again once a trainer has exited 0. The trainer and seed come
+ * from the deployed spec with the run's hash, never from the activity's input.
  */
 async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<TrialResult> {
   const input: TrialInput = { ...forwarded, spec: loadDeployed(deps, forwarded).spec };
   const ctx = Context.current();
   const previous = ctx.info.heartbeatDetails as TrialHeartbeat | undefined;
-  const exp = await deps.mlflow.getOrCreateExperiment(experimentName(input.model));
-  // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
-  const trialKey = `${input.workflowId}/${workflowRunId()}#${input.trialIndex}`;
-
-  let runId = previous?.runId;
-  if (!runId) {
-    const found = await findRun(deps.mlflow, exp.experimentId, RunTag.trialKey, trialKey);
-    if (found) {
-      // A previous attempt finished this trial but its completion was lost: same answer.
-      const done = tagsOf(found)[RunTag.trialResult];
-      if (found.info.status === 'FINISHED' && done) return JSON.parse(done) as TrialResult;
-      runId = found.info.runId;
-    }
+  const trial = await trialRun(deps, input, previous);
+  if (typeof trial !== 'string') return trial;
+  const state: TrialHeartbeat = { runId: trial, host: os.hostname() };
+  const earlier = previous?.result ?? (await resultOfEarlierAttempt(deps, input));
+  if (earlier) {
+    // The trainer of an earlier attempt exited 0; only the steps after it are left.
+    return finishBeating(deps, input, { ...state, result: earlier });
   }
-  if (!runId) runId = await createTrialRun(deps, input, exp.experimentId, trialKey);
-  const state: TrialHeartbeat = { runId, checkpoint: previous?.checkpoint, host: os.hostname() };
-  if (state.checkpoint) await noteResume(deps.mlflow, runId, state.checkpoint);
+  await clearLeftovers(previous);
+  state.checkpoint = (await resumePoint(deps, input)) ?? undefined;
+  if (state.checkpoint) await noteResume(deps.mlflow, state.runId, state.checkpoint);
   ctx.heartbeat(state);
 
-  const { run, result } = await runTrainer(deps, input, state);
+  const { run, result, relay } = await runTrainer(deps, input, state);
   const verdict = judgeTrainerRun(run, result, {
     command: input.spec.training.trainer.command,
     featureColumns: input.featureColumns,
     cancellation: ctx.cancellationSignal,
   });
   if ('error' in verdict) {
+    await relay.flush();
     if (verdict.endAs) await deps.mlflow.endRun(state.runId, verdict.endAs).catch(() => undefined);
     throw toActivityFailure(verdict.error);
   }
-  return finishTrial(deps, input, state.runId, verdict.result);
+  // Saved before MLflow and S3 are touched again: if they fail, the retry starts from here.
+  const done = { ...state, result: verdict.result };
+  ctx.heartbeat(done);
+  await keepResult(deps, input, verdict.result);
+  return finishBeating(deps, input, done, relay);
+}
+
+/** The result line also in S3, in case the worker dies before the SDK sends the heartbeat; best effort. */
+async function keepResult(deps: ActivityDeps, input: TrialInput, result: TrainerResult): Promise<void> {
+  const prefix = trialCheckpointPrefix(deps.config.s3.bucket, input);
+  const attempt = Context.current().info.attempt;
+  await saveResult(deps.s3, prefix, attempt, result, AbortSignal.timeout(10_000)).catch((err: unknown) => {
+    log.warn('could not keep the trainer result in S3; the heartbeat has it', { error: String(err) });
+  });
+}
+
+/** A result line an earlier attempt kept in S3 (its heartbeat lost with its worker), or undefined. */
+async function resultOfEarlierAttempt(deps: ActivityDeps, input: TrialInput): Promise<TrainerResult | undefined> {
+  const prefix = trialCheckpointPrefix(deps.config.s3.bucket, input);
+  const saved = await savedResult(deps.s3, prefix, Context.current().cancellationSignal);
+  if (saved === undefined) return undefined;
+  const line = parseTrainerLine(JSON.stringify(saved));
+  if (line.ok && line.value.type === 'result') return line.value;
+  log.warn('ignoring a kept trainer result that is not a result line', { prefix });
+  return undefined;
+}
+
+/** Finishes the trial from the trainer's result, heartbeating it all along (uploads can take minutes). */
+async function finishBeating(
+  deps: ActivityDeps,
+  input: TrialInput,
+  state: TrialHeartbeat & { result: TrainerResult },
+  relay?: MetricRelay,
+): Promise<TrialResult> {
+  return whileBeating(state, async () => {
+    await relay?.flush();
+    return finishTrial(deps, input, state.runId, state.result);
+  });
+}
+
+/** Runs `fn`, heartbeating `details` now and then well inside the heartbeat timeout, so only a dead worker misses it. */
+async function whileBeating<T>(details: TrialHeartbeat, fn: () => Promise<T>, onBeat?: () => void): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat(details);
+  const beatMs = Math.min(10_000, Math.max(1000, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 4));
+  const beat = setInterval(() => {
+    ctx.heartbeat(details);
+    onBeat?.();
+  }, beatMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** The trial's MLflow run id, or the trial's result when an earlier attempt finished it. */
+async function trialRun(
+  deps: ActivityDeps,
+  input: TrialInput,
+  previous: TrialHeartbeat | undefined,
+): Promise<string | TrialResult> {
+  if (previous?.runId) return previous.runId;
+  const exp = await deps.mlflow.getOrCreateExperiment(experimentName(input.model));
+  // Keyed by the workflow run, not just its id: a later run with the same id trains anew.
+  const trialKey = `${input.workflowId}/${workflowRunId()}#${input.trialIndex}`;
+  const found = await findRun(deps.mlflow, exp.experimentId, RunTag.trialKey, trialKey);
+  if (!found) return createTrialRun(deps, input, exp.experimentId, trialKey);
+  // A previous attempt finished this trial but its completion was lost: same answer.
+  const done = tagsOf(found)[RunTag.trialResult];
+  if (found.info.status === 'FINISHED' && done) return JSON.parse(done) as TrialResult;
+  return found.info.runId;
+}
+
+/**
+ * Before a retry trains: kills the trainer group an earlier attempt left running on this host
+ * (identified by pid, boot and start time, so a recycled pid is never touched), and removes the
+ * scratch directories of workers that died.
+ */
+async function clearLeftovers(previous: TrialHeartbeat | undefined): Promise<void> {
+  if (previous?.trainer) {
+    const outcome = await killLeftoverGroup(previous.trainer);
+    if (outcome === 'killed')
+      log.warn('killed the trainer group an earlier attempt left running', { ...previous.trainer });
+  }
+  const removed = await sweepAbandonedScratch();
+  if (removed.length > 0) log.info('removed scratch directories of dead workers', { removed });
+}
+
+/** Checkpoints of one trial, all attempts: `<checkpoints>/<model>/<workflow>/<run>/trial-<i>/`. */
+function trialCheckpointPrefix(bucket: string, input: TrialInput): string {
+  const run = safeId(workflowRunId() || 'run');
+  return `s3://${bucket}/checkpoints/${input.model}/${safeId(input.workflowId)}/${run}/trial-${input.trialIndex}/`;
+}
+
+/** The newest valid checkpoint any earlier attempt of this trial wrote, or null. */
+async function resumePoint(deps: ActivityDeps, input: TrialInput): Promise<{ uri: string; step: number } | null> {
+  const found = await newestValidCheckpoint(deps.s3, trialCheckpointPrefix(deps.config.s3.bucket, input), {
+    signal: Context.current().cancellationSignal,
+    skipped: (c, why) => {
+      log.warn('skipping a checkpoint that is not valid', { uri: c.uri, why });
+    },
+  });
+  return found && { uri: found.uri, step: found.step };
 }
 
 /** The trial's MLflow run, with its lineage tags and parameters. */
@@ -258,6 +368,7 @@ async function noteResume(
 /** The trainer's input file: where the snapshot is, what to train on, where to write. */
 function trainerInput(bucket: string, input: TrialInput, state: TrialHeartbeat, device: string): TrainerInput {
   const base = `${safeId(input.workflowId)}/trial-${input.trialIndex}/`;
+  const attempt = Context.current().info.attempt;
   return {
     contract: TRAINER_CONTRACT,
     manifestUri: input.snapshot.manifestUri,
@@ -268,26 +379,33 @@ function trainerInput(bucket: string, input: TrialInput, state: TrialHeartbeat, 
     params: input.params,
     seed: input.spec.training.seed,
     outputPrefix: `s3://${bucket}/models/${input.model}/${base}`,
-    checkpointPrefix: `s3://${bucket}/checkpoints/${input.model}/${base}`,
-    resume: state.checkpoint ?? null,
+    // Each attempt its own prefix: an orphaned trainer and its retry never write the same objects.
+    checkpointPrefix: attemptPrefix(trialCheckpointPrefix(bucket, input), attempt),
+    resume: state.checkpoint ? { uri: state.checkpoint.uri, step: state.checkpoint.step } : null,
     // CUDA_VISIBLE_DEVICES renumbers the one visible GPU as 0
     device: device === 'cpu' ? 'cpu' : 'cuda:0',
+    stdinLease: true,
   };
 }
 
-/** The trainer's environment: an allowlist of the worker's, plus S3 and MLflow coordinates, its run, its GPU. */
-function trialEnv(config: ActivityDeps['config'], runId: string, device: string): NodeJS.ProcessEnv {
-  return trainerEnv(process.env, {
+/**
+ * The trainer's environment: an allowlist of the worker's, plus S3 and MLflow coordinates, its run,
+ * its GPU, and a TMPDIR inside its scratch directory (removed with it, also after a crash).
+ */
+function trialEnv(config: ActivityDeps['config'], runId: string, device: string, tmp: string): NodeJS.ProcessEnv {
+  const env = trainerEnv(process.env, {
     s3: config.s3,
     mlflowTrackingUri: config.mlflow.trackingUri,
     mlflowRunId: runId,
     cudaVisibleDevices: device === 'cpu' ? '' : device,
   });
+  return { ...env, TMPDIR: tmp };
 }
 
 /**
  * Relays the trainer's progress metrics to MLflow in batches, one batch at a time and in order.
- * A batch MLflow does not take is dropped with a warning: metrics never fail a trial.
+ * A batch MLflow does not take is dropped with a warning: metrics never fail a trial. A metric at
+ * a step the run already has (logged by an earlier attempt, replayed after a resume) is not sent again.
  */
 export class MetricRelay {
   private pending: MetricInput[] = [];
@@ -296,9 +414,13 @@ export class MetricRelay {
   constructor(
     private readonly mlflow: Pick<MlflowClient, 'logBatch'>,
     private readonly runId: string,
+    /** The last step logged so far of each metric. */
+    private readonly loggedThrough: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   push(metric: MetricInput): void {
+    const last = this.loggedThrough.get(metric.key);
+    if (last !== undefined && (metric.step ?? 0) <= last) return;
     this.pending.push(metric);
   }
 
@@ -347,6 +469,12 @@ function onTrainerLine(
   return line;
 }
 
+/** The last step MLflow holds of each of the run's metrics (its latest value is at its largest step). */
+async function loggedSteps(mlflow: MlflowClient, runId: string): Promise<Map<string, number>> {
+  const run = await mlflow.getRun(runId);
+  return new Map(run.data.metrics.map((m) => [m.key, m.step]));
+}
+
 /**
  * Runs the trainer on one of this worker's devices, heartbeating the trial's state well inside
  * the heartbeat timeout and relaying its metrics, and cleans up whatever happens.
@@ -355,43 +483,62 @@ async function runTrainer(
   deps: ActivityDeps,
   input: TrialInput,
   state: TrialHeartbeat,
+): Promise<{ run: TrainerRun; result: TrainerResult | undefined; relay: MetricRelay }> {
+  // One attempt per batch: metrics are best effort, and a batch MLflow does not take must not hold the trial.
+  const relay = new MetricRelay(deps.mlflowOnce, state.runId, await loggedSteps(deps.mlflow, state.runId));
+  const device = deps.devices.acquire();
+  try {
+    const scratch = await makeScratchDir();
+    try {
+      const inputFile = path.join(scratch.dir, 'input.json');
+      const body = trainerInput(deps.config.s3.bucket, input, state, device);
+      await fs.writeFile(inputFile, JSON.stringify(body, null, 2));
+      const done = await superviseTrainer(deps, input, state, relay, {
+        inputFile,
+        env: trialEnv(deps.config, state.runId, device, scratch.tmp),
+        recordTrainer: (id) => void scratch.recordTrainer(id).catch(() => undefined),
+      });
+      return { ...done, relay };
+    } finally {
+      await scratch.remove();
+    }
+  } finally {
+    deps.devices.release(device);
+  }
+}
+
+/** Runs the trainer process, heartbeating well inside the heartbeat timeout so only a dead worker misses it. */
+async function superviseTrainer(
+  deps: ActivityDeps,
+  input: TrialInput,
+  state: TrialHeartbeat,
+  relay: MetricRelay,
+  proc: { inputFile: string; env: NodeJS.ProcessEnv; recordTrainer: (id: ProcessIdentity | undefined) => void },
 ): Promise<{ run: TrainerRun; result: TrainerResult | undefined }> {
   const ctx = Context.current();
   const heartbeat = () => ctx.heartbeat(state);
-  const device = deps.devices.acquire();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlo-trainer-'));
-  const inputFile = path.join(dir, 'input.json');
-  await fs.writeFile(inputFile, JSON.stringify(trainerInput(deps.config.s3.bucket, input, state, device), null, 2));
-
   let result: TrainerResult | undefined;
-  const relay = new MetricRelay(deps.mlflow, state.runId);
-  // Beat well inside the heartbeat timeout, so only a dead worker misses it.
-  const beatMs = Math.min(10_000, Math.max(1000, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 4));
-  const beat = setInterval(() => {
-    heartbeat();
-    void relay.flush();
-  }, beatMs);
-  try {
-    const run = await runTrainerProcess({
-      command: input.spec.training.trainer.command,
-      inputFile,
-      signal: ctx.cancellationSignal,
-      onPid: (pid) => {
-        state.trainerPid = pid;
-        heartbeat();
-      },
-      env: trialEnv(deps.config, state.runId, device),
-      onLine: (line) => {
-        result = onTrainerLine(line, state, relay, heartbeat) ?? result;
-      },
-    });
-    return { run, result };
-  } finally {
-    clearInterval(beat);
-    deps.devices.release(device);
-    await fs.rm(dir, { recursive: true, force: true });
-    await relay.flush();
-  }
+  const run = await whileBeating(
+    state,
+    () =>
+      runTrainerProcess({
+        command: input.spec.training.trainer.command,
+        inputFile: proc.inputFile,
+        signal: ctx.cancellationSignal,
+        onPid: (pid) => {
+          state.trainerPid = pid;
+          state.trainer = identify(pid);
+          proc.recordTrainer(state.trainer);
+          heartbeat();
+        },
+        env: proc.env,
+        onLine: (line) => {
+          result = onTrainerLine(line, state, relay, heartbeat) ?? result;
+        },
+      }),
+    () => void relay.flush(),
+  );
+  return { run, result };
 }
 
 type TrainerVerdict =
@@ -475,10 +622,12 @@ async function finishTrial(
     probabilityOutput: result.outputs.probability,
     probabilityIndex: result.outputs.probabilityIndex ?? 1,
   };
-  await mlflow.logBatch(runId, {
-    metrics: numericMetrics(result.metrics),
-    tags: { [RunTag.trialResult]: JSON.stringify(out), [RunTag.onnxUri]: result.onnxUri },
-  });
+  // One batch with the result tag: a retry that finds the tag does not log the final metrics twice.
+  if (tagsOf(runInfo)[RunTag.trialResult] === undefined)
+    await mlflow.logBatch(runId, {
+      metrics: numericMetrics(result.metrics),
+      tags: { [RunTag.trialResult]: JSON.stringify(out), [RunTag.onnxUri]: result.onnxUri },
+    });
   await mlflow.endRun(runId, 'FINISHED');
   return out;
 }

@@ -1,6 +1,7 @@
 /** The GPU pool (queue `mlo-gpu`): training only, one slot per GPU; CPU mode with one slot when none. */
 import { buildDeps, createGpuActivities } from '../activities';
 import { describeGpuSlots, detectGpuSlots } from '../lib/trainer/gpu-slots';
+import { sweepAbandonedScratch } from '../lib/trainer/scratch';
 import { main, type PoolDefinition } from './run';
 
 const gpuPool: PoolDefinition = {
@@ -9,6 +10,9 @@ const gpuPool: PoolDefinition = {
   options: async (cfg) => {
     const slots = await detectGpuSlots(cfg.gpu.count);
     console.log(`[mlo gpu worker] ${describeGpuSlots(slots)}`);
+    // What a killed worker on this host left: its trainers' scratch directories (and trainers, if still running).
+    const swept = await sweepAbandonedScratch();
+    if (swept.length > 0) console.log(`[mlo gpu worker] removed ${swept.length} scratch dir(s) of dead workers`);
     return {
       activities: createGpuActivities(buildDeps(cfg, slots.devices)),
       maxConcurrentActivityTaskExecutions: slots.slots,

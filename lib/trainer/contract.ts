@@ -25,6 +25,8 @@ export type TrainerInput = {
   checkpointPrefix: string;
   resume: { uri: string; step: number } | null;
   device: string;
+  /** stdin is a pipe held open by the activity; its end of file means the worker is gone (README §1). */
+  stdinLease?: boolean;
 };
 
 const metrics = z.record(z.string(), z.number().nullable()).default({});

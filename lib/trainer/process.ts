@@ -1,6 +1,10 @@
 /**
  * Runs a trainer command in its own process group, streams its JSON lines, keeps the tail of
  * its stderr, and kills the whole group (the trainer and anything it started) on abort.
+ *
+ * The trainer's stdin is a pipe this process holds open and never writes: the stdin lease
+ * (trainers/README.md §1). When this process dies, however it dies, the kernel closes the pipe
+ * and the trainer reads end of file, its cue to stop with everything it started.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,8 +57,10 @@ export async function runTrainerProcess(opts: {
     cwd: PROJECT_ROOT,
     env: opts.env,
     detached: true, // its own process group: a kill reaches everything it started
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // Held open, never written; a trainer that exits closes its end, which is not an error here.
+  child.stdin.on('error', () => undefined);
   const stderrTail: string[] = [];
   const violations: string[] = [];
   let aborted = false;
@@ -86,6 +92,7 @@ export async function runTrainerProcess(opts: {
     child.once('close', (code, sig) => resolve([code, sig]));
   });
   opts.signal.removeEventListener('abort', onAbort);
+  child.stdin.destroy();
   // The group may hold children that outlived the trainer; they must not.
   if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
   return { exitCode, signal, stderrTail, violations, aborted };

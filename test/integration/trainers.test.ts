@@ -4,14 +4,15 @@
  * <file>` from the repository root, with the contract's environment, against the dev stack's
  * S3 and a synthetic snapshot written by trainers/tools/make_fixture_snapshot.py.
  */
-import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/infra/config';
-import { createS3Client, getObjectBytes, parseS3Uri } from '../../lib/infra/s3';
+import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
+import { createS3Client, getObjectBytes, headObject, parseS3Uri, putObject } from '../../lib/infra/s3';
 import {
   FIXTURE_FEATURES as FEATURES,
   makeFixtureSnapshot,
@@ -221,7 +222,12 @@ describe('gbdt trainer (LightGBM)', () => {
     expect(checkpoints(r).map((c) => c.step)).toEqual([40, 80, 120]);
     for (const c of checkpoints(r)) {
       expect(c.uri).toBe(`${base}ckpt/gbdt-a/step-${c.step}.txt`);
-      expect((await objectBytes(c.uri)).toString('utf8', 0, 4)).toBe('tree');
+      const bytes = await objectBytes(c.uri);
+      expect(bytes.toString('utf8', 0, 4)).toBe('tree');
+      // Complete, and provably so: the object's metadata carries its step and the sha256 of its bytes.
+      const { bucket, key } = parseS3Uri(c.uri);
+      const meta = (await headObject(s3, bucket, key))?.metadata;
+      expect(meta).toMatchObject({ step: String(c.step), sha256: createHash('sha256').update(bytes).digest('hex') });
     }
     // The key is content-addressed, so a retried run rewrites the same object.
     expect(res.onnxUri).toBe(`${base}out/gbdt-a/model-${res.sha256!.slice(0, 16)}.onnx`);
@@ -274,6 +280,50 @@ describe('gbdt trainer (LightGBM)', () => {
     const res = await expectConforming(r, `gbdt (early stopping, resumed at ${ck.step})`);
     expect(res.bestIteration).toBe(ra.bestIteration);
     expect(res.sha256).toBe(ra.sha256);
+  });
+});
+
+describe('gbdt trainer: crashes around checkpoints', () => {
+  it('refuses to resume from a checkpoint whose bytes do not match the sha256 it was written with', async () => {
+    requireSetup();
+    const a = await gbdtBaseRun();
+    const ck = checkpoints(a).find((c) => c.step === 40)!;
+    const torn = `${base}ckpt/torn/step-40.txt`;
+    const { bucket, key } = parseS3Uri(ck.uri);
+    const meta = (await headObject(s3, bucket, key))!.metadata;
+    const bytes = await objectBytes(ck.uri);
+    await putObject(s3, bucket, parseS3Uri(torn).key, bytes.subarray(0, bytes.length - 200), { metadata: meta });
+    const r = await runTrainer(GBDT, input('gbdt-torn', { params: GBDT_PARAMS, resume: { uri: torn, step: 40 } }));
+    expect(r.code, r.stderr).toBe(2);
+    expect(lastStderrLine(r)).toMatch(/bad input: resume\.uri .*torn\/step-40\.txt does not match the sha256/);
+  });
+
+  it('with the stdin lease, stops with everything it started within a second of its stdin closing', async () => {
+    requireSetup();
+    const file = path.join(tmpDir, `${randomUUID()}.json`);
+    const params = { rounds: 100000, checkpoint_every: 100000, progress_every: 1 };
+    fs.writeFileSync(file, JSON.stringify(input('gbdt-lease', { params, stdinLease: true })));
+    const child = spawn(PYTHON, [GBDT, '--input', file], {
+      cwd: PROJECT_ROOT,
+      env: contractEnv(),
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+    // Training has started (a progress line) when the "worker" goes away.
+    await new Promise<void>((resolve) => child.stdout.on('data', (b: Buffer) => b.includes('"progress"') && resolve()));
+    const t0 = Date.now();
+    child.stdin.destroy();
+    const signal = await exited;
+    const ms = Date.now() - t0;
+    console.log(`stdin closed: the trainer stopped in ${ms} ms (${signal})`);
+    expect(signal).toBe('SIGKILL');
+    expect(ms).toBeLessThan(2000);
+    expect(stderr).toMatch(/mlo-trainer: crash: stdin closed: the worker that started this trainer is gone; stopping/);
+    // Its whole process group is gone.
+    expect(() => process.kill(-child.pid!, 0)).toThrow();
   });
 });
 

@@ -149,6 +149,23 @@ describe('MetricRelay', () => {
       [{ key: 'loss', value: 0.3, step: 3, timestamp: 3 }],
     ]);
   });
+  it('does not send again the steps the run already has (replayed after a resume)', async () => {
+    const sent: unknown[] = [];
+    const logBatch = vi.fn(async (_runId: string, batch: { metrics?: unknown[] }) => {
+      sent.push(batch.metrics);
+      return Promise.resolve();
+    });
+    const relay = new MetricRelay({ logBatch } as never, 'run-1', new Map([['loss', 1150]]));
+    for (const step of [1110, 1150, 1160]) relay.push({ key: 'loss', value: step / 1e4, step, timestamp: step });
+    relay.push({ key: 'auc', value: 0.8, step: 1110, timestamp: 1110 });
+    await relay.flush();
+    expect(sent).toEqual([
+      [
+        { key: 'loss', value: 0.116, step: 1160, timestamp: 1160 },
+        { key: 'auc', value: 0.8, step: 1110, timestamp: 1110 },
+      ],
+    ]);
+  });
   it('drops a batch MLflow does not take instead of failing the trial', async () => {
     const logBatch = vi.fn().mockRejectedValueOnce(new Error('MLflow is down')).mockResolvedValue(undefined);
     const relay = new MetricRelay({ logBatch }, 'run-1');

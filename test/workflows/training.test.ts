@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkflowBun
 import { buildDeps, createCpuActivities, type Activities } from '../../activities';
 import type { TrialHeartbeat } from '../../activities/training';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
+import { createS3Client, listKeys } from '../../lib/infra/s3';
 import { FailureType } from '../../lib/core/failure-types';
 import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
 import { RunTag, VersionTag } from '../../lib/registry/tags';
@@ -29,6 +31,7 @@ import { FIXTURE_FEATURES } from '../helpers/python';
 
 const cfg = loadConfig();
 const mlflow = MlflowClient.fromConfig(cfg);
+const s3 = createS3Client(cfg.s3);
 /** The engineer who requests the runs (the server requires requestedBy to be the caller). */
 const REQUESTER = 'erin@example.com';
 let manifestUri = '';
@@ -41,7 +44,7 @@ const gpuWorkers: Spawned[] = [];
 const specsDir = deployedSpecsDir();
 
 /** A spec deployed with the test's workers. */
-function spec(name: string, params: string, extra = ''): ModelSpec {
+function spec(name: string, params: string, extra = '', heartbeat = '6s'): ModelSpec {
   const file = path.join(specsDir, `${name}.yaml`);
   fs.writeFileSync(
     file,
@@ -58,7 +61,7 @@ training:
   window: { days: 3 }
   validation: { days: 2 }
   params: ${params}
-  heartbeat_timeout: 6s
+  heartbeat_timeout: ${heartbeat}
 ${extra}
 evaluation:
   holdout: { days: 1 }
@@ -110,8 +113,13 @@ afterAll(async () => {
 });
 
 /** A GPU worker as its own process, as in production (CPU mode: no GPU here). */
-async function startGpuWorker(queue: string): Promise<Spawned> {
-  const w = spawnTs('workers/gpu.ts', [], { MLO_QUEUE_GPU: queue, MLO_GPU_COUNT: '0', MLO_MODELS_DIR: specsDir });
+async function startGpuWorker(queue: string, env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  const w = spawnTs('workers/gpu.ts', [], {
+    MLO_QUEUE_GPU: queue,
+    MLO_GPU_COUNT: '0',
+    MLO_MODELS_DIR: specsDir,
+    ...env,
+  });
   gpuWorkers.push(w);
   await w.waitFor(/polling task queue/, 60_000);
   return w;
@@ -198,6 +206,57 @@ function uniqueModel(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/** The values MLflow holds of one metric of a run, every step (the client reads only the latest). */
+async function metricHistory(runId: string, key: string): Promise<{ step: number; value: number }[]> {
+  const url = new URL(`${cfg.mlflow.trackingUri.replace(/\/$/, '')}/api/2.0/mlflow/metrics/get-history`);
+  url.searchParams.set('run_id', runId);
+  url.searchParams.set('metric_key', key);
+  url.searchParams.set('max_results', '25000');
+  const user = process.env.MLFLOW_TRACKING_USERNAME;
+  const auth = user
+    ? `Basic ${Buffer.from(`${user}:${process.env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}`
+    : '';
+  const res = await fetch(url, { headers: auth ? { authorization: auth } : {} });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const body = (await res.json()) as { metrics?: { step?: string | number; value: number }[] };
+  return (body.metrics ?? []).map((m) => ({ step: Number(m.step ?? 0), value: m.value }));
+}
+
+/** Each step logged once. */
+function expectNoReplayedSteps(history: { step: number }[], key: string): void {
+  const steps = history.map((m) => m.step).sort((a, b) => a - b);
+  expect(steps.length, `${key} has values`).toBeGreaterThan(0);
+  expect(steps, `${key}: every step once`).toEqual([...new Set(steps)]);
+}
+
+/** The checkpoints of a trial's attempt in S3, newest step first. */
+async function checkpointSteps(h: WorkflowHandle, model: string, attempt: number): Promise<number[]> {
+  const runId = (await h.describe()).runId;
+  const key = `checkpoints/${model}/${h.workflowId}/${runId}/trial-0/attempt-${attempt}/`;
+  const keys = await listKeys(s3, cfg.s3.bucket, key);
+  return keys
+    .map((k) => Number(/step-(\d+)\.txt$/.exec(k.key)?.[1] ?? NaN))
+    .filter((n) => Number.isFinite(n))
+    .sort((a, b) => b - a);
+}
+
+/** The scratch directories a worker process made that are still on disk. */
+function scratchDirsOf(workerPid: number): string[] {
+  return fs
+    .readdirSync(os.tmpdir())
+    .filter((n) => n.startsWith('mlo-trainer-'))
+    .filter((n) => {
+      try {
+        const owner = JSON.parse(fs.readFileSync(path.join(os.tmpdir(), n, 'owner.json'), 'utf8')) as {
+          worker?: { pid: number };
+        };
+        return owner.worker?.pid === workerPid;
+      } catch {
+        return false;
+      }
+    });
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -208,7 +267,7 @@ const alive = (pid: number) => {
 };
 
 describe('training dispatch', () => {
-  it('a kill -9 of the GPU worker mid-training: a new worker resumes from the checkpoint, and exactly one version is registered', async () => {
+  it('a kill -9 of the GPU worker mid-training: its trainer stops within seconds, a new worker resumes from the checkpoint, exactly one version', async () => {
     const s = spec(
       uniqueModel('resume'),
       '{ rounds: 400, checkpoint_every: 20, learning_rate: 0.03, num_leaves: 31, min_data_in_leaf: 20 }',
@@ -226,16 +285,18 @@ describe('training dispatch', () => {
         120_000,
         { rethrow: true },
       );
-      // The machine dies: the worker and its trainer go at once.
+      // The worker alone is killed (an OOM kill): its trainer must notice and stop on its own.
+      const trainerPid = beat.trainerPid!;
+      expect(alive(trainerPid)).toBe(true);
+      const t0 = Date.now();
       first.child.kill('SIGKILL');
-      if (beat.trainerPid) {
-        try {
-          process.kill(-beat.trainerPid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
       await first.exited;
+      await waitFor('the orphaned trainer to stop', async () => (alive(trainerPid) ? undefined : true), 10_000, {
+        rethrow: true,
+      });
+      const stoppedMs = Date.now() - t0;
+      console.log(`trainer ${trainerPid} stopped ${stoppedMs} ms after its worker was killed`);
+      expect(stoppedMs).toBeLessThan(5000);
       await startGpuWorker(q.gpu);
       const result = await h.result();
       expect(result.candidateVersion).toBeDefined();
@@ -245,6 +306,9 @@ describe('training dispatch', () => {
       const resumed = tagsOf(run)[RunTag.resumedFrom];
       expect(resumed).toMatch(/^step (\d+) \(s3:\/\/.*\) at attempt 2$/);
       expect(Number(/^step (\d+)/.exec(resumed ?? '')?.[1])).toBeGreaterThanOrEqual(beat.checkpoint!.step);
+      for (const key of ['valid_auc', 'train_logloss'])
+        expectNoReplayedSteps(await metricHistory(versions[0]!.runId, key), key);
+      expect(scratchDirsOf(first.child.pid!)).toEqual([]);
       // Lineage on the version.
       const tags = tagsOf(versions[0]!);
       expect(tags[VersionTag.requestedBy]).toBe(REQUESTER);
@@ -252,6 +316,53 @@ describe('training dispatch', () => {
       expect(tags[VersionTag.featureManifestUri]).toBe(manifestUri);
       expect(tags[VersionTag.codeVersion]).toMatch(/^[0-9a-f]{40}(-dirty)?$|^unknown$/);
       expect(JSON.parse(tags[VersionTag.inputColumns] ?? '[]')).toEqual(FIXTURE_FEATURES);
+    });
+  }, 420_000);
+
+  it('worker and trainer killed after a checkpoint is written but before a heartbeat carries it: the retry resumes from it', async () => {
+    // A long heartbeat timeout: the SDK sends heartbeats at most every 0.8 × 20 s, so the server lags.
+    const s = spec(uniqueModel('ckpt'), '{ rounds: 800, checkpoint_every: 20, learning_rate: 0.03 }', '', '20s');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    const first = await startGpuWorker(q.gpu);
+    await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+      const h = await start(s, q);
+      const beat = await waitFor('a running trainer', async () => (await pendingTrial(h))?.details?.trainer, 120_000, {
+        rethrow: true,
+      });
+      // Kill at once when S3 holds a checkpoint newer than the server's heartbeat knows of.
+      await waitFor(
+        'a checkpoint the server has not heard of',
+        async () => {
+          const [newest] = await checkpointSteps(h, s.name, 1);
+          const known = (await pendingTrial(h))?.details?.checkpoint?.step ?? 0;
+          return newest !== undefined && newest >= 60 && newest > known ? true : undefined;
+        },
+        120_000,
+        { rethrow: true },
+      );
+      // The machine dies: the trainer's group and the worker at once.
+      process.kill(-beat.pid, 'SIGKILL');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const [newest] = await checkpointSteps(h, s.name, 1);
+      const known = (await pendingTrial(h))?.details?.checkpoint?.step ?? 0;
+      console.log(`killed with checkpoint ${newest} in S3, the server's heartbeat at ${known}`);
+      expect(newest).toBeGreaterThan(known);
+
+      await startGpuWorker(q.gpu);
+      const result = await h.result();
+      const versions = await versionsOf(s.name, h.workflowId);
+      expect(versions).toHaveLength(1);
+      expect(versions[0]!.version).toBe(result.candidateVersion);
+      const run = await mlflow.getRun(versions[0]!.runId);
+      const resumed = tagsOf(run)[RunTag.resumedFrom] ?? '';
+      expect(resumed).toMatch(new RegExp(`^step ${newest} \\(s3://.*/attempt-1/step-${newest}\\.txt\\) at attempt 2$`));
+      // The retry wrote under its own prefix, only after the checkpoint it resumed from.
+      const second = await checkpointSteps(h, s.name, 2);
+      expect(Math.min(...second)).toBeGreaterThan(newest!);
+      for (const key of ['valid_auc', 'train_logloss'])
+        expectNoReplayedSteps(await metricHistory(versions[0]!.runId, key), key);
+      expect(scratchDirsOf(first.child.pid!)).toEqual([]);
     });
   }, 420_000);
 
@@ -345,6 +456,48 @@ describe('training dispatch', () => {
       expect(parent.info.status).toBe('FINISHED');
     });
   }, 300_000);
+
+  it('MLflow failing after the trainer exited 0: the retry finishes the trial from the saved result, without training again', async () => {
+    const s = spec(uniqueModel('saved'), '{ rounds: 200, checkpoint_every: 50 }');
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
+    const mlflowUrl = new URL(cfg.mlflow.trackingUri);
+    const proxy = await TcpProxy.start({ host: mlflowUrl.hostname, port: Number(mlflowUrl.port) });
+    // The GPU worker reaches MLflow through the proxy; the pipeline's other stages do not.
+    await startGpuWorker(q.gpu, { MLO_MLFLOW_TRACKING_URI: proxy.url });
+    try {
+      await withPipeline(q, cfg.mlflow.trackingUri, async () => {
+        const h = await start(s, q);
+        await waitFor('a running trainer', async () => (await pendingTrial(h))?.details?.trainer, 120_000, {
+          rethrow: true,
+        });
+        // From now on the trial needs MLflow only once its trainer has exited 0.
+        await proxy.down();
+        const saved = await waitFor(
+          'the first attempt to fail with the result saved',
+          async () => {
+            const p = await pendingTrial(h);
+            return p && p.attempt >= 2 && p.details?.result ? p.details : undefined;
+          },
+          300_000,
+          { rethrow: true },
+        );
+        await proxy.up();
+        const result = await h.result();
+        const versions = await versionsOf(s.name, h.workflowId);
+        expect(versions).toHaveLength(1);
+        expect(versions[0]!.version).toBe(result.candidateVersion);
+        expect(tagsOf(versions[0]!)[VersionTag.onnxUri]).toBe(saved.result!.onnxUri);
+        // No trainer ran again: a second run would have resumed from a checkpoint and said so.
+        const run = await mlflow.getRun(versions[0]!.runId);
+        expect(tagsOf(run)[RunTag.resumedFrom]).toBeUndefined();
+        expect(await checkpointSteps(h, s.name, 1)).toContain(200);
+        expect(await checkpointSteps(h, s.name, 2)).toEqual([]);
+        expect(run.info.status).toBe('FINISHED');
+      });
+    } finally {
+      await proxy.down();
+    }
+  }, 480_000);
 
   it('MLflow unreachable for a while during registration: retries, then success, still one version', async () => {
     const s = spec(uniqueModel('outage'), '{ rounds: 40, checkpoint_every: 20 }');

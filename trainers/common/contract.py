@@ -56,6 +56,7 @@ class TrainerInput:
     checkpoint_prefix: str | None
     resume: Resume | None
     device: str
+    stdin_lease: bool = False
 
 
 def _is_int(v: Any) -> bool:
@@ -175,6 +176,11 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
         problems.append(f'device: expected "cpu" or "cuda:<n>", got {json.dumps(device)}')
         device = "cpu"
 
+    stdin_lease = raw.get("stdinLease", False)
+    if not isinstance(stdin_lease, bool):
+        problems.append(f"stdinLease: expected true or false, got {json.dumps(stdin_lease)}")
+        stdin_lease = False
+
     if problems:
         raise BadInput(f"{source} does not follow {CONTRACT}: " + "; ".join(problems), problems)
     assert manifest_uri and train and validation and output_prefix and isinstance(label, str) and _is_int(seed)
@@ -190,6 +196,7 @@ def parse_input(raw_text: str, source: str) -> TrainerInput:
         checkpoint_prefix=checkpoint_prefix,
         resume=resume,
         device=device,
+        stdin_lease=stdin_lease,
     )
 
 

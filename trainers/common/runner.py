@@ -10,7 +10,10 @@ maps failures to the contract's exit codes, ending stderr with one summary line:
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Callable, NoReturn
 
@@ -32,6 +35,36 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _stop_group() -> None:
+    """Ends this trainer and everything it started: its process group when it leads one, else itself."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hold_stdin_lease() -> None:
+    """With `stdinLease`, stdin is a pipe the activity holds open while it waits for this trainer.
+
+    End of file means the worker is gone (killed, out of memory): nothing will read the results,
+    and a retry may already train elsewhere, so the trainer stops at once, with everything it started.
+    A daemon thread blocks on the read (LightGBM and numpy release the GIL while they compute).
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):
+                pass  # the activity writes nothing; bytes, if any, are ignored
+        except OSError:
+            pass
+        try:
+            _summary("crash", "stdin closed: the worker that started this trainer is gone; stopping")
+        except OSError:
+            pass  # stderr's reader is gone too
+        _stop_group()
+
+    threading.Thread(target=watch, name="mlo-stdin-lease", daemon=True).start()
+
+
 def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
     guard_stdout()
     parser = _Parser(
@@ -47,6 +80,8 @@ def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
         except OSError as e:
             raise BadInput(f"cannot read --input {args.input}: {e.strerror}") from None
         inp = parse_input(text, f"input {args.input}")
+        if inp.stdin_lease:
+            _hold_stdin_lease()
         main(inp)
     except TrainerError as e:
         if e.details and len(e.details) > 1:

@@ -110,6 +110,15 @@ class S3:
         except Exception as e:  # noqa: BLE001 - classified below
             raise self._fail(e, "reading", uri, what) from e
 
+    def get_with_metadata(self, uri: str, what: str = "the object") -> tuple[bytes, dict[str, str]]:
+        """The object's bytes and its user metadata (`x-amz-meta-*`, keys lower-case)."""
+        bucket, key = parse_uri(uri)
+        try:
+            out = self._client.get_object(Bucket=bucket, Key=key)
+            return out["Body"].read(), {k.lower(): v for k, v in (out.get("Metadata") or {}).items()}
+        except Exception as e:  # noqa: BLE001 - classified below
+            raise self._fail(e, "reading", uri, what) from e
+
     def put_bytes(
         self,
         uri: str,

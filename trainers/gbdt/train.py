@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from common import BadInput, Param, TrainerInput, between, one_of, resolve_params  # noqa: E402
-from common import emit  # noqa: E402
+from common import checkpoint, emit  # noqa: E402
 from common.data import load_train_valid  # noqa: E402
 from common.metrics import auc, logloss, sigmoid  # noqa: E402
 from common.model import convert_to_onnx, final_metrics, publish_onnx, result_fields  # noqa: E402
@@ -164,7 +164,7 @@ def main(inp: TrainerInput) -> None:
     init_booster = None
     start = 0
     if inp.resume is not None:
-        text = s3.get_bytes(inp.resume.uri, "the resume checkpoint").decode("utf-8", errors="replace")
+        text = checkpoint.read(s3, inp.resume).decode("utf-8", errors="replace")
         try:
             init_booster = lgb.Booster(model_str=text)
         except lgb.basic.LightGBMError as e:
@@ -252,9 +252,8 @@ def main(inp: TrainerInput) -> None:
             emit.progress(step, rounds, metrics)
         # Also at the last round: a crash during export then resumes with nothing left to boost.
         if inp.checkpoint_prefix and (step % p["checkpoint_every"] == 0 or step == rounds) and not stop:
-            uri = f"{inp.checkpoint_prefix}step-{step}.txt"
-            s3.put_bytes(uri, env.model.model_to_string().encode("utf-8"), content_type="text/plain")
-            emit.checkpoint(uri, step)
+            checkpoint.write(s3, inp.checkpoint_prefix, step, env.model.model_to_string().encode("utf-8"),
+                             content_type="text/plain")
         if stop:
             raise lgb.callback.EarlyStopException(stopper.best_step - 1, [])
 
