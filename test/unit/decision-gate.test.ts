@@ -135,7 +135,7 @@ describe('DecisionGate handlers', () => {
     new DecisionGate(rules(), s);
     expect(() => validate('approve', { reviewer: 'carol@example.com' })).not.toThrow();
     await expect(handler('approve').handler({ reviewer: 'carol@example.com' })).rejects.toMatchObject({
-      message: expect.stringMatching(/four eyes/),
+      message: expect.stringMatching(/four eyes/) as unknown,
       type: 'MloBadInput',
       nonRetryable: true,
     });
@@ -249,7 +249,7 @@ describe('refusal limits', () => {
     expect(s.refusalsNotAudited).toBe(1);
     expect(wf.warnings).toContainEqual({
       message: 'refusal not audited',
-      attrs: expect.objectContaining({ reviewer: 'carol@example.com', error: 'S3 is down' }),
+      attrs: expect.objectContaining({ reviewer: 'carol@example.com', error: 'S3 is down' }) as unknown,
     });
   });
 
