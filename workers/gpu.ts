@@ -5,14 +5,19 @@ import { main, type PoolDefinition } from './run';
 
 const gpuPool: PoolDefinition = {
   pool: 'gpu',
-  taskQueue: (cfg) => cfg.taskQueues.gpu,
-  options: async (cfg) => {
+  workers: async (cfg) => {
     const slots = await detectGpuSlots(cfg.gpu.count);
     console.log(`[mlo gpu worker] ${describeGpuSlots(slots)}`);
-    return {
-      activities: createGpuActivities(buildDeps(cfg, slots.devices)),
-      maxConcurrentActivityTaskExecutions: slots.slots,
-    };
+    return [
+      {
+        taskQueue: cfg.taskQueues.gpu,
+        serves: `training, ${slots.slots} slot(s)`,
+        options: {
+          activities: createGpuActivities(buildDeps(cfg, slots.devices)),
+          maxConcurrentActivityTaskExecutions: slots.slots,
+        },
+      },
+    ];
   },
 };
 

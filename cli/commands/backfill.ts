@@ -160,7 +160,8 @@ export const backfillCommand: Command = {
       featureSet: featureSetFromSpec(spec),
       range: { from, to },
       labelCutoff: `${to}T00:00:00.000Z`,
-      cpuQueue: cfg.taskQueues.cpu,
+      // The partitions' own queue: the CPU pool's feature slots.
+      cpuQueue: cfg.taskQueues.features,
     };
     const workflowId = backfillWorkflowId(spec.name, from, to);
     const info = (line: string) => (json ? console.error(line) : console.log(line));

@@ -31,7 +31,13 @@ export type StageProgress = {
   message?: string;
 };
 
-export type TaskQueues = { cpu: string; gpu: string };
+/**
+ * Where a run's activities go. `cpu` takes registry calls, audit records and specs; the CPU pool's
+ * heavy kinds have their own queues, so that each kind has its own slots: feature partitions,
+ * evaluation and shadow scoring, CPU training. Runs started without them (and their histories)
+ * send those to `cpu`.
+ */
+export type TaskQueues = { cpu: string; gpu: string; features?: string; evaluation?: string; cpuTraining?: string };
 
 /**
  * A run's input. The model spec is not in it: the run loads the spec deployed with the workers
