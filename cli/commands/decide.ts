@@ -193,6 +193,11 @@ function refused(
     console.error(`mlo ${kind}: ${message}`);
     return EXIT_CODES.internal;
   }
+  // With --json the refusal is the one object printed: exit 2 without a second (error) object.
+  if (json) {
+    console.error(`mlo ${kind}: refused by ${target}: ${message}`);
+    return EXIT_CODES.badInput;
+  }
   throw new BadInputError(`refused by ${target}: ${message}`);
 }
 
