@@ -85,7 +85,15 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
       `on SIGTERM/SIGINT: in-flight activities get ${cfg.shutdown.graceMs / 1000}s to finish, then are cancelled; ` +
         `exit by ${cfg.shutdown.forceMs / 1000}s`,
     );
-    await Promise.all(workers.map((w) => w.run()));
+    const stopping = stopSignalTime();
+    try {
+      await Promise.all(workers.map((w) => w.run()));
+    } catch (err) {
+      const since = stopping.at();
+      // Past the force time the SDK gives up on the activities still running, and fails its run.
+      if (since !== undefined && Date.now() - since >= cfg.shutdown.forceMs) throw new ShutdownExpired(err);
+      throw err;
+    }
     log('stopped');
   } finally {
     await connection.close();
@@ -97,6 +105,13 @@ export function main(def: PoolDefinition): void {
   runWorker(def).then(
     () => process.exit(0),
     (err: unknown) => {
+      if (err instanceof ShutdownExpired) {
+        console.error(
+          `[mlo ${def.pool} worker] the shutdown force time (MLO_WORKER_SHUTDOWN_FORCE) passed with activities still ` +
+            'running: exiting without them (their heartbeat timeout hands them to another worker)',
+        );
+        process.exit(1);
+      }
       if (isMloError(err)) {
         console.error(`[mlo ${def.pool} worker] ${err.message}`);
         process.exit(err.exitCode);
@@ -105,4 +120,20 @@ export function main(def: PoolDefinition): void {
       process.exit(1);
     },
   );
+}
+
+/** The worker's run failed because the shutdown force time passed with activities still running. */
+class ShutdownExpired extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the shutdown force time passed with activities still running');
+  }
+}
+
+/** When the process received SIGTERM or SIGINT (the runtime's shutdown signals), if it did. */
+function stopSignalTime(): { at: () => number | undefined } {
+  let at: number | undefined;
+  const mark = () => (at ??= Date.now());
+  process.once('SIGTERM', mark);
+  process.once('SIGINT', mark);
+  return { at: () => at };
 }

@@ -26,6 +26,13 @@ export const shutdownActivities = {
     return { attempt: ctx.info.attempt, resumedFrom: 0, steps: 1 };
   },
 
+  /** Ignores cancellation: only the shutdown force time ends the worker holding it. */
+  async stubborn(ms: number): Promise<Outcome> {
+    console.log(`stubborn started (attempt ${Context.current().info.attempt})`);
+    await new Promise((r) => setTimeout(r, ms));
+    return { attempt: Context.current().info.attempt, resumedFrom: 0, steps: 1 };
+  },
+
   async long(steps: number, stepMs: number): Promise<Outcome> {
     const ctx = Context.current();
     const resumedFrom = (ctx.info.heartbeatDetails as { step?: number } | undefined)?.step ?? 0;

@@ -10,7 +10,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { spawnTs, type Spawned } from '../helpers/spawn';
-import { shortAndLong } from '../helpers/shutdown-workflow';
+import { shortAndLong, stubborn } from '../helpers/shutdown-workflow';
 
 let env: TestWorkflowEnvironment;
 let wfWorker: Worker;
@@ -35,13 +35,13 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function worker(queue: string, grace: string): Spawned {
+function worker(queue: string, grace: string, force = '20s'): Spawned {
   return spawnTs('test/helpers/shutdown-worker.ts', [], {
     MLO_TEST_QUEUE: queue,
     MLO_TEMPORAL_ADDRESS: env.address,
     MLO_TEMPORAL_NAMESPACE: env.namespace ?? 'default',
     MLO_WORKER_SHUTDOWN_GRACE: grace,
-    MLO_WORKER_SHUTDOWN_FORCE: '20s',
+    MLO_WORKER_SHUTDOWN_FORCE: force,
   });
 }
 
@@ -99,4 +99,28 @@ describe('a worker process on SIGTERM', () => {
     expect(r.result.short.attempt).toBe(2);
     expect(r.stoppedAfterMs).toBeLessThan(5_000);
   }, 180_000);
+
+  it('an activity that ignores cancellation is abandoned at the force time, and the process exits 1', async () => {
+    const queue = uniqueName('shutdown-stubborn');
+    const w = worker(queue, '1s', '4s');
+    try {
+      await w.waitFor(/polling task queue/, 90_000);
+      await env.client.workflow.start(stubborn, {
+        taskQueue: wfQueue,
+        workflowId: uniqueName('stubborn'),
+        args: [queue, 60_000],
+      });
+      await w.waitFor(/stubborn started \(attempt 1\)/);
+      const t0 = Date.now();
+      w.child.kill('SIGTERM');
+      const exit = await w.exited;
+      const after = Date.now() - t0;
+      expect(exit.code).toBe(1);
+      expect(after).toBeGreaterThanOrEqual(3_500);
+      expect(after).toBeLessThan(15_000);
+      expect(w.output()).toContain('[mlo test worker] the shutdown force time (MLO_WORKER_SHUTDOWN_FORCE) passed');
+    } finally {
+      if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
