@@ -138,6 +138,8 @@ export async function runCli(argv: string[]): Promise<number> {
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
     console.error(`mlo: unknown command "${name}"\n\n${topHelp()}`);
+    if (rest.includes('--json'))
+      printJsonError(name, 'BAD_INPUT', `unknown command "${name}"; see \`mlo --help\``, EXIT_CODES.badInput);
     return EXIT_CODES.badInput;
   }
   const cmd = await entry.load();

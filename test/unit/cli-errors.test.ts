@@ -76,6 +76,16 @@ describe('--json on a command-line error', () => {
     });
   });
 
+  it('covers an unknown command', async () => {
+    const r = await mlo(['aprove', 'fraud-detector', '--json']);
+    expect(r.code).toBe(EXIT_CODES.badInput);
+    expect(JSON.parse(r.stdout)).toEqual({
+      command: 'aprove',
+      error: { code: 'BAD_INPUT', message: 'unknown command "aprove"; see `mlo --help`' },
+      exitCode: 2,
+    });
+  });
+
   it('without --json, nothing is printed on stdout', async () => {
     const r = await mlo(['status', 'fraud-detector', '--bogus']);
     expect(r.code).toBe(EXIT_CODES.badInput);
