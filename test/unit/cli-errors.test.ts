@@ -92,3 +92,44 @@ describe('--json on a command-line error', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+describe('mlo status of a promotion', () => {
+  it('shows each refusal with how it came, and the refusals beyond the limits or not audited', async () => {
+    const { renderDecision } = await import('../../cli/commands/status');
+    const at = '2026-03-13T10:00:00.000Z';
+    const lines = renderDecision({
+      workflowId: 'promotion/fraud-detector',
+      runId: 'r',
+      type: 'promotion',
+      status: 'RUNNING',
+      result: null,
+      links: { temporal: 'http://ui' },
+      state: {
+        model: 'fraud-detector',
+        candidateVersion: '7',
+        requestedBy: 'carol@example.com',
+        reviewers: ['alice@example.com'],
+        deadline: at,
+        status: 'awaiting-approval',
+        summary: '',
+        refusals: [
+          { at, via: 'update', kind: 'approve', reviewer: 'carol@example.com', reason: 'four eyes' },
+          {
+            at,
+            via: 'signal',
+            kind: 'unknown',
+            name: 'Approve',
+            reviewer: 'alice@example.com',
+            reason: 'not a decision',
+          },
+        ],
+        refusalsNotRecorded: 3,
+        refusalsNotAudited: 1,
+      },
+    });
+    expect(lines).toContain(`  refused approve (update) by carol@example.com at ${at}: four eyes`);
+    expect(lines).toContain(`  refused signal "Approve" by alice@example.com at ${at}: not a decision`);
+    expect(lines).toContain('  3 more refused decision(s) beyond the refusal limits, not recorded');
+    expect(lines).toContain('  1 refused decision(s) whose audit record could not be written');
+  });
+});
