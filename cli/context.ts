@@ -52,6 +52,21 @@ export function dayFlag(args: ParsedArgs, name: string, what: string): string | 
   return v;
 }
 
+/**
+ * A day flag that is an exclusive end of the data (`--to`): at most today (UTC), since a later day
+ * would ask for data that does not exist yet.
+ */
+export function endDayFlag(args: ParsedArgs, name: string, what: string, now = new Date()): string | undefined {
+  const v = dayFlag(args, name, what);
+  const today = todayUtc(now);
+  if (v !== undefined && v > today)
+    throw new BadInputError(
+      `--${name} ${v} is in the future (today is ${today}, UTC); it is ${what}, so at most today: ` +
+        `--${name} ${today} uses the data up to the end of yesterday`,
+    );
+  return v;
+}
+
 export function todayUtc(now = new Date()): string {
   return now.toISOString().slice(0, 10);
 }

@@ -138,6 +138,8 @@ export async function runCli(argv: string[]): Promise<number> {
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
     console.error(`mlo: unknown command "${name}"\n\n${topHelp()}`);
+    if (rest.includes('--json'))
+      printJsonError(name, 'BAD_INPUT', `unknown command "${name}"; see \`mlo --help\``, EXIT_CODES.badInput);
     return EXIT_CODES.badInput;
   }
   const cmd = await entry.load();
@@ -145,6 +147,7 @@ export async function runCli(argv: string[]): Promise<number> {
     console.log(commandHelp(cmd));
     return EXIT_CODES.ok;
   }
+  const json = cmd.flags.some((f) => f.name === 'json') && rest.includes('--json');
   try {
     return await cmd.run(parseArgs(rest, cmd));
   } catch (err) {
@@ -152,11 +155,28 @@ export async function runCli(argv: string[]): Promise<number> {
     const known = asMloError(err, await configOrUndefined());
     if (known) {
       console.error(`mlo ${cmd.name}: ${known.message}`);
+      if (json) printJsonError(cmd.name, known.code, known.message, known.exitCode, problemsOf(known));
       return known.exitCode;
     }
     console.error(`mlo ${cmd.name}: unexpected error`, err);
+    if (json)
+      printJsonError(cmd.name, 'INTERNAL', err instanceof Error ? err.message : String(err), EXIT_CODES.internal);
     return EXIT_CODES.internal;
   }
+}
+
+function problemsOf(err: Error): string[] | undefined {
+  const problems = (err as { problems?: unknown }).problems;
+  return Array.isArray(problems) ? (problems as string[]) : undefined;
+}
+
+/**
+ * With --json, a command that fails before its result (a bad flag, not signed in, a service out
+ * of reach, a refusal) still prints one JSON object on stdout: the error and the exit code.
+ */
+function printJsonError(command: string, code: string, message: string, exitCode: number, problems?: string[]): void {
+  const error = { code, message, ...(problems ? { problems } : {}) };
+  console.log(JSON.stringify({ command, error, exitCode }, null, 2));
 }
 
 if (require.main === module) {

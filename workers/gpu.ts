@@ -6,17 +6,22 @@ import { main, type PoolDefinition } from './run';
 
 const gpuPool: PoolDefinition = {
   pool: 'gpu',
-  taskQueue: (cfg) => cfg.taskQueues.gpu,
-  options: async (cfg) => {
+  workers: async (cfg) => {
     const slots = await detectGpuSlots(cfg.gpu.count);
     console.log(`[mlo gpu worker] ${describeGpuSlots(slots)}`);
     // What a killed worker on this host left: its trainers' scratch directories (and trainers, if still running).
     const swept = await sweepAbandonedScratch();
     if (swept.length > 0) console.log(`[mlo gpu worker] removed ${swept.length} scratch dir(s) of dead workers`);
-    return {
-      activities: createGpuActivities(buildDeps(cfg, slots.devices)),
-      maxConcurrentActivityTaskExecutions: slots.slots,
-    };
+    return [
+      {
+        taskQueue: cfg.taskQueues.gpu,
+        serves: `training, ${slots.slots} slot(s)`,
+        options: {
+          activities: createGpuActivities(buildDeps(cfg, slots.devices)),
+          maxConcurrentActivityTaskExecutions: slots.slots,
+        },
+      },
+    ];
   },
 };
 

@@ -4,11 +4,13 @@ import { main, type PoolDefinition } from './run';
 
 export const orchestratorPool: PoolDefinition = {
   pool: 'orchestrator',
-  taskQueue: (cfg) => cfg.taskQueues.orchestrator,
-  options: async () => ({
-    workflowsPath: WORKFLOWS_PATH,
-    interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
-  }),
+  workers: async (cfg) => [
+    {
+      taskQueue: cfg.taskQueues.orchestrator,
+      serves: 'workflows',
+      options: { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } },
+    },
+  ],
 };
 
 if (require.main === module) main(orchestratorPool);

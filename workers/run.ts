@@ -1,7 +1,10 @@
 /**
  * Shared worker bootstrap: validated config, one native connection opened and closed in
- * try/finally, graceful shutdown on SIGINT/SIGTERM (the Temporal runtime's shutdown
- * signals make `worker.run()` drain in-flight tasks and resolve).
+ * try/finally, one Temporal worker per task queue of the pool (each with its own slots), and
+ * graceful shutdown on SIGINT/SIGTERM: the Temporal runtime's shutdown signals stop polling at
+ * once, in-flight activities get the shutdown grace (MLO_WORKER_SHUTDOWN_GRACE) to finish and
+ * are then cancelled (their attempt fails and is retried elsewhere, a trainer resuming from its
+ * last heartbeat's checkpoint); by MLO_WORKER_SHUTDOWN_FORCE the process exits regardless.
  *
  * Identities: every pool connects to Temporal as the orchestrator service (`mlo-orchestrator`,
  * client credentials, group mlo-services; secret MLO_ORCHESTRATOR_CLIENT_SECRET), its token
@@ -18,13 +21,22 @@ import { clientCredentialsToken, serviceCredentials } from '../lib/identity/oidc
 import { CLIENT_IDS } from '../lib/identity/shared';
 import { registryMlflowCredentials } from '../lib/stack/secrets';
 
+/** One Temporal worker of a pool: its task queue, what it serves (for the log line) and its options. */
+export type PoolWorker = {
+  taskQueue: string;
+  serves?: string;
+  options: Omit<WorkerOptions, 'connection' | 'taskQueue' | 'namespace'>;
+};
+
 export type PoolDefinition = {
   pool: string;
-  taskQueue: (cfg: Config) => string;
-  options: (cfg: Config) => Promise<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'namespace'>>;
-  /** Called once the worker polls; used to print what it serves. */
-  describe?: (cfg: Config) => string;
+  workers: (cfg: Config) => Promise<PoolWorker[]>;
 };
+
+/** The shutdown options every worker of mlo runs with. */
+export function shutdownOptions(cfg: Config): Pick<WorkerOptions, 'shutdownGraceTime' | 'shutdownForceTime'> {
+  return { shutdownGraceTime: cfg.shutdown.graceMs, shutdownForceTime: cfg.shutdown.forceMs };
+}
 
 let runtimeInstalled = false;
 
@@ -52,18 +64,36 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
     log(`could not renew the ${CLIENT_IDS.orchestrator} token (keeps the current one): ${(err as Error).message}`),
   );
   try {
-    const taskQueue = def.taskQueue(cfg);
-    const worker = await Worker.create({
-      connection,
-      namespace: cfg.temporal.namespace,
-      taskQueue,
-      ...(await def.options(cfg)),
-    });
-    log(
-      `polling task queue "${taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}) ` +
-        `as ${CLIENT_IDS.orchestrator}${def.describe ? `; ${def.describe(cfg)}` : ''}`,
+    const specs = await def.workers(cfg);
+    const workers = await Promise.all(
+      specs.map((w) =>
+        Worker.create({
+          connection,
+          namespace: cfg.temporal.namespace,
+          taskQueue: w.taskQueue,
+          ...shutdownOptions(cfg),
+          ...w.options,
+        }),
+      ),
     );
-    await worker.run();
+    for (const w of specs)
+      log(
+        `polling task queue "${w.taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}) ` +
+          `as ${CLIENT_IDS.orchestrator}${w.serves ? `; ${w.serves}` : ''}`,
+      );
+    log(
+      `on SIGTERM/SIGINT: in-flight activities get ${cfg.shutdown.graceMs / 1000}s to finish, then are cancelled; ` +
+        `exit by ${cfg.shutdown.forceMs / 1000}s`,
+    );
+    const stopping = stopSignalTime();
+    try {
+      await Promise.all(workers.map((w) => w.run()));
+    } catch (err) {
+      const since = stopping.at();
+      // Past the force time the SDK gives up on the activities still running, and fails its run.
+      if (since !== undefined && Date.now() - since >= cfg.shutdown.forceMs) throw new ShutdownExpired(err);
+      throw err;
+    }
     log('stopped');
   } finally {
     await connection.close();
@@ -75,6 +105,13 @@ export function main(def: PoolDefinition): void {
   runWorker(def).then(
     () => process.exit(0),
     (err: unknown) => {
+      if (err instanceof ShutdownExpired) {
+        console.error(
+          `[mlo ${def.pool} worker] the shutdown force time (MLO_WORKER_SHUTDOWN_FORCE) passed with activities still ` +
+            'running: exiting without them (their heartbeat timeout hands them to another worker)',
+        );
+        process.exit(1);
+      }
       if (isMloError(err)) {
         console.error(`[mlo ${def.pool} worker] ${err.message}`);
         process.exit(err.exitCode);
@@ -83,4 +120,20 @@ export function main(def: PoolDefinition): void {
       process.exit(1);
     },
   );
+}
+
+/** The worker's run failed because the shutdown force time passed with activities still running. */
+class ShutdownExpired extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the shutdown force time passed with activities still running');
+  }
+}
+
+/** When the process received SIGTERM or SIGINT (the runtime's shutdown signals), if it did. */
+function stopSignalTime(): { at: () => number | undefined } {
+  let at: number | undefined;
+  const mark = () => (at ??= Date.now());
+  process.once('SIGTERM', mark);
+  process.once('SIGINT', mark);
+  return { at: () => at };
 }

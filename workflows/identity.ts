@@ -17,9 +17,8 @@ export type VerifiedCaller = VerifiedIdentity | { error: string };
 /** The key under which the interceptor attaches the verified caller to a decision's payload. */
 export const VERIFIED = Symbol.for('mlo.verifiedCaller');
 
-/** The decisions whose header the interceptor reads: updates and signals. */
+/** The updates whose header the interceptor reads (it reads every signal's). */
 export const DECISION_UPDATES: readonly string[] = ['approve', 'reject'];
-export const DECISION_SIGNALS: readonly string[] = ['approveSignal', 'rejectSignal'];
 
 /** Reads the header's payload; a payload that is not the server's shape is an error, never an identity. */
 export function readIdentityHeader(payload: Payload): VerifiedCaller {

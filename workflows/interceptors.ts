@@ -1,7 +1,8 @@
 /**
  * Workflow interceptors, registered in the workflow bundle by every worker and bundle of mlo
  * (`WORKFLOW_INTERCEPTOR_MODULES`): the approve/reject updates (validator and handler) and
- * signals receive the caller's verified identity from the `mlo-verified-identity` header.
+ * every signal the server stamped (decisions, and any other name, whose refusal names the
+ * caller) receive the caller's verified identity from the `mlo-verified-identity` header.
  * Reading a header adds no command, so stored histories replay unchanged.
  */
 import type {
@@ -11,13 +12,7 @@ import type {
   WorkflowInboundCallsInterceptor,
   WorkflowInterceptors,
 } from '@temporalio/workflow';
-import {
-  DECISION_SIGNALS,
-  DECISION_UPDATES,
-  IDENTITY_HEADER,
-  readIdentityHeader,
-  withVerifiedCaller,
-} from './identity';
+import { DECISION_UPDATES, IDENTITY_HEADER, readIdentityHeader, withVerifiedCaller } from './identity';
 
 function withIdentity(args: readonly unknown[], headers: UpdateInput['headers']): unknown[] {
   const header = headers[IDENTITY_HEADER];
@@ -37,7 +32,7 @@ class VerifiedIdentityInbound implements WorkflowInboundCallsInterceptor {
   }
 
   handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
-    if (!DECISION_SIGNALS.includes(input.signalName)) return next(input);
+    if (!input.headers[IDENTITY_HEADER]) return next(input);
     return next({ ...input, args: withIdentity(input.args, input.headers) });
   }
 }

@@ -46,9 +46,10 @@ function nominalTime(): Date {
 /** One proxy per timeout/retry profile. */
 function runActivities(input: TrainAndPromoteInput, spec: ModelSpec) {
   const { training } = spec;
-  const trainQueue = training.trainer.pool === 'gpu' ? input.queues.gpu : input.queues.cpu;
+  const { queues } = input;
+  const trainQueue = training.trainer.pool === 'gpu' ? queues.gpu : (queues.cpuTraining ?? queues.cpu);
   return {
-    cpu: proxyActivities<Activities>(profiles.cpuStage(input.queues.cpu)),
+    cpu: proxyActivities<Activities>(profiles.cpuStage(queues.evaluation ?? queues.cpu)),
     train: proxyActivities<Activities>(profiles.training(trainQueue, training.timeout, training.heartbeat_timeout)),
     registry: proxyActivities<Activities>(profiles.registry(input.queues.cpu)),
   };
@@ -144,7 +145,7 @@ function backfillFeatures({ input, featureSet, windows, workflowId }: Run): Prom
         featureSet,
         range: windows.snapshot,
         labelCutoff: windows.labelCutoff,
-        cpuQueue: input.queues.cpu,
+        cpuQueue: input.queues.features ?? input.queues.cpu,
       },
     ],
   });

@@ -20,6 +20,7 @@ import { boolFlag } from '../args';
 import type { Command } from '../command';
 import {
   dayFlag,
+  endDayFlag,
   JSON_FLAG,
   MODELS_DIR_FLAG,
   modelsDir,
@@ -150,7 +151,7 @@ export const backfillCommand: Command = {
     const model = requireFlag(args, 'model', 'backfill', 'fraud-detector');
     const { spec } = findModelSpec(model, modelsDir(args));
     const from = dayFlag(args, 'from', 'the first day');
-    const to = dayFlag(args, 'to', 'the exclusive end day');
+    const to = endDayFlag(args, 'to', 'the exclusive end day');
     if (!from || !to)
       throw new BadInputError('`mlo backfill` needs --from and --to, e.g. --from 2026-01-01 --to 2026-03-01');
     if (from >= to) throw new BadInputError(`--from ${from} must be before --to ${to}`);
@@ -160,7 +161,8 @@ export const backfillCommand: Command = {
       featureSet: featureSetFromSpec(spec),
       range: { from, to },
       labelCutoff: `${to}T00:00:00.000Z`,
-      cpuQueue: cfg.taskQueues.cpu,
+      // The partitions' own queue: the CPU pool's feature slots.
+      cpuQueue: cfg.taskQueues.features,
     };
     const workflowId = backfillWorkflowId(spec.name, from, to);
     const info = (line: string) => (json ? console.error(line) : console.log(line));

@@ -2,8 +2,8 @@
  * `mlo approve` and `mlo reject`: send the reviewer's decision as a Temporal Update to the
  * promotion (or rollback) workflow. The reviewer is the signed-in user: the Temporal server
  * accepts a decision only from a reviewer of the model whose e-mail is the payload's `reviewer`
- * (rules `reviewers`, `reviewer is caller`, `four eyes`); the workflow's validator then decides.
- * A refusal, by either, is printed as it is and exits 2.
+ * (rules `reviewers`, `reviewer is caller`, `four eyes`); the workflow then decides, and records
+ * a refusal in the audit trail. A refusal, by either, is printed as it is and exits 2.
  */
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
@@ -193,6 +193,11 @@ function refused(
     console.error(`mlo ${kind}: ${message}`);
     return EXIT_CODES.internal;
   }
+  // With --json the refusal is the one object printed: exit 2 without a second (error) object.
+  if (json) {
+    console.error(`mlo ${kind}: refused by ${target}: ${message}`);
+    return EXIT_CODES.badInput;
+  }
   throw new BadInputError(`refused by ${target}: ${message}`);
 }
 
@@ -212,8 +217,9 @@ const targetHelp = [
   "You decide as the signed-in user (`mlo login`, or MLO_TOKEN): one of the model spec's promotion.reviewers.",
   '<run> is the trainAndPromote workflow id, the promotion workflow id (promotion/<model>), a rollback',
   'workflow id (rollback/<model>), or a model name (its pending promotion, else its pending rollback).',
-  "The decision is a Temporal Update; the Temporal server and then the workflow's validator check it. A refusal",
-  '(not a reviewer, the requester approving, already decided, deadline passed, wrong version) is printed and exits 2.',
+  'The decision is a Temporal Update; the Temporal server and then the workflow check it. A refusal (not a reviewer,',
+  'the requester approving, already decided, deadline passed, wrong version) is printed and exits 2; the workflow',
+  "records the refusals it makes in the model's audit trail (`mlo audit`).",
 ];
 
 export const approveCommand: Command = {

@@ -28,6 +28,7 @@ import type { Command, ParsedArgs } from '../command';
 import {
   checkModelName,
   dayFlag,
+  endDayFlag,
   identityOf,
   JSON_FLAG,
   MODELS_DIR_FLAG,
@@ -345,7 +346,7 @@ function triggerSchedule(model: string, json: boolean): Promise<ExitCode> {
 /** `backfill`: starts the runs of every scheduled time in [--from, --to). */
 function backfillSchedule(args: ParsedArgs, model: string, json: boolean): Promise<ExitCode> {
   const from = dayFlag(args, 'from', 'the first day');
-  const to = dayFlag(args, 'to', 'the exclusive end day');
+  const to = endDayFlag(args, 'to', 'the exclusive end day');
   if (!from || !to)
     throw new BadInputError('`mlo schedules backfill` needs --from and --to, e.g. --from 2026-03-01 --to 2026-03-08');
   if (from >= to) throw new BadInputError(`--from ${from} must be before --to ${to}`);

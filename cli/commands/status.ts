@@ -39,7 +39,7 @@ async function describeOrBadInput(ctx: Ctx, workflowId: string) {
   }
 }
 
-type DecisionReport = {
+export type DecisionReport = {
   workflowId: string;
   runId: string;
   type: string;
@@ -79,7 +79,7 @@ async function lookAtDecision(ctx: Ctx, workflowId: string): Promise<DecisionRep
   };
 }
 
-function renderDecision(r: DecisionReport): string[] {
+export function renderDecision(r: DecisionReport): string[] {
   const s = r.state;
   const lines = [`${r.workflowId} (${r.type})  ${r.status.toLowerCase()}`, `  temporal: ${r.links.temporal}`];
   if (s) {
@@ -90,7 +90,14 @@ function renderDecision(r: DecisionReport): string[] {
     lines.push(`  reviewers: ${s.reviewers.join(', ')}; deadline ${s.deadline}`);
     const c = s.decision;
     if (c) lines.push(`  decision: ${c.kind} by ${c.reviewer} at ${c.at}${c.reason ? `: ${c.reason}` : ''}`);
-    for (const f of s.refusals) lines.push(`  refused ${f.kind} by ${f.reviewer} at ${f.at}: ${f.reason}`);
+    for (const f of s.refusals) {
+      const what = f.kind === 'unknown' ? `signal "${f.name ?? ''}"` : `${f.kind} (${f.via})`;
+      lines.push(`  refused ${what} by ${f.reviewer} at ${f.at}: ${f.reason}`);
+    }
+    const unrecorded = s.refusalsNotRecorded ?? 0;
+    const unaudited = s.refusalsNotAudited ?? 0;
+    if (unrecorded > 0) lines.push(`  ${unrecorded} more refused decision(s) beyond the refusal limits, not recorded`);
+    if (unaudited > 0) lines.push(`  ${unaudited} refused decision(s) whose audit record could not be written`);
   } else if (r.status === 'RUNNING') lines.push('  (no worker answered the state query; are the workers running?)');
   if (r.result) lines.push(`  outcome: ${r.result.outcome}: ${r.result.message}`);
   if (r.error) lines.push(`  failed${r.error.type ? ` (${r.error.type})` : ''}: ${r.error.message}`);

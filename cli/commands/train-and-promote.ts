@@ -13,6 +13,7 @@ import { boolFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
 import {
   dayFlag,
+  endDayFlag,
   JSON_FLAG,
   MODELS_DIR_FLAG,
   modelsDir,
@@ -75,7 +76,7 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   const json = boolFlag(args, 'json');
   const model = requireFlag(args, 'model', 'train-and-promote', 'fraud-detector');
   const { spec } = findModelSpec(model, modelsDir(args));
-  const asOf = dayFlag(args, 'to', 'the as-of day, the exclusive end of the data') ?? todayUtc();
+  const asOf = endDayFlag(args, 'to', 'the as-of day, the exclusive end of the data') ?? todayUtc();
   const trainFrom = dayFlag(args, 'from', "the training window's first day");
   const cfg = loadConfig();
   // The run is requested by whoever starts it: the signed-in identity (rule `requested by caller`).

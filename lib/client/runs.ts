@@ -41,7 +41,13 @@ export function runInput(
     asOf: opts.asOf,
     trainFrom: opts.trainFrom,
     requestedBy: opts.requestedBy,
-    queues: { cpu: cfg.taskQueues.cpu, gpu: cfg.taskQueues.gpu },
+    queues: {
+      cpu: cfg.taskQueues.cpu,
+      gpu: cfg.taskQueues.gpu,
+      features: cfg.taskQueues.features,
+      evaluation: cfg.taskQueues.evaluation,
+      cpuTraining: cfg.taskQueues.cpuTraining,
+    },
   };
 }
 

@@ -40,7 +40,7 @@ import { CLIENT_IDS } from '../identity/shared';
 export const SCHEDULE_REQUESTED_BY: string = CLIENT_IDS.scheduler;
 export const MEMO_KEY = 'mloRetrain';
 /** Bumped when the mapping from spec to schedule changes, so sync rewrites every schedule. */
-export const SCHEDULE_FORMAT = 2;
+export const SCHEDULE_FORMAT = 3;
 
 /** Everything a schedule is made of besides the spec itself. */
 type ScheduleSettings = {
@@ -54,6 +54,10 @@ type ScheduleSettings = {
   taskQueue: string;
   cpuQueue: string;
   gpuQueue: string;
+  /** the CPU pool's queues per kind of work, which the runs' input names */
+  featuresQueue: string;
+  evaluationQueue: string;
+  cpuTrainingQueue: string;
   workflowId: string;
   /** who the scheduled runs are requested by: the identity that syncs the schedule */
   requestedBy: string;
@@ -90,6 +94,9 @@ export function scheduleSettings(
     taskQueue: cfg.taskQueues.orchestrator,
     cpuQueue: cfg.taskQueues.cpu,
     gpuQueue: cfg.taskQueues.gpu,
+    featuresQueue: cfg.taskQueues.features,
+    evaluationQueue: cfg.taskQueues.evaluation,
+    cpuTrainingQueue: cfg.taskQueues.cpuTraining,
     workflowId: scheduledRunWorkflowId(spec.name),
     requestedBy,
     format: SCHEDULE_FORMAT,

@@ -31,7 +31,13 @@ export type StageProgress = {
   message?: string;
 };
 
-export type TaskQueues = { cpu: string; gpu: string };
+/**
+ * Where a run's activities go. `cpu` takes registry calls, audit records and specs; the CPU pool's
+ * heavy kinds have their own queues, so that each kind has its own slots: feature partitions,
+ * evaluation and shadow scoring, CPU training. Runs started without them (and their histories)
+ * send those to `cpu`.
+ */
+export type TaskQueues = { cpu: string; gpu: string; features?: string; evaluation?: string; cpuTraining?: string };
 
 /**
  * A run's input. The model spec is not in it: the run loads the spec deployed with the workers
@@ -107,8 +113,11 @@ export type DecisionResult = { outcome: PromotionOutcome; version: string; decid
 
 export type Refusal = {
   at: string;
-  via: 'signal';
-  kind: 'approve' | 'reject';
+  via: 'signal' | 'update';
+  /** `unknown`: a signal under a name that is no decision (e.g. `Approve`). */
+  kind: 'approve' | 'reject' | 'unknown';
+  /** The signal's name as sent, when it is no decision's name. */
+  name?: string;
   reviewer: string;
   reason: string;
   /** The verified caller, when the server named one. */
@@ -130,12 +139,29 @@ export type PromotionState = {
     /** The verified identity of the reviewer, when the server named one. */
     identity?: VerifiedIdentity;
   };
+  /** The refused decisions recorded (kept in this state and audited): at most REFUSAL_LIMITS.cap. */
   refusals: Refusal[];
+  /** Refused decisions beyond the cap or the rate limit: counted, logged, not audited. */
+  refusalsNotRecorded?: number;
+  /** Recorded refusals whose audit record could not be written (the promotion goes on). */
+  refusalsNotAudited?: number;
   summary: string;
 };
 
 export const approveUpdate = defineUpdate<DecisionResult, [Approval]>('approve');
 export const rejectUpdate = defineUpdate<DecisionResult, [Rejection]>('reject');
-export const approveSignal = defineSignal<[Approval]>('approveSignal');
-export const rejectSignal = defineSignal<[Rejection]>('rejectSignal');
+/** The decisions as signals, under the updates' names (for clients without updates). */
+export const approveSignal = defineSignal<[Approval]>('approve');
+export const rejectSignal = defineSignal<[Rejection]>('reject');
+/** The signals' former names, still accepted. */
+export const legacyApproveSignal = defineSignal<[Approval]>('approveSignal');
+export const legacyRejectSignal = defineSignal<[Rejection]>('rejectSignal');
+
+/**
+ * Refused decisions a promotion or rollback records (state and audit record) at most: `cap` in
+ * all and `burst` per `windowMs`. Each recorded refusal grows the history and runs an audit
+ * activity; the others are counted and logged only, and an update beyond them is refused
+ * without reaching the history.
+ */
+export const REFUSAL_LIMITS = { cap: 20, burst: 5, windowMs: 60_000 } as const;
 export const promotionStateQuery = defineQuery<PromotionState>('promotionState');

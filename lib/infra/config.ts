@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { DURATION_HELP, parseDuration } from '../core/duration';
 import { ConfigError } from '../core/errors';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -43,6 +44,26 @@ const queueName = (name: string) =>
     .string()
     .min(1, `${name} must not be empty`)
     .regex(/^[A-Za-z0-9._-]+$/, `${name} may hold only letters, digits, '.', '_' and '-'`);
+
+const slotCount = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a whole number of slots` })
+    .int(`${name} must be a whole number of slots`)
+    .min(1, `${name} must be at least 1`)
+    .max(256, `${name} must be at most 256`)
+    .default(dflt);
+
+const duration = (name: string, dflt: string) =>
+  z
+    .string()
+    .default(dflt)
+    .refine((v) => v === '0s' || parseDuration(v) !== undefined, `${name} must be ${DURATION_HELP}, or 0s`);
+
+/**
+ * Slots of the CPU pool by kind of work, each on its own task queue (so each kind's limit is its
+ * worker's slot count): defaults for a 2-core host.
+ */
+export const SLOT_DEFAULTS = { cpu: 4, features: 2, evaluation: 1, cpuTraining: 1 } as const;
 
 /** Settings of the local dev stack (ports, data directory). */
 const stackSchema = z.object({
@@ -95,7 +116,23 @@ export type Config = {
     /** MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (MLflow's own variables); none: anonymous */
     credentials?: MlflowCredentials;
   };
-  taskQueues: { orchestrator: string; cpu: string; gpu: string };
+  /**
+   * `cpu` serves registry calls, audit records, specs and whatever older runs queued there;
+   * `features`, `evaluation` (and shadow scoring) and `cpuTraining` are the CPU pool's kinds of
+   * heavy work, each on its own queue (default `<cpu>-features`, `<cpu>-evaluation`, `<cpu>-training`).
+   */
+  taskQueues: {
+    orchestrator: string;
+    cpu: string;
+    gpu: string;
+    features: string;
+    evaluation: string;
+    cpuTraining: string;
+  };
+  /** Activity slots of the CPU pool's workers, one per queue above (MLO_SLOTS_*). */
+  slots: { cpu: number; features: number; evaluation: number; cpuTraining: number };
+  /** What a worker does on SIGTERM/SIGINT: in-flight activities get `graceMs` to finish, then are cancelled; it exits by `forceMs`. */
+  shutdown: { graceMs: number; forceMs: number };
   gpu: { count: number | undefined };
   stack: StackConfig;
 };
@@ -170,6 +207,15 @@ function configSchema(sp: StackConfig) {
       MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
       MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
       MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
+      MLO_QUEUE_FEATURES: queueName('MLO_QUEUE_FEATURES').optional(),
+      MLO_QUEUE_EVALUATION: queueName('MLO_QUEUE_EVALUATION').optional(),
+      MLO_QUEUE_CPU_TRAINING: queueName('MLO_QUEUE_CPU_TRAINING').optional(),
+      MLO_SLOTS_CPU: slotCount('MLO_SLOTS_CPU', SLOT_DEFAULTS.cpu),
+      MLO_SLOTS_FEATURES: slotCount('MLO_SLOTS_FEATURES', SLOT_DEFAULTS.features),
+      MLO_SLOTS_EVALUATION: slotCount('MLO_SLOTS_EVALUATION', SLOT_DEFAULTS.evaluation),
+      MLO_SLOTS_CPU_TRAINING: slotCount('MLO_SLOTS_CPU_TRAINING', SLOT_DEFAULTS.cpuTraining),
+      MLO_WORKER_SHUTDOWN_GRACE: duration('MLO_WORKER_SHUTDOWN_GRACE', '20s'),
+      MLO_WORKER_SHUTDOWN_FORCE: duration('MLO_WORKER_SHUTDOWN_FORCE', '30s'),
       MLO_GPU_COUNT: z.coerce
         .number({ error: 'MLO_GPU_COUNT must be a whole number of GPUs' })
         .int('MLO_GPU_COUNT must be a whole number')
@@ -180,7 +226,15 @@ function configSchema(sp: StackConfig) {
       path: ['MLFLOW_TRACKING_USERNAME'],
       message:
         'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together: set both (an MLflow user and its password) or neither',
+    })
+    .refine((c) => durationMs(c.MLO_WORKER_SHUTDOWN_FORCE) > durationMs(c.MLO_WORKER_SHUTDOWN_GRACE), {
+      path: ['MLO_WORKER_SHUTDOWN_FORCE'],
+      message: 'MLO_WORKER_SHUTDOWN_FORCE must be longer than MLO_WORKER_SHUTDOWN_GRACE (the grace comes first)',
     });
+}
+
+function durationMs(text: string): number {
+  return text === '0s' ? 0 : (parseDuration(text) ?? 0);
 }
 
 /** 127.0.0.1, localhost or [::1], with a port. */
@@ -213,7 +267,21 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
         ? { credentials: { username: c.MLFLOW_TRACKING_USERNAME, password: c.MLFLOW_TRACKING_PASSWORD } }
         : {}),
     },
-    taskQueues: { orchestrator: c.MLO_QUEUE_ORCHESTRATOR, cpu: c.MLO_QUEUE_CPU, gpu: c.MLO_QUEUE_GPU },
+    taskQueues: {
+      orchestrator: c.MLO_QUEUE_ORCHESTRATOR,
+      cpu: c.MLO_QUEUE_CPU,
+      gpu: c.MLO_QUEUE_GPU,
+      features: c.MLO_QUEUE_FEATURES ?? `${c.MLO_QUEUE_CPU}-features`,
+      evaluation: c.MLO_QUEUE_EVALUATION ?? `${c.MLO_QUEUE_CPU}-evaluation`,
+      cpuTraining: c.MLO_QUEUE_CPU_TRAINING ?? `${c.MLO_QUEUE_CPU}-training`,
+    },
+    slots: {
+      cpu: c.MLO_SLOTS_CPU,
+      features: c.MLO_SLOTS_FEATURES,
+      evaluation: c.MLO_SLOTS_EVALUATION,
+      cpuTraining: c.MLO_SLOTS_CPU_TRAINING,
+    },
+    shutdown: { graceMs: durationMs(c.MLO_WORKER_SHUTDOWN_GRACE), forceMs: durationMs(c.MLO_WORKER_SHUTDOWN_FORCE) },
     gpu: { count: c.MLO_GPU_COUNT },
     stack,
   };

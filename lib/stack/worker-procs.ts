@@ -75,7 +75,8 @@ export function startWorkers(opts: StartOptions = {}): RunningWorkers {
   if (opts.logDir) fs.mkdirSync(opts.logDir, { recursive: true });
   const procs = WORKER_POOLS.map((pool) => ({ pool, child: spawnWorker(pool, opts) }));
   const ready = Promise.all(procs.map(({ pool, child }) => polling(pool, child))).then(() => undefined);
-  const stop = async (graceMs = 30_000) => {
+  // Longer than the workers' own shutdown force time (MLO_WORKER_SHUTDOWN_FORCE, 30 s by default): they exit first.
+  const stop = async (graceMs = 40_000) => {
     await Promise.all(procs.map(({ child }) => stopWorker(child, graceMs)));
   };
   return { procs, ready, stop };

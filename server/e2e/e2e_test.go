@@ -390,6 +390,18 @@ func TestEndToEnd(t *testing.T) {
 		if v := headerInHistory(t, cBob, wid, "signal"); v["email"] != "bob@example.com" {
 			t.Fatalf("signal header: %v", v)
 		}
+		// The signals under the documented names follow the rules of the updates; other names are refused.
+		signal := func(c client.Client, name, reviewer string) error {
+			_, err := c.WorkflowService().SignalWorkflowExecution(ctx, &workflowservice.SignalWorkflowExecutionRequest{
+				Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid},
+				SignalName: name, Input: jsonArgs(t, map[string]any{"reviewer": reviewer, "reason": "e2e"}),
+			})
+			return err
+		}
+		denied(t, signal(cAlice, "approve", "alice@example.com"), "mlo: four eyes: alice@example.com requested this run and cannot approve it")
+		denied(t, signal(cCarol, "reject", "carol@example.com"), "mlo: reviewers: carol@example.com is not a reviewer of fraud-detector")
+		denied(t, signal(cBob, "Approve", "bob@example.com"), "mlo: decisions:")
+		ok(t, signal(cAlice, "reject", "alice@example.com"))
 		ok(t, approve(cBob, "bob@example.com"))
 		if v := headerInHistory(t, cBob, wid, "update"); v["email"] != "bob@example.com" || v["subject"] != "bob@example.com" {
 			t.Fatalf("update header: %v", v)

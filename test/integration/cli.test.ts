@@ -67,6 +67,10 @@ function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
       MLO_QUEUE_ORCHESTRATOR: QUEUE,
       MLO_QUEUE_CPU: QUEUE,
       MLO_QUEUE_GPU: QUEUE,
+      // One worker serves every queue here, the CPU pool's queues per kind of work included.
+      MLO_QUEUE_FEATURES: QUEUE,
+      MLO_QUEUE_EVALUATION: QUEUE,
+      MLO_QUEUE_CPU_TRAINING: QUEUE,
       ...extraEnv,
     },
   });

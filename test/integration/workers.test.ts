@@ -74,3 +74,31 @@ describe.each([
     }
   });
 });
+
+describe('cpu worker slots', () => {
+  it('polls one queue per kind of work, each with its configured slots', async () => {
+    const queue = uniqueName('test-cpu-kinds');
+    const w = spawnTs('workers/cpu.ts', [], { MLO_QUEUE_CPU: queue, MLO_SLOTS_FEATURES: '3' });
+    try {
+      await w.waitFor(/on SIGTERM\/SIGINT: in-flight activities get 20s to finish/, 90_000);
+      const kinds = {
+        [queue]: 'registry calls, audit records, specs, 4 slot(s)',
+        [`${queue}-features`]: 'feature partitions, 3 slot(s)',
+        [`${queue}-evaluation`]: 'evaluation and shadow scoring, 1 slot(s)',
+        [`${queue}-training`]: 'CPU training, 1 slot(s)',
+      };
+      for (const [q, serves] of Object.entries(kinds)) {
+        expect(w.output()).toMatch(new RegExp(`polling task queue "${q}" .*; ${serves.replace(/[()]/g, '\\$&')}`));
+        const deadline = Date.now() + 20_000;
+        let n = 0;
+        while ((n = await pollers(q, TASK_QUEUE_TYPE_ACTIVITY)) === 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 250));
+        expect(n).toBeGreaterThan(0);
+      }
+      w.child.kill('SIGTERM');
+      expect((await w.exited).code).toBe(0);
+    } finally {
+      if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    }
+  });
+});

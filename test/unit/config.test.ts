@@ -17,7 +17,16 @@ describe('loadConfig', () => {
     expect(cfg.s3.bucket).toBe('mlo');
     expect(cfg.s3.forcePathStyle).toBe(true);
     expect(cfg.mlflow.trackingUri).toBe('http://127.0.0.1:5050');
-    expect(cfg.taskQueues).toEqual({ orchestrator: 'mlo-orchestrator', cpu: 'mlo-cpu', gpu: 'mlo-gpu' });
+    expect(cfg.taskQueues).toEqual({
+      orchestrator: 'mlo-orchestrator',
+      cpu: 'mlo-cpu',
+      gpu: 'mlo-gpu',
+      features: 'mlo-cpu-features',
+      evaluation: 'mlo-cpu-evaluation',
+      cpuTraining: 'mlo-cpu-training',
+    });
+    expect(cfg.slots).toEqual({ cpu: 4, features: 2, evaluation: 1, cpuTraining: 1 });
+    expect(cfg.shutdown).toEqual({ graceMs: 20_000, forceMs: 30_000 });
     expect(cfg.stack.toolsCache).toBe('/home/u/.cache/mlo/tools');
   });
 
@@ -52,6 +61,51 @@ describe('loadConfig', () => {
     expect(cfg.mlflow.trackingUri).toBe('https://mlflow.internal');
     expect(cfg.taskQueues.gpu).toBe('gpu-a100');
     expect(cfg.gpu.count).toBe(4);
+  });
+
+  it('slots and queues per kind of CPU work, and the shutdown grace, are configured', () => {
+    const cfg = loadConfig({
+      MLO_QUEUE_CPU: 'cpu-eu',
+      MLO_QUEUE_EVALUATION: 'eval-eu',
+      MLO_SLOTS_FEATURES: '6',
+      MLO_SLOTS_CPU_TRAINING: '2',
+      MLO_WORKER_SHUTDOWN_GRACE: '2m',
+      MLO_WORKER_SHUTDOWN_FORCE: '3m',
+    });
+    expect(cfg.taskQueues).toMatchObject({
+      cpu: 'cpu-eu',
+      features: 'cpu-eu-features',
+      evaluation: 'eval-eu',
+      cpuTraining: 'cpu-eu-training',
+    });
+    expect(cfg.slots).toEqual({ cpu: 4, features: 6, evaluation: 1, cpuTraining: 2 });
+    expect(cfg.shutdown).toEqual({ graceMs: 120_000, forceMs: 180_000 });
+    expect(loadConfig({ MLO_WORKER_SHUTDOWN_GRACE: '0s' }).shutdown.graceMs).toBe(0);
+  });
+
+  it('refuses slot counts and shutdown times that make no sense, naming each variable', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        MLO_SLOTS_FEATURES: '0',
+        MLO_SLOTS_EVALUATION: 'two',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      'MLO_SLOTS_FEATURES: MLO_SLOTS_FEATURES must be at least 1',
+      'MLO_SLOTS_EVALUATION: MLO_SLOTS_EVALUATION must be a whole number of slots',
+    ]);
+    expect(() => loadConfig({ MLO_WORKER_SHUTDOWN_GRACE: '1h', MLO_WORKER_SHUTDOWN_FORCE: '10m' })).toThrow(
+      expect.objectContaining({
+        problems: [
+          'MLO_WORKER_SHUTDOWN_FORCE: MLO_WORKER_SHUTDOWN_FORCE must be longer than MLO_WORKER_SHUTDOWN_GRACE (the grace comes first)',
+        ],
+      }) as Error,
+    );
+    expect(() => loadConfig({ MLO_WORKER_SHUTDOWN_GRACE: 'soon' })).toThrow(ConfigError);
   });
 
   it('reports every bad value at once, naming each variable', () => {

@@ -78,8 +78,8 @@ describe('the requester', () => {
 
 describe('the workflow worker', () => {
   it('registers the verified-identity interceptor in its bundle', async () => {
-    const options = await orchestratorPool.options(loadConfig());
-    expect(options.interceptors?.workflowModules).toEqual(WORKFLOW_INTERCEPTOR_MODULES);
+    const [worker] = await orchestratorPool.workers(loadConfig());
+    expect(worker?.options.interceptors?.workflowModules).toEqual(WORKFLOW_INTERCEPTOR_MODULES);
     expect(WORKFLOW_INTERCEPTOR_MODULES).toEqual([expect.stringMatching(/workflows\/interceptors\.ts$/)]);
   });
 });

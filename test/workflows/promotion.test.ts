@@ -17,7 +17,7 @@ import {
   type WorkflowClientInterceptor,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildDeps, createCpuActivities } from '../../activities';
@@ -269,13 +269,19 @@ describe('promotion: verified identities', () => {
       `the caller's verified identity cannot be read (header ${IDENTITY_HEADER} names no subject); the decision is refused`,
     );
     await asBob.signal(approveSignal, { reviewer: 'alice@example.com' });
-    const state = await waitFor('the refused signal to be recorded', async () => {
+    const state = await waitFor('the refused updates and signal to be recorded', async () => {
       const st = await h.query(promotionStateQuery);
-      return st.refusals.length === 1 ? st : undefined;
+      return st.refusals.length === 4 ? st : undefined;
     });
     expect(state.status).toBe('awaiting-approval');
-    expect(state.refusals[0]).toMatchObject({ kind: 'approve', reviewer: 'bob@example.com', identity: BOB });
-    expect(state.refusals[0]?.reason).toMatch(
+    expect(state.refusals.map((r) => [r.via, r.reviewer])).toEqual([
+      ['update', 'bob@example.com'],
+      ['update', 'carol@example.com'],
+      ['update', 'alice@example.com'],
+      ['signal', 'bob@example.com'],
+    ]);
+    expect(state.refusals[3]).toMatchObject({ kind: 'approve', reviewer: 'bob@example.com', identity: BOB });
+    expect(state.refusals[3]?.reason).toMatch(
       /^the decision names reviewer "alice@example.com" but the caller is bob@/,
     );
     expect(await aliasOf(model, 'champion')).toBe('1');
@@ -287,11 +293,111 @@ describe('promotion: verified identities', () => {
     expect(trail.map((t) => [t.action, t.actor])).toEqual([
       ['challenger-set', 'mlo'],
       ['refused', 'bob@example.com'],
+      ['refused', 'carol@example.com'],
+      ['refused', 'alice@example.com'],
+      ['refused', 'bob@example.com'],
       ['rejected', 'alice@example.com'],
     ]);
-    expect(trail[1]?.decider).toEqual(BOB);
-    expect(trail[2]).toMatchObject({ decider: ALICE, requester: { email: 'carol@example.com' } });
+    expect(trail[1]).toMatchObject({
+      decider: BOB,
+      reason: expect.stringMatching(/^approve via update: the decision names/) as unknown,
+    });
+    expect(trail[2]?.decider).toEqual(CAROL);
+    // The forged header named no identity: the refusal names the payload's reviewer, and no decider.
+    expect(trail[3]?.decider).toBeUndefined();
+    expect(trail[4]?.decider).toEqual(BOB);
+    expect(trail[5]).toMatchObject({ decider: ALICE, requester: { email: 'carol@example.com' } });
     expect(await aliasOf(model, 'champion')).toBe('1');
+  });
+});
+
+describe('promotion: decisions cannot vanish', () => {
+  /** Events in the workflow's history once the refusals recorded so far are audited. */
+  async function eventsOnceAudited(h: WorkflowHandle, refusals: number): Promise<number> {
+    return waitFor('the refusal to be audited', async () => {
+      const events = (await h.fetchHistory()).events ?? [];
+      const done = events.filter((e) => e.activityTaskCompletedEventAttributes).length;
+      // setChallenger, loadDeployedSpec, then one appendAuditRecord per refusal.
+      return done === 2 + refusals ? events.length : undefined;
+    });
+  }
+
+  it('signals under the documented names decide, the former names are heard, and any other name is refused and recorded', async () => {
+    const model = await registeredModel(2);
+    await mlflow.setAlias(model, 'champion', '1');
+    const h = await startPromotion(model);
+    const before = await eventsOnceAudited(h, 0);
+    await h.signal('Approve', { reviewer: 'alice@example.com' });
+    const afterSignal = await eventsOnceAudited(h, 1);
+    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toMatch(
+      /four eyes/,
+    );
+    const afterUpdate = await eventsOnceAudited(h, 2);
+    console.log(
+      `history events: a refused signal adds ${afterSignal - before}, a refused update ${afterUpdate - afterSignal}`,
+    );
+    expect(afterUpdate - afterSignal).toBeLessThanOrEqual(12);
+    await h.signal('approveSignal', { reviewer: 'carol@example.com' });
+    await waitFor('the refusal', async () =>
+      (await h.query(promotionStateQuery)).refusals.length === 3 ? 1 : undefined,
+    );
+    await h.signal('approve', { reviewer: 'alice@example.com', comment: 'by signal' });
+    expect(await h.result()).toMatchObject({ outcome: 'promoted', decidedBy: 'alice@example.com' });
+    const state = await h.query(promotionStateQuery);
+    expect(state.refusals.map((r) => [r.via, r.kind, r.name ?? '', r.reviewer])).toEqual([
+      ['signal', 'unknown', 'Approve', 'alice@example.com'],
+      ['update', 'approve', '', 'carol@example.com'],
+      ['signal', 'approve', '', 'carol@example.com'],
+    ]);
+    expect(state.refusals[0]?.reason).toMatch(/^"Approve" is not a decision of this workflow/);
+    const trail = await readAudit(s3, cfg.s3.bucket, model);
+    expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'refused', 'refused', 'refused', 'champion-moved']);
+    expect(trail[1]?.reason).toMatch(/^unknown via signal "Approve": /);
+    expect(await aliasOf(model, 'champion')).toBe('2');
+    recordHistory('promotion-decided-by-signal-after-refusals', h, {
+      address: env.address,
+      namespace: env.namespace ?? 'default',
+    });
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await h.fetchHistory(), h.workflowId);
+  });
+
+  it('a refusal whose audit record cannot be written never fails the promotion', async () => {
+    const model = await registeredModel(2);
+    await mlflow.setAlias(model, 'champion', '1');
+    const queue = uniqueName('cpu-no-audit');
+    const real = createCpuActivities({ ...buildDeps(cfg), modelsDir: specsDir });
+    const failing: typeof real = {
+      ...real,
+      appendAuditRecord: () => Promise.reject(ApplicationFailure.nonRetryable('the audit store is down', 'S3Down')),
+    };
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue: queue,
+      activities: failing,
+    });
+    const run = worker.run();
+    try {
+      const h = await startPromotion(model, { cpuQueue: queue });
+      await h.signal(approveSignal, { reviewer: 'carol@example.com' });
+      await waitFor('the failed audit', async () =>
+        (await h.query(promotionStateQuery)).refusalsNotAudited === 1 ? 1 : undefined,
+      );
+      const r = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob@example.com' }] });
+      expect(r).toMatchObject({ outcome: 'promoted', decidedBy: 'bob@example.com' });
+      expect(await h.result()).toEqual(r);
+      const state = await h.query(promotionStateQuery);
+      expect(state.refusals).toHaveLength(1);
+      expect(state.refusalsNotAudited).toBe(1);
+      expect(await aliasOf(model, 'champion')).toBe('2');
+      expect((await readAudit(s3, cfg.s3.bucket, model)).map((t) => t.action)).toEqual([
+        'challenger-set',
+        'champion-moved',
+      ]);
+    } finally {
+      worker.shutdown();
+      await run;
+    }
   });
 });
 
@@ -356,16 +462,27 @@ describe('promotion', () => {
       ),
     ).toMatch(/not version 7/);
     await h.signal(approveSignal, { reviewer: 'carol@example.com' });
+    // A sixth refusal within a minute is beyond the rate limit: counted, not recorded.
     await h.signal(rejectSignal, { reviewer: 'mallory@example.com', reason: 'no' });
     const state = await waitFor('the refusals to be recorded', async () => {
       const s = await h.query(promotionStateQuery);
-      return s.refusals.length === 2 ? s : undefined;
+      return s.refusalsNotRecorded === 1 ? s : undefined;
     });
     expect(state.status).toBe('awaiting-approval');
-    expect(state.refusals.map((r) => [r.kind, r.reviewer])).toEqual([
-      ['approve', 'carol@example.com'],
-      ['reject', 'mallory@example.com'],
+    expect(state.refusals.map((r) => [r.via, r.kind, r.reviewer])).toEqual([
+      ['update', 'approve', 'carol@example.com'],
+      ['update', 'approve', 'mallory@example.com'],
+      ['update', 'reject', 'bob@example.com'],
+      ['update', 'approve', 'bob@example.com'],
+      ['signal', 'approve', 'carol@example.com'],
     ]);
+    // A seventh, as an update, is refused before it reaches the history.
+    expect(await refusedUpdate(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol@example.com' }] }))).toMatch(
+      /^too many refused decisions on this workflow: 5 refused decisions in the last 60s \(the rate limit\)/,
+    );
+    const history = await h.fetchHistory();
+    const accepted = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
+    expect(accepted).toHaveLength(4);
     expect(await aliasOf(model, 'champion')).toBe('1');
     // A valid rejection by signal, then a second decision is refused.
     await h.signal(rejectSignal, { reviewer: 'bob@example.com', reason: 'recall on DE dropped 3 points' });
@@ -381,8 +498,9 @@ describe('promotion', () => {
       'rejected by bob@example.com: recall on DE dropped 3 points',
     );
     const trail = await readAudit(s3, cfg.s3.bucket, model);
-    expect(trail.map((t) => t.action)).toEqual(['challenger-set', 'refused', 'refused', 'rejected']);
-    expect(trail[1]?.reason).toContain('four eyes');
+    expect(trail.map((t) => t.action)).toEqual(['challenger-set', ...Array<string>(5).fill('refused'), 'rejected']);
+    expect(trail[1]?.reason).toMatch(/^approve via update: .*four eyes/);
+    expect(trail[5]?.reason).toMatch(/^approve via signal: .*four eyes/);
   });
 
   it('a second decision is refused once one is made', async () => {
@@ -491,7 +609,9 @@ describe('rollback', () => {
     recordHistory('rollback-approved', h, { address: env.address, namespace: env.namespace ?? 'default' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     const trail = await readAudit(s3, cfg.s3.bucket, model);
-    expect(trail.slice(-2).map((t) => t.action)).toEqual(['rollback-requested', 'rollback']);
+    // The refused update is recorded too.
+    expect(trail.slice(-3).map((t) => t.action)).toEqual(['rollback-requested', 'refused', 'rollback']);
+    expect(trail.at(-2)?.reason).toMatch(/^approve via update: .*four eyes/);
     expect(trail.at(-1)).toMatchObject({
       actor: 'bob@example.com',
       previousChampion: '2',
@@ -532,7 +652,8 @@ describe('rollback', () => {
     expect(r).toMatchObject({ outcome: 'promoted', version: '1', decidedBy: 'alice@example.com' });
     expect(await aliasOf(model, 'champion')).toBe('1');
     const trail = await readAudit(s3, cfg.s3.bucket, model);
-    expect(trail.at(-2)).toMatchObject({ action: 'rollback-requested', requester: { email: 'carol@example.com' } });
+    expect(trail.at(-3)).toMatchObject({ action: 'rollback-requested', requester: { email: 'carol@example.com' } });
+    expect(trail.at(-2)).toMatchObject({ action: 'refused', actor: 'mallory@example.com' });
     expect(trail.at(-1)).toMatchObject({
       action: 'rollback',
       actor: 'alice@example.com',

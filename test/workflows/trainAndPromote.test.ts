@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 function input(
-  queues: { cpu: string; gpu: string },
+  queues: TrainAndPromoteInput['queues'],
   spec: ModelSpec = findModelSpec('fraud-detector').spec,
 ): TrainAndPromoteInput {
   return {
@@ -250,6 +250,61 @@ describe('trainAndPromote', () => {
       { name: 'setChallenger', queue: q.cpu },
       { name: 'moveChampion', queue: q.cpu },
     ]);
+  });
+
+  it('with queues per kind of CPU work, partitions, evaluation and shadow scoring, and CPU training take their own', async () => {
+    const seen: Seen = [];
+    const activities = mocks(seen);
+    const name = (kind: string) => uniqueName(kind);
+    const q = {
+      wf: name('wf'),
+      cpu: name('cpu'),
+      gpu: name('gpu'),
+      features: name('features'),
+      evaluation: name('evaluation'),
+      cpuTraining: name('cpu-training'),
+    };
+    const on = (taskQueue: string, bundled = false) =>
+      Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue,
+        ...(bundled ? { workflowBundle: bundle } : { activities }),
+      });
+    const workers = await Promise.all([
+      on(q.wf, true),
+      ...[q.cpu, q.gpu, q.features, q.evaluation, q.cpuTraining].map((x) => on(x)),
+    ]);
+    const run = async () => {
+      const spec = findModelSpec('fraud-baseline').spec;
+      const h = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap-kinds'),
+        args: [
+          input(
+            { cpu: q.cpu, gpu: q.gpu, features: q.features, evaluation: q.evaluation, cpuTraining: q.cpuTraining },
+            spec,
+          ),
+        ],
+      });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId(spec.name));
+      await waitFor('the promotion to wait for a decision', async () =>
+        (await promo.query(promotionStateQuery)).status === 'awaiting-approval' ? true : undefined,
+      );
+      await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com' }] });
+      return h.result();
+    };
+    const all = workers.reduce<Promise<unknown>>((p, w) => w.runUntil(p), run());
+    const r = (await all) as Awaited<ReturnType<typeof trainAndPromote>>;
+    expect(r.outcome).toBe('promoted');
+    const queueOf = (n: string) => [...new Set(seen.filter((x) => x.name === n).map((x) => x.queue))];
+    expect(queueOf('planFeatureBackfill')).toEqual([q.features]);
+    expect(queueOf('writeFeatureManifest')).toEqual([q.features]);
+    expect(queueOf('trainTrial')).toEqual([q.cpuTraining]);
+    expect(queueOf('evaluateCandidate')).toEqual([q.evaluation]);
+    expect(queueOf('shadowScore')).toEqual([q.evaluation]);
+    for (const n of ['loadDeployedSpec', 'registerCandidate', 'getChampion', 'setChallenger', 'moveChampion'])
+      expect(queueOf(n)).toEqual([q.cpu]);
   });
 
   it("a run started with a spec hash the workers don't deploy fails at once, naming both hashes, and trains nothing", async () => {

@@ -29,9 +29,14 @@ const (
 	PrefixChampion  = "champion/"
 )
 
+// The decisions a reviewer may send, by kind: the updates approve/reject, and the signals under
+// the same names or (workflows started before those signals existed) approveSignal/rejectSignal.
 var (
-	approveNames = []string{"approve", "approveSignal"}
-	decisionName = map[string]bool{"approve": true, "reject": true, "approveSignal": true, "rejectSignal": true}
+	approveNames  = []string{"approve", "approveSignal"}
+	decisionNames = map[string]map[string]bool{
+		"update": {"approve": true, "reject": true},
+		"signal": {"approve": true, "reject": true, "approveSignal": true, "rejectSignal": true},
+	}
 )
 
 // RequesterLookup finds who requested a running promotion/rollback (its MloRequestedBy
@@ -401,14 +406,14 @@ func (a *Authorizer) checkDecision(ctx context.Context, id *Identity, namespace,
 	if !isProtected(wid) {
 		return a.needWriter(id)
 	}
-	if !decisionName[name] || strings.HasPrefix(wid, PrefixChampion) {
+	if !decisionNames[kind][name] || strings.HasPrefix(wid, PrefixChampion) {
 		if a.isOrchestrator(id) {
 			return ""
 		}
 		if strings.HasPrefix(wid, PrefixChampion) {
 			return deny("decisions", "%s moves the champion alias and accepts no decisions; %s %q from %s is refused (decide on promotion/… or rollback/…)", wid, kind, name, id.Name())
 		}
-		return deny("decisions", "%s accepts only the approve/reject updates and approveSignal/rejectSignal signals of reviewers; %s %q from %s is refused", wid, kind, name, id.Name())
+		return deny("decisions", "%s accepts only the approve/reject updates and signals (or the signals approveSignal/rejectSignal) of reviewers; %s %q from %s is refused", wid, kind, name, id.Name())
 	}
 	model := modelOf(wid)
 	reviewers, known := a.Models.Reviewers(model)

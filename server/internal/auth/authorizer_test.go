@@ -244,6 +244,19 @@ func TestRuleDecisionsSignal(t *testing.T) {
 	expect(t, a, alice, "SignalWorkflowExecution", signal(t, wid, "approveSignal", map[string]any{"reviewer": "alice@example.com"}), "")
 	expect(t, a, bob, "SignalWorkflowExecution", signal(t, wid, "rejectSignal", map[string]any{"reviewer": "bob@example.com", "reason": "x"}), "")
 	expect(t, a, erin, "SignalWorkflowExecution", signal(t, wid, "someSignal", map[string]any{}), "mlo: decisions:")
+	// The documented names as signals: the same rules as the updates of those names.
+	expect(t, a, carol, "SignalWorkflowExecution", signal(t, wid, "approve", map[string]any{"reviewer": "carol@example.com"}), "mlo: reviewers:")
+	expect(t, a, alice, "SignalWorkflowExecution", signal(t, wid, "reject", map[string]any{"reviewer": "bob@example.com", "reason": "x"}), "mlo: reviewer is caller:")
+	expect(t, a, bob, "SignalWorkflowExecution", signal(t, wid, "approve", map[string]any{"reviewer": "bob@example.com"}), "mlo: four eyes: bob@example.com requested this run and cannot approve it")
+	expect(t, a, alice, "SignalWorkflowExecution", signal(t, wid, "approve", map[string]any{"reviewer": "alice@example.com"}), "")
+	expect(t, a, bob, "SignalWorkflowExecution", signal(t, wid, "reject", map[string]any{"reviewer": "bob@example.com", "reason": "x"}), "")
+	// A near miss of a decision name is no decision: refused by name, unless the orchestrator sends it.
+	expect(t, a, alice, "SignalWorkflowExecution", signal(t, wid, "Approve", map[string]any{"reviewer": "alice@example.com"}),
+		"mlo: decisions: rollback/fraud-detector accepts only the approve/reject updates and signals (or the signals approveSignal/rejectSignal) of reviewers; signal \"Approve\" from alice@example.com is refused")
+	expect(t, a, orch, "SignalWorkflowExecution", signal(t, wid, "Approve", map[string]any{}), "")
+	// The signal-only names are no updates.
+	expect(t, a, alice, "UpdateWorkflowExecution", update(t, wid, "approveSignal", map[string]any{"reviewer": "alice@example.com"}), "mlo: decisions:")
+	expect(t, a, alice, "UpdateWorkflowExecution", update(t, wid, "rejectSignal", map[string]any{"reviewer": "alice@example.com", "reason": "x"}), "mlo: decisions:")
 	// ExecuteMultiOperation carrying an update is checked like an update.
 	multi := &workflowservice.ExecuteMultiOperationRequest{Namespace: "default", Operations: []*workflowservice.ExecuteMultiOperationRequest_Operation{
 		{Operation: &workflowservice.ExecuteMultiOperationRequest_Operation_StartWorkflow{StartWorkflow: start(t, "trainAndPromote", "train-and-promote/fraud-detector/x", map[string]any{"model": "fraud-detector", "requestedBy": "carol@example.com"})}},
