@@ -12,7 +12,11 @@ import { PROJECT_ROOT } from '../lib/infra/config';
 import { checkReleaseName, defaultReleaseName, HISTORIES_DIR, storedHistoryFiles } from './stored-histories';
 
 /** The test files that record histories. */
-export const RECORDING_TESTS = ['test/workflows/promotion.test.ts', 'test/workflows/trainAndPromote.test.ts'];
+export const RECORDING_TESTS = [
+  'test/workflows/promotion.test.ts',
+  'test/workflows/trainAndPromote.test.ts',
+  'test/workflows/alias-moves.test.ts',
+];
 
 function release(): string {
   const named = process.env.MLO_FIXTURES_RELEASE;

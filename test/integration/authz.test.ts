@@ -462,10 +462,10 @@ describe("decisions: only the model's reviewers decide, as themselves, never on 
     requireSetup();
     const h = await decide(alice);
     expect(await refusedBy('decisions', h.executeUpdate('setDeadline', { args: [{ deadline: '1m' }] }))).toBe(
-      `mlo: decisions: ${handle.workflowId} accepts only the approve/reject updates and approveSignal/rejectSignal signals of reviewers; update "setDeadline" from ${alice} is refused`,
+      `mlo: decisions: ${handle.workflowId} accepts only the approve/reject updates and signals (or the signals approveSignal/rejectSignal) of reviewers; update "setDeadline" from ${alice} is refused`,
     );
     expect(await refusedBy('decisions', h.signal('cancel'))).toBe(
-      `mlo: decisions: ${handle.workflowId} accepts only the approve/reject updates and approveSignal/rejectSignal signals of reviewers; signal "cancel" from ${alice} is refused`,
+      `mlo: decisions: ${handle.workflowId} accepts only the approve/reject updates and signals (or the signals approveSignal/rejectSignal) of reviewers; signal "cancel" from ${alice} is refused`,
     );
     await expectNothingChanged();
   });

@@ -340,8 +340,14 @@ describe('training dispatch', () => {
         120_000,
         { rethrow: true },
       );
-      // The machine dies: the trainer's group and the worker at once.
-      process.kill(-beat.pid, 'SIGKILL');
+      // The machine dies: the trainer's group and the worker at once. The group is the one the latest
+      // heartbeat names (an attempt may have been replaced under load); one already gone is no error.
+      const trainer = (await pendingTrial(h))?.details?.trainer ?? beat;
+      try {
+        process.kill(-trainer.pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
       first.child.kill('SIGKILL');
       await first.exited;
       const [newest] = await checkpointSteps(h, s.name, 1);
