@@ -321,7 +321,8 @@ describe('training dispatch', () => {
 
   it('worker and trainer killed after a checkpoint is written but before a heartbeat carries it: the retry resumes from it', async () => {
     // A long heartbeat timeout: the SDK sends heartbeats at most every 0.8 × 20 s, so the server lags.
-    const s = spec(uniqueModel('ckpt'), '{ rounds: 800, checkpoint_every: 20, learning_rate: 0.03 }', '', '20s');
+    const rounds = 2000;
+    const s = spec(uniqueModel('ckpt'), `{ rounds: ${rounds}, checkpoint_every: 20, learning_rate: 0.03 }`, '', '20s');
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     const first = await startGpuWorker(q.gpu);
     await withPipeline(q, cfg.mlflow.trackingUri, async () => {
@@ -335,6 +336,10 @@ describe('training dispatch', () => {
         async () => {
           const [newest] = await checkpointSteps(h, s.name, 1);
           const known = (await pendingTrial(h))?.details?.checkpoint?.step ?? 0;
+          if (newest !== undefined && newest >= rounds - 20)
+            throw new Error(
+              `the trainer reached step ${newest} of ${rounds} before a checkpoint ran ahead of its heartbeat`,
+            );
           return newest !== undefined && newest >= 60 && newest > known ? true : undefined;
         },
         120_000,
