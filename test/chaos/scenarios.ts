@@ -92,6 +92,20 @@ async function watchOrphans(ctx: Ctx, groups: number[]): Promise<void> {
   );
 }
 
+/** Where the candidate's training run resumed from (its `mlo.resumed_from` tag), if it did. */
+async function resumedFrom(ctx: Ctx, result: TrainAndPromoteResult): Promise<string | undefined> {
+  if (!result.candidateVersion) return undefined;
+  const v = await ctx.suite.ins.mlflow.getModelVersion(ctx.model, result.candidateVersion);
+  const run = await ctx.suite.ins.mlflow.getRun(v.runId);
+  return run.data.tags.find((t) => t.key === RunTag.resumedFrom)?.value;
+}
+
+/** An observation, not a requirement: where the retry resumed. */
+async function resumeNote(ctx: Ctx, result: TrainAndPromoteResult): Promise<Check[]> {
+  const r = await resumedFrom(ctx, result);
+  return [{ name: 'resume', ok: true, detail: `the retry resumed from ${r ?? 'nothing (trained from scratch)'}` }];
+}
+
 const gpuKill: Scenario = {
   name: 'gpu-kill',
   title: 'kill -9 the GPU worker alone during training',
@@ -101,6 +115,7 @@ const gpuKill: Scenario = {
     injected(ctx, 'training', `training, checkpoint step ${step} written`);
     await killAndRestart(ctx, 'gpu', false);
   },
+  check: resumeNote,
 };
 
 const groupKill: Scenario = {
@@ -112,6 +127,7 @@ const groupKill: Scenario = {
     injected(ctx, 'training', `training, checkpoint step ${step} written`);
     await killAndRestart(ctx, 'gpu', true);
   },
+  check: resumeNote,
 };
 
 const temporalRestart: Scenario = {
@@ -194,6 +210,36 @@ const mlflowAfterChampion: Scenario = {
       when: 'after',
       mode: 'fail',
     }),
+};
+
+/**
+ * Beyond the nine: the crash window of a promotion, a worker that dies between setting `champion`
+ * and recording it (tags, audit). The retry must finish the move, not report that nothing moved.
+ */
+const cpuKillAfterChampion: Scenario = {
+  name: 'cpu-kill-after-champion',
+  title: 'kill -9 the CPU worker right after `champion` is set (its answer lost)',
+  trainer: 'fast',
+  inject(ctx) {
+    const proxy = ctx.suite.mlflowProxy;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('`champion` was never set through the proxy')), WAIT_MS);
+      proxy.arm({
+        match: (req, body) =>
+          req.method === 'POST' &&
+          (req.url ?? '').includes('/registered-models/alias') &&
+          jsonBody(body)?.alias === 'champion',
+        when: 'after',
+        fire: () => {
+          clearTimeout(timer);
+          injected(ctx, 'promotion', 'promotion: champion set, CPU worker killed before its next call');
+          const w = ctx.suite.worker('cpu');
+          signal(w.pid, 'SIGKILL');
+          w.exited.then(() => ctx.suite.startPool('cpu')).then(() => resolve(), reject);
+        },
+      });
+    });
+  },
 };
 
 const sigtermCpu: Scenario = {
@@ -291,11 +337,7 @@ const checkpointBeforeHeartbeat: Scenario = {
   },
   async check(ctx, result) {
     const newest = (ctx as Ctx & { newestCheckpoint?: number }).newestCheckpoint;
-    const v = result.candidateVersion
-      ? await ctx.suite.ins.mlflow.getModelVersion(ctx.model, result.candidateVersion)
-      : undefined;
-    const run = v ? await ctx.suite.ins.mlflow.getRun(v.runId) : undefined;
-    const resumed = run?.data.tags.find((t) => t.key === RunTag.resumedFrom)?.value;
+    const resumed = await resumedFrom(ctx, result);
     return [
       {
         name: 'resume',
@@ -316,6 +358,7 @@ export const SCENARIOS: Scenario[] = [
   sigtermCpu,
   deployChanged,
   checkpointBeforeHeartbeat,
+  cpuKillAfterChampion,
 ];
 
 /** Trainer processes of the suite that are still running (for reports). */
