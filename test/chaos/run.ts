@@ -172,12 +172,15 @@ async function main(): Promise<number> {
   const suite = await Suite.create(say);
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= suite.close().catch((e: unknown) => say(`cleanup: ${message(e)}`)));
+  // Kept installed: Ctrl-C reaches tsx's parent too, which relays the signal again; a second
+  // signal must not kill the suite half-way through its cleanup.
   const onSignal = (sig: NodeJS.Signals) => {
+    if (closing) return;
     say(`${sig}: stopping the suite and cleaning up`);
     void close().then(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const rows: Row[] = [];
   try {
     await suite.up();
