@@ -12,9 +12,12 @@ import net from 'node:net';
 export type ProxyMode = 'up' | 'down' | 'fail';
 type Trigger = {
   match: (req: http.IncomingMessage, body: Buffer) => boolean;
-  /** 'before': the request is dropped; 'after': it reaches the server, its answer is lost. */
-  when: 'before' | 'after';
-  fire: () => void;
+  /**
+   * 'before': the request is dropped; 'after': it reaches the server, its answer is lost;
+   * 'hold': it waits until `fire` resolves, then goes on (false: not this one, the trigger stays armed).
+   */
+  when: 'before' | 'after' | 'hold';
+  fire: () => void | Promise<boolean>;
 };
 
 export class FaultProxy {
@@ -101,11 +104,18 @@ export class FaultProxy {
       const fires = t !== undefined && t.match(req, body);
       if (fires) this.trigger = undefined;
       if (fires && t.when === 'before') {
-        t.fire();
+        void t.fire();
         return void req.socket.destroy();
       }
-      this.forward(req, body, res, fires ? t.fire : undefined);
+      if (fires && t.when === 'hold') return void this.hold(t, req, body, res);
+      this.forward(req, body, res, fires ? () => void t.fire() : undefined);
     });
+  }
+
+  private async hold(t: Trigger, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<void> {
+    const consumed = await Promise.resolve(t.fire()).catch(() => true);
+    if (consumed === false && this.trigger === undefined) this.trigger = t;
+    this.forward(req, body, res);
   }
 
   private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, lose?: () => void): void {

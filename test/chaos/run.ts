@@ -181,6 +181,11 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // An interrupted scenario's polls may fail once their connections close: cleanup goes on.
+  process.on('uncaughtException', (err) => {
+    if (!closing) throw err;
+    say(`during cleanup: ${message(err)}`);
+  });
   const rows: Row[] = [];
   try {
     await suite.up();

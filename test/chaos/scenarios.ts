@@ -130,17 +130,45 @@ const groupKill: Scenario = {
   check: resumeNote,
 };
 
+/**
+ * Runs `fault` while evaluation certainly runs: the first S3 read of the candidate's ONNX model
+ * that happens while the run's stage is `evaluation` is held at the proxy until the fault is in.
+ * (Registration reads the same object during training: that read passes.)
+ */
+function duringEvaluation(ctx: Ctx, fault: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('evaluation never read the candidate model')), WAIT_MS);
+    ctx.suite.s3Proxy.arm({
+      match: (req) =>
+        req.method === 'GET' && /\.onnx(\?|$)/.test(req.url ?? '') && (req.url ?? '').includes(`/${ctx.model}/`),
+      when: 'hold',
+      fire: async () => {
+        const s = await waitForStages(
+          ctx.handle,
+          'evaluation',
+          (st) => stage(st, 'evaluation')?.status === 'running',
+          5_000,
+        ).catch(() => undefined);
+        if (!s) return false;
+        clearTimeout(timer);
+        injected(ctx, 'evaluation', 'evaluation running, reading the candidate model');
+        await fault().then(resolve, reject);
+        return true;
+      },
+    });
+  });
+}
+
 const temporalRestart: Scenario = {
   name: 'temporal-restart',
   title: 'restart the Temporal server during evaluation',
   trainer: 'fast',
-  async inject(ctx) {
-    await waitForStages(ctx.handle, 'evaluation', (s) => stage(s, 'evaluation')?.status === 'running', WAIT_MS, 100);
-    injected(ctx, 'evaluation', 'evaluation running');
-    const t0 = Date.now();
-    await ctx.suite.restartTemporal();
-    ctx.notes.push(`Temporal was away for ${((Date.now() - t0) / 1000).toFixed(1)}s (stop and start)`);
-  },
+  inject: (ctx) =>
+    duringEvaluation(ctx, async () => {
+      const t0 = Date.now();
+      await ctx.suite.restartTemporal();
+      ctx.notes.push(`Temporal was away for ${((Date.now() - t0) / 1000).toFixed(1)}s (stop and start)`);
+    }),
 };
 
 /** Resolves when the proxy's trigger fired and the outage it started is over. */
@@ -247,11 +275,13 @@ const sigtermCpu: Scenario = {
   title: 'SIGTERM to the CPU worker during evaluation',
   trainer: 'fast',
   async inject(ctx) {
-    await waitForStages(ctx.handle, 'evaluation', (s) => stage(s, 'evaluation')?.status === 'running', WAIT_MS, 100);
-    injected(ctx, 'evaluation', 'evaluation running');
     const w = ctx.suite.worker('cpu');
-    const t0 = Date.now();
-    signal(w.pid, 'SIGTERM');
+    let t0 = 0;
+    // The held read goes on right after the signal: a graceful shutdown may let it finish.
+    await duringEvaluation(ctx, async () => {
+      t0 = Date.now();
+      signal(w.pid, 'SIGTERM');
+    });
     await w.exited;
     ctx.notes.push(`the CPU worker exited ${((Date.now() - t0) / 1000).toFixed(1)}s after SIGTERM`);
     await ctx.suite.startPool('cpu');

@@ -111,14 +111,15 @@ export class Suite {
 
   /** Stops everything the suite started and removes its directories. Safe to call twice. */
   async close(): Promise<void> {
-    await this.clients?.close();
-    this.ins?.close();
     await Promise.all([...this.workers.values()].map((w) => stopWorker(w, 5_000)));
     for (const t of suiteTrainers(this.env.tmpDir)) signalGroup(t.pgid, 'SIGKILL');
     await this.s3Proxy?.close();
     await this.mlflowProxy?.close();
     removeChangedWorkflows();
     await removeEnv(this.env, (l) => this.log(l));
+    // Last: a scenario interrupted by a signal may still poll through these clients.
+    this.ins?.close();
+    await this.clients?.close();
   }
 
   logFile(pool: Pool): string {
