@@ -119,7 +119,12 @@ async function championVersion(mlflow: MlflowClient, model: string): Promise<str
 
 /** Removes `challenger` when it is on this version (and only then). */
 async function dropChallengerAlias(mlflow: MlflowClient, model: string, version: string): Promise<void> {
-  const ch = await mlflow.getModelVersionByAlias(model, ModelAlias.challenger).catch(() => undefined);
+  // Only "no such model" means no challenger; any other failure (an outage) fails the attempt, which is
+  // retried, rather than leaving `challenger` on a version that is no longer the candidate.
+  const ch = await mlflow.getModelVersionByAlias(model, ModelAlias.challenger).catch((err: unknown) => {
+    if ((err as { kind?: string }).kind === 'not_found') return undefined;
+    throw err;
+  });
   if (ch?.version === version) await mlflow.deleteAlias(model, ModelAlias.challenger);
 }
 

@@ -7,8 +7,13 @@ if (!workflowsPath) throw new Error('MLO_CHAOS_WORKFLOWS_PATH names the changed 
 
 const changedPool: PoolDefinition = {
   pool: 'orchestrator',
-  taskQueue: (cfg) => cfg.taskQueues.orchestrator,
-  options: async () => ({ workflowsPath, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
+  workers: async (cfg) => [
+    {
+      taskQueue: cfg.taskQueues.orchestrator,
+      serves: 'workflows (changed)',
+      options: { workflowsPath, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } },
+    },
+  ],
 };
 
 main(changedPool);
