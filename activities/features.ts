@@ -116,7 +116,7 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
   return { featureSetHash: hash, days, outputPrefix: `features/${fs.model}/${hash}/` };
 }
 
-type S3File = { key: string; etag: string };
+type S3File = { key: string; etag: string; size?: number };
 
 /** The raw files a partition is computed from: its day's events, the lookback days', and the labels'. */
 type PartitionSources = {
@@ -160,6 +160,34 @@ async function partitionSources(
     .filter(([d]) => d >= input.day && d <= cutoffDay)
     .sort(([a], [b]) => (a < b ? -1 : 1));
   return { target, lookback, labels: labelFiles };
+}
+
+const MiB = 1024 ** 2;
+
+/**
+ * The bound on a partition's memory: the raw bytes it would read (its day, lookback and label days)
+ * may not exceed `maxBytes`. Over it, the partition fails at once as bad input naming the sizes and
+ * the fix, instead of a worker running out of memory (with `MLO_SLOTS_FEATURES` partitions at once,
+ * a worker holds at most that many times the bound, plus its table cache).
+ */
+export function checkPartitionReadSize(
+  day: string,
+  src: Pick<PartitionSources, 'target' | 'lookback' | 'labels'>,
+  maxBytes: number,
+): void {
+  const sum = (files: S3File[] | undefined) => (files ?? []).reduce((n, f) => n + (f.size ?? 0), 0);
+  const target = sum(src.target);
+  const lookback = src.lookback.reduce((n, l) => n + sum(l.files), 0);
+  const labels = src.labels.reduce((n, [, files]) => n + sum(files), 0);
+  const total = target + lookback + labels;
+  if (total <= maxBytes) return;
+  const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+  throw new BadInputError(
+    `the feature partition of ${day} would read ${mib(total)} of raw data (the day ${mib(target)}, ` +
+      `${src.lookback.length} lookback day(s) ${mib(lookback)}, ${src.labels.length} label day(s) ${mib(labels)}), ` +
+      `over the bound of ${mib(maxBytes)} (MLO_PARTITION_MAX_BYTES). Raise MLO_PARTITION_MAX_BYTES on feature ` +
+      "workers with the memory for it, or shorten the spec's longest window or label maturity.",
+  );
 }
 
 /** The partition's content address: the feature definitions, the day, the cut-off and every input file's ETag. */
@@ -214,6 +242,7 @@ async function computePartition(
     ctx.heartbeat({ day: input.day, reused: true });
     return reusedPartition(input.day, hash, existing.metadata);
   }
+  checkPartitionReadSize(input.day, src, deps.config.partitionMaxBytes);
   ctx.heartbeat({ day: input.day, step: 'load' });
   const load = (files: S3File[], day: string) => loadTables(deps, cache, files, day, signal);
   const targetTables = await load(src.target ?? [], input.day);

@@ -53,6 +53,9 @@ const slotCount = (name: string, dflt: number) =>
     .max(256, `${name} must be at most 256`)
     .default(dflt);
 
+/** Default bound on the raw bytes one feature partition reads (its day, lookback and label days). */
+export const DEFAULT_PARTITION_MAX_BYTES = 2 * 1024 ** 3;
+
 const duration = (name: string, dflt: string) =>
   z
     .string()
@@ -131,6 +134,8 @@ export type Config = {
   };
   /** Activity slots of the CPU pool's workers, one per queue above (MLO_SLOTS_*). */
   slots: { cpu: number; features: number; evaluation: number; cpuTraining: number };
+  /** Raw bytes one feature partition may read (MLO_PARTITION_MAX_BYTES); a larger one fails as bad input. */
+  partitionMaxBytes: number;
   /** What a worker does on SIGTERM/SIGINT: in-flight activities get `graceMs` to finish, then are cancelled; it exits by `forceMs`. */
   shutdown: { graceMs: number; forceMs: number };
   gpu: { count: number | undefined };
@@ -214,6 +219,11 @@ function configSchema(sp: StackConfig) {
       MLO_SLOTS_FEATURES: slotCount('MLO_SLOTS_FEATURES', SLOT_DEFAULTS.features),
       MLO_SLOTS_EVALUATION: slotCount('MLO_SLOTS_EVALUATION', SLOT_DEFAULTS.evaluation),
       MLO_SLOTS_CPU_TRAINING: slotCount('MLO_SLOTS_CPU_TRAINING', SLOT_DEFAULTS.cpuTraining),
+      MLO_PARTITION_MAX_BYTES: z.coerce
+        .number({ error: 'MLO_PARTITION_MAX_BYTES must be a number of bytes' })
+        .int('MLO_PARTITION_MAX_BYTES must be a whole number of bytes')
+        .min(1024 ** 2, 'MLO_PARTITION_MAX_BYTES must be at least 1048576 (1 MiB)')
+        .default(DEFAULT_PARTITION_MAX_BYTES),
       MLO_WORKER_SHUTDOWN_GRACE: duration('MLO_WORKER_SHUTDOWN_GRACE', '20s'),
       MLO_WORKER_SHUTDOWN_FORCE: duration('MLO_WORKER_SHUTDOWN_FORCE', '30s'),
       MLO_GPU_COUNT: z.coerce
@@ -281,6 +291,7 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
       evaluation: c.MLO_SLOTS_EVALUATION,
       cpuTraining: c.MLO_SLOTS_CPU_TRAINING,
     },
+    partitionMaxBytes: c.MLO_PARTITION_MAX_BYTES,
     shutdown: { graceMs: durationMs(c.MLO_WORKER_SHUTDOWN_GRACE), forceMs: durationMs(c.MLO_WORKER_SHUTDOWN_FORCE) },
     gpu: { count: c.MLO_GPU_COUNT },
     stack,
