@@ -4,6 +4,7 @@ It guards stdout (JSON lines only), parses and validates input.json, runs the tr
 maps failures to the contract's exit codes, ending stderr with one summary line:
 
     mlo-trainer: bad input: <what is wrong, the field, the fix>      (exit 2)
+    mlo-trainer: deterministic failure: <what fails the same way, the fix> (exit 3)
     mlo-trainer: transient: <what was unreachable>                   (exit 75)
     mlo-trainer: crash: <exception type>: <message>                  (exit 1)
 """
