@@ -9,7 +9,7 @@ import { withActivityFailures } from '../lib/core/failures';
 import { readIpcTable } from '../lib/features/arrow-io';
 import { featureSetHash, type FeatureSet } from '../lib/features/featureset';
 import {
-  FEATURE_SNAPSHOT_KIND,
+  buildSnapshotManifest,
   type FeatureSnapshotManifest,
   type FeatureSnapshotPartition,
 } from '../lib/features/manifest';
@@ -307,25 +307,16 @@ function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshot
     },
     24,
   );
-  return {
-    kind: FEATURE_SNAPSHOT_KIND,
+  return buildSnapshotManifest({
     model: input.model,
     featureSetHash: input.featureSetHash,
     hash,
     window: input.range,
     labelCutoff: input.labelCutoff,
-    columns: {
-      id: fs.events.id,
-      timestamp: fs.events.timestamp,
-      label: LABEL_COLUMN,
-      features: fs.featureOrder.map((name) => ({ name, type: 'float64' as const })),
-      slices: fs.slices,
-    },
+    featureSet: fs,
+    labelColumn: LABEL_COLUMN,
     partitions,
-    rows: partitions.reduce((s, p) => s + p.rows, 0),
-    labeledRows: partitions.reduce((s, p) => s + p.labeledRows, 0),
-    positives: partitions.reduce((s, p) => s + p.positives, 0),
-  };
+  });
 }
 
 async function writeFeatureManifest(deps: ActivityDeps, input: ManifestInput): Promise<FeatureSnapshotRef> {

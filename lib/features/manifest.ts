@@ -4,6 +4,8 @@
  * a key derived from its content hash, so a reader never sees a manifest whose partitions
  * are missing.
  */
+import type { FeatureSet } from './featureset';
+
 export const FEATURE_SNAPSHOT_KIND = 'mlo.feature-snapshot/v1';
 
 export type FeatureColumnType = 'float64';
@@ -48,3 +50,39 @@ export type FeatureSnapshotManifest = {
   labeledRows: number;
   positives: number;
 };
+
+/**
+ * A snapshot's manifest from its identity and partitions: the columns follow the feature set (the
+ * label column is `labelColumn`), the totals are the partitions'.
+ */
+export function buildSnapshotManifest(m: {
+  model: string;
+  featureSetHash: string;
+  hash: string;
+  window: { from: string; to: string };
+  labelCutoff: string;
+  featureSet: Pick<FeatureSet, 'events' | 'featureOrder' | 'slices'>;
+  labelColumn: string;
+  partitions: FeatureSnapshotPartition[];
+}): FeatureSnapshotManifest {
+  const { featureSet: fs, partitions } = m;
+  return {
+    kind: FEATURE_SNAPSHOT_KIND,
+    model: m.model,
+    featureSetHash: m.featureSetHash,
+    hash: m.hash,
+    window: m.window,
+    labelCutoff: m.labelCutoff,
+    columns: {
+      id: fs.events.id,
+      timestamp: fs.events.timestamp,
+      label: m.labelColumn,
+      features: fs.featureOrder.map((name) => ({ name, type: 'float64' as const })),
+      slices: fs.slices,
+    },
+    partitions,
+    rows: partitions.reduce((s, p) => s + p.rows, 0),
+    labeledRows: partitions.reduce((s, p) => s + p.labeledRows, 0),
+    positives: partitions.reduce((s, p) => s + p.positives, 0),
+  };
+}

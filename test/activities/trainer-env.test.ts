@@ -13,11 +13,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { buildDeps, createGpuActivities } from '../../activities';
 import type { TrialInput } from '../../activities/training';
 import { FailureType } from '../../lib/core/failure-types';
-import { runWindows } from '../../lib/core/windows';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import type { ModelSpec } from '../../lib/spec/model-spec';
 import { isPassedThrough } from '../../lib/trainer/env';
-import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
+import { deployedSpecsDir, deploySpec, trialInput as sharedTrialInput } from '../helpers/deployed-spec';
 import { uniqueName } from '../helpers/temporal';
 
 const cfg = loadConfig();
@@ -71,27 +70,8 @@ afterAll(() => {
 const marker = path.join(os.tmpdir(), `mlo-forged-trainer-${process.pid}`);
 afterEach(() => fs.rmSync(marker, { force: true }));
 
-function trialInput(spec: ModelSpec, specHash: string): TrialInput {
-  return {
-    model: spec.name,
-    spec,
-    specHash,
-    windows: runWindows({ asOf: '2025-01-08', spec }, new Date()),
-    workflowId: uniqueName('trainer-env'),
-    snapshot: {
-      manifestUri: `s3://${cfg.s3.bucket}/features/none/manifest.json`,
-      hash: 'none',
-      rows: 0,
-      partitions: 0,
-      labeledRows: 0,
-      positives: 0,
-    },
-    featureColumns: ['amount'],
-    trialIndex: 0,
-    params: {},
-    requestedBy: 'dana@example.com',
-  };
-}
+const trialInput = (spec: ModelSpec, specHash: string): TrialInput =>
+  sharedTrialInput(spec, specHash, uniqueName('trainer-env'), cfg.s3.bucket);
 
 /** Runs trainTrial as the GPU pool's worker does, and returns its failure. */
 async function trainFailure(input: TrialInput): Promise<ApplicationFailure> {

@@ -15,14 +15,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { buildDeps, createGpuActivities } from '../../activities';
 import type { TrialHeartbeat, TrialInput, TrialResult } from '../../activities/training';
 import { FailureType } from '../../lib/core/failure-types';
-import { runWindows } from '../../lib/core/windows';
 import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { createS3Client, putObject } from '../../lib/infra/s3';
 import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/registry/mlflow';
 import { RunTag } from '../../lib/registry/tags';
 import type { ModelSpec } from '../../lib/spec/model-spec';
 import { identify } from '../../lib/trainer/process-identity';
-import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
+import { deployedSpecsDir, deploySpec, trialInput as sharedTrialInput } from '../helpers/deployed-spec';
 import { deleteUnder } from '../helpers/s3';
 import { uniqueName } from '../helpers/temporal';
 
@@ -49,27 +48,8 @@ function deployReporter(): { spec: ModelSpec; specHash: string } {
   return deploySpec(specsDir, name, { trainer: { command: ['node', REPORTER] } });
 }
 
-function trialInput(spec: ModelSpec, specHash: string, workflowId: string): TrialInput {
-  return {
-    model: spec.name,
-    spec,
-    specHash,
-    windows: runWindows({ asOf: '2025-01-08', spec }, new Date()),
-    workflowId,
-    snapshot: {
-      manifestUri: `s3://${cfg.s3.bucket}/features/none/manifest.json`,
-      hash: 'none',
-      rows: 0,
-      partitions: 0,
-      labeledRows: 0,
-      positives: 0,
-    },
-    featureColumns: ['amount'],
-    trialIndex: 0,
-    params: {},
-    requestedBy: 'dana@example.com',
-  };
-}
+const trialInput = (spec: ModelSpec, specHash: string, workflowId: string): TrialInput =>
+  sharedTrialInput(spec, specHash, workflowId, cfg.s3.bucket);
 
 /** Runs trainTrial as attempt `attempt` of the activity, with the heartbeat details of the one before. */
 function attemptOf(

@@ -7,6 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/infra/config';
+import { isAlive } from '../helpers/spawn';
+
+export { isAlive };
 
 export type Pool = 'orchestrator' | 'cpu' | 'gpu';
 
@@ -51,15 +54,6 @@ export async function startWorker(
     clearTimeout(timeout);
   }
   return { pool, child, pid: child.pid as number, exited };
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Sends `sig` to one process; no error when it is gone. */

@@ -7,6 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { TrialInput } from '../../activities/training';
+import { runWindows } from '../../lib/core/windows';
 import { loadSpecFile, MODELS_DIR, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 
 export type SpecOptions = {
@@ -53,4 +55,30 @@ export function deploySpec(
   fs.writeFileSync(file, specText(name, opts));
   const spec = loadSpecFile(file);
   return { file, spec, specHash: specHash(spec) };
+}
+
+/**
+ * A trainTrial input of a deployed spec, as the workflow would send it, over a snapshot that names
+ * no data (the tests' trainers read only their input): trial 0, no params, requested by a dev user.
+ */
+export function trialInput(spec: ModelSpec, specHash: string, workflowId: string, bucket: string): TrialInput {
+  return {
+    model: spec.name,
+    spec,
+    specHash,
+    windows: runWindows({ asOf: '2025-01-08', spec }, new Date()),
+    workflowId,
+    snapshot: {
+      manifestUri: `s3://${bucket}/features/none/manifest.json`,
+      hash: 'none',
+      rows: 0,
+      partitions: 0,
+      labeledRows: 0,
+      positives: 0,
+    },
+    featureColumns: ['amount'],
+    trialIndex: 0,
+    params: {},
+    requestedBy: 'dana@example.com',
+  };
 }

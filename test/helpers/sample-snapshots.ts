@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { generateDataset, LocalDirSink, paymentsKey, chargebacksKey, type PartitionSink } from '../../lib/datagen';
 import { readIpcTable } from '../../lib/features/arrow-io';
 import { featureSetFromSpec, featureSetHash, type FeatureSet } from '../../lib/features/featureset';
-import { FEATURE_SNAPSHOT_KIND, type FeatureSnapshotManifest } from '../../lib/features/manifest';
+import { buildSnapshotManifest, type FeatureSnapshotManifest } from '../../lib/features/manifest';
 import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay } from '../../lib/features/partition';
 import { addDays, daysBetween, runWindows, type RunWindows } from '../../lib/core/windows';
 import type { ModelSpec } from '../../lib/spec/model-spec';
@@ -125,20 +125,14 @@ function manifestOf(
   days: string[],
   partitions: FeatureSnapshotManifest['partitions'],
 ): FeatureSnapshotManifest {
-  return {
-    kind: FEATURE_SNAPSHOT_KIND,
+  return buildSnapshotManifest({
     model: spec.name,
     featureSetHash: featureSetHash(fs),
     hash: `sample-${windows.asOf}`,
     window: { from: days[0]!, to: addDays(days[days.length - 1]!, 1) },
     labelCutoff: windows.labelCutoff,
-    columns: {
-      id: fs.events.id,
-      timestamp: fs.events.timestamp,
-      label: LABEL_COLUMN,
-      features: fs.featureOrder.map((name) => ({ name, type: 'float64' as const })),
-      slices: fs.slices,
-    },
+    featureSet: fs,
+    labelColumn: LABEL_COLUMN,
     partitions,
-  } as FeatureSnapshotManifest;
+  });
 }

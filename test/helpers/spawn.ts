@@ -46,3 +46,13 @@ export async function runTs(
   const { code } = await s.exited;
   return { code, output: s.output(), ms: Date.now() - t0 };
 }
+
+/** Whether a process with this pid exists (signal 0). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { identify, isRunning, killLeftoverGroup } from '../../lib/trainer/process-identity';
 import { makeScratchDir, SCRATCH_PREFIX, sweepAbandonedScratch } from '../../lib/trainer/scratch';
+import { isAlive } from '../helpers/spawn';
 
 const started: ChildProcess[] = [];
 
@@ -23,15 +24,6 @@ async function startGroup(): Promise<{ leader: number; child: number }> {
   const child = await new Promise<number>((resolve) => p.stdout.once('data', (b: Buffer) => resolve(Number(b))));
   return { leader: p.pid!, child };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 afterEach(() => {
   for (const p of started.splice(0))
@@ -60,7 +52,7 @@ describe('killLeftoverGroup', () => {
     expect(await killLeftoverGroup(id)).toBe('killed');
     // The leader is this test's child: reaped by Node; its own child is reparented and reaped by init.
     await new Promise((r) => setTimeout(r, 200));
-    expect(alive(child)).toBe(false);
+    expect(isAlive(child)).toBe(false);
     expect(isRunning(id)).toBe(false);
     expect(await killLeftoverGroup(id)).toBe('gone');
   });
@@ -70,10 +62,10 @@ describe('killLeftoverGroup', () => {
     const id = identify(leader)!;
     process.kill(leader, 'SIGKILL');
     await new Promise((r) => started.at(-1)!.once('exit', r));
-    expect(alive(child)).toBe(true);
+    expect(isAlive(child)).toBe(true);
     expect(await killLeftoverGroup(id)).toBe('killed');
     await new Promise((r) => setTimeout(r, 200));
-    expect(alive(child)).toBe(false);
+    expect(isAlive(child)).toBe(false);
   });
 
   it('never kills a process that only shares the pid (a recycled pid), nor one recorded on another host', async () => {
@@ -82,7 +74,7 @@ describe('killLeftoverGroup', () => {
     expect(await killLeftoverGroup({ ...id, startTicks: id.startTicks - 1 })).toBe('not-ours');
     expect(await killLeftoverGroup({ ...id, bootId: '00000000-0000-0000-0000-000000000000' })).toBe('gone');
     expect(await killLeftoverGroup({ ...id, host: `${id.host}-elsewhere` })).toBe('other-host');
-    expect(alive(leader) && alive(child)).toBe(true);
+    expect(isAlive(leader) && isAlive(child)).toBe(true);
   });
 });
 
@@ -113,7 +105,7 @@ describe('scratch directories', () => {
       expect(await sweepAbandonedScratch(root)).toEqual([orphan]);
       await new Promise((r) => setTimeout(r, 200));
       expect(fs.existsSync(orphan)).toBe(false);
-      expect(alive(child)).toBe(false);
+      expect(isAlive(child)).toBe(false);
       expect(fs.existsSync(mine.dir) && fs.existsSync(mine.tmp)).toBe(true);
       expect(fs.existsSync(path.join(root, 'other-dir'))).toBe(true);
       await mine.remove();

@@ -20,7 +20,7 @@ import { MlflowClient, quoteFilterValue, tagFilterKey, tagsOf } from '../../lib/
 import { RunTag, VersionTag } from '../../lib/registry/tags';
 import { loadSpecFile, specHash, type ModelSpec } from '../../lib/spec/model-spec';
 import { trainAndPromote } from '../../workflows';
-import { spawnTs, type Spawned } from '../helpers/spawn';
+import { isAlive, spawnTs, type Spawned } from '../helpers/spawn';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { uniqueName } from '../helpers/temporal';
 import { stackClient, stackWorkerConnection, userTokens } from '../helpers/identity';
@@ -257,15 +257,6 @@ function scratchDirsOf(workerPid: number): string[] {
     });
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('training dispatch', () => {
   it('a kill -9 of the GPU worker mid-training: its trainer stops within seconds, a new worker resumes from the checkpoint, exactly one version', async () => {
     const s = spec(
@@ -287,11 +278,11 @@ describe('training dispatch', () => {
       );
       // The worker alone is killed (an OOM kill): its trainer must notice and stop on its own.
       const trainerPid = beat.trainerPid!;
-      expect(alive(trainerPid)).toBe(true);
+      expect(isAlive(trainerPid)).toBe(true);
       const t0 = Date.now();
       first.child.kill('SIGKILL');
       await first.exited;
-      await waitFor('the orphaned trainer to stop', async () => (alive(trainerPid) ? undefined : true), 10_000, {
+      await waitFor('the orphaned trainer to stop', async () => (isAlive(trainerPid) ? undefined : true), 10_000, {
         rethrow: true,
       });
       const stoppedMs = Date.now() - t0;
@@ -396,10 +387,10 @@ describe('training dispatch', () => {
         { rethrow: true },
       );
       const pid = beat.trainerPid!;
-      expect(alive(pid)).toBe(true);
+      expect(isAlive(pid)).toBe(true);
       const t0 = Date.now();
       await h.cancel();
-      await waitFor('the trainer to be gone', async () => (alive(pid) ? undefined : true), 15_000, { rethrow: true });
+      await waitFor('the trainer to be gone', async () => (isAlive(pid) ? undefined : true), 15_000, { rethrow: true });
       expect(Date.now() - t0).toBeLessThan(15_000);
       await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
       expect(await versionsOf(s.name, h.workflowId)).toHaveLength(0);
