@@ -16,9 +16,12 @@ import {
 } from '../lib/registry/audit';
 import { withActivityFailures } from '../lib/core/failures';
 import { FailureType } from '../lib/core/failure-types';
-import { tagsOf, type MlflowClient } from '../lib/registry/mlflow';
+import { quoteFilterValue, tagFilterKey, tagsOf, type MlflowClient } from '../lib/registry/mlflow';
 import { ModelAlias, ModelTag, VersionTag } from '../lib/registry/tags';
+import { candidateInputsKey } from '../lib/registry/inputs-key';
+import { describeFailedGate, type FailedGate } from '../lib/core/gate-failures';
 import type { ActivityDeps } from './deps';
+import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 import { registryActivity } from './heartbeat';
 
 export type ChampionMoveInput = {
@@ -57,6 +60,20 @@ export type DropChallengerInput = {
   decider?: AuditIdentity;
 };
 
+export type IdenticalCandidateInput = StageInput & { snapshot: FeatureSnapshotRef; featureColumns: string[] };
+
+/** A version registered earlier from identical inputs, and what became of it. */
+export type IdenticalCandidate = { candidate: CandidateRef; outcome: string | null; workflowId: string | null };
+
+export type GateFailureInput = {
+  model: string;
+  version: string;
+  workflowId: string;
+  failed: FailedGate[];
+  evidence: Record<string, string>;
+  requester?: AuditRequester;
+};
+
 /** The registry activities' dependencies: the audit chain's one writer for every model of the bucket. */
 type RegistryDeps = ActivityDeps & { auditTrail: AuditTrail };
 
@@ -87,6 +104,19 @@ export function registryActivities(base: ActivityDeps) {
      */
     async moveChampion(input: ChampionMoveInput): Promise<{ previous: string | null }> {
       return registryActivity(() => moveChampion(deps, input));
+    },
+
+    /**
+     * The version registered earlier from the same inputs (lib/registry/inputs-key.ts), if any: a
+     * rerun reuses it instead of training and registering a copy. The lowest such version wins.
+     */
+    async findIdenticalCandidate(input: IdenticalCandidateInput): Promise<IdenticalCandidate | null> {
+      return registryActivity(() => findIdenticalCandidate(deps, input));
+    },
+
+    /** Tags a gate-failed candidate with its outcome and failing gates, and records it in the audit trail. */
+    async recordGateFailure(input: GateFailureInput): Promise<void> {
+      return registryActivity(() => recordGateFailure(deps, input));
     },
 
     /** Takes `challenger` off a rejected or expired candidate and records why. */
@@ -253,6 +283,8 @@ async function tagPromotion(
   const tag = (version: string, key: string, value: string) =>
     mlflow.setModelVersionTag(input.model, version, key, value);
   await tag(input.version, VersionTag.promotedAt, at);
+  await tag(input.version, VersionTag.outcome, 'promoted');
+  await mlflow.deleteModelVersionTag(input.model, input.version, VersionTag.awaitingApprovalIn);
   await tag(input.version, VersionTag.approvedBy, input.actor);
   await tag(input.version, VersionTag.previousChampion, current ?? 'none');
   if (input.emergency) await tag(input.version, VersionTag.emergency, 'true');
@@ -272,6 +304,8 @@ async function dropChallenger(deps: RegistryDeps, input: DropChallengerInput): P
     VersionTag.rejected,
     `${input.action} by ${input.actor}: ${input.reason}`,
   );
+  await deps.mlflow.setModelVersionTag(input.model, input.version, VersionTag.outcome, input.action);
+  await deps.mlflow.deleteModelVersionTag(input.model, input.version, VersionTag.awaitingApprovalIn);
   await audit(deps, {
     model: input.model,
     action: input.action,
@@ -281,5 +315,60 @@ async function dropChallenger(deps: RegistryDeps, input: DropChallengerInput): P
     workflowId: input.workflowId,
     requester: input.requester,
     decider: input.decider,
+  });
+}
+
+async function findIdenticalCandidate(
+  deps: RegistryDeps,
+  input: IdenticalCandidateInput,
+): Promise<IdenticalCandidate | null> {
+  const key = candidateInputsKey({
+    snapshotHash: input.snapshot.hash,
+    windows: input.windows,
+    featureColumns: input.featureColumns,
+    training: input.spec.training,
+    codeVersion: deps.codeVersion,
+  });
+  const filter =
+    `name = ${quoteFilterValue(input.model)} and ` + `${tagFilterKey(VersionTag.inputsKey)} = ${quoteFilterValue(key)}`;
+  let found;
+  try {
+    found = (await deps.mlflow.searchModelVersions({ filter, maxResults: 50 })).items;
+  } catch (err) {
+    if ((err as { kind?: string }).kind === 'not_found') return null; // no registered model yet
+    throw err;
+  }
+  const ready = found.filter((v) => v.status === 'READY').sort((a, b) => Number(a.version) - Number(b.version));
+  const v = ready[0];
+  if (!v) return null;
+  const tags = tagsOf(v);
+  const onnxUri = tags[VersionTag.onnxUri];
+  if (!onnxUri || !v.runId) return null; // not a version mlo registered whole: train afresh
+  return {
+    candidate: { runId: v.runId, version: v.version, onnxUri },
+    outcome: tags[VersionTag.outcome] ?? null,
+    workflowId: tags[VersionTag.workflowId] ?? null,
+  };
+}
+
+async function recordGateFailure(deps: RegistryDeps, input: GateFailureInput): Promise<void> {
+  await deps.mlflow.setModelVersionTag(input.model, input.version, VersionTag.outcome, 'gate-failed');
+  // MLflow tag values hold at most 5000 characters: the gates in full are in the report and the audit record.
+  const gates = JSON.stringify(input.failed);
+  await deps.mlflow.setModelVersionTag(
+    input.model,
+    input.version,
+    VersionTag.failedGates,
+    gates.length <= 5000 ? gates : `${gates.slice(0, 4990)}…`,
+  );
+  await audit(deps, {
+    model: input.model,
+    action: 'gate-failed',
+    actor: 'mlo',
+    version: input.version,
+    reason: input.failed.map(describeFailedGate).join('; '),
+    evidence: input.evidence,
+    workflowId: input.workflowId,
+    requester: input.requester,
   });
 }

@@ -21,6 +21,7 @@ import {
   type Run,
 } from '../lib/registry/mlflow';
 import { ModelTag, RunTag, VersionTag } from '../lib/registry/tags';
+import { candidateInputsKey } from '../lib/registry/inputs-key';
 import {
   parseTrainerLine,
   TRAINER_CONTRACT,
@@ -639,6 +640,13 @@ function versionTags(deps: ActivityDeps, input: RegisterInput, regKey: string): 
   const w = input.windows;
   return {
     [VersionTag.registrationKey]: regKey,
+    [VersionTag.inputsKey]: candidateInputsKey({
+      snapshotHash: input.snapshot.hash,
+      windows: w,
+      featureColumns: input.featureColumns,
+      training: input.spec.training,
+      codeVersion: deps.codeVersion,
+    }),
     [VersionTag.featureSnapshotHash]: input.snapshot.hash,
     [VersionTag.featureManifestUri]: input.snapshot.manifestUri,
     [VersionTag.trainWindow]: `${w.train.from}..${w.train.to}`,

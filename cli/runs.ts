@@ -70,6 +70,7 @@ export type RunReport = {
 export function exitCodeFor(outcome: RunOutcome, failureType?: string): ExitCode {
   switch (outcome) {
     case 'promoted':
+    case 'already-champion':
     case 'running':
     case 'started':
     case 'attached':
@@ -439,6 +440,8 @@ function summaryLine(r: RunReport): string {
       return `${r.outcome}: ${r.message ?? ''} (exit ${r.exitCode})`;
     case 'gate-failed':
       return `gate failed: ${r.message ?? 'not promoted'} (exit ${r.exitCode})`;
+    case 'already-champion':
+      return `already champion: ${r.message ?? `${r.model} version ${r.candidateVersion ?? '?'}`}`;
     case 'failed':
       return `failed: ${r.message ?? ''} (exit ${r.exitCode})`;
     case 'running':

@@ -239,10 +239,13 @@ async function printResult(
   if (result.evaluationReport) console.log(`  reports: ${result.evaluationReport}, ${result.shadowReport ?? ''}`);
 }
 
-/** 0 when every run was promoted; else 1 for a failed run, 4 for a failed gate, 3 for a rejection. */
+/**
+ * 0 when every run was promoted (or, on a rerun over identical inputs, found its version already
+ * champion); else 1 for a failed run, 4 for a failed gate, 3 for a rejection.
+ */
 function demoExitCode(failed: number, outcomes: TrainAndPromoteResult['outcome'][]): ExitCode {
   if (failed > 0) return EXIT_CODES.internal;
-  return outcomes.every((o) => o === 'promoted')
+  return outcomes.every((o) => o === 'promoted' || o === 'already-champion')
     ? EXIT_CODES.ok
     : outcomes.some((o) => o === 'gate-failed')
       ? EXIT_CODES.gateFailed

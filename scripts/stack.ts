@@ -1,8 +1,10 @@
-/** `npm run stack -- up|down|status`: the local dev stack (Temporal, S3, MLflow). */
+/** `npm run stack -- up|down|status|env`: the local dev stack (Temporal, S3, MLflow, the OIDC provider). */
 import { isMloError } from '../lib/core/errors';
+import { loadStackConfig } from '../lib/infra/config';
 import { PARTS, stackDown, stackStatus, stackUp, type PartName } from '../lib/stack/stack';
+import { exportLines, stackEnv } from '../lib/stack/stack-env';
 
-const USAGE = `usage: npm run stack -- up [${PARTS.join('|')}…] | down | status`;
+const USAGE = `usage: npm run stack -- up [${PARTS.join('|')}…] | down | status | env`;
 
 async function main(cmd: string | undefined, rest: string[]): Promise<number> {
   switch (cmd) {
@@ -32,6 +34,16 @@ async function main(cmd: string | undefined, rest: string[]): Promise<number> {
         if (p.state === 'running') for (const a of p.addresses) console.log(`    ${a}`);
       }
       return parts.every((p) => p.state === 'running') ? 0 : 3;
+    }
+    case 'env': {
+      // For `eval "$(npm run -s stack -- env)"`: stdout holds only the export lines.
+      const { variables, missing } = stackEnv(loadStackConfig());
+      console.log(exportLines(variables));
+      if (missing.length > 0)
+        console.error(
+          `mlo stack: not running (no ports recorded): ${missing.join(', ')}; start them with npm run stack -- up`,
+        );
+      return missing.length > 0 ? 3 : 0;
     }
     default:
       console.error(USAGE);

@@ -43,6 +43,11 @@ export class StageTracker {
     Object.assign(this.find(name), { phase, message });
   }
 
+  /** A note on a stage for people (e.g. that training reused an identical version). */
+  note(name: StageName, message: string): void {
+    this.find(name).message = message;
+  }
+
   skip(name: StageName, message: string): void {
     Object.assign(this.find(name), { status: 'skipped', message });
   }

@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   executeChild,
+  patched,
   proxyActivities,
   setCurrentDetails,
   sleep,
@@ -22,6 +23,8 @@ import { runWindows, type RunWindows } from '../lib/core/windows';
 import { pickBest, planTrials, type Trial } from '../lib/core/sweep';
 import { mapBounded } from '../lib/core/concurrency';
 import type { TrialResult } from '../activities/training';
+import type { IdenticalCandidate } from '../activities/registry';
+import { describeFailedGate, failedGates } from '../lib/core/gate-failures';
 import type { DecisionResult, TrainAndPromoteInput, TrainAndPromoteResult } from '../lib/core/definitions';
 import type { FeatureSet } from '../lib/features/featureset';
 import type { ModelSpec } from '../lib/spec/model-spec';
@@ -32,6 +35,7 @@ import { StageTracker } from './stage-tracker';
 import { SA } from '../lib/core/search-attributes';
 import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
 import { loadDeployedSpec, usesDeployedSpec } from './deployed-spec';
+import { requesterIdentity } from './identity';
 
 /** When the run nominally happens: the schedule's nominal time, else the start time. */
 function nominalTime(): Date {
@@ -103,14 +107,16 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   const run: Run = { input, spec, featureSet, stages, acts, windows, workflowId, base };
 
   const snapshot = await stages.run('featureBackfill', () => backfillFeatures(run));
-  const candidate = await stages.run('training', () => trainCandidate(run, snapshot));
+  const { candidate, reused } = await stages.run('training', () => trainCandidate(run, snapshot));
+  if (reused) stages.note('training', reusedMessage(reused));
   // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
   const championAtEvaluation = await acts.registry.getChampion({ model: input.model });
+  if (reused && candidate.version === championAtEvaluation) return alreadyChampion(run, candidate);
   const evaluation = await stages.run('evaluation', () => acts.cpu.evaluateCandidate({ ...base, snapshot, candidate }));
   const shadow = await stages.run('shadow', () => acts.cpu.shadowScore({ ...base, snapshot, candidate }));
   const reviewed: Reviewed = { candidate, evaluation, shadow };
 
-  if (!evaluation.passed || !shadow.passed) return gateFailed(run, reviewed);
+  if (!evaluation.passed || !shadow.passed) return await gateFailed(run, reviewed);
   const decision = await stages.run('promotion', () => promote(run, reviewed, championAtEvaluation));
   upsertSearchAttributes([{ key: SA.stage, value: decision.outcome }]);
   return result(run, reviewed, decision.outcome, decision.message);
@@ -152,13 +158,56 @@ function backfillFeatures({ input, featureSet, windows, workflowId }: Run): Prom
 }
 
 /**
- * Trains every trial of the spec (a sweep: a bounded number at once, under one MLflow parent
- * run) and registers the best as the candidate version.
+ * The candidate: the version registered earlier from identical inputs (a rerun trains and
+ * registers no copy), else every trial of the spec trained (a sweep: a bounded number at once,
+ * under one MLflow parent run) and the best registered.
  */
-async function trainCandidate(run: Run, snapshot: FeatureSnapshotRef): Promise<CandidateRef> {
+async function trainCandidate(
+  run: Run,
+  snapshot: FeatureSnapshotRef,
+): Promise<{ candidate: CandidateRef; reused?: IdenticalCandidate }> {
+  const featureColumns = run.featureSet.featureOrder;
+  if (patched('reuse-identical-candidate')) {
+    const reused = await run.acts.registry.findIdenticalCandidate({ ...run.base, snapshot, featureColumns });
+    if (reused) return { candidate: reused.candidate, reused };
+  }
+  return { candidate: await trainAndRegister(run, snapshot, featureColumns) };
+}
+
+function reusedMessage(r: IdenticalCandidate): string {
+  const by = r.workflowId ? ` by ${r.workflowId}` : '';
+  const was = r.outcome ? `; it was ${r.outcome}` : '';
+  return `reused version ${r.candidate.version}, trained${by} on identical inputs (nothing trained, no copy registered${was})`;
+}
+
+/** A rerun whose identical version already is the champion: nothing to evaluate, decide or move. */
+function alreadyChampion(run: Run, candidate: CandidateRef): TrainAndPromoteResult {
+  const message =
+    `version ${candidate.version}, trained on identical inputs, already is the champion of ${run.input.model}; ` +
+    'nothing to evaluate or promote, nothing moved in the registry';
+  for (const stage of ['evaluation', 'shadow', 'promotion'] as const) run.stages.skip(stage, message);
+  upsertSearchAttributes([
+    { key: SA.stage, value: 'already-champion' },
+    { key: SA.candidateVersion, value: candidate.version },
+  ]);
+  return {
+    model: run.input.model,
+    windows: run.windows,
+    outcome: 'already-champion',
+    candidateVersion: candidate.version,
+    message,
+    stages: run.stages.list,
+  };
+}
+
+/** Trains every trial of the spec and registers the best as the candidate version. */
+async function trainAndRegister(
+  run: Run,
+  snapshot: FeatureSnapshotRef,
+  featureColumns: string[],
+): Promise<CandidateRef> {
   const { input, acts, base } = run;
   const { training } = run.spec;
-  const featureColumns = run.featureSet.featureOrder;
   const requestedBy = input.requestedBy;
   const trials = planTrials(training.params, training.sweep, training.seed);
   const parent =
@@ -192,17 +241,50 @@ function bestTrial(sweep: ModelSpec['training']['sweep'], results: TrialResult[]
   return best;
 }
 
-/** A failed evaluation or shadow gate ends the run: the promotion stage is skipped. */
-function gateFailed(run: Run, reviewed: Reviewed): TrainAndPromoteResult {
+/**
+ * A failed evaluation or shadow gate ends the run: the promotion stage is skipped. The message
+ * names every failing gate with its value, and the reports; the version is tagged with its
+ * outcome in MLflow and the failure is recorded in the audit trail.
+ */
+async function gateFailed(run: Run, reviewed: Reviewed): Promise<TrainAndPromoteResult> {
   const { candidate, evaluation, shadow } = reviewed;
-  const failed = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : ''].filter(Boolean).join(' and ');
-  const message = `not promoted: the ${failed} gates failed; nothing moved in the registry`;
+  const failedStages = [!evaluation.passed ? 'evaluation' : '', !shadow.passed ? 'shadow' : ''].filter(Boolean);
+  const failed = failedGates(evaluation, shadow);
+  const reports = [!evaluation.passed ? evaluation : undefined, !shadow.passed ? shadow : undefined]
+    .filter((s) => s !== undefined)
+    .map((s) => s.mlflowRunUrl ?? s.reportUri);
+  const message =
+    failed.length > 0
+      ? `not promoted: ${failed.length === 1 ? 'a gate' : `${failed.length} gates`} failed: ` +
+        `${failed.map(describeFailedGate).join('; ')}. Report: ${[...new Set(reports)].join(', ')}. ` +
+        'Nothing moved in the registry'
+      : `not promoted: the ${failedStages.join(' and ')} gates failed; nothing moved in the registry`;
   run.stages.skip('promotion', message);
   upsertSearchAttributes([{ key: SA.stage, value: 'gate-failed' }]);
+  const table =
+    failed.length > 0
+      ? '| stage | gate | value | note |\n|---|---|---|---|\n' +
+        failed.map((g) => `| ${g.stage} | \`${g.gate}\` | ${g.value ?? '—'} | ${g.note} |`).join('\n') +
+        `\n\nReports: ${[evaluation.reportUri, shadow.reportUri].join(', ')}\n\n`
+      : '';
   setCurrentDetails(
-    `## Gate failed: ${run.input.model} version ${candidate.version} is not promoted\n\n` +
+    `## Gate failed: ${run.input.model} version ${candidate.version} is not promoted\n\n${table}` +
       `${!evaluation.passed ? evaluation.markdown : ''}\n\n${!shadow.passed ? shadow.markdown : ''}`,
   );
+  if (patched('record-gate-failure'))
+    await run.acts.registry.recordGateFailure({
+      model: run.input.model,
+      version: candidate.version,
+      workflowId: run.workflowId,
+      failed,
+      evidence: {
+        evaluationReport: evaluation.reportUri,
+        shadowReport: shadow.reportUri,
+        trainAndPromote: run.workflowId,
+        mlflowRun: candidate.runId,
+      },
+      requester: requesterIdentity(run.input.requestedBy),
+    });
   return result(run, reviewed, 'gate-failed', message);
 }
 

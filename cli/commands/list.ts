@@ -24,12 +24,12 @@ export function listQuery(opts: { pending: boolean; model?: string }): string {
 
 /**
  * The STAGE column: where a running run is, where a failed one stopped; for a completed run
- * only "gate-failed" (its last MloStage otherwise is the promotion's, not its outcome: see `mlo status`).
+ * only "gate-failed" or "already-champion" (its last MloStage otherwise is the promotion's, not its outcome: see `mlo status`).
  */
 export function stageColumn(r: Pick<ListedRun, 'status' | 'stage'>): string {
   if (!r.stage) return '';
   if (r.status === 'RUNNING') return r.stage;
-  if (r.status === 'COMPLETED') return r.stage === 'gate-failed' ? 'gate-failed' : '';
+  if (r.status === 'COMPLETED') return r.stage === 'gate-failed' || r.stage === 'already-champion' ? r.stage : '';
   return `at ${r.stage}`;
 }
 

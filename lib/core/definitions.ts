@@ -68,7 +68,8 @@ export type TrainAndPromoteInput = {
 export type TrainAndPromoteResult = {
   model: string;
   windows: RunWindows;
-  outcome: 'promoted' | 'rejected' | 'gate-failed' | 'expired';
+  /** `already-champion`: a rerun on identical inputs found its version already champion; nothing ran after training. */
+  outcome: 'promoted' | 'rejected' | 'gate-failed' | 'expired' | 'already-champion';
   candidateVersion?: string;
   message?: string;
   evaluationReport?: string;

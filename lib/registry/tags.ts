@@ -45,6 +45,19 @@ export const RunTag = {
 export const VersionTag = {
   /** The registration's idempotency key: a retry finds the version instead of creating a second one. */
   registrationKey: 'mlo.registration_key',
+  /**
+   * The hash of everything training reads (snapshot, windows, trainer, parameters, seed, feature
+   * columns, code version): a later run on identical inputs reuses the version instead of
+   * training and registering a copy (lib/registry/inputs-key.ts).
+   */
+  inputsKey: 'mlo.inputs_key',
+  /**
+   * What became of the version as a candidate, latest first wins: `gate-failed`, `rejected`,
+   * `expired`, `cancelled`, `promoted`. Absent while it is being evaluated or awaits a decision.
+   */
+  outcome: 'mlo.outcome',
+  /** JSON array of the gates a gate-failed version failed: stage, gate, value, note. */
+  failedGates: 'mlo.failed_gates',
   featureSnapshotHash: 'mlo.feature_snapshot_hash',
   featureManifestUri: 'mlo.feature_manifest_uri',
   specHash: 'mlo.spec_hash',

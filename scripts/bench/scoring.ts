@@ -44,6 +44,7 @@ import { scoreRows } from '../../lib/eval/score';
 import { featureColumns, fillTensor, newFillStats } from '../../lib/eval/tensor';
 import { flagsOrExitCode, type ParsedFlags } from './lib/args';
 import { runMain } from './lib/main';
+import { ensureVenv } from '../../lib/stack/tools';
 
 const FLAGS = {
   rows: { kind: 'int', default: 1_048_576, help: 'feature rows to score (at least 1M for the reported figure)' },
@@ -383,6 +384,8 @@ async function openSessions(
 async function main(): Promise<number> {
   const flags = flagsOrExitCode('scoring', FLAGS, process.argv.slice(2));
   if (typeof flags === 'number') return flags;
+  // The Python side runs in the project's venv: provisioned here as `npm run demo` does (a no-op when current).
+  await ensureVenv((line) => console.log(line));
   const dir = await prepare(flags);
   const params = JSON.parse(readFileSync(path.join(dir, 'params.json'), 'utf8')) as { trees: number };
   const table = readIpcTable(readFileSync(path.join(dir, 'data.arrow')), 'data.arrow');

@@ -166,6 +166,10 @@ function mocks(): Activities {
     async getChampion() {
       return '2';
     },
+    async findIdenticalCandidate() {
+      return null;
+    },
+    async recordGateFailure() {},
     async evaluateCandidate(i) {
       const passed = !i.model.includes('-gate-');
       return {

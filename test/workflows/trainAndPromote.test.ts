@@ -13,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities';
+import type { GateFailureInput, IdenticalCandidate } from '../../activities/registry';
 import { loadDeployed } from '../../activities/spec';
 import { FailureType } from '../../lib/core/failure-types';
 import { featureSetFromSpec } from '../../lib/features/featureset';
@@ -67,7 +68,13 @@ type Seen = { name: string; queue: string }[];
  */
 function mocks(
   seen: Seen,
-  opts: { evaluationPassed?: boolean; champion?: string | null; modelsDir?: string } = {},
+  opts: {
+    evaluationPassed?: boolean;
+    champion?: string | null;
+    modelsDir?: string;
+    identical?: IdenticalCandidate;
+    gateFailures?: GateFailureInput[];
+  } = {},
 ): Activities {
   const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
   return {
@@ -121,6 +128,14 @@ function mocks(
       record('getChampion');
       return opts.champion === undefined ? '2' : opts.champion;
     },
+    async findIdenticalCandidate() {
+      record('findIdenticalCandidate');
+      return opts.identical ?? null;
+    },
+    async recordGateFailure(i) {
+      record('recordGateFailure');
+      opts.gateFailures?.push(i);
+    },
     async evaluateCandidate(i) {
       record('evaluateCandidate');
       expect(i.candidate.version).toBe('3');
@@ -129,6 +144,13 @@ function mocks(
         passed,
         reportUri: 's3://mlo/reports/e.json',
         markdown: passed ? '| auc | 0.91 |' : '**auc_delta >= -0.002: FAILED (-0.03)**',
+        gates: [
+          { gate: 'auc >= 0.80', status: 'pass', value: 0.91, note: '' },
+          passed
+            ? { gate: 'auc_delta >= -0.002', status: 'pass', value: 0.01, note: '' }
+            : { gate: 'auc_delta >= -0.002', status: 'fail', value: -0.03, note: 'CI [-0.05, -0.01]' },
+        ],
+        mlflowRunUrl: 'http://mlflow.example/#/runs/r1',
       };
     },
     async shadowScore() {
@@ -397,7 +419,8 @@ describe('trainAndPromote', () => {
 
   it('a failed gate ends the run before promotion, and nothing moves in the registry', async () => {
     const seen: Seen = [];
-    const r = await withWorkers(mocks(seen, { evaluationPassed: false }), (q) =>
+    const gateFailures: GateFailureInput[] = [];
+    const r = await withWorkers(mocks(seen, { evaluationPassed: false, gateFailures }), (q) =>
       env.client.workflow.execute(trainAndPromote, {
         taskQueue: q.wf,
         workflowId: uniqueName('tap'),
@@ -405,12 +428,86 @@ describe('trainAndPromote', () => {
       }),
     );
     expect(r.outcome).toBe('gate-failed');
-    expect(r.stages.find((s) => s.stage === 'promotion')).toMatchObject({
-      status: 'skipped',
-      message: 'not promoted: the evaluation gates failed; nothing moved in the registry',
-    });
+    const message =
+      'not promoted: a gate failed: evaluation: auc_delta >= -0.002 — value -0.03 (CI [-0.05, -0.01]). ' +
+      'Report: http://mlflow.example/#/runs/r1. Nothing moved in the registry';
+    expect(r.message).toBe(message);
+    expect(r.stages.find((s) => s.stage === 'promotion')).toMatchObject({ status: 'skipped', message });
+    expect(gateFailures).toEqual([
+      expect.objectContaining({
+        version: '3',
+        failed: [{ stage: 'evaluation', gate: 'auc_delta >= -0.002', value: -0.03, note: 'CI [-0.05, -0.01]' }],
+        evidence: expect.objectContaining({ evaluationReport: 's3://mlo/reports/e.json' }) as unknown,
+      }),
+    ]);
     expect(seen.map((s) => s.name)).not.toContain('setChallenger');
     expect(seen.map((s) => s.name)).not.toContain('moveChampion');
+  });
+
+  it('a rerun on identical inputs reuses the registered version: nothing is trained or registered', async () => {
+    const seen: Seen = [];
+    const identical: IdenticalCandidate = {
+      candidate: { runId: 'r0', version: '3', onnxUri: 's3://mlo/models/m.onnx' },
+      outcome: 'rejected',
+      workflowId: 'train-and-promote/x/2026-03-15',
+    };
+    const r = await withWorkers(mocks(seen, { identical, champion: '2' }), async (q) => {
+      const h = await env.client.workflow.start(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      });
+      const promo = env.client.workflow.getHandle(promotionWorkflowId('fraud-detector'));
+      await waitFor('the promotion of the reused version', async () => {
+        const s = await promo.query(promotionStateQuery).catch(() => undefined);
+        return s?.status === 'awaiting-approval' && s.candidateVersion === '3' ? s : undefined;
+      });
+      await promo.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice@example.com', candidateVersion: '3' }] });
+      return h.result();
+    });
+    expect(r.outcome).toBe('promoted');
+    expect(r.candidateVersion).toBe('3');
+    expect(r.stages.find((s) => s.stage === 'training')?.message).toMatch(/^reused version 3, trained by /);
+    const names = seen.map((s) => s.name);
+    expect(names).toContain('findIdenticalCandidate');
+    expect(names).not.toContain('trainTrial');
+    expect(names).not.toContain('registerCandidate');
+    expect(names).toContain('evaluateCandidate'); // judged again, against today's champion
+    expect(names).toContain('moveChampion');
+  });
+
+  it('a rerun whose identical version already is the champion ends at once: already-champion', async () => {
+    const seen: Seen = [];
+    const identical: IdenticalCandidate = {
+      candidate: { runId: 'r0', version: '2', onnxUri: 's3://mlo/models/m.onnx' },
+      outcome: 'promoted',
+      workflowId: 'train-and-promote/x/2026-03-15',
+    };
+    const r = await withWorkers(mocks(seen, { identical, champion: '2' }), (q) =>
+      env.client.workflow.execute(trainAndPromote, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('tap'),
+        args: [input({ cpu: q.cpu, gpu: q.gpu })],
+      }),
+    );
+    expect(r.outcome).toBe('already-champion');
+    expect(r.candidateVersion).toBe('2');
+    expect(r.stages.find((s) => s.stage === 'training')).toMatchObject({
+      status: 'succeeded',
+      message:
+        'reused version 2, trained by train-and-promote/x/2026-03-15 on identical inputs ' +
+        '(nothing trained, no copy registered; it was promoted)',
+    });
+    expect(r.stages.filter((s) => s.status === 'skipped').map((s) => s.stage)).toEqual([
+      'evaluation',
+      'shadow',
+      'promotion',
+    ]);
+    const names = seen.map((s) => s.name);
+    expect(names).not.toContain('trainTrial');
+    expect(names).not.toContain('evaluateCandidate');
+    expect(names).not.toContain('setChallenger');
+    expect(names).not.toContain('moveChampion');
   });
 
   it('a second run for the same model waits for the pending promotion (when_busy: queue)', async () => {

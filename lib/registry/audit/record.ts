@@ -17,7 +17,9 @@ export type AuditAction =
   | 'champion-moved'
   | 'challenger-removed'
   | 'rollback-requested'
-  | 'rollback';
+  | 'rollback'
+  /** A candidate failed its evaluation or shadow gates: nothing moved; the failing gates are the evidence. */
+  | 'gate-failed';
 
 /** A verified identity: the identity provider's subject, and the e-mail address it vouched for. */
 export type AuditIdentity = { subject: string; email?: string };

@@ -549,6 +549,20 @@ export class MlflowClient {
     await this.post('/model-versions/set-tag', { name, version: String(version), key, value }, opts);
   }
 
+  /** Deletes a tag of a model version; a tag (or version) already gone is no error. */
+  async deleteModelVersionTag(
+    name: string,
+    version: string | number,
+    key: string,
+    opts: CallOptions = {},
+  ): Promise<void> {
+    try {
+      await this.call('DELETE', '/model-versions/delete-tag', { name, version: String(version), key }, opts);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
   /**
    * Polls a version until its status is READY and returns it. FAILED_REGISTRATION is an
    * MlflowError (errorCode FAILED_REGISTRATION); still pending after `timeoutMs` (default
