@@ -12,9 +12,15 @@
  *      requester and approves with that reviewer's own token, so each run ends with a `champion`;
  *   6. ends with a summary: stage timings, key metrics, where to look.
  * A second run reuses the stack, the data and every unchanged feature partition.
+ *
+ * `npm run demo -- --example credit` runs the credit-risk example instead: loan applications and
+ * their delayed outcome reports from a public credit-scoring dataset (examples/credit), as
+ * multi-file Parquet with hive partitions, for the model spec models/credit-risk.yaml.
  */
 import { loadConfig, type Config } from '../lib/infra/config';
-import { EXIT_CODES, isMloError, type ExitCode } from '../lib/core/errors';
+import { BadInputError, EXIT_CODES, isMloError, type ExitCode } from '../lib/core/errors';
+import { CREDIT_AS_OF, CREDIT_EXAMPLE, ensureCreditData } from '../lib/datagen/credit-example';
+import { ensureVenv } from '../lib/stack/tools';
 import { generateDataset, S3Sink } from '../lib/datagen';
 import { MlflowClient, tagsOf } from '../lib/registry/mlflow';
 import { runInput, startOrAttach, temporalUiLink } from '../lib/client/runs';
@@ -41,7 +47,30 @@ import { VersionTag } from '../lib/registry/tags';
 import { windowRanges } from '../cli/runs';
 
 const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
-const MODELS = ['fraud-detector', 'fraud-baseline'];
+
+/** What the demo runs: its models, the day their data ends, and how the data is made. */
+type Example = { models: string[]; asOf: string; data: (cfg: Config) => Promise<void> };
+
+const EXAMPLES: Record<string, Example> = {
+  fraud: {
+    models: ['fraud-detector', 'fraud-baseline'],
+    asOf: addDays(SAMPLE.start, SAMPLE.days),
+    data: sampleData,
+  },
+  credit: { models: [CREDIT_EXAMPLE.model], asOf: CREDIT_AS_OF, data: creditData },
+};
+
+/** `--example <name>` (default fraud); an unknown name is an error naming the known ones. */
+function chosenExample(argv: string[]): Example {
+  const i = argv.indexOf('--example');
+  const name = i >= 0 ? argv[i + 1] : 'fraud';
+  const ex = name ? EXAMPLES[name] : undefined;
+  if (!ex)
+    throw new BadInputError(
+      `--example ${name ?? '(missing)'}: no such example; use one of ${Object.keys(EXAMPLES).join(', ')}`,
+    );
+  return ex;
+}
 /** The engineer who requests the runs; each is approved by one of its model's reviewers (not the requester). */
 const REQUESTER = 'erin@example.com';
 const t0 = Date.now();
@@ -171,13 +200,22 @@ async function sampleData(cfg: Config): Promise<void> {
   );
 }
 
+async function creditData(cfg: Config): Promise<void> {
+  const python = await ensureVenv((l) => say(l));
+  const d = await ensureCreditData(cfg, python, (l) => say(l));
+  say(
+    `${d.reused ? 'reusing' : 'generated'} the credit example's data: ${d.summary} ` +
+      `(s3://${cfg.s3.bucket}/${CREDIT_EXAMPLE.prefix})`,
+  );
+}
+
 type DemoRun = { model: string; workflowId: string };
 type Settled = DemoRun & ({ result: TrainAndPromoteResult } | { error: string });
 
-/** Starts (or attaches to) the run of every sample model on the data up to `asOf`. */
-function startRuns(client: Client, cfg: Config, asOf: string): Promise<DemoRun[]> {
+/** Starts (or attaches to) the run of every model of the example on the data up to `asOf`. */
+function startRuns(client: Client, cfg: Config, models: string[], asOf: string): Promise<DemoRun[]> {
   return Promise.all(
-    MODELS.map(async (model) => {
+    models.map(async (model) => {
       const { spec } = findModelSpec(model);
       const input = { ...runInput(cfg, spec, { asOf, requestedBy: REQUESTER }), asOf };
       const r = await startOrAttach(client, cfg, input);
@@ -252,15 +290,15 @@ function demoExitCode(failed: number, outcomes: TrainAndPromoteResult['outcome']
       : EXIT_CODES.rejected;
 }
 
-/** Runs both sample models as the requester, follows them and prints the summary. */
-async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
-  const asOf = addDays(SAMPLE.start, SAMPLE.days);
+/** Runs the example's models as the requester, follows them and prints the summary. */
+async function runModels(cfg: Config, example: Example, autoApprove: boolean): Promise<ExitCode> {
+  const asOf = example.asOf;
   const requester: TokenSource = devUserTokenSource(REQUESTER, devPassword(REQUESTER));
   await requester.getAccessToken();
   say(`signed in as ${REQUESTER} (dev provider, no browser): the runs are requested by ${REQUESTER}`);
   const { client, connection } = await connectClient(cfg, requester);
   try {
-    const runs = await startRuns(client, cfg, asOf);
+    const runs = await startRuns(client, cfg, example.models, asOf);
     if (!autoApprove)
       say(
         'waiting for a reviewer to approve, signed in to the Temporal UI (or `npx mlo approve …`); ' +
@@ -278,7 +316,7 @@ async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
     });
     console.log('\n=== mlo demo summary ===');
     for (const r of results) await printResult(mlflow, cfg, r);
-    console.log(`\naudit trail: npx mlo audit --model fraud-detector    stack: npm run stack -- status | down`);
+    console.log(`\naudit trail: npx mlo audit --model ${example.models[0]}    stack: npm run stack -- status | down`);
     console.log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     return demoExitCode(
       failed.length,
@@ -291,6 +329,7 @@ async function runModels(cfg: Config, autoApprove: boolean): Promise<ExitCode> {
 
 async function main(): Promise<number> {
   const autoApprove = process.argv.includes('--approve') || !process.stdout.isTTY;
+  const example = chosenExample(process.argv.slice(2));
   say(
     "bringing up the dev stack (the first time builds mlo's Temporal server and the S3 server, and installs " +
       'MLflow: several minutes)…',
@@ -304,8 +343,8 @@ async function main(): Promise<number> {
     await workers.ready;
     const { orchestrator, cpu, gpu } = cfg.taskQueues;
     say(`workers polling: ${orchestrator}, ${cpu}, ${gpu} (logs in ${path.join(cfg.stack.dir, 'logs')}/worker-*.log)`);
-    await sampleData(cfg);
-    return await runModels(cfg, autoApprove);
+    await example.data(cfg);
+    return await runModels(cfg, example, autoApprove);
   } finally {
     await workers.stop();
   }
