@@ -96,7 +96,10 @@ describe('candidate outcomes in the registry', () => {
 
     const otherSnapshot = { ...rerun, snapshot: { ...rerun.snapshot, hash: 'snap-2' } };
     expect(await inActivity(rerun.workflowId, find, otherSnapshot)).toBeNull();
-    const otherSeed = { ...rerun, spec: { ...rerun.spec, training: { ...rerun.spec.training, seed: 7 } } };
+    const otherSeed = {
+      ...rerun,
+      spec: { ...rerun.spec, training: { ...rerun.spec.training, seed: rerun.spec.training.seed + 1 } },
+    };
     expect(await inActivity(rerun.workflowId, find, otherSeed)).toBeNull();
     const otherColumns = { ...rerun, featureColumns: ['amount', 'hour'] };
     expect(await inActivity(rerun.workflowId, find, otherColumns)).toBeNull();
