@@ -263,6 +263,7 @@ describe('trainAndPromote', () => {
       { name: 'loadDeployedSpec', queue: q.cpu },
       { name: 'planFeatureBackfill', queue: q.cpu },
       { name: 'writeFeatureManifest', queue: q.cpu },
+      { name: 'findIdenticalCandidate', queue: q.cpu },
       { name: 'trainTrial', queue: q.gpu },
       { name: 'registerCandidate', queue: q.cpu },
       { name: 'getChampion', queue: q.cpu },
