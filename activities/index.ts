@@ -3,6 +3,7 @@
  * ones and tests pass their own. Workflows import only the type.
  */
 import type { ActivityDeps } from './deps';
+import { dataGateActivities } from './data-gates';
 import { evaluationActivities } from './evaluation';
 import { featureActivities } from './features';
 import { registryActivities } from './registry';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...shadowActivities(deps),
     ...registryActivities(deps),
     ...specActivities(deps),
+    ...dataGateActivities(deps),
   };
 }
 

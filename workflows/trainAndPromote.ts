@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   executeChild,
+  patched,
   proxyActivities,
   setCurrentDetails,
   sleep,
@@ -102,7 +103,11 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };
   const run: Run = { input, spec, featureSet, stages, acts, windows, workflowId, base };
 
-  const snapshot = await stages.run('featureBackfill', () => backfillFeatures(run));
+  const snapshot = await stages.run('featureBackfill', async () => {
+    const snap = await backfillFeatures(run);
+    await checkDataGates(run, snap);
+    return snap;
+  });
   const candidate = await stages.run('training', () => trainCandidate(run, snapshot));
   // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
   const championAtEvaluation = await acts.registry.getChampion({ model: input.model });
@@ -148,6 +153,25 @@ function backfillFeatures({ input, featureSet, windows, workflowId }: Run): Prom
         cpuQueue: input.queues.features ?? input.queues.cpu,
       },
     ],
+  });
+}
+
+/**
+ * The spec's data gates on the snapshot, before training: a failing one ends the run, non-retryable,
+ * with the gate, the value, the threshold and the day in its message and details.
+ */
+async function checkDataGates(run: Run, snapshot: FeatureSnapshotRef): Promise<void> {
+  const gates = run.spec.data.gates ?? [];
+  if (gates.length === 0 || !patched('data-gates')) return;
+  const r = await run.acts.cpu.checkDataGates({ model: run.input.model, gates, snapshot });
+  if (r.passed) return;
+  upsertSearchAttributes([{ key: SA.stage, value: 'data-gate-failed' }]);
+  setCurrentDetails(r.markdown);
+  throw ApplicationFailure.create({
+    type: FailureType.DataGateFailed,
+    nonRetryable: true,
+    message: r.message,
+    details: [{ failures: r.failures, judged: r.judged, failed: r.failed }],
   });
 }
 

@@ -133,6 +133,9 @@ function mocks(): Activities {
     async computeFeaturePartition(i) {
       return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
     },
+    async checkDataGates() {
+      throw new Error('no data gates in these specs');
+    },
     async writeFeatureManifest(i) {
       return {
         manifestUri: 's3://mlo/features/test/manifest.json',
