@@ -71,7 +71,7 @@ const EXIT_CODE_HELP = [
   '  2  bad input: a flag, a model spec, a refused decision or call, not signed in (run `npx mlo login`),',
   '     or a run failing with MloBadInput',
   '  3  rejected by a reviewer, or expired',
-  '  4  an evaluation or shadow gate failed',
+  '  4  an evaluation, shadow or data gate failed',
   '  5  infrastructure unreachable (Temporal, S3, MLflow, the identity provider)',
 ];
 

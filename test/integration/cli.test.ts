@@ -257,7 +257,7 @@ describe('mlo: help, flags and exit codes', () => {
     ])
       expect(top.stdout).toContain(`  ${c} `);
     expect(top.stdout).toMatch(
-      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation or shadow gate failed[\s\S]*5 {2}infrastructure unreachable/,
+      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation, shadow or data gate failed[\s\S]*5 {2}infrastructure unreachable/,
     );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
