@@ -3,7 +3,7 @@
  * statistics a feature partition records for its manifest, and the data gates judged on them.
  */
 import { describe, expect, it } from 'vitest';
-import { Float64, Int32, Int64, Table, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
+import { Float64, Int32, Int64, Table, TimestampMillisecond, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import { checkEventDay, findingLine, inputColumnsOf, reportText, runDataCheck } from '../../lib/data/check';
 import { evaluateDataGates } from '../../lib/data/gates';
 import type { DayListing, RawDataSource, RawFile } from '../../lib/data/source';
@@ -44,7 +44,7 @@ const at = (s: string) => Date.parse(s);
 type Row = { id: number | null; ts: number | null; card: number | null; amount: number | null; channel?: string };
 
 function events(rows: Row[], opts: { channel?: boolean } = {}): Table {
-  const cols: Record<string, ReturnType<typeof vectorFromArray>> = {
+  const cols: Record<string, Vector> = {
     payment_id: vectorFromArray(
       rows.map((r) => (r.id === null ? null : BigInt(r.id))),
       new Int64(),
