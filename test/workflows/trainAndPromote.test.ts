@@ -35,6 +35,8 @@ import { evaluateDataGates } from '../../lib/data/gates';
 import type { FeatureSnapshotPartition } from '../../lib/features/manifest';
 import { loadSpecFile } from '../../lib/spec/model-spec';
 import path from 'node:path';
+import { exitCodeFor, failedMessage, failureInfo } from '../../cli/runs';
+import { EXIT_CODES } from '../../lib/core/errors';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundle;
@@ -453,18 +455,20 @@ describe('trainAndPromote', () => {
       expect(spec.data.gates).toEqual(gates);
       const seen: Seen = [];
       const partitions = [part('2026-03-11', 1000), part('2026-03-12', 1200), part('2026-03-13', 100)];
-      const err = await withWorkers(mocks(seen, { modelsDir: specsDir, partitions }), (q) =>
-        env.client.workflow
-          .execute(trainAndPromote, {
-            taskQueue: q.wf,
-            workflowId: uniqueName('tap'),
-            args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
-          })
-          .then(
-            () => undefined,
-            (e: unknown) => e,
-          ),
-      );
+      const { err, details } = await withWorkers(mocks(seen, { modelsDir: specsDir, partitions }), async (q) => {
+        const h = await env.client.workflow.start(trainAndPromote, {
+          taskQueue: q.wf,
+          workflowId: uniqueName('tap'),
+          args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
+        });
+        const e = await h.result().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        // What the Temporal UI shows as the workflow's current details.
+        const meta = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+        return { err: e, details: meta.currentDetails };
+      });
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const stage = (err as WorkflowFailedError).cause as ApplicationFailure;
       expect(stage.type).toBe(FailureType.StageFailed);
@@ -481,6 +485,13 @@ describe('trainAndPromote', () => {
         judged: 6,
         failed: [{ gate: gates[0], day: '2026-03-13', value: 100, threshold: 550, status: 'fail' }],
       });
+      expect(details).toContain(
+        '| 2026-03-13 | `rows >= 0.5 * trailing_median(rows, 14d)` | 100 | 550 | rows = 100 fails >= 0.5 × median 1100',
+      );
+      // What `mlo status` and `mlo train-and-promote` print, and their exit code.
+      const info = failureInfo(err);
+      expect(failedMessage(info)).toBe(`stage featureBackfill failed (MloDataGateFailed): ${gate.message}`);
+      expect(exitCodeFor('failed', info.type)).toBe(EXIT_CODES.gateFailed);
       expect(seen.map((s) => s.name)).toContain('checkDataGates');
       expect(seen.map((s) => s.name)).not.toContain('trainTrial');
     });
