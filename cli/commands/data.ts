@@ -16,7 +16,7 @@ import { dayFlag, endDayFlag, JSON_FLAG, MODELS_DIR_FLAG, modelsDir, requireFlag
 
 export const dataCommand: Command = {
   name: 'data',
-  summary: "check a model's raw data against its spec: `mlo data check --model M --from D --to D`",
+  summary: "check a model's raw data against its spec (`mlo data check`): columns, nulls, duplicates, days, lateness",
   usage: 'mlo data check --model <name> --from YYYY-MM-DD --to YYYY-MM-DD [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec whose data to check' },
