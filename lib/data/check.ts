@@ -148,7 +148,8 @@ function numbers(v: Vector): Float64Array {
 }
 
 /** Nulls (and NaN), min and max of one column over one or more files' vectors. */
-function statsOf(vectors: Vector[]): ColumnStats & { rows: number; infinite: number } {
+function statsOf(vectors: Vector[]): ColumnStats & { rows: number; infinite: number; values: Float64Array[] } {
+  const values: Float64Array[] = [];
   let rows = 0;
   let nulls = 0;
   let infinite = 0;
@@ -162,12 +163,16 @@ function statsOf(vectors: Vector[]): ColumnStats & { rows: number; infinite: num
       continue;
     }
     infinite += num.infinite;
-    for (const x of num.values) {
-      if (Number.isNaN(x)) nulls++;
-      else if (Number.isFinite(x)) {
-        if (x < min) min = x;
-        if (x > max) max = x;
+    values.push(num.values);
+    const xs = num.values;
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i]!;
+      if (x !== x)
+        nulls++; // NaN
+      else if (x < min) {
+        if (x !== -Infinity) min = x;
       }
+      if (x > max && x !== Infinity) max = x;
     }
   }
   return {
@@ -177,6 +182,7 @@ function statsOf(vectors: Vector[]): ColumnStats & { rows: number; infinite: num
     min: min === Infinity ? null : min,
     max: max === -Infinity ? null : max,
     infinite,
+    values,
   };
 }
 
@@ -206,6 +212,8 @@ export function checkEventDay(
   const columns: Record<string, ColumnStats> = {};
   const rows = files.reduce((n, f) => n + f.table.numRows, 0);
   const usable = new Map<string, Vector[]>();
+  /** Each usable column's values as doubles (numeric, integer and time columns), computed once. */
+  const valuesOf = new Map<string, Float64Array[]>();
   for (const col of inputColumnsOf(fs)) {
     const vectors: Vector[] = [];
     let ok = true;
@@ -248,6 +256,7 @@ export function checkEventDay(
     if (!ok && vectors.length === 0) continue;
     usable.set(col.name, vectors);
     const s = statsOf(vectors);
+    if (s.values.length === vectors.length) valuesOf.set(col.name, s.values);
     columns[col.name] = { nulls: s.nulls, nullRate: s.nullRate, min: s.min, max: s.max };
     const file = files.length === 1 ? files[0]!.file : undefined;
     if (s.infinite > 0)
@@ -287,19 +296,18 @@ export function checkEventDay(
   const file = files.length === 1 ? files[0]!.file : undefined;
   const idName = fs.events.id;
   const tsName = fs.events.timestamp;
-  const ids = usable.has(idName) ? concat(usable.get(idName)!.map(numbers)) : empty();
-  const times = usable.has(tsName) ? concat(usable.get(tsName)!.map(numbers)) : empty();
+  const ids = valuesOf.has(idName) ? concat(valuesOf.get(idName)!) : empty();
+  const times = valuesOf.has(tsName) ? concat(valuesOf.get(tsName)!) : empty();
 
-  // Duplicate ids within the day.
-  const seen = new Set<number>();
+  // Duplicate ids within the day: adjacent equal ids once sorted (NaN, for null, sorts last).
+  const sorted = Float64Array.from(ids).sort();
   const dupExamples: number[] = [];
   let dups = 0;
-  for (const id of ids) {
-    if (Number.isNaN(id)) continue;
-    if (seen.has(id)) {
-      dups++;
-      if (dupExamples.length < 3 && !dupExamples.includes(id)) dupExamples.push(id);
-    } else seen.add(id);
+  for (let i = 1; i < sorted.length; i++) {
+    const id = sorted[i]!;
+    if (id !== sorted[i - 1]) continue;
+    dups++;
+    if (dupExamples.length < 3 && dupExamples[dupExamples.length - 1] !== id) dupExamples.push(id);
   }
   if (dups > 0)
     findings.push({
