@@ -128,6 +128,14 @@ function numericValues(v: Vector): NumericValues | undefined {
   let infinite = 0;
   for (const d of v.data) {
     const bm = d.nullCount > 0 ? d.nullBitmap : null;
+    if (!bm && t.typeId !== Type.Bool) {
+      // No null: one native conversion of the buffer, then a scan for infinities (floats only).
+      out.set((d.values as Float64Array).subarray(0, d.length), at);
+      if (t.typeId === Type.Float)
+        for (let i = at; i < at + d.length; i++) if (out[i] === Infinity || out[i] === -Infinity) infinite++;
+      at += d.length;
+      continue;
+    }
     for (let i = 0; i < d.length; i++) {
       const j = d.offset + i;
       if (bm && ((bm[j >> 3] ?? 0) & (1 << (j & 7))) === 0) out[at + i] = NaN;

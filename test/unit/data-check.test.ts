@@ -221,6 +221,16 @@ describe('mlo data check', () => {
         '(data.checks.warn_null_rate)',
     ]);
     expect(w.stats.warnings).toEqual(w.findings.map(findingLine));
+    const inf = events([
+      { id: 1, ts: at('2026-01-01T01:00:00Z'), card: 1, amount: Infinity },
+      { id: 2, ts: at('2026-01-01T02:00:00Z'), card: 2, amount: 2 },
+    ]);
+    const i = checkEventDay(noLimit, undefined, '2026-01-01', [{ file: 's3://mlo/x.arrow', table: inf }]);
+    expect(i.findings.map(findingLine)).toEqual([
+      'ERROR events day=2026-01-01 s3://mlo/x.arrow: infinite-values: column "amount" holds 1 infinite value(s); ' +
+        'none is allowed',
+    ]);
+    expect(i.stats.columns.amount).toEqual({ nulls: 0, nullRate: 0, min: 2, max: 2 });
   });
 
   it('names the columns a feature set reads, keys first', () => {
