@@ -12,11 +12,13 @@ import {
   buildSnapshotManifest,
   type FeatureSnapshotManifest,
   type FeatureSnapshotPartition,
+  type PartitionDataStats,
 } from '../lib/features/manifest';
+import { mapBounded } from '../lib/core/concurrency';
 import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay } from '../lib/features/partition';
 import { TableCache } from '../lib/features/table-cache';
 import { hashOf } from '../lib/infra/hash';
-import { getObjectBytes, headObject, listKeys, putObject, s3Uri } from '../lib/infra/s3';
+import { getObjectBytes, headObject, isNotFound, listKeys, putObject, s3Uri } from '../lib/infra/s3';
 import { addDays, daysBetween, type DayRange } from '../lib/core/windows';
 import type { ActivityDeps } from './deps';
 import type { FeatureSnapshotRef } from './types';
@@ -55,6 +57,11 @@ export type ManifestInput = {
 
 function partitionKey(outputPrefix: string, day: string, hash: string): string {
   return `${outputPrefix}day=${day}/${hash}.arrow`;
+}
+
+/** The partition's raw input statistics (PartitionDataStats, JSON), next to it; written before it. */
+function statsKey(outputPrefix: string, day: string, hash: string): string {
+  return `${outputPrefix}day=${day}/${hash}.stats.json`;
 }
 
 type DayListing = Map<string, { key: string; etag: string; size: number }[]>;
@@ -238,7 +245,8 @@ async function computePartition(
   const hash = partitionHash(input, src);
   const key = partitionKey(input.outputPrefix, input.day, hash);
   const existing = await headObject(deps.s3, bucket, key, signal);
-  if (existing) {
+  // A partition written before its statistics were recorded is recomputed (the same bytes) to get them.
+  if (existing && (await headObject(deps.s3, bucket, statsKey(input.outputPrefix, input.day, hash), signal))) {
     ctx.heartbeat({ day: input.day, reused: true });
     return reusedPartition(input.day, hash, existing.metadata);
   }
@@ -262,6 +270,10 @@ async function computePartition(
   };
   const out = computeFeaturePartition(fs, target, lookbackTables, labelIndex, cutoffMs);
   ctx.heartbeat({ day: input.day, step: 'write' });
+  await putObject(deps.s3, bucket, statsKey(input.outputPrefix, input.day, hash), JSON.stringify(out.stats.data), {
+    contentType: 'application/json',
+    signal,
+  });
   await putObject(deps.s3, bucket, key, out.bytes, {
     contentType: 'application/vnd.apache.arrow.file',
     metadata: {
@@ -272,7 +284,8 @@ async function computePartition(
     },
     signal,
   });
-  return { day: input.day, hash, ...out.stats, reused: false };
+  const { rows, labeledRows, positives } = out.stats;
+  return { day: input.day, hash, rows, labeledRows, positives, reused: false };
 }
 
 /** The result of a partition computed before, from its object's metadata. */
@@ -288,15 +301,20 @@ function reusedPartition(day: string, hash: string, m: Record<string, string | u
 }
 
 /** The snapshot's manifest: every partition, the columns, the totals; addressed by the partitions' hashes. */
-function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshotManifest {
+function snapshotManifest(
+  bucket: string,
+  input: ManifestInput,
+  stats: (PartitionDataStats | undefined)[],
+): FeatureSnapshotManifest {
   const fs = input.featureSet;
-  const partitions: FeatureSnapshotPartition[] = input.partitions.map((p) => ({
+  const partitions: FeatureSnapshotPartition[] = input.partitions.map((p, i) => ({
     day: p.day,
     uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
     rows: p.rows,
     labeledRows: p.labeledRows,
     positives: p.positives,
     hash: p.hash,
+    ...(stats[i] ? { stats: stats[i] } : {}),
   }));
   const hash = hashOf(
     {
@@ -321,12 +339,25 @@ function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshot
 
 async function writeFeatureManifest(deps: ActivityDeps, input: ManifestInput): Promise<FeatureSnapshotRef> {
   const bucket = deps.config.s3.bucket;
-  const manifest = snapshotManifest(bucket, input);
+  const signal = Context.current().cancellationSignal;
+  const stats: (PartitionDataStats | undefined)[] = [];
+  await mapBounded([...input.partitions.keys()], 16, async (i) => {
+    const p = input.partitions[i]!;
+    const k = statsKey(input.outputPrefix, p.day, p.hash);
+    try {
+      stats[i] = JSON.parse(
+        new TextDecoder().decode(await getObjectBytes(deps.s3, bucket, k, signal)),
+      ) as PartitionDataStats;
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // not found: a partition of an older release, no statistics
+    }
+  });
+  const manifest = snapshotManifest(bucket, input, stats);
   const key = `${input.outputPrefix}snapshots/${manifest.hash}.json`;
   // Written after every partition it lists; the same snapshot always has the same bytes.
   await putObject(deps.s3, bucket, key, `${JSON.stringify(manifest, null, 2)}\n`, {
     contentType: 'application/json',
-    signal: Context.current().cancellationSignal,
+    signal,
   });
   return {
     manifestUri: s3Uri(bucket, key),

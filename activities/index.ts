@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
+import { dataGateActivities } from './data-gates';
 import { evaluationActivities } from './evaluation';
 import { featureActivities } from './features';
 import { registryActivities } from './registry';
@@ -54,6 +55,7 @@ export function createActivities(deps: ActivityDeps) {
     ...shadowActivities(deps),
     ...registryActivities(deps),
     ...specActivities(deps),
+    ...dataGateActivities(deps),
   });
 }
 

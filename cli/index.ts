@@ -56,6 +56,7 @@ const COMMANDS: CommandEntry[] = [
   command('audit', 'audit', 'auditCommand', "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)"),
   command('backfill', 'backfill', 'backfillCommand', "compute a model's point-in-time feature snapshot for a day range"),
   command('schedules', 'schedules', 'schedulesCommand', 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill'),
+  command('data', 'data', 'dataCommand', "check a model's raw data against its spec (`mlo data check`): columns, nulls, duplicates, days, lateness"),
   command('models', 'models', 'modelsCommand', 'validate model specs: `mlo models validate [file…]`'),
   command('gen-data', 'gen-data', 'genDataCommand', 'write the synthetic card-payments and chargebacks dataset (Arrow, day partitions)'),
   command('login', 'identity', 'loginCommand', 'sign in (OpenID Connect, authorization code with PKCE in your browser); the tokens are cached'),
@@ -70,7 +71,7 @@ const EXIT_CODE_HELP = [
   '  2  bad input: a flag, a model spec, a refused decision or call, not signed in (run `npx mlo login`),',
   '     or a run failing with MloBadInput',
   '  3  rejected by a reviewer, or expired',
-  '  4  an evaluation or shadow gate failed',
+  '  4  an evaluation, shadow or data gate failed',
   '  5  infrastructure unreachable (Temporal, S3, MLflow, the identity provider)',
 ];
 

@@ -81,6 +81,7 @@ export function exitCodeFor(outcome: RunOutcome, failureType?: string): ExitCode
     case 'gate-failed':
       return EXIT_CODES.gateFailed;
     case 'failed':
+      if (failureType === FailureType.DataGateFailed) return EXIT_CODES.gateFailed;
       return failureType === FailureType.BadInput ? EXIT_CODES.badInput : EXIT_CODES.internal;
     default:
       return EXIT_CODES.internal;

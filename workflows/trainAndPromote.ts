@@ -106,7 +106,11 @@ export async function trainAndPromote(input: TrainAndPromoteInput): Promise<Trai
   const base = { model: input.model, spec, specHash: input.specHash, windows, workflowId };
   const run: Run = { input, spec, featureSet, stages, acts, windows, workflowId, base };
 
-  const snapshot = await stages.run('featureBackfill', () => backfillFeatures(run));
+  const snapshot = await stages.run('featureBackfill', async () => {
+    const snap = await backfillFeatures(run);
+    await checkDataGates(run, snap);
+    return snap;
+  });
   const { candidate, reused } = await stages.run('training', () => trainCandidate(run, snapshot));
   if (reused) stages.note('training', reusedMessage(reused));
   // The champion the candidate is judged against; promotion later moves `champion` only if it still points here.
@@ -154,6 +158,25 @@ function backfillFeatures({ input, featureSet, windows, workflowId }: Run): Prom
         cpuQueue: input.queues.features ?? input.queues.cpu,
       },
     ],
+  });
+}
+
+/**
+ * The spec's data gates on the snapshot, before training: a failing one ends the run, non-retryable,
+ * with the gate, the value, the threshold and the day in its message and details.
+ */
+async function checkDataGates(run: Run, snapshot: FeatureSnapshotRef): Promise<void> {
+  const gates = run.spec.data.gates ?? [];
+  if (gates.length === 0 || !patched('data-gates')) return;
+  const r = await run.acts.cpu.checkDataGates({ model: run.input.model, gates, snapshot });
+  if (r.passed) return;
+  upsertSearchAttributes([{ key: SA.stage, value: 'data-gate-failed' }]);
+  setCurrentDetails(r.markdown);
+  throw ApplicationFailure.create({
+    type: FailureType.DataGateFailed,
+    nonRetryable: true,
+    message: r.message,
+    details: [{ failures: r.failures, judged: r.judged, failed: r.failed }],
   });
 }
 

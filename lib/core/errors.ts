@@ -12,7 +12,7 @@ export const EXIT_CODES = {
   badInput: 2,
   /** a reviewer rejected the promotion, or it expired */
   rejected: 3,
-  /** an evaluation or shadow gate failed */
+  /** an evaluation, shadow or data gate failed */
   gateFailed: 4,
   /** Temporal, S3 or MLflow could not be reached */
   unreachable: 5,

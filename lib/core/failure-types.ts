@@ -6,6 +6,8 @@
 export const FailureType = {
   /** Bad input or a broken contract (spec, data, schema). Non-retryable. */
   BadInput: 'MloBadInput',
+  /** A data gate (`data.gates`) failed on the run's feature snapshot: the run stops before training. Non-retryable. */
+  DataGateFailed: 'MloDataGateFailed',
   /** A pipeline stage failed; wraps the cause. */
   StageFailed: 'MloStageFailed',
   /** `champion` no longer points where the promotion or rollback expected it: someone else moved it. */

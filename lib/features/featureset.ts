@@ -13,6 +13,7 @@ import {
   type ModelSpec,
 } from '../spec/model-spec';
 import type { AggSpec } from './kernel';
+import type { DataChecksSpec } from '../spec/data-gates';
 
 /** Bump when the computation changes in a way that changes output bytes. */
 const FEATURE_KERNEL_VERSION = 1;
@@ -29,6 +30,8 @@ export type FeatureSet = {
   featureOrder: string[];
   /** How far before a day's first event the longest window reaches. */
   lookbackMs: number;
+  /** The spec's data.checks, when it declares them (absent otherwise, so the hash stays the same). */
+  checks?: DataChecksSpec;
 };
 
 export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
@@ -69,6 +72,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
     slices: spec.features.slices,
     featureOrder: featureColumnNames(spec),
     lookbackMs,
+    ...(spec.data.checks ? { checks: spec.data.checks } : {}),
   };
 }
 

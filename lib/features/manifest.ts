@@ -21,6 +21,26 @@ export type FeatureSnapshotPartition = {
   positives: number;
   /** Content hash of the partition's inputs and definitions (the cache key). */
   hash: string;
+  /**
+   * The day's raw input statistics and data-check warnings (lib/data/check.ts). Absent in
+   * manifests written before they were recorded; readers must not require it.
+   */
+  stats?: PartitionDataStats;
+};
+
+/**
+ * One raw input column of a day: nulls (Arrow nulls, and NaN in floating-point columns), their
+ * rate over the day's rows, and the min and max of its values (numbers; epoch milliseconds for
+ * timestamps; null for strings or when every value is null).
+ */
+export type ColumnStats = { nulls: number; nullRate: number; min: number | null; max: number | null };
+
+/** A day's raw events as the feature backfill read them: rows, every input column used, warnings. */
+export type PartitionDataStats = {
+  rows: number;
+  columns: Record<string, ColumnStats>;
+  /** Warning-level data-check findings of the day, one line each (errors fail the partition). */
+  warnings: string[];
 };
 
 export type FeatureSnapshotManifest = {

@@ -6,8 +6,10 @@
 import { Float64, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
 import { codedColumn, idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
+import { checkEventDay, findingLine } from '../data/check';
 import type { FeatureSet } from './featureset';
 import { computeWindowedFeatures } from './kernel';
+import type { PartitionDataStats } from './manifest';
 
 export type LoadedDay = { day: string; where: string; table: Table };
 
@@ -16,7 +18,8 @@ export type LabelIndex = Map<number, number>;
 
 export const LABEL_COLUMN = 'label';
 
-export type PartitionStats = { rows: number; labeledRows: number; positives: number };
+/** The partition's counts, and its raw input statistics for the manifest (lib/data/check.ts). */
+export type PartitionStats = { rows: number; labeledRows: number; positives: number; data: PartitionDataStats };
 
 const DAY_MS = 86_400_000;
 
@@ -355,5 +358,22 @@ export function computeFeaturePartition(
   }
   const table = new Table(out);
   const bytes = tableToIPC(table, 'file');
-  return { table, bytes, stats: { rows: t.numRows, labeledRows: label.labeledRows, positives: label.positives } };
+  const data = dataStats(fs, target);
+  return {
+    table,
+    bytes,
+    stats: { rows: t.numRows, labeledRows: label.labeledRows, positives: label.positives, data },
+  };
+}
+
+/** The target day's data checks (`mlo data check`'s, per partition): errors fail the partition, warnings are kept. */
+function dataStats(fs: FeatureSet, target: LoadedDay): PartitionDataStats {
+  const check = checkEventDay(fs, fs.checks, target.day, [{ file: target.where, table: target.table }]);
+  const errors = check.findings.filter((f) => f.level === 'error');
+  if (errors.length > 0)
+    throw new BadInputError(
+      `the data checks of ${target.day} failed:\n${errors.map((f) => `  - ${findingLine(f)}`).join('\n')}\n` +
+        'Fix the data, or the thresholds in data.checks of the model spec; `mlo data check` reports every finding.',
+    );
+  return check.stats;
 }

@@ -12,6 +12,7 @@ import { BadInputError } from '../core/errors';
 import { hashOf } from '../infra/hash';
 import { PROJECT_ROOT } from '../infra/config';
 import { AGG_FNS, type AggFn } from '../features/kernel';
+import { dataChecksSchema, dataGatesSchema, dataSpecIssues, DEFAULT_DATA_CHECKS, specInputColumns } from './data-gates';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -228,6 +229,9 @@ const modelSpecSchema = z
             maturity: duration,
           })
           .strict(),
+        /** Data checks and gates (lib/spec/data-gates.ts); absent, not defaulted, so older specs hash the same. */
+        checks: dataChecksSchema.optional(),
+        gates: dataGatesSchema.optional(),
       })
       .strict(),
     features: featuresSchema,
@@ -326,6 +330,11 @@ const modelSpecSchema = z
           message: `slice "${s}" must also be listed in features.slices so the snapshot carries it`,
         });
     });
+    for (const [p, message] of dataSpecIssues(
+      { gates: spec.data.gates ?? [], checks: spec.data.checks ?? DEFAULT_DATA_CHECKS },
+      specInputColumns(spec),
+    ))
+      ctx.addIssue({ code: 'custom', path: p, message });
     const reviewers = new Set<string>();
     spec.promotion.reviewers.forEach((r, i) => {
       if (reviewers.has(r))

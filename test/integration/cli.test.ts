@@ -133,6 +133,9 @@ function mocks(): Activities {
     async computeFeaturePartition(i) {
       return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
     },
+    async checkDataGates() {
+      throw new Error('no data gates in these specs');
+    },
     async writeFeatureManifest(i) {
       return {
         manifestUri: 's3://mlo/features/test/manifest.json',
@@ -249,6 +252,7 @@ describe('mlo: help, flags and exit codes', () => {
       'rollback',
       'audit',
       'backfill',
+      'data',
       'schedules',
       'models',
       'gen-data',
@@ -258,11 +262,11 @@ describe('mlo: help, flags and exit codes', () => {
     ])
       expect(top.stdout).toContain(`  ${c} `);
     expect(top.stdout).toMatch(
-      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation or shadow gate failed[\s\S]*5 {2}infrastructure unreachable/,
+      /exit codes:[\s\S]*2 {2}bad input[\s\S]*3 {2}rejected[\s\S]*4 {2}an evaluation, shadow or data gate failed[\s\S]*5 {2}infrastructure unreachable/,
     );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    expect(summaries.size).toBe(14);
+    expect(summaries.size).toBe(15);
     const helps = await Promise.all([...summaries.keys()].map((c) => mlo([c, '--help'])));
     [...summaries].forEach(([c, summary], i) => {
       expect(helps[i]?.code).toBe(0);

@@ -23,9 +23,11 @@ describe('exitCodeFor', () => {
     expect(EXIT_CODES).toEqual({ ok: 0, internal: 1, badInput: 2, rejected: 3, gateFailed: 4, unreachable: 5 });
   });
 
-  it('maps a failed run with bad input to exit 2, and every other failure type to exit 1', () => {
+  it('maps a failed run with bad input to exit 2, a failed data gate to exit 4, and every other failure type to exit 1', () => {
     expect(exitCodeFor('failed', FailureType.BadInput)).toBe(EXIT_CODES.badInput);
-    for (const type of Object.values(FailureType).filter((t) => t !== FailureType.BadInput))
+    expect(exitCodeFor('failed', FailureType.DataGateFailed)).toBe(EXIT_CODES.gateFailed);
+    const special: string[] = [FailureType.BadInput, FailureType.DataGateFailed];
+    for (const type of Object.values(FailureType).filter((t) => !special.includes(t)))
       expect(exitCodeFor('failed', type), type).toBe(EXIT_CODES.internal);
     expect(exitCodeFor('failed', 'SomethingElse')).toBe(EXIT_CODES.internal);
     expect(exitCodeFor('failed')).toBe(EXIT_CODES.internal);

@@ -181,7 +181,17 @@ for i in range(feat.num_rows):
     m24 = (card == c) & (ts >= t - 86400000) & (ts < t)
     if feat.column('card_id__count__1h')[i].as_py() != m1.sum(): bad += 1
     if abs(feat.column('card_id__sum_amount__24h')[i].as_py() - amt[m24].sum()) > 1e-6: bad += 1
-print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.type) for f in feat.schema}}))
+day = raw[-1]
+def st(name):
+    col = day.column(name)
+    t = str(col.type)
+    if t in ('string', 'large_string') or t.startswith('dictionary'):
+        return {"nulls": col.null_count, "nullRate": col.null_count / day.num_rows, "min": None, "max": None}
+    v = np.array((col.cast('int64') if t.startswith('timestamp') else col).to_pylist(), dtype='float64')
+    nulls = int(np.isnan(v).sum())
+    return {"nulls": nulls, "nullRate": nulls / day.num_rows, "min": float(np.nanmin(v)), "max": float(np.nanmax(v))}
+stats = {n: st(n) for n in ['payment_id', 'ts', 'amount', 'ip_country', 'country', 'channel', 'card_id', 'merchant_id']}
+print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.type) for f in feat.schema}, "stats": stats}))
 `;
     const rawKeys = ['2026-01-07', '2026-01-08'].map((d) => paymentsKey(`${root}raw/`, d));
     const out = execFileSync(
@@ -198,8 +208,17 @@ print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.typ
       ],
       { encoding: 'utf8' },
     );
-    const r = JSON.parse(out) as { rows: number; bad: number; types: Record<string, string> };
+    const r = JSON.parse(out) as {
+      rows: number;
+      bad: number;
+      types: Record<string, string>;
+      stats: Record<string, unknown>;
+    };
     expect(r.rows).toBe(part.rows);
+    // The manifest's raw input statistics of the day, as pyarrow computes them from the raw file.
+    expect(part.stats?.rows).toBe(part.rows);
+    expect(part.stats?.columns).toEqual(r.stats);
+    for (const p of m.partitions) expect(p.stats?.rows).toBe(p.rows);
     expect(r.bad).toBe(0);
     expect(r.types['card_id__count__1h']).toBe('double');
     expect(r.types['label']).toBe('double');

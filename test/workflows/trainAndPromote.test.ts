@@ -30,7 +30,14 @@ import { createTestEnv, uniqueName } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 import { workflowBundle } from '../helpers/workflow-bundle';
 import { promotionWorkflowId } from '../../lib/core/ids';
-import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
+import { deployedSpecsDir, deploySpec, specText } from '../helpers/deployed-spec';
+import { summarizeDataGates } from '../../activities/data-gates';
+import { evaluateDataGates } from '../../lib/data/gates';
+import type { FeatureSnapshotPartition } from '../../lib/features/manifest';
+import { loadSpecFile } from '../../lib/spec/model-spec';
+import path from 'node:path';
+import { exitCodeFor, failedMessage, failureInfo } from '../../cli/runs';
+import { EXIT_CODES } from '../../lib/core/errors';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundle;
@@ -74,6 +81,8 @@ function mocks(
     modelsDir?: string;
     identical?: IdenticalCandidate;
     gateFailures?: GateFailureInput[];
+    /** The snapshot's partitions as its manifest lists them, for the data gates. */
+    partitions?: FeatureSnapshotPartition[];
   } = {},
 ): Activities {
   const record = (name: string) => seen.push({ name, queue: Context.current().info.taskQueue });
@@ -88,6 +97,11 @@ function mocks(
     },
     async computeFeaturePartition(i) {
       return { day: i.day, hash: `h-${i.day}`, rows: 10, labeledRows: 8, positives: 1, reused: false };
+    },
+    async checkDataGates(i) {
+      record('checkDataGates');
+      // The real judgement, over the manifest partitions the test gives.
+      return summarizeDataGates(i.model, evaluateDataGates(i.gates, opts.partitions ?? []));
     },
     async writeFeatureManifest(i) {
       record('writeFeatureManifest');
@@ -509,6 +523,89 @@ describe('trainAndPromote', () => {
     expect(names).not.toContain('evaluateCandidate');
     expect(names).not.toContain('setChallenger');
     expect(names).not.toContain('moveChampion');
+  });
+
+  describe('data gates', () => {
+    const gates = ['rows >= 0.5 * trailing_median(rows, 14d)', 'null_rate(amount) <= 0.01'];
+    /** A day partition of the snapshot's manifest: `rows` rows, `nulls` of them with a null amount. */
+    const part = (day: string, rows: number, nulls = 0): FeatureSnapshotPartition => ({
+      day,
+      uri: `s3://mlo/features/x/day=${day}/h.arrow`,
+      rows,
+      labeledRows: rows,
+      positives: 1,
+      hash: `h-${day}`,
+      stats: { rows, columns: { amount: { nulls, nullRate: nulls / rows, min: 1, max: 9 } }, warnings: [] },
+    });
+    const deployGated = (name: string) => {
+      const text = specText(name).replace(/^data:\n/m, `data:\n  gates: ${JSON.stringify(gates)}\n`);
+      const file = path.join(specsDir, `${name}.yaml`);
+      fs.writeFileSync(file, text);
+      return loadSpecFile(file);
+    };
+
+    it('a failing data gate stops the run before training, non-retryable, naming the gate, value, threshold and day', async () => {
+      const spec = deployGated('data-gated');
+      expect(spec.data.gates).toEqual(gates);
+      const seen: Seen = [];
+      const partitions = [part('2026-03-11', 1000), part('2026-03-12', 1200), part('2026-03-13', 100)];
+      const { err, details } = await withWorkers(mocks(seen, { modelsDir: specsDir, partitions }), async (q) => {
+        const h = await env.client.workflow.start(trainAndPromote, {
+          taskQueue: q.wf,
+          workflowId: uniqueName('tap'),
+          args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
+        });
+        const e = await h.result().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        // What the Temporal UI shows as the workflow's current details.
+        const meta = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+        return { err: e, details: meta.currentDetails };
+      });
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const stage = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(stage.type).toBe(FailureType.StageFailed);
+      expect(stage.nonRetryable).toBe(true);
+      expect(stage.details?.[0]).toEqual({ stage: 'featureBackfill', type: FailureType.DataGateFailed });
+      const gate = stage.cause as ApplicationFailure;
+      expect(gate.type).toBe(FailureType.DataGateFailed);
+      expect(gate.message).toBe(
+        'data gate failed before training: 2026-03-13: "rows >= 0.5 * trailing_median(rows, 14d)": ' +
+          'rows = 100 fails >= 0.5 × median 1100 of rows over 2 earlier day(s) = 550',
+      );
+      expect(gate.details?.[0]).toMatchObject({
+        failures: 1,
+        judged: 6,
+        failed: [{ gate: gates[0], day: '2026-03-13', value: 100, threshold: 550, status: 'fail' }],
+      });
+      expect(details).toContain(
+        '| 2026-03-13 | `rows >= 0.5 * trailing_median(rows, 14d)` | 100 | 550 | rows = 100 fails >= 0.5 × median 1100',
+      );
+      // What `mlo status` and `mlo train-and-promote` print, and their exit code.
+      const info = failureInfo(err);
+      expect(failedMessage(info)).toBe(`stage featureBackfill failed (MloDataGateFailed): ${gate.message}`);
+      expect(exitCodeFor('failed', info.type)).toBe(EXIT_CODES.gateFailed);
+      expect(seen.map((s) => s.name)).toContain('checkDataGates');
+      expect(seen.map((s) => s.name)).not.toContain('trainTrial');
+    });
+
+    it('passing data gates let the run go on to training', async () => {
+      const spec = deployGated('data-gated-ok');
+      const seen: Seen = [];
+      const partitions = [part('2026-03-11', 1000), part('2026-03-12', 1200), part('2026-03-13', 900, 9)];
+      const r = await withWorkers(mocks(seen, { modelsDir: specsDir, partitions, evaluationPassed: false }), (q) =>
+        env.client.workflow.execute(trainAndPromote, {
+          taskQueue: q.wf,
+          workflowId: uniqueName('tap'),
+          args: [input({ cpu: q.cpu, gpu: q.gpu }, spec)],
+        }),
+      );
+      expect(r.outcome).toBe('gate-failed'); // the evaluation gate of this test, after training
+      const names = seen.map((s) => s.name);
+      expect(names.indexOf('checkDataGates')).toBeGreaterThan(names.indexOf('writeFeatureManifest'));
+      expect(names.indexOf('trainTrial')).toBeGreaterThan(names.indexOf('checkDataGates'));
+    });
   });
 
   it('a second run for the same model waits for the pending promotion (when_busy: queue)', async () => {
