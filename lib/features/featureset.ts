@@ -94,7 +94,7 @@ export type LegacyDerived =
 /** A derived column's expression text, whichever form the feature set carries. */
 export function derivedText(expr: string | LegacyDerived): string {
   if (typeof expr === 'string') return expr;
-  if (expr.op === 'eq' || expr.op === 'ne') {
+  if ('left' in expr) {
     const r = expr.right;
     const right =
       'column' in r
@@ -104,7 +104,7 @@ export function derivedText(expr: string | LegacyDerived): string {
           : `'${r.literal.replace(/'/g, "''")}'`;
     return `${expr.left} ${expr.op === 'eq' ? '==' : '!='} ${right}`;
   }
-  return `${expr.op}(${(expr as { column: string }).column})`;
+  return `${expr.op}(${expr.column})`;
 }
 
 /** The legacy structure of an expression, when it has one. */

@@ -5,7 +5,7 @@
  */
 import { Float64, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
-import { codedColumn, idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
+import { idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
 import { derivedText, type FeatureSet } from './featureset';
 import { derivedColumn } from './expr';
 import { computeWindowedFeatures } from './kernel';

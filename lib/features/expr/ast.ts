@@ -53,7 +53,7 @@ export class ExprError extends Error {
     readonly problem: string,
     readonly fix: string,
   ) {
-    super(`${problem} at column ${pos + 1}; ${fix}`);
+    super(`column ${pos + 1}: ${problem}; ${fix}`);
     this.name = 'ExprError';
   }
 

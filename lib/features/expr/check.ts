@@ -102,9 +102,17 @@ export function checkExpr(text: string, e: Expr, cols: ColumnTypes): CheckedType
           if ((lt === 'timestamp' && fits(rt, 'timestamp')) || (rt === 'timestamp' && fits(lt, 'timestamp')))
             return 'number'; // milliseconds between two times
           if (!fits(lt, 'number'))
-            fail(left, `"-" needs numbers (or two timestamps), but ${what(left, lt)}`, hintFor(left, lt, 'number', text));
+            fail(
+              left,
+              `"-" needs numbers (or two timestamps), but ${what(left, lt)}`,
+              hintFor(left, lt, 'number', text),
+            );
           if (!fits(rt, 'number'))
-            fail(right, `"-" needs numbers (or two timestamps), but ${what(right, rt)}`, hintFor(right, rt, 'number', text));
+            fail(
+              right,
+              `"-" needs numbers (or two timestamps), but ${what(right, rt)}`,
+              hintFor(right, rt, 'number', text),
+            );
           return 'number';
         }
         // comparisons
@@ -192,7 +200,8 @@ function hintFor(x: Expr, t: CheckedType, want: ExprType, text: string): string 
     return x.kind === 'string'
       ? `write the number without quotes: ${x.value}`
       : `a string can only be compared, "in"-tested or coalesced with strings, e.g. ${src(text, x)} == 'value'`;
-  if (t === 'bool' && want === 'number') return `a bool is not a number; compare it instead, e.g. ${src(text, x)} == true`;
+  if (t === 'bool' && want === 'number')
+    return `a bool is not a number; compare it instead, e.g. ${src(text, x)} == true`;
   if (t === 'timestamp' && want === 'number')
     return `use hour_of_day(${src(text, x)}), day_of_week(${src(text, x)}) or the difference of two timestamps`;
   if (want === 'bool') return `make it a condition, e.g. ${src(text, x)} > 0, or combine conditions only`;

@@ -229,19 +229,10 @@ function coalesce(args: Column[], n: number): Column {
   return { t: first.t, v: out };
 }
 
+/** min(max(x, lo), hi); null if any argument is null. */
 function clip(x: Float64Array, lo: Float64Array, hi: Float64Array, n: number): Float64Array {
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const l = lo[i]!;
-    const h = hi[i]!;
-    let y = x[i]!;
-    if (Number.isNaN(l) || Number.isNaN(h)) y = NaN;
-    else {
-      if (y < l) y = l;
-      if (y > h) y = h;
-    }
-    out[i] = y;
-  }
+  for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(x[i]!, lo[i]!), hi[i]!);
   return out;
 }
 

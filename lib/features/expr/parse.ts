@@ -32,10 +32,20 @@ export function tokenize(text: string): Tok[] {
       if (!m) throw new ExprError(text, i, `"${c}" is not a number`, 'write numbers as 12, 0.5 or 1e3');
       i += m[0].length;
       if (i < text.length && /[A-Za-z_]/.test(text[i]!))
-        throw new ExprError(text, start, `"${text.slice(start, i + 1)}" is not a number or a name`, 'names start with a letter or "_"');
+        throw new ExprError(
+          text,
+          start,
+          `"${text.slice(start, i + 1)}" is not a number or a name`,
+          'names start with a letter or "_"',
+        );
       const value = Number(m[0]);
       if (!Number.isFinite(value))
-        throw new ExprError(text, start, `${m[0]} is too large for a number`, 'write a finite number (at most about 1.8e308)');
+        throw new ExprError(
+          text,
+          start,
+          `${m[0]} is too large for a number`,
+          'write a finite number (at most about 1.8e308)',
+        );
       out.push({ t: 'num', text: m[0], value, pos: start, end: i });
       continue;
     }
@@ -55,7 +65,12 @@ export function tokenize(text: string): Tok[] {
       i++;
       for (;;) {
         if (i >= text.length)
-          throw new ExprError(text, start, 'unterminated string', `close it with ${c}; write a ${c} inside it as ${c}${c}`);
+          throw new ExprError(
+            text,
+            start,
+            'unterminated string',
+            `close it with ${c}; write a ${c} inside it as ${c}${c}`,
+          );
         const d = text[i]!;
         if (d === c) {
           if (text[i + 1] === c) {
@@ -79,14 +94,15 @@ export function tokenize(text: string): Tok[] {
         : (c === '=' && two !== '==') || (c === '!' && two !== '!=')
           ? c
           : undefined;
-    if (wrong) throw new ExprError(text, start, `"${wrong}" is not an operator of this language`, `write ${WORD_OPS[wrong]}`);
+    if (wrong)
+      throw new ExprError(text, start, `"${wrong}" is not an operator of this language`, `write ${WORD_OPS[wrong]}`);
     const op = OPS.find((o) => text.startsWith(o, i));
     if (!op)
       throw new ExprError(
         text,
         start,
         `unexpected character "${c}"`,
-        'use names, numbers, \'strings\', + - * /, comparisons, and/or/not, in (…) and function calls',
+        "use names, numbers, 'strings', + - * /, comparisons, and/or/not, in (…) and function calls",
       );
     i += op.length;
     out.push({ t: 'op', op, pos: start, end: i });
@@ -175,7 +191,7 @@ class Parser {
   }
 
   parseAll(): Expr {
-    if (this.tok.t === 'eof') this.fail(this.tok, 'the expression is empty', "write one, e.g. log1p(amount)");
+    if (this.tok.t === 'eof') this.fail(this.tok, 'the expression is empty', 'write one, e.g. log1p(amount)');
     const e = this.or();
     const t = this.peek();
     if (t.t !== 'eof') {
@@ -231,7 +247,8 @@ class Parser {
         this.fail(next, 'comparisons do not chain', 'join them with and, e.g. a < b and b < c');
       return { kind: 'binary', op: t.op as BinaryOp, left, right, pos: left.pos, end: right.end };
     }
-    const negated = this.isKw('not') && this.toks[this.i + 1]?.t === 'kw' && (this.toks[this.i + 1] as { kw: string }).kw === 'in';
+    const negated =
+      this.isKw('not') && this.toks[this.i + 1]?.t === 'kw' && (this.toks[this.i + 1] as { kw: string }).kw === 'in';
     if (this.isKw('in') || negated) {
       this.i += negated ? 2 : 1;
       this.expectOp('(', 'write the list in parentheses: x in (1, 2, 3)');
@@ -326,7 +343,10 @@ class Parser {
             break;
           }
         }
-        const close = this.expectOp(')', `separate the arguments with "," and close the call with ")": ${FUNCTIONS[fn].help}`);
+        const close = this.expectOp(
+          ')',
+          `separate the arguments with "," and close the call with ")": ${FUNCTIONS[fn].help}`,
+        );
         const { min, max } = FUNCTIONS[fn];
         if (args.length < min || args.length > max) {
           const want = min === max ? `${min}` : `at least ${min}`;
