@@ -109,38 +109,46 @@ function ranks(a: readonly string[], b: readonly string[]): [Int32Array, Int32Ar
 
 type CmpOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
 
-/** Compares two rank/number arrays whose nulls are flagged by `isNull`. */
-function compareLoop(
-  op: CmpOp,
-  n: number,
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
-  isNull: (x: number) => boolean,
-): Uint8Array {
+/** Compares two columns of doubles (NaN = null) with one loop per operator. */
+function compareNumbers(op: CmpOp, a: Float64Array, b: Float64Array, n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (isNull(x) || isNull(y)) {
-      out[i] = BOOL_NULL;
-      continue;
-    }
-    out[i] = (
-      op === '=='
-        ? x === y
-        : op === '!='
-          ? x !== y
-          : op === '<'
-            ? x < y
-            : op === '<='
-              ? x <= y
-              : op === '>'
-                ? x > y
-                : x >= y
-    )
-      ? 1
-      : 0;
+  const N = BOOL_NULL;
+  switch (op) {
+    case '==':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i] === b[i] ? 1 : 0;
+      break;
+    case '!=':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i] !== b[i] ? 1 : 0;
+      break;
+    case '<':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i]! < b[i]! ? 1 : 0;
+      break;
+    case '<=':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i]! <= b[i]! ? 1 : 0;
+      break;
+    case '>':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i]! > b[i]! ? 1 : 0;
+      break;
+    case '>=':
+      for (let i = 0; i < n; i++) out[i] = a[i]! !== a[i]! || b[i]! !== b[i]! ? N : a[i]! >= b[i]! ? 1 : 0;
+      break;
   }
+  return out;
+}
+
+/** A string column as the ranks of its values in `rank` (NaN = null), so strings compare as numbers. */
+function rankColumn(c: StrCol, rank: Int32Array, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = c.codes[i]!;
+    out[i] = k < 0 ? NaN : rank[k]!;
+  }
+  return out;
+}
+
+function boolAsNumbers(v: Uint8Array, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = v[i] === BOOL_NULL ? NaN : v[i]!;
   return out;
 }
 
@@ -148,19 +156,11 @@ function compare(op: CmpOp, a0: Column, b0: Column, n: number): BoolCol {
   const [a, b] = align(a0, b0, n);
   if (a.t === 'string' && b.t === 'string') {
     const [ra, rb] = ranks(a.dict, b.dict);
-    // Codes → ranks once per dictionary entry; -1 (null) stays -1.
-    const x = new Int32Array(n);
-    const y = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const ca = a.codes[i]!;
-      const cb = b.codes[i]!;
-      x[i] = ca < 0 ? -1 : ra[ca]!;
-      y[i] = cb < 0 ? -1 : rb[cb]!;
-    }
-    return { t: 'bool', v: compareLoop(op, n, x, y, (r) => r < 0) };
+    return { t: 'bool', v: compareNumbers(op, rankColumn(a, ra, n), rankColumn(b, rb, n), n) };
   }
-  if (a.t === 'bool' && b.t === 'bool') return { t: 'bool', v: compareLoop(op, n, a.v, b.v, (v) => v === BOOL_NULL) };
-  return { t: 'bool', v: compareLoop(op, n, asNum(a, n), asNum(b, n), Number.isNaN) };
+  if (a.t === 'bool' && b.t === 'bool')
+    return { t: 'bool', v: compareNumbers(op, boolAsNumbers(a.v, n), boolAsNumbers(b.v, n), n) };
+  return { t: 'bool', v: compareNumbers(op, asNum(a, n), asNum(b, n), n) };
 }
 
 /** SQL three-valued logic (Kleene): false and null = false, true or null = true. */
