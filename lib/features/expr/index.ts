@@ -33,7 +33,7 @@ export function checkDerivedText(text: string, cols: ColumnTypes): Expr {
  * BadInputError naming the file, the feature, the position in the expression and the fix.
  */
 export function derivedColumn(table: Table, where: string, name: string, text: string): Float64Array {
-  const cols = new TableColumns(table, where, `the input of derived feature ${name}`);
+  const cols = columnsOf(table, where);
   let e: Expr;
   try {
     e = checkDerivedText(text, cols);
@@ -42,5 +42,18 @@ export function derivedColumn(table: Table, where: string, name: string, text: s
       throw new BadInputError(`${where}: derived feature "${name}" does not fit this data: ${err.describe('    ')}`);
     throw err;
   }
-  return toFeature(evaluate(e, cols), table.numRows);
+  const out = toFeature(evaluate(e, cols), table.numRows);
+  // A bare column is the cached input itself: each feature gets its own array.
+  return e.kind === 'column' ? out.slice() : out;
+}
+
+/** One reader per table, so the derived features of a partition read each input column once. */
+const readers = new WeakMap<Table, Map<string, TableColumns>>();
+
+function columnsOf(table: Table, where: string): TableColumns {
+  let byWhere = readers.get(table);
+  if (!byWhere) readers.set(table, (byWhere = new Map<string, TableColumns>()));
+  let cols = byWhere.get(where);
+  if (!cols) byWhere.set(where, (cols = new TableColumns(table, where, 'an input of a derived feature')));
+  return cols;
 }
