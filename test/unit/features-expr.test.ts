@@ -22,6 +22,7 @@ import {
 } from '../../lib/features/expr';
 import { derivedText, featureSetFromSpec, featureSetHash, legacyForm } from '../../lib/features/featureset';
 import { codedColumn, numericColumn, timestampMs } from '../../lib/features/arrow-io';
+import { computeFeaturePartition } from '../../lib/features/partition';
 import { loadSpecFile, parseSpec, specColumnTypes } from '../../lib/spec/model-spec';
 import { derivedReference } from '../helpers/expr-reference';
 
@@ -530,5 +531,76 @@ promotion:
       'number',
       'any',
     ]);
+  });
+});
+
+describe('derived expressions in a computed feature partition', () => {
+  it('computeFeaturePartition writes each derived feature as the reference computes it', () => {
+    const yaml = `
+name: part-test
+owner: a@example.com
+data:
+  events: { prefix: raw/payments/ }
+  labels: { prefix: raw/chargebacks/, key: payment_id, timestamp: reported_at, maturity: 5d }
+features:
+  columns: [amount]
+  derived:
+    - { name: log_amount, expr: "log1p(amount)" }
+    - { name: per_item, expr: "amount / items" }
+    - { name: web_big, expr: "channel in ('web', 'app') and coalesce(amount, 0) > 50" }
+    - { name: foreign, expr: "coalesce(ip_country, country) != country" }
+    - { name: night, expr: "hour_of_day(ts) < 6 or day_of_week(ts) in (0, 6)" }
+  aggregations:
+    - { entity: card_id, windows: [1h], metrics: [{ fn: count }] }
+training:
+  trainer: { command: [python, t.py] }
+  window: { days: 5 }
+evaluation:
+  holdout: { days: 2 }
+promotion:
+  reviewers: [r@example.com]
+`;
+    const fset = featureSetFromSpec(parseSpec(yaml, '<test>'));
+    const r = rng(5);
+    const n = 500;
+    const day = Date.UTC(2026, 2, 7); // a Saturday
+    const w = (xs: string[]) => Array.from({ length: n }, () => (r() < 0.1 ? null : xs[Math.floor(r() * xs.length)]!));
+    const table = new Table({
+      payment_id: vectorFromArray(
+        Array.from({ length: n }, (_, i) => i + 1),
+        new Int32(),
+      ),
+      ts: vectorFromArray(
+        Array.from({ length: n }, (_, i) => day + Math.floor((i / n) * DAY)),
+        new TimestampMillisecond(),
+      ),
+      amount: f64(Array.from({ length: n }, () => (r() < 0.1 ? null : Math.round(r() * 10000) / 100))),
+      items: vectorFromArray(
+        Array.from({ length: n }, () => (r() < 0.1 ? null : Math.floor(r() * 4))),
+        new Int32(),
+      ),
+      card_id: vectorFromArray(
+        Array.from({ length: n }, () => Math.floor(r() * 40)),
+        new Int32(),
+      ),
+      channel: str(w(['web', 'app', 'pos'])),
+      country: str(w(['DE', 'FR'])),
+      ip_country: vectorFromArray(w(['DE', 'FR', 'US']), new Utf8()),
+    });
+    const { table: out } = computeFeaturePartition(
+      fset,
+      { day: '2026-03-07', where: 'day=2026-03-07/a.arrow', table },
+      [],
+      new Map(),
+      day + 2 * DAY,
+    );
+    for (const d of fset.derived) {
+      const text = derivedText(d.expr);
+      const got = out.getChild(d.name)!.toArray() as Float64Array;
+      expectSameBits(got, derivedReference(parseExpr(text), table), `${d.name}: ${text}`);
+    }
+    // Nulls and false both occur, so the comparison is not vacuous.
+    const perItem = out.getChild('per_item')!.toArray() as Float64Array;
+    expect(perItem.some(Number.isNaN) && perItem.some((x) => !Number.isNaN(x))).toBe(true);
   });
 });
