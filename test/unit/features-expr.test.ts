@@ -21,10 +21,10 @@ import {
   type ExprType,
 } from '../../lib/features/expr';
 import { derivedText, featureSetFromSpec, featureSetHash, legacyForm } from '../../lib/features/featureset';
-import { codedColumn, numericColumn, timestampMs } from '../../lib/features/arrow-io';
 import { computeFeaturePartition } from '../../lib/features/partition';
 import { loadSpecFile, parseSpec, specColumnTypes } from '../../lib/spec/model-spec';
 import { derivedReference } from '../helpers/expr-reference';
+import { legacyDerived } from '../../scripts/bench/lib/legacy-derived';
 
 /** mulberry32: a small seeded generator, so every failure replays. */
 function rng(seed: number): () => number {
@@ -283,43 +283,6 @@ describe('derived expressions: functions and null semantics', () => {
   });
 });
 
-/** The derived feature as mlo computed it before the expression language, for the forms it had. */
-function legacyDerived(table: Table, expr: ReturnType<typeof legacyForm>): Float64Array {
-  const e = expr!;
-  const n = table.numRows;
-  const out = new Float64Array(n);
-  const col = (name: string) => table.getChild(name)!;
-  if ('column' in e && e.op === 'log1p') {
-    const x = numericColumn(col(e.column), 'w', e.column);
-    for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
-  } else if ('column' in e) {
-    const x = timestampMs(col(e.column), 'w', e.column);
-    if (e.op === 'hour_of_day')
-      for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY) + DAY) % DAY) / 3_600_000);
-    else for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY) + 4) % 7;
-  } else {
-    const left = codedColumn(col(e.left), 'w', e.left);
-    const eq = e.op === 'eq';
-    if ('column' in e.right) {
-      const right = codedColumn(col(e.right.column), 'w', e.right.column);
-      const leftIndex = new Map(left.dict.map((s, k) => [s, k]));
-      const tr = new Int32Array(right.dict.length).map((_, k) => leftIndex.get(right.dict[k]!) ?? -2);
-      for (let i = 0; i < n; i++) {
-        const l = left.codes[i]!;
-        const r = right.codes[i]!;
-        out[i] = l < 0 || r < 0 ? NaN : (l === tr[r]) === eq ? 1 : 0;
-      }
-    } else {
-      const code = left.dict.indexOf(String(e.right.literal));
-      for (let i = 0; i < n; i++) {
-        const l = left.codes[i]!;
-        out[i] = l < 0 ? NaN : (l === code) === eq ? 1 : 0;
-      }
-    }
-  }
-  return out;
-}
-
 describe('derived expressions of the models keep their values and feature-set hash', () => {
   it('every expression of models/*.yaml computes the same bits as before', () => {
     const r = rng(99);
@@ -343,7 +306,7 @@ describe('derived expressions of the models keep their values and feature-set ha
         const text = derivedText(d.expr);
         const legacy = legacyForm(parseExpr(text));
         expect(legacy, text).toBeDefined();
-        expectSameBits(derivedColumn(table, 'w', d.name, text), legacyDerived(table, legacy), `${file} ${text}`);
+        expectSameBits(derivedColumn(table, 'w', d.name, text), legacyDerived(table, legacy!), `${file} ${text}`);
         checked++;
       }
     }

@@ -201,7 +201,7 @@ function hintFor(x: Expr, t: CheckedType, want: ExprType, text: string): string 
       ? `write the number without quotes: ${x.value}`
       : `a string can only be compared, "in"-tested or coalesced with strings, e.g. ${src(text, x)} == 'value'`;
   if (t === 'bool' && want === 'number')
-    return `a bool is not a number; compare it instead, e.g. ${src(text, x)} == true`;
+    return 'a bool is not a number: make the condition a derived feature of its own (a bool feature is 1 or 0)';
   if (t === 'timestamp' && want === 'number')
     return `use hour_of_day(${src(text, x)}), day_of_week(${src(text, x)}) or the difference of two timestamps`;
   if (want === 'bool') return `make it a condition, e.g. ${src(text, x)} > 0, or combine conditions only`;
