@@ -10,6 +10,8 @@
  * files that landed after their day's end + `data.checks.arrival_allowance`; labels reported after
  * their maturity.
  */
+import { exprColumns, parseExpr } from '../features/expr';
+import { derivedText } from '../features/featureset';
 import { DataType, Type, type Table, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
 import { parseDuration } from '../core/duration';
@@ -74,15 +76,9 @@ export function inputColumnsOf(fs: Pick<FeatureSet, 'events' | 'columns' | 'deri
   add(fs.events.id, 'integer', 'the event id', true);
   add(fs.events.timestamp, 'timestamp', 'the event time', true);
   for (const c of fs.columns) add(c, 'numeric', 'a feature column');
-  for (const d of fs.derived) {
-    const e = d.expr;
-    if (e.op === 'log1p') add(e.column, 'numeric', `the input of ${d.name}`);
-    else if (e.op === 'hour_of_day' || e.op === 'day_of_week') add(e.column, 'timestamp', `the input of ${d.name}`);
-    else {
-      add(e.left, 'coded', `an input of ${d.name}`);
-      if ('column' in e.right) add(e.right.column, 'coded', `an input of ${d.name}`);
-    }
-  }
+  // A derived expression's inputs: present, of any type (the expression's checker judges the types).
+  for (const d of fs.derived)
+    for (const c of exprColumns(parseExpr(derivedText(d.expr)))) add(c, 'any', `an input of ${d.name}`);
   for (const g of fs.aggregations) {
     add(g.entity, 'integer', 'an entity key', true);
     for (const a of g.aggs)

@@ -5,13 +5,8 @@
  */
 import { parseDuration } from '../core/duration';
 import { hashOf } from '../infra/hash';
-import {
-  aggFeatureName,
-  featureColumnNames,
-  parseDerivedExpr,
-  type DerivedExpr,
-  type ModelSpec,
-} from '../spec/model-spec';
+import { aggFeatureName, featureColumnNames, parseDerivedExpr, type ModelSpec } from '../spec/model-spec';
+import { type Expr, printExpr } from './expr';
 import type { AggSpec } from './kernel';
 import type { DataChecksSpec } from '../spec/data-gates';
 
@@ -23,7 +18,11 @@ export type FeatureSet = {
   events: { prefix: string; timestamp: string; id: string; allowGaps: boolean };
   labels: { prefix: string; key: string; timestamp: string; maturityMs: number };
   columns: string[];
-  derived: { name: string; expr: DerivedExpr }[];
+  /**
+   * Derived columns: the canonical text of each expression. Feature sets resolved before the
+   * expression language (in the histories of older runs) carry the structured form instead.
+   */
+  derived: { name: string; expr: string | LegacyDerived }[];
   aggregations: { entity: string; aggs: AggSpec[] }[];
   slices: string[];
   /** Model input columns in order. */
@@ -67,7 +66,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
     },
     columns: spec.features.columns,
-    derived: spec.features.derived.map((d) => ({ name: d.name, expr: parseDerivedExpr(d.expr) as DerivedExpr })),
+    derived: spec.features.derived.map((d) => ({ name: d.name, expr: printExpr(parseDerivedExpr(d.expr)) })),
     aggregations,
     slices: spec.features.slices,
     featureOrder: featureColumnNames(spec),
@@ -76,6 +75,58 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
   };
 }
 
+/**
+ * The feature set's identity. A derived expression of one of the forms mlo had before its
+ * expression language (log1p, hour_of_day or day_of_week of a column; a column == or != a
+ * column or a literal) enters it in that form's structure, so such feature sets keep their
+ * hash and their stored partitions (their values are bit-identical); any other expression
+ * enters as its canonical text.
+ */
 export function featureSetHash(fs: FeatureSet): string {
-  return hashOf({ v: FEATURE_KERNEL_VERSION, fs });
+  const derived = fs.derived.map((d) => {
+    const text = derivedText(d.expr);
+    return { name: d.name, expr: legacyForm(parseDerivedExpr(text)) ?? text };
+  });
+  return hashOf({ v: FEATURE_KERNEL_VERSION, fs: { ...fs, derived } });
+}
+
+/** The derived-column forms of feature sets resolved before the expression language. */
+export type LegacyDerived =
+  | { op: 'log1p' | 'hour_of_day' | 'day_of_week'; column: string }
+  | { op: 'ne' | 'eq'; left: string; right: { column: string } | { literal: string | number } };
+
+/** A derived column's expression text, whichever form the feature set carries. */
+export function derivedText(expr: string | LegacyDerived): string {
+  if (typeof expr === 'string') return expr;
+  if ('left' in expr) {
+    const r = expr.right;
+    const right =
+      'column' in r
+        ? r.column
+        : typeof r.literal === 'number'
+          ? String(r.literal)
+          : `'${r.literal.replace(/'/g, "''")}'`;
+    return `${expr.left} ${expr.op === 'eq' ? '==' : '!='} ${right}`;
+  }
+  return `${expr.op}(${expr.column})`;
+}
+
+/** The legacy structure of an expression, when it has one. */
+export function legacyForm(e: Expr): LegacyDerived | undefined {
+  if (e.kind === 'call' && (e.fn === 'log1p' || e.fn === 'hour_of_day' || e.fn === 'day_of_week')) {
+    const a = e.args[0];
+    return a?.kind === 'column' ? { op: e.fn, column: a.name } : undefined;
+  }
+  if (e.kind === 'binary' && (e.op === '==' || e.op === '!=') && e.left.kind === 'column') {
+    const op = e.op === '==' ? 'eq' : 'ne';
+    const r = e.right;
+    // The old grammar's number literals: -?digits(.digits)?
+    const num = (x: Expr, sign: string): number | undefined =>
+      x.kind === 'number' && /^\d+(\.\d+)?$/.test(x.text) ? Number(sign + x.text) : undefined;
+    if (r.kind === 'column') return { op, left: e.left.name, right: { column: r.name } };
+    if (r.kind === 'string') return { op, left: e.left.name, right: { literal: r.value } };
+    const lit = r.kind === 'neg' ? num(r.arg, '-') : num(r, '');
+    if (lit !== undefined) return { op, left: e.left.name, right: { literal: lit } };
+  }
+  return undefined;
 }

@@ -5,9 +5,10 @@
  */
 import { Float64, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
-import { codedColumn, idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
+import { idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
 import { checkEventDay, findingLine } from '../data/check';
-import type { FeatureSet } from './featureset';
+import { derivedText, type FeatureSet } from './featureset';
+import { derivedColumn } from './expr';
 import { computeWindowedFeatures } from './kernel';
 import type { PartitionDataStats } from './manifest';
 
@@ -203,46 +204,9 @@ class DayColumns {
   }
 }
 
-/** A derived column (log1p, hour of day, day of week, (in)equality of two columns or a literal), target rows only. */
+/** A derived column: its expression evaluated column-wise over the target rows (bool → 1/0, null → NaN). */
 function derivedFeature(target: LoadedDay, d: FeatureSet['derived'][number]): Float64Array {
-  const t = target.table;
-  const n = t.numRows;
-  const e = d.expr;
-  const input = (name: string) => requireColumn(t, name, target.where, `the input of ${d.name}`);
-  const out = new Float64Array(n);
-  if (e.op === 'log1p') {
-    const x = numericColumn(input(e.column), target.where, e.column);
-    for (let i = 0; i < n; i++) out[i] = Math.log1p(x[i]!);
-  } else if (e.op === 'hour_of_day' || e.op === 'day_of_week') {
-    const x = timestampMs(input(e.column), target.where, e.column);
-    if (e.op === 'hour_of_day') {
-      for (let i = 0; i < n; i++) out[i] = Math.floor((((x[i]! % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
-    } else {
-      // 1970-01-01 was a Thursday; 0 = Sunday
-      for (let i = 0; i < n; i++) out[i] = (Math.floor(x[i]! / DAY_MS) + 4) % 7;
-    }
-  } else {
-    const left = codedColumn(input(e.left), target.where, e.left);
-    const eq = e.op === 'eq';
-    if ('column' in e.right) {
-      const right = codedColumn(input(e.right.column), target.where, e.right.column);
-      // Translate the right column's codes into the left's dictionary once, not per row.
-      const leftIndex = new Map(left.dict.map((s, k) => [s, k]));
-      const tr = new Int32Array(right.dict.length).map((_, k) => leftIndex.get(right.dict[k]!) ?? -2);
-      for (let i = 0; i < n; i++) {
-        const l = left.codes[i]!;
-        const r = right.codes[i]!;
-        out[i] = l < 0 || r < 0 ? NaN : (l === tr[r]) === eq ? 1 : 0;
-      }
-    } else {
-      const code = left.dict.indexOf(String(e.right.literal));
-      for (let i = 0; i < n; i++) {
-        const l = left.codes[i]!;
-        out[i] = l < 0 ? NaN : (l === code) === eq ? 1 : 0;
-      }
-    }
-  }
-  return out;
+  return derivedColumn(target.table, target.where, d.name, derivedText(d.expr));
 }
 
 /** Where the target rows' windows reach back to, and the lookback days' times and spans. */

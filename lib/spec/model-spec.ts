@@ -13,6 +13,7 @@ import { hashOf } from '../infra/hash';
 import { PROJECT_ROOT } from '../infra/config';
 import { AGG_FNS, type AggFn } from '../features/kernel';
 import { dataChecksSchema, dataGatesSchema, dataSpecIssues, DEFAULT_DATA_CHECKS, specInputColumns } from './data-gates';
+import { checkDerived, ExprError, parseExpr, type ColumnTypes, type Expr, type ExprType } from '../features/expr';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -44,37 +45,28 @@ const metricSchema = z
       ctx.addIssue({ code: 'custom', path: ['of'], message: `aggregation "${m.fn}" takes no "of"` });
   });
 
-/** Derived per-event columns: a small closed set of expression forms. */
-export type DerivedExpr =
-  | { op: 'log1p'; column: string }
-  | { op: 'hour_of_day'; column: string }
-  | { op: 'day_of_week'; column: string }
-  | { op: 'ne' | 'eq'; left: string; right: { column: string } | { literal: string | number } };
+/**
+ * Derived per-event columns: an expression of the language in docs/expressions.md, over the
+ * target day's columns. Parsed here (syntax errors name the position and the fix), type-checked
+ * against the column types the spec declares (see specColumnTypes), and again against the data.
+ */
+export type DerivedExpr = Expr;
 
-const DERIVED_HELP =
-  'log1p(col), hour_of_day(col), day_of_week(col), "a != b", "a == b", "col == \'value\'" or "col != 3"';
-
-export function parseDerivedExpr(expr: string): DerivedExpr | undefined {
-  const s = expr.trim();
-  const fn = /^(log1p|hour_of_day|day_of_week)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$/.exec(s);
-  if (fn?.[1] && fn[2]) return { op: fn[1] as 'log1p' | 'hour_of_day' | 'day_of_week', column: fn[2] };
-  const cmp =
-    /^([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=)\s*(?:([A-Za-z_][A-Za-z0-9_]*)|'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?))$/.exec(s);
-  if (cmp?.[1] && cmp[2]) {
-    const op = cmp[2] === '==' ? 'eq' : 'ne';
-    if (cmp[3]) return { op, left: cmp[1], right: { column: cmp[3] } };
-    const lit = cmp[4] ?? cmp[5];
-    if (lit !== undefined) return { op, left: cmp[1], right: { literal: lit } };
-    if (cmp[6] !== undefined) return { op, left: cmp[1], right: { literal: Number(cmp[6]) } };
-  }
-  return undefined;
+/** Parses a derived expression; throws ExprError (position, problem, fix). */
+export function parseDerivedExpr(expr: string): DerivedExpr {
+  return parseExpr(expr);
 }
 
 const derivedSchema = z
   .object({
     name: identifier,
-    expr: z.string().refine((e) => parseDerivedExpr(e) !== undefined, {
-      message: `is not an expression mlo knows; use ${DERIVED_HELP}`,
+    expr: z.string().superRefine((e, ctx) => {
+      try {
+        parseExpr(e);
+      } catch (err) {
+        if (!(err instanceof ExprError)) throw err;
+        ctx.addIssue({ code: 'custom', message: `${err.describe('      ')}` });
+      }
     }),
   })
   .strict();
@@ -315,6 +307,21 @@ const modelSpecSchema = z
         }
       }),
     );
+    const types = specColumnTypes(spec);
+    spec.features.derived.forEach((d, i) => {
+      let e: Expr;
+      try {
+        e = parseExpr(d.expr);
+      } catch {
+        return; // a syntax error: the field's own check reports it
+      }
+      try {
+        checkDerived(d.expr, e, types);
+      } catch (err) {
+        if (!(err instanceof ExprError)) throw err;
+        ctx.addIssue({ code: 'custom', path: ['features', 'derived', i, 'expr'], message: err.describe('      ') });
+      }
+    });
     if (names.size === 0)
       ctx.addIssue({
         code: 'custom',
@@ -362,6 +369,27 @@ export function featureColumnNames(spec: ModelSpec): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The column types the spec declares: the event time is a timestamp; the event id, the raw
+ * feature columns, the entity keys and the aggregated columns are numbers. Every other column
+ * is `any` here and is checked against the data's types when a partition is computed.
+ */
+export function specColumnTypes(spec: Pick<ModelSpec, 'data' | 'features'>): ColumnTypes {
+  const known = new Map<string, { t: ExprType; why: string }>();
+  known.set(spec.data.events.id, { t: 'number', why: 'the event id, data.events.id' });
+  for (const c of spec.features.columns) known.set(c, { t: 'number', why: 'listed in features.columns' });
+  for (const a of spec.features.aggregations) {
+    known.set(a.entity, { t: 'number', why: 'an aggregation entity' });
+    for (const m of a.metrics) if (m.of) known.set(m.of, { t: 'number', why: `aggregated by ${m.fn}` });
+  }
+  known.set(spec.data.events.timestamp, { t: 'timestamp', why: 'the event time, data.events.timestamp' });
+  return {
+    typeOf: (name) => known.get(name)?.t ?? 'any',
+    names: () => [...known.keys()],
+    origin: (name) => known.get(name)?.why,
+  };
 }
 
 export function specHash(spec: ModelSpec): string {
