@@ -238,12 +238,8 @@ describe('mlo data check', () => {
       ['payment_id', 'integer', true],
       ['ts', 'timestamp', true],
       ['amount', 'numeric', false],
-      [
-        'channel',
-        'any',
-        false,
-      ] // a derived input: the expression's checker judges its type,
-      [('card_id', 'integer', true)],
+      ['channel', 'any', false], // a derived input: the expression's checker judges its type
+      ['card_id', 'integer', true],
     ]);
   });
 });
