@@ -237,6 +237,17 @@ describe('Helm chart deploy/helm/mlo', () => {
     ],
     ['a malformed digest', ['image.digests.gpu=latest'], /image.digests.gpu is "latest": a digest is sha256:/],
     ['no Secret named', ['secrets.existingSecret='], /secrets.existingSecret: name the Secret/],
+    [
+      'a misspelled value (values.schema.json)',
+      ['pools.cpu.replicas=3'],
+      /at '\/pools\/cpu': additional properties 'replicas' not allowed/,
+    ],
+    ['a GPU pool without GPUs', ['pools.gpu.gpus=0'], /at '\/pools\/gpu\/gpus': minimum: got 0, want 1/],
+    [
+      'more autoscaling replicas at least than at most',
+      ['pools.cpu.autoscaling.minReplicaCount=5', 'pools.cpu.autoscaling.maxReplicaCount=2'],
+      /pools.cpu.autoscaling: minReplicaCount 5 is above maxReplicaCount 2/,
+    ],
   ])('refuses %s, naming the value and the fix', (_what, set, message) => {
     const r = template(set);
     expect(r.code).toBe(1);
