@@ -293,9 +293,11 @@ describe('image install steps (deploy/docker/install.sh), outside a container', 
   async function startAndStop(prefix: string, pool: string, env: NodeJS.ProcessEnv): Promise<string> {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(prefix, 'workers', `${pool}.ts`)], {
       cwd: prefix,
-      // The metrics endpoint off: its fixed default port may be taken by the dev stack's own workers.
+      // The image's environment (NODE_ENV, MLO_POOL); the metrics endpoint off: its fixed default port may be
+      // taken by the dev stack's own workers.
       env: {
         ...process.env,
+        NODE_ENV: 'production',
         MLO_STACK_DIR: stack.dir,
         MLO_POOL: pool,
         [`MLO_METRICS_PORT_${pool.toUpperCase()}`]: 'off',
