@@ -238,3 +238,113 @@ export async function ensureVenv(log: Log): Promise<string> {
   fs.writeFileSync(stamp, `${want}\n`);
   return python;
 }
+
+// ---- Deployment checks: helm and kubeconform (Go modules), Kubernetes schemas (PyPI) ----
+
+export const HELM_VERSION = '3.20.0';
+export const KUBECONFORM_VERSION = '0.7.0';
+
+const HELM: GoTool = {
+  name: 'helm',
+  version: HELM_VERSION,
+  module: `helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}`,
+  versionMatch: new RegExp(`v${HELM_VERSION.replace(/\./g, '\\.')}`),
+};
+
+const KUBECONFORM: GoTool = {
+  name: 'kubeconform',
+  version: KUBECONFORM_VERSION,
+  module: `github.com/yannh/kubeconform/cmd/kubeconform@v${KUBECONFORM_VERSION}`,
+  versionMatch: new RegExp(`${KUBECONFORM_VERSION.replace(/\./g, '\\.')}`),
+};
+
+/**
+ * helm, pinned: built once with `go install` into `<cache>/helm-<version>/` and linked from
+ * `.tools/bin` (never one from PATH: the chart checks must not change with the machine).
+ */
+export function ensureHelm(stack: StackConfig, log: Log): Promise<string> {
+  return ensureGoTool(HELM, stack, log, { allowPath: false });
+}
+
+/** kubeconform, pinned, built like helm. */
+export function ensureKubeconform(stack: StackConfig, log: Log): Promise<string> {
+  return ensureGoTool(KUBECONFORM, stack, log, { allowPath: false });
+}
+
+/** The JSON schemas shipped in the PyPI package kubernetes-validate (pinned in requirements.txt), in `.venv`. */
+export function kubernetesValidateSchemas(venvDir = VENV_DIR): { dir: string; version: string } {
+  const lib = path.join(venvDir, 'lib');
+  const pythons = fs.existsSync(lib) ? fs.readdirSync(lib).filter((d) => d.startsWith('python')) : [];
+  for (const py of pythons) {
+    const pkg = path.join(lib, py, 'site-packages', 'kubernetes_validate');
+    const dir = path.join(pkg, 'kubernetes-json-schema');
+    if (!fs.existsSync(dir)) continue;
+    const m = /__version__\s*=\s*['"]([^'"]+)['"]/.exec(fs.readFileSync(path.join(pkg, 'version.py'), 'utf8'));
+    return { dir, version: m?.[1] ?? 'unknown' };
+  }
+  throw new StackError(
+    `The Kubernetes schemas of the Python package kubernetes-validate are not in ${venvDir}. ` +
+      'It is pinned in requirements.txt: run `npm run stack -- up` (or `npm test`) to install the venv.',
+  );
+}
+
+/**
+ * Kubernetes' JSON schemas for kubeconform, offline: kubernetes-validate's `v<version>-local-strict`
+ * schemas, rewritten so that they resolve on disk. Each kind's schema carries an `$id` under
+ * https://kubernetes.io/api/ and refers to `/api/_definitions.json`, which kubeconform would fetch
+ * over HTTP; the copy drops the `$id`s and points the references at the `_definitions.json` beside
+ * it. Written once per package version into `<cache>/kubernetes-schemas-<version>/` (renamed into
+ * place whole). Returns the directory and the kubeconform `-schema-location` template for it.
+ */
+export function ensureKubernetesSchemas(
+  stack: StackConfig,
+  kubernetesVersions: string[],
+  log: Log,
+  venvDir = VENV_DIR,
+): { dir: string; schemaLocation: string } {
+  const source = kubernetesValidateSchemas(venvDir);
+  const dir = path.join(stack.toolsCache, `kubernetes-schemas-${source.version}`);
+  for (const version of kubernetesVersions) {
+    const name = `v${version.replace(/^v/, '')}-local-strict`;
+    const target = path.join(dir, name);
+    if (fs.existsSync(target)) continue;
+    const from = path.join(source.dir, name);
+    if (!fs.existsSync(from))
+      throw new StackError(
+        `kubernetes-validate ${source.version} has no schemas for Kubernetes ${version} (${from}); ` +
+          `it has ${fs
+            .readdirSync(source.dir)
+            .filter((d) => d.endsWith('-local-strict'))
+            .map((d) => d.replace(/-local-strict$/, ''))
+            .join(', ')}.`,
+      );
+    log(
+      `writing Kubernetes ${version} schemas for kubeconform (from kubernetes-validate ${source.version}) to ${target}`,
+    );
+    const tmp = `${target}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    for (const file of fs.readdirSync(from)) {
+      if (!file.endsWith('.json')) continue;
+      const schema = JSON.parse(
+        fs.readFileSync(path.join(from, file), 'utf8').replaceAll('"/api/_definitions.json#', '"_definitions.json#'),
+      ) as Record<string, unknown>;
+      delete schema.$id;
+      fs.writeFileSync(path.join(tmp, file), JSON.stringify(schema));
+    }
+    try {
+      fs.renameSync(tmp, target);
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(target)) throw err; // another process finished first: use its copy
+    }
+  }
+  return {
+    dir,
+    schemaLocation: path.join(
+      dir,
+      '{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}',
+      '{{ .ResourceKind }}{{ .KindSuffix }}.json',
+    ),
+  };
+}
