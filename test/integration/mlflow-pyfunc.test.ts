@@ -317,6 +317,7 @@ describe('a registered version in MLflow', () => {
     expect(py.length).toBeGreaterThan(2000);
     const { diff, row } = worstDiff(py, mloScores);
     expect(diff, `row ${row}: pyfunc ${py[row]}, mlo ${mloScores[row]}`).toBeLessThanOrEqual(1e-6);
+    console.log(`pyfunc vs mlo: ${py.length} rows, max |diff| ${diff.toExponential(2)}`);
     // real probabilities, not a constant
     expect(new Set(Array.from(py.subarray(0, 500), (x) => x.toFixed(6))).size).toBeGreaterThan(50);
   });
@@ -386,6 +387,7 @@ describe('a registered version in MLflow', () => {
       const served = Float64Array.from(body.predictions, (p) => p.probability);
       const { diff, row } = worstDiff(served, mloScores);
       expect(diff, `row ${row}: served ${served[row]}, mlo ${mloScores[row]}`).toBeLessThanOrEqual(1e-6);
+      console.log(`served vs mlo: ${served.length} rows, max |diff| ${diff.toExponential(2)}`);
     } finally {
       // the server and its workers: the process group it leads
       try {
@@ -463,6 +465,7 @@ describe('a registered version in MLflow', () => {
       const ref = readF64(refFile);
       const champ = worstDiff(scores.champion!, ref);
       expect(champ.diff, `row ${champ.row}`).toBeLessThanOrEqual(1e-6);
+      console.log(`earlier champion, mlo vs onnxruntime: max |diff| ${champ.diff.toExponential(2)}`);
       const cand = worstDiff(scores.candidate, mloScores);
       expect(cand.diff).toBe(0);
       expect(tagsOf(await deps.mlflow.getModelVersion(MODEL, old.version))[VersionTag.probabilityOutput]).toBe(
