@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { BadInputError } from '../lib/core/errors';
 import { FailureType } from '../lib/core/failure-types';
-import { CancelledError, toActivityFailure } from '../lib/core/failures';
+import { CancelledError, toActivityFailure, withActivityFailures } from '../lib/core/failures';
 import { getObjectBytes, isNotFound, parseS3Uri } from '../lib/infra/s3';
 import {
   quoteFilterValue,
@@ -252,7 +252,8 @@ async function finishBeating(
 ): Promise<TrialResult> {
   return whileBeating(state, async () => {
     await relay?.flush();
-    return finishTrial(deps, input, state.runId, state.result);
+    // A result whose MLflow model does not match its ONNX file fails the same way on every retry: bad input.
+    return withActivityFailures(() => finishTrial(deps, input, state.runId, state.result));
   });
 }
 
