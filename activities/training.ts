@@ -10,8 +10,8 @@ import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { BadInputError } from '../lib/core/errors';
 import { FailureType } from '../lib/core/failure-types';
-import { CancelledError, toActivityFailure } from '../lib/core/failures';
-import { getObjectBytes, parseS3Uri } from '../lib/infra/s3';
+import { CancelledError, toActivityFailure, withActivityFailures } from '../lib/core/failures';
+import { getObjectBytes, isNotFound, parseS3Uri } from '../lib/infra/s3';
 import {
   quoteFilterValue,
   tagFilterKey,
@@ -58,7 +58,8 @@ export type TrialResult = {
   metrics: Record<string, number | null>;
   params: Record<string, ParamValue>;
   probabilityOutput: string;
-  probabilityIndex: number;
+  /** The column of the positive class in `probabilityOutput`; none: known from the output's shape. */
+  probabilityIndex?: number;
 };
 
 /**
@@ -252,7 +253,8 @@ async function finishBeating(
 ): Promise<TrialResult> {
   return whileBeating(state, async () => {
     await relay?.flush();
-    return finishTrial(deps, input, state.runId, state.result);
+    // A result whose MLflow model does not match its ONNX file fails the same way on every retry: bad input.
+    return withActivityFailures(() => finishTrial(deps, input, state.runId, state.result));
   });
 }
 
@@ -596,7 +598,49 @@ export function judgeTrainerRun(
   return { result };
 }
 
-/** The ONNX model and the feature manifest become artifacts of the run; its metrics and result are logged. */
+/**
+ * The model becomes the run's `model/` artifacts (the registered version's source): the trainer's
+ * MLflow model directory when it wrote one (`mlflowModel`, copied file by file, `MLmodel` last, so a
+ * reader that finds `MLmodel` finds the rest), else the bare ONNX file as `model/model.onnx`. Either
+ * way `model/model.onnx` holds the bytes of `onnxUri`.
+ */
+async function uploadModel(deps: ActivityDeps, artifactUri: string, result: TrainerResult): Promise<void> {
+  const { mlflow, s3 } = deps;
+  const onnx = parseS3Uri(result.onnxUri);
+  const onnxBytes = await getObjectBytes(s3, onnx.bucket, onnx.key);
+  const dir = result.mlflowModel;
+  if (!dir?.files.includes('model.onnx')) await mlflow.uploadArtifact(artifactUri, 'model/model.onnx', onnxBytes);
+  if (!dir) return;
+  const files = [...dir.files.filter((f) => f !== 'MLmodel'), 'MLmodel'];
+  for (const file of files) {
+    const loc = parseS3Uri(`${dir.uri}${file}`);
+    let bytes: Uint8Array;
+    try {
+      bytes = await getObjectBytes(s3, loc.bucket, loc.key);
+    } catch (err) {
+      if (isNotFound(err))
+        throw new BadInputError(
+          `the trainer's result lists ${file} in its MLflow model ${dir.uri}, but ${dir.uri}${file} does not exist`,
+        );
+      throw err;
+    }
+    if (file === 'model.onnx' && !sameBytes(bytes, onnxBytes))
+      throw new BadInputError(
+        `the trainer's MLflow model ${dir.uri} holds another model.onnx than its ONNX model ${result.onnxUri}; ` +
+          'the two must be the same bytes (trainers/README.md §6)',
+      );
+    await mlflow.uploadArtifact(artifactUri, `model/${file}`, bytes);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+  );
+}
+
+/** The model and the feature manifest become artifacts of the run; its metrics and result are logged. */
 async function finishTrial(
   deps: ActivityDeps,
   input: TrialInput,
@@ -604,11 +648,10 @@ async function finishTrial(
   result: TrainerResult,
 ): Promise<TrialResult> {
   const { mlflow, s3 } = deps;
-  const onnx = parseS3Uri(result.onnxUri);
   const manifest = parseS3Uri(input.snapshot.manifestUri);
   const runInfo = await mlflow.getRun(runId);
   const artifactUri = runInfo.info.artifactUri;
-  await mlflow.uploadArtifact(artifactUri, 'model/model.onnx', await getObjectBytes(s3, onnx.bucket, onnx.key));
+  await uploadModel(deps, artifactUri, result);
   await mlflow.uploadArtifact(
     artifactUri,
     'features/manifest.json',
@@ -621,7 +664,7 @@ async function finishTrial(
     metrics: result.metrics,
     params: input.params,
     probabilityOutput: result.outputs.probability,
-    probabilityIndex: result.outputs.probabilityIndex ?? 1,
+    ...(result.outputs.probabilityIndex === undefined ? {} : { probabilityIndex: result.outputs.probabilityIndex }),
   };
   // One batch with the result tag: a retry that finds the tag does not log the final metrics twice.
   if (tagsOf(runInfo)[RunTag.trialResult] === undefined)
@@ -661,7 +704,11 @@ function versionTags(deps: ActivityDeps, input: RegisterInput, regKey: string): 
     [VersionTag.requestedBy]: input.requestedBy,
     [VersionTag.onnxUri]: input.trial.onnxUri,
     [VersionTag.inputColumns]: JSON.stringify(input.featureColumns),
-    [VersionTag.probabilityOutput]: `${input.trial.probabilityOutput}[${input.trial.probabilityIndex}]`,
+    // `<output>[<index>]`, or the bare name when the trainer left the column to the output's shape
+    [VersionTag.probabilityOutput]:
+      input.trial.probabilityIndex === undefined
+        ? input.trial.probabilityOutput
+        : `${input.trial.probabilityOutput}[${input.trial.probabilityIndex}]`,
     ...(input.parentRunId ? { [VersionTag.sweepRunId]: input.parentRunId } : {}),
   };
 }

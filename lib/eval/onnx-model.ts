@@ -1,7 +1,9 @@
 /**
  * One ONNX model loaded into onnxruntime-node for scoring, with its contract checked once at
  * load: one float32 input [N, F] whose columns (the `mlo.input_columns` tag) are the snapshot's
- * feature columns in order, and a float output holding the positive-class probability.
+ * feature columns in order, and a float output holding the positive-class probability: the
+ * trainers' one output `probability` [N], or, in versions registered before it, column 1 of
+ * `probabilities` [N, 2] (the `mlo.probability_output` tag says which).
  * Anything else is bad input naming the model and what differs.
  */
 import { createHash } from 'node:crypto';
@@ -270,18 +272,23 @@ type ProbabilityCheck = {
   problems: string[];
 };
 
-/** The probability output: named by the version's tag, else the output called "probabilities". */
+/**
+ * The probability output: named by the version's tag; without one, the output called
+ * "probability" (the trainers' one output, [N]) or else "probabilities" (column 1 of [N, 2], the
+ * two outputs of models exported before the single output).
+ */
 function checkProbabilityOutput(outs: readonly ValueMetadata[], tag: string | undefined): ProbabilityCheck {
   const TAG = VersionTag.probabilityOutput;
   const names = outs.map((x) => x.name).join(', ');
   if (tag === undefined) {
-    if (!outs.some((x) => x.name === 'probabilities')) {
+    const name = ['probability', 'probabilities'].find((n) => outs.some((x) => x.name === n));
+    if (!name) {
       const problem =
-        `it has no probability output: its outputs are ${names}, none is "probabilities", ` +
+        `it has no probability output: its outputs are ${names}, none is "probability" or "probabilities", ` +
         `and its model version has no ${TAG} tag naming one`;
       return { probability: undefined, columns: undefined, problems: [problem] };
     }
-    return checkProbabilityShape(outs, { name: 'probabilities', index: undefined });
+    return checkProbabilityShape(outs, { name, index: undefined });
   }
   const prob = parseProbabilityTag(tag);
   if (!prob)

@@ -43,11 +43,28 @@ const trainerLineSchema = z.discriminatedUnion('type', [
       metrics,
       inputSchema: z.object({ name: z.string(), dtype: z.string(), columns: z.array(z.string()) }).passthrough(),
       outputs: z.object({ probability: z.string(), probabilityIndex: z.number().int().optional() }).passthrough(),
+      /** Optional: the same model as an MLflow model directory in S3 (trainers/README.md §6). */
+      mlflowModel: z
+        .object({
+          uri: z.string().startsWith('s3://').endsWith('/'),
+          files: z
+            .array(z.string().refine(isRelativeFilePath, 'a relative path of a file: no leading /, no . or .. segment'))
+            .nonempty()
+            .refine((f) => f.includes('MLmodel'), 'lists no MLmodel file'),
+          flavor: z.string().optional(),
+        })
+        .passthrough()
+        .optional(),
       trainedRows: z.number().optional(),
       validRows: z.number().optional(),
     })
     .passthrough(),
 ]);
+
+/** `a/b.json`: segments that are not empty, `.` or `..`, without backslashes or NUL. */
+function isRelativeFilePath(p: string): boolean {
+  return p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..' && !/[\\\0]/.test(seg));
+}
 
 export type TrainerLine = z.infer<typeof trainerLineSchema>;
 export type TrainerResult = Extract<TrainerLine, { type: 'result' }>;

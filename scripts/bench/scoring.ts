@@ -102,11 +102,11 @@ def job():
     for s in range(0, n, batch):
         e = min(n, s + batch)
         X = np.column_stack([c.slice(s, e - s).to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32)
-        scores[s:e] = sess.run(["probabilities"], {"features": X})[0][:, 1]
+        scores[s:e] = sess.run(["probability"], {"features": X})[0]
 Xall = np.ascontiguousarray(np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32))
 def bare():
     for s in range(0, n, batch):
-        sess.run(["probabilities"], {"features": Xall[s:s + batch]})
+        sess.run(["probability"], {"features": Xall[s:s + batch]})
 print(json.dumps({"ready": True, "ort": ort.__version__, "rows": n}), flush=True)
 for line in sys.stdin:
     cmd = line.strip()
@@ -270,11 +270,11 @@ class NodeSides {
       const len = Math.min(batch, n - s);
       const res = await this.bare.run(
         { features: new Tensor('float32', prepared.subarray(s * F, (s + len) * F), [len, F]) },
-        ['probabilities'],
+        ['probability'],
       );
       if (keep) {
-        const p = res.probabilities!.data as Float32Array;
-        for (let i = 0; i < len; i++) this.bareScores[s + i] = p[2 * i + 1]!;
+        const p = res.probability!.data as Float32Array;
+        for (let i = 0; i < len; i++) this.bareScores[s + i] = p[i]!;
       }
     }
     return Number(process.hrtime.bigint() - t0) / 1e9;
@@ -368,7 +368,7 @@ async function openSessions(
     uri: path.join(dir, 'model.onnx'),
     features,
     inputColumnsTag: JSON.stringify(features),
-    probabilityTag: 'probabilities[1]',
+    probabilityTag: 'probability[0]',
     intraOpNumThreads: 1,
   });
   const bare = await InferenceSession.create(modelBytes, {

@@ -198,7 +198,7 @@ async function sklearnHoldout(
     'so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1',
     'for u in sys.argv[4:]:',
     '    sess = ort.InferenceSession(get(u), so, providers=["CPUExecutionProvider"])',
-    '    p = sess.run(["probabilities"], {"features": X})[0][:, 1].astype(np.float64)',
+    '    p = sess.run(["probability"], {"features": X})[0].astype(np.float64)',
     '    out["auc"].append(roc_auc_score(y, p)); out["ap"].append(average_precision_score(y, p))',
     '    out["logloss"].append(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15))); out["brier"].append(brier_score_loss(y, p))',
     'print(json.dumps(out))',

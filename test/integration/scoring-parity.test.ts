@@ -67,7 +67,11 @@ async function train(
 }
 
 /** Python onnxruntime's scores of every row of the days' partitions, in file order. */
-async function pythonScores(onnxUri: string, out: string): Promise<Float64Array> {
+async function pythonScores(
+  onnxUri: string,
+  output: { name: string; index: number },
+  out: string,
+): Promise<Float64Array> {
   const script = [
     ...PY_S3_READER,
     'm = json.loads(get(sys.argv[2])); days = json.loads(sys.argv[3])',
@@ -79,7 +83,8 @@ async function pythonScores(onnxUri: string, out: string): Promise<Float64Array>
     'for p in parts:',
     '    t = ipc.open_file(pa.py_buffer(get(p["uri"]))).read_all()',
     '    X = np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32)',
-    '    outs.append(sess.run([sys.argv[5]], {"features": X})[0][:, int(sys.argv[6])].astype(np.float64))',
+    '    o = sess.run([sys.argv[5]], {"features": X})[0]',
+    '    outs.append((o if o.ndim == 1 else o[:, int(sys.argv[6])]).astype(np.float64))',
     'np.concatenate(outs).tofile(sys.argv[7])',
   ].join('\n');
   const r = await python([
@@ -89,8 +94,8 @@ async function pythonScores(onnxUri: string, out: string): Promise<Float64Array>
     manifestUri,
     JSON.stringify(DAYS),
     onnxUri,
-    'probabilities',
-    '1',
+    output.name,
+    String(output.index),
     out,
   ]);
   expect(r.code, r.stderr).toBe(0);
@@ -160,7 +165,7 @@ describe('scoring parity: mlo (Arrow → tensor → onnxruntime-node) vs Python 
     it(`${trainer}: every row within 1e-6, missing values included`, async () => {
       const m = await train(script, trainer, params);
       const [py, ours] = await Promise.all([
-        pythonScores(m.onnxUri, path.join(tmpDir, `${trainer}.f64`)),
+        pythonScores(m.onnxUri, { name: m.probability, index: m.index }, path.join(tmpDir, `${trainer}.f64`)),
         mloScores(m.onnxUri, m.probability, m.index),
       ]);
       expect(ours.scores.length).toBe(6000);

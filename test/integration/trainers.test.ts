@@ -39,6 +39,7 @@ type ResultLine = {
   metrics: Record<string, number | null>;
   inputSchema: { name: string; dtype: string; shape: (number | null)[]; columns: string[] };
   outputs: { probability: string; probabilityIndex: number };
+  mlflowModel?: { uri: string; files: string[]; flavor: string };
   trainedRows: number;
   validRows: number;
   bestIteration?: number;
@@ -121,8 +122,8 @@ async function scoreOnnx(onnxUris: string[]): Promise<number[][]> {
     't = ipc.open_file(pa.py_buffer(get(next(p["uri"] for p in m["partitions"] if p["day"] == day)))).read_all()',
     'X = np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in cols]).astype(np.float32)',
     'sess = lambda u: ort.InferenceSession(get(u), providers=["CPUExecutionProvider"])',
-    'run = lambda u: sess(u).run(["probabilities"], {"features": X})',
-    'out = [run(u)[0][:, 1].astype(float).tolist() for u in sys.argv[5:]]',
+    'run = lambda u: sess(u).run(["probability"], {"features": X})',
+    'out = [run(u)[0].astype(float).tolist() for u in sys.argv[5:]]',
     'print(json.dumps(out))',
   ].join('\n');
   const r = await runPython(
@@ -161,7 +162,17 @@ async function expectConforming(r: Run, label: string): Promise<ResultLine> {
     shape: [null, FEATURES.length],
     columns: FEATURES,
   });
-  expect(res.outputs).toEqual({ probability: 'probabilities', probabilityIndex: 1 });
+  expect(res.outputs).toEqual({ probability: 'probability', probabilityIndex: 0 });
+  // the same model as an MLflow model directory beside it, MLmodel written last, model.onnx the same bytes
+  const dir = res.mlflowModel!;
+  expect(dir.uri).toBe(res.onnxUri.replace(/model-([0-9a-f]{16})\.onnx$/, 'mlflow-model-$1/'));
+  expect(dir.flavor).toBe('onnx');
+  expect(dir.files.at(-1)).toBe('MLmodel');
+  expect(dir.files).toEqual(expect.arrayContaining(['model.onnx', 'requirements.txt', 'input_example.json']));
+  expect((await objectBytes(`${dir.uri}model.onnx`)).equals(bytes)).toBe(true);
+  const mlmodel = (await objectBytes(`${dir.uri}MLmodel`)).toString();
+  expect(mlmodel).toMatch(/loader_module: mlflow\.onnx/);
+  expect(mlmodel).toContain(`{"type": "float", "name": "${FEATURES[0]}", "required": true}`);
   expect(typeof res.metrics.valid_auc).toBe('number');
   expect(res.metrics.valid_auc).toBeGreaterThan(0.6);
   expect(typeof res.metrics.valid_logloss).toBe('number');

@@ -12,7 +12,7 @@ import { missingValueHandling, readOnnxGraph, type OnnxGraphInfo } from '../../l
 import { nanPolicyFor, scoreRows } from '../../lib/eval/score';
 import { featureColumns } from '../../lib/eval/tensor';
 import { VersionTag } from '../../lib/registry/tags';
-import { f32, logistic, model, node, str, tensor, valueInfo } from '../helpers/onnx';
+import { f32, int, logistic, model, node, str, tensor, valueInfo } from '../helpers/onnx';
 
 const FEATURES = ['a', 'b'];
 const opts = (over: Partial<LoadOptions> = {}): LoadOptions => ({
@@ -162,6 +162,59 @@ describe('ScoringModel', () => {
     }
   });
 
+  it("scores the trainers' one output `probability` [N], tagged or not", async () => {
+    // p = sigmoid(features · w + b) as a vector [N]
+    const bytes = model({
+      nodes: [
+        node('MatMul', ['features', 'W'], ['xw']),
+        node('Add', ['xw', 'B'], ['z']),
+        node('Sigmoid', ['z'], ['probability']),
+      ],
+      inits: [tensor('W', [2], [1, -1]), tensor('B', [1], [0.5])],
+      inputs: [valueInfo('features', ['N', 2])],
+      outputs: [valueInfo('probability', ['N'])],
+    });
+    const t = tableFromArrays({ a: new Float64Array([0, 1, 2]), b: new Float64Array([0, 0.5, 4]) });
+    const sig = (z: number) => 1 / (1 + Math.exp(-z));
+    for (const probabilityTag of ['probability[0]', 'probability', undefined]) {
+      const m = await ScoringModel.load(bytes, opts({ probabilityTag }));
+      try {
+        expect(m.description.probability).toEqual({ name: 'probability', index: 0 });
+        const [s] = await scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' });
+        [0.5, 1, -1.5].forEach((z, i) => expect(s![i]).toBeCloseTo(sig(z), 6));
+      } finally {
+        await m.release();
+      }
+    }
+  });
+
+  it('scores column 1 of `probabilities` [N, 2] beside a `label` output (versions registered before the one output)', async () => {
+    // softmax(-z, z): column 1 is sigmoid(2z)
+    const bytes = model({
+      nodes: [
+        node('MatMul', ['features', 'W'], ['xw']),
+        node('Add', ['xw', 'B'], ['z2']),
+        node('Softmax', ['z2'], ['probabilities']),
+        node('ArgMax', ['z2'], ['label'], [[...str(1, 'axis'), ...int(3, 1), ...int(20, 2)]]),
+      ],
+      inits: [tensor('W', [2, 2], [-1, 1, 1, -1]), tensor('B', [2], [-0.5, 0.5])],
+      inputs: [valueInfo('features', ['N', 2])],
+      outputs: [valueInfo('label', ['N', 1], 7), valueInfo('probabilities', ['N', 2])],
+    });
+    const t = tableFromArrays({ a: new Float64Array([0, 1, 2]), b: new Float64Array([0, 0.5, 4]) });
+    const sig = (z: number) => 1 / (1 + Math.exp(-z));
+    for (const probabilityTag of ['probabilities[1]', undefined]) {
+      const m = await ScoringModel.load(bytes, opts({ probabilityTag }));
+      try {
+        expect(m.description.probability).toEqual({ name: 'probabilities', index: 1 });
+        const [s] = await scoreRows([m], featureColumns(t, FEATURES, 'p.arrow'), null, { where: 'p.arrow' });
+        [0.5, 1, -1.5].forEach((z, i) => expect(s![i]).toBeCloseTo(sig(2 * z), 6));
+      } finally {
+        await m.release();
+      }
+    }
+  });
+
   it('refuses a file that is not ONNX, naming the model', async () => {
     const err = await loadError(new TextEncoder().encode('not a model at all'), opts());
     expect(err).toBeInstanceOf(BadInputError);
@@ -187,7 +240,9 @@ describe('ScoringModel', () => {
 
   it('refuses a model without a probability output', async () => {
     const noProb = await loadError(logistic([1, -1], 0, { outName: 'score' }), opts({ probabilityTag: undefined }));
-    expect(noProb.message).toContain('it has no probability output: its outputs are score, none is "probabilities"');
+    expect(noProb.message).toContain(
+      'it has no probability output: its outputs are score, none is "probability" or "probabilities"',
+    );
     const wrongTag = await loadError(logistic([1, -1], 0), opts({ probabilityTag: 'probs[1]' }));
     expect(wrongTag.message).toContain('it has no output "probs"');
     const badIndex = await loadError(logistic([1, -1], 0), opts({ probabilityTag: 'probabilities[1]' }));

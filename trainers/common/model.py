@@ -1,8 +1,11 @@
 """ONNX checks and upload shared by the trainers.
 
-The model contract: one float32 input named `features`, shape [None, F], columns in the order
-of `featureColumns`; outputs `label` (int64 [N]) and `probabilities` (float32 [N, 2]) whose
-column 1 is the probability of the positive class.
+The model contract: one float32 input named `features`, shape [N, F], columns in the order
+of `featureColumns`; one output `probability` (float32 [N]), the probability of the positive
+class. Converters emit `label` and `probabilities` [N, 2]; `single_probability_output` turns that
+into the one output (column 1 of `probabilities`), which serving tools (MLflow's pyfunc, which
+makes one DataFrame column of each output) take as they are. Models registered before this
+contract have the two outputs; `onnx_scores` reads both forms.
 """
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from .metrics import auc, logloss
 from .s3 import S3
 
 INPUT_NAME = "features"
-PROBABILITY_OUTPUT = "probabilities"
-PROBABILITY_INDEX = 1
+PROBABILITY_OUTPUT = "probability"
+PROBABILITY_INDEX = 0
+#: The converters' class-probability output, [N, 2]; column 1 is the positive class.
+CONVERTER_PROBABILITIES = "probabilities"
 
 
 def input_schema(columns: list[str]) -> dict[str, Any]:
@@ -31,10 +36,12 @@ def outputs() -> dict[str, Any]:
 
 
 def result_fields(inp: Any, *, onnx_uri: str, sha256: str, metrics: dict[str, Any], trained_rows: int, valid_rows: int,
-                  params: dict[str, Any], trainer: dict[str, Any]) -> dict[str, Any]:
+                  params: dict[str, Any], trainer: dict[str, Any],
+                  mlflow_model: dict[str, Any] | None = None) -> dict[str, Any]:
     """The fields every trainer's `result` line carries (mlo.trainer/v1); a trainer adds its own."""
     return {
         "onnxUri": onnx_uri,
+        **({"mlflowModel": mlflow_model} if mlflow_model is not None else {}),
         "metrics": metrics,
         "inputSchema": input_schema(inp.feature_columns),
         "outputs": outputs(),
@@ -69,7 +76,37 @@ def convert_to_onnx(convert: Any, model: Any, tensor_type: Any, n_features: int,
     proto = convert(model, initial_types=[(INPUT_NAME, tensor_type([None, n_features]))], **options)
     if rewrite is not None:
         rewrite(proto)
+    single_probability_output(proto)
     return canonical_bytes(proto)
+
+
+def single_probability_output(model: Any) -> None:
+    """Makes column 1 of the converter's `probabilities` [N, 2] the graph's one output, `probability` [N].
+
+    A Gather of index 1 on axis 1 (opset 1 onwards, so no opset changes) reads the column; the
+    converter's `label` stays computed inside the graph but is no longer an output. Edits the
+    ModelProto in place; a graph without the converter's output is a deterministic failure.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    outs = [o.name for o in graph.output]
+    if CONVERTER_PROBABILITIES not in outs:
+        raise Deterministic(f"the converted ONNX has outputs {outs}, none is '{CONVERTER_PROBABILITIES}' "
+                            "(another converter version?); pin the converters to the versions in requirements.txt")
+    taken = {n.name for n in graph.node} | {i.name for i in graph.initializer}
+    index = "mlo_positive_class"
+    while index in taken:
+        index += "_"
+    graph.initializer.append(helper.make_tensor(index, TensorProto.INT64, [], [1]))
+    graph.node.append(helper.make_node("Gather", [CONVERTER_PROBABILITIES, index], [PROBABILITY_OUTPUT], axis=1,
+                                       name="mlo_probability"))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(PROBABILITY_OUTPUT, TensorProto.FLOAT, ["N"]))
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+        op = model.opset_import.add()
+        op.domain = ""
+        op.version = 9
 
 
 def canonical_bytes(model: Any) -> bytes:
@@ -77,10 +114,10 @@ def canonical_bytes(model: Any) -> bytes:
 
     Converters build `opset_import` from a Python set, whose order changes with the process's
     hash seed; sorting it makes the bytes (and so the content-hashed key) a function of the
-    model alone. The batch dimension of every output is made symbolic (some converters
+    model alone (skl2onnx also lists the default domain twice: duplicates are dropped). The batch dimension of every output is made symbolic (some converters
     declare `label` as [1]).
     """
-    imports = sorted(((o.domain, o.version) for o in model.opset_import))
+    imports = sorted({(o.domain, o.version) for o in model.opset_import})
     del model.opset_import[:]
     for domain, version in imports:
         o = model.opset_import.add()
@@ -107,8 +144,14 @@ def onnx_scores(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
-    got = sess.run([PROBABILITY_OUTPUT], {INPUT_NAME: X.astype(np.float32, copy=False)})[0]
-    return np.asarray(got, dtype=np.float64)[:, PROBABILITY_INDEX]
+    names = [o.name for o in sess.get_outputs()]
+    feed = {INPUT_NAME: X.astype(np.float32, copy=False)}
+    if PROBABILITY_OUTPUT in names:
+        got = np.asarray(sess.run([PROBABILITY_OUTPUT], feed)[0], dtype=np.float64)
+        return got.reshape(len(X)) if got.size == len(X) else got[:, 1]
+    # A model exported before the single output: column 1 of `probabilities` [N, 2].
+    got = sess.run([CONVERTER_PROBABILITIES], feed)[0]
+    return np.asarray(got, dtype=np.float64)[:, 1]
 
 
 def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: float, what: str,
@@ -125,9 +168,10 @@ def check_onnx(onnx_bytes: bytes, X: np.ndarray, expected: np.ndarray, tol: floa
                             "fix the trainer") from None
     ins = [i.name for i in model.graph.input]
     outs = [o.name for o in model.graph.output]
-    if ins != [INPUT_NAME] or PROBABILITY_OUTPUT not in outs or "label" not in outs:
-        raise Deterministic(f"the exported ONNX has inputs {ins} and outputs {outs}; "
-                            f"expected input '{INPUT_NAME}' and outputs 'label', '{PROBABILITY_OUTPUT}'; "
+    shape = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] if outs else []
+    if ins != [INPUT_NAME] or outs != [PROBABILITY_OUTPUT] or len(shape) != 1:
+        raise Deterministic(f"the exported ONNX has inputs {ins} and outputs {outs} (shape {shape}); "
+                            f"expected input '{INPUT_NAME}' and one output '{PROBABILITY_OUTPUT}' [N]; "
                             "the trainer's converter is broken, fix the trainer")
     got = onnx_scores(onnx_bytes, X)
     err = np.abs(got - expected)
@@ -150,12 +194,20 @@ def _params_text(params: dict[str, Any] | None) -> str:
 
 
 def publish_onnx(s3: S3, inp: Any, onnx_bytes: bytes, *, valid: Matrix, p_valid: np.ndarray, tol: float, what: str,
-                 metrics: dict[str, float], params: dict[str, Any] | None = None) -> tuple[str, str]:
+                 metrics: dict[str, float], params: dict[str, Any] | None = None,
+                 trainer: dict[str, Any] | None = None) -> tuple[str, str, dict[str, Any]]:
     """Checks the ONNX model against the trainer's own validation probabilities (`what`), records the
-    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it; returns (uri, sha256).
-    `params` (input.json's, i.e. the model spec's training.params) are named in the message when the check fails."""
+    largest difference as `metrics["onnx_max_abs_diff"]`, then uploads it and the same model as an MLflow
+    model directory (`common/mlflow_model.py`, input example from the validation rows); returns
+    (uri, sha256, the result line's `mlflowModel`). `params` (input.json's, i.e. the model spec's
+    training.params) are named in the message when the check fails; `trainer` goes into the MLflow model's metadata."""
+    from . import mlflow_model
+
     metrics["onnx_max_abs_diff"] = check_onnx(onnx_bytes, valid.X, p_valid, tol, what, params)
-    return upload_onnx(s3, inp.output_prefix, onnx_bytes)
+    uri, sha = upload_onnx(s3, inp.output_prefix, onnx_bytes)
+    extra = {"onnxUri": uri, **({"trainer": trainer} if trainer else {})}
+    mlflow_dir = mlflow_model.publish(s3, inp.output_prefix, onnx_bytes, inp.feature_columns, valid.X, extra)
+    return uri, sha, mlflow_dir
 
 
 def upload_onnx(s3: S3, output_prefix: str, onnx_bytes: bytes) -> tuple[str, str]:

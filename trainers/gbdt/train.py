@@ -287,12 +287,14 @@ def main(inp: TrainerInput) -> None:
     metrics = {**final_metrics(train, p_train, valid, p_valid), "rounds": float(final_rounds)}
 
     onnx_bytes = export_onnx(final, len(inp.feature_columns))
-    onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
-                                 what="LightGBM's probabilities", metrics=metrics, params=inp.params)
-    emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f})")
+    trainer = {"name": TRAINER, "library": "lightgbm", "version": lgb.__version__}
+    onnx_uri, sha, mlflow_dir = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
+                                             what="LightGBM's probabilities", metrics=metrics, params=inp.params,
+                                             trainer=trainer)
+    emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, {final_rounds} trees, valid AUC {metrics['valid_auc']:.4f}) "
+             f"and the MLflow model {mlflow_dir['uri']}")
     out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
-                        valid_rows=valid.rows, params=p,
-                        trainer={"name": TRAINER, "library": "lightgbm", "version": lgb.__version__})
+                        valid_rows=valid.rows, params=p, trainer=trainer, mlflow_model=mlflow_dir)
     if stopper.patience is not None:
         out["bestIteration"] = final_rounds
     if inp.resume is not None:

@@ -103,14 +103,16 @@ def main(inp: TrainerInput) -> None:
     emit.progress(2, STEPS, {k: metrics[k] for k in ("train_logloss", "valid_logloss", "valid_auc")}, phase="fitted")
 
     onnx_bytes = export_onnx(pipe, len(inp.feature_columns))
-    onnx_uri, sha = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
-                                 what="scikit-learn's probabilities", metrics=metrics, params=inp.params)
+    trainer = {"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__}
+    onnx_uri, sha, mlflow_dir = publish_onnx(s3, inp, onnx_bytes, valid=valid, p_valid=p_valid, tol=ONNX_TOLERANCE,
+                                             what="scikit-learn's probabilities", metrics=metrics, params=inp.params,
+                                             trainer=trainer)
     emit.progress(3, STEPS, {"onnx_max_abs_diff": metrics["onnx_max_abs_diff"]}, phase="exported")
-    emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f})")
+    emit.log(f"wrote {onnx_uri} ({len(onnx_bytes)} bytes, valid AUC {metrics['valid_auc']:.4f}) "
+             f"and the MLflow model {mlflow_dir['uri']}")
     coef = clf.coef_[0]
     out = result_fields(inp, onnx_uri=onnx_uri, sha256=sha, metrics=metrics, trained_rows=train.rows,
-                        valid_rows=valid.rows, params=p,
-                        trainer={"name": TRAINER, "library": "scikit-learn", "version": sklearn.__version__})
+                        valid_rows=valid.rows, params=p, trainer=trainer, mlflow_model=mlflow_dir)
     out["coefficients"] = {c: float(w) for c, w in zip(inp.feature_columns, coef)}
     emit.result(out)
 
