@@ -85,7 +85,7 @@ async function pythonScores(onnxUri: string, out: string): Promise<Float64Array>
   const r = await python([
     '-c',
     script,
-    cfg.s3.endpoint,
+    cfg.s3.endpoint ?? '',
     manifestUri,
     JSON.stringify(DAYS),
     onnxUri,
