@@ -333,6 +333,15 @@ async function checkMlflow(ctx: Ctx, modelNames: () => Promise<string[]>): Promi
     });
     return { status: res.status, text: await res.text() };
   };
+  const send = async (method: string, path: string, body: unknown): Promise<MlflowProbe> => {
+    const res = await fetchImpl(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+    });
+    return { status: res.status, text: await res.text() };
+  };
   const reachFix = `check that MLflow runs at ${base} (dev stack: \`npm run stack -- up mlflow\`; else MLO_MLFLOW_TRACKING_URI, and MLO_MLFLOW_CA_BUNDLE for a private CA)`;
   const up = await check(
     ctx,
@@ -383,39 +392,30 @@ async function checkMlflow(ctx: Ctx, modelNames: () => Promise<string[]>): Promi
           (r) => r.name,
         ),
       );
-      if (!basic)
-        return `reads ${existing.size} registered models (manage permissions not checked: no MLflow users API for ${mode})`;
-      const user = await get(`/api/2.0/mlflow/users/get?username=${encodeURIComponent(basic.username)}`);
-      if (user.status === 404 && !user.text.includes('RESOURCE_DOES_NOT_EXIST'))
-        return `reads ${existing.size} registered models; the server has no auth app (anyone may manage)`;
-      if (user.status === 403 || user.status === 401) {
-        // Only an admin reads others' permissions; a user reads its own through users/current on newer servers.
-        return `reads ${existing.size} registered models; manage permissions not readable as ${basic.username}`;
-      }
-      if (user.status !== 200) throw new CheckFailure(`users/get answered ${user.status}`, reachFix);
-      const u = (JSON.parse(user.text) as { user?: UserInfo }).user;
+      // Moving an alias needs more than READ: deleting an alias no model has is a harmless probe of that
+      // right (403 without it), asked for every spec's registered model that exists.
       const wanted = (await modelNames()).filter((n) => existing.has(n));
-      const manages = (name: string) =>
-        u?.is_admin ||
-        (u?.registered_model_permissions ?? []).some(
-          (p) => (p.name === name || p.name === '*') && p.permission === 'MANAGE',
-        );
-      const lacking = wanted.filter((n) => !manages(n));
+      const lacking: string[] = [];
+      for (const name of wanted) {
+        const r = await send('DELETE', '/api/2.0/mlflow/registered-models/alias', { name, alias: 'mlo-doctor-probe' });
+        if (r.status === 403 || r.status === 401) lacking.push(name);
+        else if (r.status >= 500)
+          throw new CheckFailure(`registered-models/alias answered ${r.status}`, reachFix, true);
+      }
       if (lacking.length > 0)
         throw new CheckFailure(
-          `${basic.username} lacks MANAGE on ${lacking.join(', ')} (it could not move their champion alias)`,
-          `as MLflow's admin, grant ${basic.username} MANAGE on them (POST /api/2.0/mlflow/registered-models/permissions/create, or on every model with resource_id "*")`,
+          `${mode} may not move the aliases of ${lacking.join(', ')} (it could not set their champion)`,
+          `as MLflow's admin, grant ${basic?.username ?? 'the account'} MANAGE on them ` +
+            '(POST /api/3.0/mlflow/users/permissions/grant, resource_type registered_model; resource_id "*" for every model)',
         );
-      return `${basic.username} reads ${existing.size} registered models and manages ${wanted.length === 0 ? 'those it creates' : `the ${wanted.length} of mlo's specs`}${u?.is_admin ? ' (admin)' : ''}`;
+      return (
+        `${mode} reads ${existing.size} registered models and may move the aliases of ` +
+        (wanted.length === 0 ? "mlo's (none registered yet)" : `all ${wanted.length} of mlo's specs`)
+      );
     },
     () => ({ fix: reachFix, unreachable: true }),
   );
 }
-
-type UserInfo = {
-  is_admin?: boolean;
-  registered_model_permissions?: { name: string; permission: string }[];
-};
 
 // ----- the command ----------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ import { loadConfig, PROJECT_ROOT } from '../../lib/infra/config';
 import { connectClient, connectWorker } from '../../lib/infra/temporal';
 import { CLIENT_IDS } from '../../lib/identity/shared';
 import { makeCa, makeLeaf, type Pem } from '../helpers/tls-certs';
+import { deployedSpecsDir, deploySpec } from '../helpers/deployed-spec';
+import { uniqueName } from '../helpers/temporal';
+import { MlflowClient } from '../../lib/registry/mlflow/client';
 import { serviceTokens, userToken } from '../helpers/identity';
 
 const stackCfg = loadConfig();
@@ -264,5 +267,37 @@ describe('mlo doctor', () => {
     expect(by['temporal.connection']?.fix).toContain(`127.0.0.1:${port}`);
     expect(by['temporal.namespace']?.status).toBe('skip');
     expect(by['mlflow.registry']?.status).toBe('ok');
+  });
+
+  it("fails the registry check when the account may not move a spec model's aliases", async () => {
+    // A deployed spec whose registered model exists (created by the registry's account, as the workers do).
+    const specs = deployedSpecsDir();
+    const name = uniqueName('doctor');
+    deploySpec(specs, name);
+    const registry = MlflowClient.fromConfig(stackCfg);
+    await registry.createRegisteredModel(name);
+    try {
+      const base = { ...process.env, MLO_TOKEN: await userToken('erin@example.com'), MLO_MODELS_DIR: specs };
+      const ok = await mlo(['doctor', '--json'], base);
+      const okOut = JSON.parse(ok.stdout) as { checks: { name: string; status: string; detail: string }[] };
+      const okCheck = okOut.checks.find((c) => c.name === 'mlflow.registry');
+      expect(okCheck, ok.stdout).toMatchObject({ status: 'ok' });
+      expect(okCheck?.detail).toMatch(/may move the aliases of all 1 of mlo's specs/);
+      // bob reads everything but holds no MANAGE on the model
+      const bob = {
+        ...base,
+        MLFLOW_TRACKING_USERNAME: 'bob@example.com',
+        MLFLOW_TRACKING_PASSWORD: 'bob-dev-password',
+      };
+      const r = await mlo(['doctor'], bob);
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stdout).toMatch(
+        new RegExp(`✗ mlflow\\.registry +basic auth as bob@example\\.com may not move the aliases of ${name}`),
+      );
+      expect(r.stdout).toMatch(/fix: as MLflow's admin, grant bob@example\.com MANAGE on them/);
+    } finally {
+      await registry.deleteRegisteredModel(name).catch(() => undefined);
+      fs.rmSync(specs, { recursive: true, force: true });
+    }
   });
 });
