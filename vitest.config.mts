@@ -14,6 +14,7 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           pool: 'forks',
           testTimeout: 30_000,
+          setupFiles: ['test/setup/process-env.ts'],
         },
       },
       {
@@ -30,7 +31,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           globalSetup: ['test/setup/require-stack.ts', 'test/setup/test-server.ts'],
-          setupFiles: ['test/setup/registry-credentials.ts'],
+          setupFiles: ['test/setup/process-env.ts', 'test/setup/registry-credentials.ts'],
           fileParallelism: false,
         },
       },

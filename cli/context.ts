@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { isGrpcServiceError } from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
-import { loadConfig, type Config } from '../lib/infra/config';
+import { loadConfig, s3Where, type Config } from '../lib/infra/config';
 import { causeChain } from '../lib/core/causes';
 import { BadInputError, isMloError, UnreachableError, type MloError } from '../lib/core/errors';
 import { MODELS_DIR } from '../lib/spec/model-spec';
@@ -143,8 +143,9 @@ export function isWorkflowIdArg(arg: string): boolean {
 export type Ctx = { cfg: Config; client: Client; connection: Connection };
 
 /**
- * Loads the configuration, connects to Temporal with the signed-in user's token (or `tokens`),
- * runs `fn`, and always closes the connection.
+ * Loads the configuration (the `--temporal-*` flags, the environment, the Temporal profile, the
+ * dev stack: lib/infra/temporal-config.ts), connects to Temporal with the signed-in user's token
+ * (or `tokens`; a configured static API key instead), runs `fn`, and always closes the connection.
  */
 export async function withTemporal<T>(
   fn: (ctx: Ctx) => Promise<T>,
@@ -200,8 +201,9 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
   if (isMloError(err)) return err;
   if (err instanceof NamespaceNotFoundError)
     return new BadInputError(
-      `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}; ` +
-        'check MLO_TEMPORAL_NAMESPACE',
+      `the Temporal namespace "${err.namespace}" does not exist at ${cfg?.temporal.address ?? 'the server'}` +
+        `${cfg ? ` (namespace from ${cfg.temporal.sources.namespace})` : ''}; ` +
+        'name an existing one: --temporal-namespace, MLO_TEMPORAL_NAMESPACE, TEMPORAL_NAMESPACE or the Temporal profile',
     );
   const grpc = causeChain(err, 10).find((e) => isGrpcServiceError(e));
   const code = (grpc as { code?: number } | undefined)?.code;
@@ -220,7 +222,7 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
   }
   if (isConnectError(err)) {
     const detail = err instanceof Error ? err.message || err.name : String(err);
-    return new UnreachableError('S3', cfg?.s3.endpoint ?? '(MLO_S3_ENDPOINT)', detail);
+    return new UnreachableError('S3', cfg ? s3Where(cfg.s3) : '(MLO_S3_ENDPOINT)', detail);
   }
   return undefined;
 }

@@ -8,6 +8,7 @@ import { parseArgs } from './args';
 import type { Command } from './command';
 import type * as ConfigModule from '../lib/infra/config';
 import type * as ContextModule from './context';
+import type * as TemporalConfigModule from '../lib/infra/temporal-config';
 
 /**
  * The command table: name and summary for `mlo --help`; `load` brings in the command (its
@@ -62,7 +63,43 @@ const COMMANDS: CommandEntry[] = [
   command('login', 'identity', 'loginCommand', 'sign in (OpenID Connect, authorization code with PKCE in your browser); the tokens are cached'),
   command('logout', 'identity', 'logoutCommand', 'forget the cached sign-in of `mlo login`'),
   command('whoami', 'identity', 'whoamiCommand', 'show who you are signed in as: subject, e-mail, groups'),
+  command('doctor', 'doctor', 'doctorCommand', 'check the connections to Temporal, S3, MLflow and the identity provider'),
 ];
+
+/** Connection flags every command takes (before or after its own): they win over the environment and the profile. */
+const TEMPORAL_FLAGS = {
+  '--temporal-address': 'address',
+  '--temporal-namespace': 'namespace',
+  '--temporal-profile': 'profile',
+} as const;
+
+/** Takes the Temporal connection flags out of argv; a flag without a value is bad input. */
+export function takeTemporalFlags(argv: string[]): {
+  rest: string[];
+  flags: Partial<Record<'address' | 'namespace' | 'profile', string>>;
+  error?: string;
+} {
+  const rest: string[] = [];
+  const flags: Partial<Record<'address' | 'namespace' | 'profile', string>> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const key = TEMPORAL_FLAGS[name as keyof typeof TEMPORAL_FLAGS];
+    if (!key) {
+      rest.push(a);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (!value || value.startsWith('--'))
+      return {
+        rest,
+        flags,
+        error: `${name} needs a value, e.g. ${name} ${key === 'address' ? 'temporal.example.com:7233' : key === 'namespace' ? 'ml-prod' : 'prod'}`,
+      };
+    flags[key] = value;
+  }
+  return { rest, flags };
+}
 
 const EXIT_CODE_HELP = [
   'exit codes:',
@@ -104,6 +141,8 @@ function topHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'configuration: MLO_* environment variables (see README); MLO_MODELS_DIR points at the model specs.',
+    'Temporal: --temporal-address, --temporal-namespace, --temporal-profile (any command), then MLO_TEMPORAL_*/TEMPORAL_*,',
+    '  then the Temporal profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), then the dev stack. `mlo doctor` checks them all.',
     'identity: `mlo login` signs you in (or MLO_TOKEN holds a token); you request runs and decide as yourself.',
     '',
     ...EXIT_CODE_HELP,
@@ -114,6 +153,10 @@ function topHelp(): string {
 const loadConfigModule = lazy(
   () => require('../lib/infra/config') as typeof ConfigModule,
   () => import('../lib/infra/config'),
+);
+const loadTemporalConfigModule = lazy(
+  () => require('../lib/infra/temporal-config') as typeof TemporalConfigModule,
+  () => import('../lib/infra/temporal-config'),
 );
 const loadContextModule = lazy(
   () => require('./context') as typeof ContextModule,
@@ -130,7 +173,13 @@ async function configOrUndefined(): Promise<Config | undefined> {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const taken = takeTemporalFlags(argv);
+  if (taken.error) {
+    console.error(`mlo: ${taken.error}`);
+    return EXIT_CODES.badInput;
+  }
+  (await loadTemporalConfigModule()).setTemporalFlags(taken.flags);
+  const [name, ...rest] = taken.rest;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     console.log(topic ? commandHelp(await topic.load()) : topHelp());

@@ -3,7 +3,7 @@
  * expiries, refusals, rollbacks), oldest first. `--verify` checks the hash chain against its anchor
  * in MLflow and reports every gap, change or truncation.
  */
-import { loadConfig } from '../../lib/infra/config';
+import { loadConfig, s3Where } from '../../lib/infra/config';
 import { EXIT_CODES, UnreachableError, type ExitCode } from '../../lib/core/errors';
 import {
   describeProblems,
@@ -60,7 +60,7 @@ export const auditCommand: Command = {
       records = await readAudit(s3, cfg.s3.bucket, model);
     } catch (err) {
       if (isConnectError(err))
-        throw new UnreachableError('S3', cfg.s3.endpoint, err instanceof Error ? err.message || err.name : String(err));
+        throw new UnreachableError('S3', s3Where(cfg.s3), err instanceof Error ? err.message || err.name : String(err));
       throw err;
     } finally {
       s3.destroy();
@@ -90,7 +90,7 @@ async function verifyCommand(cfg: Config, model: string, json: boolean): Promise
     report = await verifyAudit(s3, cfg.s3.bucket, model, new MlflowAuditAnchor(MlflowClient.fromConfig(cfg)));
   } catch (err) {
     if (isConnectError(err))
-      throw new UnreachableError('S3', cfg.s3.endpoint, err instanceof Error ? err.message || err.name : String(err));
+      throw new UnreachableError('S3', s3Where(cfg.s3), err instanceof Error ? err.message || err.name : String(err));
     throw err;
   } finally {
     s3.destroy();

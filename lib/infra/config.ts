@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DURATION_HELP, parseDuration } from '../core/duration';
 import { ConfigError } from '../core/errors';
+import { resolveTemporalConfig, type TemporalConnectionConfig, type TemporalFlags } from './temporal-config';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The workflow bundle's entry point (Temporal bundles it for the deterministic sandbox). */
@@ -33,11 +34,6 @@ const url = (name: string) =>
       return false;
     }
   }, `${name} must be an http(s) URL, e.g. http://127.0.0.1:5050`);
-
-const hostPort = (name: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, `${name} must be host:port, e.g. 127.0.0.1:7233`);
 
 const queueName = (name: string) =>
   z
@@ -94,30 +90,55 @@ export type StackConfig = {
   oidcPort: number;
 };
 
+/**
+ * S3: a custom endpoint (versitygw, MinIO, a VPC endpoint…) or AWS's own (`MLO_S3_ENDPOINT=aws`);
+ * static keys when MLO_S3_ACCESS_KEY_ID/MLO_S3_SECRET_ACCESS_KEY are set (or the dev stack's when
+ * the endpoint is the dev stack's), else the AWS SDK's default credential chain (environment,
+ * profiles and SSO, web identity/IRSA, container and instance roles).
+ */
+export type S3Config = {
+  /** undefined: AWS S3, the SDK resolving the regional endpoint */
+  endpoint: string | undefined;
+  /** undefined: the SDK's region chain (AWS_REGION, the profile's region) */
+  region: string | undefined;
+  bucket: string;
+  /** Static keys; both undefined: the AWS SDK's default credential chain */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  forcePathStyle: boolean;
+  /** Where the keys come from, for messages (default: static when keys are set, else the default chain). */
+  credentialSource?: 'static' | 'dev stack' | 'default chain';
+};
+
+/** The dev stack's S3 keys (versitygw's root account), used only against the dev stack's endpoint. */
+export const DEV_S3_CREDENTIALS = { accessKeyId: 'mlo-dev', secretAccessKey: 'mlo-dev-secret' } as const;
+
+/** Where S3 is, for messages: the endpoint or AWS S3 (and its region). */
+export function s3Where(s3: Pick<S3Config, 'endpoint' | 'region'>): string {
+  return s3.endpoint ?? `AWS S3${s3.region ? ` (${s3.region})` : ''}`;
+}
+
 /** Basic-auth credentials of an MLflow server run with `--app-name basic-auth`. */
 export type MlflowCredentials = { username: string; password: string };
 
 export type Config = {
-  temporal: {
-    address: string;
-    namespace: string;
-    uiUrl: string;
-    /** TLS to the frontend (`MLO_TEMPORAL_TLS`; default on unless the address is loopback): tokens travel with every call */
-    tls: boolean;
-  };
-  s3: {
-    endpoint: string;
-    region: string;
-    bucket: string;
-    accessKeyId: string;
-    secretAccessKey: string;
-    forcePathStyle: boolean;
-  };
+  /**
+   * The Temporal connection (lib/infra/temporal-config.ts): flags, then MLO_TEMPORAL_* and TEMPORAL_*
+   * variables, then the Temporal profile, then the dev stack. TLS is on unless the address is loopback
+   * (tokens travel with every call) or a setting turns it off.
+   */
+  temporal: TemporalConnectionConfig;
+  s3: S3Config;
   mlflow: {
     trackingUri: string;
     uiUrl: string;
     /** MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (MLflow's own variables); none: anonymous */
     credentials?: MlflowCredentials;
+    /** MLFLOW_TRACKING_TOKEN (MLflow's own variable): a bearer token sent instead of Basic credentials */
+    token?: string;
+    /** MLFLOW_TRACKING_SERVER_CERT_PATH (MLflow's) or MLO_MLFLOW_CA_BUNDLE: a PEM bundle of CAs the server's certificate chains to */
+    caBundlePath?: string;
   };
   /**
    * `cpu` serves registry calls, audit records, specs and whatever older runs queued there;
@@ -180,16 +201,13 @@ function blankToUndefined(env: Env): Env {
 function configSchema(sp: StackConfig) {
   return z
     .object({
-      MLO_TEMPORAL_ADDRESS: hostPort('MLO_TEMPORAL_ADDRESS').default(`127.0.0.1:${sp.temporalPort}`),
-      MLO_TEMPORAL_NAMESPACE: z
-        .string()
-        .min(1)
-        .regex(/^[A-Za-z0-9._-]+$/, 'MLO_TEMPORAL_NAMESPACE may hold only letters, digits, ".", "_" and "-"')
-        .default('default'),
-      MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').default(`http://127.0.0.1:${sp.temporalUiPort}`),
-      MLO_TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'MLO_TEMPORAL_TLS must be "true" or "false"' }).optional(),
-      MLO_S3_ENDPOINT: url('MLO_S3_ENDPOINT').default(`http://127.0.0.1:${sp.s3Port}`),
-      MLO_S3_REGION: z.string().min(1).default('us-east-1'),
+      MLO_TEMPORAL_UI_URL: url('MLO_TEMPORAL_UI_URL').optional(),
+      MLO_S3_ENDPOINT: z
+        .union([z.literal('aws'), url('MLO_S3_ENDPOINT')], {
+          error: 'MLO_S3_ENDPOINT must be an http(s) URL, e.g. http://127.0.0.1:7070, or "aws" for AWS S3',
+        })
+        .optional(),
+      MLO_S3_REGION: z.string().min(1).optional(),
       MLO_S3_BUCKET: z
         .string()
         .regex(
@@ -197,18 +215,21 @@ function configSchema(sp: StackConfig) {
           'MLO_S3_BUCKET must be a valid S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
         )
         .default('mlo'),
-      MLO_S3_ACCESS_KEY_ID: z.string().min(1).default('mlo-dev'),
-      MLO_S3_SECRET_ACCESS_KEY: z
-        .string()
-        .min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters')
-        .default('mlo-dev-secret'),
+      MLO_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+      MLO_S3_SECRET_ACCESS_KEY: z.string().min(8, 'MLO_S3_SECRET_ACCESS_KEY must be at least 8 characters').optional(),
+      MLO_S3_SESSION_TOKEN: z.string().min(1).optional(),
       MLO_S3_FORCE_PATH_STYLE: z
         .enum(['true', 'false'], { error: 'MLO_S3_FORCE_PATH_STYLE must be "true" or "false"' })
-        .default('true'),
+        .optional(),
       MLO_MLFLOW_TRACKING_URI: url('MLO_MLFLOW_TRACKING_URI').default(`http://127.0.0.1:${sp.mlflowPort}`),
       MLO_MLFLOW_UI_URL: url('MLO_MLFLOW_UI_URL').optional(),
       MLFLOW_TRACKING_USERNAME: z.string().min(1).optional(),
       MLFLOW_TRACKING_PASSWORD: z.string().min(1).optional(),
+      MLFLOW_TRACKING_TOKEN: z.string().min(1).optional(),
+      MLFLOW_TRACKING_SERVER_CERT_PATH: z.string().min(1).optional(),
+      MLO_MLFLOW_CA_BUNDLE: z.string().min(1).optional(),
+      AWS_REGION: z.string().min(1).optional(),
+      AWS_DEFAULT_REGION: z.string().min(1).optional(),
       MLO_QUEUE_ORCHESTRATOR: queueName('MLO_QUEUE_ORCHESTRATOR').default('mlo-orchestrator'),
       MLO_QUEUE_CPU: queueName('MLO_QUEUE_CPU').default('mlo-cpu'),
       MLO_QUEUE_GPU: queueName('MLO_QUEUE_GPU').default('mlo-gpu'),
@@ -237,6 +258,21 @@ function configSchema(sp: StackConfig) {
       message:
         'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD go together: set both (an MLflow user and its password) or neither',
     })
+    .refine((c) => (c.MLO_S3_ACCESS_KEY_ID === undefined) === (c.MLO_S3_SECRET_ACCESS_KEY === undefined), {
+      path: ['MLO_S3_ACCESS_KEY_ID'],
+      message:
+        'MLO_S3_ACCESS_KEY_ID and MLO_S3_SECRET_ACCESS_KEY go together: set both (static keys) or neither ' +
+        "(the AWS SDK's default credential chain: AWS_PROFILE, SSO, web identity, instance roles)",
+    })
+    .refine(
+      (c) =>
+        !(c.MLFLOW_TRACKING_SERVER_CERT_PATH && c.MLO_MLFLOW_CA_BUNDLE) ||
+        c.MLFLOW_TRACKING_SERVER_CERT_PATH === c.MLO_MLFLOW_CA_BUNDLE,
+      {
+        path: ['MLO_MLFLOW_CA_BUNDLE'],
+        message: 'MLO_MLFLOW_CA_BUNDLE and MLFLOW_TRACKING_SERVER_CERT_PATH name different files: set one of them',
+      },
+    )
     .refine((c) => durationMs(c.MLO_WORKER_SHUTDOWN_FORCE) > durationMs(c.MLO_WORKER_SHUTDOWN_GRACE), {
       path: ['MLO_WORKER_SHUTDOWN_FORCE'],
       message: 'MLO_WORKER_SHUTDOWN_FORCE must be longer than MLO_WORKER_SHUTDOWN_GRACE (the grace comes first)',
@@ -247,35 +283,24 @@ function durationMs(text: string): number {
   return text === '0s' ? 0 : (parseDuration(text) ?? 0);
 }
 
-/** 127.0.0.1, localhost or [::1], with a port. */
-function isLoopback(hostPort: string): boolean {
-  const host = hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /** The validated variables as the typed configuration (URLs without a trailing "/"). */
-function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfig): Config {
+function configOf(
+  c: z.infer<ReturnType<typeof configSchema>>,
+  stack: StackConfig,
+  temporal: TemporalConnectionConfig,
+): Config {
+  const caBundle = c.MLO_MLFLOW_CA_BUNDLE ?? c.MLFLOW_TRACKING_SERVER_CERT_PATH;
   return {
-    temporal: {
-      address: c.MLO_TEMPORAL_ADDRESS,
-      namespace: c.MLO_TEMPORAL_NAMESPACE,
-      uiUrl: c.MLO_TEMPORAL_UI_URL.replace(/\/$/, ''),
-      tls: c.MLO_TEMPORAL_TLS ? c.MLO_TEMPORAL_TLS === 'true' : !isLoopback(c.MLO_TEMPORAL_ADDRESS),
-    },
-    s3: {
-      endpoint: c.MLO_S3_ENDPOINT,
-      region: c.MLO_S3_REGION,
-      bucket: c.MLO_S3_BUCKET,
-      accessKeyId: c.MLO_S3_ACCESS_KEY_ID,
-      secretAccessKey: c.MLO_S3_SECRET_ACCESS_KEY,
-      forcePathStyle: c.MLO_S3_FORCE_PATH_STYLE === 'true',
-    },
+    temporal,
+    s3: s3ConfigOf(c, stack),
     mlflow: {
       trackingUri: c.MLO_MLFLOW_TRACKING_URI.replace(/\/$/, ''),
       uiUrl: (c.MLO_MLFLOW_UI_URL ?? c.MLO_MLFLOW_TRACKING_URI).replace(/\/$/, ''),
       ...(c.MLFLOW_TRACKING_USERNAME && c.MLFLOW_TRACKING_PASSWORD
         ? { credentials: { username: c.MLFLOW_TRACKING_USERNAME, password: c.MLFLOW_TRACKING_PASSWORD } }
         : {}),
+      ...(c.MLFLOW_TRACKING_TOKEN ? { token: c.MLFLOW_TRACKING_TOKEN } : {}),
+      ...(caBundle ? { caBundlePath: path.resolve(caBundle) } : {}),
     },
     taskQueues: {
       orchestrator: c.MLO_QUEUE_ORCHESTRATOR,
@@ -299,10 +324,47 @@ function configOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfi
 }
 
 /**
+ * S3 by layer: MLO_S3_* variables, then the AWS SDK's own chains (region, credentials), then the
+ * dev stack (its endpoint and, only against that endpoint, its keys).
+ */
+function s3ConfigOf(c: z.infer<ReturnType<typeof configSchema>>, stack: StackConfig): S3Config {
+  const devEndpoint = `http://127.0.0.1:${stack.s3Port}`;
+  const endpoint = c.MLO_S3_ENDPOINT === 'aws' ? undefined : (c.MLO_S3_ENDPOINT ?? devEndpoint).replace(/\/$/, '');
+  const isDevStack = c.MLO_S3_ENDPOINT === undefined;
+  const region =
+    c.MLO_S3_REGION ?? (endpoint === undefined ? undefined : (c.AWS_REGION ?? c.AWS_DEFAULT_REGION ?? 'us-east-1'));
+  let credentials: Pick<S3Config, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>;
+  let credentialSource: S3Config['credentialSource'];
+  if (c.MLO_S3_ACCESS_KEY_ID && c.MLO_S3_SECRET_ACCESS_KEY) {
+    credentials = {
+      accessKeyId: c.MLO_S3_ACCESS_KEY_ID,
+      secretAccessKey: c.MLO_S3_SECRET_ACCESS_KEY,
+      ...(c.MLO_S3_SESSION_TOKEN ? { sessionToken: c.MLO_S3_SESSION_TOKEN } : {}),
+    };
+    credentialSource = 'static';
+  } else if (isDevStack) {
+    credentials = { ...DEV_S3_CREDENTIALS };
+    credentialSource = 'dev stack';
+  } else {
+    credentials = {};
+    credentialSource = 'default chain';
+  }
+  return {
+    endpoint,
+    region,
+    bucket: c.MLO_S3_BUCKET,
+    ...credentials,
+    credentialSource,
+    // Custom endpoints (versitygw, MinIO) want path-style; AWS S3 virtual-hosted.
+    forcePathStyle: c.MLO_S3_FORCE_PATH_STYLE ? c.MLO_S3_FORCE_PATH_STYLE === 'true' : endpoint !== undefined,
+  };
+}
+
+/**
  * Reads and validates the whole configuration. Throws a ConfigError listing every
  * problem (variable, value and what is expected), never just the first.
  */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, flags?: TemporalFlags): Config {
   const e = blankToUndefined(env);
   const errors: string[] = [];
   let stack: StackConfig | undefined;
@@ -312,9 +374,16 @@ export function loadConfig(env: Env = process.env): Config {
     if (err instanceof ConfigError) errors.push(...err.problems);
     else throw err;
   }
-  const parsed = configSchema(stack ?? loadStackConfig({})).safeParse(e);
+  const sp = stack ?? loadStackConfig({});
+  const parsed = configSchema(sp).safeParse(e);
   if (!parsed.success) errors.push(...formatIssues(parsed.error));
+  const temporal = resolveTemporalConfig(
+    { ...e, MLO_TEMPORAL_UI_URL: parsed.success ? parsed.data.MLO_TEMPORAL_UI_URL : undefined },
+    sp,
+    errors,
+    flags,
+  );
   if (errors.length > 0 || !parsed.success || !stack)
     throw new ConfigError('Invalid mlo configuration in the environment', errors);
-  return configOf(parsed.data, stack);
+  return configOf(parsed.data, stack, temporal);
 }

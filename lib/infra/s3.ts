@@ -1,5 +1,8 @@
 /**
- * S3 access over any S3 API (AWS, or the dev stack's versitygw), path-style.
+ * S3 access over any S3 API (AWS, or the dev stack's versitygw; path-style on custom endpoints).
+ * Credentials: static keys when configured, else the AWS SDK's default chain (AWS_* variables,
+ * shared profiles and SSO, web identity/IRSA, container and instance roles; the instance-metadata
+ * probe is off wherever AWS_EC2_METADATA_DISABLED=true).
  * Every write is one PUT of a complete object, so a reader never sees half a file.
  */
 import {
@@ -21,12 +24,26 @@ export function createS3Client(cfg: Config['s3']): S3Client {
   // Node 22 says nothing about this one, so keep it out of every command's output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
-    endpoint: cfg.endpoint,
-    region: cfg.region,
+    ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+    ...(cfg.region ? { region: cfg.region } : {}),
     forcePathStyle: cfg.forcePathStyle,
-    credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey },
+    // No static keys: the SDK's default credential chain (credentialDefaultProvider) resolves them.
+    ...(cfg.accessKeyId && cfg.secretAccessKey
+      ? {
+          credentials: {
+            accessKeyId: cfg.accessKeyId,
+            secretAccessKey: cfg.secretAccessKey,
+            ...(cfg.sessionToken ? { sessionToken: cfg.sessionToken } : {}),
+          },
+        }
+      : {}),
     maxAttempts: 5,
   });
+}
+
+/** How the client finds its keys: static ones, or the AWS SDK's default credential chain. */
+export function s3CredentialMode(cfg: Config['s3']): 'static' | 'default chain' {
+  return cfg.accessKeyId && cfg.secretAccessKey ? 'static' : 'default chain';
 }
 
 /** Parses `s3://bucket/key` into its parts; throws naming the URI if it is not one. */

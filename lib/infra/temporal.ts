@@ -1,12 +1,17 @@
 /**
- * Authenticated connections to Temporal. Every caller sends an OIDC access token as
- * `authorization: Bearer …` (the SDKs' `apiKey`): people the token of `mlo login` (or MLO_TOKEN),
- * services a client-credentials token. The token is fetched before connecting, so a missing sign-in
- * or an unreachable identity provider fails first, and renewed while the connection is open.
+ * Authenticated connections to Temporal, with the settings of lib/infra/temporal-config.ts (address,
+ * namespace, TLS or mTLS, gRPC metadata: flags, environment, Temporal profile, dev stack). Every
+ * caller sends an OIDC access token as `authorization: Bearer …` (the SDKs' `apiKey`): people the
+ * token of `mlo login` (or MLO_TOKEN), services a client-credentials token. The token is fetched
+ * before connecting, so a missing sign-in or an unreachable identity provider fails first, and
+ * renewed while the connection is open. A static API key configured through Temporal's environment
+ * configuration (TEMPORAL_API_KEY or the profile's api_key) is sent instead, as is, for a frontend
+ * that authenticates API keys.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config';
+import type { TemporalConnectionConfig } from './temporal-config';
 import { UnreachableError } from '../core/errors';
 import type { TokenSource } from '../identity/oidc-client';
 
@@ -50,22 +55,33 @@ export function keepTokenFresh(
  * AuthError or an unreachable provider is thrown before connecting). An unreachable server is
  * an UnreachableError. Closing the connection stops the renewal.
  */
+/** The transport settings every connection to the configured frontend uses (no credential). */
+export function transportOptions(t: TemporalConnectionConfig): {
+  address: string;
+  tls: TemporalConnectionConfig['tls'];
+  metadata?: Record<string, string>;
+} {
+  return { address: t.address, tls: t.tls, ...(t.metadata ? { metadata: t.metadata } : {}) };
+}
+
 export async function connectClient(
   cfg: Config,
   tokens: TokenSource,
+  opts: { connectTimeout?: string } = {},
 ): Promise<{ client: Client; connection: Connection }> {
-  let token = await tokens.getAccessToken();
+  const staticKey = cfg.temporal.apiKey;
+  let token = staticKey ?? (await tokens.getAccessToken());
   let connection: Connection;
   try {
     connection = await Connection.connect({
-      address: cfg.temporal.address,
-      connectTimeout: '5s',
-      tls: cfg.temporal.tls,
+      ...transportOptions(cfg.temporal),
+      connectTimeout: opts.connectTimeout ?? '5s',
       apiKey: () => token,
     });
   } catch (err) {
     throw new UnreachableError('Temporal', cfg.temporal.address, err instanceof Error ? err.message : String(err));
   }
+  if (staticKey) return { client: new Client({ connection, namespace: cfg.temporal.namespace }), connection };
   const stop = keepTokenFresh(tokens, token, (t) => {
     token = t;
   });
@@ -87,12 +103,10 @@ export async function connectWorker(
   onRenewalError?: (err: unknown) => void,
 ): Promise<NativeConnection> {
   const { NativeConnection } = await import('@temporalio/worker');
-  const token = await tokens.getAccessToken();
-  const connection = await NativeConnection.connect({
-    address: cfg.temporal.address,
-    tls: cfg.temporal.tls,
-    apiKey: token,
-  });
+  const staticKey = cfg.temporal.apiKey;
+  const token = staticKey ?? (await tokens.getAccessToken());
+  const connection = await NativeConnection.connect({ ...transportOptions(cfg.temporal), apiKey: token });
+  if (staticKey) return connection;
   const stop = keepTokenFresh(tokens, token, (t) => connection.setApiKey(t), onRenewalError);
   const close = connection.close.bind(connection);
   connection.close = async () => {

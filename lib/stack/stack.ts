@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { loadConfig, PROJECT_ROOT, type Config, type StackConfig } from '../infra/config';
+import { DEV_S3_CREDENTIALS, loadConfig, PROJECT_ROOT, type Config, type StackConfig } from '../infra/config';
+import { devStackProfileToml } from '../infra/temporal-config';
 import { StackError } from '../core/errors';
 import { createS3Client, ensureBucket } from '../infra/s3';
 import { SEARCH_ATTRIBUTE_KEYS, searchAttributeFlag } from '../core/search-attributes';
@@ -65,9 +66,37 @@ export function stackPaths(stack: Pick<StackConfig, 'dir'>) {
     mlflowAuthDb: path.join(stack.dir, 'mlflow', 'basic_auth.db'),
     mlflowAuthIni: path.join(stack.dir, 'mlflow', 'basic_auth.ini'),
     oidcState: path.join(stack.dir, 'oidc'),
+    /** The dev stack's Temporal client profile (environment configuration); TEMPORAL_CONFIG_FILE of what the stack starts. */
+    temporalProfile: path.join(stack.dir, 'temporal.toml'),
     /** Model specs deployed to this dev stack only (besides MLO_MODELS_DIR): its Temporal server reads both. */
     localModels: path.join(stack.dir, 'models'),
   };
+}
+
+/**
+ * Writes the dev stack's Temporal profile (never the user's ~/.config/temporalio/temporal.toml).
+ * Returns its path.
+ */
+export function writeStackTemporalProfile(stack: Pick<StackConfig, 'dir' | 'temporalPort'>): string {
+  const file = stackPaths(stack).temporalProfile;
+  const text = devStackProfileToml(stack);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
+    fs.writeFileSync(`${file}.tmp`, text);
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return file;
+}
+
+/**
+ * What every process the dev stack starts (its parts, the workers of `npm run workers` and the demo)
+ * gets on top of its environment: the stack's Temporal profile, unless the caller names another
+ * configuration file, and no instance-metadata probe by the AWS credential chain.
+ */
+export function stackProcessEnv(stack: Pick<StackConfig, 'dir'>, env = process.env): Record<string, string> {
+  const profile = stackPaths(stack).temporalProfile;
+  const file = env.TEMPORAL_CONFIG_FILE || (fs.existsSync(profile) ? profile : undefined);
+  return { ...(file ? { TEMPORAL_CONFIG_FILE: file } : {}), AWS_EC2_METADATA_DISABLED: 'true' };
 }
 
 /** The dev provider's issuer, as the stack runs it. */
@@ -91,6 +120,9 @@ const SECRET_VARIABLES = new Set<string>([
   'MLO_UI_OIDC_CLIENT_SECRET',
   ...SERVICE_CLIENTS.map((c) => c.secretVariable),
   'MLO_S3_SECRET_ACCESS_KEY',
+  'MLO_S3_SESSION_TOKEN',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
@@ -276,14 +308,17 @@ function s3Part(cfg: Config, p: StackPaths): Part {
           '--port',
           `127.0.0.1:${stack.s3Port}`,
           '--region',
-          cfg.s3.region,
+          cfg.s3.region ?? 'us-east-1',
           'posix',
           '--sidecar',
           p.s3Meta,
           p.s3Root,
         ],
         // Credentials go through the environment, not argv, so `ps` does not show them.
-        env: partEnv({ ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey }),
+        env: partEnv({
+          ROOT_ACCESS_KEY_ID: cfg.s3.accessKeyId ?? DEV_S3_CREDENTIALS.accessKeyId,
+          ROOT_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey ?? DEV_S3_CREDENTIALS.secretAccessKey,
+        }),
       };
     },
     // Any HTTP answer (an unauthenticated request gets 403) means the gateway is serving.
@@ -342,9 +377,9 @@ function mlflowPart(cfg: Config, p: StackPaths): Part {
           MLFLOW_AUTH_ADMIN_PASSWORD: mlflowAdminPassword(stack),
           MLFLOW_FLASK_SERVER_SECRET_KEY: mlflowFlaskSecretKey(stack),
           MLFLOW_S3_ENDPOINT_URL: `http://127.0.0.1:${stack.s3Port}`,
-          AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey,
-          AWS_DEFAULT_REGION: cfg.s3.region,
+          AWS_ACCESS_KEY_ID: cfg.s3.accessKeyId ?? DEV_S3_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: cfg.s3.secretAccessKey ?? DEV_S3_CREDENTIALS.secretAccessKey,
+          AWS_DEFAULT_REGION: cfg.s3.region ?? 'us-east-1',
           MLFLOW_S3_IGNORE_TLS: 'true',
           PYTHONUNBUFFERED: '1',
         }),
@@ -466,7 +501,7 @@ async function startPart(cfg: Config, part: Part, log: (l: string) => void): Pro
   const child = spawn(launch.cmd, launch.args, {
     detached: true,
     stdio: ['ignore', fd, fd],
-    env: launch.env,
+    env: { ...launch.env, ...stackProcessEnv(stack) },
     cwd: launch.cwd ?? stack.dir,
   });
   fs.closeSync(fd);
@@ -527,6 +562,7 @@ export async function stackUp(opts: { log?: (l: string) => void; only?: PartName
   const t0 = Date.now();
   const cfg = loadConfig();
   fs.mkdirSync(cfg.stack.dir, { recursive: true });
+  writeStackTemporalProfile(cfg.stack);
   const parts = defineParts(cfg).filter((p) => !opts.only || opts.only.includes(p.name));
   // Each phase's parts start in parallel: S3 and the identity provider, then Temporal (its UI
   // needs the provider) and MLflow (it needs S3 only when it first writes an artifact).

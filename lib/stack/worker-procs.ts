@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../infra/config';
+import { loadStackConfig, PROJECT_ROOT } from '../infra/config';
+import { stackProcessEnv } from './stack';
 
 type WorkerPool = 'orchestrator' | 'cpu' | 'gpu';
 const WORKER_POOLS: WorkerPool[] = ['orchestrator', 'cpu', 'gpu'];
@@ -24,7 +25,7 @@ function spawnWorker(pool: WorkerPool, opts: StartOptions): ChildProcess {
   // node with tsx's loader: one process per worker, so signals reach the worker itself.
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', `${pool}.ts`)], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, ...stackProcessEnv(loadStackConfig()), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = opts.logDir

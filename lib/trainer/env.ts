@@ -49,9 +49,37 @@ export function isPassedThrough(name: string): boolean {
   return PASS_NAMES.has(name) || PASS_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/**
+ * The AWS SDK's credential-chain settings a trainer gets when the worker has no static S3 keys, so
+ * boto3 resolves the same identity as the worker (profiles and SSO, web identity/IRSA, container
+ * roles). Paths and names, not secrets: the token files stay where the platform put them.
+ */
+const AWS_CHAIN_NAMES = [
+  'AWS_PROFILE',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_REGION',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_STS_REGIONAL_ENDPOINTS',
+  'AWS_SDK_LOAD_CONFIG',
+];
+
 /** What the trainer contract gives every trainer (trainers/README.md §3). */
 export type TrainerContractEnv = {
-  s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; region: string };
+  /** endpoint undefined: AWS S3; keys undefined: the AWS default credential chain */
+  s3: {
+    endpoint?: string;
+    bucket: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    sessionToken?: string;
+    region?: string;
+  };
   mlflowTrackingUri: string;
   mlflowRunId: string;
   /** The GPU the trainer may use, or '' for none. */
@@ -77,13 +105,22 @@ export function trainerEnv(worker: NodeJS.ProcessEnv, contract: TrainerContractE
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(worker))
     if (value !== undefined && isPassedThrough(name)) env[name] = value;
+  const s3 = contract.s3;
+  const keys: NodeJS.ProcessEnv =
+    s3.accessKeyId && s3.secretAccessKey
+      ? {
+          AWS_ACCESS_KEY_ID: s3.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+          ...(s3.sessionToken ? { AWS_SESSION_TOKEN: s3.sessionToken } : {}),
+        }
+      : Object.fromEntries(AWS_CHAIN_NAMES.filter((n) => worker[n] !== undefined).map((n) => [n, worker[n]]));
   return {
     ...env,
-    MLO_S3_ENDPOINT: contract.s3.endpoint,
-    MLO_S3_BUCKET: contract.s3.bucket,
-    AWS_ACCESS_KEY_ID: contract.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: contract.s3.secretAccessKey,
-    AWS_DEFAULT_REGION: contract.s3.region,
+    ...(s3.endpoint ? { MLO_S3_ENDPOINT: s3.endpoint } : {}),
+    MLO_S3_BUCKET: s3.bucket,
+    ...keys,
+    ...(s3.region ? { AWS_DEFAULT_REGION: s3.region } : {}),
+    ...(worker.AWS_EC2_METADATA_DISABLED ? { AWS_EC2_METADATA_DISABLED: worker.AWS_EC2_METADATA_DISABLED } : {}),
     MLFLOW_TRACKING_URI: withoutUserInfo(contract.mlflowTrackingUri),
     MLFLOW_RUN_ID: contract.mlflowRunId,
     CUDA_VISIBLE_DEVICES: contract.cudaVisibleDevices,

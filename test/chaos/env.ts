@@ -34,6 +34,13 @@ const SHARED_VARS = [
   'MLFLOW_TRACKING_USERNAME',
   'MLFLOW_TRACKING_PASSWORD',
   'MLO_MLFLOW_REGISTRY_PASSWORD',
+  // Temporal's environment configuration would win over the suite's ports (its stack writes its own profile).
+  'TEMPORAL_CONFIG_FILE',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_TLS',
+  'TEMPORAL_API_KEY',
 ];
 
 export type ChaosEnv = {

@@ -206,7 +206,7 @@ async function sklearnHoldout(
   const r = await python([
     '-c',
     script,
-    cfg.s3.endpoint,
+    cfg.s3.endpoint ?? '',
     snapshot.manifestUri,
     JSON.stringify(WINDOWS.holdout),
     ...uris,
@@ -470,7 +470,7 @@ describe('evaluateCandidate', () => {
         's3.put_object(Bucket=bucket, Key=key + "manifest.json", Body=json.dumps(m).encode())',
         'print(f"s3://{bucket}/{key}manifest.json")',
       ].join('\n');
-      const r = await python(['-c', script, cfg.s3.endpoint, `${base}bad/`, JSON.stringify(features)]);
+      const r = await python(['-c', script, cfg.s3.endpoint ?? '', `${base}bad/`, JSON.stringify(features)]);
       expect(r.code, r.stderr).toBe(0);
       const bad = {
         manifestUri: r.stdout.trim(),

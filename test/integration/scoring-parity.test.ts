@@ -90,7 +90,7 @@ async function pythonScores(
   const r = await python([
     '-c',
     script,
-    cfg.s3.endpoint,
+    cfg.s3.endpoint ?? '',
     manifestUri,
     JSON.stringify(DAYS),
     onnxUri,

@@ -127,7 +127,7 @@ async function scoreOnnx(onnxUris: string[]): Promise<number[][]> {
     'print(json.dumps(out))',
   ].join('\n');
   const r = await runPython(
-    ['-c', script, cfg.s3.endpoint, manifestUri, JSON.stringify(FEATURES), VALIDATION_DAY, ...onnxUris],
+    ['-c', script, cfg.s3.endpoint ?? '', manifestUri, JSON.stringify(FEATURES), VALIDATION_DAY, ...onnxUris],
     contractEnv(),
   );
   expect(r.code, r.stderr).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../../lib/infra/config';
+import { transportOptions } from '../../lib/infra/temporal';
 import { createS3Client } from '../../lib/infra/s3';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { loadOidcConfig } from '../../lib/identity/oidc-client';
@@ -20,11 +21,12 @@ async function answers(url: string): Promise<string | undefined> {
 }
 
 export default async function requireStack(): Promise<void> {
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
   const cfg = loadConfig();
   const problems: string[] = [];
   try {
     // GetSystemInfo is the one call mlo's Temporal server answers without a token.
-    const conn = await Connection.connect({ address: cfg.temporal.address, connectTimeout: '5s' });
+    const conn = await Connection.connect({ ...transportOptions(cfg.temporal), connectTimeout: '5s' });
     try {
       await conn.workflowService.getSystemInfo({});
     } finally {

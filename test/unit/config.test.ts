@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       namespace: 'default',
       uiUrl: 'http://127.0.0.1:8233',
       tls: false,
+      sources: { address: 'dev stack', namespace: 'dev stack', tls: 'dev stack' },
     });
     expect(cfg.stack.oidcPort).toBe(7380);
     expect(cfg.mlflow.credentials).toBeUndefined();

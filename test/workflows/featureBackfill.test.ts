@@ -199,9 +199,9 @@ print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.typ
       [
         '-c',
         script,
-        cfg.s3.endpoint,
-        cfg.s3.accessKeyId,
-        cfg.s3.secretAccessKey,
+        cfg.s3.endpoint ?? '',
+        cfg.s3.accessKeyId ?? '',
+        cfg.s3.secretAccessKey ?? '',
         cfg.s3.bucket,
         parseS3Uri(part.uri).key,
         ...rawKeys,

@@ -1,7 +1,12 @@
 """S3 access for trainers (boto3), configured by the contract's environment:
 
-    MLO_S3_ENDPOINT        http(s)://host:port of any S3 API (unset: AWS S3); path-style addressing
-    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION
+    MLO_S3_ENDPOINT        http(s)://host:port of any S3 API, path-style addressing (unset: AWS S3,
+                           virtual-hosted addressing)
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) when the worker has static keys;
+    otherwise boto3's default credential chain, from the variables the worker passes on (AWS_PROFILE,
+    AWS_CONFIG_FILE, AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, container credentials...), the same
+    identity as the worker. AWS_EC2_METADATA_DISABLED=true keeps it off the instance-metadata address.
+    AWS_DEFAULT_REGION / AWS_REGION (unset: the profile's region, else boto3's default)
 
 Every write is a single PUT of complete bytes, so a reader never sees half an object.
 Failures are classified for the exit code: connection errors, timeouts, 5xx and throttling
@@ -54,12 +59,13 @@ class S3:
         ep = endpoint()
         if ep is not None and not re.match(r"^https?://[^/\s]+", ep):
             raise BadInput(f"MLO_S3_ENDPOINT must be an http(s) URL, e.g. http://127.0.0.1:7070, got {ep!r}")
+        # No static keys in the environment: boto3 resolves them through its default chain.
         self._client = boto3.session.Session().client(
             "s3",
             endpoint_url=ep,
-            region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+            region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None,
             config=Config(
-                s3={"addressing_style": "path"},
+                s3={"addressing_style": "path" if ep is not None else "auto"},
                 retries={"max_attempts": 3, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=120,
@@ -74,7 +80,9 @@ class S3:
 
         where = f"S3 at {endpoint() or 'AWS'}"
         if isinstance(err, bx.NoCredentialsError):
-            return BadInput(f"{op} {uri}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            return BadInput(f"{op} {uri}: no S3 credentials: neither static keys (AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY) nor any source of the AWS default credential chain (AWS_PROFILE, "
+                            "web identity, container or instance role); configure the worker's S3 credentials")
         unreachable = (
             bx.EndpointConnectionError,
             bx.ConnectionError,
@@ -94,7 +102,7 @@ class S3:
                 return BadInput(f"{op} {uri}: bucket does not exist at {where}")
             if code in _CREDENTIAL_CODES or status == 403:
                 return BadInput(f"{op} {uri}: {where} refused the credentials ({code}); "
-                                "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+                                "check the worker's S3 credentials (static keys or its AWS role)")
             if code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500) or status == 429:
                 return Transient(f"{op} {uri}: {where} answered {status} {code}; retry later")
             return BadInput(f"{op} {uri}: {where} answered {status} {code}: {err}")

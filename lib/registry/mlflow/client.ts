@@ -3,7 +3,16 @@
  * with backoff, error answers mapped to MlflowErrors) and the endpoints mlo calls.
  */
 import type { Config } from '../../infra/config';
-import { basicAuthorization, defaultMlflowCredentials, useMlflowCredentials } from './credentials';
+import {
+  basicAuthorization,
+  bearerAuthorization,
+  defaultMlflowCaBundle,
+  defaultMlflowCredentials,
+  defaultMlflowToken,
+  fetchTrusting,
+  readCaBundle,
+  useMlflowCredentials,
+} from './credentials';
 import {
   describe,
   errName,
@@ -105,8 +114,10 @@ export class MlflowClient {
   readonly requestTimeoutMs: number;
   readonly artifactTimeoutMs: number;
   private readonly fetchImpl: typeof fetch;
-  /** The MLflow user this client signs in as (none: anonymous). */
+  /** The MLflow user this client signs in as (none: anonymous or a bearer token). */
   readonly username: string | undefined;
+  /** How this client authenticates: a bearer token, Basic credentials, or not at all. */
+  readonly authMode: 'bearer' | 'basic' | 'anonymous';
   private readonly headers: Record<string, string>;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private readonly ambientSignal: (() => AbortSignal | undefined) | undefined;
@@ -117,12 +128,27 @@ export class MlflowClient {
     if (!(this.retry.attempts >= 1)) throw invalidInput(`retry.attempts must be >= 1, got ${this.retry.attempts}`);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.artifactTimeoutMs = opts.artifactTimeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS;
-    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
-    const credentials = opts.credentials === undefined ? defaultMlflowCredentials(this.trackingUri) : opts.credentials;
+    const caBundle = opts.caBundlePath ?? defaultMlflowCaBundle();
+    this.fetchImpl =
+      opts.fetch ?? (caBundle ? fetchTrusting(readCaBundle(caBundle)) : (input, init) => fetch(input, init));
+    // An explicit option decides; else a token (MLFLOW_TRACKING_TOKEN), else Basic credentials (credentials.ts).
+    const explicit = opts.token !== undefined || opts.credentials !== undefined;
+    const token = explicit ? (opts.token ?? undefined) : defaultMlflowToken();
+    const credentials =
+      token !== undefined
+        ? undefined
+        : explicit
+          ? (opts.credentials ?? undefined)
+          : defaultMlflowCredentials(this.trackingUri);
     this.username = credentials?.username;
+    this.authMode = token !== undefined ? 'bearer' : credentials ? 'basic' : 'anonymous';
     this.headers = {
       'user-agent': 'mlo-mlflow-client',
-      ...(credentials ? { authorization: basicAuthorization(credentials) } : {}),
+      ...(token !== undefined
+        ? { authorization: bearerAuthorization(token) }
+        : credentials
+          ? { authorization: basicAuthorization(credentials) }
+          : {}),
       ...opts.headers,
     };
     this.onRetry = opts.onRetry;
@@ -130,13 +156,18 @@ export class MlflowClient {
   }
 
   /**
-   * A client of the configured server, signed in as `cfg.mlflow.credentials` when set (which then
-   * also become this process's credentials for that server; see credentials.ts).
+   * A client of the configured server (trusting `cfg.mlflow.caBundlePath` when set), with the
+   * bearer token `cfg.mlflow.token` when set, else signed in as `cfg.mlflow.credentials` when set
+   * (which then also become this process's credentials for that server; see credentials.ts).
    */
   static fromConfig(cfg: Config, overrides: Omit<MlflowClientOptions, 'trackingUri'> = {}): MlflowClient {
-    const credentials = overrides.credentials !== undefined ? overrides.credentials : cfg.mlflow.credentials;
     if (cfg.mlflow.credentials) useMlflowCredentials(cfg.mlflow.trackingUri, cfg.mlflow.credentials);
-    return new MlflowClient({ ...overrides, trackingUri: cfg.mlflow.trackingUri, credentials });
+    const ca = overrides.caBundlePath ?? cfg.mlflow.caBundlePath;
+    const common = { ...overrides, trackingUri: cfg.mlflow.trackingUri, ...(ca ? { caBundlePath: ca } : {}) };
+    if (overrides.token !== undefined || overrides.credentials !== undefined) return new MlflowClient(common);
+    if (cfg.mlflow.token) return new MlflowClient({ ...common, token: cfg.mlflow.token });
+    if (cfg.mlflow.credentials) return new MlflowClient({ ...common, credentials: cfg.mlflow.credentials });
+    return new MlflowClient(common);
   }
 
   // ----- experiments ---------------------------------------------------------------------------

@@ -122,6 +122,10 @@ export type MlflowClientOptions = {
    * MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
    */
   credentials?: MlflowCredentials | null;
+  /** A bearer token instead of Basic credentials; `null` for none. Default: MLFLOW_TRACKING_TOKEN (credentials.ts). */
+  token?: string | null;
+  /** A PEM bundle of the CAs the server's certificate chains to. Default: MLO_MLFLOW_CA_BUNDLE / MLFLOW_TRACKING_SERVER_CERT_PATH. */
+  caBundlePath?: string;
   /** Called before each retry sleep (logging, heartbeats). */
   onRetry?: (event: RetryEvent) => void;
   /**
