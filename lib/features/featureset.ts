@@ -12,6 +12,7 @@ import {
   type DerivedExpr,
   type ModelSpec,
 } from '../spec/model-spec';
+import { labelValueRule, type LabelValueRule } from '../spec/labels';
 import type { AggSpec } from './kernel';
 
 /** Bump when the computation changes in a way that changes output bytes. */
@@ -20,7 +21,8 @@ const FEATURE_KERNEL_VERSION = 1;
 export type FeatureSet = {
   model: string;
   events: { prefix: string; timestamp: string; id: string; allowGaps: boolean };
-  labels: { prefix: string; key: string; timestamp: string; maturityMs: number };
+  /** `value`: the explicit label column's rule; absent for presence-based labels (a report is a positive). */
+  labels: { prefix: string; key: string; timestamp: string; maturityMs: number; value?: LabelValueRule };
   columns: string[];
   derived: { name: string; expr: DerivedExpr }[];
   aggregations: { entity: string; aggs: AggSpec[] }[];
@@ -29,6 +31,8 @@ export type FeatureSet = {
   featureOrder: string[];
   /** How far before a day's first event the longest window reaches. */
   lookbackMs: number;
+  /** Days whose lookback reaches before the first raw day: computed, but left out of every window. Absent: refused. */
+  warmup?: 'exclude';
 };
 
 export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
@@ -49,6 +53,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
     }),
   }));
   const lookbackMs = Math.max(0, ...aggregations.flatMap((g) => g.aggs.map((a) => a.windowMs ?? 0)));
+  const value = labelValueRule(spec.data.labels);
   return {
     model: spec.name,
     events: {
@@ -62,6 +67,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       key: spec.data.labels.key,
       timestamp: spec.data.labels.timestamp,
       maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
+      ...(value ? { value } : {}),
     },
     columns: spec.features.columns,
     derived: spec.features.derived.map((d) => ({ name: d.name, expr: parseDerivedExpr(d.expr) as DerivedExpr })),
@@ -69,9 +75,12 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
     slices: spec.features.slices,
     featureOrder: featureColumnNames(spec),
     lookbackMs,
+    ...(spec.features.warmup === 'exclude' ? { warmup: 'exclude' as const } : {}),
   };
 }
 
+/** The warm-up policy is left out: it decides which days a trainer sees, not a partition's bytes. */
 export function featureSetHash(fs: FeatureSet): string {
-  return hashOf({ v: FEATURE_KERNEL_VERSION, fs });
+  const { warmup: _warmup, ...bytesDefining } = fs;
+  return hashOf({ v: FEATURE_KERNEL_VERSION, fs: bytesDefining });
 }

@@ -21,6 +21,11 @@ export type FeatureSnapshotPartition = {
   positives: number;
   /** Content hash of the partition's inputs and definitions (the cache key). */
   hash: string;
+  /**
+   * A warm-up day (features.warmup: exclude): its longest window reaches before the first raw day,
+   * so no trainer, evaluation or shadow scoring reads it. Absent on every other partition.
+   */
+  warmup?: true;
 };
 
 export type FeatureSnapshotManifest = {

@@ -12,6 +12,7 @@ import { BadInputError } from '../core/errors';
 import { hashOf } from '../infra/hash';
 import { PROJECT_ROOT } from '../infra/config';
 import { AGG_FNS, type AggFn } from '../features/kernel';
+import { checkLabelFields, LABEL_VALUE_FIELDS, WARMUP_FIELD } from './labels';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -93,6 +94,8 @@ const featuresSchema = z
     aggregations: z.array(aggregationSchema).default([]),
     /** String columns carried into the snapshot for slicing evaluation. */
     slices: z.array(identifier).default([]),
+    /** Days whose longest window reaches before the first raw day: see lib/spec/labels.ts. */
+    warmup: WARMUP_FIELD,
   })
   .strict();
 
@@ -226,8 +229,10 @@ const modelSpecSchema = z
             key: identifier,
             timestamp: identifier,
             maturity: duration,
+            ...LABEL_VALUE_FIELDS,
           })
-          .strict(),
+          .strict()
+          .superRefine(checkLabelFields),
       })
       .strict(),
     features: featuresSchema,
