@@ -4,6 +4,7 @@
  * write the snapshot manifest last.
  */
 import { Context } from '@temporalio/activity';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BadInputError } from '../lib/core/errors';
 import { withActivityFailures } from '../lib/core/failures';
 import { readIpcTable } from '../lib/features/arrow-io';
@@ -139,6 +140,25 @@ function outputPrefixOf(model: string, featureSetHash: string): string {
   return `features/${model}/${featureSetHash}/`;
 }
 
+/** The client, with each distinct ListObjectsV2 request sent once (its response shared); everything else as is. */
+function listingOnce(s3: S3Client): S3Client {
+  const responses = new Map<string, Promise<unknown>>();
+  const send = (command: unknown, options?: unknown): Promise<unknown> => {
+    const real = s3.send.bind(s3) as (c: unknown, o?: unknown) => Promise<unknown>;
+    if (!(command instanceof ListObjectsV2Command)) return real(command, options);
+    const key = JSON.stringify(command.input);
+    let r = responses.get(key);
+    if (!r) {
+      r = real(command, options);
+      responses.set(key, r);
+    }
+    return r;
+  };
+  return new Proxy(s3, {
+    get: (target, prop, receiver): unknown => (prop === 'send' ? send : Reflect.get(target, prop, receiver)),
+  });
+}
+
 /** S3 access for planning outside a worker (the CLI): only the client and the config are read. */
 export type PlanningDeps = Pick<ActivityDeps, 's3' | 'config'>;
 
@@ -158,6 +178,8 @@ export async function plannedPartitions(
   signal?: AbortSignal,
 ): Promise<{ featureSetHash: string; outputPrefix: string; partitions: PlannedPartition[] }> {
   const bucket = deps.config.s3.bucket;
+  // Every day's sources come from one listing per prefix: a consistent view, and 2 listings, not 2 per day.
+  const listed = { ...deps, s3: listingOnce(deps.s3) };
   const fsHash = featureSetHash(input.featureSet);
   const outputPrefix = outputPrefixOf(input.featureSet.model, fsHash);
   const planOne = async (day: string): Promise<PlannedPartition> => {
@@ -170,7 +192,7 @@ export async function plannedPartitions(
     };
     let src: PartitionSources;
     try {
-      src = await partitionSources(deps as ActivityDeps, pi, signal ?? new AbortController().signal);
+      src = await partitionSources(listed as ActivityDeps, pi, signal ?? new AbortController().signal);
     } catch (err) {
       if (err instanceof BadInputError) return { day, action: 'missing', problem: err.message };
       throw err;

@@ -5,7 +5,7 @@
  * and unmapped values as bad input naming the file, the value and the fix.
  */
 import { describe, expect, it } from 'vitest';
-import { Bool, Float64, Int64, makeVector, Table, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
+import { Bool, Float64, makeVector, Table, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import { BadInputError } from '../../lib/core/errors';
 import { featureSetFromSpec, featureSetHash, type FeatureSet } from '../../lib/features/featureset';
 import { buildLabelIndex, computeFeaturePartition, type LoadedDay } from '../../lib/features/partition';
