@@ -14,8 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
-import { buildDeps, type FeatureSnapshotRef } from '../../activities';
+import { DefaultLogger, Worker } from '@temporalio/worker';
+import { buildDeps, createCpuActivities, type FeatureSnapshotRef } from '../../activities';
+import { featureBackfill } from '../../workflows/featureBackfill';
+import { createTestEnv, uniqueName } from '../helpers/temporal';
+import { workflowBundle } from '../helpers/workflow-bundle';
 import {
   featureActivities,
   type ManifestInput,
@@ -234,6 +237,38 @@ describe('features.warmup: exclude', () => {
     expect(only.stderr).toMatch(
       /BadInput: train: window \[2026-01-02, 2026-01-04\) holds only warm-up days of the snapshot s3:\/\//,
     );
+  });
+
+  it("the featureBackfill workflow carries the plan's warm-up days to the manifest", async () => {
+    const [env, bundle] = await Promise.all([createTestEnv(), workflowBundle()]);
+    try {
+      const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu') };
+      const wf = await Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue: q.wf,
+        workflowBundle: bundle,
+      });
+      const cpu = await Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue: q.cpu,
+        activities: createCpuActivities(buildDeps(cfg)),
+      });
+      const fset = featureSetFromSpec(writeSpec('plan-warm', 'exclude'));
+      const run = env.client.workflow.execute(featureBackfill, {
+        taskQueue: q.wf,
+        workflowId: uniqueName('bf-warm'),
+        args: [{ model: 'plan-warm', featureSet: fset, range, labelCutoff: CUTOFF, cpuQueue: q.cpu }],
+      });
+      const ref = await wf.runUntil(cpu.runUntil(run));
+      // The same snapshot as the activities computed one by one: same address, same warm-up marks.
+      expect(ref.manifestUri).toBe(snapshot.manifestUri);
+      const m = await readManifest(s3, ref.manifestUri);
+      expect(m.partitions.filter((p) => p.warmup).map((p) => p.day)).toEqual(['2026-01-02', '2026-01-03']);
+    } finally {
+      await env.teardown();
+    }
   });
 
   it('mlo plan: the warm-up days are excluded, the computed partitions are reused with their counts', async () => {
