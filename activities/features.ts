@@ -4,6 +4,7 @@
  * write the snapshot manifest last.
  */
 import { Context } from '@temporalio/activity';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BadInputError } from '../lib/core/errors';
 import { withActivityFailures } from '../lib/core/failures';
 import { readIpcTable } from '../lib/features/arrow-io';
@@ -16,6 +17,7 @@ import {
 } from '../lib/features/manifest';
 import { mapBounded } from '../lib/core/concurrency';
 import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay } from '../lib/features/partition';
+import { lookbackCoverage, lookbackRefusal, warmupDays, type PlannedPartition } from '../lib/features/plan';
 import { TableCache } from '../lib/features/table-cache';
 import { hashOf } from '../lib/infra/hash';
 import { getObjectBytes, headObject, isNotFound, listKeys, putObject, s3Uri } from '../lib/infra/s3';
@@ -26,7 +28,13 @@ import type { FeatureSnapshotRef } from './types';
 const DAY_MS = 86_400_000;
 
 export type PlanBackfillInput = { featureSet: FeatureSet; range: DayRange; labelCutoff: string };
-export type PlanBackfillResult = { featureSetHash: string; days: string[]; outputPrefix: string };
+/** `warmupDays`: days whose lookback is incomplete, left out of every window (features.warmup: exclude). */
+export type PlanBackfillResult = {
+  featureSetHash: string;
+  days: string[];
+  outputPrefix: string;
+  warmupDays?: string[];
+};
 
 export type PartitionInput = {
   featureSet: FeatureSet;
@@ -53,6 +61,8 @@ export type ManifestInput = {
   labelCutoff: string;
   outputPrefix: string;
   partitions: PartitionResult[];
+  /** The plan's warm-up days: marked in the manifest, so no trainer or evaluation reads them. */
+  warmupDays?: string[];
 };
 
 function partitionKey(outputPrefix: string, day: string, hash: string): string {
@@ -110,6 +120,11 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
       `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
     );
   const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
+  // A day whose longest window reaches before the first raw day is refused, or a declared warm-up day.
+  const coverage = lookbackCoverage(fs, input.range, events.keys());
+  const refusal = lookbackRefusal(coverage, `s3://${bucket}/${fs.events.prefix}`);
+  if (refusal) throw refusal;
+  const warmup = warmupDays(coverage);
   const missing = days.filter((d) => !events.has(d));
   if (missing.length > 0 && !fs.events.allowGaps) {
     const shown =
@@ -120,7 +135,86 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
         'or set data.events.allow_gaps: true in the model spec.',
     );
   }
-  return { featureSetHash: hash, days, outputPrefix: `features/${fs.model}/${hash}/` };
+  return {
+    featureSetHash: hash,
+    days,
+    outputPrefix: outputPrefixOf(fs.model, hash),
+    ...(warmup.length > 0 ? { warmupDays: warmup } : {}),
+  };
+}
+
+function outputPrefixOf(model: string, featureSetHash: string): string {
+  return `features/${model}/${featureSetHash}/`;
+}
+
+/** The client, with each distinct ListObjectsV2 request sent once (its response shared); everything else as is. */
+function listingOnce(s3: S3Client): S3Client {
+  const responses = new Map<string, Promise<unknown>>();
+  const send = (command: unknown, options?: unknown): Promise<unknown> => {
+    const real = s3.send.bind(s3) as (c: unknown, o?: unknown) => Promise<unknown>;
+    if (!(command instanceof ListObjectsV2Command)) return real(command, options);
+    const key = JSON.stringify(command.input);
+    let r = responses.get(key);
+    if (!r) {
+      r = real(command, options);
+      responses.set(key, r);
+    }
+    return r;
+  };
+  return new Proxy(s3, {
+    get: (target, prop, receiver): unknown => (prop === 'send' ? send : Reflect.get(target, prop, receiver)),
+  });
+}
+
+/** S3 access for planning outside a worker (the CLI): only the client and the config are read. */
+export type PlanningDeps = Pick<ActivityDeps, 's3' | 'config'>;
+
+/** The days of a day-partitioned raw prefix, ascending (the listing the backfill itself uses). */
+export async function listRawDays(deps: PlanningDeps, prefix: string, signal?: AbortSignal): Promise<string[]> {
+  return [...(await listDays(deps as ActivityDeps, prefix, signal)).keys()].sort();
+}
+
+/**
+ * The snapshot's day partitions as a backfill would find them now: each day's content address
+ * (from the same sources and hash the computation uses) and whether its output exists (reused) or
+ * not (computed); a day the computation would refuse is missing, with the reason. Reads only.
+ */
+export async function plannedPartitions(
+  deps: PlanningDeps,
+  input: { featureSet: FeatureSet; days: string[]; labelCutoff: string },
+  signal?: AbortSignal,
+): Promise<{ featureSetHash: string; outputPrefix: string; partitions: PlannedPartition[] }> {
+  const bucket = deps.config.s3.bucket;
+  // Every day's sources come from one listing per prefix: a consistent view, and 2 listings, not 2 per day.
+  const listed = { ...deps, s3: listingOnce(deps.s3) };
+  const fsHash = featureSetHash(input.featureSet);
+  const outputPrefix = outputPrefixOf(input.featureSet.model, fsHash);
+  const planOne = async (day: string): Promise<PlannedPartition> => {
+    const pi: PartitionInput = {
+      featureSet: input.featureSet,
+      featureSetHash: fsHash,
+      day,
+      labelCutoff: input.labelCutoff,
+      outputPrefix,
+    };
+    let src: PartitionSources;
+    try {
+      src = await partitionSources(listed as ActivityDeps, pi, signal ?? new AbortController().signal);
+    } catch (err) {
+      if (err instanceof BadInputError) return { day, action: 'missing', problem: err.message };
+      throw err;
+    }
+    const key = partitionKey(outputPrefix, day, partitionHash(pi, src));
+    const uri = s3Uri(bucket, key);
+    const head = await headObject(deps.s3, bucket, key, signal);
+    if (!head) return { day, action: 'compute', uri };
+    const r = reusedPartition(day, '', head.metadata);
+    return { day, action: 'reuse', uri, rows: r.rows, labeledRows: r.labeledRows, positives: r.positives };
+  };
+  const partitions: PlannedPartition[] = [];
+  for (let i = 0; i < input.days.length; i += 8)
+    partitions.push(...(await Promise.all(input.days.slice(i, i + 8).map(planOne))));
+  return { featureSetHash: fsHash, outputPrefix, partitions };
 }
 
 type S3File = { key: string; etag: string; size?: number };
@@ -259,7 +353,7 @@ async function computePartition(
   ctx.heartbeat({ day: input.day, step: 'compute' });
   const fs = input.featureSet;
   const cutoffMs = Date.parse(input.labelCutoff);
-  const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
+  const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs, fs.labels.value);
   const dayPrefix = `s3://${bucket}/${fs.events.prefix}day=${input.day}/`;
   if (targetTables.length > 1)
     throw new BadInputError(`${dayPrefix} holds ${targetTables.length} files; mlo reads one file per day partition`);
@@ -307,6 +401,7 @@ function snapshotManifest(
   stats: (PartitionDataStats | undefined)[],
 ): FeatureSnapshotManifest {
   const fs = input.featureSet;
+  const warmup = new Set(input.warmupDays ?? []);
   const partitions: FeatureSnapshotPartition[] = input.partitions.map((p, i) => ({
     day: p.day,
     uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
@@ -315,6 +410,7 @@ function snapshotManifest(
     positives: p.positives,
     hash: p.hash,
     ...(stats[i] ? { stats: stats[i] } : {}),
+    ...(warmup.has(p.day) ? { warmup: true as const } : {}),
   }));
   const hash = hashOf(
     {
@@ -322,6 +418,8 @@ function snapshotManifest(
       range: input.range,
       cutoff: input.labelCutoff,
       partitions: partitions.map((p) => [p.day, p.hash]),
+      // Only when there are some: a snapshot without warm-up days keeps the address it always had.
+      ...(warmup.size > 0 ? { warmup: [...warmup].sort() } : {}),
     },
     24,
   );

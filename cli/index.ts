@@ -55,6 +55,7 @@ const COMMANDS: CommandEntry[] = [
   command('reject', 'decide', 'rejectCommand', 'reject a pending promotion (or rollback): nothing moves, the reason is audited'),
   command('rollback', 'rollback', 'rollbackCommand', "move a model's champion alias back to a former champion (reviewed, or --emergency)"),
   command('audit', 'audit', 'auditCommand', "show a model's audit trail: alias moves, approvals, rejections, refusals (oldest first)"),
+  command('plan', 'plan', 'planCommand', 'show what a train-and-promote run would do (windows, partitions, lookback, labels) before it runs'),
   command('backfill', 'backfill', 'backfillCommand', "compute a model's point-in-time feature snapshot for a day range"),
   command('schedules', 'schedules', 'schedulesCommand', 'scheduled retraining: sync the Temporal Schedules with the specs, list, pause, unpause, trigger, backfill'),
   command('data', 'data', 'dataCommand', "check a model's raw data against its spec (`mlo data check`): columns, nulls, duplicates, days, lateness"),

@@ -46,7 +46,11 @@ import { featuresWorkflowId, promotionWorkflowId } from '../lib/core/ids';
 import { VersionTag } from '../lib/registry/tags';
 import { windowRanges } from '../cli/runs';
 
-const SAMPLE = { events: 400_000, days: 75, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
+/**
+ * 100 days: fraud-detector's longest window (30d) needs 30 days of raw events before its training window, which
+ * starts 70 days before the as-of day (30 training + 5 validation + 5 holdout + 30 label maturity).
+ */
+const SAMPLE = { events: 400_000, days: 100, start: '2026-01-01', seed: 42, prefix: 'raw/' } as const;
 
 /** What the demo runs: its models, the day their data ends, and how the data is made. */
 type Example = { models: string[]; asOf: string; data: (cfg: Config) => Promise<void> };

@@ -15,7 +15,13 @@ export type FeatureBackfillInput = {
   /** Partitions computed at once (bounded fan-out on the CPU pool). */
   concurrency?: number;
   /** Carried across continue-as-new: the plan and the partitions done so far. */
-  carried?: { featureSetHash: string; outputPrefix: string; days: string[]; done: PartitionResult[] };
+  carried?: {
+    featureSetHash: string;
+    outputPrefix: string;
+    days: string[];
+    warmupDays?: string[];
+    done: PartitionResult[];
+  };
 };
 
 export type BackfillProgress = { done: number; total: number; reused: number; unit: 'partitions' };
@@ -74,5 +80,7 @@ export async function featureBackfill(input: FeatureBackfillInput): Promise<Feat
     labelCutoff: input.labelCutoff,
     outputPrefix: plan.outputPrefix,
     partitions: done,
+    // Only when the plan has some: the activity's input stays as it was for every other snapshot.
+    ...(plan.warmupDays?.length ? { warmupDays: plan.warmupDays } : {}),
   });
 }

@@ -27,6 +27,31 @@ import {
 } from '../context';
 import { followRun, readRunInput, viewFor, windowsOf, type RunReport } from '../runs';
 import { shellArg } from '../render';
+import { computeRunPlan, planWindows } from './plan';
+import { renderRunPlan } from '../../lib/features/plan';
+
+/**
+ * The run's plan (`mlo plan`), printed before the run starts or is attached to. It informs and
+ * never blocks: the workers' planning activity decides, on the data as it is when the run plans.
+ * A plan that cannot be made (S3 out of reach, no read access) is a note, not an error.
+ */
+async function printPlan(
+  cfg: Config,
+  spec: ModelSpec,
+  asOf: string,
+  trainFrom: string | undefined,
+  info: (line: string) => void,
+): Promise<void> {
+  try {
+    const plan = await computeRunPlan(cfg, spec, planWindows(spec, asOf, trainFrom));
+    for (const line of renderRunPlan(plan)) info(line);
+    if (plan.problems.length > 0)
+      info('as the data stands, the run will fail with bad input when it plans its features (see the problems above)');
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    info(`plan: not available (${why}); the run plans on the workers`);
+  }
+}
 
 /** The run as it was just started (or found running): no stage has reported yet. */
 function detachedReport(
@@ -84,6 +109,7 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   mustBeMe(args, 'requested-by', me, 'requested by caller', 'a run is requested by whoever starts it');
   const input = { ...runInput(cfg, spec, { asOf, trainFrom, requestedBy: me.name }), asOf };
   const info = (line: string) => (json ? console.error(line) : console.log(line));
+  await printPlan(cfg, spec, asOf, trainFrom, info);
 
   return withTemporal(
     async (ctx) => {
@@ -143,6 +169,8 @@ export const trainAndPromoteCommand: Command = {
   ],
   details: [
     'The run is requested by you, the signed-in user (`mlo login`, or MLO_TOKEN), who may not approve it.',
+    "It first prints the run's plan (as `mlo plan` does; on stderr with --json): windows, partitions to",
+    'compute and reuse, lookback coverage, label maturity. The plan informs; the run decides.',
     'One workflow id per model and window (train-and-promote/<model>/[<from>..]<to>): an identical',
     'request while that run is running attaches to it ("attached to the running run …").',
     'Following: on a terminal a live view per stage is redrawn in place; otherwise one line per change;',

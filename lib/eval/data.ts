@@ -52,10 +52,10 @@ export async function readManifest(s3: S3Client, uri: string, signal?: AbortSign
   return man as FeatureSnapshotManifest;
 }
 
-/** The partitions whose day lies in [from, to), sorted by day. */
+/** The partitions whose day lies in [from, to), sorted by day; warm-up days (incomplete lookback) left out. */
 export function partitionsIn(m: FeatureSnapshotManifest, range: DayRange): FeatureSnapshotPartition[] {
   return m.partitions
-    .filter((p) => p.day >= range.from && p.day < range.to)
+    .filter((p) => p.day >= range.from && p.day < range.to && p.warmup !== true)
     .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
 }
 

@@ -7,6 +7,7 @@ import { parseDuration } from '../core/duration';
 import { hashOf } from '../infra/hash';
 import { aggFeatureName, featureColumnNames, parseDerivedExpr, type ModelSpec } from '../spec/model-spec';
 import { type Expr, printExpr } from './expr';
+import { labelValueRule, type LabelValueRule } from '../spec/labels';
 import type { AggSpec } from './kernel';
 import type { DataChecksSpec } from '../spec/data-gates';
 
@@ -16,7 +17,8 @@ const FEATURE_KERNEL_VERSION = 1;
 export type FeatureSet = {
   model: string;
   events: { prefix: string; timestamp: string; id: string; allowGaps: boolean };
-  labels: { prefix: string; key: string; timestamp: string; maturityMs: number };
+  /** `value`: the explicit label column's rule; absent for presence-based labels (a report is a positive). */
+  labels: { prefix: string; key: string; timestamp: string; maturityMs: number; value?: LabelValueRule };
   columns: string[];
   /**
    * Derived columns: the canonical text of each expression. Feature sets resolved before the
@@ -31,6 +33,8 @@ export type FeatureSet = {
   lookbackMs: number;
   /** The spec's data.checks, when it declares them (absent otherwise, so the hash stays the same). */
   checks?: DataChecksSpec;
+  /** Days whose lookback reaches before the first raw day: computed, but left out of every window. Absent: refused. */
+  warmup?: 'exclude';
 };
 
 export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
@@ -51,6 +55,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
     }),
   }));
   const lookbackMs = Math.max(0, ...aggregations.flatMap((g) => g.aggs.map((a) => a.windowMs ?? 0)));
+  const value = labelValueRule(spec.data.labels);
   return {
     model: spec.name,
     events: {
@@ -64,6 +69,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       key: spec.data.labels.key,
       timestamp: spec.data.labels.timestamp,
       maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
+      ...(value ? { value } : {}),
     },
     columns: spec.features.columns,
     derived: spec.features.derived.map((d) => ({ name: d.name, expr: printExpr(parseDerivedExpr(d.expr)) })),
@@ -72,6 +78,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
     featureOrder: featureColumnNames(spec),
     lookbackMs,
     ...(spec.data.checks ? { checks: spec.data.checks } : {}),
+    ...(spec.features.warmup === 'exclude' ? { warmup: 'exclude' as const } : {}),
   };
 }
 
@@ -80,14 +87,16 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
  * expression language (log1p, hour_of_day or day_of_week of a column; a column == or != a
  * column or a literal) enters it in that form's structure, so such feature sets keep their
  * hash and their stored partitions (their values are bit-identical); any other expression
- * enters as its canonical text.
+ * enters as its canonical text. The warm-up policy is left out: it decides which days a trainer
+ * sees, not a partition's bytes.
  */
 export function featureSetHash(fs: FeatureSet): string {
-  const derived = fs.derived.map((d) => {
+  const { warmup: _warmup, ...bytesDefining } = fs;
+  const derived = bytesDefining.derived.map((d) => {
     const text = derivedText(d.expr);
     return { name: d.name, expr: legacyForm(parseDerivedExpr(text)) ?? text };
   });
-  return hashOf({ v: FEATURE_KERNEL_VERSION, fs: { ...fs, derived } });
+  return hashOf({ v: FEATURE_KERNEL_VERSION, fs: { ...bytesDefining, derived } });
 }
 
 /** The derived-column forms of feature sets resolved before the expression language. */

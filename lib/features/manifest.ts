@@ -22,6 +22,11 @@ export type FeatureSnapshotPartition = {
   /** Content hash of the partition's inputs and definitions (the cache key). */
   hash: string;
   /**
+   * A warm-up day (features.warmup: exclude): its longest window reaches before the first raw day,
+   * so no trainer, evaluation or shadow scoring reads it. Absent on every other partition.
+   */
+  warmup?: true;
+  /**
    * The day's raw input statistics and data-check warnings (lib/data/check.ts). Absent in
    * manifests written before they were recorded; readers must not require it.
    */

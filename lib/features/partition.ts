@@ -5,8 +5,9 @@
  */
 import { Float64, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
-import { idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
+import { codedColumn, idColumn, numericColumn, requireColumn, timestampMs } from './arrow-io';
 import { checkEventDay, findingLine } from '../data/check';
+import type { LabelValueRule } from '../spec/labels';
 import { derivedText, type FeatureSet } from './featureset';
 import { derivedColumn } from './expr';
 import { computeWindowedFeatures } from './kernel';
@@ -14,8 +15,12 @@ import type { PartitionDataStats } from './manifest';
 
 export type LoadedDay = { day: string; where: string; table: Table };
 
-/** Labels known at the cut-off: event id → when its label (chargeback) was reported. */
-export type LabelIndex = Map<number, number>;
+/**
+ * Labels known at the cut-off. `labels`: event id → its class (1 positive, 0 negative), from the
+ * latest report before the cut-off; `absent`: the class of a matured event without such a report
+ * (presence-based labels: 0; an explicit label column: null, unknown, unless the spec says `negative`).
+ */
+export type LabelIndex = { labels: Map<number, number>; absent: number | null };
 
 export const LABEL_COLUMN = 'label';
 
@@ -24,25 +29,103 @@ export type PartitionStats = { rows: number; labeledRows: number; positives: num
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The labels reported before `cutoffMs`. Without `rule` (presence-based) any report makes its
+ * event positive. With `rule` (an explicit label column) each report carries a class, and the
+ * latest report before the cut-off wins; reports at the same instant resolve to the positive class,
+ * whatever the file or row order. A value the rule does not map is bad input (or skipped:
+ * `unmapped: ignore`). Reports at or after the cut-off are never read.
+ */
 export function buildLabelIndex(
   tables: LoadedDay[],
   keyColumn: string,
   timeColumn: string,
   cutoffMs: number,
+  rule?: LabelValueRule,
 ): LabelIndex {
-  const index: LabelIndex = new Map();
+  const labels = new Map<number, number>();
+  const latest = new Map<number, number>();
   for (const t of tables) {
     const ids = eventIds(requireColumn(t.table, keyColumn, t.where, 'the label join key'), t.where, keyColumn);
     const at = timestampMs(requireColumn(t.table, timeColumn, t.where, 'the label time'), t.where, timeColumn);
+    const classOf = rule ? labelClasses(t, rule) : undefined;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       const rep = at[i]!;
       if (Number.isNaN(id) || !(rep < cutoffMs)) continue; // arrived at or after the cut-off: unknown at training time
-      const prev = index.get(id);
-      if (prev === undefined || rep < prev) index.set(id, rep);
+      if (!classOf) {
+        labels.set(id, 1);
+        continue;
+      }
+      const y = classOf(i);
+      if (y === undefined) continue; // unmapped, and the spec says ignore
+      const prev = latest.get(id);
+      if (prev === undefined || rep > prev || (rep === prev && y > labels.get(id)!)) {
+        latest.set(id, rep);
+        labels.set(id, y);
+      }
     }
   }
-  return index;
+  return { labels, absent: rule ? (rule.absent === 'negative' ? 0 : null) : 0 };
+}
+
+/** How to fix an unmapped label value, for the error message. */
+function unmappedFix(rule: LabelValueRule, shown: string): string {
+  const example = `{ ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(shown) ? shown : JSON.stringify(shown)}: 1 }`;
+  return rule.values
+    ? `add it to data.labels.values (e.g. ${example} or 0), or set data.labels.unmapped: ignore to skip such reports`
+    : 'a label column without data.labels.values must hold 0/1 (numeric) or true/false; declare data.labels.values ' +
+        `(e.g. ${example}) or set data.labels.unmapped: ignore to skip such reports`;
+}
+
+/**
+ * Row → class (1/0) of one labels file's label column, or undefined for a report to skip; an
+ * unmapped value (or null) is bad input naming the file, the row, the value and the fix.
+ */
+function labelClasses(t: LoadedDay, rule: LabelValueRule): (row: number) => number | undefined {
+  const name = rule.column;
+  const v = requireColumn(t.table, name, t.where, 'the label column (data.labels.column)');
+  const type = String(v.type);
+  const isString = /^(Utf8|LargeUtf8|Dictionary)/i.test(type);
+  const isBool = /^Bool/i.test(type);
+  const fail = (row: number, value: string): undefined => {
+    if (rule.unmapped === 'ignore') return undefined;
+    throw new BadInputError(
+      `${t.where}: row ${row} of the label column "${name}" holds ${value === 'null' ? 'null' : JSON.stringify(value)}, ` +
+        `which is not a label: ${unmappedFix(rule, value)}`,
+    );
+  };
+  if (isString) {
+    if (!rule.values)
+      throw new BadInputError(
+        `${t.where}: the label column "${name}" is ${type}; map its values to 1 (bad) and 0 (good) with ` +
+          'data.labels.values, e.g. { bad: 1, good: 0 }',
+      );
+    const values = rule.values;
+    const { codes, dict } = codedColumn(v, t.where, name);
+    const mapped = dict.map((s) => (Object.hasOwn(values, s) ? values[s] : undefined));
+    return (row) => {
+      const c = codes[row]!;
+      const y = c < 0 ? undefined : mapped[c];
+      return y ?? fail(row, c < 0 ? 'null' : dict[c]!);
+    };
+  }
+  if (isBool) {
+    return (row) => {
+      const b = v.get(row) as boolean | null;
+      if (b === null) return fail(row, 'null');
+      if (!rule.values) return b ? 1 : 0;
+      return rule.values[String(b)] ?? fail(row, String(b));
+    };
+  }
+  const x = numericColumn(v, t.where, name);
+  const values = rule.values;
+  return (row) => {
+    const y = x[row]!;
+    if (Number.isNaN(y)) return fail(row, 'null');
+    if (values) return values[String(y)] ?? fail(row, String(y));
+    return y === 0 || y === 1 ? y : fail(row, String(y));
+  };
 }
 
 /** Event ids (Int64 or Int32) as doubles; exact below 2^53. */
@@ -251,8 +334,9 @@ function windowedFeatures(
 }
 
 /**
- * The label column: known only if reported before the cut-off, and only for events old enough
- * to have matured; null otherwise.
+ * The label column: for events old enough to have matured (event time at or before
+ * `matureBefore`, the cut-off minus the maturity), the class of their latest report before the
+ * cut-off, else the index's `absent` class; null for younger events and for an absent null.
  */
 function labelColumn(
   ids: Float64Array,
@@ -267,7 +351,8 @@ function labelColumn(
   let positives = 0;
   for (let i = 0; i < n; i++) {
     if (!(targetTs[i]! <= matureBefore)) continue;
-    const y = labels.has(ids[i]!) ? 1 : 0;
+    const y = labels.labels.get(ids[i]!) ?? labels.absent;
+    if (y === null) continue;
     label[i] = y;
     valid[i >> 3]! |= 1 << (i & 7);
     labeledRows++;

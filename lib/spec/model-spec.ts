@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from '../infra/config';
 import { AGG_FNS, type AggFn } from '../features/kernel';
 import { dataChecksSchema, dataGatesSchema, dataSpecIssues, DEFAULT_DATA_CHECKS, specInputColumns } from './data-gates';
 import { checkDerived, ExprError, parseExpr, type ColumnTypes, type Expr, type ExprType } from '../features/expr';
+import { checkLabelFields, LABEL_VALUE_FIELDS, WARMUP_FIELD } from './labels';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -86,6 +87,8 @@ const featuresSchema = z
     aggregations: z.array(aggregationSchema).default([]),
     /** String columns carried into the snapshot for slicing evaluation. */
     slices: z.array(identifier).default([]),
+    /** Days whose longest window reaches before the first raw day: see lib/spec/labels.ts. */
+    warmup: WARMUP_FIELD,
   })
   .strict();
 
@@ -219,8 +222,10 @@ const modelSpecSchema = z
             key: identifier,
             timestamp: identifier,
             maturity: duration,
+            ...LABEL_VALUE_FIELDS,
           })
-          .strict(),
+          .strict()
+          .superRefine(checkLabelFields),
         /** Data checks and gates (lib/spec/data-gates.ts); absent, not defaulted, so older specs hash the same. */
         checks: dataChecksSchema.optional(),
         gates: dataGatesSchema.optional(),

@@ -91,7 +91,7 @@ export async function writeSampleSnapshot(opts: {
     .filter((d) => d < asOf)
     .map((d) => raw.get(chargebacksKey(SAMPLE_DATA.prefix, d), d))
     .filter((t): t is LoadedDay => t !== undefined);
-  const labels = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
+  const labels = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs, fs.labels.value);
   const days = daysBetween({ from: windows.train.from, to: windows.validation.to });
   const partitions: FeatureSnapshotManifest['partitions'] = [];
   for (const day of days) {

@@ -251,6 +251,7 @@ describe('mlo: help, flags and exit codes', () => {
       'reject',
       'rollback',
       'audit',
+      'plan',
       'backfill',
       'data',
       'schedules',

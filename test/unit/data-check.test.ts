@@ -285,7 +285,7 @@ describe('partition statistics for the manifest', () => {
     ]);
     const target = { day: '2026-01-02', where: 's3://mlo/p.arrow', table: day };
     const cutoff = at('2026-01-10T00:00:00Z');
-    expect(() => computeFeaturePartition(fs, target, [], new Map(), cutoff)).toThrow(
+    expect(() => computeFeaturePartition(fs, target, [], { labels: new Map(), absent: 0 }, cutoff)).toThrow(
       'the data checks of 2026-01-02 failed:\n' +
         '  - ERROR events day=2026-01-02 s3://mlo/p.arrow: nulls: column "card_id" null rate 0.5000 (1 of 2 rows) > 0 ' +
         '(an entity key: no null allowed)\n' +

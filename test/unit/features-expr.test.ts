@@ -554,7 +554,7 @@ promotion:
       fset,
       { day: '2026-03-07', where: 'day=2026-03-07/a.arrow', table },
       [],
-      new Map(),
+      { labels: new Map(), absent: 0 },
       day + 2 * DAY,
     );
     for (const d of fset.derived) {

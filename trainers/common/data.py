@@ -3,7 +3,8 @@
 A manifest lists day partitions, each one Arrow IPC file with an id column (Int64), an event
 time column (Timestamp ms, UTC), a label column (Float64 1/0, null while not mature), the
 feature columns (Float64) and string slice columns. A window [from, to) selects partitions by
-their `day`. Rows with a null label are dropped (their labels had not matured).
+their `day`, leaving out warm-up days (`warmup: true`: an incomplete lookback). Rows with a null
+label are dropped (their labels had not matured, or were unknown).
 """
 from __future__ import annotations
 
@@ -121,7 +122,15 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = sorted((p for p in m["partitions"] if window.contains(p["day"])), key=lambda p: p["day"])
+    in_window = [p for p in m["partitions"] if window.contains(p["day"])]
+    # Warm-up days (features.warmup: exclude) have an incomplete lookback: never trained on.
+    parts = sorted((p for p in in_window if p.get("warmup") is not True), key=lambda p: p["day"])
+    if in_window and not parts:
+        raise BadInput(
+            f"{field}: window {window} holds only warm-up days of the snapshot {inp.manifest_uri} "
+            f"(their longest feature window reaches before the first raw day); "
+            f"move the window later or load earlier raw events"
+        )
     if not parts:
         days = sorted(p["day"] for p in m["partitions"])
         span = f"{days[0]} … {days[-1]}" if days else "none"

@@ -154,7 +154,7 @@ class PartitionComputer {
     const labelTables: LoadedDay[] = [];
     for (const f of p.labels) labelTables.push(await this.load(f));
     const t1 = now();
-    const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
+    const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs, fs.labels.value);
     const t2 = now();
     const out = computeFeaturePartition(fs, target, lookback, labelIndex, cutoffMs);
     const t3 = now();
