@@ -58,3 +58,24 @@ export function observabilityConfig(pool: string, env: NodeJS.ProcessEnv = proce
     logLevel: rawLevel as LogLevelName,
   };
 }
+
+/** How spans leave the process (lib/observability/tracing.ts). */
+export type TracesExporter = 'otlp' | 'console';
+
+/** Which exporter the environment asks for, or undefined when tracing is off. */
+export function tracesExporter(env: NodeJS.ProcessEnv = process.env): TracesExporter | undefined {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
+  const names = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = names.filter((n) => !['otlp', 'console', 'none'].includes(n));
+  if (bad.length > 0)
+    throw new ConfigError('Invalid OpenTelemetry settings in the environment', [
+      `OTEL_TRACES_EXPORTER="${env.OTEL_TRACES_EXPORTER}": mlo exports traces with otlp (OTLP over HTTP) or console, or none`,
+    ]);
+  if (names.includes('none')) return undefined;
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (names.includes('console') && !names.includes('otlp')) return 'console';
+  return endpoint ? 'otlp' : undefined;
+}
