@@ -5,9 +5,9 @@
  * (docs/observability.md). Counters are exposed with the `_total` suffix. Dashboards and alerts
  * (deploy/grafana, deploy/prometheus) use exactly these names; a test checks it.
  *
- * Every metric emitted from workflow or activity code also carries the SDK's tags:
- * `namespace`, `task_queue`, `workflow_type` (workflows) or `activity_type` (activities), and
- * mlo's `model` (from the workflow id).
+ * Every metric emitted from workflow or activity code also carries the tags the SDK gives custom
+ * metrics: `namespace`, `taskQueue`, `workflowType` (workflows) or `activityType` (activities)
+ * (camelCase, unlike the snake_case of the SDK's own `temporal_*` metrics), and mlo's `model`.
  */
 
 export type MetricKind = 'counter' | 'histogram' | 'gauge';

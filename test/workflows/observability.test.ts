@@ -25,6 +25,7 @@ import { waitFor } from '../helpers/wait';
 import { deployedSpecsDir } from '../helpers/deployed-spec';
 import { FIXTURE_FEATURES } from '../helpers/python';
 import { OtlpCollector, type CollectedSpan } from '../helpers/otlp-collector';
+import { alertQueries, dashboardQueries, exposedFamilies, metricNames } from '../helpers/metric-queries';
 
 const cfg = loadConfig();
 const REQUESTER = 'erin@example.com';
@@ -208,7 +209,7 @@ promotion:
       expect(during).toMatch(/^temporal_\w+/m);
       const stepLines = during.split('\n').filter((l) => l.startsWith('mlo_trainer_steps_total'));
       expect(
-        sample(during, 'mlo_trainer_steps_total', { model, activity_type: 'trainTrial', task_queue: q.gpu }),
+        sample(during, 'mlo_trainer_steps_total', { model, activityType: 'trainTrial', taskQueue: q.gpu }),
         stepLines.join('\n'),
       ).toBeGreaterThan(0);
       return (await h.result()) as { outcome: string };
@@ -238,7 +239,12 @@ promotion:
       30_000,
     );
     expect(
-      sample(orchText, 'mlo_runs_total', { model, outcome: 'gate-failed', workflow_type: 'trainAndPromote' }),
+      sample(orchText, 'mlo_runs_total', {
+        model,
+        outcome: 'gate-failed',
+        workflowType: 'trainAndPromote',
+        taskQueue: q.wf,
+      }),
     ).toBe(1);
     expect(sample(orchText, 'mlo_gate_outcomes_total', { model, gate: 'evaluation', outcome: 'failed' })).toBe(1);
     expect(sample(orchText, 'mlo_gate_outcomes_total', { model, gate: 'shadow', outcome: 'passed' })).toBe(1);
@@ -254,6 +260,14 @@ promotion:
       async () => sample(await scrape(orchPort), 'mlo_model_last_success_timestamp_seconds', { model }),
       60_000,
     );
+
+    // The SDK's metrics the dashboard and alerts query are in the scrape.
+    const families = new Set([...exposedFamilies(gpuText), ...exposedFamilies(orchText)]);
+    const sdkNames = [...dashboardQueries(), ...alertQueries()]
+      .flatMap(metricNames)
+      .filter((n) => n.startsWith('temporal_'));
+    expect(sdkNames.length).toBeGreaterThan(0);
+    for (const n of sdkNames) expect(families.has(n), `${n} in the scrape`).toBe(true);
 
     // Logs: JSON lines, with the run's model, workflow, run and activity.
     const lines = gpu
