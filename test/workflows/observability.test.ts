@@ -217,12 +217,17 @@ promotion:
     expect(result.outcome).toBe('gate-failed');
 
     const gpuText = await scrape(gpuPort);
+    const gpuMlo = gpuText
+      .split('\n')
+      .filter((l) => l.startsWith('mlo_') && !l.includes('_bucket'))
+      .join('\n');
     expect(
       sample(gpuText, 'mlo_activity_duration_seconds_count', {
         model,
-        activity_type: 'trainTrial',
+        activityType: 'trainTrial',
         outcome: 'succeeded',
       }),
+      gpuMlo,
     ).toBe(1);
     expect(sample(gpuText, 'mlo_trainer_attempts_total', { model, start: 'first' })).toBe(1);
     expect(sample(gpuText, 'mlo_trainer_progress_ratio', { model, trial: '0' })).toBeGreaterThan(0);
