@@ -45,10 +45,8 @@ def _start() -> Any:
     except ImportError as e:  # the SDK is in requirements.txt; a trainer image without it just does not trace
         sys.stderr.write(f"mlo-trainer tracing: OpenTelemetry SDK not importable ({e}); no spans\n")
         return None
-    # Resource.create reads OTEL_RESOURCE_ATTRIBUTES, which may override the service name.
-    resource = Resource.create({"service.name": SERVICE_NAME}).merge(
-        Resource.create(_resource_attributes_from_env())
-    )
+    # OTEL_RESOURCE_ATTRIBUTES may name another service (Resource.create would prefer ours).
+    resource = Resource.create({"service.name": SERVICE_NAME, **_resource_attributes_from_env()})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
