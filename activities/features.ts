@@ -20,6 +20,7 @@ import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay 
 import { lookbackCoverage, lookbackRefusal, warmupDays, type PlannedPartition } from '../lib/features/plan';
 import { TableCache } from '../lib/features/table-cache';
 import { hashOf } from '../lib/infra/hash';
+import { recordBytesRead } from '../lib/observability/activity-metrics';
 import { getObjectBytes, headObject, isNotFound, listKeys, putObject, s3Uri } from '../lib/infra/s3';
 import { addDays, daysBetween, type DayRange } from '../lib/core/windows';
 import type { ActivityDeps } from './deps';
@@ -320,6 +321,7 @@ async function loadTables(
       const where = s3Uri(bucket, f.key);
       const table = await cache.get(f.key, f.etag, async () => {
         const bytes = await getObjectBytes(deps.s3, bucket, f.key, signal);
+        recordBytesRead(Context.current(), bytes.byteLength);
         return { table: readIpcTable(bytes, where), bytes: bytes.byteLength };
       });
       return { day, where, table };

@@ -38,6 +38,8 @@ import type { ActivityDeps } from './deps';
 import { registryActivity } from './heartbeat';
 import { loadDeployed } from './spec';
 import { trainerEnv } from '../lib/trainer/env';
+import { trainerMetrics } from '../lib/observability/activity-metrics';
+import { traceEnv } from '../lib/observability/tracing';
 import type { CandidateRef, FeatureSnapshotRef, StageInput } from './types';
 
 export type ParamValue = string | number | boolean;
@@ -205,6 +207,7 @@ async function trainTrial(deps: ActivityDeps, forwarded: TrialInput): Promise<Tr
   state.checkpoint = (await resumePoint(deps, input)) ?? undefined;
   if (state.checkpoint) await noteResume(deps.mlflow, state.runId, state.checkpoint);
   ctx.heartbeat(state);
+  trainerMetrics(ctx, input.trialIndex).started(state.checkpoint !== undefined);
 
   const { run, result, relay } = await runTrainer(deps, input, state);
   const verdict = judgeTrainerRun(run, result, {
@@ -401,6 +404,7 @@ function trialEnv(config: ActivityDeps['config'], runId: string, device: string,
     mlflowTrackingUri: config.mlflow.trackingUri,
     mlflowRunId: runId,
     cudaVisibleDevices: device === 'cpu' ? '' : device,
+    trace: traceEnv(),
   });
   return { ...env, TMPDIR: tmp };
 }
@@ -520,6 +524,7 @@ async function superviseTrainer(
 ): Promise<{ run: TrainerRun; result: TrainerResult | undefined }> {
   const ctx = Context.current();
   const heartbeat = () => ctx.heartbeat(state);
+  const metrics = trainerMetrics(ctx, input.trialIndex);
   let result: TrainerResult | undefined;
   const run = await whileBeating(
     state,
@@ -536,6 +541,7 @@ async function superviseTrainer(
         },
         env: proc.env,
         onLine: (line) => {
+          metrics.line(line);
           result = onTrainerLine(line, state, relay, heartbeat) ?? result;
         },
       }),

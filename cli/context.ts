@@ -12,6 +12,7 @@ import { causeChain } from '../lib/core/causes';
 import { BadInputError, isMloError, UnreachableError, type MloError } from '../lib/core/errors';
 import { MODELS_DIR } from '../lib/spec/model-spec';
 import { connectClient } from '../lib/infra/temporal';
+import { tracesExporter } from '../lib/observability/config';
 import { isDay } from '../lib/core/windows';
 import { stringFlag } from './args';
 import type { FlagSpec, ParsedArgs } from './command';
@@ -152,7 +153,9 @@ export async function withTemporal<T>(
   cfg: Config = loadConfig(),
   tokens: TokenSource = userTokenSource(),
 ): Promise<T> {
-  const { client, connection } = await connectClient(cfg, tokens);
+  const { client: plain, connection } = await connectClient(cfg, tokens);
+  // The tracing modules load only when OTEL_* configures an exporter.
+  const client = tracesExporter() ? (await import('../lib/observability/client')).tracedClient(plain) : plain;
   try {
     return await fn({ cfg, client, connection });
   } catch (err) {

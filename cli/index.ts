@@ -200,7 +200,12 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const json = cmd.flags.some((f) => f.name === 'json') && rest.includes('--json');
   try {
-    return await cmd.run(parseArgs(rest, cmd));
+    const args = parseArgs(rest, cmd);
+    const { tracesExporter } = await import('../lib/observability/config');
+    if (!tracesExporter()) return await cmd.run(args);
+    // Tracing configured: the command is the root span of whatever it starts (lib/observability/client.ts).
+    const { withClientSpan } = await import('../lib/observability/client');
+    return await withClientSpan(`mlo ${cmd.name}`, () => cmd.run(args));
   } catch (err) {
     const { asMloError } = await loadContextModule();
     const known = asMloError(err, await configOrUndefined());

@@ -27,10 +27,10 @@ export function cpuWorkers(cfg: Config, activities: object): PoolWorker[] {
 
 const cpuPool: PoolDefinition = {
   pool: 'cpu',
-  workers: async (cfg) => {
+  workers: async (cfg, logger) => {
     // CPU trainers leave scratch directories too, when their worker is killed.
     const swept = await sweepAbandonedScratch();
-    if (swept.length > 0) console.log(`[mlo cpu worker] removed ${swept.length} scratch dir(s) of dead workers`);
+    if (swept.length > 0) logger.info(`removed ${swept.length} scratch dir(s) of dead workers`);
     return cpuWorkers(cfg, createCpuActivities(buildDeps(cfg)));
   },
 };

@@ -6,12 +6,12 @@ import { main, type PoolDefinition } from './run';
 
 const gpuPool: PoolDefinition = {
   pool: 'gpu',
-  workers: async (cfg) => {
+  workers: async (cfg, logger) => {
     const slots = await detectGpuSlots(cfg.gpu.count);
-    console.log(`[mlo gpu worker] ${describeGpuSlots(slots)}`);
+    logger.info(describeGpuSlots(slots));
     // What a killed worker on this host left: its trainers' scratch directories (and trainers, if still running).
     const swept = await sweepAbandonedScratch();
-    if (swept.length > 0) console.log(`[mlo gpu worker] removed ${swept.length} scratch dir(s) of dead workers`);
+    if (swept.length > 0) logger.info(`removed ${swept.length} scratch dir(s) of dead workers`);
     return [
       {
         taskQueue: cfg.taskQueues.gpu,

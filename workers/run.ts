@@ -12,14 +12,20 @@
  * registry's account (MLFLOW_TRACKING_USERNAME/PASSWORD when set, else mlo-registry with
  * MLO_MLFLOW_REGISTRY_PASSWORD or the dev stack's generated password). Neither secret is put in
  * the process environment, which trainers inherit.
+ *
+ * Observability (lib/observability, docs/observability.md): each pool serves Prometheus metrics
+ * (the SDK's and mlo's) on its own port (MLO_METRICS_PORT_<POOL>), logs JSON lines (MLO_LOG_FORMAT),
+ * and traces with OpenTelemetry when the OTEL_* variables configure an exporter.
  */
-import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from '@temporalio/common';
 import { loadConfig, type Config } from '../lib/infra/config';
 import { isMloError } from '../lib/core/errors';
 import { connectWorker } from '../lib/infra/temporal';
 import { clientCredentialsToken, serviceCredentials } from '../lib/identity/oidc-client';
 import { CLIENT_IDS } from '../lib/identity/shared';
 import { registryMlflowCredentials } from '../lib/stack/secrets';
+import { installedLogger, installWorkerObservability, observedWorkerOptions } from '../lib/observability/worker';
 
 /** One Temporal worker of a pool: its task queue, what it serves (for the log line) and its options. */
 export type PoolWorker = {
@@ -30,15 +36,15 @@ export type PoolWorker = {
 
 export type PoolDefinition = {
   pool: string;
-  workers: (cfg: Config) => Promise<PoolWorker[]>;
+  workers: (cfg: Config, logger: Logger) => Promise<PoolWorker[]>;
+  /** Work beside the workers while they run (e.g. the orchestrator's visibility gauges); returns its stop. */
+  background?: (ctx: { cfg: Config; connection: NativeConnection; logger: Logger }) => () => Promise<void>;
 };
 
 /** The shutdown options every worker of mlo runs with. */
 export function shutdownOptions(cfg: Config): Pick<WorkerOptions, 'shutdownGraceTime' | 'shutdownForceTime'> {
   return { shutdownGraceTime: cfg.shutdown.graceMs, shutdownForceTime: cfg.shutdown.forceMs };
 }
-
-let runtimeInstalled = false;
 
 /** The configuration with the registry's MLflow account, unless MLflow credentials are configured already. */
 export function workerConfig(cfg: Config = loadConfig(), env: NodeJS.ProcessEnv = process.env): Config {
@@ -48,12 +54,12 @@ export function workerConfig(cfg: Config = loadConfig(), env: NodeJS.ProcessEnv 
 }
 
 export async function runWorker(def: PoolDefinition): Promise<void> {
+  const { logger, config: observability, tracing } = installWorkerObservability(def.pool);
   const cfg = workerConfig();
-  if (!runtimeInstalled) {
-    Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-    runtimeInstalled = true;
-  }
-  const log = (line: string) => console.log(`[mlo ${def.pool} worker] ${line}`);
+  const log = (line: string): void => void logger.info(line);
+  if (observability.metricsBindAddress)
+    log(`serving metrics on http://${observability.metricsBindAddress}/metrics (${observability.metricsPortVariable})`);
+  if (tracing.enabled) log('exporting OpenTelemetry traces (OTEL_* variables)');
   if (!cfg.mlflow.credentials)
     log(
       `no MLflow credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or MLO_MLFLOW_REGISTRY_PASSWORD): ` +
@@ -63,8 +69,9 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
   const connection = await connectWorker(cfg, tokens, (err) =>
     log(`could not renew the ${CLIENT_IDS.orchestrator} token (keeps the current one): ${(err as Error).message}`),
   );
+  let stopBackground: (() => Promise<void>) | undefined;
   try {
-    const specs = await def.workers(cfg);
+    const specs = await def.workers(cfg, logger);
     const workers = await Promise.all(
       specs.map((w) =>
         Worker.create({
@@ -72,10 +79,11 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
           namespace: cfg.temporal.namespace,
           taskQueue: w.taskQueue,
           ...shutdownOptions(cfg),
-          ...w.options,
+          ...observedWorkerOptions(w.options, tracing),
         }),
       ),
     );
+    stopBackground = def.background?.({ cfg, connection, logger });
     for (const w of specs)
       log(
         `polling task queue "${w.taskQueue}" on ${cfg.temporal.address} (namespace ${cfg.temporal.namespace}) ` +
@@ -96,6 +104,8 @@ export async function runWorker(def: PoolDefinition): Promise<void> {
     }
     log('stopped');
   } finally {
+    await stopBackground?.().catch(() => undefined);
+    await tracing.shutdown().catch(() => undefined);
     await connection.close();
   }
 }
@@ -105,18 +115,23 @@ export function main(def: PoolDefinition): void {
   runWorker(def).then(
     () => process.exit(0),
     (err: unknown) => {
+      const say = (message: string, meta?: Record<string, unknown>): void => {
+        const logger = installedLogger();
+        if (logger) logger.error(message, meta);
+        else console.error(`[mlo ${def.pool} worker] ${message}`, meta ?? '');
+      };
       if (err instanceof ShutdownExpired) {
-        console.error(
-          `[mlo ${def.pool} worker] the shutdown force time (MLO_WORKER_SHUTDOWN_FORCE) passed with activities still ` +
+        say(
+          'the shutdown force time (MLO_WORKER_SHUTDOWN_FORCE) passed with activities still ' +
             'running: exiting without them (their heartbeat timeout hands them to another worker)',
         );
         process.exit(1);
       }
       if (isMloError(err)) {
-        console.error(`[mlo ${def.pool} worker] ${err.message}`);
+        say(err.message);
         process.exit(err.exitCode);
       }
-      console.error(`[mlo ${def.pool} worker] failed:`, err);
+      say('failed', { error: err });
       process.exit(1);
     },
   );

@@ -3,6 +3,7 @@ import { FailureType } from '../lib/core/failure-types';
 import { SA } from '../lib/core/search-attributes';
 import { STAGES, progressQuery, type StageName, type StagePhase, type StageProgress } from '../lib/core/definitions';
 import { rootCause } from '../lib/core/causes';
+import { recordStage } from './metrics';
 
 /**
  * The stages of one trainAndPromote run as the `progress` query shows them: each starts pending,
@@ -35,6 +36,7 @@ export class StageTracker {
       throw this.failure(s, err);
     } finally {
       s.endedAt = new Date().toISOString();
+      recordStage(name, s.status === 'succeeded' ? 'succeeded' : 'failed', s.startedAt);
     }
   }
 

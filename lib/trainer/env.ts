@@ -38,14 +38,24 @@ const PASS_NAMES = new Set([
   'REQUESTS_CA_BUNDLE',
 ]);
 
-/** Variables passed through by prefix: locale categories and the Python interpreter's settings. */
-const PASS_PREFIXES = ['LC_', 'PYTHON'];
+/**
+ * Variables passed through by prefix: locale categories, the Python interpreter's settings, and
+ * OpenTelemetry's (where the trainer's spans go; trainers/common/tracing.py).
+ */
+const PASS_PREFIXES = ['LC_', 'PYTHON', 'OTEL_'];
 
 /** Never passed through, whatever the lists above say: names that hold credentials. */
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|API_?KEY|PRIVATE|AUTH/i;
 
+/**
+ * Never passed through either: OTLP headers may carry an exporter's credentials (trainers export to
+ * an endpoint that needs none, e.g. a collector on the host), and the worker's service name is not
+ * the trainer's (`mlo-trainer`, or its own OTEL_RESOURCE_ATTRIBUTES).
+ */
+const WORKER_ONLY = /^OTEL_(EXPORTER_OTLP_(\w+_)?HEADERS|SERVICE_NAME)$/;
+
 export function isPassedThrough(name: string): boolean {
-  if (SECRET_NAME.test(name)) return false;
+  if (SECRET_NAME.test(name) || WORKER_ONLY.test(name)) return false;
   return PASS_NAMES.has(name) || PASS_PREFIXES.some((p) => name.startsWith(p));
 }
 
@@ -84,6 +94,8 @@ export type TrainerContractEnv = {
   mlflowRunId: string;
   /** The GPU the trainer may use, or '' for none. */
   cudaVisibleDevices: string;
+  /** The W3C trace context of the activity's span, which the trainer's spans continue. */
+  trace?: { TRACEPARENT?: string; TRACESTATE?: string };
 };
 
 /** An MLflow URI without user and password, should the worker's carry them. */
@@ -116,6 +128,8 @@ export function trainerEnv(worker: NodeJS.ProcessEnv, contract: TrainerContractE
       : Object.fromEntries(AWS_CHAIN_NAMES.filter((n) => worker[n] !== undefined).map((n) => [n, worker[n]]));
   return {
     ...env,
+    ...(contract.trace?.TRACEPARENT ? { TRACEPARENT: contract.trace.TRACEPARENT } : {}),
+    ...(contract.trace?.TRACEPARENT && contract.trace.TRACESTATE ? { TRACESTATE: contract.trace.TRACESTATE } : {}),
     ...(s3.endpoint ? { MLO_S3_ENDPOINT: s3.endpoint } : {}),
     MLO_S3_BUCKET: s3.bucket,
     ...keys,

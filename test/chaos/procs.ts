@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/infra/config';
-import { isAlive } from '../helpers/spawn';
+import { isAlive, SPAWNED_WORKER_DEFAULTS } from '../helpers/spawn';
 
 export { isAlive };
 
@@ -24,7 +24,7 @@ export async function startWorker(
 ): Promise<WorkerProc> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...SPAWNED_WORKER_DEFAULTS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = fs.createWriteStream(path.join(logDir, `worker-${pool}.log`), { flags: 'a' });

@@ -11,11 +11,24 @@ export type Spawned = {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
+/**
+ * What spawned workers run with unless a test says otherwise: readable log lines (tests match
+ * them), and no metrics endpoint (workers of one pool run side by side; a test that scrapes one
+ * gives it a port).
+ */
+export const SPAWNED_WORKER_DEFAULTS: NodeJS.ProcessEnv = {
+  MLO_LOG_FORMAT: 'text',
+  MLO_METRICS_PORT_ORCHESTRATOR: 'off',
+  MLO_METRICS_PORT_CPU: 'off',
+  MLO_METRICS_PORT_GPU: 'off',
+  MLO_METRICS_PORT_TEST: 'off',
+};
+
 /** Spawns a project script under tsx as a user would, collecting stdout and stderr. */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...SPAWNED_WORKER_DEFAULTS, ...env },
   });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));

@@ -11,6 +11,8 @@ import {
 import { WORKFLOW_INTERCEPTOR_MODULES } from '../../lib/infra/config';
 import { orchestratorPool } from '../../workers/orchestrator';
 import { loadConfig } from '../../lib/infra/config';
+import { WORKFLOW_TRACING_MODULE } from '../../lib/observability/worker';
+import { DefaultLogger } from '@temporalio/worker';
 
 const BOB = { subject: 'u-bob', email: 'bob@example.com' };
 
@@ -78,8 +80,11 @@ describe('the requester', () => {
 
 describe('the workflow worker', () => {
   it('registers the verified-identity interceptor in its bundle', async () => {
-    const [worker] = await orchestratorPool.workers(loadConfig());
-    expect(worker?.options.interceptors?.workflowModules).toEqual(WORKFLOW_INTERCEPTOR_MODULES);
+    const [worker] = await orchestratorPool.workers(loadConfig(), new DefaultLogger('ERROR'));
+    expect(worker?.options.interceptors?.workflowModules).toEqual([
+      ...WORKFLOW_INTERCEPTOR_MODULES,
+      WORKFLOW_TRACING_MODULE,
+    ]);
     expect(WORKFLOW_INTERCEPTOR_MODULES).toEqual([expect.stringMatching(/workflows\/interceptors\.ts$/)]);
   });
 });

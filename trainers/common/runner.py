@@ -19,6 +19,7 @@ import traceback
 from typing import Callable, NoReturn
 
 from .contract import TrainerInput, parse_input
+from . import tracing
 from .emit import guard_stdout
 from .errors import EXIT_BAD_INPUT, EXIT_CRASH, EXIT_OK, BadInput, TrainerError
 
@@ -83,7 +84,11 @@ def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
         inp = parse_input(text, f"input {args.input}")
         if inp.stdin_lease:
             _hold_stdin_lease()
-        main(inp)
+        attributes = {"mlo.trainer": trainer, "mlo.device": inp.device, "mlo.seed": inp.seed}
+        if inp.resume is not None:
+            attributes["mlo.resume_step"] = inp.resume.step
+        with tracing.span(f"train {trainer}", attributes):
+            main(inp)
     except TrainerError as e:
         if e.details and len(e.details) > 1:
             for d in e.details:
@@ -97,5 +102,6 @@ def run(trainer: str, main: Callable[[TrainerInput], None]) -> NoReturn:
         traceback.print_exc(file=sys.stderr)
         _summary("crash", f"{type(e).__name__}: {e}")
         code = EXIT_CRASH
+    tracing.shutdown()
     sys.stderr.flush()
     sys.exit(code)
