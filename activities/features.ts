@@ -6,7 +6,11 @@
 import { Context } from '@temporalio/activity';
 import { BadInputError } from '../lib/core/errors';
 import { withActivityFailures } from '../lib/core/failures';
-import { readIpcTable } from '../lib/features/arrow-io';
+import { s3Access } from '../lib/data/access';
+import { dayDir, groupByDay, layoutHint, type DayListing } from '../lib/data/layout';
+import { readDayFiles } from '../lib/data/read';
+import { writeSnapshotPartition } from '../lib/data/snapshot';
+import { eventColumns, labelColumns } from '../lib/data/columns';
 import { featureSetHash, type FeatureSet } from '../lib/features/featureset';
 import {
   buildSnapshotManifest,
@@ -16,7 +20,8 @@ import {
 import { buildLabelIndex, computeFeaturePartition, LABEL_COLUMN, type LoadedDay } from '../lib/features/partition';
 import { TableCache } from '../lib/features/table-cache';
 import { hashOf } from '../lib/infra/hash';
-import { getObjectBytes, headObject, listKeys, putObject, s3Uri } from '../lib/infra/s3';
+import { headObject, listKeys, putObject, s3Uri } from '../lib/infra/s3';
+import type { RawSourceOptions } from '../lib/spec/data-source';
 import { addDays, daysBetween, type DayRange } from '../lib/core/windows';
 import type { ActivityDeps } from './deps';
 import type { FeatureSnapshotRef } from './types';
@@ -53,24 +58,25 @@ export type ManifestInput = {
   partitions: PartitionResult[];
 };
 
-function partitionKey(outputPrefix: string, day: string, hash: string): string {
-  return `${outputPrefix}day=${day}/${hash}.arrow`;
+function partitionKey(outputPrefix: string, day: string, hash: string, fs: Pick<FeatureSet, 'snapshotFormat'>): string {
+  return `${outputPrefix}day=${day}/${hash}.${fs.snapshotFormat === 'parquet' ? 'parquet' : 'arrow'}`;
 }
 
-type DayListing = Map<string, { key: string; etag: string; size: number }[]>;
-
-/** Lists a day-partitioned prefix (`<prefix>day=YYYY-MM-DD/<files>`), by day. */
-async function listDays(deps: ActivityDeps, prefix: string, signal?: AbortSignal): Promise<DayListing> {
-  const out: DayListing = new Map();
-  for (const o of await listKeys(deps.s3, deps.config.s3.bucket, prefix, signal)) {
-    const m = /day=(\d{4}-\d{2}-\d{2})\/[^/]+\.arrow$/.exec(o.key.slice(prefix.length));
-    if (!m?.[1]) continue;
-    const list = out.get(m[1]) ?? [];
-    list.push(o);
-    out.set(m[1], list);
-  }
-  for (const l of out.values()) l.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return out;
+/**
+ * Lists a day-partitioned prefix under its Hive layout (`day=YYYY-MM-DD/`, `dt=`, `date=` or
+ * `year=/month=/day=`), every data file of each day; `hint` names the layout the data uses when
+ * it is not the declared one.
+ */
+async function listDays(
+  deps: ActivityDeps,
+  prefix: string,
+  source: RawSourceOptions | undefined,
+  field: string,
+  signal?: AbortSignal,
+): Promise<{ days: DayListing; hint: string }> {
+  const objects = await listKeys(deps.s3, deps.config.s3.bucket, prefix, signal);
+  const { days, otherLayouts } = groupByDay(prefix, objects, source?.partition ?? 'day');
+  return { days, hint: layoutHint(otherLayouts, field) };
 }
 
 /** Decoded input partitions kept per worker: consecutive days share most of their lookback. */
@@ -102,15 +108,25 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
     throw new BadInputError(
       `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
     );
-  const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
+  const listed = await listDays(
+    deps,
+    fs.events.prefix,
+    fs.events.source,
+    'data.events',
+    Context.current().cancellationSignal,
+  );
+  const events = listed.days;
+  const layout = fs.events.source?.partition ?? 'day';
   const missing = days.filter((d) => !events.has(d));
   if (missing.length > 0 && !fs.events.allowGaps) {
     const shown =
       missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ');
     throw new BadInputError(
       `raw event partition${missing.length > 1 ? 's' : ''} missing under s3://${bucket}/${fs.events.prefix}: ` +
-        `day=${shown}. Generate or load the data (e.g. \`mlo gen-data\`), choose another date range, ` +
-        'or set data.events.allow_gaps: true in the model spec.',
+        `${layout === 'year/month/day' ? 'year/month/day of ' : `${layout}=`}${shown}.` +
+        (listed.hint ||
+          ' Generate or load the data (e.g. `mlo gen-data`), choose another date range, ' +
+            'or set data.events.allow_gaps: true in the model spec.'),
     );
   }
   return { featureSetHash: hash, days, outputPrefix: `features/${fs.model}/${hash}/` };
@@ -134,11 +150,18 @@ async function partitionSources(
   const where = `s3://${deps.config.s3.bucket}/${input.featureSet.events.prefix}`;
   const { events: ev, labels: lab, lookbackMs } = input.featureSet;
   const lookbackDays = Math.ceil(lookbackMs / DAY_MS);
-  const [events, labels] = await Promise.all([listDays(deps, ev.prefix, signal), listDays(deps, lab.prefix, signal)]);
+  const [listed, labelListing] = await Promise.all([
+    listDays(deps, ev.prefix, ev.source, 'data.events', signal),
+    listDays(deps, lab.prefix, lab.source, 'data.labels', signal),
+  ]);
+  const events = listed.days;
+  const labels = labelListing.days;
+  const dir = (d: string) => dayDir(ev.source?.partition ?? 'day', d);
   const target = events.get(input.day);
   if (!target && !ev.allowGaps) {
     throw new BadInputError(
-      `raw event partition ${where}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`,
+      `raw event partition ${where}${dir(input.day)} does not exist;` +
+        (listed.hint || ' load it or set data.events.allow_gaps: true'),
     );
   }
   const firstDay = [...events.keys()].sort()[0] ?? input.day;
@@ -149,7 +172,7 @@ async function partitionSources(
     if (files) lookback.push({ day: d, files });
     else if (d >= firstDay && !ev.allowGaps) {
       throw new BadInputError(
-        `raw event partition ${where}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; ` +
+        `raw event partition ${where}${dir(d)} is missing inside the ${lookbackDays}-day lookback of ${input.day}; ` +
           'load it or set data.events.allow_gaps: true',
       );
     }
@@ -205,25 +228,35 @@ function partitionHash(input: PartitionInput, src: PartitionSources): string {
   );
 }
 
-/** Decoded tables of a day's files, through the worker's cache. */
-async function loadTables(
+type DaySource = { field: string; source?: RawSourceOptions; columns: string[] };
+
+/**
+ * A day's files decoded into one table (every file of the partition, only the columns the
+ * feature set reads, casts applied), through the worker's cache; undefined for no file.
+ */
+async function loadDay(
   deps: ActivityDeps,
   cache: TableCache,
   files: S3File[],
   day: string,
+  src: DaySource,
   signal: AbortSignal,
-): Promise<LoadedDay[]> {
+): Promise<LoadedDay | undefined> {
   const bucket = deps.config.s3.bucket;
-  return Promise.all(
-    files.map(async (f) => {
-      const where = s3Uri(bucket, f.key);
-      const table = await cache.get(f.key, f.etag, async () => {
-        const bytes = await getObjectBytes(deps.s3, bucket, f.key, signal);
-        return { table: readIpcTable(bytes, where), bytes: bytes.byteLength };
-      });
-      return { day, where, table };
-    }),
-  );
+  if (files.length === 0) return undefined;
+  const where =
+    files.length === 1
+      ? s3Uri(bucket, files[0]!.key)
+      : `${s3Uri(bucket, files[0]!.key.replace(/[^/]*$/, ''))} (${files.length} files)`;
+  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}`;
+  const etag = files.map((f) => f.etag).join(',');
+  const table = await cache.get(cacheKey, etag, async () => {
+    const access = s3Access(deps.s3, bucket, signal);
+    const raw = files.map((f) => ({ key: f.key, etag: f.etag, size: f.size ?? 0 }));
+    const r = await readDayFiles(access, raw, { source: src.source, field: src.field, columns: src.columns });
+    return { table: r!.table, bytes: r!.bytes };
+  });
+  return { day, where, table };
 }
 
 async function computePartition(
@@ -236,7 +269,7 @@ async function computePartition(
   const bucket = deps.config.s3.bucket;
   const src = await partitionSources(deps, input, signal);
   const hash = partitionHash(input, src);
-  const key = partitionKey(input.outputPrefix, input.day, hash);
+  const key = partitionKey(input.outputPrefix, input.day, hash, input.featureSet);
   const existing = await headObject(deps.s3, bucket, key, signal);
   if (existing) {
     ctx.heartbeat({ day: input.day, reused: true });
@@ -244,26 +277,31 @@ async function computePartition(
   }
   checkPartitionReadSize(input.day, src, deps.config.partitionMaxBytes);
   ctx.heartbeat({ day: input.day, step: 'load' });
-  const load = (files: S3File[], day: string) => loadTables(deps, cache, files, day, signal);
-  const targetTables = await load(src.target ?? [], input.day);
-  const lookbackTables = (await Promise.all(src.lookback.map((l) => load(l.files, l.day)))).flat();
-  const labelTables = (await Promise.all(src.labels.map(([d, fl]) => load(fl, d)))).flat();
-  ctx.heartbeat({ day: input.day, step: 'compute' });
   const fs = input.featureSet;
+  const evSrc: DaySource = { field: 'data.events', source: fs.events.source, columns: eventColumns(fs) };
+  const labSrc: DaySource = { field: 'data.labels', source: fs.labels.source, columns: labelColumns(fs) };
+  const present = (xs: (LoadedDay | undefined)[]) => xs.filter((x): x is LoadedDay => x !== undefined);
+  const loaded = await loadDay(deps, cache, src.target ?? [], input.day, evSrc, signal);
+  const lookbackTables = present(
+    await Promise.all(src.lookback.map((l) => loadDay(deps, cache, l.files, l.day, evSrc, signal))),
+  );
+  const labelTables = present(
+    await Promise.all(src.labels.map(([d, fl]) => loadDay(deps, cache, fl, d, labSrc, signal))),
+  );
+  ctx.heartbeat({ day: input.day, step: 'compute' });
   const cutoffMs = Date.parse(input.labelCutoff);
   const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs);
-  const dayPrefix = `s3://${bucket}/${fs.events.prefix}day=${input.day}/`;
-  if (targetTables.length > 1)
-    throw new BadInputError(`${dayPrefix} holds ${targetTables.length} files; mlo reads one file per day partition`);
-  const target: LoadedDay = targetTables[0] ?? {
+  const dayPrefix = `s3://${bucket}/${fs.events.prefix}${dayDir(fs.events.source?.partition ?? 'day', input.day)}`;
+  const target: LoadedDay = loaded ?? {
     day: input.day,
     where: `${dayPrefix} (absent)`,
     table: emptyLike(lookbackTables),
   };
   const out = computeFeaturePartition(fs, target, lookbackTables, labelIndex, cutoffMs);
   ctx.heartbeat({ day: input.day, step: 'write' });
-  await putObject(deps.s3, bucket, key, out.bytes, {
-    contentType: 'application/vnd.apache.arrow.file',
+  const written = writeSnapshotPartition(out.table, out.bytes, fs.snapshotFormat);
+  await putObject(deps.s3, bucket, key, written.bytes, {
+    contentType: written.contentType,
     metadata: {
       rows: String(out.stats.rows),
       'labeled-rows': String(out.stats.labeledRows),
@@ -292,7 +330,7 @@ function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshot
   const fs = input.featureSet;
   const partitions: FeatureSnapshotPartition[] = input.partitions.map((p) => ({
     day: p.day,
-    uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
+    uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash, fs)),
     rows: p.rows,
     labeledRows: p.labeledRows,
     positives: p.positives,
@@ -316,6 +354,7 @@ function snapshotManifest(bucket: string, input: ManifestInput): FeatureSnapshot
     featureSet: fs,
     labelColumn: LABEL_COLUMN,
     partitions,
+    format: fs.snapshotFormat,
   });
 }
 

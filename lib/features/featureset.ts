@@ -12,6 +12,7 @@ import {
   type DerivedExpr,
   type ModelSpec,
 } from '../spec/model-spec';
+import { rawSourceOptions, type RawSourceOptions } from '../spec/data-source';
 import type { AggSpec } from './kernel';
 
 /** Bump when the computation changes in a way that changes output bytes. */
@@ -19,8 +20,11 @@ const FEATURE_KERNEL_VERSION = 1;
 
 export type FeatureSet = {
   model: string;
-  events: { prefix: string; timestamp: string; id: string; allowGaps: boolean };
-  labels: { prefix: string; key: string; timestamp: string; maturityMs: number };
+  /** `source`: format, partition layout and casts when not the defaults (lib/spec/data-source.ts). */
+  events: { prefix: string; timestamp: string; id: string; allowGaps: boolean; source?: RawSourceOptions };
+  labels: { prefix: string; key: string; timestamp: string; maturityMs: number; source?: RawSourceOptions };
+  /** Snapshot partitions as Parquet; absent = Arrow IPC. */
+  snapshotFormat?: 'parquet';
   columns: string[];
   derived: { name: string; expr: DerivedExpr }[];
   aggregations: { entity: string; aggs: AggSpec[] }[];
@@ -56,13 +60,16 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       timestamp: spec.data.events.timestamp,
       id: spec.data.events.id,
       allowGaps: spec.data.events.allow_gaps,
+      source: rawSourceOptions(spec.data.events),
     },
     labels: {
       prefix: spec.data.labels.prefix,
       key: spec.data.labels.key,
       timestamp: spec.data.labels.timestamp,
       maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
+      source: rawSourceOptions(spec.data.labels),
     },
+    snapshotFormat: spec.features.format === 'parquet' ? 'parquet' : undefined,
     columns: spec.features.columns,
     derived: spec.features.derived.map((d) => ({ name: d.name, expr: parseDerivedExpr(d.expr) as DerivedExpr })),
     aggregations,

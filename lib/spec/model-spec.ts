@@ -12,6 +12,7 @@ import { BadInputError } from '../core/errors';
 import { hashOf } from '../infra/hash';
 import { PROJECT_ROOT } from '../infra/config';
 import { AGG_FNS, type AggFn } from '../features/kernel';
+import { rawSourceFields, snapshotFormat } from './data-source';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -93,6 +94,8 @@ const featuresSchema = z
     aggregations: z.array(aggregationSchema).default([]),
     /** String columns carried into the snapshot for slicing evaluation. */
     slices: z.array(identifier).default([]),
+    /** Format of the snapshot's partition files (lib/spec/data-source.ts); absent = arrow. */
+    format: snapshotFormat.optional(),
   })
   .strict();
 
@@ -216,8 +219,9 @@ const modelSpecSchema = z
             prefix,
             timestamp: identifier.default('ts'),
             id: identifier.default('payment_id'),
-            partition: z.literal('day').default('day'),
             allow_gaps: z.boolean().default(false),
+            ...rawSourceFields,
+            partition: rawSourceFields.partition.unwrap().default('day'),
           })
           .strict(),
         labels: z
@@ -226,6 +230,7 @@ const modelSpecSchema = z
             key: identifier,
             timestamp: identifier,
             maturity: duration,
+            ...rawSourceFields,
           })
           .strict(),
       })
