@@ -248,7 +248,7 @@ async function loadDay(
     files.length === 1
       ? s3Uri(bucket, files[0]!.key)
       : `${s3Uri(bucket, files[0]!.key.replace(/[^/]*$/, ''))} (${files.length} files)`;
-  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}`;
+  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}\u0002${JSON.stringify(src.source ?? {})}`;
   const etag = files.map((f) => f.etag).join(',');
   const table = await cache.get(cacheKey, etag, async () => {
     const access = s3Access(deps.s3, bucket, signal);
@@ -278,7 +278,12 @@ async function computePartition(
   checkPartitionReadSize(input.day, src, deps.config.partitionMaxBytes);
   ctx.heartbeat({ day: input.day, step: 'load' });
   const fs = input.featureSet;
-  const evSrc: DaySource = { field: 'data.events', source: fs.events.source, columns: eventColumns(fs) };
+  // The event time is read as Timestamp(ms, UTC) whatever its unit or zone in the files (the snapshot's type).
+  const evSrc: DaySource = {
+    field: 'data.events',
+    source: { ...fs.events.source, casts: { [fs.events.timestamp]: 'timestamp', ...fs.events.source?.casts } },
+    columns: eventColumns(fs),
+  };
   const labSrc: DaySource = { field: 'data.labels', source: fs.labels.source, columns: labelColumns(fs) };
   const present = (xs: (LoadedDay | undefined)[]) => xs.filter((x): x is LoadedDay => x !== undefined);
   const loaded = await loadDay(deps, cache, src.target ?? [], input.day, evSrc, signal);

@@ -56,9 +56,7 @@ class S3RangeBlob implements BlobLike {
 
   async arrayBuffer(): Promise<ArrayBuffer> {
     const b = await this.read(this.start, this.start + this.size);
-    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
-      ? (b.buffer as ArrayBuffer)
-      : (b.slice().buffer as ArrayBuffer);
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : b.slice().buffer;
   }
 }
 
@@ -98,6 +96,6 @@ export function localAccess(dir: string): FileAccess {
       }
     },
     bytes: async (f) => new Uint8Array(await readFile(pathOf(f))),
-    blob: async (f) => (await openAsBlob(pathOf(f))) as unknown as BlobLike,
+    blob: async (f) => await openAsBlob(pathOf(f)),
   };
 }

@@ -36,7 +36,10 @@ function validity(values: ArrayLike<number>, isNull: (x: number) => boolean): { 
   return { bitmap, nulls };
 }
 
-const isText = (t: DataType) => DataType.isUtf8(t) || DataType.isLargeUtf8(t) || DataType.isDictionary(t);
+const isText = (t: DataType) =>
+  DataType.isUtf8(t) ||
+  DataType.isLargeUtf8(t) ||
+  (DataType.isDictionary(t) && (DataType.isUtf8(t.dictionary) || DataType.isLargeUtf8(t.dictionary)));
 const isNumeric = (t: DataType) =>
   t.typeId === Type.Int || t.typeId === Type.Float || t.typeId === Type.Decimal || t.typeId === Type.Bool;
 const isTime = (t: DataType) => DataType.isTimestamp(t) || DataType.isDate(t);
@@ -139,12 +142,30 @@ function castVector(v: Vector, to: CastType, fail: (row: number, value: string) 
       const out: (string | null)[] = new Array<string | null>(n);
       for (let i = 0; i < n; i++) {
         const x = v.get(i) as unknown;
-        out[i] = x === null || x === undefined ? null : x instanceof Date ? x.toISOString() : String(x);
+        out[i] =
+          x === null || x === undefined
+            ? null
+            : x instanceof Date
+              ? x.toISOString()
+              : typeof x === 'object'
+                ? JSON.stringify(x)
+                : String(x);
       }
       return vectorFromArray(out, new Utf8());
     }
   }
 }
+
+/** Each cast's result type, as apache-arrow names it. */
+const TARGET_TYPE: Record<CastType, string> = {
+  float64: String(new Float64()),
+  float32: String(new Float32()),
+  int64: String(new Int64()),
+  int32: String(new Int32()),
+  timestamp: String(new TimestampMillisecond('UTC')),
+  date: String(new DateDay()),
+  string: String(new Utf8()),
+};
 
 /** Which source types each cast accepts (the rest is refused before reading a value). */
 function accepts(to: CastType, t: DataType): boolean {
@@ -153,10 +174,10 @@ function accepts(to: CastType, t: DataType): boolean {
     case 'float32':
     case 'int64':
     case 'int32':
-      return isNumeric(t) || DataType.isUtf8(t) || DataType.isLargeUtf8(t);
+      return isNumeric(t) || isText(t);
     case 'timestamp':
     case 'date':
-      return isTime(t) || t.typeId === Type.Int || DataType.isUtf8(t) || DataType.isLargeUtf8(t);
+      return isTime(t) || t.typeId === Type.Int || isText(t);
     case 'string':
       return isText(t) || isNumeric(t) || isTime(t);
   }
@@ -190,6 +211,7 @@ export function applyCasts(
   for (const [name, to] of entries) {
     const v = columns[name]!;
     const from = String(v.type);
+    if (from === TARGET_TYPE[to]) continue; // already the type: the column is kept as it is
     if (!accepts(to, v.type as DataType))
       throw new BadInputError(
         `${where}: column "${name}" is ${from}, which cannot be cast to ${to} (${to} casts take ${ACCEPTED[to]}); ` +

@@ -3,10 +3,10 @@
  * one or detected from its magic bytes, Parquet is read column- and row-group-wise, casts are
  * applied per file, and a day's files become one table with one schema.
  */
-import { Table } from 'apache-arrow';
+import { Dictionary, Int32, makeData, makeVector, Table, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
-import { FILE_COLUMNS_KEY, readIpcTable } from '../features/arrow-io';
-import type { CastType, RawSourceOptions } from '../spec/data-source';
+import { codedColumn, FILE_COLUMNS_KEY, readIpcTable } from '../features/arrow-io';
+import type { RawSourceOptions } from '../spec/data-source';
 import { applyCasts } from './casts';
 import type { RawFile } from './layout';
 import { readParquet, type BlobLike, type ParquetReadOptions } from './parquet';
@@ -100,7 +100,7 @@ export async function readRawFile(
     table = o.columns ? full.select(o.columns.filter((c) => fileColumns.includes(c))) : full;
     bytes = raw.byteLength;
   }
-  table = applyCasts(table, o.source?.casts as Record<string, CastType> | undefined, where, `${o.field}.casts`);
+  table = applyCasts(table, o.source?.casts, where, `${o.field}.casts`);
   table.schema.metadata.set(FILE_COLUMNS_KEY, fileColumns.join(', '));
   return { table, format, bytes };
 }
@@ -109,7 +109,7 @@ export async function readRawFile(
 export function arrowBytes(t: Table): number {
   let n = 0;
   const visit = (d: { buffers?: unknown[]; children?: unknown[]; dictionary?: { data: unknown[] } }) => {
-    for (const b of d.buffers ?? []) if (b && ArrayBuffer.isView(b)) n += (b as ArrayBufferView).byteLength;
+    for (const b of d.buffers ?? []) if (b && ArrayBuffer.isView(b)) n += b.byteLength;
     for (const c of d.children ?? []) visit(c as never);
     for (const c of d.dictionary?.data ?? []) visit(c as never);
   };
@@ -160,6 +160,49 @@ export async function readDayFiles(
     table = new Table(ordered.flatMap((t) => t.batches));
   }
   if (table.schema.fields.length === 0) table = first.table;
+  table = unifyDictionaries(table, access.where(first.f));
   table.schema.metadata.set(FILE_COLUMNS_KEY, fileColumns);
   return { table, bytes: parts.reduce((s, p) => s + p.bytes, 0), files: parts.length };
+}
+
+/**
+ * Dictionary columns whose chunks (files, row groups) carry different dictionaries, re-encoded
+ * over one shared dictionary: an Arrow IPC file (the snapshot) cannot hold replacement
+ * dictionaries. Columns with one dictionary are kept as they are.
+ */
+export function unifyDictionaries(table: Table, where: string): Table {
+  const replaced: Record<string, Vector> = {};
+  for (const f of table.schema.fields) {
+    if (!(f.type instanceof Dictionary)) continue;
+    const v = table.getChild(f.name)!;
+    const dicts = new Set(v.data.map((d) => d.dictionary));
+    if (dicts.size <= 1) continue;
+    const { codes, dict } = codedColumn(v, where, f.name);
+    const type = new Dictionary(new Utf8(), new Int32(), f.type.id, f.type.isOrdered);
+    let nulls = 0;
+    const bitmap = new Uint8Array(Math.ceil(codes.length / 8));
+    for (let i = 0; i < codes.length; i++) {
+      if (codes[i]! < 0) {
+        nulls++;
+        codes[i] = 0;
+      } else bitmap[i >> 3]! |= 1 << (i & 7);
+    }
+    const dictionary = vectorFromArray(dict, new Utf8());
+    replaced[f.name] = makeVector(
+      makeData({
+        type,
+        length: codes.length,
+        nullCount: nulls,
+        nullBitmap: nulls ? bitmap : undefined,
+        data: codes,
+        dictionary,
+      }),
+    );
+  }
+  if (Object.keys(replaced).length === 0) return table;
+  const columns: Record<string, Vector> = {};
+  for (const f of table.schema.fields) columns[f.name] = replaced[f.name] ?? table.getChild(f.name)!;
+  const out = new Table(columns);
+  for (const [k, val] of table.schema.metadata) out.schema.metadata.set(k, val);
+  return out;
 }

@@ -223,7 +223,7 @@ export function numericColumn(v: Vector, where: string, name: string): Float64Ar
     } else if (t.typeId === Type.Int) {
       int64ToNumbers(d.values as BigInt64Array, out, at, d.length, 1, isSigned(t));
     } else if (t.typeId === Type.Decimal) {
-      decimalToNumbers(d as unknown as { values: Uint32Array; length: number }, t, out, at);
+      decimalToNumbers(d, t, out, at);
     } else if (t.typeId === Type.Bool) {
       for (let i = 0; i < d.length; i++) out[at + i] = (v.get(at + i) as boolean | null) ? 1 : 0;
     } else {
