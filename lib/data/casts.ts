@@ -149,7 +149,7 @@ function castVector(v: Vector, to: CastType, fail: (row: number, value: string) 
               ? x.toISOString()
               : typeof x === 'object'
                 ? JSON.stringify(x)
-                : String(x);
+                : `${x as string | number | bigint | boolean}`;
       }
       return vectorFromArray(out, new Utf8());
     }
