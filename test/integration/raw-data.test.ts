@@ -24,7 +24,9 @@ import {
   type PlanBackfillInput,
 } from '../../activities/features';
 import { generateDataset, LocalDirSink } from '../../lib/datagen';
-import { readSourcePartition } from '../../lib/data/source';
+import { s3Access } from '../../lib/data/access';
+import { readDayFiles } from '../../lib/data/read';
+import { listSourceDay, readSourcePartition } from '../../lib/data/source';
 import { readManifest, readPartition } from '../../lib/eval/data';
 import { numericColumn } from '../../lib/features/arrow-io';
 import { featureSetFromSpec } from '../../lib/features/featureset';
@@ -263,6 +265,27 @@ describe('raw data layouts and formats', () => {
     expect(t!.schema.fields.map((f) => f.name)).toEqual(['payment_id', 'amount', 'country']);
     expect(t!.numRows).toBe(arrow.tables.get('2026-01-03')!.numRows);
     expect(t!.getChild('amount')!.nullCount).toBeGreaterThan(0);
+    // The same through ranged GETs (what objects over WHOLE_OBJECT_MAX_BYTES get): footer and column chunks only.
+    const src = {
+      prefix: `${prefix}parquet/payments/`,
+      field: 'data.events',
+      source: { partition: 'year/month/day' as const },
+    };
+    const files = await listSourceDay(deps.s3, cfg.s3.bucket, src, '2026-01-03');
+    expect(files.map((f) => f.key.split('/').at(-1))).toEqual([
+      'part-00000-snappy.parquet',
+      'part-00001-zstd.parquet',
+      'part-00002-snappy.parquet',
+    ]);
+    const ranged = s3Access(deps.s3, cfg.s3.bucket, undefined, undefined, 0);
+    const r = await readDayFiles(ranged, files, { field: 'data.events', columns: ['payment_id', 'amount', 'country'] });
+    const total = files.reduce((n, f) => n + f.size, 0);
+    expect(ranged.stats.requests).toBeGreaterThan(files.length);
+    expect(ranged.stats.bytes).toBeLessThan(total);
+    for (const c of ['payment_id', 'amount'])
+      expect([...numericColumn(r!.table.getChild(c)!, 'ranged', c)]).toEqual([
+        ...numericColumn(t!.getChild(c)!, 'whole', c),
+      ]);
   });
 
   it('refuses a declared format the files do not have, naming the file, its format and the declared one', async () => {
