@@ -101,7 +101,7 @@ export function s3Access(
     bytes: whole,
     async blob(f) {
       if (f.size > wholeMax) return new S3RangeBlob((s, e) => getRange(s3, bucket, f, s, e, stats, signal), f.size);
-      return new Blob([(await whole(f))]);
+      return new Blob([await whole(f)]);
     },
   };
 }
