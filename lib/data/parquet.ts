@@ -4,7 +4,7 @@
  * an apache-arrow Table through one IPC stream. Never the whole file in memory unless every
  * column and row group is asked for.
  */
-import { tableFromIPC, type Schema, type Table } from 'apache-arrow';
+import { Table, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { ParquetFile } from 'parquet-wasm/node';
 import { BadInputError } from '../core/errors';
 import { rowGroupRanges, type RowGroupRange } from './parquet-footer';
@@ -74,17 +74,31 @@ export async function readParquet(
       // so return the schema alone; the caller names the missing columns.
       return { table: tableFromIPC(f.schema().intoIPCStream()), fileColumns, rowGroups: { total, read: 0 } };
     }
-    let read;
-    try {
-      read = await f.read({ columns, rowGroups, batchSize: 1 << 16 });
-    } catch (err) {
-      throw new BadInputError(
-        `${where}: reading columns ${(columns ?? fileColumns).join(', ')} failed ` +
-          `(${String((err as Error)?.message ?? err)}); the file is corrupt or uses an encoding mlo cannot read, rewrite it`,
-      );
+    // One row group at a time: the WebAssembly heap (which never shrinks) holds one row group's
+    // decoded columns and their IPC bytes, not the whole file's.
+    const groups = rowGroups ?? Array.from({ length: total }, (_, i) => i);
+    const batches: RecordBatch[] = [];
+    let schemaOnly: Table | undefined;
+    for (const g of groups) {
+      let ipc: Uint8Array;
+      try {
+        const read = await f.read({ columns, rowGroups: [g], batchSize: 1 << 16 });
+        ipc = read.intoIPCStream();
+      } catch (err) {
+        throw new BadInputError(
+          `${where}: reading columns ${(columns ?? fileColumns).join(', ')} of row group ${g} failed ` +
+            `(${String((err as Error)?.message ?? err)}); the file is corrupt or uses an encoding mlo cannot read, rewrite it`,
+        );
+      }
+      const t = tableFromIPC(ipc);
+      schemaOnly ??= t;
+      batches.push(...t.batches);
     }
-    const table = tableFromIPC(read.intoIPCStream());
-    return { table, fileColumns, rowGroups: { total, read: rowGroups ? rowGroups.length : total } };
+    const table =
+      batches.length > 0
+        ? new Table(batches)
+        : (schemaOnly ?? tableFromIPC(f.schema().intoIPCStream())).select(columns ?? fileColumns);
+    return { table, fileColumns, rowGroups: { total, read: groups.length } };
   } finally {
     f.free();
   }
