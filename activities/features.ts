@@ -228,7 +228,7 @@ function partitionHash(input: PartitionInput, src: PartitionSources): string {
   );
 }
 
-type DaySource = { field: string; source?: RawSourceOptions; columns: string[] };
+type DaySource = { field: string; source?: RawSourceOptions; columns: string[]; normalizeTime?: string };
 
 /**
  * A day's files decoded into one table (every file of the partition, only the columns the
@@ -248,12 +248,17 @@ async function loadDay(
     files.length === 1
       ? s3Uri(bucket, files[0]!.key)
       : `${s3Uri(bucket, files[0]!.key.replace(/[^/]*$/, ''))} (${files.length} files)`;
-  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}\u0002${JSON.stringify(src.source ?? {})}`;
+  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}\u0002${JSON.stringify(src.source ?? {})}\u0002${src.normalizeTime ?? ''}`;
   const etag = files.map((f) => f.etag).join(',');
   const table = await cache.get(cacheKey, etag, async () => {
     const access = s3Access(deps.s3, bucket, signal);
     const raw = files.map((f) => ({ key: f.key, etag: f.etag, size: f.size ?? 0 }));
-    const r = await readDayFiles(access, raw, { source: src.source, field: src.field, columns: src.columns });
+    const r = await readDayFiles(access, raw, {
+      source: src.source,
+      field: src.field,
+      columns: src.columns,
+      normalizeTime: src.normalizeTime,
+    });
     return { table: r!.table, bytes: r!.bytes };
   });
   return { day, where, table };
@@ -281,8 +286,9 @@ async function computePartition(
   // The event time is read as Timestamp(ms, UTC) whatever its unit or zone in the files (the snapshot's type).
   const evSrc: DaySource = {
     field: 'data.events',
-    source: { ...fs.events.source, casts: { [fs.events.timestamp]: 'timestamp', ...fs.events.source?.casts } },
+    source: fs.events.source,
     columns: eventColumns(fs),
+    normalizeTime: fs.events.timestamp,
   };
   const labSrc: DaySource = { field: 'data.labels', source: fs.labels.source, columns: labelColumns(fs) };
   const present = (xs: (LoadedDay | undefined)[]) => xs.filter((x): x is LoadedDay => x !== undefined);

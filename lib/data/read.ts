@@ -3,7 +3,17 @@
  * one or detected from its magic bytes, Parquet is read column- and row-group-wise, casts are
  * applied per file, and a day's files become one table with one schema.
  */
-import { Dictionary, Int32, makeData, makeVector, Table, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
+import {
+  DataType,
+  Dictionary,
+  Int32,
+  makeData,
+  makeVector,
+  Table,
+  Utf8,
+  vectorFromArray,
+  type Vector,
+} from 'apache-arrow';
 import { BadInputError } from '../core/errors';
 import { codedColumn, FILE_COLUMNS_KEY, readIpcTable } from '../features/arrow-io';
 import type { RawSourceOptions } from '../spec/data-source';
@@ -32,6 +42,8 @@ export type ReadOptions = {
   field: string;
   /** Columns to keep; absent = all. */
   columns?: string[];
+  /** A timestamp column read as Timestamp(ms, UTC) whatever its unit and zone (other types are left alone). */
+  normalizeTime?: string;
   /** Parquet row groups outside this time range are skipped (statistics permitting). */
   timeRange?: ParquetReadOptions['timeRange'];
 };
@@ -101,6 +113,9 @@ export async function readRawFile(
     bytes = raw.byteLength;
   }
   table = applyCasts(table, o.source?.casts, where, `${o.field}.casts`);
+  const time = o.normalizeTime ? table.getChild(o.normalizeTime) : null;
+  if (time && DataType.isTimestamp(time.type))
+    table = applyCasts(table, { [o.normalizeTime!]: 'timestamp' }, where, `${o.field}.casts`);
   table.schema.metadata.set(FILE_COLUMNS_KEY, fileColumns.join(', '));
   return { table, format, bytes };
 }

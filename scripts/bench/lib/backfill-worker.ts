@@ -168,6 +168,7 @@ class PartitionComputer {
         const r = await readDayFiles(this.access, [{ key: f.key, etag: f.etag, size: b.byteLength }], {
           field: `data.${f.kind}`,
           columns,
+          normalizeTime: f.kind === 'events' ? this.fs.events.timestamp : undefined,
         });
         loaded = { table: r!.table, bytes: r!.bytes };
       } else loaded = { table: readIpcTable(b, where), bytes: b.byteLength };
