@@ -7,7 +7,11 @@ import { Context } from '@temporalio/activity';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BadInputError } from '../lib/core/errors';
 import { withActivityFailures } from '../lib/core/failures';
-import { readIpcTable } from '../lib/features/arrow-io';
+import { s3Access } from '../lib/data/access';
+import { dayDir, groupByDay, layoutHint, type DayListing } from '../lib/data/layout';
+import { readDayFiles } from '../lib/data/read';
+import { writeSnapshotPartition } from '../lib/data/snapshot';
+import { eventColumns, labelColumns } from '../lib/data/columns';
 import { featureSetHash, type FeatureSet } from '../lib/features/featureset';
 import {
   buildSnapshotManifest,
@@ -22,6 +26,7 @@ import { TableCache } from '../lib/features/table-cache';
 import { hashOf } from '../lib/infra/hash';
 import { recordBytesRead } from '../lib/observability/activity-metrics';
 import { getObjectBytes, headObject, isNotFound, listKeys, putObject, s3Uri } from '../lib/infra/s3';
+import type { RawSourceOptions } from '../lib/spec/data-source';
 import { addDays, daysBetween, type DayRange } from '../lib/core/windows';
 import type { ActivityDeps } from './deps';
 import type { FeatureSnapshotRef } from './types';
@@ -66,8 +71,8 @@ export type ManifestInput = {
   warmupDays?: string[];
 };
 
-function partitionKey(outputPrefix: string, day: string, hash: string): string {
-  return `${outputPrefix}day=${day}/${hash}.arrow`;
+function partitionKey(outputPrefix: string, day: string, hash: string, fs: Pick<FeatureSet, 'snapshotFormat'>): string {
+  return `${outputPrefix}day=${day}/${hash}.${fs.snapshotFormat === 'parquet' ? 'parquet' : 'arrow'}`;
 }
 
 /** The partition's raw input statistics (PartitionDataStats, JSON), next to it; written before it. */
@@ -75,20 +80,21 @@ function statsKey(outputPrefix: string, day: string, hash: string): string {
   return `${outputPrefix}day=${day}/${hash}.stats.json`;
 }
 
-type DayListing = Map<string, { key: string; etag: string; size: number }[]>;
-
-/** Lists a day-partitioned prefix (`<prefix>day=YYYY-MM-DD/<files>`), by day. */
-async function listDays(deps: ActivityDeps, prefix: string, signal?: AbortSignal): Promise<DayListing> {
-  const out: DayListing = new Map();
-  for (const o of await listKeys(deps.s3, deps.config.s3.bucket, prefix, signal)) {
-    const m = /day=(\d{4}-\d{2}-\d{2})\/[^/]+\.arrow$/.exec(o.key.slice(prefix.length));
-    if (!m?.[1]) continue;
-    const list = out.get(m[1]) ?? [];
-    list.push(o);
-    out.set(m[1], list);
-  }
-  for (const l of out.values()) l.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return out;
+/**
+ * Lists a day-partitioned prefix under its Hive layout (`day=YYYY-MM-DD/`, `dt=`, `date=` or
+ * `year=/month=/day=`), every data file of each day; `hint` names the layout the data uses when
+ * it is not the declared one.
+ */
+async function listDays(
+  deps: ActivityDeps,
+  prefix: string,
+  source: RawSourceOptions | undefined,
+  field: string,
+  signal?: AbortSignal,
+): Promise<{ days: DayListing; hint: string }> {
+  const objects = await listKeys(deps.s3, deps.config.s3.bucket, prefix, signal);
+  const { days, otherLayouts } = groupByDay(prefix, objects, source?.partition ?? 'day');
+  return { days, hint: layoutHint(otherLayouts, field) };
 }
 
 /** Decoded input partitions kept per worker: consecutive days share most of their lookback. */
@@ -120,7 +126,15 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
     throw new BadInputError(
       `the date range ${input.range.from}..${input.range.to} holds no day; "to" must be after "from"`,
     );
-  const events = await listDays(deps, fs.events.prefix, Context.current().cancellationSignal);
+  const listed = await listDays(
+    deps,
+    fs.events.prefix,
+    fs.events.source,
+    'data.events',
+    Context.current().cancellationSignal,
+  );
+  const events = listed.days;
+  const layout = fs.events.source?.partition ?? 'day';
   // A day whose longest window reaches before the first raw day is refused, or a declared warm-up day.
   const coverage = lookbackCoverage(fs, input.range, events.keys());
   const refusal = lookbackRefusal(coverage, `s3://${bucket}/${fs.events.prefix}`);
@@ -132,8 +146,10 @@ async function planFeatureBackfill(deps: ActivityDeps, input: PlanBackfillInput)
       missing.length > 5 ? `${missing.slice(0, 5).join(', ')} and ${missing.length - 5} more` : missing.join(', ');
     throw new BadInputError(
       `raw event partition${missing.length > 1 ? 's' : ''} missing under s3://${bucket}/${fs.events.prefix}: ` +
-        `day=${shown}. Generate or load the data (e.g. \`mlo gen-data\`), choose another date range, ` +
-        'or set data.events.allow_gaps: true in the model spec.',
+        `${layout === 'year/month/day' ? 'year/month/day of ' : `${layout}=`}${shown}.` +
+        (listed.hint ||
+          ' Generate or load the data (e.g. `mlo gen-data`), choose another date range, ' +
+            'or set data.events.allow_gaps: true in the model spec.'),
     );
   }
   return {
@@ -170,9 +186,14 @@ function listingOnce(s3: S3Client): S3Client {
 /** S3 access for planning outside a worker (the CLI): only the client and the config are read. */
 export type PlanningDeps = Pick<ActivityDeps, 's3' | 'config'>;
 
-/** The days of a day-partitioned raw prefix, ascending (the listing the backfill itself uses). */
-export async function listRawDays(deps: PlanningDeps, prefix: string, signal?: AbortSignal): Promise<string[]> {
-  return [...(await listDays(deps as ActivityDeps, prefix, signal)).keys()].sort();
+/** The days of a day-partitioned raw prefix under its layout, ascending (the listing the backfill itself uses). */
+export async function listRawDays(
+  deps: PlanningDeps,
+  data: { prefix: string; source?: RawSourceOptions },
+  field: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  return [...(await listDays(deps as ActivityDeps, data.prefix, data.source, field, signal)).days.keys()].sort();
 }
 
 /**
@@ -205,7 +226,7 @@ export async function plannedPartitions(
       if (err instanceof BadInputError) return { day, action: 'missing', problem: err.message };
       throw err;
     }
-    const key = partitionKey(outputPrefix, day, partitionHash(pi, src));
+    const key = partitionKey(outputPrefix, day, partitionHash(pi, src), input.featureSet);
     const uri = s3Uri(bucket, key);
     const head = await headObject(deps.s3, bucket, key, signal);
     if (!head) return { day, action: 'compute', uri };
@@ -236,11 +257,18 @@ async function partitionSources(
   const where = `s3://${deps.config.s3.bucket}/${input.featureSet.events.prefix}`;
   const { events: ev, labels: lab, lookbackMs } = input.featureSet;
   const lookbackDays = Math.ceil(lookbackMs / DAY_MS);
-  const [events, labels] = await Promise.all([listDays(deps, ev.prefix, signal), listDays(deps, lab.prefix, signal)]);
+  const [listed, labelListing] = await Promise.all([
+    listDays(deps, ev.prefix, ev.source, 'data.events', signal),
+    listDays(deps, lab.prefix, lab.source, 'data.labels', signal),
+  ]);
+  const events = listed.days;
+  const labels = labelListing.days;
+  const dir = (d: string) => dayDir(ev.source?.partition ?? 'day', d);
   const target = events.get(input.day);
   if (!target && !ev.allowGaps) {
     throw new BadInputError(
-      `raw event partition ${where}day=${input.day}/ does not exist; load it or set data.events.allow_gaps: true`,
+      `raw event partition ${where}${dir(input.day)} does not exist;` +
+        (listed.hint || ' load it or set data.events.allow_gaps: true'),
     );
   }
   const firstDay = [...events.keys()].sort()[0] ?? input.day;
@@ -251,7 +279,7 @@ async function partitionSources(
     if (files) lookback.push({ day: d, files });
     else if (d >= firstDay && !ev.allowGaps) {
       throw new BadInputError(
-        `raw event partition ${where}day=${d}/ is missing inside the ${lookbackDays}-day lookback of ${input.day}; ` +
+        `raw event partition ${where}${dir(d)} is missing inside the ${lookbackDays}-day lookback of ${input.day}; ` +
           'load it or set data.events.allow_gaps: true',
       );
     }
@@ -307,26 +335,41 @@ function partitionHash(input: PartitionInput, src: PartitionSources): string {
   );
 }
 
-/** Decoded tables of a day's files, through the worker's cache. */
-async function loadTables(
+type DaySource = { field: string; source?: RawSourceOptions; columns: string[]; normalizeTime?: string };
+
+/**
+ * A day's files decoded into one table (every file of the partition, only the columns the
+ * feature set reads, casts applied), through the worker's cache; undefined for no file.
+ */
+async function loadDay(
   deps: ActivityDeps,
   cache: TableCache,
   files: S3File[],
   day: string,
+  src: DaySource,
   signal: AbortSignal,
-): Promise<LoadedDay[]> {
+): Promise<LoadedDay | undefined> {
   const bucket = deps.config.s3.bucket;
-  return Promise.all(
-    files.map(async (f) => {
-      const where = s3Uri(bucket, f.key);
-      const table = await cache.get(f.key, f.etag, async () => {
-        const bytes = await getObjectBytes(deps.s3, bucket, f.key, signal);
-        recordBytesRead(Context.current(), bytes.byteLength);
-        return { table: readIpcTable(bytes, where), bytes: bytes.byteLength };
-      });
-      return { day, where, table };
-    }),
-  );
+  if (files.length === 0) return undefined;
+  const where =
+    files.length === 1
+      ? s3Uri(bucket, files[0]!.key)
+      : `${s3Uri(bucket, files[0]!.key.replace(/[^/]*$/, ''))} (${files.length} files)`;
+  const cacheKey = `${files.map((f) => f.key).join('\u0001')}\u0002${src.columns.join(',')}\u0002${JSON.stringify(src.source ?? {})}\u0002${src.normalizeTime ?? ''}`;
+  const etag = files.map((f) => f.etag).join(',');
+  const table = await cache.get(cacheKey, etag, async () => {
+    const access = s3Access(deps.s3, bucket, signal);
+    const raw = files.map((f) => ({ key: f.key, etag: f.etag, size: f.size ?? 0 }));
+    const r = await readDayFiles(access, raw, {
+      source: src.source,
+      field: src.field,
+      columns: src.columns,
+      normalizeTime: src.normalizeTime,
+    });
+    recordBytesRead(Context.current(), r!.bytes);
+    return { table: r!.table, bytes: r!.bytes };
+  });
+  return { day, where, table };
 }
 
 async function computePartition(
@@ -339,7 +382,7 @@ async function computePartition(
   const bucket = deps.config.s3.bucket;
   const src = await partitionSources(deps, input, signal);
   const hash = partitionHash(input, src);
-  const key = partitionKey(input.outputPrefix, input.day, hash);
+  const key = partitionKey(input.outputPrefix, input.day, hash, input.featureSet);
   const existing = await headObject(deps.s3, bucket, key, signal);
   // A partition written before its statistics were recorded is recomputed (the same bytes) to get them.
   if (existing && (await headObject(deps.s3, bucket, statsKey(input.outputPrefix, input.day, hash), signal))) {
@@ -348,18 +391,28 @@ async function computePartition(
   }
   checkPartitionReadSize(input.day, src, deps.config.partitionMaxBytes);
   ctx.heartbeat({ day: input.day, step: 'load' });
-  const load = (files: S3File[], day: string) => loadTables(deps, cache, files, day, signal);
-  const targetTables = await load(src.target ?? [], input.day);
-  const lookbackTables = (await Promise.all(src.lookback.map((l) => load(l.files, l.day)))).flat();
-  const labelTables = (await Promise.all(src.labels.map(([d, fl]) => load(fl, d)))).flat();
-  ctx.heartbeat({ day: input.day, step: 'compute' });
   const fs = input.featureSet;
+  // The event time is read as Timestamp(ms, UTC) whatever its unit or zone in the files (the snapshot's type).
+  const evSrc: DaySource = {
+    field: 'data.events',
+    source: fs.events.source,
+    columns: eventColumns(fs),
+    normalizeTime: fs.events.timestamp,
+  };
+  const labSrc: DaySource = { field: 'data.labels', source: fs.labels.source, columns: labelColumns(fs) };
+  const present = (xs: (LoadedDay | undefined)[]) => xs.filter((x): x is LoadedDay => x !== undefined);
+  const loaded = await loadDay(deps, cache, src.target ?? [], input.day, evSrc, signal);
+  const lookbackTables = present(
+    await Promise.all(src.lookback.map((l) => loadDay(deps, cache, l.files, l.day, evSrc, signal))),
+  );
+  const labelTables = present(
+    await Promise.all(src.labels.map(([d, fl]) => loadDay(deps, cache, fl, d, labSrc, signal))),
+  );
+  ctx.heartbeat({ day: input.day, step: 'compute' });
   const cutoffMs = Date.parse(input.labelCutoff);
   const labelIndex = buildLabelIndex(labelTables, fs.labels.key, fs.labels.timestamp, cutoffMs, fs.labels.value);
-  const dayPrefix = `s3://${bucket}/${fs.events.prefix}day=${input.day}/`;
-  if (targetTables.length > 1)
-    throw new BadInputError(`${dayPrefix} holds ${targetTables.length} files; mlo reads one file per day partition`);
-  const target: LoadedDay = targetTables[0] ?? {
+  const dayPrefix = `s3://${bucket}/${fs.events.prefix}${dayDir(fs.events.source?.partition ?? 'day', input.day)}`;
+  const target: LoadedDay = loaded ?? {
     day: input.day,
     where: `${dayPrefix} (absent)`,
     table: emptyLike(lookbackTables),
@@ -370,8 +423,9 @@ async function computePartition(
     contentType: 'application/json',
     signal,
   });
-  await putObject(deps.s3, bucket, key, out.bytes, {
-    contentType: 'application/vnd.apache.arrow.file',
+  const written = writeSnapshotPartition(out.table, out.bytes, fs.snapshotFormat);
+  await putObject(deps.s3, bucket, key, written.bytes, {
+    contentType: written.contentType,
     metadata: {
       rows: String(out.stats.rows),
       'labeled-rows': String(out.stats.labeledRows),
@@ -406,7 +460,7 @@ function snapshotManifest(
   const warmup = new Set(input.warmupDays ?? []);
   const partitions: FeatureSnapshotPartition[] = input.partitions.map((p, i) => ({
     day: p.day,
-    uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash)),
+    uri: s3Uri(bucket, partitionKey(input.outputPrefix, p.day, p.hash, fs)),
     rows: p.rows,
     labeledRows: p.labeledRows,
     positives: p.positives,
@@ -434,6 +488,7 @@ function snapshotManifest(
     featureSet: fs,
     labelColumn: LABEL_COLUMN,
     partitions,
+    format: fs.snapshotFormat,
   });
 }
 

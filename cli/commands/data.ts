@@ -5,7 +5,7 @@
  */
 import { BadInputError, EXIT_CODES } from '../../lib/core/errors';
 import { runDataCheck, reportText } from '../../lib/data/check';
-import { s3RawSource } from '../../lib/data/source';
+import { s3RawSource } from '../../lib/data/check-source';
 import { featureSetFromSpec } from '../../lib/features/featureset';
 import { loadConfig } from '../../lib/infra/config';
 import { createS3Client } from '../../lib/infra/s3';

@@ -36,7 +36,7 @@ export async function computeRunPlan(cfg: Config, spec: ModelSpec, windows: RunW
   try {
     const deps = { s3, config: cfg };
     const featureSet = featureSetFromSpec(spec);
-    const eventDays = await listRawDays(deps, featureSet.events.prefix);
+    const eventDays = await listRawDays(deps, featureSet.events, 'data.events');
     const planned = await plannedPartitions(deps, {
       featureSet,
       days: daysBetween(windows.snapshot),

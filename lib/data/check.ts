@@ -20,7 +20,7 @@ import { timestampMs } from '../features/arrow-io';
 import type { FeatureSet } from '../features/featureset';
 import type { ColumnStats, PartitionDataStats } from '../features/manifest';
 import { DEFAULT_DATA_CHECKS, type DataChecksSpec } from '../spec/data-gates';
-import type { DayListing, RawDataSource, RawFile } from './source';
+import type { DayListing, RawDataSource, RawFile } from './check-source';
 
 export type Level = 'error' | 'warning';
 

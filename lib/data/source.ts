@@ -1,87 +1,57 @@
 /**
- * Raw data as the data checks see it: a listing of day partitions (days → files with size and
- * S3 LastModified) and a reader that turns one file into an apache-arrow Table. The checks
- * (lib/data/check.ts) use only these two, so another file format or layout plugs in here:
- * `readRawTable` is the one place that decodes bytes, `dayOfKey` the one place that finds a
- * key's day partition.
+ * A raw-data source of a model spec (data.events, data.labels) read by day partition: the one
+ * entry point for anything that needs a day of raw data as an Arrow table (feature backfill, data
+ * checks).
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Table } from 'apache-arrow';
-import { readIpcTable } from '../features/arrow-io';
-import { getObjectBytes, s3Uri } from '../infra/s3';
+import { listKeys } from '../infra/s3';
+import type { RawSourceOptions } from '../spec/data-source';
+import { s3Access } from './access';
+import { dayDir, groupByDay, type RawFile } from './layout';
+import { readDayFiles, type ReadOptions } from './read';
 
-export type RawFile = {
-  key: string;
-  /** s3://bucket/key, for findings. */
-  uri: string;
-  size: number;
-  etag: string;
-  /** When the object landed in S3 (LastModified); undefined when the store does not say. */
-  lastModified?: Date;
+export type RawSource = {
+  /** S3 key prefix ending in "/". */
+  prefix: string;
+  /** The spec field, for messages: data.events or data.labels. */
+  field: string;
+  source?: RawSourceOptions;
 };
 
-/** Day (YYYY-MM-DD) → its files, sorted by key. */
-export type DayListing = Map<string, RawFile[]>;
-
-export interface RawDataSource {
-  /** Every file under a day-partitioned prefix, by day. */
-  list(prefix: string, signal?: AbortSignal): Promise<DayListing>;
-  /** One file's rows; a file that cannot be decoded is a BadInputError naming it. */
-  read(file: RawFile, signal?: AbortSignal): Promise<Table>;
+/** The data files of one day of a source (every file of the partition, `_`/`.`-prefixed and .crc files skipped). */
+export async function listSourceDay(
+  s3: S3Client,
+  bucket: string,
+  src: RawSource,
+  day: string,
+  signal?: AbortSignal,
+): Promise<RawFile[]> {
+  const layout = src.source?.partition ?? 'day';
+  const dir = `${src.prefix}${dayDir(layout, day)}`;
+  const objects = await listKeys(s3, bucket, dir, signal);
+  return groupByDay(src.prefix, objects, layout).days.get(day) ?? [];
 }
 
-/** The day partition a key (relative to its prefix) belongs to: `day=YYYY-MM-DD/<file>`. */
-export function dayOfKey(relativeKey: string): string | undefined {
-  const m = /(?:^|\/)day=(\d{4}-\d{2}-\d{2})\/[^/]+\.arrow$/.exec(relativeKey);
-  return m?.[1];
-}
-
-/** Decodes one raw file. Today: Arrow IPC (file or stream format). */
-export function readRawTable(bytes: Uint8Array, file: Pick<RawFile, 'uri' | 'key'>): Table {
-  return readIpcTable(bytes, file.uri);
-}
-
-/** Groups listed objects by day; keys outside a day partition are ignored. */
-export function groupByDay(prefix: string, files: RawFile[]): DayListing {
-  const out: DayListing = new Map();
-  for (const f of files) {
-    const day = dayOfKey(f.key.slice(prefix.length));
-    if (!day) continue;
-    const list = out.get(day) ?? [];
-    list.push(f);
-    out.set(day, list);
-  }
-  for (const l of out.values()) l.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return out;
-}
-
-/** Raw data in an S3 bucket (any S3 API). */
-export function s3RawSource(s3: S3Client, bucket: string): RawDataSource {
-  return {
-    async list(prefix, signal) {
-      const files: RawFile[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-          { abortSignal: signal },
-        );
-        for (const o of out.Contents ?? []) {
-          if (!o.Key) continue;
-          files.push({
-            key: o.Key,
-            uri: s3Uri(bucket, o.Key),
-            size: o.Size ?? 0,
-            etag: o.ETag ?? '',
-            lastModified: o.LastModified,
-          });
-        }
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-      return groupByDay(prefix, files);
-    },
-    async read(file, signal) {
-      return readRawTable(await getObjectBytes(s3, bucket, file.key, signal), file);
-    },
-  };
+/**
+ * One day partition of a source as an Arrow table: every file of the day, the requested
+ * `columns` only (Parquet reads only their column chunks), the spec's casts applied, one schema.
+ * Undefined when the day has no data file. Bad input (a file of the wrong format, a failing cast,
+ * files of the day that disagree) is a BadInputError naming the file.
+ */
+export async function readSourcePartition(
+  s3: S3Client,
+  bucket: string,
+  src: RawSource,
+  day: string,
+  o: Pick<ReadOptions, 'columns' | 'timeRange'> & { signal?: AbortSignal } = {},
+): Promise<Table | undefined> {
+  const files = await listSourceDay(s3, bucket, src, day, o.signal);
+  const r = await readDayFiles(s3Access(s3, bucket, o.signal), files, {
+    source: src.source,
+    field: src.field,
+    columns: o.columns,
+    timeRange: o.timeRange,
+  });
+  return r?.table;
 }

@@ -5,7 +5,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Table, Vector } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
-import { codedColumn, readIpcTable } from '../features/arrow-io';
+import { readSnapshotPartition } from '../data/snapshot';
+import { codedColumn } from '../features/arrow-io';
 import {
   FEATURE_SNAPSHOT_KIND,
   type FeatureSnapshotManifest,
@@ -69,7 +70,7 @@ export async function readPartition(s3: S3Client, p: FeatureSnapshotPartition, s
       throw new BadInputError(`partition ${p.day} of the snapshot (${p.uri}) does not exist; rebuild the snapshot`);
     throw err;
   }
-  return readIpcTable(bytes, p.uri);
+  return readSnapshotPartition(bytes, p.uri);
 }
 
 export function column(t: Table, name: string, where: string, kind: string): Vector {

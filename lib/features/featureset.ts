@@ -8,6 +8,7 @@ import { hashOf } from '../infra/hash';
 import { aggFeatureName, featureColumnNames, parseDerivedExpr, type ModelSpec } from '../spec/model-spec';
 import { type Expr, printExpr } from './expr';
 import { labelValueRule, type LabelValueRule } from '../spec/labels';
+import { rawSourceOptions, type RawSourceOptions } from '../spec/data-source';
 import type { AggSpec } from './kernel';
 import type { DataChecksSpec } from '../spec/data-gates';
 
@@ -16,9 +17,19 @@ const FEATURE_KERNEL_VERSION = 1;
 
 export type FeatureSet = {
   model: string;
-  events: { prefix: string; timestamp: string; id: string; allowGaps: boolean };
+  /** `source`: format, partition layout and casts when not the defaults (lib/spec/data-source.ts). */
+  events: { prefix: string; timestamp: string; id: string; allowGaps: boolean; source?: RawSourceOptions };
   /** `value`: the explicit label column's rule; absent for presence-based labels (a report is a positive). */
-  labels: { prefix: string; key: string; timestamp: string; maturityMs: number; value?: LabelValueRule };
+  labels: {
+    prefix: string;
+    key: string;
+    timestamp: string;
+    maturityMs: number;
+    value?: LabelValueRule;
+    source?: RawSourceOptions;
+  };
+  /** Snapshot partitions as Parquet; absent = Arrow IPC. */
+  snapshotFormat?: 'parquet';
   columns: string[];
   /**
    * Derived columns: the canonical text of each expression. Feature sets resolved before the
@@ -63,6 +74,7 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       timestamp: spec.data.events.timestamp,
       id: spec.data.events.id,
       allowGaps: spec.data.events.allow_gaps,
+      source: rawSourceOptions(spec.data.events),
     },
     labels: {
       prefix: spec.data.labels.prefix,
@@ -70,7 +82,9 @@ export function featureSetFromSpec(spec: ModelSpec): FeatureSet {
       timestamp: spec.data.labels.timestamp,
       maturityMs: parseDuration(spec.data.labels.maturity) ?? 0,
       ...(value ? { value } : {}),
+      source: rawSourceOptions(spec.data.labels),
     },
+    snapshotFormat: spec.features.format === 'parquet' ? 'parquet' : undefined,
     columns: spec.features.columns,
     derived: spec.features.derived.map((d) => ({ name: d.name, expr: printExpr(parseDerivedExpr(d.expr)) })),
     aggregations,

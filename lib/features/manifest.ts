@@ -13,7 +13,7 @@ export type FeatureColumnType = 'float64';
 export type FeatureSnapshotPartition = {
   /** Day partition, YYYY-MM-DD (UTC). */
   day: string;
-  /** s3://bucket/key of the Arrow IPC file holding the day's rows. */
+  /** s3://bucket/key of the file holding the day's rows (Arrow IPC, or Parquet when the manifest's format says so). */
   uri: string;
   rows: number;
   /** Rows whose label had matured by the cut-off (the rest have a null label). */
@@ -58,6 +58,8 @@ export type FeatureSnapshotManifest = {
   window: { from: string; to: string };
   /** Labels that arrived after this instant are ignored (ISO-8601). */
   labelCutoff: string;
+  /** Format of the partition files; absent = Arrow IPC (readers also tell them apart by their magic bytes). */
+  format?: 'parquet';
   columns: {
     /** Event id column (Int64). */
     id: string;
@@ -89,6 +91,7 @@ export function buildSnapshotManifest(m: {
   featureSet: Pick<FeatureSet, 'events' | 'featureOrder' | 'slices'>;
   labelColumn: string;
   partitions: FeatureSnapshotPartition[];
+  format?: 'parquet';
 }): FeatureSnapshotManifest {
   const { featureSet: fs, partitions } = m;
   return {
@@ -98,6 +101,7 @@ export function buildSnapshotManifest(m: {
     hash: m.hash,
     window: m.window,
     labelCutoff: m.labelCutoff,
+    ...(m.format ? { format: m.format } : {}),
     columns: {
       id: fs.events.id,
       timestamp: fs.events.timestamp,

@@ -15,6 +15,7 @@ import { AGG_FNS, type AggFn } from '../features/kernel';
 import { dataChecksSchema, dataGatesSchema, dataSpecIssues, DEFAULT_DATA_CHECKS, specInputColumns } from './data-gates';
 import { checkDerived, ExprError, parseExpr, type ColumnTypes, type Expr, type ExprType } from '../features/expr';
 import { checkLabelFields, LABEL_VALUE_FIELDS, WARMUP_FIELD } from './labels';
+import { rawSourceFields, snapshotFormat } from './data-source';
 
 export const MODELS_DIR = path.join(PROJECT_ROOT, 'models');
 
@@ -89,6 +90,8 @@ const featuresSchema = z
     slices: z.array(identifier).default([]),
     /** Days whose longest window reaches before the first raw day: see lib/spec/labels.ts. */
     warmup: WARMUP_FIELD,
+    /** Format of the snapshot's partition files (lib/spec/data-source.ts); absent = arrow. */
+    format: snapshotFormat.optional(),
   })
   .strict();
 
@@ -212,8 +215,9 @@ const modelSpecSchema = z
             prefix,
             timestamp: identifier.default('ts'),
             id: identifier.default('payment_id'),
-            partition: z.literal('day').default('day'),
             allow_gaps: z.boolean().default(false),
+            ...rawSourceFields,
+            partition: rawSourceFields.partition.unwrap().default('day'),
           })
           .strict(),
         labels: z
@@ -223,6 +227,7 @@ const modelSpecSchema = z
             timestamp: identifier,
             maturity: duration,
             ...LABEL_VALUE_FIELDS,
+            ...rawSourceFields,
           })
           .strict()
           .superRefine(checkLabelFields),

@@ -2,6 +2,7 @@
  * Feature backfill: mlo's per-partition path against one DuckDB window-function query, same feature set, same data.
  *
  *   npm run bench -- backfill [--events 5000000] [--days 60] [--workers 1] [--threads 1] [--reps 2] [--profile]
+ *                             [--format arrow|parquet] [--row-group 65536]
  *
  * 1. Data: the project's generator (`generateDataset` + `LocalDirSink`) writes the raw
  *    payments and chargebacks once into `.bench/data/<params>/`; later runs reuse it while
@@ -24,6 +25,12 @@
  *    counts, count_distinct, max and time_since_prev; relative 1e-9 for sum/mean, 1e-6 for
  *    std); any mismatch fails the benchmark (exit 1).
  *
+ * With `--format parquet`, both sides read the same local Parquet files (a pyarrow copy of the
+ * dataset, snappy, `--row-group` rows per row group, made once) and decoding them is timed on both
+ * sides: mlo decodes each day with lib/data's reader (parquet-wasm, only the columns the feature
+ * set reads; no DuckDB anywhere on its path) inside its timed loop; DuckDB's timed statement is
+ * `CREATE TABLE events AS SELECT … FROM read_parquet([...])` followed by the feature query.
+ *
  * Reported: rows/s of each side (rows = events = target rows computed), their ratio
  * mlo / DuckDB by wall time (> 1: mlo faster), the same ratio by CPU time (`cpu_ratio`, less
  * sensitive to other load on a shared machine), partitions/s; each side runs `--reps` times,
@@ -41,8 +48,8 @@ import { findModelSpec } from '../../lib/spec/model-spec';
 import { flagsOrExitCode, UsageError, type ParsedFlags } from './lib/args';
 import type { WorkerInit, WorkerResult } from './lib/backfill-worker';
 import { summarizeProfiles } from './lib/cpuprofile';
-import { BENCH_ROOT, ensureDataset, readBytes } from './lib/dataset';
-import { featureSql, loadEvents, type FeatureColumn } from './lib/duckdb-features';
+import { BENCH_ROOT, ensureDataset, ensureParquetCopy, readBytes } from './lib/dataset';
+import { featureSql, loadEvents, parquetLoadSql, type FeatureColumn } from './lib/duckdb-features';
 import { runMain } from './lib/main';
 
 const FLAGS = {
@@ -67,6 +74,12 @@ const FLAGS = {
     help: 'CPU-profile the mlo workers and print where the time goes (slows mlo down)',
   },
   'keep-output': { kind: 'bool', default: false, help: "keep mlo's output partitions under .bench/out/" },
+  format: {
+    kind: 'string',
+    default: 'arrow' as string,
+    help: 'raw file format both sides read: arrow (IPC; DuckDB loads it untimed) or parquet (decoding timed on both sides)',
+  },
+  'row-group': { kind: 'int', default: 65_536, help: 'rows per Parquet row group (--format parquet)' },
 } as const;
 
 const log = (s: string) => console.log(s);
@@ -85,6 +98,8 @@ type Bench = {
   load0: number;
   dataDir: string;
   paymentKeys: string[];
+  /** The Parquet copies of the payment files (--format parquet). */
+  parquetKeys: string[];
   fs: FeatureSet;
   days: string[];
   events: number;
@@ -120,13 +135,26 @@ async function setUp(flags: Flags): Promise<Bench> {
   );
 
   const runId = `${Date.now()}-${process.pid}`;
+  const parquet = flags.format === 'parquet';
+  const copies = parquet
+    ? await ensureParquetCopy(
+        ds.dir,
+        [...m.partitions.payments, ...m.partitions.chargebacks].map((p) => p.key),
+        flags['row-group'],
+        log,
+      )
+    : new Map<string, string>();
+  const keyOf = (k: string) => copies.get(k) ?? k;
   const partitionsOf = (ps: { day: string; key: string; sha256: string }[]) =>
-    Object.fromEntries(ps.map((p) => [p.day, { key: p.key, sha256: p.sha256 }]));
+    Object.fromEntries(
+      ps.map((p) => [p.day, { key: keyOf(p.key), sha256: `${p.sha256}${parquet ? '.parquet' : ''}` }]),
+    );
   return {
     flags,
     load0,
     dataDir: ds.dir,
     paymentKeys: m.partitions.payments.map((p) => p.key),
+    parquetKeys: m.partitions.payments.map((p) => keyOf(p.key)),
     fs,
     days: m.partitions.payments.map((p) => p.day),
     events: m.events.actual,
@@ -137,6 +165,7 @@ async function setUp(flags: Flags): Promise<Bench> {
       payments: partitionsOf(m.partitions.payments),
       chargebacks: partitionsOf(m.partitions.chargebacks),
       labelCutoff,
+      format: parquet ? 'parquet' : 'arrow',
     },
     outDir: path.join(BENCH_ROOT, 'out', runId),
     profileDir: path.join(BENCH_ROOT, 'profiles', runId),
@@ -269,6 +298,9 @@ function report(b: Bench, runs: Runs, aggregations: number, mismatches: number):
     loadavg_1m: [Number(b.load0.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
     profiled: flags.profile,
     mismatches,
+    format: flags.format,
+    ...(flags.format === 'parquet' ? { row_group: flags['row-group'] } : {}),
+    mlo_peak_rss_mb: Math.max(...m.results.map((r) => r.peakRssMb)),
   };
 }
 
@@ -278,13 +310,25 @@ async function main(): Promise<number> {
     check: (f) => {
       if (f.workers < 1 || f.threads < 1 || f.reps < 1)
         throw new UsageError('--workers, --threads and --reps must be >= 1');
+      if (f.format !== 'arrow' && f.format !== 'parquet') throw new UsageError('--format must be arrow or parquet');
+      if (f['row-group'] < 1) throw new UsageError('--row-group must be >= 1');
     },
   });
   if (typeof flags === 'number') return flags;
   const b = await setUp(flags);
 
-  const duck = await openDuckDb(b.fs, b.dataDir, b.paymentKeys);
-  const { sql, columns } = featureSql(b.fs, 'events', 'duck_features');
+  const parquet = flags.format === 'parquet';
+  const duck = await openDuckDb(b.fs, b.dataDir, parquet ? [] : b.paymentKeys);
+  const feature = featureSql(b.fs, 'events', 'duck_features');
+  const { columns } = feature;
+  // With Parquet, DuckDB's timed statement reads the files too.
+  const sql = parquet
+    ? `${parquetLoadSql(
+        b.fs,
+        'events',
+        b.parquetKeys.map((k) => path.join(b.dataDir, ...k.split('/'))),
+      )};\n${feature.sql}`
+    : feature.sql;
   try {
     const runs = await timedRuns(b, duck.conn, sql);
     checkSameBytes(b, runs);
@@ -375,12 +419,17 @@ function printBreakdown(run: MloRun, events: number): void {
   const sum = (f: (r: WorkerResult) => number) => run.results.reduce((s, r) => s + f(r), 0);
   const total = sum((r) => r.seconds);
   const parts = [
-    ['IPC decode (tableFromIPC, TableCache misses)', sum((r) => r.steps.decode)],
+    [
+      run.results[0]?.format === 'parquet'
+        ? 'Parquet decode (parquet-wasm, TableCache misses)'
+        : 'IPC decode (tableFromIPC, TableCache misses)',
+      sum((r) => r.steps.decode),
+    ],
     ['label index (buildLabelIndex)', sum((r) => r.steps.labels)],
     ['computeFeaturePartition', sum((r) => r.steps.compute)],
     ['cache look-ups, loop', sum((r) => r.steps.other)],
   ] as const;
-  const rss = run.results.map((r) => `${r.rssMb} MB`).join(', ');
+  const rss = run.results.map((r) => `${r.rssMb} MB (peak ${r.peakRssMb} MB)`).join(', ');
   log(
     `mlo time by step (${run.workers} worker${run.workers > 1 ? 's, summed' : ''}; ${fmt(total, 2)} s ` +
       `for ${fmt(events)} rows; decoded ${sum((r) => r.decodedDays)} day files, ` +
@@ -415,10 +464,11 @@ async function runDuck(
   drop: boolean,
 ): Promise<{ seconds: number; cpuSeconds: number }> {
   await conn.run('DROP TABLE IF EXISTS duck_features');
+  if (/read_parquet/.test(sql)) await conn.run('DROP TABLE IF EXISTS events');
   await conn.run(`SET threads = ${threads}`);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await conn.run(sql);
+  for (const statement of sql.split(';\n')) await conn.run(statement);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   if (drop) await conn.run('DROP TABLE duck_features');

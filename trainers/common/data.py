@@ -1,6 +1,7 @@
 """Feature snapshots (lib/features/manifest.ts, kind mlo.feature-snapshot/v1) as training matrices.
 
-A manifest lists day partitions, each one Arrow IPC file with an id column (Int64), an event
+A manifest lists day partitions, each one Arrow IPC or Parquet file (told apart by their magic
+bytes; the manifest's `format` is "parquet" for the latter) with an id column (Int64), an event
 time column (Timestamp ms, UTC), a label column (Float64 1/0, null while not mature), the
 feature columns (Float64) and string slice columns. A window [from, to) selects partitions by
 their `day`, leaving out warm-up days (`warmup: true`: an incomplete lookback). Rows with a null
@@ -102,11 +103,20 @@ def load_train_valid(s3: S3, inp: TrainerInput) -> tuple[Matrix, Matrix]:
     return train, valid
 
 
-def _read_ipc(raw: bytes, uri: str) -> Any:
+def _read_partition(raw: bytes, uri: str) -> Any:
+    """A snapshot partition file, Parquet (magic PAR1) or Arrow IPC (file or stream), as a pyarrow Table."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
     buf = pa.py_buffer(raw)
+    if raw[:4] == b"PAR1":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(pa.BufferReader(buf))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise BadInput(f"partition {uri} is not a readable Parquet file ({e}); "
+                           "the snapshot is corrupt, rebuild it") from None
     try:
         return ipc.open_file(buf).read_all()
     except pa.ArrowInvalid:
@@ -142,7 +152,7 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
     ys: list[np.ndarray] = []
     rows_read = 0
     for p in parts:
-        t = _read_ipc(s3.get_bytes(p["uri"], f"partition {p['day']} listed in the manifest"), p["uri"])
+        t = _read_partition(s3.get_bytes(p["uri"], f"partition {p['day']} listed in the manifest"), p["uri"])
         names = set(t.column_names)
         missing = [c for c in [*inp.feature_columns, inp.label_column] if c not in names]
         if missing:
@@ -195,3 +205,7 @@ def load_window(s3: S3, inp: TrainerInput, m: dict[str, Any], window: DayRange, 
             "a binary classifier needs both classes, widen the window"
         )
     return mat
+
+
+# Kept for callers that read a partition by its former name.
+_read_ipc = _read_partition

@@ -19,6 +19,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import path from 'node:path';
+import { eventColumns, labelColumns } from '../../../lib/data/columns';
+import { readDayFiles, type FileAccess } from '../../../lib/data/read';
 import { readIpcTable } from '../../../lib/features/arrow-io';
 import { featureSetFromSpec } from '../../../lib/features/featureset';
 import { buildLabelIndex, computeFeaturePartition, type LoadedDay } from '../../../lib/features/partition';
@@ -41,6 +43,11 @@ export type WorkerInit = {
   payments: Record<string, { key: string; sha256: string }>;
   chargebacks: Record<string, { key: string; sha256: string }>;
   labelCutoff: string;
+  /**
+   * The files' format: arrow (decoded with tableFromIPC) or parquet (read as the activity reads a
+   * day: lib/data's readDayFiles, parquet-wasm, only the columns the feature set needs).
+   */
+  format: 'arrow' | 'parquet';
   /** Where to write each partition's output bytes (untimed); null: do not write. */
   outDir: string | null;
   /** Write a V8 CPU profile of the timed loop to this file (.cpuprofile); null: no profiling. */
@@ -49,6 +56,7 @@ export type WorkerInit = {
 
 export type WorkerResult = {
   type: 'done';
+  format: 'arrow' | 'parquet';
   partitions: number;
   rows: number;
   labeledRows: number;
@@ -65,6 +73,8 @@ export type WorkerResult = {
   hashes: Record<string, string>;
   heapMb: number;
   rssMb: number;
+  /** Peak resident set size of the worker process (inputs read up front included). */
+  peakRssMb: number;
 };
 
 type Send = (m: unknown) => void;
@@ -72,7 +82,7 @@ const send: Send = (m) => process.send?.(m);
 const now = () => performance.now() / 1000;
 
 type FeatureSet = ReturnType<typeof featureSetFromSpec>;
-type Input = { key: string; etag: string; day: string };
+type Input = { key: string; etag: string; day: string; kind: 'events' | 'labels' };
 /** A partition's inputs, resolved as the activity resolves them. */
 type Plan = { day: string; target: Input; lookback: Input[]; labels: Input[] };
 
@@ -88,13 +98,18 @@ function planPartitions(init: WorkerInit, lookbackDays: number, cutoffDay: strin
     for (let k = lookbackDays; k >= 1; k--) {
       const d = addDays(day, -k);
       const f = init.payments[d];
-      if (f) lookback.push({ key: f.key, etag: f.sha256, day: d });
+      if (f) lookback.push({ key: f.key, etag: f.sha256, day: d, kind: 'events' });
       else if (d >= firstDay) throw new Error(`payments partition ${d} is missing inside the lookback of ${day}`);
     }
     const labels = labelDays
       .filter((d) => d >= day && d <= cutoffDay)
-      .map((d) => ({ key: init.chargebacks[d]!.key, etag: init.chargebacks[d]!.sha256, day: d }));
-    return { day, target: { key: p.key, etag: p.sha256, day }, lookback, labels };
+      .map((d) => ({
+        key: init.chargebacks[d]!.key,
+        etag: init.chargebacks[d]!.sha256,
+        day: d,
+        kind: 'labels' as const,
+      }));
+    return { day, target: { key: p.key, etag: p.sha256, day, kind: 'events' }, lookback, labels };
   };
   return new Map(init.days.map((d) => [d, planOf(d)]));
 }
@@ -123,12 +138,23 @@ class PartitionComputer {
   labeledRows = 0;
   partitions = 0;
 
+  /** The bytes read up front, as the reader's file access (Parquet through a Blob over them). */
+  private readonly access: FileAccess;
+
   constructor(
     private readonly init: WorkerInit,
     private readonly fs: FeatureSet,
     private readonly bytes: Map<string, Uint8Array>,
     private readonly cutoffMs: number,
-  ) {}
+  ) {
+    const of = (key: string) => this.bytes.get(key)!;
+    this.access = {
+      where: (f) => `${init.dataDir}/${f.key}`,
+      head: (f, n) => Promise.resolve(of(f.key).subarray(0, n)),
+      bytes: (f) => Promise.resolve(of(f.key)),
+      blob: (f) => Promise.resolve(new Blob([of(f.key) as Uint8Array<ArrayBuffer>])),
+    };
+  }
 
   /** A day's table through the cache; a miss decodes the bytes (counted as decode time). */
   private async load(f: Input): Promise<LoadedDay> {
@@ -136,10 +162,19 @@ class PartitionComputer {
     const table = await this.cache.get(f.key, f.etag, async () => {
       const t0 = now();
       const b = this.bytes.get(f.key)!;
-      const t = readIpcTable(b, where);
+      let loaded: { table: LoadedDay['table']; bytes: number };
+      if (this.init.format === 'parquet') {
+        const columns = f.kind === 'events' ? eventColumns(this.fs) : labelColumns(this.fs);
+        const r = await readDayFiles(this.access, [{ key: f.key, etag: f.etag, size: b.byteLength }], {
+          field: `data.${f.kind}`,
+          columns,
+          normalizeTime: f.kind === 'events' ? this.fs.events.timestamp : undefined,
+        });
+        loaded = { table: r!.table, bytes: r!.bytes };
+      } else loaded = { table: readIpcTable(b, where), bytes: b.byteLength };
       this.steps.decode += now() - t0;
       this.decodedDays++;
-      return { table: t, bytes: b.byteLength };
+      return loaded;
     });
     return { day: f.day, where, table };
   }
@@ -182,6 +217,7 @@ class PartitionComputer {
     const mem = process.memoryUsage();
     return {
       type: 'done',
+      format: this.init.format,
       partitions: this.partitions,
       rows: this.rows,
       labeledRows: this.labeledRows,
@@ -194,6 +230,7 @@ class PartitionComputer {
       hashes: this.hashes,
       heapMb: Math.round(mem.heapUsed / 2 ** 20),
       rssMb: Math.round(mem.rss / 2 ** 20),
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     };
   }
 }

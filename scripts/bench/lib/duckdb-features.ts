@@ -171,3 +171,18 @@ export async function loadEvents(
   appender.closeSync();
   return total;
 }
+
+/**
+ * `CREATE TABLE <name> AS SELECT … FROM read_parquet([...])`: the same columns and types as
+ * `loadEvents` (id BIGINT, ts_ms BIGINT, keys INTEGER, values DOUBLE), read by DuckDB from the files.
+ */
+export function parquetLoadSql(fs: FeatureSet, name: string, files: string[]): string {
+  const cols = eventColumns(fs).map(
+    (c) => `CAST(${q(c.name)} AS ${c.kind === 'key' ? 'INTEGER' : 'DOUBLE'}) AS ${q(c.name)}`,
+  );
+  const list = files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ');
+  return (
+    `CREATE TABLE ${name} AS SELECT CAST(${q(fs.events.id)} AS BIGINT) AS ${q(fs.events.id)}, ` +
+    `epoch_ms(${q(fs.events.timestamp)}) AS ${TS_MS}, ${cols.join(', ')} FROM read_parquet([${list}])`
+  );
+}
