@@ -23,8 +23,7 @@ import { workflowBundle } from '../helpers/workflow-bundle';
 
 const DAYS = 1_100;
 const FROM = '2023-01-01';
-/** Temporal's default payload limit, and the size above which it warns of large blobs. */
-const PAYLOAD_LIMIT = 2 * 1024 * 1024;
+/** The size above which Temporal warns of large blobs (its default payload limit is 2 MB). */
 const BLOB_WARNING = 512 * 1024;
 
 let env: TestWorkflowEnvironment;
@@ -188,7 +187,7 @@ describe('featureBackfill over years of daily partitions', () => {
       runs.push({ runId, events });
       runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     }
-    expect(runs.length).toBe(Math.ceil(DAYS / 500));
+    expect(runs.length).toBe(3);
     expect((await env.client.workflow.getHandle(workflowId).describe()).runId).toBe(runs.at(-1)!.runId);
     const completedIn = runs.map((r) => r.events.at(-1)?.eventType);
     expect(completedIn.slice(0, -1).every((t) => t === completedIn[0])).toBe(true);
@@ -201,9 +200,10 @@ describe('featureBackfill over years of daily partitions', () => {
     // The carried input: the largest run's start input, bounded; and the manifest's input.
     const inputs = runs.map((r) => payloadBytes(r.events[0]!.workflowExecutionStartedEventAttributes?.input?.payloads));
     const largestInput = Math.max(...inputs);
-    const lastCarried = runs.length > 1 ? inputs.at(-1)! - inputs[0]! : 0;
-    const carriedPartitions = 500 * (runs.length - 1);
-    const perPartition = lastCarried / carriedPartitions;
+    // Run 2 carries the plan's days and 500 partitions done, run 3 the days and 1,000.
+    const perPartition = (inputs[2]! - inputs[1]!) / 500;
+    const perPlannedDay = (inputs[1]! - inputs[0]! - 500 * perPartition) / DAYS;
+    const twentyYears = inputs[0]! + 20 * 366 * (perPlannedDay + perPartition);
     const manifestInput = Math.max(
       ...runs.flatMap((r) =>
         r.events
@@ -213,9 +213,10 @@ describe('featureBackfill over years of daily partitions', () => {
     );
     expect(largestInput).toBeLessThan(BLOB_WARNING);
     expect(manifestInput).toBeLessThan(BLOB_WARNING);
-    // Per partition carried: a compact result, so twenty years of days stay under the payload limit.
+    // Per partition carried: a packed result, so twenty years of days stay under the blob warning.
     expect(perPartition).toBeGreaterThan(0);
-    expect(inputs[0]! + perPartition * 20 * 366).toBeLessThan(PAYLOAD_LIMIT);
+    expect(perPartition).toBeLessThan(64);
+    expect(twentyYears).toBeLessThan(BLOB_WARNING);
     console.log(
       JSON.stringify({
         days: DAYS,
@@ -224,6 +225,8 @@ describe('featureBackfill over years of daily partitions', () => {
         maxEvents,
         largestCarriedInputBytes: largestInput,
         bytesPerCarriedPartition: Math.round(perPartition),
+        bytesPerPlannedDay: Math.round(perPlannedDay),
+        carriedInputBytesAt20Years: Math.round(twentyYears),
         manifestInputBytes: manifestInput,
         samples: samples.length,
       }),
@@ -245,5 +248,65 @@ describe('featureBackfill over years of daily partitions', () => {
     expect(second.done).toBeLessThan(1_000);
     expect(manifest.done).toBe(DAYS);
     expect(samples.at(-1)!.done).toBe(DAYS);
+  });
+});
+
+describe('featureBackfill carried state from runs before packing', () => {
+  it('takes up a chain whose input carries `done` unpacked and finishes it with every partition in order', async () => {
+    const range = { from: '2024-01-01', to: '2024-01-31' };
+    const days = daysBetween(range);
+    const result = (day: string) => ({ day, hash: hashOf(day), rows: 10, labeledRows: 9, positives: 1, reused: true });
+    const computed: string[] = [];
+    const manifests: ManifestInput[] = [];
+    const activities: Pick<Activities, 'planFeatureBackfill' | 'computeFeaturePartition' | 'writeFeatureManifest'> = {
+      async planFeatureBackfill() {
+        throw new Error('a carried plan is not planned again');
+      },
+      async computeFeaturePartition(input: PartitionInput) {
+        computed.push(input.day);
+        return { ...result(input.day), reused: false };
+      },
+      async writeFeatureManifest(input: ManifestInput) {
+        manifests.push(input);
+        return {
+          manifestUri: 's3://mlo/m.json',
+          hash: 'h',
+          rows: 0,
+          partitions: input.partitions.length,
+          labeledRows: 0,
+          positives: 0,
+        };
+      },
+    };
+    const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu') };
+    const [w0, w1] = await Promise.all([
+      Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue: q.wf,
+        workflowBundle: bundle,
+      }),
+      Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue: q.cpu, activities }),
+    ]);
+    // Done out of day order, as a bounded fan-out completes them.
+    const doneBefore = days.slice(0, 20).reverse().map(result);
+    const args: FeatureBackfillInput = {
+      model: 'years',
+      featureSet: featureSetFromSpec(parseSpec(spec, '<test spec>')),
+      range,
+      labelCutoff: `${range.to}T00:00:00.000Z`,
+      cpuQueue: q.cpu,
+      carried: { featureSetHash: 'fs', outputPrefix: 'features/years/fs/', days, done: doneBefore },
+    };
+    const run = env.client.workflow.execute(featureBackfill, {
+      taskQueue: q.wf,
+      workflowId: uniqueName('carried'),
+      args: [args],
+    });
+    const r = await w0.runUntil(w1.runUntil(run));
+    expect(r.partitions).toBe(30);
+    expect(computed.sort()).toEqual(days.slice(20));
+    expect(manifests[0]!.partitions.map((p) => p.day)).toEqual(days);
+    expect(manifests[0]!.partitions.slice(0, 20).every((p) => p.reused && p.hash === hashOf(p.day))).toBe(true);
   });
 });
