@@ -1,4 +1,4 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities, FeatureSnapshotRef } from '../activities';
 import type { PartitionResult } from '../activities/features';
 import type { FeatureSet } from '../lib/features/featureset';
@@ -14,15 +14,44 @@ export type FeatureBackfillInput = {
   cpuQueue: string;
   /** Partitions computed at once (bounded fan-out on the CPU pool). */
   concurrency?: number;
-  /** Carried across continue-as-new: the plan and the partitions done so far. */
+  /**
+   * Carried across continue-as-new: the plan and the partitions done so far, as `packed`
+   * (compact, about a third of the bytes) or, from runs that predate it, as `done`.
+   */
   carried?: {
     featureSetHash: string;
     outputPrefix: string;
     days: string[];
     warmupDays?: string[];
-    done: PartitionResult[];
+    done?: PartitionResult[];
+    packed?: PackedPartition[];
   };
 };
+
+/** A PartitionResult without its keys: [index in days, hash, rows, labeledRows, positives, reused 0|1]. */
+export type PackedPartition = [number, string, number, number, number, 0 | 1];
+
+/**
+ * Carrying partitions packed: a backfill of years continues as new with ~45 bytes per partition
+ * done instead of ~125, so decades of days stay far below Temporal's payload limits.
+ */
+export const PACKED_CARRY_PATCH = 'feature-backfill-packed-carry';
+
+function pack(days: string[], done: PartitionResult[]): PackedPartition[] {
+  const index = new Map(days.map((d, i) => [d, i]));
+  return done.map((p) => [index.get(p.day)!, p.hash, p.rows, p.labeledRows, p.positives, p.reused ? 1 : 0]);
+}
+
+function unpack(days: string[], packed: PackedPartition[]): PartitionResult[] {
+  return packed.map(([i, hash, rows, labeledRows, positives, reused]) => ({
+    day: days[i]!,
+    hash,
+    rows,
+    labeledRows,
+    positives,
+    reused: reused === 1,
+  }));
+}
 
 export type BackfillProgress = { done: number; total: number; reused: number; unit: 'partitions' };
 
@@ -38,15 +67,20 @@ const PARTITIONS_PER_RUN = 500;
  */
 export async function featureBackfill(input: FeatureBackfillInput): Promise<FeatureSnapshotRef> {
   const acts = proxyActivities<Activities>(profiles.partition(input.cpuQueue));
-  const plan = input.carried ?? {
-    ...(await acts.planFeatureBackfill({
-      featureSet: input.featureSet,
-      range: input.range,
-      labelCutoff: input.labelCutoff,
-    })),
-    done: [],
-  };
-  const done: PartitionResult[] = [...plan.done];
+  const carried = input.carried;
+  const plan = carried
+    ? {
+        featureSetHash: carried.featureSetHash,
+        outputPrefix: carried.outputPrefix,
+        days: carried.days,
+        ...(carried.warmupDays ? { warmupDays: carried.warmupDays } : {}),
+      }
+    : await acts.planFeatureBackfill({
+        featureSet: input.featureSet,
+        range: input.range,
+        labelCutoff: input.labelCutoff,
+      });
+  const done: PartitionResult[] = [...(carried?.done ?? []), ...unpack(plan.days, carried?.packed ?? [])];
   const doneDays = new Set(done.map((p) => p.day));
   const todo = plan.days.filter((d) => !doneDays.has(d));
   setHandler(backfillProgressQuery, () => ({
@@ -68,7 +102,8 @@ export async function featureBackfill(input: FeatureBackfillInput): Promise<Feat
   await mapBounded(thisRun, Math.max(1, input.concurrency ?? 8), compute, done);
 
   if (todo.length > thisRun.length) {
-    await continueAsNew<typeof featureBackfill>({ ...input, carried: { ...plan, done } });
+    const next = patched(PACKED_CARRY_PATCH) ? { ...plan, packed: pack(plan.days, done) } : { ...plan, done };
+    await continueAsNew<typeof featureBackfill>({ ...input, carried: next });
   }
   const order = new Map(plan.days.map((d, i) => [d, i]));
   done.sort((a, b) => (order.get(a.day) ?? 0) - (order.get(b.day) ?? 0));

@@ -96,6 +96,15 @@ export function backfillEndLine(report: BackfillReport): string {
   return `failed${type}: ${report.error?.message ?? report.status} (exit ${report.exitCode})`;
 }
 
+/**
+ * A backfill's partitions done/total, from the latest run of its workflow id: the handle names
+ * no run, so the query follows the chain across continue-as-new (a backfill of years is several
+ * runs, each carrying the partitions done before it). Undefined while no worker answers.
+ */
+export function readBackfillProgress(ctx: Pick<Ctx, 'client' | 'connection'>, workflowId: string) {
+  return within(ctx.connection, 3000, () => ctx.client.workflow.getHandle(workflowId).query(backfillProgressQuery));
+}
+
 /** Follows a backfill to its end (partitions done/total), then prints the snapshot. */
 export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean): Promise<ExitCode> {
   const view = viewFor(json);
@@ -106,7 +115,7 @@ export async function followBackfill(ctx: Ctx, workflowId: string, json: boolean
   for (;;) {
     const d = await h.describe();
     if (d.status.name === 'RUNNING') {
-      progress = (await within(ctx.connection, 3000, () => h.query(backfillProgressQuery))) ?? progress;
+      progress = (await readBackfillProgress(ctx, workflowId)) ?? progress;
       const line = runningLine(progress, d.taskQueue);
       if (live)
         live.draw([`${workflowId}  running for ${formatElapsed(Date.now() - d.startTime.getTime())}`, `  ${line}`]);
