@@ -3,6 +3,7 @@
  * Temporal connection (closed in `finally`), the models directory, day flags, run-id parsing,
  * and the mapping of foreign errors (gRPC, sockets) onto mlo's typed errors.
  */
+import type * as ObservabilityClientModule from '../lib/observability/client';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { isGrpcServiceError } from '@temporalio/client';
@@ -148,6 +149,20 @@ export type Ctx = { cfg: Config; client: Client; connection: Connection };
  * dev stack: lib/infra/temporal-config.ts), connects to Temporal with the signed-in user's token
  * (or `tokens`; a configured static API key instead), runs `fn`, and always closes the connection.
  */
+/**
+ * The tracing client module: require() under the `mlo` command's CommonJS tsx hook, import() where
+ * require cannot load TypeScript (vitest).
+ */
+async function observabilityClient(): Promise<typeof ObservabilityClientModule> {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../lib/observability/client') as typeof ObservabilityClientModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    return import('../lib/observability/client');
+  }
+}
+
 export async function withTemporal<T>(
   fn: (ctx: Ctx) => Promise<T>,
   cfg: Config = loadConfig(),
@@ -155,7 +170,7 @@ export async function withTemporal<T>(
 ): Promise<T> {
   const { client: plain, connection } = await connectClient(cfg, tokens);
   // The tracing modules load only when OTEL_* configures an exporter.
-  const client = tracesExporter() ? (await import('../lib/observability/client')).tracedClient(plain) : plain;
+  const client = tracesExporter() ? (await observabilityClient()).tracedClient(plain) : plain;
   try {
     return await fn({ cfg, client, connection });
   } catch (err) {

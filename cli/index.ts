@@ -9,6 +9,8 @@ import type { Command } from './command';
 import type * as ConfigModule from '../lib/infra/config';
 import type * as ContextModule from './context';
 import type * as TemporalConfigModule from '../lib/infra/temporal-config';
+import type * as ObservabilityConfigModule from '../lib/observability/config';
+import type * as ObservabilityClientModule from '../lib/observability/client';
 
 /**
  * The command table: name and summary for `mlo --help`; `load` brings in the command (its
@@ -163,6 +165,14 @@ const loadContextModule = lazy(
   () => require('./context') as typeof ContextModule,
   () => import('./context'),
 );
+const loadObservabilityConfig = lazy(
+  () => require('../lib/observability/config') as typeof ObservabilityConfigModule,
+  () => import('../lib/observability/config'),
+);
+const loadObservabilityClient = lazy(
+  () => require('../lib/observability/client') as typeof ObservabilityClientModule,
+  () => import('../lib/observability/client'),
+);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 async function configOrUndefined(): Promise<Config | undefined> {
@@ -201,10 +211,10 @@ export async function runCli(argv: string[]): Promise<number> {
   const json = cmd.flags.some((f) => f.name === 'json') && rest.includes('--json');
   try {
     const args = parseArgs(rest, cmd);
-    const { tracesExporter } = await import('../lib/observability/config');
+    const { tracesExporter } = await loadObservabilityConfig();
     if (!tracesExporter()) return await cmd.run(args);
     // Tracing configured: the command is the root span of whatever it starts (lib/observability/client.ts).
-    const { withClientSpan } = await import('../lib/observability/client');
+    const { withClientSpan } = await loadObservabilityClient();
     return await withClientSpan(`mlo ${cmd.name}`, () => cmd.run(args));
   } catch (err) {
     const { asMloError } = await loadContextModule();
