@@ -22,7 +22,7 @@ export function eventColumns(fs: FeatureSet): string[] {
   return [...out];
 }
 
-/** Label columns: the join key and the report time. */
+/** Label columns: the join key, the report time, and the explicit label column when the spec declares one. */
 export function labelColumns(fs: FeatureSet): string[] {
-  return [...new Set([fs.labels.key, fs.labels.timestamp])];
+  return [...new Set([fs.labels.key, fs.labels.timestamp, ...(fs.labels.value ? [fs.labels.value.column] : [])])];
 }

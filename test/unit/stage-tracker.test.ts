@@ -12,6 +12,11 @@ const wf = vi.hoisted(() => ({
   queries: new Map<string, () => unknown>(),
   upserts: [] as unknown[],
   warnings: [] as unknown[],
+  stageMetrics: [] as [string, string][],
+}));
+// The stage-duration histogram goes through the workflow's metric meter (workflow context only): recorded here.
+vi.mock('../../workflows/metrics', () => ({
+  recordStage: (name: string, outcome: string) => wf.stageMetrics.push([name, outcome]),
 }));
 vi.mock('@temporalio/workflow', async (importOriginal) => ({
   ...(await importOriginal<typeof Workflow>()),
@@ -26,6 +31,7 @@ beforeEach(() => {
   wf.queries.clear();
   wf.upserts.length = 0;
   wf.warnings.length = 0;
+  wf.stageMetrics.length = 0;
 });
 
 describe('StageTracker', () => {
@@ -48,6 +54,7 @@ describe('StageTracker', () => {
     expect(Date.parse(stage(t, 'training').startedAt ?? '')).not.toBeNaN();
     expect(Date.parse(stage(t, 'training').endedAt ?? '')).not.toBeNaN();
     expect(wf.upserts).toEqual([[{ key: SA.stage, value: 'training' }]]);
+    expect(wf.stageMetrics).toEqual([['training', 'succeeded']]);
   });
 
   it('wraps a failure in a non-retryable StageFailed naming the stage and the innermost cause', async () => {
