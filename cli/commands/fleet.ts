@@ -23,14 +23,17 @@ function fleetSpecs(dir: string): FleetSpec[] {
   });
 }
 
-/** --stale's duration in milliseconds, or undefined without the flag. */
-export function staleFlag(args: ParsedArgs): number | undefined {
-  const v = stringFlag(args, 'stale');
+/** A duration flag in milliseconds, or undefined without the flag. */
+export function durationFlag(args: ParsedArgs, name: string): number | undefined {
+  const v = stringFlag(args, name);
   if (v === undefined) return undefined;
   const ms = parseDuration(v);
-  if (ms === undefined) throw new BadInputError(`--stale "${v}" is not a duration: use ${DURATION_HELP}`);
+  if (ms === undefined) throw new BadInputError(`--${name} "${v}" is not a duration: use ${DURATION_HELP}`);
   return ms;
 }
+
+/** The default look-back of the runs read. */
+export const DEFAULT_SINCE = '30d';
 
 async function run(args: ParsedArgs): Promise<ExitCode> {
   noPositionals(args, 'fleet');
@@ -40,8 +43,13 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   const filter: FleetFilter = {
     failing: boolFlag(args, 'failing'),
     pending: boolFlag(args, 'pending'),
-    staleMs: staleFlag(args),
+    staleMs: durationFlag(args, 'stale'),
   };
+  // The runs read go back --since, and at least as far as --stale looks.
+  const sinceMs = Math.max(
+    durationFlag(args, 'since') ?? (parseDuration(DEFAULT_SINCE) as number),
+    filter.staleMs ?? 0,
+  );
   const filters = [
     ...(filter.failing ? ['failing'] : []),
     ...(filter.pending ? ['pending approval'] : []),
@@ -49,10 +57,18 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   ];
   const specs = fleetSpecs(modelsDir(args));
   return withTemporal(async ({ client, cfg }) => {
-    const data = await gatherFleet({ client, mlflow: MlflowClient.fromConfig(cfg), specs });
     const now = new Date();
+    const since = new Date(now.getTime() - sinceMs);
+    const data = await gatherFleet({ client, mlflow: MlflowClient.fromConfig(cfg), specs, since });
     const rows = filterRows(fleetRows(data, now), filter, now);
-    if (json) console.log(JSON.stringify({ generatedAt: now.toISOString(), filters, models: rows }, null, 2));
+    if (json)
+      console.log(
+        JSON.stringify(
+          { generatedAt: now.toISOString(), runsSince: since.toISOString(), filters, models: rows },
+          null,
+          2,
+        ),
+      );
     else if (markdown) process.stdout.write(fleetMarkdown(rows, now, filters));
     else if (rows.length === 0) console.log(filters.length ? `no model is ${filters.join(' and ')}` : 'no models');
     else
@@ -69,7 +85,7 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
 export const fleetCommand: Command = {
   name: 'fleet',
   summary: "every model's champion, last run, next scheduled run and pending approval (--failing, --stale, --pending)",
-  usage: 'mlo fleet [--failing] [--stale 3d] [--pending] [--json | --markdown] [--models-dir DIR]',
+  usage: 'mlo fleet [--failing] [--stale 3d] [--pending] [--since 30d] [--json | --markdown] [--models-dir DIR]',
   flags: [
     { name: 'failing', description: 'only models whose last run failed or failed a gate' },
     {
@@ -78,6 +94,12 @@ export const fleetCommand: Command = {
       description: 'only models with no champion promoted, or no successful run, within DURATION (e.g. 3d)',
     },
     { name: 'pending', description: 'only models with a promotion awaiting approval' },
+    {
+      name: 'since',
+      value: 'DURATION',
+      description: 'read the runs started within DURATION (and the running ones); LAST RUN "none": none since',
+      default: DEFAULT_SINCE,
+    },
     JSON_FLAG,
     { name: 'markdown', description: 'print the same rows as a Markdown report (for a daily report)' },
     MODELS_DIR_FLAG,

@@ -302,7 +302,7 @@ export function fleetCells(r: FleetRow, now: Date): string[] {
     r.champion ? `v${r.champion.version}` : '',
     r.champion ? age(r.champion.ageMs) : '',
     r.champion?.approvedBy ?? '',
-    r.lastRun?.outcome ?? 'never',
+    r.lastRun?.outcome ?? 'none',
     when(r.lastRun?.closedAt ?? r.lastRun?.startedAt),
     r.lastRun?.reason ?? '',
     r.schedulePaused ? 'paused' : when(r.nextRunAt),
@@ -334,8 +334,15 @@ export function fleetMarkdown(rows: FleetRow[], now: Date, filters: string[] = [
 
 // ---- gathering ----------------------------------------------------------------------------
 
-/** The visibility query of every run, and of every open promotion. */
-export const RUNS_QUERY = 'WorkflowType = "trainAndPromote"';
+/**
+ * The visibility query of the runs: those started since `since` and those still running (all runs
+ * without `since`). The look-back bounds the pages read when the retention keeps a long history.
+ */
+export function runsQuery(since?: Date): string {
+  const type = 'WorkflowType = "trainAndPromote"';
+  return since ? `${type} AND (StartTime >= "${since.toISOString()}" OR ExecutionStatus = "Running")` : type;
+}
+/** The visibility query of every open promotion. */
 export const PENDING_QUERY = 'WorkflowType = "promotion" AND ExecutionStatus = "Running"';
 /** The MLflow filter of the versions ever promoted. */
 export const PROMOTED_FILTER = `tags.\`${VersionTag.promotedAt}\` LIKE '%'`;
@@ -452,10 +459,12 @@ export async function gatherFleet(deps: {
   client: Client;
   mlflow: MlflowClient;
   specs: FleetSpec[];
+  /** Read only the runs started since then (and the running ones); default: every run visibility keeps. */
+  since?: Date;
 }): Promise<FleetData> {
   const { client, mlflow } = deps;
   const [runInfos, pendingInfos, schedules, registered, promoted] = await Promise.all([
-    listAll(client, RUNS_QUERY),
+    listAll(client, runsQuery(deps.since)),
     listAll(client, PENDING_QUERY),
     (async () => {
       const out: ScheduleEntry[] = [];

@@ -214,6 +214,11 @@ describe('mlo fleet', () => {
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(new RegExp(`^${CHAMP} +v1 +5d`, 'm'));
 
+    // --since: the terminated run started more than a second ago falls out; the running one stays.
+    const recent = JSON.parse((await mlo(['fleet', '--since', '1s', '--json'])).stdout) as { models: FleetRow[] };
+    expect(recent.models.find((m) => m.model === FAILING)?.lastRun).toBeNull();
+    expect(recent.models.find((m) => m.model === CHAMP)?.lastRun?.outcome).toBe('running');
+
     const bad = await mlo(['fleet', '--stale', 'three days']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--stale "three days" is not a duration');
