@@ -42,6 +42,8 @@ export type RunExecution = {
 
 /** An open `promotion/<model>` workflow. */
 export type PendingExecution = {
+  /** A promotion of a candidate, or a reviewed rollback to a former champion. */
+  kind: 'promotion' | 'rollback';
   workflowId: string;
   model: string;
   stage: string | null;
@@ -106,6 +108,7 @@ export type FleetRow = {
   nextRunAt: string | null;
   schedulePaused: boolean | null;
   pendingApproval: {
+    kind: PendingExecution['kind'];
     workflowId: string;
     candidateVersion: string | null;
     requestedBy: string | null;
@@ -229,6 +232,7 @@ export function fleetRows(data: FleetData, now: Date): FleetRow[] {
       schedulePaused: sched ? sched.paused : null,
       pendingApproval: p
         ? {
+            kind: p.kind,
             workflowId: p.workflowId,
             candidateVersion: p.candidateVersion,
             requestedBy: p.requestedBy,
@@ -294,7 +298,7 @@ export function fleetCells(r: FleetRow, now: Date): string[] {
   const t = now.getTime();
   const p = r.pendingApproval;
   const pendingCell = p
-    ? `v${p.candidateVersion ?? '?'} for ${age(p.ageMs)}` +
+    ? `${p.kind === 'rollback' ? 'rollback to ' : ''}v${p.candidateVersion ?? '?'} for ${age(p.ageMs)}` +
       (p.deadline ? `, due ${when(p.deadline)}${Date.parse(p.deadline) < t ? ' (past)' : ''}` : '')
     : '';
   return [
@@ -343,7 +347,9 @@ export function runsQuery(since?: Date): string {
   return since ? `${type} AND (StartTime >= "${since.toISOString()}" OR ExecutionStatus = "Running")` : type;
 }
 /** The visibility query of every open promotion. */
-export const PENDING_QUERY = 'WorkflowType = "promotion" AND ExecutionStatus = "Running"';
+export const PENDING_QUERY =
+  '(WorkflowType = "promotion" OR WorkflowType = "rollback") AND ExecutionStatus = "Running"';
+const AWAITING = new Set(['awaiting-approval', 'rollback-awaiting-approval']);
 /** The MLflow filter of the versions ever promoted. */
 export const PROMOTED_FILTER = `tags.\`${VersionTag.promotedAt}\` LIKE '%'`;
 
@@ -374,8 +380,9 @@ function pendingExecution(w: WorkflowExecutionInfo): PendingExecution | undefine
   const sa = w.typedSearchAttributes;
   const model = sa.get(SA.model);
   const stage = sa.get(SA.stage) ?? null;
-  if (!model || stage !== 'awaiting-approval') return undefined;
+  if (!model || !stage || !AWAITING.has(stage)) return undefined;
   return {
+    kind: w.type === 'rollback' ? 'rollback' : 'promotion',
     workflowId: w.workflowId,
     model,
     stage,

@@ -23,7 +23,7 @@ import { registryCredentials } from '../helpers/identities';
 import { MlflowClient } from '../../lib/registry/mlflow';
 import { ModelAlias, VersionTag } from '../../lib/registry/tags';
 import { SA } from '../../lib/core/search-attributes';
-import { promotionWorkflowId, retrainScheduleId, runWorkflowId } from '../../lib/core/ids';
+import { promotionWorkflowId, retrainScheduleId, rollbackWorkflowId, runWorkflowId } from '../../lib/core/ids';
 import { gatherFleet, type FleetRow, type FleetSpec } from '../../lib/client/fleet';
 
 const MLO = path.join(PROJECT_ROOT, 'bin', 'mlo.cjs');
@@ -136,12 +136,22 @@ beforeAll(async () => {
     ],
   });
   pendingStartedAt = (await promotion.describe()).startTime;
+  await client.workflow.start('rollback', {
+    workflowId: rollbackWorkflowId(FAILING),
+    taskQueue: QUEUE,
+    args: [{}],
+    typedSearchAttributes: [
+      { key: SA.model, value: FAILING },
+      { key: SA.stage, value: 'rollback-awaiting-approval' },
+      { key: SA.candidateVersion, value: '1' },
+    ],
+  });
   await client.schedule.create({
     scheduleId: retrainScheduleId(CHAMP),
     spec: { intervals: [{ every: '1d' }] },
     action: { type: 'startWorkflow', workflowType: 'trainAndPromote', taskQueue: QUEUE, args: [{}] },
   });
-  await visible(3);
+  await visible(4);
   for (const deadline = Date.now() + 30_000; ;) {
     let listed = false;
     for await (const s of client.schedule.list()) if (s.scheduleId === retrainScheduleId(CHAMP)) listed = true;
@@ -181,11 +191,13 @@ describe('mlo fleet', () => {
       lastRun: { workflowId: runWorkflowId(FAILING, '2026-01-02'), outcome: 'terminated' },
       nextRunAt: null,
       schedulePaused: null,
+      pendingApproval: { kind: 'rollback', workflowId: rollbackWorkflowId(FAILING), candidateVersion: '1' },
     });
     expect(row(FAILING)?.lastRun?.reason).toContain('trainer ran out of memory');
 
     // fraud-baseline's promotion.deadline is 48h, counted from the promotion's start.
     expect(row(PENDING)?.pendingApproval).toMatchObject({
+      kind: 'promotion',
       workflowId: promotionWorkflowId(PENDING),
       candidateVersion: '3',
       requestedBy: 'erin@example.com',
@@ -199,7 +211,7 @@ describe('mlo fleet', () => {
     const mine = (r: Result) =>
       (JSON.parse(r.stdout) as { models: FleetRow[] }).models.map((m) => m.model).filter((m) => m.startsWith(prefix));
     expect(mine(await mlo(['fleet', '--failing', '--json']))).toEqual([FAILING]);
-    expect(mine(await mlo(['fleet', '--pending', '--json']))).toEqual([PENDING]);
+    expect(mine(await mlo(['fleet', '--pending', '--json']))).toEqual([FAILING, PENDING]);
     // The champion was promoted 5 days ago and no model of this file has a successful run: all stale.
     expect(mine(await mlo(['fleet', '--stale', '3d', '--json']))).toEqual([CHAMP, FAILING, PENDING]);
 
@@ -263,7 +275,7 @@ describe('mlo fleet', () => {
     // 27 more models: specs, registered champions, running runs.
     for (const m of extra) await championModel(m, 'alice@example.com', new Date().toISOString());
     for (const m of extra) await startRun(m, '2026-01-03', 'training');
-    await visible(3 + extra.length);
+    await visible(4 + extra.length);
     const thirty = await measure([CHAMP, FAILING, PENDING, ...extra]);
 
     expect(thirty.data.runs.filter((r) => r.model.startsWith(prefix))).toHaveLength(29); // the pending model has no run

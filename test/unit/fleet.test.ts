@@ -63,6 +63,7 @@ function fixture(): FleetData {
     ],
     pending: [
       {
+        kind: 'promotion',
         workflowId: 'promotion/pending',
         model: 'pending',
         stage: 'awaiting-approval',
@@ -145,6 +146,7 @@ describe('fleet: joining', () => {
     expect(row('failing')).toMatchObject({ nextRunAt: null, schedulePaused: true });
     expect(row('gated')?.schedulePaused).toBeNull();
     expect(row('pending')?.pendingApproval).toEqual({
+      kind: 'promotion',
       workflowId: 'promotion/pending',
       candidateVersion: '4',
       requestedBy: 'erin@example.com',
@@ -152,6 +154,26 @@ describe('fleet: joining', () => {
       ageMs: 30 * 3_600_000,
       deadline: ago(6 * 3_600_000),
     });
+  });
+});
+
+describe('fleet: pending rollbacks', () => {
+  it('a reviewed rollback awaiting approval is pending too, shown as such', () => {
+    const data = fixture();
+    data.pending.push({
+      kind: 'rollback',
+      workflowId: 'rollback/failing',
+      model: 'failing',
+      stage: 'rollback-awaiting-approval',
+      candidateVersion: '1',
+      requestedBy: 'alice@example.com',
+      startedAt: ago(2 * 3_600_000),
+    });
+    const rows = fleetRows(data, NOW);
+    expect(filterRows(rows, { pending: true }, NOW).map((r) => r.model)).toEqual(['failing', 'pending']);
+    const md = fleetMarkdown(rows, NOW);
+    // the spec's promotion.deadline (72h) from the rollback's start
+    expect(md).toContain('rollback to v1 for 2h 0m, due 2026-03-23 10:00Z |');
   });
 });
 
