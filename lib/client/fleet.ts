@@ -10,7 +10,7 @@
  *                         search of the versions ever promoted (`mlo.promoted_at` set)
  *
  * plus, for each model whose last run failed, one read of that run's close event (its failure
- * or, for a gate failure, its result's message): a call per failing model, never per model.
+ * or, for a gate failure, its candidate version's failed gates): a call per failing model, never per model.
  *
  * `gatherFleet` does the I/O; `fleetRows`, `filterRows` and `fleetMarkdown` are pure.
  */
@@ -21,6 +21,7 @@ import { parseDuration } from '../core/duration';
 import { modelOfScheduleId } from '../core/ids';
 import { SA } from '../core/search-attributes';
 import type { TrainAndPromoteResult } from '../core/definitions';
+import { describeFailedGate, type FailedGate } from '../core/gate-failures';
 import { ModelAlias, ModelTag, VersionTag } from '../registry/tags';
 import type { MlflowClient, ModelVersion, RegisteredModel } from '../registry/mlflow';
 
@@ -433,8 +434,28 @@ function promotedVersion(v: ModelVersion): PromotedVersion {
   };
 }
 
-/** Why a closed run failed: its failure's message (the deepest one), or a gate failure's result message. */
-async function failureOf(client: Client, r: RunExecution): Promise<string | undefined> {
+/** The failed gates of a `mlo.failed_gates` tag, as people read them; undefined when the tag is not mlo's JSON. */
+export function failedGatesReason(tag: string | undefined): string | undefined {
+  if (!tag) return undefined;
+  try {
+    const gates = JSON.parse(tag) as FailedGate[];
+    if (!Array.isArray(gates) || gates.length === 0) return undefined;
+    return gates.map(describeFailedGate).join('; ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a closed run failed: its failure's message (the deepest one); for a failed gate, the gates
+ * the candidate version failed (its `mlo.failed_gates`), else the run's result message.
+ */
+async function failureOf(client: Client, mlflow: MlflowClient, r: RunExecution): Promise<string | undefined> {
+  if (r.status === 'COMPLETED' && r.stage === 'gate-failed' && r.candidateVersion) {
+    const v = await mlflow.getModelVersion(r.model, r.candidateVersion).catch(() => undefined);
+    const reason = failedGatesReason(v && tagOf(v.tags, VersionTag.failedGates));
+    if (reason) return reason;
+  }
   try {
     const res = (await client.workflow.getHandle(r.workflowId, r.runId).result()) as TrainAndPromoteResult | undefined;
     return res?.message;
@@ -488,7 +509,7 @@ export async function gatherFleet(deps: {
   ]);
   const runs = runInfos.map(runExecution).filter((r): r is RunExecution => r !== undefined);
   const failing = [...lastRuns(runs).values()].filter((r) => isFailing(runOutcome(r)));
-  const messages = await mapLimit(failing, 16, (r) => failureOf(client, r));
+  const messages = await mapLimit(failing, 16, (r) => failureOf(client, mlflow, r));
   const failures: Record<string, string> = {};
   failing.forEach((r, i) => {
     const m = messages[i];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  failedGatesReason,
   filterRows,
   fleetMarkdown,
   fleetRows,
@@ -107,6 +108,21 @@ describe('fleet: run outcomes', () => {
     ).toBe(true);
     expect(isFailing('rejected')).toBe(false);
     expect(isFailing('running')).toBe(false);
+  });
+});
+
+describe('fleet: failed gates', () => {
+  it("a gate-failed run's reason is its version's failed gates, in the CLI's words; anything else is no reason", () => {
+    const tag = JSON.stringify([
+      { stage: 'evaluation', gate: 'auc >= 0.80', value: 0.7712, note: '' },
+      { stage: 'shadow', gate: 'psi <= 0.2', value: null, note: 'no traffic' },
+    ]);
+    expect(failedGatesReason(tag)).toBe(
+      'evaluation: auc >= 0.80 — value 0.7712; shadow: psi <= 0.2 — no value (no traffic)',
+    );
+    expect(failedGatesReason('[]')).toBeUndefined();
+    expect(failedGatesReason('not json')).toBeUndefined();
+    expect(failedGatesReason(undefined)).toBeUndefined();
   });
 });
 
