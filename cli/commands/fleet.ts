@@ -8,7 +8,7 @@ import { BadInputError, EXIT_CODES, type ExitCode } from '../../lib/core/errors'
 import { DURATION_HELP, parseDuration } from '../../lib/core/duration';
 import { fleetCells, fleetMarkdown, fleetRows, filterRows, FLEET_COLUMNS, gatherFleet } from '../../lib/client/fleet';
 import type { FleetFilter, FleetSpec } from '../../lib/client/fleet';
-import { MlflowClient } from '../../lib/registry/mlflow';
+import { MlflowClient, MlflowError } from '../../lib/registry/mlflow';
 import { listSpecFiles, loadSpecFile } from '../../lib/spec/model-spec';
 import { boolFlag, stringFlag } from '../args';
 import type { Command, ParsedArgs } from '../command';
@@ -59,7 +59,17 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   return withTemporal(async ({ client, cfg }) => {
     const now = new Date();
     const since = new Date(now.getTime() - sinceMs);
-    const data = await gatherFleet({ client, mlflow: MlflowClient.fromConfig(cfg), specs, since });
+    const data = await gatherFleet({ client, mlflow: MlflowClient.fromConfig(cfg), specs, since }).catch(
+      (err: unknown) => {
+        if (err instanceof MlflowError && (err.status === 401 || err.status === 403))
+          throw new BadInputError(
+            `MLflow at ${cfg.mlflow.trackingUri} refused to list the registry (HTTP ${err.status}): set ` +
+              'MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an MLflow user that may read every registered model',
+            { cause: err },
+          );
+        throw err;
+      },
+    );
     const rows = filterRows(fleetRows(data, now), filter, now);
     if (json)
       console.log(

@@ -50,20 +50,22 @@ function writeSpec(name: string): void {
 }
 
 type Result = { code: number | null; stdout: string; stderr: string };
-function mlo(args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [MLO, ...args], {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      MLO_TEMPORAL_ADDRESS: env.address,
-      MLO_TEMPORAL_NAMESPACE: env.namespace ?? 'default',
-      MLO_MODELS_DIR: dir,
-      MLO_TOKEN: token,
-      MLO_TOKEN_CACHE: path.join(dir, 'no-such-dir', 'tokens.json'),
-      MLFLOW_TRACKING_USERNAME: creds.username,
-      MLFLOW_TRACKING_PASSWORD: creds.password,
-    },
-  });
+function mlo(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    MLO_TEMPORAL_ADDRESS: env.address,
+    MLO_TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+    MLO_MODELS_DIR: dir,
+    MLO_TOKEN: token,
+    MLO_TOKEN_CACHE: path.join(dir, 'no-such-dir', 'tokens.json'),
+    MLFLOW_TRACKING_USERNAME: creds.username,
+    MLFLOW_TRACKING_PASSWORD: creds.password,
+  };
+  for (const [k, v] of Object.entries(extraEnv)) {
+    if (v === undefined) delete childEnv[k];
+    else childEnv[k] = v;
+  }
+  const child = spawn(process.execPath, [MLO, ...args], { cwd: PROJECT_ROOT, env: childEnv });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -230,6 +232,13 @@ describe('mlo fleet', () => {
     const recent = JSON.parse((await mlo(['fleet', '--since', '1s', '--json'])).stdout) as { models: FleetRow[] };
     expect(recent.models.find((m) => m.model === FAILING)?.lastRun).toBeNull();
     expect(recent.models.find((m) => m.model === CHAMP)?.lastRun?.outcome).toBe('running');
+
+    const anonymous = await mlo(['fleet'], {
+      MLFLOW_TRACKING_USERNAME: undefined,
+      MLFLOW_TRACKING_PASSWORD: undefined,
+    });
+    expect(anonymous.code).toBe(2);
+    expect(anonymous.stderr).toContain('set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD');
 
     const bad = await mlo(['fleet', '--stale', 'three days']);
     expect(bad.code).toBe(2);
