@@ -53,6 +53,7 @@ const COMMANDS: CommandEntry[] = [
   command('train-and-promote', 'train-and-promote', 'trainAndPromoteCommand', 'train a model on a data window and take it through the gates to a reviewer'),
   command('status', 'status', 'statusCommand', 'show where a run stands (stages, windows, candidate, links); a model name means its latest run'),
   command('list', 'list', 'listCommand', 'list recent runs, or the promotions and rollbacks awaiting approval (--pending)'),
+  command('fleet', 'fleet', 'fleetCommand', "every model's champion, last run, next scheduled run and pending approval (--failing, --stale, --pending)"),
   command('approve', 'decide', 'approveCommand', 'approve a pending promotion (or rollback): moves the champion alias'),
   command('reject', 'decide', 'rejectCommand', 'reject a pending promotion (or rollback): nothing moves, the reason is audited'),
   command('rollback', 'rollback', 'rollbackCommand', "move a model's champion alias back to a former champion (reviewed, or --emergency)"),

@@ -247,6 +247,7 @@ describe('mlo: help, flags and exit codes', () => {
       'train-and-promote',
       'status',
       'list',
+      'fleet',
       'approve',
       'reject',
       'rollback',
@@ -267,7 +268,7 @@ describe('mlo: help, flags and exit codes', () => {
     );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    expect(summaries.size).toBe(15);
+    expect(summaries.size).toBe(16);
     const helps = await Promise.all([...summaries.keys()].map((c) => mlo([c, '--help'])));
     [...summaries].forEach(([c, summary], i) => {
       expect(helps[i]?.code).toBe(0);

@@ -464,6 +464,25 @@ export class MlflowClient {
     return fromWireRegisteredModel(r.registered_model ?? {});
   }
 
+  /**
+   * One page of registered models (with their tags and aliases). MLflow filters: `name`
+   * (`=`, `LIKE`, `ILIKE`) and `tags.<key>`; at most 1000 per page.
+   */
+  async searchRegisteredModels(
+    query: { filter?: string; maxResults?: number; pageToken?: string } = {},
+    opts: CallOptions = {},
+  ): Promise<Page<RegisteredModel>> {
+    const r = await this.get<{ registered_models?: WireRegisteredModel[]; next_page_token?: string }>(
+      '/registered-models/search',
+      { filter: query.filter, max_results: query.maxResults ?? 1000, page_token: query.pageToken },
+      opts,
+    );
+    return {
+      items: (r.registered_models ?? []).map(fromWireRegisteredModel),
+      nextPageToken: r.next_page_token || undefined,
+    };
+  }
+
   /** Deletes a registered model with all its versions and aliases (MLflow deletes, not archives). */
   async deleteRegisteredModel(name: string, opts: CallOptions = {}): Promise<void> {
     await this.call('DELETE', '/registered-models/delete', { name }, opts);
