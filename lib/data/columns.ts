@@ -1,20 +1,14 @@
 /**
  * The raw columns a feature set reads, so only those are decoded (Parquet reads only their column
- * chunks). Derived expressions are searched for every string they hold: a superset at worst,
- * never a column missed.
+ * chunks). A derived feature reads the columns its expression names.
  */
-import type { FeatureSet } from '../features/featureset';
-
-function strings(v: unknown, out: Set<string>): void {
-  if (typeof v === 'string') out.add(v);
-  else if (Array.isArray(v)) for (const x of v) strings(x, out);
-  else if (v && typeof v === 'object') for (const x of Object.values(v)) strings(x, out);
-}
+import { derivedText, type FeatureSet } from '../features/featureset';
+import { exprColumns, parseExpr } from '../features/expr';
 
 /** Event columns: id, time, raw feature columns, derived inputs, aggregation entities and inputs, slices. */
 export function eventColumns(fs: FeatureSet): string[] {
   const out = new Set<string>([fs.events.id, fs.events.timestamp, ...fs.columns, ...fs.slices]);
-  for (const d of fs.derived) strings(d.expr, out);
+  for (const d of fs.derived) for (const c of exprColumns(parseExpr(derivedText(d.expr)))) out.add(c);
   for (const g of fs.aggregations) {
     out.add(g.entity);
     for (const a of g.aggs) if (a.of) out.add(a.of);
