@@ -261,6 +261,7 @@ describe('mlo: help, flags and exit codes', () => {
       'login',
       'logout',
       'whoami',
+      'doctor',
     ])
       expect(top.stdout).toContain(`  ${c} `);
     expect(top.stdout).toMatch(
@@ -268,7 +269,7 @@ describe('mlo: help, flags and exit codes', () => {
     );
     // Each command's own help carries the summary the top-level help lists (the table loads commands lazily).
     const summaries = new Map([...top.stdout.matchAll(/^ {2}([a-z-]+) +(.+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
-    expect(summaries.size).toBe(16);
+    expect(summaries.size).toBe(18);
     const helps = await Promise.all([...summaries.keys()].map((c) => mlo([c, '--help'])));
     [...summaries].forEach(([c, summary], i) => {
       expect(helps[i]?.code).toBe(0);
