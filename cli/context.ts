@@ -242,5 +242,13 @@ export function asMloError(err: unknown, cfg?: Config): MloError | undefined {
     const detail = err instanceof Error ? err.message || err.name : String(err);
     return new UnreachableError('S3', cfg ? s3Where(cfg.s3) : '(MLO_S3_ENDPOINT)', detail);
   }
+  // The AWS SDK's default chain found no credentials: a configuration to fix, not an outage.
+  const noCredentials = causeChain(err, 10).find((e) => (e as { name?: string }).name === 'CredentialsProviderError');
+  if (noCredentials)
+    return new BadInputError(
+      `no S3 credentials for ${cfg ? s3Where(cfg.s3) : 'S3'}: ${(noCredentials as Error).message}. ` +
+        'Set MLO_S3_ACCESS_KEY_ID and MLO_S3_SECRET_ACCESS_KEY, or give the AWS default chain a source ' +
+        '(AWS_PROFILE, AWS_ACCESS_KEY_ID, web identity or SSO); `mlo doctor` checks it',
+    );
   return undefined;
 }

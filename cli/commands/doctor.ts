@@ -478,7 +478,7 @@ export function doctorExitCode(results: CheckResult[]): ExitCode {
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check the connections to Temporal, S3, MLflow and the identity provider (reachability, version, auth)',
+  summary: 'check the connections to Temporal, S3, MLflow and the identity provider',
   usage: 'mlo doctor [--json] [--as-service]',
   flags: [
     JSON_FLAG,

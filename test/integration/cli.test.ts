@@ -326,9 +326,17 @@ describe('mlo: help, flags and exit codes', () => {
     const r = await mlo(['list'], { MLO_TEMPORAL_ADDRESS: `127.0.0.1:${port}` });
     expect(r.code).toBe(5);
     expect(r.stderr).toContain(`Temporal is unreachable at 127.0.0.1:${port}`);
-    const s3 = await mlo(['audit', '--model', 'fraud-detector'], { MLO_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+    const keys = { MLO_S3_ACCESS_KEY_ID: 'mlo-dev', MLO_S3_SECRET_ACCESS_KEY: 'mlo-dev-secret' };
+    const s3 = await mlo(['audit', '--model', 'fraud-detector'], {
+      MLO_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      ...keys,
+    });
     expect(s3.code).toBe(5);
     expect(s3.stderr).toContain(`S3 is unreachable at http://127.0.0.1:${port}`);
+    // Another endpoint than the dev stack's and no key: the AWS default chain, which here finds nothing.
+    const none = await mlo(['audit', '--model', 'fraud-detector'], { MLO_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no S3 credentials for');
   });
 });
 

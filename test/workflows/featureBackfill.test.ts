@@ -270,7 +270,7 @@ print(json.dumps({"rows": feat.num_rows, "bad": bad, "types": {f.name: str(f.typ
     if (result.ok) return;
     const cause = ((result.e as WorkflowFailedError).cause as { cause?: unknown }).cause as ApplicationFailure;
     expect(cause.type).toBe(FailureType.BadInput);
-    expect(cause.message).toContain(`s3://mlo/${key} is not a readable Arrow IPC file`);
+    expect(cause.message).toContain(`s3://mlo/${key} is neither Parquet (PAR1) nor Arrow IPC (ARROW1)`);
     expect(await listKeys(s3, cfg.s3.bucket, `features/bf-test/`)).toEqual(before);
   });
 });
