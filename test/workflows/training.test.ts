@@ -502,16 +502,26 @@ describe('training dispatch', () => {
   }, 480_000);
 
   it('MLflow unreachable for a while during registration: retries, then success, still one version', async () => {
-    const s = spec(uniqueModel('outage'), '{ rounds: 40, checkpoint_every: 20 }');
+    const s = spec(uniqueModel('outage'), '{ rounds: 150, checkpoint_every: 50 }');
     const q = { wf: uniqueName('wf'), cpu: uniqueName('cpu'), gpu: uniqueName('gpu') };
     const mlflowUrl = new URL(cfg.mlflow.trackingUri);
     const proxy = await TcpProxy.start({ host: mlflowUrl.hostname, port: Number(mlflowUrl.port) });
     await startGpuWorker(q.gpu);
     try {
-      // The CPU pool (registration) reaches MLflow through the proxy; training does not.
-      await proxy.down();
+      // The CPU pool (registration) reaches MLflow through the proxy; training does not. MLflow goes away once
+      // training runs (the CPU pool's lookup of an identical version comes before it), so registration meets it.
       await withPipeline(q, proxy.url, async () => {
         const h = await start(s, q);
+        await waitFor(
+          'training to start',
+          async () => {
+            const d = await h.describe();
+            return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'trainTrial') ? true : undefined;
+          },
+          120_000,
+          { rethrow: true },
+        );
+        await proxy.down();
         await waitFor(
           'registration to start',
           async () => {
