@@ -295,10 +295,11 @@ describe('image install steps (deploy/docker/install.sh), outside a container', 
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(prefix, 'workers', `${pool}.ts`)], {
       cwd: prefix,
       // The image's environment (NODE_ENV, MLO_POOL); the metrics endpoint off: its fixed default port may be
-      // taken by the dev stack's own workers.
+      // taken by the dev stack's own workers; readable log lines (the images log JSON) for the checks below.
       env: {
         ...process.env,
         NODE_ENV: 'production',
+        MLO_LOG_FORMAT: 'text',
         MLO_STACK_DIR: stack.dir,
         MLO_POOL: pool,
         [`MLO_METRICS_PORT_${pool.toUpperCase()}`]: 'off',
