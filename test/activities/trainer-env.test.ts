@@ -44,6 +44,9 @@ const CONTRACT = [
   'MLFLOW_RUN_ID',
   'CUDA_VISIBLE_DEVICES',
   'PYTHONUNBUFFERED',
+  // Passed on when the worker has it (CI and the dev stack set it): boto3's credential chain must not probe
+  // the instance-metadata address either.
+  'AWS_EC2_METADATA_DISABLED',
 ];
 
 let specsDir: string;
