@@ -3,6 +3,7 @@
  * workers and trainers reach both only through them), the three worker pools as child
  * processes, the users' clients and an inspector that reads the real services directly.
  */
+import { DEV_S3_CREDENTIALS } from '../../lib/infra/config';
 import path from 'node:path';
 import { generateDataset, S3Sink } from '../../lib/datagen';
 import { stackUp } from '../../lib/stack/stack';
@@ -58,6 +59,9 @@ export class Suite {
   workerEnv(): NodeJS.ProcessEnv {
     return {
       MLO_S3_ENDPOINT: this.s3Proxy.url,
+      // The dev stack's keys: through the proxy the endpoint is not the stack's own, which would mean the AWS chain.
+      MLO_S3_ACCESS_KEY_ID: DEV_S3_CREDENTIALS.accessKeyId,
+      MLO_S3_SECRET_ACCESS_KEY: DEV_S3_CREDENTIALS.secretAccessKey,
       MLO_MLFLOW_TRACKING_URI: this.mlflowProxy.url,
       MLO_MLFLOW_UI_URL: this.env.cfg.mlflow.uiUrl,
       TMPDIR: this.env.tmpDir,
