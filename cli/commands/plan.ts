@@ -77,7 +77,8 @@ async function run(args: ParsedArgs): Promise<ExitCode> {
   return exitCode;
 }
 
-const DAY_FLAGS: FlagSpec[] = [
+/** The days a run's windows derive from: `mlo train-and-promote` takes the same. */
+export const RUN_DAY_FLAGS: FlagSpec[] = [
   {
     name: 'to',
     value: 'YYYY-MM-DD',
@@ -98,7 +99,7 @@ export const planCommand: Command = {
   usage: 'mlo plan --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec (models/<name>.yaml)' },
-    ...DAY_FLAGS,
+    ...RUN_DAY_FLAGS,
     JSON_FLAG,
     MODELS_DIR_FLAG,
   ],

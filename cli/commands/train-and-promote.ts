@@ -27,7 +27,7 @@ import {
 } from '../context';
 import { followRun, readRunInput, viewFor, windowsOf, type RunReport } from '../runs';
 import { shellArg } from '../render';
-import { computeRunPlan, planWindows } from './plan';
+import { computeRunPlan, planWindows, RUN_DAY_FLAGS } from './plan';
 import { renderRunPlan } from '../../lib/features/plan';
 
 /**
@@ -145,18 +145,7 @@ export const trainAndPromoteCommand: Command = {
   usage: 'mlo train-and-promote --model <name> [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--wait | --detach] [--json]',
   flags: [
     { name: 'model', value: 'NAME', description: 'the model spec to run (models/<name>.yaml)' },
-    {
-      name: 'to',
-      value: 'YYYY-MM-DD',
-      description: 'the as-of day: the exclusive end of the data; every window ends there',
-      default: 'today (UTC)',
-    },
-    {
-      name: 'from',
-      value: 'YYYY-MM-DD',
-      description: "the training window's first day",
-      default: 'training.window.days before validation',
-    },
+    ...RUN_DAY_FLAGS,
     { name: 'wait', description: 'follow the run to its end (the default)' },
     { name: 'detach', description: 'print the workflow id and its Temporal UI link, and exit 0' },
     {
