@@ -6,11 +6,11 @@
  * (`day=`, `dt=`, `date=`, `year=/month=/day=`, lib/data/layout.ts), `_SUCCESS`, `_`/`.`-prefixed
  * files and `.crc` checksums skipped.
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Table } from 'apache-arrow';
 import { BadInputError } from '../core/errors';
 import { readIpcTable } from '../features/arrow-io';
-import { getObjectBytes, s3Uri } from '../infra/s3';
+import { getObjectBytes, listKeys, s3Uri } from '../infra/s3';
 import { dayOfKey as layoutDayOfKey } from './layout';
 import { readParquet } from './parquet';
 import { detectFormat } from './read';
@@ -69,25 +69,10 @@ export function groupByDay(prefix: string, files: RawFile[]): DayListing {
 export function s3RawSource(s3: S3Client, bucket: string): RawDataSource {
   return {
     async list(prefix, signal) {
-      const files: RawFile[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-          { abortSignal: signal },
-        );
-        for (const o of out.Contents ?? []) {
-          if (!o.Key) continue;
-          files.push({
-            key: o.Key,
-            uri: s3Uri(bucket, o.Key),
-            size: o.Size ?? 0,
-            etag: o.ETag ?? '',
-            lastModified: o.LastModified,
-          });
-        }
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
+      const files: RawFile[] = (await listKeys(s3, bucket, prefix, signal)).map((o) => ({
+        ...o,
+        uri: s3Uri(bucket, o.key),
+      }));
       return groupByDay(prefix, files);
     },
     async read(file, signal) {

@@ -108,14 +108,15 @@ export async function listKeys(
   bucket: string,
   prefix: string,
   signal?: AbortSignal,
-): Promise<{ key: string; size: number; etag: string }[]> {
-  const keys: { key: string; size: number; etag: string }[] = [];
+): Promise<{ key: string; size: number; etag: string; lastModified?: Date }[]> {
+  const keys: { key: string; size: number; etag: string; lastModified?: Date }[] = [];
   let token: string | undefined;
   do {
     const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }), {
       abortSignal: signal,
     });
-    for (const o of out.Contents ?? []) if (o.Key) keys.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '' });
+    for (const o of out.Contents ?? [])
+      if (o.Key) keys.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified });
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
   return keys;
